@@ -1,0 +1,224 @@
+//! CSV exports with a Chinese header: quoted multi-line fields, LF or CRLF, in GBK or UTF-8.
+//!
+//! Each row becomes a raw unit holding its exact bytes. A row is handed on as a map from header name to decoded
+//! value; a row whose bytes are not valid in the file's encoding, or whose field count differs from the header's,
+//! is rejected on its own. An unbalanced quote would otherwise swallow every later row into one field, so such a
+//! row is rejected alone and reading resumes on the next line.
+
+use std::collections::HashMap;
+
+use yujing_model::{RejectKind, SourceLocation};
+
+use crate::record::{DecodedInput, Reject};
+
+/// How the file's bytes are decoded to text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// GBK (decoded as GB18030, its superset).
+    Gbk,
+    /// UTF-8, with or without a byte-order mark.
+    Utf8,
+}
+
+impl Encoding {
+    fn decode(self, bytes: &[u8]) -> Option<String> {
+        match self {
+            Encoding::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling_and_without_replacement(bytes)
+                .map(|s| s.into_owned()),
+            Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_owned),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Gbk => "GBK",
+            Encoding::Utf8 => "UTF-8",
+        }
+    }
+}
+
+/// A decoded row: values by header name.
+pub(crate) struct Row(pub HashMap<String, String>);
+
+impl Row {
+    /// The trimmed value of a column, `None` when empty.
+    pub(crate) fn get(&self, column: &str) -> Option<String> {
+        self.0.get(column).and_then(|v| crate::record::non_empty(v))
+    }
+}
+
+struct RawRow {
+    record: csv::ByteRecord,
+    line: u64,
+    start: usize,
+    end: usize,
+}
+
+/// Reads rows from `start`, until the end or a row that must be read again from its next line.
+fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Option<(usize, u64)>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&bytes[start..]);
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut expected: Option<usize> = None;
+    loop {
+        let position_before = reader.position().byte() as usize;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(_) => {
+                // The csv crate only errors on I/O here; treat the rest as one broken row.
+                rows.push(RawRow {
+                    record: csv::ByteRecord::new(),
+                    line: first_line,
+                    start: start + position_before,
+                    end: bytes.len(),
+                });
+                break;
+            }
+        }
+        let position = record.position().cloned().unwrap_or_else(csv::Position::new);
+        let row_start = start + position.byte() as usize;
+        let row_end = start + reader.position().byte() as usize;
+        let line = first_line + position.line().saturating_sub(1);
+        let fields = record.len();
+        let expected_fields = *expected.get_or_insert(fields);
+        let spans_lines = record.iter().any(|f| f.contains(&b'\n'));
+        if fields < expected_fields && spans_lines {
+            // An unbalanced quote: reject the first line alone and read again after it.
+            let first_line_end = bytes[row_start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |i| row_start + i + 1);
+            rows.push(RawRow {
+                record: csv::ByteRecord::new(),
+                line,
+                start: row_start,
+                end: first_line_end,
+            });
+            return (rows, Some((first_line_end, line + 1)));
+        }
+        rows.push(RawRow {
+            record: record.clone(),
+            line,
+            start: row_start,
+            end: row_end,
+        });
+    }
+    (rows, None)
+}
+
+/// Splits CSV input into rows and hands each decoded row to `each`, with its header.
+pub(crate) fn csv_rows(
+    file: &str,
+    bytes: &[u8],
+    encoding: Encoding,
+    required: &[&str],
+    mut each: impl FnMut(&mut DecodedInput, usize, SourceLocation, &Row),
+) -> DecodedInput {
+    let mut out = DecodedInput::default();
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rows = Vec::new();
+    let mut resume = Some((0usize, 1u64));
+    while let Some((start, line)) = resume {
+        if start >= bytes.len() {
+            break;
+        }
+        let (mut more, next) = read_rows(bytes, start, line);
+        // After a resume the first row read is a data row; the header is the first row of the file only.
+        rows.append(&mut more);
+        resume = next;
+    }
+    let mut header: Vec<String> = Vec::new();
+    let mut header_problem: Option<Reject> = None;
+    let mut record_index = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let raw = &bytes[row.start..row.end.min(bytes.len())];
+        let is_blank = row.record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace));
+        if i == 0 {
+            let decoded: Option<Vec<String>> = row
+                .record
+                .iter()
+                .map(|f| encoding.decode(f).map(|s| s.trim().to_owned()))
+                .collect();
+            match decoded {
+                Some(names) => {
+                    let missing: Vec<&str> = required
+                        .iter()
+                        .copied()
+                        .filter(|r| !names.iter().any(|n| n == r))
+                        .collect();
+                    if !missing.is_empty() {
+                        header_problem = Some(Reject::new(
+                            RejectKind::MissingField,
+                            format!("the file's header lacks the column(s) {}", missing.join(", ")),
+                        ));
+                    }
+                    header = names;
+                }
+                None => {
+                    header_problem = Some(Reject::new(
+                        RejectKind::InvalidEncoding,
+                        format!("the file's header is not valid {}", encoding.name()),
+                    ));
+                }
+            }
+            continue;
+        }
+        if is_blank && !row.record.is_empty() {
+            continue;
+        }
+        let location = SourceLocation {
+            file: file.to_owned(),
+            line: Some(row.line),
+            record_index,
+        };
+        record_index += 1;
+        let unit = out.push_unit(location.clone(), raw);
+        if let Some(problem) = &header_problem {
+            out.reject(unit, location, None, problem.clone());
+            continue;
+        }
+        if row.record.is_empty() {
+            let reason = "the row opens a quoted field that never closes".to_owned();
+            out.reject(unit, location, None, Reject::new(RejectKind::Truncated, reason));
+            continue;
+        }
+        let decoded: Option<Vec<String>> = row.record.iter().map(|f| encoding.decode(f)).collect();
+        let Some(values) = decoded else {
+            let bad = row
+                .record
+                .iter()
+                .position(|f| encoding.decode(f).is_none())
+                .map_or(0, |p| p + 1);
+            let reason = format!("field {bad} of the row is not valid {}", encoding.name());
+            out.reject(
+                unit,
+                location,
+                None,
+                Reject::new(RejectKind::InvalidEncoding, reason),
+            );
+            continue;
+        };
+        if values.len() != header.len() {
+            let kind = if values.len() < header.len() {
+                RejectKind::Truncated
+            } else {
+                RejectKind::Malformed
+            };
+            let reason = format!(
+                "the row has {} field(s), the header {}",
+                values.len(),
+                header.len()
+            );
+            out.reject(unit, location, None, Reject::new(kind, reason));
+            continue;
+        }
+        let row = Row(header.iter().cloned().zip(values).collect());
+        each(&mut out, unit, location, &row);
+    }
+    out
+}

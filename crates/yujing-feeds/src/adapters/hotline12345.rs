@@ -1,0 +1,75 @@
+//! `hotline12345`: 12345 hotline work orders, JSON Lines with pinyin-initial keys.
+//!
+//! A work order is re-sent on every status change (same `gdbh`, new `gxsj` and `blzt`); a repeat call about an
+//! open order is a new work order with its own `gdbh`, so a new occurrence.
+
+use std::collections::BTreeSet;
+
+use yujing_model::{FeedId, PartyKind, PartyRole, RequestKind};
+
+use super::{json_lines, Fields};
+use crate::gazetteer::TownHint;
+use crate::record::{Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
+
+/// Decodes a hotline export.
+pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
+    json_lines(file, bytes, |out, unit, location, object| {
+        let fields = Fields(object);
+        let source_id = fields.text("gdbh");
+        let outcome = match record(&fields) {
+            Ok(record) => Outcome::Record(Box::new(record)),
+            Err(reject) => Outcome::Rejected(reject),
+        };
+        out.push(unit, location, source_id, outcome);
+    })
+}
+
+/// The request kind of a `sqlx` value.
+pub fn request_kind(sqlx: &str) -> RequestKind {
+    match sqlx.trim() {
+        "咨询" => RequestKind::Consultation,
+        "求助" => RequestKind::HelpRequest,
+        "投诉" => RequestKind::Complaint,
+        "建议" => RequestKind::Suggestion,
+        "举报" => RequestKind::Report,
+        _ => RequestKind::Other,
+    }
+}
+
+fn record(f: &Fields<'_>) -> Result<SourceRecord, Reject> {
+    let source_id = f.id("gdbh")?;
+    let occurred_at = f.time("ldsj")?;
+    let updated_at = f.optional_time("gxsj")?;
+    let category = f.required("sqlb")?;
+    let name = f.text("ldrxm");
+    let phone = f.text("ldhm");
+    let mut parties = Vec::new();
+    if name.is_some() || phone.is_some() {
+        parties.push(SourceParty {
+            role: PartyRole::Reporter,
+            kind: PartyKind::Person,
+            name,
+            phones: phone.into_iter().collect(),
+            id_number: None,
+        });
+    }
+    Ok(SourceRecord {
+        feed: FeedId::Hotline12345,
+        source_id,
+        occurred_at,
+        updated_at,
+        town_hints: f.text("ssjd").map(TownHint::Name).into_iter().collect(),
+        address: f.text("sjdz").unwrap_or_default(),
+        estate: None,
+        location: None,
+        source_category: category.clone(),
+        category: Category::Word(category),
+        request_kind: request_kind(&f.text("sqlx").unwrap_or_default()),
+        status: f.text("blzt"),
+        parties,
+        people_involved: None,
+        flags: BTreeSet::new(),
+        title: None,
+        texts: f.text("sqnr").into_iter().collect(),
+    })
+}

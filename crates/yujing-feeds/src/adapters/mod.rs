@@ -1,0 +1,227 @@
+//! The six feed adapters, one module each, and what they share.
+//!
+//! An adapter decodes an input file (or push) in its feed's real format into raw units and decoded records.
+//! Adapters are pure functions of the bytes: they never stop at a bad record, and never panic; a record they
+//! cannot read becomes an [`Outcome::Rejected`] naming the line or record and the reason.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use yujing_model::{FeedId, RejectKind, SourceLocation};
+
+use crate::config::FeedRules;
+use crate::record::{DecodedInput, Reject};
+use crate::time::{self, TimeError};
+
+mod csv_rows;
+pub mod exchange;
+pub mod grid;
+pub mod hotline12345;
+pub mod justice;
+pub mod police;
+pub mod screening;
+
+/// Decodes one input of `feed`, named `file`, into raw units and records.
+pub fn decode(feed: FeedId, file: &str, bytes: &[u8], rules: &FeedRules) -> DecodedInput {
+    match feed {
+        FeedId::Hotline12345 => hotline12345::decode(file, bytes),
+        FeedId::Grid => grid::decode(file, bytes, rules),
+        FeedId::Police => police::decode(file, bytes),
+        FeedId::Screening => screening::decode(file, bytes),
+        FeedId::Justice => justice::decode(file, bytes),
+        FeedId::Exchange => exchange::decode(file, bytes, rules),
+    }
+}
+
+/// The feed of an export file, from its name: it starts with the feed id (`police.sample.csv`,
+/// `hotline12345-20260611.jsonl`) and has the feed's extension. `None` for anything else.
+pub fn detect_feed(path: &Path) -> Option<FeedId> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    FeedId::ALL.into_iter().find(|feed| {
+        let id = feed.as_str();
+        let named = name.starts_with(id)
+            && name[id.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| matches!(c, '.' | '-' | '_'));
+        named && ext == extension(*feed)
+    })
+}
+
+/// The file extension of a feed's exports.
+pub fn extension(feed: FeedId) -> &'static str {
+    match feed {
+        FeedId::Hotline12345 | FeedId::Grid | FeedId::Exchange => "jsonl",
+        FeedId::Police | FeedId::Screening => "csv",
+        FeedId::Justice => "xml",
+    }
+}
+
+/// Splits JSON Lines input and hands each object to `each`; blank lines are skipped, undecodable lines rejected.
+pub(crate) fn json_lines(
+    file: &str,
+    bytes: &[u8],
+    mut each: impl FnMut(&mut DecodedInput, usize, SourceLocation, &Map<String, Value>),
+) -> DecodedInput {
+    let mut out = DecodedInput::default();
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut record_index = 0;
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let location = SourceLocation {
+            file: file.to_owned(),
+            line: Some(i as u64 + 1),
+            record_index,
+        };
+        record_index += 1;
+        let unit = out.push_unit(location.clone(), line);
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let reason = format!(
+                    "the line is not valid UTF-8 (bad byte at column {})",
+                    e.valid_up_to() + 1
+                );
+                out.reject(
+                    unit,
+                    location,
+                    None,
+                    Reject::new(RejectKind::InvalidEncoding, reason),
+                );
+                continue;
+            }
+        };
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => each(&mut out, unit, location, &object),
+            Ok(other) => {
+                let reason = format!("the line is a JSON {}, not an object", json_kind(&other));
+                out.reject(unit, location, None, Reject::new(RejectKind::Malformed, reason));
+            }
+            Err(e) if e.is_eof() => {
+                let reason = format!("the line ends before its JSON object does ({e})");
+                out.reject(unit, location, None, Reject::new(RejectKind::Truncated, reason));
+            }
+            Err(e) => {
+                let reason = format!("the line is not valid JSON ({e})");
+                out.reject(unit, location, None, Reject::new(RejectKind::Malformed, reason));
+            }
+        }
+    }
+    out
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Typed access to a JSON object's fields, with rejections that name the field.
+pub(crate) struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    /// A field as trimmed text (numbers are written out), or `None` when absent, null or empty.
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            Value::String(s) => crate::record::non_empty(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The source id field; its absence is a `missing_id` rejection.
+    pub(crate) fn id(&self, key: &str) -> Result<String, Reject> {
+        self.text(key).ok_or_else(|| {
+            Reject::new(
+                RejectKind::MissingId,
+                format!("the source id field '{key}' is missing or empty"),
+            )
+        })
+    }
+
+    /// A required text field.
+    pub(crate) fn required(&self, key: &str) -> Result<String, Reject> {
+        self.text(key).ok_or_else(|| {
+            Reject::new(
+                RejectKind::MissingField,
+                format!("the required field '{key}' is missing or empty"),
+            )
+        })
+    }
+
+    /// A required local time field.
+    pub(crate) fn time(&self, key: &str) -> Result<chrono::DateTime<chrono::Utc>, Reject> {
+        let text = self.text(key).ok_or_else(|| {
+            Reject::new(
+                RejectKind::MissingField,
+                format!("the time field '{key}' is missing or empty"),
+            )
+        })?;
+        time::parse_local(&text).map_err(|e| time_reject(key, e))
+    }
+
+    /// An optional local time field: absent is fine, unreadable is not.
+    pub(crate) fn optional_time(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Reject> {
+        match self.text(key) {
+            None => Ok(None),
+            Some(text) => time::parse_local(&text)
+                .map(Some)
+                .map_err(|e| time_reject(key, e)),
+        }
+    }
+
+    /// An integer field.
+    pub(crate) fn integer(&self, key: &str) -> Result<Option<i64>, Reject> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                Reject::new(
+                    RejectKind::InvalidValue,
+                    format!("field '{key}' is not an integer ({n})"),
+                )
+            }),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+                Reject::new(
+                    RejectKind::InvalidValue,
+                    format!("field '{key}' is not an integer ('{}')", crate::pii::redact(s)),
+                )
+            }),
+            Some(other) => Err(Reject::new(
+                RejectKind::InvalidValue,
+                format!("field '{key}' is a JSON {}, not an integer", json_kind(other)),
+            )),
+        }
+    }
+}
+
+/// The rejection of an unreadable time in `field`.
+pub(crate) fn time_reject(field: &str, error: TimeError) -> Reject {
+    Reject::new(RejectKind::InvalidDate, format!("field '{field}': {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_feeds_from_file_names() {
+        let d = |s: &str| detect_feed(Path::new(s));
+        assert_eq!(d("docs/feeds/police.sample.csv"), Some(FeedId::Police));
+        assert_eq!(d("hotline12345-20260611.jsonl"), Some(FeedId::Hotline12345));
+        assert_eq!(d("exchange_2026.jsonl"), Some(FeedId::Exchange));
+        assert_eq!(d("grid.md"), None);
+        assert_eq!(d("police.sample.xml"), None);
+        assert_eq!(d("gridlock.jsonl"), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! `police`: 110 dispute calls, a nightly CSV export in GBK with a Chinese header and CRLF line ends.
+
+use std::collections::BTreeSet;
+
+use yujing_model::{FeedId, PartyKind, PartyRole, RejectKind, RequestKind};
+
+use super::csv_rows::{csv_rows, Encoding, Row};
+use super::time_reject;
+use crate::gazetteer::TownHint;
+use crate::record::{Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
+use crate::time;
+
+const ID: &str = "接警单编号";
+const TIME: &str = "报警时间";
+const REQUIRED: &[&str] = &[ID, TIME, "警情细类", "发案地址", "简要案情", "管辖单位"];
+
+/// Decodes a police export.
+pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
+    csv_rows(
+        file,
+        bytes,
+        Encoding::Gbk,
+        REQUIRED,
+        |out, unit, location, row| {
+            let source_id = row.get(ID);
+            let outcome = match record(row) {
+                Ok(record) => Outcome::Record(Box::new(record)),
+                Err(reject) => Outcome::Rejected(reject),
+            };
+            out.push(unit, location, source_id, outcome);
+        },
+    )
+}
+
+fn record(row: &Row) -> Result<SourceRecord, Reject> {
+    let source_id = row.get(ID).ok_or_else(|| {
+        Reject::new(
+            RejectKind::MissingId,
+            format!("the source id column '{ID}' is empty"),
+        )
+    })?;
+    let occurred_at = row
+        .get(TIME)
+        .ok_or_else(|| {
+            Reject::new(
+                RejectKind::MissingField,
+                format!("the time column '{TIME}' is empty"),
+            )
+        })
+        .and_then(|t| time::parse_local(&t).map_err(|e| time_reject(TIME, e)))?;
+    let category = row
+        .get("警情细类")
+        .or_else(|| row.get("警情类别"))
+        .ok_or_else(|| {
+            Reject::new(
+                RejectKind::MissingField,
+                "the category columns '警情细类' and '警情类别' are empty",
+            )
+        })?;
+    let name = row.get("报警人");
+    let phone = row.get("联系电话");
+    let mut parties = Vec::new();
+    if name.is_some() || phone.is_some() {
+        parties.push(SourceParty {
+            role: PartyRole::Reporter,
+            kind: PartyKind::Person,
+            name,
+            phones: phone.into_iter().collect(),
+            id_number: None,
+        });
+    }
+    Ok(SourceRecord {
+        feed: FeedId::Police,
+        source_id,
+        occurred_at,
+        updated_at: None,
+        town_hints: row
+            .get("管辖单位")
+            .map(TownHint::PoliceStation)
+            .into_iter()
+            .collect(),
+        address: row.get("发案地址").unwrap_or_default(),
+        estate: None,
+        location: None,
+        source_category: category.clone(),
+        category: Category::Word(category),
+        request_kind: RequestKind::PoliceCall,
+        status: row.get("是否现场调解").map(|m| format!("现场调解:{m}")),
+        parties,
+        people_involved: None,
+        flags: BTreeSet::new(),
+        title: None,
+        texts: [row.get("简要案情"), row.get("处警结果")]
+            .into_iter()
+            .flatten()
+            .collect(),
+    })
+}

@@ -1,0 +1,210 @@
+//! Normalization: a decoded [`SourceRecord`] becomes a canonical [`Clue`].
+//!
+//! This is where personal data stops: names, phones and ID numbers are hashed into party keys and masked for
+//! display; free text has phone and ID numbers redacted and the parties' names masked. It is also where the town
+//! is resolved, the address is cut into parts, the category is mapped and the risk flags are found.
+
+use std::collections::BTreeSet;
+
+use yujing_model::{Clue, FeedId, Party, PartyKind, RawPointer, RejectKind, RiskFlag, SourceLocation};
+
+use crate::address::normalize_address;
+use crate::config::FeedRules;
+use crate::gazetteer::Gazetteer;
+use crate::pii::{self, PartyHasher};
+use crate::record::{Category, Reject, SourceRecord};
+
+/// Turns decoded records into clues. Pure: the same record and configuration give the same clue.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    gazetteer: Gazetteer,
+    hasher: PartyHasher,
+    rules: FeedRules,
+}
+
+impl Normalizer {
+    /// A normalizer with this gazetteer, party hasher and feed rules.
+    pub fn new(gazetteer: Gazetteer, hasher: PartyHasher, rules: FeedRules) -> Normalizer {
+        Normalizer {
+            gazetteer,
+            hasher,
+            rules,
+        }
+    }
+
+    /// The feed rules.
+    pub fn rules(&self) -> &FeedRules {
+        &self.rules
+    }
+
+    /// The gazetteer.
+    pub fn gazetteer(&self) -> &Gazetteer {
+        &self.gazetteer
+    }
+
+    /// The clue of `record`, version `version`, whose raw bytes are at `raw`; or why it cannot be one.
+    pub fn normalize(&self, record: &SourceRecord, version: u32, raw: RawPointer) -> Result<Clue, Reject> {
+        let dispute_type = match &record.category {
+            Category::Known(t) => *t,
+            Category::Word(word) => self
+                .rules
+                .dispute_type(record.feed.as_str(), word)
+                .ok_or_else(|| {
+                    Reject::new(
+                        RejectKind::UnknownCategory,
+                        format!(
+                            "category '{}' maps to no canonical dispute type (add it to feeds.categories.{})",
+                            pii::redact(word),
+                            record.feed
+                        ),
+                    )
+                })?,
+        };
+        let person_names: Vec<&str> = record
+            .parties
+            .iter()
+            .filter(|p| p.kind == PartyKind::Person)
+            .filter_map(|p| p.name.as_deref())
+            .collect();
+        let clean = |text: &str| pii::mask_names_in(&pii::redact(text), &person_names);
+        let texts: Vec<&str> = record.texts.iter().map(String::as_str).collect();
+        let mut search_texts = texts.clone();
+        if let Some(title) = &record.title {
+            search_texts.push(title);
+        }
+        let town = self
+            .gazetteer
+            .resolve(&record.town_hints, &record.address, &search_texts);
+        let address_text = clean(&record.address);
+        let mut address = normalize_address(&address_text, record.estate.as_deref(), &town, &self.gazetteer);
+        if address.estate.is_none() && address.village_group.is_none() {
+            // Ledgers give only the village; the estate is often the first words of the summary.
+            if let Some(text) = texts.first() {
+                let text = clean(text);
+                if let Some(estate) = crate::address::estate_in(&text) {
+                    let building = address.building.or_else(|| crate::address::building_in(&text));
+                    address = normalize_address(&address_text, Some(&estate), &town, &self.gazetteer);
+                    if address.building.is_none() {
+                        if let Some(b) = building {
+                            address.normalized.push_str(&format!("/{b}幢"));
+                            address.building = Some(b);
+                        }
+                    }
+                }
+            }
+        }
+        let mut risk_flags = record.flags.clone();
+        for text in &search_texts {
+            risk_flags.extend(self.risk_flags_in(text));
+        }
+        if record
+            .people_involved
+            .is_some_and(|p| p.max.unwrap_or(u32::MAX).max(p.min) >= self.rules.gathering_people)
+        {
+            risk_flags.insert(RiskFlag::Gathering);
+        }
+        let description = texts
+            .iter()
+            .map(|t| clean(t))
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Clue {
+            clue_id: clue_id(record.feed, &record.source_id),
+            feed: record.feed,
+            source_id: pii::redact(&record.source_id),
+            version,
+            occurred_at: record.occurred_at,
+            reported_at: record.updated_at.unwrap_or(record.occurred_at),
+            town,
+            address,
+            location: record.location,
+            dispute_type,
+            source_category: record.source_category.clone(),
+            request_kind: record.request_kind,
+            source_status: record.status.clone(),
+            parties: record.parties.iter().map(|p| self.party(p)).collect(),
+            people_involved: record.people_involved,
+            risk_flags,
+            title: record.title.as_deref().map(clean),
+            description,
+            raw,
+        })
+    }
+
+    fn party(&self, party: &crate::record::SourceParty) -> Party {
+        let mut keys = BTreeSet::new();
+        let person = party.kind == PartyKind::Person;
+        let name_masked = party.name.as_deref().and_then(|n| {
+            if person {
+                if let Some(k) = self.hasher.name_key(n) {
+                    keys.insert(k);
+                }
+                pii::mask_name(n)
+            } else {
+                pii::non_empty_org(n)
+            }
+        });
+        let mut phone_masked = Vec::new();
+        for phone in &party.phones {
+            if let Some(k) = self.hasher.phone_key(phone) {
+                keys.insert(k);
+            }
+            if let Some(m) = pii::mask_phone(phone) {
+                phone_masked.push(m);
+            }
+        }
+        let id_masked = party.id_number.as_deref().and_then(|id| {
+            if let Some(k) = self.hasher.id_key(id) {
+                keys.insert(k);
+            }
+            pii::mask_id_number(id)
+        });
+        Party {
+            role: party.role,
+            kind: party.kind,
+            name_masked,
+            phone_masked: (!phone_masked.is_empty()).then(|| phone_masked.join("/")),
+            id_masked,
+            keys: keys.into_iter().collect(),
+        }
+    }
+
+    /// The risk flags whose words appear in `text`, skipping negated mentions.
+    pub fn risk_flags_in(&self, text: &str) -> BTreeSet<RiskFlag> {
+        let mut flags = BTreeSet::new();
+        for (word, flag) in &self.rules.risk_words {
+            if flags.contains(flag) {
+                continue;
+            }
+            let negated = |at: usize| {
+                let before = &text[..at];
+                self.rules.negations.iter().any(|n| {
+                    before.ends_with(n.as_str())
+                        || before
+                            .char_indices()
+                            .next_back()
+                            .is_some_and(|(i, _)| before[..i].ends_with(n.as_str()))
+                })
+            };
+            if text.match_indices(word.as_str()).any(|(at, _)| !negated(at)) {
+                flags.insert(*flag);
+            }
+        }
+        flags
+    }
+}
+
+/// The identity of every version of a record: `<feed>:<source id>`.
+pub fn clue_id(feed: FeedId, source_id: &str) -> String {
+    format!("{feed}:{}", pii::redact(source_id))
+}
+
+/// A placeholder pointer for tests and previews: no raw record behind it.
+pub fn detached_pointer(feed: FeedId, location: SourceLocation) -> RawPointer {
+    RawPointer {
+        topic: format!("raw.{feed}"),
+        offset: 0,
+        location,
+    }
+}

@@ -1,0 +1,309 @@
+//! Personal data: keyed hashing for matching, masking for display, redaction of free text.
+//!
+//! PIPL (art. 6, 28, 51) lets the engine use names, phone numbers and ID numbers to match reports, but never to
+//! show, log or export them in clear. So every value is turned, as soon as it is decoded, into
+//! - a [`PartyKey`]: HMAC-SHA256 over the normalized value, keyed with a secret the operator holds; the same
+//!   person gets the same key in every feed, and nobody without the secret can test a guess against it;
+//! - a masked display value (`赵**`, `139****5678`, `320682********1234`);
+//! - and free text is [`redact`]ed: phone and ID numbers inside it are replaced by their masked forms.
+
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac};
+use regex::Regex;
+use sha2::Sha256;
+use yujing_model::{PartyKey, PartyKeyKind};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The smallest secret accepted, in bytes: shorter keys make the hashes guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// The fixed secret of demo mode. Hashes made with it protect nothing; demo mode says so loudly.
+pub const DEMO_SECRET: &str = "yujing-demo-secret-not-for-production";
+
+/// A secret that is too short to key party hashes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the party-key secret is {len} bytes long; at least {MIN_SECRET_LEN} are required")]
+pub struct WeakSecret {
+    /// The length of the rejected secret.
+    pub len: usize,
+}
+
+/// Computes party keys: HMAC-SHA256 over normalized phone numbers, ID numbers and names.
+#[derive(Clone)]
+pub struct PartyHasher {
+    mac: HmacSha256,
+}
+
+impl std::fmt::Debug for PartyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.write_str("PartyHasher { .. }")
+    }
+}
+
+impl PartyHasher {
+    /// A hasher keyed with `secret`, which must be at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(secret: &[u8]) -> Result<PartyHasher, WeakSecret> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(WeakSecret { len: secret.len() });
+        }
+        let mac = HmacSha256::new_from_slice(secret).map_err(|_| WeakSecret { len: secret.len() })?;
+        Ok(PartyHasher { mac })
+    }
+
+    fn key(&self, kind: PartyKeyKind, normalized: &str) -> PartyKey {
+        let mut mac = self.mac.clone();
+        // The kind is part of the message so a phone and a name can never collide.
+        let domain: &[u8] = match kind {
+            PartyKeyKind::Phone => b"phone\0",
+            PartyKeyKind::IdNumber => b"id\0",
+            PartyKeyKind::Name => b"name\0",
+        };
+        mac.update(domain);
+        mac.update(normalized.as_bytes());
+        PartyKey {
+            kind,
+            hash: hex::encode(mac.finalize().into_bytes()),
+        }
+    }
+
+    /// The key of a phone number, or `None` when it is not a plausible phone number.
+    pub fn phone_key(&self, phone: &str) -> Option<PartyKey> {
+        normalize_phone(phone).map(|p| self.key(PartyKeyKind::Phone, &p))
+    }
+
+    /// The key of an ID number, or `None` when it is not an 18-character ID number.
+    pub fn id_key(&self, id: &str) -> Option<PartyKey> {
+        normalize_id_number(id).map(|i| self.key(PartyKeyKind::IdNumber, &i))
+    }
+
+    /// The key of a full personal name, or `None` for anonymous or partial names (`匿名`, `赵先生`, `赵某某`).
+    pub fn name_key(&self, name: &str) -> Option<PartyKey> {
+        normalize_full_name(name).map(|n| self.key(PartyKeyKind::Name, &n))
+    }
+}
+
+/// The digits of a phone number: an 11-digit mobile (`+86`/`86` dropped) or a landline with area code.
+pub fn normalize_phone(phone: &str) -> Option<String> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits = if digits.len() == 13 && digits.starts_with("86") {
+        digits[2..].to_owned()
+    } else {
+        digits
+    };
+    let is_mobile = digits.len() == 11 && digits.starts_with('1');
+    let is_landline = (10..=12).contains(&digits.len()) && digits.starts_with('0');
+    (is_mobile || is_landline).then_some(digits)
+}
+
+/// An 18-character ID number, upper-cased, when `id` is one.
+pub fn normalize_id_number(id: &str) -> Option<String> {
+    let id: String = id.trim().to_ascii_uppercase();
+    let valid = id.len() == 18
+        && id[..17].bytes().all(|b| b.is_ascii_digit())
+        && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X');
+    valid.then_some(id)
+}
+
+/// Words that stand in for a name without being one.
+const ANONYMOUS: &[&str] = &["匿名", "无", "不详", "未知", "保密", "市民", "群众"];
+
+/// A full personal name, whitespace removed, when `name` is one; `None` for anonymous or partial names.
+pub fn normalize_full_name(name: &str) -> Option<String> {
+    let name: String = name.chars().filter(|c| !c.is_whitespace()).collect();
+    let count = name.chars().count();
+    let partial = ["先生", "女士", "小姐", "师傅", "某", "阿姨", "大爷", "老板"]
+        .iter()
+        .any(|w| name.contains(w));
+    (count >= 2 && count <= 6 && !partial && !ANONYMOUS.contains(&name.as_str())).then_some(name)
+}
+
+/// Whether `name` stands for an anonymous party.
+pub fn is_anonymous(name: &str) -> bool {
+    let name = name.trim();
+    name.is_empty() || ANONYMOUS.contains(&name)
+}
+
+/// The display form of a personal name: the surname, then one `*` per further character (`赵**`).
+/// Honorific forms (`赵先生`) keep their honorific, which identifies nobody.
+pub fn mask_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    if is_anonymous(name) {
+        return None;
+    }
+    for honorific in ["先生", "女士", "小姐", "师傅", "阿姨", "大爷"] {
+        if let Some(surname) = name.strip_suffix(honorific) {
+            if surname.chars().count() <= 2 {
+                return Some(name.to_owned());
+            }
+        }
+    }
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let rest = chars.count();
+    Some(format!("{first}{}", "*".repeat(rest.max(1))))
+}
+
+/// The display form of a phone number: `139****5678`, `0513-****1234`; `None` when it is no phone number.
+pub fn mask_phone(phone: &str) -> Option<String> {
+    let digits = normalize_phone(phone)?;
+    Some(mask_phone_digits(&digits))
+}
+
+fn mask_phone_digits(digits: &str) -> String {
+    if digits.starts_with('1') {
+        format!("{}****{}", &digits[..3], &digits[digits.len() - 4..])
+    } else {
+        let area = if digits.starts_with("010") || digits.starts_with("02") {
+            3
+        } else {
+            4
+        };
+        format!("{}-****{}", &digits[..area], &digits[digits.len() - 4..])
+    }
+}
+
+/// The display form of an ID number: `320682********1234`; `None` when it is no ID number.
+pub fn mask_id_number(id: &str) -> Option<String> {
+    let id = normalize_id_number(id)?;
+    Some(format!("{}********{}", &id[..6], &id[14..]))
+}
+
+fn id_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    // 18-character ID numbers, not inside a longer run of digits.
+    RE.get_or_init(|| {
+        Regex::new(r"(?:^|[^0-9])([1-9][0-9]{16}[0-9Xx])(?:[^0-9A-Za-z]|$)").expect("valid regex")
+    })
+}
+
+fn phone_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    // Mobiles (optionally +86) and landlines with an area code, not inside a longer run of digits.
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?:^|[^0-9])((?:\+?86[- ]?)?1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7})(?:[^0-9]|$)",
+        )
+        .expect("valid regex")
+    })
+}
+
+/// Free text with every phone and ID number replaced by its masked form.
+///
+/// Runs before any text leaves the raw log: descriptions, addresses, titles and dead-letter reasons.
+pub fn redact(text: &str) -> String {
+    let text = replace_group(text, id_pattern(), |m| {
+        mask_id_number(m).unwrap_or_else(|| "******************".to_owned())
+    });
+    replace_group(&text, phone_pattern(), |m| {
+        mask_phone(m).unwrap_or_else(|| "***********".to_owned())
+    })
+}
+
+/// Replaces capture group 1 of every match, keeping the delimiters the pattern consumed around it.
+/// Matches are searched repeatedly so adjacent numbers sharing a delimiter are all found.
+fn replace_group(text: &str, re: &Regex, mask: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(caps) = re.captures(rest) {
+        let Some(group) = caps.get(1) else { break };
+        out.push_str(&rest[..group.start()]);
+        out.push_str(&mask(group.as_str()));
+        rest = &rest[group.end()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `text` still holds anything that looks like a clear phone or ID number.
+///
+/// Used by tests and by the engine's own guard before output is written.
+pub fn contains_clear_pii(text: &str) -> bool {
+    id_pattern().is_match(text) || phone_pattern().is_match(text)
+}
+
+/// An organisation's name for display: shown as given (it is not personal data), with numbers redacted.
+pub fn non_empty_org(name: &str) -> Option<String> {
+    let name = name.trim();
+    (!name.is_empty()).then(|| redact(name))
+}
+
+/// Replaces each of `names` (full personal names) inside `text` by its masked form.
+pub fn mask_names_in(text: &str, names: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for name in names {
+        if normalize_full_name(name).is_some() {
+            if let Some(masked) = mask_name(name) {
+                text = text.replace(name, &masked);
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> PartyHasher {
+        PartyHasher::new(b"0123456789abcdef-test").expect("long enough")
+    }
+
+    #[test]
+    fn masks_display_values() {
+        assert_eq!(mask_name("赵国庆").as_deref(), Some("赵**"));
+        assert_eq!(mask_name("欧阳娜娜").as_deref(), Some("欧***"));
+        assert_eq!(mask_name("赵先生").as_deref(), Some("赵先生"));
+        assert_eq!(mask_name("匿名"), None);
+        assert_eq!(mask_phone("13962751208").as_deref(), Some("139****1208"));
+        assert_eq!(mask_phone("0513-87651234").as_deref(), Some("0513-****1234"));
+        assert_eq!(
+            mask_id_number("32068219650307441x").as_deref(),
+            Some("320682********441X")
+        );
+        assert_eq!(mask_phone("12"), None);
+    }
+
+    #[test]
+    fn redacts_numbers_inside_text() {
+        let text = "来电人电话13962751208。身份证号320682197805126617，座机0513-87651234，房号1201室";
+        let red = redact(text);
+        assert_eq!(
+            red,
+            "来电人电话139****1208。身份证号320682********6617，座机0513-****1234，房号1201室"
+        );
+        assert!(!contains_clear_pii(&red));
+        assert!(contains_clear_pii(text));
+        assert_eq!(redact("13962751208/15851309977"), "139****1208/158****9977");
+    }
+
+    #[test]
+    fn keys_are_stable_keyed_and_normalized() {
+        let h = hasher();
+        assert_eq!(h.phone_key("139 6275 1208"), h.phone_key("+8613962751208"));
+        assert_eq!(h.id_key("32068219650307441x"), h.id_key("32068219650307441X"));
+        assert_ne!(
+            h.phone_key("13962751208"),
+            PartyHasher::new(b"another-secret-0123")
+                .expect("long")
+                .phone_key("13962751208")
+        );
+        assert_eq!(h.name_key("匿名"), None);
+        assert_eq!(h.name_key("赵先生"), None);
+        assert!(h.name_key("赵国庆").is_some());
+        assert!(PartyHasher::new(b"short").is_err());
+        let key = h.phone_key("13962751208").expect("phone");
+        assert_eq!(key.hash.len(), 64);
+        assert!(!key.hash.contains("13962751208"));
+    }
+
+    #[test]
+    fn masks_party_names_in_text() {
+        assert_eq!(
+            mask_names_in("业主代表赵国庆申请调解", &["赵国庆", "匿名"]),
+            "业主代表赵**申请调解"
+        );
+    }
+}
