@@ -66,7 +66,8 @@ impl Normalizer {
             .filter(|p| p.kind == PartyKind::Person)
             .filter_map(|p| p.name.as_deref())
             .collect();
-        let clean = |text: &str| pii::mask_names_in(&pii::redact(text), &person_names);
+        let clean =
+            |text: &str| pii::mask_names_in(&pii::redact(text.replace("\r\n", "\n").trim()), &person_names);
         let texts: Vec<&str> = record.texts.iter().map(String::as_str).collect();
         let mut search_texts = texts.clone();
         if let Some(title) = &record.title {
@@ -123,7 +124,13 @@ impl Normalizer {
             source_category: record.source_category.clone(),
             request_kind: record.request_kind,
             source_status: record.status.clone(),
-            parties: record.parties.iter().map(|p| self.party(p)).collect(),
+            parties: record
+                .parties
+                .iter()
+                .map(|p| self.party(p))
+                // An anonymous party with no phone tells nothing.
+                .filter(|p| p.name_masked.is_some() || p.phone_masked.is_some() || p.id_masked.is_some())
+                .collect(),
             people_involved: record.people_involved,
             risk_flags,
             title: record.title.as_deref().map(clean),

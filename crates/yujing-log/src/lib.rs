@@ -1,1 +1,456 @@
-//! placeholder
+//! The append-only log behind yujing.
+//!
+//! Everything yujing knows is a projection of this log: raw records as received (`raw.<feed>`), canonical clues
+//! (`clues`), rejected records (`deadletter`), and, as the engine grows, links, warnings and work-order events.
+//! This crate knows no domain: a log is a set of named topics, each an ordered sequence of keyed byte records
+//! numbered by offset from 0.
+//!
+//! # Layout
+//! - [`Log`]: the trait the engine writes and reads through.
+//! - [`EmbeddedLog`]: the default backend, one RocksDB database on local disk. It also keeps the engine's small
+//!   state (a key-value store, [`Log`] batches write it atomically with the appends), so a crash at any moment
+//!   leaves the log and the state consistent: both were written, or neither.
+//! - [`Batch`]: appends to several topics plus state writes, applied atomically.
+//! - [`LogError`]: what can go wrong, with the path, topic or offset concerned.
+//!
+//! The Kafka backend (production, several machines) implements the same trait.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+/// A position in a topic: the first record is at offset 0.
+pub type Offset = u64;
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record's key (the partitioning and identity key, e.g. a clue id).
+    pub key: Vec<u8>,
+    /// The payload.
+    pub value: Vec<u8>,
+    /// When the record was appended, epoch milliseconds (wall clock, for operators; never for event time).
+    pub timestamp_ms: i64,
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its offset in the topic.
+    pub offset: Offset,
+    /// The record.
+    pub record: Record,
+}
+
+/// Appends and state writes applied together, or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    appends: Vec<(String, Record)>,
+    state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Appends `record` to `topic`; returns the index of this append in the batch.
+    pub fn append(&mut self, topic: impl Into<String>, record: Record) -> usize {
+        self.appends.push((topic.into(), record));
+        self.appends.len() - 1
+    }
+
+    /// Sets state `key` to `value`.
+    pub fn put_state(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.state.push((key.into(), Some(value.into())));
+    }
+
+    /// Deletes state `key`.
+    pub fn delete_state(&mut self, key: impl Into<Vec<u8>>) {
+        self.state.push((key.into(), None));
+    }
+
+    /// Whether the batch does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.state.is_empty()
+    }
+
+    /// The number of appends.
+    pub fn appends(&self) -> usize {
+        self.appends.len()
+    }
+}
+
+/// What can go wrong with the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The store could not be opened.
+    #[error("cannot open the log at {path}: {source}")]
+    Open {
+        /// The store's directory.
+        path: PathBuf,
+        /// The storage error.
+        source: rocksdb::Error,
+    },
+    /// A read or write failed.
+    #[error("log storage error while {doing}: {source}")]
+    Storage {
+        /// What was being done.
+        doing: String,
+        /// The storage error.
+        source: rocksdb::Error,
+    },
+    /// A stored record could not be decoded.
+    #[error("corrupt log record in topic '{topic}' at offset {offset}: {reason}")]
+    Corrupt {
+        /// The topic.
+        topic: String,
+        /// The offset.
+        offset: Offset,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A topic name is not allowed.
+    #[error("invalid topic name '{0}': use 1-200 characters of letters, digits, '.', '-' and '_'")]
+    InvalidTopic(String),
+}
+
+/// An append-only log of named topics.
+pub trait Log: Send + Sync {
+    /// Applies the batch atomically; returns the offset each append received, in batch order.
+    fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError>;
+
+    /// Up to `max` entries of `topic` from offset `from` on, in order.
+    fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError>;
+
+    /// The offset the next append to `topic` will receive (the number of records in it).
+    fn end_offset(&self, topic: &str) -> Result<Offset, LogError>;
+
+    /// The value of state `key`.
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError>;
+}
+
+const CF_LOG: &str = "log";
+const CF_META: &str = "meta";
+const CF_STATE: &str = "state";
+const END_PREFIX: &[u8] = b"end/";
+
+/// The embedded log: RocksDB on local disk, durable on every write (fsync).
+pub struct EmbeddedLog {
+    db: DB,
+    path: PathBuf,
+    /// Next offsets by topic. Held while a batch is written, so offsets are dense and ordered.
+    ends: Mutex<HashMap<String, Offset>>,
+}
+
+impl std::fmt::Debug for EmbeddedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedLog").field("path", &self.path).finish()
+    }
+}
+
+fn validate_topic(topic: &str) -> Result<(), LogError> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 200
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::InvalidTopic(topic.to_owned()))
+    }
+}
+
+/// `topic 0x00 offset(big-endian)`: keys sort by topic, then offset.
+fn log_key(topic: &str, offset: Offset) -> Vec<u8> {
+    let mut key = Vec::with_capacity(topic.len() + 9);
+    key.extend_from_slice(topic.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&offset.to_be_bytes());
+    key
+}
+
+fn encode(record: &Record) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + record.key.len() + record.value.len());
+    out.extend_from_slice(&record.timestamp_ms.to_be_bytes());
+    out.extend_from_slice(&(record.key.len() as u32).to_be_bytes());
+    out.extend_from_slice(&record.key);
+    out.extend_from_slice(&record.value);
+    out
+}
+
+fn decode(topic: &str, offset: Offset, bytes: &[u8]) -> Result<Record, LogError> {
+    let corrupt = |reason: &str| LogError::Corrupt {
+        topic: topic.to_owned(),
+        offset,
+        reason: reason.to_owned(),
+    };
+    let timestamp = bytes.get(..8).ok_or_else(|| corrupt("shorter than its header"))?;
+    let key_len = bytes
+        .get(8..12)
+        .ok_or_else(|| corrupt("shorter than its header"))?;
+    let key_len = u32::from_be_bytes(key_len.try_into().map_err(|_| corrupt("bad key length"))?) as usize;
+    let key = bytes
+        .get(12..12 + key_len)
+        .ok_or_else(|| corrupt("key runs past the end"))?;
+    Ok(Record {
+        timestamp_ms: i64::from_be_bytes(timestamp.try_into().map_err(|_| corrupt("bad timestamp"))?),
+        key: key.to_vec(),
+        value: bytes[12 + key_len..].to_vec(),
+    })
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log in directory `path`. Only one process may hold it open.
+    pub fn open(path: impl AsRef<Path>) -> Result<EmbeddedLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = [CF_LOG, CF_META, CF_STATE]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| LogError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let mut ends = HashMap::new();
+        {
+            let meta = db.cf_handle(CF_META).expect("column family created at open");
+            for item in db.prefix_iterator_cf(meta, END_PREFIX) {
+                let (key, value) = item.map_err(|source| LogError::Storage {
+                    doing: "reading topic ends".to_owned(),
+                    source,
+                })?;
+                let Some(topic) = key.strip_prefix(END_PREFIX) else {
+                    break;
+                };
+                let offset =
+                    value
+                        .as_ref()
+                        .try_into()
+                        .map(u64::from_be_bytes)
+                        .map_err(|_| LogError::Corrupt {
+                            topic: String::from_utf8_lossy(topic).into_owned(),
+                            offset: 0,
+                            reason: "the stored end offset is not 8 bytes".to_owned(),
+                        })?;
+                ends.insert(String::from_utf8_lossy(topic).into_owned(), offset);
+            }
+        }
+        Ok(EmbeddedLog {
+            db,
+            path,
+            ends: Mutex::new(ends),
+        })
+    }
+
+    /// The directory the log lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family created at open")
+    }
+
+    /// The topics holding at least one record, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut topics: Vec<String> = ends
+            .iter()
+            .filter(|(_, &e)| e > 0)
+            .map(|(t, _)| t.clone())
+            .collect();
+        topics.sort();
+        topics
+    }
+
+    /// State entries whose key starts with `prefix`, in key order.
+    pub fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LogError> {
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_STATE), IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (key, value) = item.map_err(|source| LogError::Storage {
+                doing: "scanning state".to_owned(),
+                source,
+            })?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl Log for EmbeddedLog {
+    fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
+        for (topic, _) in &batch.appends {
+            validate_topic(topic)?;
+        }
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next: HashMap<&str, Offset> = HashMap::new();
+        let mut write = WriteBatch::default();
+        let mut offsets = Vec::with_capacity(batch.appends.len());
+        for (topic, record) in &batch.appends {
+            let offset = next
+                .entry(topic.as_str())
+                .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
+            write.put_cf(self.cf(CF_LOG), log_key(topic, *offset), encode(record));
+            offsets.push(*offset);
+            *offset += 1;
+        }
+        for (topic, end) in &next {
+            let mut key = END_PREFIX.to_vec();
+            key.extend_from_slice(topic.as_bytes());
+            write.put_cf(self.cf(CF_META), key, end.to_be_bytes());
+        }
+        for (key, value) in &batch.state {
+            match value {
+                Some(value) => write.put_cf(self.cf(CF_STATE), key, value),
+                None => write.delete_cf(self.cf(CF_STATE), key),
+            }
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db
+            .write_opt(write, &options)
+            .map_err(|source| LogError::Storage {
+                doing: format!("appending {} record(s)", batch.appends.len()),
+                source,
+            })?;
+        for (topic, end) in next {
+            ends.insert(topic.to_owned(), end);
+        }
+        Ok(offsets)
+    }
+
+    fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError> {
+        validate_topic(topic)?;
+        let end = self.end_offset(topic)?;
+        let mut out = Vec::new();
+        if from >= end || max == 0 {
+            return Ok(out);
+        }
+        let start = log_key(topic, from);
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_LOG), IteratorMode::From(&start, Direction::Forward));
+        let mut prefix = topic.as_bytes().to_vec();
+        prefix.push(0);
+        for item in iter {
+            let (key, value) = item.map_err(|source| LogError::Storage {
+                doing: format!("reading topic '{topic}'"),
+                source,
+            })?;
+            let Some(offset_bytes) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let offset = offset_bytes
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| LogError::Corrupt {
+                    topic: topic.to_owned(),
+                    offset: from,
+                    reason: "a key's offset is not 8 bytes".to_owned(),
+                })?;
+            if offset >= end {
+                break;
+            }
+            out.push(Entry {
+                offset,
+                record: decode(topic, offset, &value)?,
+            });
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn end_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ends.get(topic).copied().unwrap_or(0))
+    }
+
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+        self.db
+            .get_cf(self.cf(CF_STATE), key)
+            .map_err(|source| LogError::Storage {
+                doing: "reading state".to_owned(),
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, value: &str) -> Record {
+        Record {
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+            timestamp_ms: 42,
+        }
+    }
+
+    #[test]
+    fn appends_are_dense_ordered_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let log = EmbeddedLog::open(dir.path()).expect("open");
+            let mut batch = Batch::new();
+            batch.append("clues", record("a", "1"));
+            batch.append("raw.grid", record("b", "2"));
+            batch.append("clues", record("c", "3"));
+            batch.put_state("seen/a", "x");
+            assert_eq!(log.write(batch).expect("write"), vec![0, 0, 1]);
+            let mut batch = Batch::new();
+            batch.append("clues", record("d", "4"));
+            assert_eq!(log.write(batch).expect("write"), vec![2]);
+        }
+        let log = EmbeddedLog::open(dir.path()).expect("reopen");
+        assert_eq!(log.end_offset("clues").expect("end"), 3);
+        assert_eq!(log.end_offset("raw.grid").expect("end"), 1);
+        assert_eq!(log.end_offset("nothing").expect("end"), 0);
+        let entries = log.read("clues", 1, 10).expect("read");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].offset, 1);
+        assert_eq!(entries[0].record, record("c", "3"));
+        assert_eq!(entries[1].record, record("d", "4"));
+        assert_eq!(log.read("clues", 0, 1).expect("read").len(), 1);
+        // "clues" must not read into "clues2"'s records, nor "raw.grid" into others.
+        assert_eq!(log.read("raw.grid", 0, 10).expect("read").len(), 1);
+        assert_eq!(log.state(b"seen/a").expect("state").as_deref(), Some(&b"x"[..]));
+        assert_eq!(log.state_with_prefix(b"seen/").expect("scan").len(), 1);
+        assert_eq!(log.topics(), vec!["clues".to_owned(), "raw.grid".to_owned()]);
+    }
+
+    #[test]
+    fn rejects_bad_topic_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        batch.append("bad topic", record("a", "1"));
+        assert!(matches!(log.write(batch), Err(LogError::InvalidTopic(_))));
+        assert_eq!(log.end_offset("clues").expect("end"), 0);
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_the_same_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _first = EmbeddedLog::open(dir.path()).expect("open");
+        let second = EmbeddedLog::open(dir.path());
+        assert!(matches!(second, Err(LogError::Open { .. })));
+    }
+}

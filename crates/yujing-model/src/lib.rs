@@ -481,12 +481,13 @@ pub enum PartyKeyKind {
     Name,
 }
 
-/// A keyed hash (HMAC-SHA256, hex) identifying a party without revealing them.
+/// A keyed hash (HMAC-SHA256, 64 letters `a`–`p`, four bits each) identifying a party without revealing them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct PartyKey {
     /// What the key was computed from.
     pub kind: PartyKeyKind,
-    /// The lowercase hex HMAC-SHA256 of the normalized value.
+    /// The HMAC-SHA256 of the normalized value, four bits per letter `a`–`p` (no digits, so a key can never
+    /// look like a phone or ID number).
     pub hash: String,
 }
 

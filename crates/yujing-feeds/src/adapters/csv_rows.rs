@@ -81,9 +81,17 @@ fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Optio
             }
         }
         let position = record.position().cloned().unwrap_or_else(csv::Position::new);
-        let row_start = start + position.byte() as usize;
+        let mut row_start = start + position.byte() as usize;
         let row_end = start + reader.position().byte() as usize;
-        let line = first_line + position.line().saturating_sub(1);
+        let mut line = first_line + position.line().saturating_sub(1);
+        // With CRLF line ends the reader stops after the CR, so a record's position can point at the LF (and any
+        // blank lines) before it: skip them, so the line number and the raw bytes are the row's own.
+        while row_start < row_end && matches!(bytes[row_start], b'\r' | b'\n') {
+            if bytes[row_start] == b'\n' {
+                line += 1;
+            }
+            row_start += 1;
+        }
         let fields = record.len();
         let expected_fields = *expected.get_or_insert(fields);
         let spans_lines = record.iter().any(|f| f.contains(&b'\n'));

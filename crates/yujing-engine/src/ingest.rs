@@ -1,0 +1,439 @@
+//! Ingestion: upstream export files onto the log.
+//!
+//! For each input the [`Ingestor`] decodes the feed's format, then writes, in one atomic batch per chunk:
+//! every raw unit exactly as received to `raw.<feed>`; each record's clue to `clues` when it is new or changed;
+//! each rejected record to `deadletter`; and the small state that makes this idempotent, keyed by
+//! (feed, source id): the content fingerprints already logged. So a file ingested twice adds no clue, a re-delivery
+//! with a new status becomes version n+1 of the same clue, and a crash mid-file leaves nothing half-written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, Reject};
+use yujing_log::{Batch, Log, LogError, Record};
+use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
+
+use crate::clock::Clock;
+use crate::topics::{raw_topic, CLUES, DEADLETTER};
+
+/// Raw units per atomic batch: bounds memory and the number of fsyncs.
+const UNITS_PER_BATCH: usize = 1000;
+
+/// What can stop an ingest (bad records never do: they go to the dead-letter store).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// An input could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A path's feed is unknown and none was given.
+    #[error("cannot tell the feed of {0}: name it <feed>.….<ext> (e.g. police-20260611.csv) or pass --feed")]
+    UnknownFeed(PathBuf),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A state entry could not be decoded.
+    #[error("corrupt ingest state for {key}: {reason}")]
+    CorruptState {
+        /// The state key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What ingesting one input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileReport {
+    /// The input's name.
+    pub file: String,
+    /// Its feed.
+    pub feed: Option<FeedId>,
+    /// Raw units logged.
+    pub raw_units: u64,
+    /// Records found.
+    pub records: u64,
+    /// Clues logged for records not seen before.
+    pub new_clues: u64,
+    /// New versions logged for records seen before with other content.
+    pub new_versions: u64,
+    /// Records already logged with the same content (re-deliveries, repeated files).
+    pub duplicates: u64,
+    /// Records that are not disputes.
+    pub not_disputes: u64,
+    /// Records rejected (new dead letters and repeats of known ones).
+    pub rejected: u64,
+    /// Rejections by kind.
+    pub rejected_by_kind: BTreeMap<String, u64>,
+}
+
+impl FileReport {
+    fn add(&mut self, other: &FileReport) {
+        self.raw_units += other.raw_units;
+        self.records += other.records;
+        self.new_clues += other.new_clues;
+        self.new_versions += other.new_versions;
+        self.duplicates += other.duplicates;
+        self.not_disputes += other.not_disputes;
+        self.rejected += other.rejected;
+        for (kind, n) in &other.rejected_by_kind {
+            *self.rejected_by_kind.entry(kind.clone()).or_default() += n;
+        }
+    }
+}
+
+/// What ingesting several inputs did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// One report per input, in the order ingested.
+    pub files: Vec<FileReport>,
+    /// Files in the directories given that belong to no feed, skipped.
+    pub skipped: Vec<String>,
+    /// The sums over all inputs.
+    pub total: FileReport,
+}
+
+/// Progress of a long ingest, in bytes of input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of input finished.
+    pub done: u64,
+    /// Bytes of input in all.
+    pub total: u64,
+}
+
+/// The ingest state of one (feed, source id): the content fingerprints of its logged versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct RecordState {
+    fingerprints: Vec<String>,
+}
+
+/// Writes inputs onto the log. One ingestor writes a store at a time (the embedded log is locked per process).
+pub struct Ingestor<'a, L: Log> {
+    log: &'a L,
+    normalizer: &'a Normalizer,
+    clock: &'a dyn Clock,
+}
+
+/// The inputs under `paths`: files as given, directories walked in name order.
+pub fn collect_inputs(
+    paths: &[PathBuf],
+    feed: Option<FeedId>,
+) -> Result<(Vec<(PathBuf, FeedId)>, Vec<String>), IngestError> {
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut files)?;
+            files.sort();
+            for file in files {
+                match feed.or_else(|| adapters::detect_feed(&file)) {
+                    Some(f) if feed.is_none() || adapters::detect_feed(&file).is_none_or(|d| d == f) => {
+                        inputs.push((file, f))
+                    }
+                    _ => skipped.push(file.display().to_string()),
+                }
+            }
+        } else {
+            let f = feed
+                .or_else(|| adapters::detect_feed(path))
+                .ok_or_else(|| IngestError::UnknownFeed(path.clone()))?;
+            if !path.exists() {
+                return Err(IngestError::Read {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+            inputs.push((path.clone(), f));
+        }
+    }
+    Ok((inputs, skipped))
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    let read = |source| IngestError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let path = entry.map_err(read)?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn fingerprint(clue: &Clue) -> String {
+    // The content of a version: everything but where and when it was delivered and its version number.
+    let mut content = clue.clone();
+    content.version = 0;
+    content.reported_at = DateTime::<Utc>::UNIX_EPOCH;
+    content.raw = RawPointer {
+        topic: String::new(),
+        offset: 0,
+        location: SourceLocation {
+            file: String::new(),
+            line: None,
+            record_index: 0,
+        },
+    };
+    let json = serde_json::to_vec(&content).unwrap_or_default();
+    pii::letters_hex(&Sha256::digest(json))
+}
+
+fn state_key(clue_id: &str) -> Vec<u8> {
+    format!("rec/{clue_id}").into_bytes()
+}
+
+fn dead_letter_key(feed: FeedId, unit_bytes: &[u8], record_index: u64, kind: RejectKind) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(feed.as_str());
+    hasher.update(record_index.to_be_bytes());
+    hasher.update(kind.as_str());
+    hasher.update(unit_bytes);
+    format!("dl/{}", pii::letters_hex(&hasher.finalize())).into_bytes()
+}
+
+impl<'a, L: Log> Ingestor<'a, L> {
+    /// An ingestor writing to `log`, normalizing with `normalizer`, stamping times from `clock`.
+    pub fn new(log: &'a L, normalizer: &'a Normalizer, clock: &'a dyn Clock) -> Ingestor<'a, L> {
+        Ingestor {
+            log,
+            normalizer,
+            clock,
+        }
+    }
+
+    /// Ingests every input under `paths` (files, or directories whose files are named after their feed).
+    pub fn ingest_paths(
+        &self,
+        paths: &[PathBuf],
+        feed: Option<FeedId>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IngestReport, IngestError> {
+        let (inputs, skipped) = collect_inputs(paths, feed)?;
+        let total: u64 = inputs
+            .iter()
+            .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        let mut report = IngestReport {
+            skipped,
+            ..IngestReport::default()
+        };
+        let mut done = 0;
+        for (path, feed) in inputs {
+            let bytes = std::fs::read(&path).map_err(|source| IngestError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            let file_report = self.ingest_bytes(feed, &name, &bytes)?;
+            tracing::info!(
+                file = %name,
+                feed = %feed,
+                records = file_report.records,
+                new_clues = file_report.new_clues,
+                new_versions = file_report.new_versions,
+                duplicates = file_report.duplicates,
+                rejected = file_report.rejected,
+                "ingested"
+            );
+            report.total.add(&file_report);
+            report.files.push(file_report);
+            done += bytes.len() as u64;
+            progress(Progress { done, total });
+        }
+        Ok(report)
+    }
+
+    /// Ingests one input of `feed`, named `file`.
+    pub fn ingest_bytes(&self, feed: FeedId, file: &str, bytes: &[u8]) -> Result<FileReport, IngestError> {
+        let decoded = adapters::decode(feed, file, bytes, self.normalizer.rules());
+        let mut report = FileReport {
+            file: file.to_owned(),
+            feed: Some(feed),
+            ..FileReport::default()
+        };
+        let mut start = 0;
+        while start < decoded.units.len() {
+            let end = (start + UNITS_PER_BATCH).min(decoded.units.len());
+            self.write_chunk(feed, &decoded, start..end, &mut report)?;
+            start = end;
+        }
+        Ok(report)
+    }
+
+    fn record_state(
+        &self,
+        pending: &HashMap<String, RecordState>,
+        clue_id: &str,
+    ) -> Result<RecordState, IngestError> {
+        if let Some(state) = pending.get(clue_id) {
+            return Ok(state.clone());
+        }
+        match self.log.state(&state_key(clue_id))? {
+            None => Ok(RecordState::default()),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IngestError::CorruptState {
+                key: clue_id.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn write_chunk(
+        &self,
+        feed: FeedId,
+        decoded: &DecodedInput,
+        units: std::ops::Range<usize>,
+        report: &mut FileReport,
+    ) -> Result<(), IngestError> {
+        let now = self.clock.now();
+        let topic = raw_topic(feed);
+        let raw_base = self.log.end_offset(&topic)?;
+        let mut batch = Batch::new();
+        for unit in &decoded.units[units.clone()] {
+            let key = serde_json::to_vec(&unit.location).unwrap_or_default();
+            batch.append(
+                topic.clone(),
+                Record {
+                    key,
+                    value: unit.bytes.clone(),
+                    timestamp_ms: now.timestamp_millis(),
+                },
+            );
+            report.raw_units += 1;
+        }
+        let pointer = |unit: usize, location: &SourceLocation| RawPointer {
+            topic: topic.clone(),
+            offset: raw_base + (unit - units.start) as u64,
+            location: location.clone(),
+        };
+        let mut pending: HashMap<String, RecordState> = HashMap::new();
+        let mut pending_dead: Vec<Vec<u8>> = Vec::new();
+        for record in decoded.records.iter().filter(|r| units.contains(&r.unit)) {
+            report.records += 1;
+            let raw = pointer(record.unit, &record.location);
+            let reject = match &record.outcome {
+                Outcome::NotADispute { .. } => {
+                    report.not_disputes += 1;
+                    continue;
+                }
+                Outcome::Rejected(reject) => reject.clone(),
+                Outcome::Record(source) => match self.normalizer.normalize(source, 0, raw.clone()) {
+                    Err(reject) => reject,
+                    Ok(mut clue) => {
+                        let mut state = self.record_state(&pending, &clue.clue_id)?;
+                        let print = fingerprint(&clue);
+                        if state.fingerprints.contains(&print) {
+                            report.duplicates += 1;
+                        } else {
+                            if state.fingerprints.is_empty() {
+                                report.new_clues += 1;
+                            } else {
+                                report.new_versions += 1;
+                            }
+                            state.fingerprints.push(print);
+                            clue.version = state.fingerprints.len() as u32;
+                            batch.append(
+                                CLUES,
+                                Record {
+                                    key: clue.clue_id.clone().into_bytes(),
+                                    value: serde_json::to_vec(&clue).unwrap_or_default(),
+                                    timestamp_ms: now.timestamp_millis(),
+                                },
+                            );
+                            batch.put_state(
+                                state_key(&clue.clue_id),
+                                serde_json::to_vec(&state).unwrap_or_default(),
+                            );
+                            pending.insert(clue.clue_id.clone(), state);
+                        }
+                        continue;
+                    }
+                },
+            };
+            report.rejected += 1;
+            *report
+                .rejected_by_kind
+                .entry(reject.kind.as_str().to_owned())
+                .or_default() += 1;
+            self.dead_letter(
+                feed,
+                decoded,
+                record,
+                &reject,
+                raw,
+                now,
+                &mut batch,
+                &mut pending_dead,
+            )?;
+        }
+        self.log.write(batch)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dead_letter(
+        &self,
+        feed: FeedId,
+        decoded: &DecodedInput,
+        record: &yujing_feeds::Decoded,
+        reject: &Reject,
+        raw: RawPointer,
+        now: DateTime<Utc>,
+        batch: &mut Batch,
+        pending: &mut Vec<Vec<u8>>,
+    ) -> Result<(), IngestError> {
+        let key = dead_letter_key(
+            feed,
+            &decoded.units[record.unit].bytes,
+            record.location.record_index,
+            reject.kind,
+        );
+        if pending.contains(&key) || self.log.state(&key)?.is_some() {
+            // The same bad record, received again: already in the dead-letter store.
+            return Ok(());
+        }
+        let letter = DeadLetter {
+            feed,
+            location: record.location.clone(),
+            source_id: record.source_id.as_deref().map(pii::redact),
+            kind: reject.kind,
+            reason: pii::redact(&reject.reason),
+            raw: Some(raw),
+            rejected_at: now,
+        };
+        tracing::warn!(
+            feed = %feed,
+            at = %letter.location,
+            kind = letter.kind.as_str(),
+            reason = %letter.reason,
+            "record rejected"
+        );
+        batch.append(
+            DEADLETTER,
+            Record {
+                key: feed.as_str().as_bytes().to_vec(),
+                value: serde_json::to_vec(&letter).unwrap_or_default(),
+                timestamp_ms: now.timestamp_millis(),
+            },
+        );
+        batch.put_state(key.clone(), b"1".to_vec());
+        pending.push(key);
+        Ok(())
+    }
+}

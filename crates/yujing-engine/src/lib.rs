@@ -1,0 +1,21 @@
+//! The yujing engine: configuration, and the pipeline that puts the six feeds onto the log.
+//!
+//! # Layout
+//! - [`EngineConfig`]: the layered configuration (built-in defaults, a file, the environment), checked by
+//!   [`EngineConfig::check`] with every error reported at once, building the runtime [`Built`] parts.
+//! - [`Ingestor`]: export files and pushes → raw records, clues and dead letters on the log, atomically and
+//!   idempotently; reports what it did in an [`IngestReport`].
+//! - [`read`]: the log read back as clues and dead letters.
+//! - [`topics`]: the names of the log's topics.
+//! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
+
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod read;
+pub mod topics;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
+pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Progress};
+pub use read::{for_each_clue, for_each_dead_letter, ReadError};

@@ -1,0 +1,71 @@
+//! Reading the log back: clues, dead letters and raw records.
+
+use yujing_log::{Entry, Log, LogError, Offset};
+use yujing_model::{Clue, DeadLetter};
+
+use crate::topics::{CLUES, DEADLETTER};
+
+/// Entries read per call to the log.
+const PAGE: usize = 1000;
+
+/// A stored event that no longer decodes (a bug or a foreign writer), with where it sits.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A record's JSON does not decode into its type.
+    #[error("topic '{topic}' offset {offset}: {reason}")]
+    Decode {
+        /// The topic.
+        topic: String,
+        /// The offset.
+        offset: Offset,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Calls `each` with every entry of `topic`, in order, from offset `from`.
+pub fn for_each_entry<L: Log>(
+    log: &L,
+    topic: &str,
+    from: Offset,
+    mut each: impl FnMut(&Entry) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut next = from;
+    loop {
+        let page = log.read(topic, next, PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        next = last.offset + 1;
+        for entry in &page {
+            each(entry)?;
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
+    serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
+        topic: topic.to_owned(),
+        offset: entry.offset,
+        reason: e.to_string(),
+    })
+}
+
+/// Calls `each` with every clue version in the log, in log order.
+pub fn for_each_clue<L: Log>(log: &L, mut each: impl FnMut(Clue)) -> Result<(), ReadError> {
+    for_each_entry(log, CLUES, 0, |entry| {
+        each(decode(CLUES, entry)?);
+        Ok(())
+    })
+}
+
+/// Calls `each` with every dead letter in the log, in log order.
+pub fn for_each_dead_letter<L: Log>(log: &L, mut each: impl FnMut(DeadLetter)) -> Result<(), ReadError> {
+    for_each_entry(log, DEADLETTER, 0, |entry| {
+        each(decode(DEADLETTER, entry)?);
+        Ok(())
+    })
+}

@@ -1,0 +1,14 @@
+//! The log's topics.
+
+use yujing_model::FeedId;
+
+/// Canonical clues, one record per upstream record version, keyed by clue id.
+pub const CLUES: &str = "clues";
+
+/// Rejected records, keyed by feed.
+pub const DEADLETTER: &str = "deadletter";
+
+/// The raw topic of a feed, `raw.<feed>`: each unit exactly as received, keyed by its location.
+pub fn raw_topic(feed: FeedId) -> String {
+    format!("raw.{feed}")
+}

@@ -1,0 +1,312 @@
+//! `yujing`: the command-line front of the early-warning engine.
+//!
+//! Subcommands: `ingest` export files onto the log, `clues` and `deadletter` read it back, `validate` checks the
+//! configuration. Every subcommand has `--help`; `--data-dir` chooses the store, `--config` adds a file over the
+//! built-in configuration, `--demo` runs on sample data without a secret.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use yujing_engine::{for_each_clue, for_each_dead_letter, EngineConfig, Ingestor, SystemClock};
+use yujing_log::EmbeddedLog;
+use yujing_model::FeedId;
+
+/// yujing (预警): recognises disputes reported again and again across six upstream feeds, and warns.
+#[derive(Debug, Parser)]
+#[command(name = "yujing", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Where the store lives (overrides store.data_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A configuration file layered over the built-in one.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Demo mode: a fixed public secret keys party hashes. For sample data only.
+    #[arg(long, global = true)]
+    demo: bool,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More logging (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest export files (or directories of them) onto the log.
+    ///
+    /// The feed of each file is read from its name (hotline12345…jsonl, grid…jsonl, police…csv, screening…csv,
+    /// justice…xml, exchange…jsonl) unless --feed names it. Bad records go to the dead-letter store; ingesting the
+    /// same file again adds nothing.
+    Ingest {
+        /// The feed of every file given (otherwise detected from each file name).
+        #[arg(long)]
+        feed: Option<FeedId>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Files or directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the clues on the log as JSON Lines, in log order.
+    Clues {
+        /// Only clues of this feed.
+        #[arg(long)]
+        feed: Option<FeedId>,
+        /// Only the latest version of each clue.
+        #[arg(long)]
+        latest: bool,
+    },
+    /// List rejected records: feed, file, line or record, kind and reason.
+    Deadletter {
+        /// Only records of this feed.
+        #[arg(long)]
+        feed: Option<FeedId>,
+        /// Print JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration and report every error at once.
+    Validate,
+}
+
+fn init_tracing(global: &Global) {
+    let default = match global.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match global.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(global: &Global) -> Result<EngineConfig> {
+    let mut config = EngineConfig::load(global.config.as_deref())?;
+    if let Some(dir) = &global.data_dir {
+        config.store.data_dir = dir.clone();
+    }
+    if global.demo {
+        config.pii.demo = true;
+    }
+    Ok(config)
+}
+
+fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
+    let dir = &config.store.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    Ok(EmbeddedLog::open(dir)?)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(&cli.global)?;
+    match cli.command {
+        Command::Validate => validate(&config),
+        Command::Ingest { feed, json, paths } => ingest(&config, feed, json, &paths),
+        Command::Clues { feed, latest } => clues(&config, feed, latest),
+        Command::Deadletter { feed, json } => deadletter(&config, feed, json),
+    }
+}
+
+fn validate(config: &EngineConfig) -> Result<()> {
+    let built = config.check()?;
+    let rules = built.normalizer.rules();
+    let resources: Vec<&str> = rules.resource_codes().collect();
+    println!("configuration is valid");
+    println!("  data dir:           {}", config.store.data_dir.display());
+    println!(
+        "  party-key secret:   {}",
+        if built.demo {
+            "DEMO (public; sample data only)"
+        } else {
+            "set"
+        }
+    );
+    println!(
+        "  towns:              {}",
+        built.normalizer.gazetteer().towns().len()
+    );
+    println!(
+        "  communities:        {}",
+        built.normalizer.gazetteer().communities().len()
+    );
+    println!("  exchange resources: {}", resources.join(", "));
+    Ok(())
+}
+
+fn ingest(config: &EngineConfig, feed: Option<FeedId>, json: bool, paths: &[PathBuf]) -> Result<()> {
+    let built = config.check()?;
+    if built.demo {
+        tracing::warn!(
+            "demo mode: party keys use a public secret and protect nothing; use it on sample data only"
+        );
+    }
+    let log = open_log(config)?;
+    let clock = SystemClock;
+    let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+    let bar = ProgressBar::hidden();
+    let show_bar = std::io::stderr().is_terminal();
+    let report = ingestor.ingest_paths(paths, feed, &mut |progress| {
+        // A bar only for long ingests, and only when a person is watching.
+        if show_bar && progress.total > 4 * 1024 * 1024 && bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(progress.total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+        }
+        bar.set_position(progress.done);
+    })?;
+    bar.finish_and_clear();
+    if report.files.is_empty() {
+        // An empty drop directory is normal for a timer; say so, without failing.
+        tracing::warn!(
+            "no feed export files found (names must start with a feed id, e.g. police-20260611.csv)"
+        );
+    }
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
+            "file", "feed", "records", "clues", "versions", "dupes", "not-dispute", "rejected"
+        )?;
+        for f in report.files.iter().chain(std::iter::once(&report.total)) {
+            let feed = f.feed.map_or("".to_owned(), |f| f.to_string());
+            let file = if f.file.is_empty() {
+                "TOTAL"
+            } else {
+                f.file.as_str()
+            };
+            writeln!(
+                out,
+                "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
+                file, feed, f.records, f.new_clues, f.new_versions, f.duplicates, f.not_disputes, f.rejected
+            )?;
+        }
+        for skipped in &report.skipped {
+            writeln!(out, "skipped (not a feed export): {skipped}")?;
+        }
+        if report.total.rejected > 0 {
+            writeln!(out, "rejected records are listed by `yujing deadletter`")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()> {
+    let log = open_log(config)?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let mut selected = Vec::new();
+    let mut error = None;
+    for_each_clue(&log, |clue| {
+        if feed.is_none_or(|f| f == clue.feed) {
+            if latest {
+                selected.push(clue);
+            } else if let Err(e) = serde_json::to_writer(&mut out, &clue)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(writeln!(out)?))
+            {
+                error.get_or_insert(e);
+            }
+        }
+    })?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if latest {
+        // Keep each clue's last version, in the order of their first appearance.
+        let mut order: Vec<String> = Vec::new();
+        let mut last = std::collections::HashMap::new();
+        for clue in selected {
+            if !last.contains_key(&clue.clue_id) {
+                order.push(clue.clue_id.clone());
+            }
+            last.insert(clue.clue_id.clone(), clue);
+        }
+        for id in order {
+            serde_json::to_writer(&mut out, &last[&id])?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> {
+    let log = open_log(config)?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let mut letters = Vec::new();
+    for_each_dead_letter(&log, |letter| {
+        if feed.is_none_or(|f| f == letter.feed) {
+            letters.push(letter);
+        }
+    })?;
+    for letter in &letters {
+        if json {
+            serde_json::to_writer(&mut out, letter)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{:<12} {:<40} {:<17} {}",
+                letter.feed.as_str(),
+                letter.location.to_string(),
+                letter.kind.as_str(),
+                letter.reason
+            )?;
+        }
+    }
+    if !json {
+        writeln!(out, "{} rejected record(s)", letters.len())?;
+    }
+    out.flush()?;
+    Ok(())
+}
