@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench -p yujing-feeds --bench normalize`. Figures go to docs/PERFORMANCE.md.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
 use yujing_model::FeedId;

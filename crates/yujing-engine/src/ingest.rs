@@ -56,7 +56,7 @@ pub struct FileReport {
     pub file: String,
     /// Its feed.
     pub feed: Option<FeedId>,
-    /// Raw units logged.
+    /// Raw units newly logged (a unit already in the raw log, byte for byte, is not logged again).
     pub raw_units: u64,
     /// Records found.
     pub records: u64,
@@ -135,11 +135,21 @@ pub fn collect_inputs(
             walk(path, &mut files)?;
             files.sort();
             for file in files {
-                match feed.or_else(|| adapters::detect_feed(&file)) {
-                    Some(f) if feed.is_none() || adapters::detect_feed(&file).is_none_or(|d| d == f) => {
-                        inputs.push((file, f))
-                    }
-                    _ => skipped.push(file.display().to_string()),
+                let detected = adapters::detect_feed(&file);
+                let has_extension = |f: FeedId| {
+                    file.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| e.eq_ignore_ascii_case(adapters::extension(f)))
+                };
+                // With --feed, a directory's files of that feed's format count (unless named for another feed).
+                let chosen = match (feed, detected) {
+                    (None, detected) => detected,
+                    (Some(f), Some(d)) => (d == f).then_some(f),
+                    (Some(f), None) => has_extension(f).then_some(f),
+                };
+                match chosen {
+                    Some(f) => inputs.push((file, f)),
+                    None => skipped.push(file.display().to_string()),
                 }
             }
         } else {
@@ -194,6 +204,10 @@ fn fingerprint(clue: &Clue) -> String {
 
 fn state_key(clue_id: &str) -> Vec<u8> {
     format!("rec/{clue_id}").into_bytes()
+}
+
+fn raw_state_key(feed: FeedId, bytes: &[u8]) -> Vec<u8> {
+    format!("raw/{feed}/{}", pii::letters_hex(&Sha256::digest(bytes))).into_bytes()
 }
 
 fn dead_letter_key(feed: FeedId, unit_bytes: &[u8], record_index: u64, kind: RejectKind) -> Vec<u8> {
@@ -303,23 +317,45 @@ impl<'a, L: Log> Ingestor<'a, L> {
     ) -> Result<(), IngestError> {
         let now = self.clock.now();
         let topic = raw_topic(feed);
-        let raw_base = self.log.end_offset(&topic)?;
+        let mut next_raw = self.log.end_offset(&topic)?;
         let mut batch = Batch::new();
+        // Each distinct unit is logged once per feed; a unit received again points at its first receipt, so a
+        // drop directory read every few minutes does not grow the raw log.
+        let mut raw_offsets = Vec::with_capacity(units.len());
+        let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
         for unit in &decoded.units[units.clone()] {
-            let key = serde_json::to_vec(&unit.location).unwrap_or_default();
-            batch.append(
-                topic.clone(),
-                Record {
-                    key,
-                    value: unit.bytes.clone(),
-                    timestamp_ms: now.timestamp_millis(),
-                },
-            );
-            report.raw_units += 1;
+            let key = raw_state_key(feed, &unit.bytes);
+            let known = match pending_raw.get(&key) {
+                Some(offset) => Some(*offset),
+                None => self
+                    .log
+                    .state(&key)?
+                    .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+                    .map(u64::from_be_bytes),
+            };
+            let offset = match known {
+                Some(offset) => offset,
+                None => {
+                    batch.append(
+                        topic.clone(),
+                        Record {
+                            key: serde_json::to_vec(&unit.location).unwrap_or_default(),
+                            value: unit.bytes.clone(),
+                            timestamp_ms: now.timestamp_millis(),
+                        },
+                    );
+                    batch.put_state(key.clone(), next_raw.to_be_bytes().to_vec());
+                    report.raw_units += 1;
+                    next_raw += 1;
+                    next_raw - 1
+                }
+            };
+            pending_raw.insert(key, offset);
+            raw_offsets.push(offset);
         }
         let pointer = |unit: usize, location: &SourceLocation| RawPointer {
             topic: topic.clone(),
-            offset: raw_base + (unit - units.start) as u64,
+            offset: raw_offsets[unit - units.start],
             location: location.clone(),
         };
         let mut pending: HashMap<String, RecordState> = HashMap::new();

@@ -130,7 +130,7 @@ pub fn normalize_full_name(name: &str) -> Option<String> {
     let partial = ["先生", "女士", "小姐", "师傅", "某", "阿姨", "大爷", "老板"]
         .iter()
         .any(|w| name.contains(w));
-    (count >= 2 && count <= 6 && !partial && !ANONYMOUS.contains(&name.as_str())).then_some(name)
+    ((2..=6).contains(&count) && !partial && !ANONYMOUS.contains(&name.as_str())).then_some(name)
 }
 
 /// Whether `name` stands for an anonymous party.

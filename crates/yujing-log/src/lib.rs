@@ -207,7 +207,22 @@ fn decode(topic: &str, offset: Offset, bytes: &[u8]) -> Result<Record, LogError>
 impl EmbeddedLog {
     /// Opens (creating if needed) the log in directory `path`. Only one process may hold it open.
     pub fn open(path: impl AsRef<Path>) -> Result<EmbeddedLog, LogError> {
-        let path = path.as_ref().to_path_buf();
+        EmbeddedLog::open_with(path.as_ref(), false)
+    }
+
+    /// Opens an existing log for reading only. Works while another process writes it, and sees the log as it
+    /// was when opened. Writing through it fails.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<EmbeddedLog, LogError> {
+        EmbeddedLog::open_with(path.as_ref(), true)
+    }
+
+    /// Whether `path` holds a log.
+    pub fn exists(path: impl AsRef<Path>) -> bool {
+        path.as_ref().join("CURRENT").is_file()
+    }
+
+    fn open_with(path: &Path, read_only: bool) -> Result<EmbeddedLog, LogError> {
+        let path = path.to_path_buf();
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -215,7 +230,12 @@ impl EmbeddedLog {
         let families = [CF_LOG, CF_META, CF_STATE]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| LogError::Open {
+        let opened = if read_only {
+            DB::open_cf_descriptors_read_only(&options, &path, families, false)
+        } else {
+            DB::open_cf_descriptors(&options, &path, families)
+        };
+        let db = opened.map_err(|source| LogError::Open {
             path: path.clone(),
             source,
         })?;
@@ -444,6 +464,19 @@ mod tests {
         batch.append("bad topic", record("a", "1"));
         assert!(matches!(log.write(batch), Err(LogError::InvalidTopic(_))));
         assert_eq!(log.end_offset("clues").expect("end"), 0);
+    }
+
+    #[test]
+    fn a_reader_opens_the_log_while_a_writer_holds_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let writer = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        batch.append("clues", record("a", "1"));
+        writer.write(batch).expect("write");
+        assert!(EmbeddedLog::exists(dir.path()));
+        let reader = EmbeddedLog::open_read_only(dir.path()).expect("read-only open");
+        assert_eq!(reader.read("clues", 0, 10).expect("read").len(), 1);
+        assert!(!EmbeddedLog::exists(dir.path().join("nothing")));
     }
 
     #[test]

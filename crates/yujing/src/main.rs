@@ -118,6 +118,19 @@ fn load_config(global: &Global) -> Result<EngineConfig> {
     Ok(config)
 }
 
+/// Opens the store for reading: works while an ingest is writing it.
+fn open_log_for_reading(config: &EngineConfig) -> Result<EmbeddedLog> {
+    let dir = &config.store.data_dir;
+    if !EmbeddedLog::exists(dir) {
+        anyhow::bail!(
+            "there is no store at {} (nothing ingested yet?): run `yujing --data-dir {} ingest PATH…` first",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(EmbeddedLog::open_read_only(dir)?)
+}
+
 fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
     let dir = &config.store.data_dir;
     std::fs::create_dir_all(dir)
@@ -240,7 +253,7 @@ fn ingest(config: &EngineConfig, feed: Option<FeedId>, json: bool, paths: &[Path
 }
 
 fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()> {
-    let log = open_log(config)?;
+    let log = open_log_for_reading(config)?;
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
     let mut selected = Vec::new();
@@ -280,7 +293,7 @@ fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()
 }
 
 fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> {
-    let log = open_log(config)?;
+    let log = open_log_for_reading(config)?;
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
     let mut letters = Vec::new();
