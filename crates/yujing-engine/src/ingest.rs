@@ -122,11 +122,17 @@ pub struct Ingestor<'a, L: Log> {
     clock: &'a dyn Clock,
 }
 
+/// The export files found under the paths given to an ingest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// Files to ingest, with their feed, in order.
+    pub files: Vec<(PathBuf, FeedId)>,
+    /// Files in the directories given that belong to no feed.
+    pub skipped: Vec<String>,
+}
+
 /// The inputs under `paths`: files as given, directories walked in name order.
-pub fn collect_inputs(
-    paths: &[PathBuf],
-    feed: Option<FeedId>,
-) -> Result<(Vec<(PathBuf, FeedId)>, Vec<String>), IngestError> {
+pub fn collect_inputs(paths: &[PathBuf], feed: Option<FeedId>) -> Result<Inputs, IngestError> {
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
     for path in paths {
@@ -165,7 +171,10 @@ pub fn collect_inputs(
             inputs.push((path.clone(), f));
         }
     }
-    Ok((inputs, skipped))
+    Ok(Inputs {
+        files: inputs,
+        skipped,
+    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
@@ -236,7 +245,10 @@ impl<'a, L: Log> Ingestor<'a, L> {
         feed: Option<FeedId>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<IngestReport, IngestError> {
-        let (inputs, skipped) = collect_inputs(paths, feed)?;
+        let Inputs {
+            files: inputs,
+            skipped,
+        } = collect_inputs(paths, feed)?;
         let total: u64 = inputs
             .iter()
             .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))

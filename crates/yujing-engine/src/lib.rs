@@ -17,5 +17,5 @@ pub mod topics;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
-pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Progress};
+pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
 pub use read::{for_each_clue, for_each_dead_letter, ReadError};

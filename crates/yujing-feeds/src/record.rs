@@ -34,6 +34,19 @@ pub struct SourceParty {
     pub id_number: Option<String>,
 }
 
+impl SourceParty {
+    /// The person who called or reported, when the record names them or gives a phone number.
+    pub fn reporter(name: Option<String>, phone: Option<String>) -> Option<SourceParty> {
+        (name.is_some() || phone.is_some()).then(|| SourceParty {
+            role: PartyRole::Reporter,
+            kind: PartyKind::Person,
+            name,
+            phones: phone.into_iter().collect(),
+            id_number: None,
+        })
+    }
+}
+
 /// How an adapter states the dispute type: already canonical, or a category word to map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Category {
@@ -113,6 +126,15 @@ pub enum Outcome {
     },
     /// It was rejected.
     Rejected(Reject),
+}
+
+impl From<Result<SourceRecord, Reject>> for Outcome {
+    fn from(result: Result<SourceRecord, Reject>) -> Outcome {
+        match result {
+            Ok(record) => Outcome::Record(Box::new(record)),
+            Err(reject) => Outcome::Rejected(reject),
+        }
+    }
 }
 
 /// One record of an input.

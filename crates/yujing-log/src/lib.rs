@@ -24,6 +24,9 @@ use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBat
 /// A position in a topic: the first record is at offset 0.
 pub type Offset = u64;
 
+/// A state entry: key and value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -292,7 +295,7 @@ impl EmbeddedLog {
     }
 
     /// State entries whose key starts with `prefix`, in key order.
-    pub fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LogError> {
+    pub fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, LogError> {
         let mut out = Vec::new();
         let iter = self
             .db

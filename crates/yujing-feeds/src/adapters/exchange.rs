@@ -72,10 +72,7 @@ pub fn decode(file: &str, bytes: &[u8], rules: &FeedRules) -> DecodedInput {
             let source_id = Fields(object)
                 .text(&resource.mapping.source_id)
                 .map(|id| format!("{code}/{id}"));
-            let outcome = match record(&code, resource, object, pushed_at) {
-                Ok(record) => Outcome::Record(Box::new(record)),
-                Err(reject) => Outcome::Rejected(reject),
-            };
+            let outcome = Outcome::from(record(&code, resource, object, pushed_at));
             out.push(unit, record_location, source_id, outcome);
         }
     })

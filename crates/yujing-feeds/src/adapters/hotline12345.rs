@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use yujing_model::{FeedId, PartyKind, PartyRole, RequestKind};
+use yujing_model::{FeedId, RequestKind};
 
 use super::{json_lines, Fields};
 use crate::gazetteer::TownHint;
@@ -16,11 +16,7 @@ pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
     json_lines(file, bytes, |out, unit, location, object| {
         let fields = Fields(object);
         let source_id = fields.text("gdbh");
-        let outcome = match record(&fields) {
-            Ok(record) => Outcome::Record(Box::new(record)),
-            Err(reject) => Outcome::Rejected(reject),
-        };
-        out.push(unit, location, source_id, outcome);
+        out.push(unit, location, source_id, Outcome::from(record(&fields)));
     })
 }
 
@@ -43,16 +39,7 @@ fn record(f: &Fields<'_>) -> Result<SourceRecord, Reject> {
     let category = f.required("sqlb")?;
     let name = f.text("ldrxm");
     let phone = f.text("ldhm");
-    let mut parties = Vec::new();
-    if name.is_some() || phone.is_some() {
-        parties.push(SourceParty {
-            role: PartyRole::Reporter,
-            kind: PartyKind::Person,
-            name,
-            phones: phone.into_iter().collect(),
-            id_number: None,
-        });
-    }
+    let parties: Vec<SourceParty> = SourceParty::reporter(name, phone).into_iter().collect();
     Ok(SourceRecord {
         feed: FeedId::Hotline12345,
         source_id,

@@ -185,10 +185,7 @@ pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
             }
             Ok(case) => {
                 let source_id = case.text_of("CaseNo");
-                let outcome = match record(&case, pushed_at) {
-                    Ok(record) => Outcome::Record(Box::new(record)),
-                    Err(reject) => Outcome::Rejected(reject),
-                };
+                let outcome = Outcome::from(record(&case, pushed_at));
                 out.push(unit, location, source_id, outcome);
             }
         }

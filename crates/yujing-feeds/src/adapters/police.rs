@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use yujing_model::{FeedId, PartyKind, PartyRole, RejectKind, RequestKind};
+use yujing_model::{FeedId, RejectKind, RequestKind};
 
 use super::csv_rows::{csv_rows, Encoding, Row};
 use super::time_reject;
@@ -23,11 +23,7 @@ pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
         REQUIRED,
         |out, unit, location, row| {
             let source_id = row.get(ID);
-            let outcome = match record(row) {
-                Ok(record) => Outcome::Record(Box::new(record)),
-                Err(reject) => Outcome::Rejected(reject),
-            };
-            out.push(unit, location, source_id, outcome);
+            out.push(unit, location, source_id, Outcome::from(record(row)));
         },
     )
 }
@@ -59,16 +55,7 @@ fn record(row: &Row) -> Result<SourceRecord, Reject> {
         })?;
     let name = row.get("报警人");
     let phone = row.get("联系电话");
-    let mut parties = Vec::new();
-    if name.is_some() || phone.is_some() {
-        parties.push(SourceParty {
-            role: PartyRole::Reporter,
-            kind: PartyKind::Person,
-            name,
-            phones: phone.into_iter().collect(),
-            id_number: None,
-        });
-    }
+    let parties: Vec<SourceParty> = SourceParty::reporter(name, phone).into_iter().collect();
     Ok(SourceRecord {
         feed: FeedId::Police,
         source_id,

@@ -27,11 +27,7 @@ pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
         REQUIRED,
         |out, unit, location, row| {
             let source_id = row.get(ID);
-            let outcome = match record(row) {
-                Ok(record) => Outcome::Record(Box::new(record)),
-                Err(reject) => Outcome::Rejected(reject),
-            };
-            out.push(unit, location, source_id, outcome);
+            out.push(unit, location, source_id, Outcome::from(record(row)));
         },
     )
 }
