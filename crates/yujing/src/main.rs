@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use yujing_engine::{for_each_clue, for_each_dead_letter, EngineConfig, Ingestor, SystemClock};
+use yujing_engine::{for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, SystemClock};
 use yujing_log::EmbeddedLog;
 use yujing_model::FeedId;
 
@@ -100,6 +100,7 @@ fn init_tracing(global: &Global) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match global.log_format {
         LogFormat::Text => builder.init(),
@@ -152,16 +153,22 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli.global)?;
+    // Every command starts only with a valid configuration, including a party-key secret outside demo mode.
+    let built = config.check()?;
+    if built.demo {
+        tracing::warn!(
+            "demo mode: party keys use a public secret and protect nothing; use it on sample data only"
+        );
+    }
     match cli.command {
-        Command::Validate => validate(&config),
-        Command::Ingest { feed, json, paths } => ingest(&config, feed, json, &paths),
+        Command::Validate => validate(&config, &built),
+        Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),
         Command::Clues { feed, latest } => clues(&config, feed, latest),
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
     }
 }
 
-fn validate(config: &EngineConfig) -> Result<()> {
-    let built = config.check()?;
+fn validate(config: &EngineConfig, built: &Built) -> Result<()> {
     let rules = built.normalizer.rules();
     let resources: Vec<&str> = rules.resource_codes().collect();
     println!("configuration is valid");
@@ -186,13 +193,13 @@ fn validate(config: &EngineConfig) -> Result<()> {
     Ok(())
 }
 
-fn ingest(config: &EngineConfig, feed: Option<FeedId>, json: bool, paths: &[PathBuf]) -> Result<()> {
-    let built = config.check()?;
-    if built.demo {
-        tracing::warn!(
-            "demo mode: party keys use a public secret and protect nothing; use it on sample data only"
-        );
-    }
+fn ingest(
+    config: &EngineConfig,
+    built: &Built,
+    feed: Option<FeedId>,
+    json: bool,
+    paths: &[PathBuf],
+) -> Result<()> {
     let log = open_log(config)?;
     let clock = SystemClock;
     let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
@@ -241,8 +248,23 @@ fn ingest(config: &EngineConfig, feed: Option<FeedId>, json: bool, paths: &[Path
                 file, feed, f.records, f.new_clues, f.new_versions, f.duplicates, f.not_disputes, f.rejected
             )?;
         }
-        for skipped in &report.skipped {
-            writeln!(out, "skipped (not a feed export): {skipped}")?;
+        if !report.skipped.is_empty() {
+            let names: Vec<&str> = report
+                .skipped
+                .iter()
+                .map(|s| {
+                    std::path::Path::new(s)
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or(s)
+                })
+                .collect();
+            writeln!(
+                out,
+                "skipped {} file(s) not named after a feed: {}",
+                names.len(),
+                names.join(", ")
+            )?;
         }
         if report.total.rejected > 0 {
             writeln!(out, "rejected records are listed by `yujing deadletter`")?;
