@@ -136,7 +136,19 @@ fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
     let dir = &config.store.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    Ok(EmbeddedLog::open(dir)?)
+    EmbeddedLog::open(dir).map_err(|error| {
+        let locked = error.to_string().to_ascii_lowercase().contains("lock");
+        let error = anyhow::Error::from(error);
+        if locked {
+            // RocksDB holds a lock file: name the likely cause instead of only the I/O error.
+            error.context(format!(
+                "another yujing process is writing {}; one process writes a store at a time (clues and deadletter can read alongside)",
+                dir.display()
+            ))
+        } else {
+            error
+        }
+    })
 }
 
 fn main() -> std::process::ExitCode {
