@@ -146,7 +146,9 @@ pub struct ConfigErrors(pub Vec<String>);
 pub struct FeedRules {
     pub(crate) categories: BTreeMap<&'static str, BTreeMap<String, DisputeType>>,
     pub(crate) grid_dispute_prefix: String,
-    pub(crate) risk_words: Vec<(String, RiskFlag)>,
+    /// All risk words in one automaton (overlapping matches), and the flag of each pattern.
+    pub(crate) risk_matcher: aho_corasick::AhoCorasick,
+    pub(crate) risk_flag_of_pattern: Vec<RiskFlag>,
     pub(crate) negations: Vec<String>,
     pub(crate) gathering_people: u32,
     pub(crate) resources: BTreeMap<String, Resource>,
@@ -207,8 +209,15 @@ impl FeedsConfig {
                 errors.push(format!("feeds.risk.keywords.{flag}: contains an empty word"));
             }
         }
-        // Longer words first, so "持刀" is seen before a shorter word inside it.
-        risk_words.sort_by(|a, b| b.0.chars().count().cmp(&a.0.chars().count()).then(a.0.cmp(&b.0)));
+        // One pass over a text finds every risk word, overlapping ones included ("持刀" and "刀").
+        let risk_matcher = aho_corasick::AhoCorasick::new(risk_words.iter().map(|(w, _)| w.as_str()));
+        let risk_matcher = match risk_matcher {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errors.push(format!("feeds.risk.keywords: cannot build the word matcher: {e}"));
+                None
+            }
+        };
         if self.risk.gathering_people == 0 {
             errors.push("feeds.risk.gathering_people must be at least 1".to_owned());
         }
@@ -218,17 +227,17 @@ impl FeedsConfig {
                 resources.insert(code.clone(), resource);
             }
         }
-        if errors.is_empty() {
-            Ok(FeedRules {
+        match risk_matcher {
+            Some(risk_matcher) if errors.is_empty() => Ok(FeedRules {
                 categories,
                 grid_dispute_prefix: c.grid_dispute_prefix.clone(),
-                risk_words,
+                risk_matcher,
+                risk_flag_of_pattern: risk_words.into_iter().map(|(_, f)| f).collect(),
                 negations: self.risk.negations.clone(),
                 gathering_people: self.risk.gathering_people,
                 resources,
-            })
-        } else {
-            Err(ConfigErrors(errors))
+            }),
+            _ => Err(ConfigErrors(errors)),
         }
     }
 }

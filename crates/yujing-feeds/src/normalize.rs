@@ -179,23 +179,20 @@ impl Normalizer {
 
     /// The risk flags whose words appear in `text`, skipping negated mentions.
     pub fn risk_flags_in(&self, text: &str) -> BTreeSet<RiskFlag> {
+        let negated = |at: usize| {
+            let before = &text[..at];
+            // A negation right before the word, or one character before it ("未再动手").
+            let one_back = before.char_indices().next_back().map(|(i, _)| &before[..i]);
+            self.rules
+                .negations
+                .iter()
+                .any(|n| before.ends_with(n.as_str()) || one_back.is_some_and(|b| b.ends_with(n.as_str())))
+        };
         let mut flags = BTreeSet::new();
-        for (word, flag) in &self.rules.risk_words {
-            if flags.contains(flag) {
-                continue;
-            }
-            let negated = |at: usize| {
-                let before = &text[..at];
-                self.rules.negations.iter().any(|n| {
-                    before.ends_with(n.as_str())
-                        || before
-                            .char_indices()
-                            .next_back()
-                            .is_some_and(|(i, _)| before[..i].ends_with(n.as_str()))
-                })
-            };
-            if text.match_indices(word.as_str()).any(|(at, _)| !negated(at)) {
-                flags.insert(*flag);
+        for found in self.rules.risk_matcher.find_overlapping_iter(text) {
+            let flag = self.rules.risk_flag_of_pattern[found.pattern().as_usize()];
+            if !flags.contains(&flag) && !negated(found.start()) {
+                flags.insert(flag);
             }
         }
         flags
