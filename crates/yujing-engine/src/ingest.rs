@@ -26,7 +26,7 @@ const UNITS_PER_BATCH: usize = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// An input could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The path.
         path: PathBuf,

@@ -91,7 +91,7 @@ impl Batch {
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The store could not be opened.
-    #[error("cannot open the log at {path}: {source}")]
+    #[error("cannot open the log at {path}")]
     Open {
         /// The store's directory.
         path: PathBuf,
@@ -99,7 +99,7 @@ pub enum LogError {
         source: rocksdb::Error,
     },
     /// A read or write failed.
-    #[error("log storage error while {doing}: {source}")]
+    #[error("log storage error while {doing}")]
     Storage {
         /// What was being done.
         doing: String,
