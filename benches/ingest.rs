@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+#[path = "support.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use yujing_engine::{EngineConfig, FixedClock, Ingestor};
 use yujing_log::EmbeddedLog;
@@ -15,24 +18,12 @@ use yujing_model::FeedId;
 
 const RECORDS: usize = 20_000;
 
-fn hotline_export() -> Vec<u8> {
-    let sample = include_str!("../docs/feeds/hotline12345.sample.jsonl");
-    let lines: Vec<&str> = sample.lines().collect();
-    let mut out = String::new();
-    for i in 0..RECORDS {
-        let line = lines[i % lines.len()];
-        out.push_str(&line.replacen("\"gdbh\":\"RG", &format!("\"gdbh\":\"B{i:07}RG"), 1));
-        out.push('\n');
-    }
-    out.into_bytes()
-}
-
 fn bench(c: &mut Criterion) {
     let mut config = EngineConfig::defaults();
     config.pii.secret = "bench-secret-0123456789".to_owned();
     let built = config.check().expect("configuration builds");
     let clock = FixedClock(chrono::DateTime::UNIX_EPOCH);
-    let export = hotline_export();
+    let export = support::hotline_export(RECORDS);
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(RECORDS as u64));

@@ -5,6 +5,9 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 
+#[path = "support.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
 use yujing_model::FeedId;
@@ -16,19 +19,6 @@ fn normalizer() -> Normalizer {
     let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("feeds config");
     let hasher = PartyHasher::new(b"bench-secret-0123456789").expect("secret");
     Normalizer::new(Gazetteer::rugao(), hasher, feeds.build().expect("rules"))
-}
-
-/// `RECORDS` hotline lines, each sample line with a distinct work-order number.
-fn hotline_input() -> Vec<u8> {
-    let sample = include_str!("../docs/feeds/hotline12345.sample.jsonl");
-    let lines: Vec<&str> = sample.lines().collect();
-    let mut out = String::new();
-    for i in 0..RECORDS {
-        let line = lines[i % lines.len()];
-        out.push_str(&line.replacen("\"gdbh\":\"RG", &format!("\"gdbh\":\"B{i:07}RG"), 1));
-        out.push('\n');
-    }
-    out.into_bytes()
 }
 
 /// `RECORDS` police rows (GBK), each sample row with a distinct call-sheet number.
@@ -62,7 +52,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode_and_normalize");
     group.throughput(Throughput::Elements(RECORDS as u64));
     for (feed, input) in [
-        (FeedId::Hotline12345, hotline_input()),
+        (FeedId::Hotline12345, support::hotline_export(RECORDS)),
         (FeedId::Police, police_input()),
     ] {
         group.bench_with_input(BenchmarkId::from_parameter(feed), &input, |b, input| {
