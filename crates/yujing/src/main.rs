@@ -286,42 +286,41 @@ fn ingest(
     Ok(())
 }
 
+/// Writes `items` as JSON Lines.
+fn write_json_lines<T: serde::Serialize>(out: &mut impl Write, items: &[T]) -> Result<()> {
+    for item in items {
+        serde_json::to_writer(&mut *out, item)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()> {
     let log = open_log_for_reading(config)?;
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
     let mut selected = Vec::new();
-    let mut error = None;
     for_each_clue(&log, |clue| {
         if feed.is_none_or(|f| f == clue.feed) {
-            if latest {
-                selected.push(clue);
-            } else if let Err(e) = serde_json::to_writer(&mut out, &clue)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| Ok(writeln!(out)?))
-            {
-                error.get_or_insert(e);
-            }
+            selected.push(clue);
         }
     })?;
-    if let Some(e) = error {
-        return Err(e);
-    }
     if latest {
-        // Keep each clue's last version, in the order of their first appearance.
-        let mut order: Vec<String> = Vec::new();
-        let mut last = std::collections::HashMap::new();
+        // Each clue's last version, at the position of its first appearance.
+        let mut position = std::collections::HashMap::new();
+        let mut kept: Vec<yujing_model::Clue> = Vec::new();
         for clue in selected {
-            if !last.contains_key(&clue.clue_id) {
-                order.push(clue.clue_id.clone());
+            match position.get(&clue.clue_id) {
+                Some(&i) => kept[i] = clue,
+                None => {
+                    position.insert(clue.clue_id.clone(), kept.len());
+                    kept.push(clue);
+                }
             }
-            last.insert(clue.clue_id.clone(), clue);
         }
-        for id in order {
-            serde_json::to_writer(&mut out, &last[&id])?;
-            writeln!(out)?;
-        }
+        selected = kept;
     }
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    write_json_lines(&mut out, &selected)?;
     out.flush()?;
     Ok(())
 }
@@ -336,11 +335,10 @@ fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result
             letters.push(letter);
         }
     })?;
-    for letter in &letters {
-        if json {
-            serde_json::to_writer(&mut out, letter)?;
-            writeln!(out)?;
-        } else {
+    if json {
+        write_json_lines(&mut out, &letters)?;
+    } else {
+        for letter in &letters {
             writeln!(
                 out,
                 "{:<12} {:<40} {:<17} {}",
@@ -350,8 +348,6 @@ fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result
                 letter.reason
             )?;
         }
-    }
-    if !json {
         writeln!(out, "{} rejected record(s)", letters.len())?;
     }
     out.flush()?;
