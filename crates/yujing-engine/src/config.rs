@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
+use yujing_correlate::{CorrelateConfig, Settings};
 use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
 
 /// The built-in configuration, `config/yujing.toml`.
@@ -30,6 +31,9 @@ pub struct EngineConfig {
     pub gazetteer: GazetteerConfig,
     /// The feeds' category tables, risk words and exchange mappings.
     pub feeds: FeedsConfig,
+    /// Matching clues into clusters, and the warning rules.
+    #[serde(default)]
+    pub correlate: CorrelateConfig,
 }
 
 /// Where the store lives.
@@ -86,6 +90,8 @@ pub struct Built {
     pub normalizer: Normalizer,
     /// Whether demo mode is on.
     pub demo: bool,
+    /// The checked correlation settings and rules.
+    pub correlate: Settings,
 }
 
 impl EngineConfig {
@@ -164,13 +170,21 @@ impl EngineConfig {
                 None
             }
         };
+        let correlate = match self.correlate.build() {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                errors.extend(e.0.into_iter().map(|e| format!("correlate: {e}")));
+                None
+            }
+        };
         if self.store.data_dir.as_os_str().is_empty() {
             errors.push("store.data_dir is empty".to_owned());
         }
-        match (hasher, gazetteer, rules) {
-            (Some(hasher), Some(gazetteer), Some(rules)) if errors.is_empty() => Ok(Built {
+        match (hasher, gazetteer, rules, correlate) {
+            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate)) if errors.is_empty() => Ok(Built {
                 normalizer: Normalizer::new(gazetteer, hasher, rules),
                 demo: self.pii.demo && self.pii.secret.is_empty(),
+                correlate,
             }),
             _ => Err(ConfigError(errors)),
         }

@@ -5,17 +5,21 @@
 //!   [`EngineConfig::check`] with every error reported at once, building the runtime [`Built`] parts.
 //! - [`Ingestor`]: export files and pushes → raw records, clues and dead letters on the log, atomically and
 //!   idempotently; reports what it did in an [`IngestReport`].
-//! - [`read`]: the log read back as clues and dead letters.
+//! - [`correlate()`]: the `clues` topic through the correlator onto `links` and `warnings`, as a projection
+//!   that resumes where it stopped.
+//! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
 
 pub mod clock;
 pub mod config;
+pub mod correlate;
 pub mod ingest;
 pub mod read;
 pub mod topics;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use correlate::{correlate, CorrelateError, CorrelationReport, Order};
 pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
-pub use read::{for_each_clue, for_each_dead_letter, ReadError};
+pub use read::{for_each_clue, for_each_dead_letter, for_each_warning, ReadError};

@@ -1,9 +1,9 @@
 //! Reading the log back: clues, dead letters and raw records.
 
 use yujing_log::{Entry, Log, LogError, Offset};
-use yujing_model::{Clue, DeadLetter};
+use yujing_model::{Clue, DeadLetter, Warning};
 
-use crate::topics::{CLUES, DEADLETTER};
+use crate::topics::{CLUES, DEADLETTER, WARNINGS};
 
 /// Entries read per call to the log.
 const PAGE: usize = 1000;
@@ -66,6 +66,14 @@ pub fn for_each_clue<L: Log>(log: &L, mut each: impl FnMut(Clue)) -> Result<(), 
 pub fn for_each_dead_letter<L: Log>(log: &L, mut each: impl FnMut(DeadLetter)) -> Result<(), ReadError> {
     for_each_entry(log, DEADLETTER, 0, |entry| {
         each(decode(DEADLETTER, entry)?);
+        Ok(())
+    })
+}
+
+/// Calls `each` with every warning in the log, in the order raised.
+pub fn for_each_warning<L: Log>(log: &L, mut each: impl FnMut(Warning)) -> Result<(), ReadError> {
+    for_each_entry(log, WARNINGS, 0, |entry| {
+        each(decode(WARNINGS, entry)?);
         Ok(())
     })
 }

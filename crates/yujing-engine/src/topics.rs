@@ -12,3 +12,9 @@ pub const DEADLETTER: &str = "deadletter";
 pub fn raw_topic(feed: FeedId) -> String {
     format!("raw.{feed}")
 }
+
+/// Correlation decisions ([`yujing_model::CorrelationEvent`]): a clue joined a cluster, two clusters merged.
+pub const LINKS: &str = "links";
+
+/// Warnings ([`yujing_model::Warning`]), keyed by warning id.
+pub const WARNINGS: &str = "warnings";

@@ -142,6 +142,11 @@ impl Normalizer {
     fn party(&self, party: &crate::record::SourceParty) -> Party {
         let mut keys = BTreeSet::new();
         let person = party.kind == PartyKind::Person;
+        let name_tokens = if person {
+            party.name.as_deref().and_then(|n| self.hasher.name_tokens(n))
+        } else {
+            None
+        };
         let name_masked = party.name.as_deref().and_then(|n| {
             if person {
                 if let Some(k) = self.hasher.name_key(n) {
@@ -174,6 +179,7 @@ impl Normalizer {
             phone_masked: (!phone_masked.is_empty()).then(|| phone_masked.join("/")),
             id_masked,
             keys: keys.into_iter().collect(),
+            name_tokens,
         }
     }
 

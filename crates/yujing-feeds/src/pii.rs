@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use hmac::{Hmac, Mac};
 use regex::Regex;
 use sha2::Sha256;
-use yujing_model::{PartyKey, PartyKeyKind};
+use pinyin::ToPinyin;
+use yujing_model::{NameTokens, PartyKey, PartyKeyKind};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -82,6 +83,30 @@ impl PartyHasher {
     /// The key of a full personal name, or `None` for anonymous or partial names (`匿名`, `赵先生`, `赵某某`).
     pub fn name_key(&self, name: &str) -> Option<PartyKey> {
         normalize_full_name(name).map(|n| self.key(PartyKeyKind::Name, &n))
+    }
+
+    /// Per-character tokens of a full personal name (see [`NameTokens`]), or `None` for anonymous or partial
+    /// names. Two spellings of one name (`张伟`, `张玮`) share their surname token and their sound tokens.
+    pub fn name_tokens(&self, name: &str) -> Option<NameTokens> {
+        let name = normalize_full_name(name)?;
+        let token = |domain: &[u8], text: &str| {
+            let mut mac = self.mac.clone();
+            mac.update(domain);
+            mac.update(text.as_bytes());
+            // 32 bits: collisions between two characters of one county's names are rare, and a short token
+            // keeps a clue small. A collision only makes two names look a little more alike.
+            letters_hex(&mac.finalize().into_bytes()[..4])
+        };
+        let mut chars = Vec::new();
+        let mut sounds = Vec::new();
+        let mut buf = [0u8; 4];
+        for c in name.chars() {
+            let text: &str = c.encode_utf8(&mut buf);
+            chars.push(token(b"namechar\0", text));
+            let sound = c.to_pinyin().map(|p| p.plain()).unwrap_or(text);
+            sounds.push(token(b"namesound\0", sound));
+        }
+        Some(NameTokens { chars, sounds })
     }
 }
 

@@ -509,6 +509,22 @@ pub struct Party {
     pub id_masked: Option<String>,
     /// Keyed hashes for matching, sorted.
     pub keys: Vec<PartyKey>,
+    /// Keyed per-character tokens of a full personal name, for fuzzy matching without the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_tokens: Option<NameTokens>,
+}
+
+/// A personal name as keyed tokens, one per character, so that names can be compared for similarity (a variant
+/// character, a homophone) without ever being stored in clear.
+///
+/// Each token is a truncated HMAC (8 letters `a`–`p`). The first token is the surname's, which the masked name
+/// already shows; the others reveal nothing without the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NameTokens {
+    /// One token per character of the name, in order.
+    pub chars: Vec<String>,
+    /// One token per character's toneless pinyin syllable, in order, so homophones (玮/伟) compare equal.
+    pub sounds: Vec<String>,
 }
 
 /// The number of people involved, exact or as a band (`50-100`).
@@ -630,11 +646,122 @@ pub struct DeadLetter {
     pub rejected_at: DateTime<Utc>,
 }
 
+/// The level of a warning: orange (橙色预警) or red (红色预警). Red is the higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WarningLevel {
+    /// 橙色预警: a dispute keeps recurring.
+    Orange,
+    /// 红色预警: a dispute recurs often, or recurs with signs of violence, self-harm or a large crowd.
+    Red,
+}
+
+impl WarningLevel {
+    /// `orange` or `red`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningLevel::Orange => "orange",
+            WarningLevel::Red => "red",
+        }
+    }
+}
+
+impl fmt::Display for WarningLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One clue counted towards a warning, as evidence an operator can check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WarningEvidence {
+    /// The clue's id, `<feed>:<source id>`.
+    pub clue_id: String,
+    /// The feed it came from.
+    pub feed: FeedId,
+    /// The upstream record's id.
+    pub source_id: String,
+    /// When the dispute was reported (event time).
+    pub occurred_at: DateTime<Utc>,
+    /// The features that matched it to the cluster (`phone`, `estate`, `description`…), empty for the first.
+    pub matched: Vec<String>,
+    /// The match score it joined with (0 for the clue that opened the cluster).
+    pub score: f64,
+    /// The clue's risk signs.
+    pub risk_flags: BTreeSet<RiskFlag>,
+    /// How many people the clue said were involved, when stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people_involved: Option<PeopleCount>,
+}
+
+/// A warning: a cluster of clues crossed a rule's threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Warning {
+    /// A deterministic id (from the cluster, the level and the episode), so downstream systems can drop repeats.
+    pub warning_id: String,
+    /// The cluster (dispute) warned about.
+    pub cluster_id: String,
+    /// Orange or red.
+    pub level: WarningLevel,
+    /// The name of the rule that fired.
+    pub rule: String,
+    /// The event time at which the threshold was crossed: the time of the clue that completed it.
+    pub raised_at: DateTime<Utc>,
+    /// Distinct upstream records counted in the rule's window.
+    pub occurrences: u32,
+    /// The rule's window, in days.
+    pub window_days: u32,
+    /// The distinct feeds among them.
+    pub feeds: Vec<FeedId>,
+    /// The distinct reporters among them (by keyed party hash; anonymous reports count as one each).
+    pub reporters: u32,
+    /// The cluster's episode (1 for the first run of reports; a new one starts after a quiet period).
+    pub episode: u32,
+    /// Risk signs across the counted clues.
+    pub risk_flags: BTreeSet<RiskFlag>,
+    /// The counted clues, in event-time order.
+    pub evidence: Vec<WarningEvidence>,
+}
+
+/// What correlation decided about a clue, written to the `links` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CorrelationEvent {
+    /// A clue joined a cluster (or opened a new one).
+    Linked {
+        /// The clue.
+        clue_id: String,
+        /// The cluster it joined.
+        cluster_id: String,
+        /// Whether the clue opened the cluster.
+        new_cluster: bool,
+        /// The best match score (0 for a new cluster).
+        score: f64,
+        /// The features that matched.
+        matched: Vec<String>,
+        /// The clue's event time.
+        occurred_at: DateTime<Utc>,
+    },
+    /// A clue matched two clusters, which are now one: `merged` joins `cluster_id`.
+    Merged {
+        /// The cluster that remains (the older one).
+        cluster_id: String,
+        /// The cluster absorbed into it.
+        merged: String,
+        /// The clue that bridged them.
+        by_clue_id: String,
+    },
+}
+
 /// The JSON Schemas of the canonical events, by file name in `schemas/`.
 pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let clue = schemars::schema_for!(Clue);
     let dead_letter = schemars::schema_for!(DeadLetter);
+    let warning = schemars::schema_for!(Warning);
+    let link = schemars::schema_for!(CorrelationEvent);
     vec![
+        ("warning.schema.json", serde_json::to_value(warning).unwrap_or_default()),
+        ("link.schema.json", serde_json::to_value(link).unwrap_or_default()),
         ("clue.schema.json", serde_json::to_value(clue).unwrap_or_default()),
         (
             "deadletter.schema.json",

@@ -1,6 +1,8 @@
 //! `yujing`: the command-line front of the early-warning engine.
 //!
-//! Subcommands: `ingest` export files onto the log, `clues` and `deadletter` read it back, `validate` checks the
+//! Subcommands: `ingest` export files onto the log (and correlate them), `clues`, `deadletter` and `warnings`
+//! read it back, `replay` runs the pipeline over a folder of history in event-time order, `test` runs the rules'
+//! test cases, `simulate` and `eval` generate labeled data and score the result, `validate` checks the
 //! configuration. Every subcommand has `--help`; `--data-dir` chooses the store, `--config` adds a file over the
 //! built-in configuration, `--demo` runs on sample data without a secret.
 
@@ -10,9 +12,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use yujing_engine::{for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, SystemClock};
+use yujing_engine::{
+    correlate, for_each_clue, for_each_dead_letter, for_each_warning, Built, EngineConfig, Ingestor, Order,
+    SystemClock,
+};
 use yujing_log::EmbeddedLog;
-use yujing_model::FeedId;
+use yujing_model::{FeedId, Warning};
 
 /// yujing (预警): recognises disputes reported again and again across six upstream feeds, and warns.
 #[derive(Debug, Parser)]
@@ -85,6 +90,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the warnings on the log, in the order raised.
+    Warnings {
+        /// Print JSON Lines (with the evidence) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the whole pipeline over a folder of upstream export files, in event-time order, into a fresh store.
+    ///
+    /// Writes OUT/clusters.jsonl (one line per upstream record: feed, source_id, cluster_id) and
+    /// OUT/warnings.jsonl (one line per warning, with its evidence). The store is OUT/store, rebuilt each time.
+    Replay {
+        /// The folder of export files.
+        #[arg(long, value_name = "DIR")]
+        feeds: PathBuf,
+        /// Where to write the store and the two files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Run the test cases the warning rules declare ([[correlate.rules.tests]]).
+    Test,
     /// Check the configuration and report every error at once.
     Validate,
 }
@@ -177,6 +202,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),
         Command::Clues { feed, latest } => clues(&config, feed, latest),
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
+        Command::Warnings { json } => warnings(&config, json),
+        Command::Replay { feeds, out } => replay(&built, &feeds, &out),
+        Command::Test => rule_tests(&config),
     }
 }
 
@@ -230,6 +258,14 @@ fn ingest(
         bar.set_position(progress.done);
     })?;
     bar.finish_and_clear();
+    let (_, correlation) = correlate(&log, &built.correlate, &clock, Order::Log)?;
+    tracing::info!(
+        clues = correlation.consumed,
+        links = correlation.links,
+        merges = correlation.merges,
+        warnings = correlation.warnings.len(),
+        "correlated"
+    );
     if report.files.is_empty() {
         // An empty drop directory is normal for a timer; say so, without failing.
         tracing::warn!(
@@ -280,6 +316,10 @@ fn ingest(
         }
         if report.total.rejected > 0 {
             writeln!(out, "rejected records are listed by `yujing deadletter`")?;
+        }
+        if !correlation.warnings.is_empty() {
+            writeln!(out, "\nnew warnings:")?;
+            write_warning_table(&mut out, &correlation.warnings)?;
         }
     }
     out.flush()?;
@@ -351,5 +391,154 @@ fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result
         writeln!(out, "{} rejected record(s)", letters.len())?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn write_warning_table(out: &mut impl Write, warnings: &[Warning]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} feeds",
+        "warning", "level", "raised at (+08:00)", "cluster", "count", "rule"
+    )?;
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("the +08:00 offset")?;
+    for w in warnings {
+        let feeds: Vec<&str> = w.feeds.iter().map(|f| f.as_str()).collect();
+        writeln!(
+            out,
+            "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} {}",
+            w.warning_id,
+            w.level.as_str(),
+            w.raised_at.with_timezone(&beijing).format("%Y-%m-%d %H:%M:%S"),
+            w.cluster_id,
+            w.occurrences,
+            w.rule,
+            feeds.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+fn warnings(config: &EngineConfig, json: bool) -> Result<()> {
+    let log = open_log_for_reading(config)?;
+    let mut all = Vec::new();
+    for_each_warning(&log, |w| all.push(w))?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if json {
+        write_json_lines(&mut out, &all)?;
+    } else if all.is_empty() {
+        writeln!(out, "no warnings")?;
+    } else {
+        write_warning_table(&mut out, &all)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One line of `clusters.jsonl`.
+#[derive(serde::Serialize)]
+struct ClusterLine<'a> {
+    feed: FeedId,
+    source_id: &'a str,
+    cluster_id: &'a str,
+}
+
+fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> Result<()> {
+    if !feeds.is_dir() {
+        anyhow::bail!("--feeds {} is not a directory", feeds.display());
+    }
+    let store = out_dir.join("store");
+    if store.exists() {
+        if !EmbeddedLog::exists(&store) {
+            anyhow::bail!(
+                "{} exists and is not a yujing store; choose another --out",
+                store.display()
+            );
+        }
+        std::fs::remove_dir_all(&store)
+            .with_context(|| format!("cannot remove the previous replay store {}", store.display()))?;
+    }
+    std::fs::create_dir_all(&store).with_context(|| format!("cannot create {}", store.display()))?;
+    let log = EmbeddedLog::open(&store)?;
+    let clock = SystemClock;
+    let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+    let report = ingestor.ingest_paths(&[feeds.to_path_buf()], None, &mut |_| {})?;
+    let (mut correlator, correlation) = correlate(&log, &built.correlate, &clock, Order::EventTime)?;
+
+    let clusters_path = out_dir.join("clusters.jsonl");
+    let mut clusters = BufWriter::new(
+        std::fs::File::create(&clusters_path)
+            .with_context(|| format!("cannot write {}", clusters_path.display()))?,
+    );
+    let assignments = correlator.assignments();
+    for a in &assignments {
+        serde_json::to_writer(
+            &mut clusters,
+            &ClusterLine {
+                feed: a.feed,
+                source_id: &a.source_id,
+                cluster_id: &a.cluster_id,
+            },
+        )?;
+        writeln!(clusters)?;
+    }
+    clusters.flush()?;
+    let warnings_path = out_dir.join("warnings.jsonl");
+    let mut warnings = BufWriter::new(
+        std::fs::File::create(&warnings_path)
+            .with_context(|| format!("cannot write {}", warnings_path.display()))?,
+    );
+    write_json_lines(&mut warnings, &correlation.warnings)?;
+    warnings.flush()?;
+
+    let stats = correlator.stats();
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let orange = correlation.warnings.iter().filter(|w| w.level == yujing_model::WarningLevel::Orange).count();
+    writeln!(
+        out,
+        "replayed {} records from {}: {} clues ({} versions), {} rejected, {} not disputes",
+        report.total.records,
+        feeds.display(),
+        report.total.new_clues,
+        report.total.new_versions,
+        report.total.rejected,
+        report.total.not_disputes
+    )?;
+    writeln!(
+        out,
+        "{} clusters ({} merges), {} warnings ({} orange, {} red)",
+        stats.clusters,
+        stats.merges,
+        correlation.warnings.len(),
+        orange,
+        correlation.warnings.len() - orange
+    )?;
+    writeln!(out, "wrote {} and {}", clusters_path.display(), warnings_path.display())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn rule_tests(config: &EngineConfig) -> Result<()> {
+    let outcomes = yujing_correlate::run_rule_tests(&config.correlate)?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let mut failed = 0;
+    for o in &outcomes {
+        if o.passed() {
+            writeln!(out, "ok      {} / {}", o.rule, o.test)?;
+        } else {
+            failed += 1;
+            writeln!(out, "FAILED  {} / {}", o.rule, o.test)?;
+            for p in &o.problems {
+                writeln!(out, "          {p}")?;
+            }
+        }
+    }
+    writeln!(out, "{} rule tests: {} passed, {} failed", outcomes.len(), outcomes.len() - failed, failed)?;
+    out.flush()?;
+    if failed > 0 {
+        anyhow::bail!("{failed} rule test(s) failed");
+    }
     Ok(())
 }

@@ -1,0 +1,563 @@
+//! The incremental correlator: blocking index, clustering with union-find, occurrence windows and rules.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, TimeZone, Utc};
+use petgraph::unionfind::UnionFind;
+use sha2::{Digest, Sha256};
+use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, WarningLevel};
+
+use crate::config::{Rule, Settings};
+use crate::profile::ClueProfile;
+use crate::score::score;
+
+const DAY: i64 = 86_400;
+
+/// What observing a clue produced, in order: correlation events, then any warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A link or merge, for the `links` topic.
+    Event(CorrelationEvent),
+    /// A warning, for the `warnings` topic.
+    Warning(Box<Warning>),
+}
+
+/// How a clue joined its cluster.
+#[derive(Debug, Clone, PartialEq)]
+struct JoinInfo {
+    score: f64,
+    matched: Vec<&'static str>,
+}
+
+/// One cluster: a dispute as far as yujing can tell.
+#[derive(Debug, Clone)]
+struct Cluster {
+    /// The stable id (from the cluster's first clue).
+    id: String,
+    /// The first clue's node, which decides which cluster's id survives a merge (the older).
+    first: u32,
+    /// Members as (event time, node), sorted.
+    members: Vec<(i64, u32)>,
+    /// Warnings raised: (level, event time raised at).
+    raised: Vec<(WarningLevel, i64)>,
+}
+
+/// Incremental entity resolution and warning rules over a stream of clues.
+///
+/// Feed it clues with [`Correlator::observe`] in log order (or event-time order, for a replay); it decides for
+/// each whether it reports a dispute already seen, and raises warnings when a rule's threshold is crossed. The
+/// same clues in the same order always give the same outputs.
+pub struct Correlator {
+    settings: Settings,
+    profiles: Vec<ClueProfile>,
+    joins: Vec<JoinInfo>,
+    by_clue: HashMap<String, u32>,
+    sets: UnionFind<u32>,
+    clusters: HashMap<u32, Cluster>,
+    index: HashMap<u64, VecDeque<u32>>,
+    warnings_raised: u64,
+    merges: u64,
+}
+
+impl std::fmt::Debug for Correlator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Correlator")
+            .field("clues", &self.profiles.len())
+            .field("clusters", &self.clusters.len())
+            .finish()
+    }
+}
+
+/// A clue's cluster assignment, for `clusters.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Assignment {
+    /// The feed.
+    pub feed: FeedId,
+    /// The upstream id.
+    pub source_id: String,
+    /// The cluster.
+    pub cluster_id: String,
+}
+
+/// Counters for metrics and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Distinct clues observed.
+    pub clues: u64,
+    /// Clusters open.
+    pub clusters: u64,
+    /// Merges of two clusters.
+    pub merges: u64,
+    /// Warnings raised.
+    pub warnings: u64,
+}
+
+fn block_key(parts: &[&str]) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// `prefix` and 16 letters `a`–`p` of the SHA-256 of `parts`: an id that is stable and never looks like a phone.
+fn stable_id(prefix: &str, parts: &[&str]) -> String {
+    let mut sha = Sha256::new();
+    for p in parts {
+        sha.update(p.as_bytes());
+        sha.update([0]);
+    }
+    let digest = sha.finalize();
+    let mut out = String::from(prefix);
+    for b in &digest[..8] {
+        out.push(char::from(b'a' + (b >> 4)));
+        out.push(char::from(b'a' + (b & 0x0f)));
+    }
+    out
+}
+
+/// The deterministic id of the cluster a clue opens.
+pub fn cluster_id_for(clue_id: &str) -> String {
+    stable_id("k-", &[clue_id])
+}
+
+fn utc(at: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(at, 0).single().unwrap_or_default()
+}
+
+impl Correlator {
+    /// A correlator with no clues yet.
+    pub fn new(settings: Settings) -> Correlator {
+        Correlator {
+            settings,
+            profiles: Vec::new(),
+            joins: Vec::new(),
+            by_clue: HashMap::new(),
+            sets: UnionFind::new(0),
+            clusters: HashMap::new(),
+            index: HashMap::new(),
+            warnings_raised: 0,
+            merges: 0,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            clues: self.profiles.len() as u64,
+            clusters: self.clusters.len() as u64,
+            merges: self.merges,
+            warnings: self.warnings_raised,
+        }
+    }
+
+    /// The blocking keys a profile is indexed under, specific ones first.
+    fn keys_of(&self, p: &ClueProfile) -> Vec<u64> {
+        let mut keys = Vec::new();
+        for k in &p.strong_keys {
+            keys.push(block_key(&["strong", k]));
+        }
+        for k in &p.name_keys {
+            keys.push(block_key(&["name", k]));
+        }
+        if let Some(sound) = &p.estate_sound {
+            keys.push(block_key(&["estate", &p.town, sound]));
+        }
+        if let Some(estate) = &p.estate {
+            // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).
+            let head: String = estate.chars().take(2).collect();
+            keys.push(block_key(&["estate-head", &p.town, &head]));
+        }
+        if let Some(group) = &p.village_group {
+            keys.push(block_key(&["group", &p.town, group]));
+        }
+        for org in &p.organisations {
+            keys.push(block_key(&["org", org]));
+        }
+        if let Some(community) = &p.community {
+            keys.push(block_key(&["community", community, p.dispute_type.name()]));
+        }
+        keys.push(block_key(&["town-type", &p.town, p.dispute_type.name()]));
+        keys
+    }
+
+    fn geo_cell(&self, (lng, lat): (f64, f64)) -> (i64, i64) {
+        let side = self.settings.blocking.geo_cell_meters;
+        let x = (lng * 111_320.0 * lat.to_radians().cos() / side).floor() as i64;
+        let y = (lat * 110_540.0 / side).floor() as i64;
+        (x, y)
+    }
+
+    fn geo_key(cell: (i64, i64)) -> u64 {
+        block_key(&["geo", &cell.0.to_string(), &cell.1.to_string()])
+    }
+
+    /// Candidate nodes for `p`, most specific keys first, within the horizon, at most `max_candidates`.
+    fn candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<u32> {
+        let horizon = i64::from(self.settings.blocking.horizon_days) * DAY;
+        let max = self.settings.blocking.max_candidates;
+        let mut lookups: Vec<u64> = keys.to_vec();
+        if let Some(loc) = p.location {
+            let (x, y) = self.geo_cell(loc);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    lookups.insert(0, Self::geo_key((x + dx, y + dy)));
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        'keys: for key in lookups {
+            let Some(nodes) = self.index.get(&key) else { continue };
+            for &node in nodes.iter().rev() {
+                if (self.profiles[node as usize].at - p.at).abs() > horizon || !seen.insert(node) {
+                    continue;
+                }
+                out.push(node);
+                if out.len() >= max {
+                    break 'keys;
+                }
+            }
+        }
+        out
+    }
+
+    fn index_node(&mut self, node: u32, keys: &[u64]) {
+        let max = self.settings.blocking.max_per_key;
+        let mut all = keys.to_vec();
+        if let Some(loc) = self.profiles[node as usize].location {
+            all.push(Self::geo_key(self.geo_cell(loc)));
+        }
+        for key in all {
+            let list = self.index.entry(key).or_default();
+            list.push_back(node);
+            if list.len() > max {
+                list.pop_front();
+            }
+        }
+    }
+
+    /// Observe one clue version. A clue id seen before (a re-delivery or a new version) changes nothing: the
+    /// record was counted once already.
+    pub fn observe(&mut self, clue: &Clue) -> Vec<Output> {
+        if self.by_clue.contains_key(&clue.clue_id) {
+            return Vec::new();
+        }
+        let profile = ClueProfile::of(clue);
+        let keys = self.keys_of(&profile);
+        let candidates = self.candidates(&profile, &keys);
+
+        // The best score per candidate cluster (keyed by its root, ordered for determinism).
+        let mut best: BTreeMap<u32, (f64, Vec<&'static str>)> = BTreeMap::new();
+        for node in candidates {
+            let root = self.sets.find_mut(node);
+            let pair = score(&profile, &self.profiles[node as usize], &self.settings.scoring.weights);
+            let entry = best.entry(root).or_insert((f64::MIN, Vec::new()));
+            if pair.score > entry.0 {
+                *entry = (pair.score, pair.matched);
+            }
+        }
+        let link = self.settings.scoring.link_threshold;
+        let merge = self.settings.scoring.merge_threshold;
+        let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = best
+            .into_iter()
+            .filter(|(_, (s, _))| *s >= link)
+            .map(|(root, (s, m))| (root, s, m))
+            .collect();
+        // Highest score first; ties go to the older cluster.
+        ranked.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.clusters[&a.0].first.cmp(&self.clusters[&b.0].first))
+        });
+
+        let node = self.sets.new_set();
+        debug_assert_eq!(node as usize, self.profiles.len());
+        let at = profile.at;
+        let mut outputs = Vec::new();
+        let cluster_root = match ranked.first() {
+            None => {
+                let id = cluster_id_for(&profile.clue_id);
+                self.clusters.insert(
+                    node,
+                    Cluster {
+                        id: id.clone(),
+                        first: node,
+                        members: vec![(at, node)],
+                        raised: Vec::new(),
+                    },
+                );
+                outputs.push(Output::Event(CorrelationEvent::Linked {
+                    clue_id: profile.clue_id.clone(),
+                    cluster_id: id,
+                    new_cluster: true,
+                    score: 0.0,
+                    matched: Vec::new(),
+                    occurred_at: utc(at),
+                }));
+                self.joins.push(JoinInfo {
+                    score: 0.0,
+                    matched: Vec::new(),
+                });
+                node
+            }
+            Some((root, s, matched)) => {
+                let root = *root;
+                outputs.push(Output::Event(CorrelationEvent::Linked {
+                    clue_id: profile.clue_id.clone(),
+                    cluster_id: self.clusters[&root].id.clone(),
+                    new_cluster: false,
+                    score: round2(*s),
+                    matched: matched.iter().map(|m| (*m).to_owned()).collect(),
+                    occurred_at: utc(at),
+                }));
+                self.joins.push(JoinInfo {
+                    score: round2(*s),
+                    matched: matched.clone(),
+                });
+                let mut root = self.attach(root, node, at);
+                for (other, s, _) in ranked.iter().skip(1) {
+                    if *s < merge {
+                        continue;
+                    }
+                    let (kept, absorbed_id, new_root) = self.merge(root, *other);
+                    self.merges += 1;
+                    outputs.push(Output::Event(CorrelationEvent::Merged {
+                        cluster_id: kept,
+                        merged: absorbed_id,
+                        by_clue_id: profile.clue_id.clone(),
+                    }));
+                    root = new_root;
+                }
+                root
+            }
+        };
+        self.by_clue.insert(profile.clue_id.clone(), node);
+        self.profiles.push(profile);
+        self.index_node(node, &keys);
+        let merged = outputs.iter().any(|o| matches!(o, Output::Event(CorrelationEvent::Merged { .. })));
+        for warning in self.evaluate(cluster_root, at, merged) {
+            self.warnings_raised += 1;
+            outputs.push(Output::Warning(Box::new(warning)));
+        }
+        outputs
+    }
+
+    /// Put `node` into the cluster rooted at `root`; returns the new root.
+    fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
+        let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
+            id: String::new(),
+            first: node,
+            members: Vec::new(),
+            raised: Vec::new(),
+        });
+        self.sets.union(root, node);
+        let new_root = self.sets.find_mut(node);
+        let pos = cluster.members.partition_point(|m| *m <= (at, node));
+        cluster.members.insert(pos, (at, node));
+        self.clusters.insert(new_root, cluster);
+        new_root
+    }
+
+    /// Merge the clusters rooted at `a` and `b`; the older keeps its id. Returns (kept id, absorbed id, root).
+    fn merge(&mut self, a: u32, b: u32) -> (String, String, u32) {
+        let ca = self.clusters.remove(&a);
+        let cb = self.clusters.remove(&b);
+        let (Some(ca), Some(cb)) = (ca, cb) else {
+            unreachable!("both roots name live clusters")
+        };
+        let (mut kept, absorbed) = if ca.first <= cb.first { (ca, cb) } else { (cb, ca) };
+        self.sets.union(a, b);
+        let root = self.sets.find_mut(a);
+        kept.members.extend(absorbed.members.iter().copied());
+        kept.members.sort_unstable();
+        kept.raised.extend(absorbed.raised.iter().copied());
+        kept.raised.sort_unstable();
+        let ids = (kept.id.clone(), absorbed.id.clone());
+        self.clusters.insert(root, kept);
+        (ids.0, ids.1, root)
+    }
+
+    /// Check the rules on the cluster rooted at `root` after a clue at `at` joined it (or after a merge).
+    fn evaluate(&mut self, root: u32, at: i64, merged: bool) -> Vec<Warning> {
+        let gap = i64::from(self.settings.episode_gap_days) * DAY;
+        let Some(cluster) = self.clusters.get(&root) else { return Vec::new() };
+        let members = &cluster.members;
+        // The episode around `at`: the run of members with no gap longer than `gap`.
+        let pos = members.partition_point(|m| m.0 < at);
+        let mut start = pos.min(members.len().saturating_sub(1));
+        while start > 0 && members[start].0 - members[start - 1].0 <= gap {
+            start -= 1;
+        }
+        let mut end = pos;
+        while end + 1 < members.len() && members[end + 1].0 - members[end].0 <= gap {
+            end += 1;
+        }
+        let episode_members = &members[start..=end.min(members.len() - 1)];
+        let episode_start = episode_members[0];
+        let episode_number = 1 + members[..start]
+            .windows(2)
+            .filter(|w| w[1].0 - w[0].0 > gap)
+            .count()
+            + usize::from(start > 0);
+        let episode_end_at = episode_members[episode_members.len() - 1].0;
+        let raised_in_episode: Option<WarningLevel> = cluster
+            .raised
+            .iter()
+            .filter(|(_, r)| *r >= episode_start.0 && *r <= episode_end_at)
+            .map(|(l, _)| *l)
+            .max();
+
+        // The earliest crossing of each rule whose level is above what the episode has raised.
+        let mut crossings: Vec<(i64, WarningLevel, usize, usize, usize)> = Vec::new();
+        for (rule_index, rule) in self.settings.rules.iter().enumerate() {
+            if raised_in_episode.is_some_and(|l| l >= rule.level) {
+                continue;
+            }
+            let window = i64::from(rule.within_days) * DAY;
+            // Window ends worth checking: every member from the new clue on (all of the episode after a merge).
+            let from = if merged { 0 } else { episode_members.partition_point(|m| m.0 < at) };
+            for end_i in from..episode_members.len() {
+                let end_at = episode_members[end_i].0;
+                if !merged && end_at >= at + window {
+                    break;
+                }
+                let begin_i = episode_members.partition_point(|m| m.0 <= end_at - window);
+                // Members sharing the end's event time all belong to the window ending there.
+                let mut last_i = end_i;
+                while last_i + 1 < episode_members.len() && episode_members[last_i + 1].0 == end_at {
+                    last_i += 1;
+                }
+                let in_window = &episode_members[begin_i..=last_i];
+                if in_window.len() < rule.occurrences as usize {
+                    continue;
+                }
+                if rule.is_conditional() && !in_window.iter().any(|m| self.satisfies(rule, m.1)) {
+                    continue;
+                }
+                // The crossing is at the clue that completed the count.
+                let crossing_i = begin_i + rule.occurrences as usize - 1;
+                let crossing_i = if rule.is_conditional() {
+                    let first_sign = in_window.iter().position(|m| self.satisfies(rule, m.1)).unwrap_or(0);
+                    crossing_i.max(begin_i + first_sign)
+                } else {
+                    crossing_i
+                };
+                let crossing_at = episode_members[crossing_i].0;
+                crossings.push((crossing_at, rule.level, rule_index, begin_i, crossing_i));
+                break;
+            }
+        }
+        crossings.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        // A level only rises: a crossing is raised only if no higher level crossed at or before it.
+        let mut warnings = Vec::new();
+        let mut level_now = raised_in_episode;
+        let highest_at = |level: WarningLevel| {
+            crossings.iter().filter(|c| c.1 > level).map(|c| c.0).min()
+        };
+        let chosen: Vec<_> = crossings
+            .iter()
+            .filter(|c| highest_at(c.1).is_none_or(|h| c.0 < h))
+            .copied()
+            .collect();
+        for (crossing_at, level, rule_index, begin_i, crossing_i) in chosen {
+            if level_now.is_some_and(|l| l >= level) {
+                continue;
+            }
+            level_now = Some(level);
+            let rule = &self.settings.rules[rule_index];
+            let counted = &episode_members[begin_i..=crossing_i];
+            let warning = self.warning(cluster, rule, crossing_at, counted, episode_number, episode_start.1);
+            warnings.push(warning);
+        }
+        if let Some(cluster) = self.clusters.get_mut(&root) {
+            for w in &warnings {
+                cluster.raised.push((w.level, w.raised_at.timestamp()));
+            }
+        }
+        warnings
+    }
+
+    fn satisfies(&self, rule: &Rule, node: u32) -> bool {
+        let p = &self.profiles[node as usize];
+        rule.any_risk_flags.iter().any(|f| p.risk_flags.contains(f))
+            || rule.people_at_least.is_some_and(|n| p.people.is_some_and(|m| m >= n))
+    }
+
+    fn warning(
+        &self,
+        cluster: &Cluster,
+        rule: &Rule,
+        at: i64,
+        counted: &[(i64, u32)],
+        episode: usize,
+        episode_first: u32,
+    ) -> Warning {
+        let mut feeds = BTreeSet::new();
+        let mut reporters = BTreeSet::new();
+        let mut risk_flags = BTreeSet::new();
+        let mut evidence = Vec::new();
+        for &(_, node) in counted {
+            let p = &self.profiles[node as usize];
+            let join = &self.joins[node as usize];
+            feeds.insert(p.feed);
+            reporters.insert(p.reporter.clone().unwrap_or_else(|| format!("anonymous:{}", p.clue_id)));
+            risk_flags.extend(p.risk_flags.iter().copied());
+            evidence.push(WarningEvidence {
+                clue_id: p.clue_id.clone(),
+                feed: p.feed,
+                source_id: p.source_id.clone(),
+                occurred_at: utc(p.at),
+                matched: join.matched.iter().map(|m| (*m).to_owned()).collect(),
+                score: join.score,
+                risk_flags: p.risk_flags.clone(),
+                people_involved: p.people.map(|min| yujing_model::PeopleCount { min, max: None }),
+            });
+        }
+        let episode_clue = &self.profiles[episode_first as usize].clue_id;
+        Warning {
+            warning_id: stable_id("w-", &[&cluster.id, rule.level.as_str(), episode_clue]),
+            cluster_id: cluster.id.clone(),
+            level: rule.level,
+            rule: rule.name.clone(),
+            raised_at: utc(at),
+            occurrences: counted.len() as u32,
+            window_days: rule.within_days,
+            feeds: feeds.into_iter().collect(),
+            reporters: reporters.len() as u32,
+            episode: episode as u32,
+            risk_flags,
+            evidence,
+        }
+    }
+
+    /// The cluster of a clue id, when observed.
+    pub fn cluster_of(&mut self, clue_id: &str) -> Option<String> {
+        let node = *self.by_clue.get(clue_id)?;
+        let root = self.sets.find_mut(node);
+        self.clusters.get(&root).map(|c| c.id.clone())
+    }
+
+    /// Every observed clue with its current cluster, in the order observed.
+    pub fn assignments(&mut self) -> Vec<Assignment> {
+        (0..self.profiles.len() as u32)
+            .map(|node| {
+                let root = self.sets.find_mut(node);
+                let p = &self.profiles[node as usize];
+                Assignment {
+                    feed: p.feed,
+                    source_id: p.source_id.clone(),
+                    cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}

@@ -1,0 +1,34 @@
+//! Correlation for yujing (预警): recognise reports of the same dispute across feeds and raise warnings.
+//!
+//! # Layout
+//! - [`ClueProfile`] (`profile`): what matching looks at in a clue, computed once: keyed party hashes, name
+//!   tokens, estate (and its pinyin), village group, building, position, counter-parties, description bigrams.
+//! - [`score`] (`score`): the pairwise comparison, a sum of configurable weights ([`Weights`]) in the spirit of
+//!   Fellegi–Sunter, with the features that agreed.
+//! - [`Correlator`] (`correlator`): incremental entity resolution. Candidates come from a blocking index (party
+//!   keys, estate, village group, community, counter-party, geo cells, town and type), each key holding only its
+//!   most recent clues, so the cost per clue stays flat however many clusters are open. Clusters are sets in a
+//!   `petgraph` union-find; a clue matching two clusters merges them (a [`CorrelationEvent::Merged`]).
+//!   Occurrences are counted per cluster in event time over each rule's sliding window; a rule's crossing raises
+//!   a [`Warning`] with its evidence and a deterministic id. A level only rises, once per episode.
+//! - [`CorrelateConfig`] (`config`): `[correlate]` of `yujing.toml`, checked into [`Settings`] with every problem
+//!   reported at once; rules can carry test cases, run by [`run_rule_tests`] (`yujing test`).
+//!
+//! Everything here is pure: no I/O, no clock. The same clues in the same order give the same outputs, byte for
+//! byte.
+
+mod config;
+mod correlator;
+mod profile;
+mod rule_tests;
+mod score;
+
+pub use config::{
+    BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
+    RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig, Weights,
+};
+pub use correlator::{cluster_id_for, Assignment, Correlator, Output, Stats};
+pub use profile::{bigrams, dice, normalize_org, sound_of, ClueProfile};
+pub use rule_tests::{run_rule_tests, RuleTestOutcome};
+pub use score::{distance_m, estate_similarity, name_similarity, score, PairScore};
+pub use yujing_model::{CorrelationEvent, Warning, WarningLevel};
