@@ -341,7 +341,10 @@ impl CorrelateConfig {
                 errors.push(format!("{at}: within_days must be at least 1"));
             }
             if rule.within_days > b.horizon_days.max(self.episode_gap_days) * 12 {
-                errors.push(format!("{at}: within_days {} is implausibly long", rule.within_days));
+                errors.push(format!(
+                    "{at}: within_days {} is implausibly long",
+                    rule.within_days
+                ));
             }
             let when = rule.when.clone().unwrap_or_default();
             if rule.when.is_some() && when.any_risk_flags.is_empty() && when.people_at_least.is_none() {

@@ -15,15 +15,6 @@ use crate::score::score;
 
 const DAY: i64 = 86_400;
 
-/// What observing a clue produced, in order: correlation events, then any warnings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// A link or merge, for the `links` topic.
-    Event(CorrelationEvent),
-    /// A warning, for the `warnings` topic.
-    Warning(Box<Warning>),
-}
-
 /// How a clue joined its cluster.
 #[derive(Debug, Clone, PartialEq)]
 struct JoinInfo {
@@ -57,6 +48,8 @@ pub struct Correlator {
     sets: UnionFind<u32>,
     clusters: HashMap<u32, Cluster>,
     index: HashMap<u64, VecDeque<u32>>,
+    /// Clues observed since the last flush, with whether they merged clusters.
+    pending: Vec<(u32, bool)>,
     warnings_raised: u64,
     merges: u64,
 }
@@ -136,6 +129,7 @@ impl Correlator {
             sets: UnionFind::new(0),
             clusters: HashMap::new(),
             index: HashMap::new(),
+            pending: Vec::new(),
             warnings_raised: 0,
             merges: 0,
         }
@@ -213,7 +207,9 @@ impl Correlator {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         'keys: for key in lookups {
-            let Some(nodes) = self.index.get(&key) else { continue };
+            let Some(nodes) = self.index.get(&key) else {
+                continue;
+            };
             for &node in nodes.iter().rev() {
                 if (self.profiles[node as usize].at - p.at).abs() > horizon || !seen.insert(node) {
                     continue;
@@ -242,9 +238,10 @@ impl Correlator {
         }
     }
 
-    /// Observe one clue version. A clue id seen before (a re-delivery or a new version) changes nothing: the
-    /// record was counted once already.
-    pub fn observe(&mut self, clue: &Clue) -> Vec<Output> {
+    /// Observe one clue version: link it to a cluster (merging clusters it bridges) and return what was
+    /// decided. Rules are judged by [`Correlator::flush`]. A clue id seen before (a re-delivery or a new version)
+    /// changes nothing: the record was counted once already.
+    pub fn observe(&mut self, clue: &Clue) -> Vec<CorrelationEvent> {
         if self.by_clue.contains_key(&clue.clue_id) {
             return Vec::new();
         }
@@ -256,7 +253,11 @@ impl Correlator {
         let mut best: BTreeMap<u32, (f64, Vec<&'static str>)> = BTreeMap::new();
         for node in candidates {
             let root = self.sets.find_mut(node);
-            let pair = score(&profile, &self.profiles[node as usize], &self.settings.scoring.weights);
+            let pair = score(
+                &profile,
+                &self.profiles[node as usize],
+                &self.settings.scoring.weights,
+            );
             let entry = best.entry(root).or_insert((f64::MIN, Vec::new()));
             if pair.score > entry.0 {
                 *entry = (pair.score, pair.matched);
@@ -279,7 +280,7 @@ impl Correlator {
         debug_assert_eq!(node as usize, self.profiles.len());
         let at = profile.at;
         let mut outputs = Vec::new();
-        let cluster_root = match ranked.first() {
+        match ranked.first() {
             None => {
                 let id = cluster_id_for(&profile.clue_id);
                 self.clusters.insert(
@@ -291,30 +292,29 @@ impl Correlator {
                         raised: Vec::new(),
                     },
                 );
-                outputs.push(Output::Event(CorrelationEvent::Linked {
+                outputs.push(CorrelationEvent::Linked {
                     clue_id: profile.clue_id.clone(),
                     cluster_id: id,
                     new_cluster: true,
                     score: 0.0,
                     matched: Vec::new(),
                     occurred_at: utc(at),
-                }));
+                });
                 self.joins.push(JoinInfo {
                     score: 0.0,
                     matched: Vec::new(),
                 });
-                node
             }
             Some((root, s, matched)) => {
                 let root = *root;
-                outputs.push(Output::Event(CorrelationEvent::Linked {
+                outputs.push(CorrelationEvent::Linked {
                     clue_id: profile.clue_id.clone(),
                     cluster_id: self.clusters[&root].id.clone(),
                     new_cluster: false,
                     score: round2(*s),
                     matched: matched.iter().map(|m| (*m).to_owned()).collect(),
                     occurred_at: utc(at),
-                }));
+                });
                 self.joins.push(JoinInfo {
                     score: round2(*s),
                     matched: matched.clone(),
@@ -326,25 +326,59 @@ impl Correlator {
                     }
                     let (kept, absorbed_id, new_root) = self.merge(root, *other);
                     self.merges += 1;
-                    outputs.push(Output::Event(CorrelationEvent::Merged {
+                    outputs.push(CorrelationEvent::Merged {
                         cluster_id: kept,
                         merged: absorbed_id,
                         by_clue_id: profile.clue_id.clone(),
-                    }));
+                    });
                     root = new_root;
                 }
-                root
             }
-        };
+        }
         self.by_clue.insert(profile.clue_id.clone(), node);
         self.profiles.push(profile);
         self.index_node(node, &keys);
-        let merged = outputs.iter().any(|o| matches!(o, Output::Event(CorrelationEvent::Merged { .. })));
-        for warning in self.evaluate(cluster_root, at, merged) {
-            self.warnings_raised += 1;
-            outputs.push(Output::Warning(Box::new(warning)));
-        }
+        let merged = outputs
+            .iter()
+            .any(|o| matches!(o, CorrelationEvent::Merged { .. }));
+        self.pending.push((node, merged));
         outputs
+    }
+
+    /// Evaluate the rules on every cluster that received clues since the last flush, and return the warnings
+    /// raised, in a deterministic order (by cluster age, then event time).
+    ///
+    /// Call it after each clue to warn clue by clue, or after a batch (one ingest run, a whole replay) so that
+    /// every clue of the batch counts at its event time before any threshold is judged: a late screening row
+    /// and the exchange complaint of the same day then raise the warning at the true crossing.
+    pub fn flush(&mut self) -> Vec<Warning> {
+        let pending = std::mem::take(&mut self.pending);
+        // (cluster age, root) -> (new event times, whether a merge happened).
+        let mut touched: BTreeMap<(u32, u32), (Vec<i64>, bool)> = BTreeMap::new();
+        for (node, merged) in pending {
+            let root = self.sets.find_mut(node);
+            let Some(cluster) = self.clusters.get(&root) else {
+                continue;
+            };
+            let entry = touched.entry((cluster.first, root)).or_default();
+            entry.0.push(self.profiles[node as usize].at);
+            entry.1 |= merged;
+        }
+        let mut warnings = Vec::new();
+        for ((_, root), (mut times, merged)) in touched {
+            times.sort_unstable();
+            let mut covered_until = i64::MIN;
+            for at in times {
+                if at <= covered_until {
+                    continue;
+                }
+                let (raised, episode_end) = self.evaluate(root, at, merged);
+                covered_until = episode_end;
+                warnings.extend(raised);
+            }
+        }
+        self.warnings_raised += warnings.len() as u64;
+        warnings
     }
 
     /// Put `node` into the cluster rooted at `root`; returns the new root.
@@ -383,9 +417,12 @@ impl Correlator {
     }
 
     /// Check the rules on the cluster rooted at `root` after a clue at `at` joined it (or after a merge).
-    fn evaluate(&mut self, root: u32, at: i64, merged: bool) -> Vec<Warning> {
+    /// Returns the warnings and the event time of the episode's last member (new clues up to it are covered).
+    fn evaluate(&mut self, root: u32, at: i64, merged: bool) -> (Vec<Warning>, i64) {
         let gap = i64::from(self.settings.episode_gap_days) * DAY;
-        let Some(cluster) = self.clusters.get(&root) else { return Vec::new() };
+        let Some(cluster) = self.clusters.get(&root) else {
+            return (Vec::new(), at);
+        };
         let members = &cluster.members;
         // The episode around `at`: the run of members with no gap longer than `gap`.
         let pos = members.partition_point(|m| m.0 < at);
@@ -399,10 +436,11 @@ impl Correlator {
         }
         let episode_members = &members[start..=end.min(members.len() - 1)];
         let episode_start = episode_members[0];
-        let episode_number = 1 + members[..start]
-            .windows(2)
-            .filter(|w| w[1].0 - w[0].0 > gap)
-            .count()
+        let episode_number = 1
+            + members[..start]
+                .windows(2)
+                .filter(|w| w[1].0 - w[0].0 > gap)
+                .count()
             + usize::from(start > 0);
         let episode_end_at = episode_members[episode_members.len() - 1].0;
         let raised_in_episode: Option<WarningLevel> = cluster
@@ -420,7 +458,11 @@ impl Correlator {
             }
             let window = i64::from(rule.within_days) * DAY;
             // Window ends worth checking: every member from the new clue on (all of the episode after a merge).
-            let from = if merged { 0 } else { episode_members.partition_point(|m| m.0 < at) };
+            let from = if merged {
+                0
+            } else {
+                episode_members.partition_point(|m| m.0 < at)
+            };
             for end_i in from..episode_members.len() {
                 let end_at = episode_members[end_i].0;
                 if !merged && end_at >= at + window {
@@ -442,7 +484,10 @@ impl Correlator {
                 // The crossing is at the clue that completed the count.
                 let crossing_i = begin_i + rule.occurrences as usize - 1;
                 let crossing_i = if rule.is_conditional() {
-                    let first_sign = in_window.iter().position(|m| self.satisfies(rule, m.1)).unwrap_or(0);
+                    let first_sign = in_window
+                        .iter()
+                        .position(|m| self.satisfies(rule, m.1))
+                        .unwrap_or(0);
                     crossing_i.max(begin_i + first_sign)
                 } else {
                     crossing_i
@@ -456,9 +501,7 @@ impl Correlator {
         // A level only rises: a crossing is raised only if no higher level crossed at or before it.
         let mut warnings = Vec::new();
         let mut level_now = raised_in_episode;
-        let highest_at = |level: WarningLevel| {
-            crossings.iter().filter(|c| c.1 > level).map(|c| c.0).min()
-        };
+        let highest_at = |level: WarningLevel| crossings.iter().filter(|c| c.1 > level).map(|c| c.0).min();
         let chosen: Vec<_> = crossings
             .iter()
             .filter(|c| highest_at(c.1).is_none_or(|h| c.0 < h))
@@ -471,7 +514,14 @@ impl Correlator {
             level_now = Some(level);
             let rule = &self.settings.rules[rule_index];
             let counted = &episode_members[begin_i..=crossing_i];
-            let warning = self.warning(cluster, rule, crossing_at, counted, episode_number, episode_start.1);
+            let warning = self.warning(
+                cluster,
+                rule,
+                crossing_at,
+                counted,
+                episode_number,
+                episode_start.1,
+            );
             warnings.push(warning);
         }
         if let Some(cluster) = self.clusters.get_mut(&root) {
@@ -479,13 +529,15 @@ impl Correlator {
                 cluster.raised.push((w.level, w.raised_at.timestamp()));
             }
         }
-        warnings
+        (warnings, episode_end_at)
     }
 
     fn satisfies(&self, rule: &Rule, node: u32) -> bool {
         let p = &self.profiles[node as usize];
         rule.any_risk_flags.iter().any(|f| p.risk_flags.contains(f))
-            || rule.people_at_least.is_some_and(|n| p.people.is_some_and(|m| m >= n))
+            || rule
+                .people_at_least
+                .is_some_and(|n| p.people.is_some_and(|m| m >= n))
     }
 
     fn warning(
@@ -505,7 +557,11 @@ impl Correlator {
             let p = &self.profiles[node as usize];
             let join = &self.joins[node as usize];
             feeds.insert(p.feed);
-            reporters.insert(p.reporter.clone().unwrap_or_else(|| format!("anonymous:{}", p.clue_id)));
+            reporters.insert(
+                p.reporter
+                    .clone()
+                    .unwrap_or_else(|| format!("anonymous:{}", p.clue_id)),
+            );
             risk_flags.extend(p.risk_flags.iter().copied());
             evidence.push(WarningEvidence {
                 clue_id: p.clue_id.clone(),

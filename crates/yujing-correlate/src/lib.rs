@@ -27,7 +27,7 @@ pub use config::{
     BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
     RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig, Weights,
 };
-pub use correlator::{cluster_id_for, Assignment, Correlator, Output, Stats};
+pub use correlator::{cluster_id_for, Assignment, Correlator, Stats};
 pub use profile::{bigrams, dice, normalize_org, sound_of, ClueProfile};
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
 pub use score::{distance_m, estate_similarity, name_similarity, score, PairScore};

@@ -13,7 +13,7 @@ use yujing_model::{
 };
 
 use crate::config::{CorrelateConfig, RuleTestConfig, TestClueConfig};
-use crate::correlator::{Correlator, Output};
+use crate::correlator::Correlator;
 
 /// The result of one rule test.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,9 @@ impl RuleTestOutcome {
 }
 
 /// Run every test declared by the rules of `config`.
-pub fn run_rule_tests(config: &CorrelateConfig) -> Result<Vec<RuleTestOutcome>, crate::CorrelateConfigErrors> {
+pub fn run_rule_tests(
+    config: &CorrelateConfig,
+) -> Result<Vec<RuleTestOutcome>, crate::CorrelateConfigErrors> {
     let settings = config.build()?;
     let mut outcomes = Vec::new();
     for rule in &config.rules {
@@ -56,19 +58,22 @@ fn run_one(settings: &crate::Settings, test: &RuleTestConfig) -> Vec<String> {
     let mut raised = Vec::new();
     for (i, spec) in test.clues.iter().enumerate() {
         let clue = synthetic_clue(i, spec);
-        for output in correlator.observe(&clue) {
-            if let Output::Warning(w) = output {
-                raised.push(*w);
-            }
-        }
+        correlator.observe(&clue);
+        raised.extend(correlator.flush());
         if let Some(cluster) = correlator.cluster_of(&clue.clue_id) {
-            cluster_of_label.entry(spec.dispute.clone()).or_default().insert(cluster);
+            cluster_of_label
+                .entry(spec.dispute.clone())
+                .or_default()
+                .insert(cluster);
         }
     }
     let mut problems = Vec::new();
     for (label, clusters) in &cluster_of_label {
         if clusters.len() > 1 {
-            problems.push(format!("dispute '{label}' was split into {} clusters", clusters.len()));
+            problems.push(format!(
+                "dispute '{label}' was split into {} clusters",
+                clusters.len()
+            ));
         }
     }
     let label_of = |cluster_id: &str| {

@@ -129,7 +129,10 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
             matched.push("near");
         }
     }
-    if a.organisations.iter().any(|o| !o.is_empty() && b.organisations.contains(o)) {
+    if a.organisations
+        .iter()
+        .any(|o| !o.is_empty() && b.organisations.contains(o))
+    {
         score += w.counterparty_same;
         matched.push("counterparty");
     }

@@ -20,7 +20,13 @@ fn the_default_rules_pass_their_own_tests() {
     let outcomes = run_rule_tests(&config).expect("the default rules are valid");
     assert!(outcomes.len() >= 7, "{} tests", outcomes.len());
     for outcome in &outcomes {
-        assert!(outcome.passed(), "{} / {}: {:#?}", outcome.rule, outcome.test, outcome.problems);
+        assert!(
+            outcome.passed(),
+            "{} / {}: {:#?}",
+            outcome.rule,
+            outcome.test,
+            outcome.problems
+        );
     }
 }
 

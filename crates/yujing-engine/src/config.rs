@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
 use yujing_correlate::{CorrelateConfig, Settings};
+use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
 use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
 
 /// The built-in configuration, `config/yujing.toml`.

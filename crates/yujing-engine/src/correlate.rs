@@ -1,12 +1,11 @@
 //! The correlation stage: the `clues` topic through the [`Correlator`] onto the `links` and `warnings` topics.
 //!
 //! The correlator's state is a projection of the log. The stage records in the store how far into `clues` it
-//! has consumed (and in which order it consumed them), in the same atomic batch as the events it wrote; on the
-//! next run it rebuilds the correlator by observing the consumed clues again (writing nothing), then carries on
-//! with the new ones. So a crash at any moment resumes with nothing lost and nothing applied twice, and the same
+//! has consumed, in the same atomic batch as the events it wrote; on the next run it rebuilds the correlator by
+//! observing the consumed clues again in the same order (writing nothing), then carries on with the new ones. So a crash at any moment resumes with nothing lost and nothing applied twice, and the same
 //! log always gives the same clusters and warnings.
 
-use yujing_correlate::{Correlator, Output, Settings};
+use yujing_correlate::{Correlator, Settings};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{Clue, CorrelationEvent, Warning};
 
@@ -14,22 +13,8 @@ use crate::clock::Clock;
 use crate::read::{for_each_entry, ReadError};
 use crate::topics::{CLUES, LINKS, WARNINGS};
 
-const CONSUMED_KEY: &[u8] = b"correlate/clues_consumed";
-const EVENT_TIME_UPTO_KEY: &[u8] = b"correlate/event_time_upto";
-
-/// Clues per atomic batch of correlation events.
-const BATCH_CLUES: usize = 1000;
-
-/// The order in which the stage consumes clues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// Log order: the order clues were ingested (live operation).
-    Log,
-    /// Event-time order (`occurred_at`, then clue id, then version): a replay of history, where a late
-    /// screening ledger lands where it happened.
-    EventTime,
-}
-
+/// The ends (exclusive `clues` offsets) of the segments consumed so far, as a JSON array.
+const SEGMENTS_KEY: &[u8] = b"correlate/segments";
 
 /// A failure of the correlation stage.
 #[derive(Debug, thiserror::Error)]
@@ -88,105 +73,94 @@ fn sort_by_event_time(clues: &mut [(Offset, Clue)]) {
 
 /// Bring the correlation projection up to date with the `clues` topic.
 ///
-/// `order` applies to the clues not consumed yet. [`Order::EventTime`] is honoured only on a store whose
-/// `clues` nothing has consumed yet (a replay into a fresh store); later runs consume in log order. The store
-/// records how far the event-time run went, so a rebuild observes the clues in exactly the order they were
-/// first consumed. Returns the correlator (its state after every clue) and what this run did.
+/// The clues not consumed yet form one *segment*, correlated in event-time order (a late screening ledger lands
+/// where it happened) and written as one atomic batch together with the segment's end. A rebuild observes each
+/// recorded segment in the same order, so the correlator comes back exactly as it was. A replay into a fresh
+/// store is one segment: the whole history in event-time order. Returns the correlator (its state after every
+/// clue) and what this run did.
 pub fn correlate<L: Log>(
     log: &L,
     settings: &Settings,
     clock: &dyn Clock,
-    order: Order,
 ) -> Result<(Correlator, CorrelationReport), CorrelateError> {
     let mut correlator = Correlator::new(settings.clone());
     let mut report = CorrelationReport::default();
-    let read_offset = |key: &[u8]| -> Result<Offset, LogError> {
-        Ok(log
-            .state(key)?
-            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+    let mut segments: Vec<Offset> = match log.state(SEGMENTS_KEY)? {
+        Some(bytes) => serde_json::from_slice(&bytes)?,
+        None => Vec::new(),
     };
-    let consumed = read_offset(CONSUMED_KEY)?;
-    let event_time_upto = read_offset(EVENT_TIME_UPTO_KEY)?;
+    let consumed = segments.last().copied().unwrap_or(0);
 
-    // Rebuild: the event-time segment sorted as it was consumed, then the rest in log order.
+    // Rebuild, segment by segment, writing nothing.
     let mut done = read_clues(log, 0, consumed)?;
-    let split = done.partition_point(|(offset, _)| *offset < event_time_upto);
-    sort_by_event_time(&mut done[..split]);
-    for (_, clue) in &done {
-        correlator.observe(clue);
+    let mut from = 0;
+    for &end in &segments {
+        // Offsets of earlier segments are all below `end`, sorted or not: the partition holds.
+        let to = done.partition_point(|(offset, _)| *offset < end);
+        sort_by_event_time(&mut done[from..to]);
+        for (_, clue) in &done[from..to] {
+            correlator.observe(clue);
+        }
+        correlator.flush();
+        from = to;
     }
     report.rebuilt = done.len() as u64;
     drop(done);
 
     let end = log.end_offset(CLUES)?;
+    if end <= consumed {
+        return Ok((correlator, report));
+    }
     let mut fresh = read_clues(log, consumed, end)?;
-    let event_time = order == Order::EventTime && consumed == 0;
-    if event_time {
-        sort_by_event_time(&mut fresh);
-    }
-    // In event-time order the consumed offset can only be recorded once every clue of the run is observed, so
-    // the run is one atomic batch; in log order each chunk records how far it got.
-    let chunk_size = if event_time { fresh.len().max(1) } else { BATCH_CLUES };
+    sort_by_event_time(&mut fresh);
     let now = clock.now().timestamp_millis();
-    for chunk in fresh.chunks(chunk_size) {
-        let mut batch = Batch::new();
-        for (_, clue) in chunk {
-            for output in correlator.observe(clue) {
-                append_output(&mut batch, output, now, &mut report)?;
-            }
-            report.consumed += 1;
+    let mut batch = Batch::new();
+    for (_, clue) in &fresh {
+        for event in correlator.observe(clue) {
+            append_event(&mut batch, event, now, &mut report)?;
         }
-        let upto = if event_time {
-            batch.put_state(EVENT_TIME_UPTO_KEY, end.to_be_bytes().to_vec());
-            end
-        } else {
-            chunk.last().map(|(o, _)| o + 1).unwrap_or(consumed)
-        };
-        batch.put_state(CONSUMED_KEY, upto.to_be_bytes().to_vec());
-        log.write(batch)?;
+        report.consumed += 1;
     }
+    for warning in correlator.flush() {
+        batch.append(
+            WARNINGS,
+            Record {
+                key: warning.warning_id.clone().into_bytes(),
+                value: serde_json::to_vec(&warning)?,
+                timestamp_ms: now,
+            },
+        );
+        report.warnings.push(warning);
+    }
+    segments.push(end);
+    batch.put_state(SEGMENTS_KEY, serde_json::to_vec(&segments)?);
+    log.write(batch)?;
     Ok((correlator, report))
 }
 
-fn append_output(
+fn append_event(
     batch: &mut Batch,
-    output: Output,
+    event: CorrelationEvent,
     now: i64,
     report: &mut CorrelationReport,
 ) -> Result<(), CorrelateError> {
-    match output {
-        Output::Event(event) => {
-            let key = match &event {
-                CorrelationEvent::Linked { cluster_id, .. } => {
-                    report.links += 1;
-                    cluster_id.clone()
-                }
-                CorrelationEvent::Merged { cluster_id, .. } => {
-                    report.merges += 1;
-                    cluster_id.clone()
-                }
-            };
-            batch.append(
-                LINKS,
-                Record {
-                    key: key.into_bytes(),
-                    value: serde_json::to_vec(&event)?,
-                    timestamp_ms: now,
-                },
-            );
+    let key = match &event {
+        CorrelationEvent::Linked { cluster_id, .. } => {
+            report.links += 1;
+            cluster_id.clone()
         }
-        Output::Warning(warning) => {
-            batch.append(
-                WARNINGS,
-                Record {
-                    key: warning.warning_id.clone().into_bytes(),
-                    value: serde_json::to_vec(&warning)?,
-                    timestamp_ms: now,
-                },
-            );
-            report.warnings.push(*warning);
+        CorrelationEvent::Merged { cluster_id, .. } => {
+            report.merges += 1;
+            cluster_id.clone()
         }
-    }
+    };
+    batch.append(
+        LINKS,
+        Record {
+            key: key.into_bytes(),
+            value: serde_json::to_vec(&event)?,
+            timestamp_ms: now,
+        },
+    );
     Ok(())
 }

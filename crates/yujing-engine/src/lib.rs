@@ -19,7 +19,7 @@ pub mod read;
 pub mod topics;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use correlate::{correlate, CorrelateError, CorrelationReport, Order};
 pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
+pub use correlate::{correlate, CorrelateError, CorrelationReport};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_warning, ReadError};

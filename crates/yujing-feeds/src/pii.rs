@@ -10,9 +10,9 @@
 use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
+use pinyin::ToPinyin;
 use regex::Regex;
 use sha2::Sha256;
-use pinyin::ToPinyin;
 use yujing_model::{NameTokens, PartyKey, PartyKeyKind};
 
 type HmacSha256 = Hmac<Sha256>;

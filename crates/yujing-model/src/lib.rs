@@ -760,13 +760,16 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let warning = schemars::schema_for!(Warning);
     let link = schemars::schema_for!(CorrelationEvent);
     vec![
-        ("warning.schema.json", serde_json::to_value(warning).unwrap_or_default()),
-        ("link.schema.json", serde_json::to_value(link).unwrap_or_default()),
         ("clue.schema.json", serde_json::to_value(clue).unwrap_or_default()),
         (
             "deadletter.schema.json",
             serde_json::to_value(dead_letter).unwrap_or_default(),
         ),
+        (
+            "warning.schema.json",
+            serde_json::to_value(warning).unwrap_or_default(),
+        ),
+        ("link.schema.json", serde_json::to_value(link).unwrap_or_default()),
     ]
 }
 

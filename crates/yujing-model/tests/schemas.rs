@@ -29,7 +29,11 @@ fn a_clue_validates_against_its_schema_shape() {
     // Every property the schema requires is present in a serialized clue, and no serialized field is unknown to
     // the schema: a cheap structural check that catches serde attributes drifting from the schema.
     let schemas = yujing_model::json_schemas();
-    let clue_schema = &schemas[0].1;
+    let clue_schema = &schemas
+        .iter()
+        .find(|(name, _)| *name == "clue.schema.json")
+        .expect("the clue schema is published")
+        .1;
     let properties = clue_schema["properties"]
         .as_object()
         .expect("clue schema has properties");

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use yujing_engine::{
-    correlate, for_each_clue, for_each_dead_letter, for_each_warning, Built, EngineConfig, Ingestor, Order,
+    correlate, for_each_clue, for_each_dead_letter, for_each_warning, Built, EngineConfig, Ingestor,
     SystemClock,
 };
 use yujing_log::EmbeddedLog;
@@ -258,7 +258,7 @@ fn ingest(
         bar.set_position(progress.done);
     })?;
     bar.finish_and_clear();
-    let (_, correlation) = correlate(&log, &built.correlate, &clock, Order::Log)?;
+    let (_, correlation) = correlate(&log, &built.correlate, &clock)?;
     tracing::info!(
         clues = correlation.consumed,
         links = correlation.links,
@@ -463,7 +463,7 @@ fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> 
     let clock = SystemClock;
     let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
     let report = ingestor.ingest_paths(&[feeds.to_path_buf()], None, &mut |_| {})?;
-    let (mut correlator, correlation) = correlate(&log, &built.correlate, &clock, Order::EventTime)?;
+    let (mut correlator, correlation) = correlate(&log, &built.correlate, &clock)?;
 
     let clusters_path = out_dir.join("clusters.jsonl");
     let mut clusters = BufWriter::new(
@@ -494,7 +494,11 @@ fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> 
     let stats = correlator.stats();
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
-    let orange = correlation.warnings.iter().filter(|w| w.level == yujing_model::WarningLevel::Orange).count();
+    let orange = correlation
+        .warnings
+        .iter()
+        .filter(|w| w.level == yujing_model::WarningLevel::Orange)
+        .count();
     writeln!(
         out,
         "replayed {} records from {}: {} clues ({} versions), {} rejected, {} not disputes",
@@ -514,7 +518,12 @@ fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> 
         orange,
         correlation.warnings.len() - orange
     )?;
-    writeln!(out, "wrote {} and {}", clusters_path.display(), warnings_path.display())?;
+    writeln!(
+        out,
+        "wrote {} and {}",
+        clusters_path.display(),
+        warnings_path.display()
+    )?;
     out.flush()?;
     Ok(())
 }
@@ -535,7 +544,13 @@ fn rule_tests(config: &EngineConfig) -> Result<()> {
             }
         }
     }
-    writeln!(out, "{} rule tests: {} passed, {} failed", outcomes.len(), outcomes.len() - failed, failed)?;
+    writeln!(
+        out,
+        "{} rule tests: {} passed, {} failed",
+        outcomes.len(),
+        outcomes.len() - failed,
+        failed
+    )?;
     out.flush()?;
     if failed > 0 {
         anyhow::bail!("{failed} rule test(s) failed");

@@ -293,3 +293,189 @@ parties = [{ role = "complainant", kind = "person", name = "sqr" }]
     assert_eq!(clues[0]["town"]["town_name"], "搬经镇");
     assert_eq!(clues[0]["dispute_type"], "村务管理");
 }
+
+fn replay(feeds: &Path, out: &Path) -> (Vec<Value>, Vec<Value>, String, String) {
+    ok(yujing(
+        &out.join("unused-data-dir"),
+        &[
+            "replay",
+            "--feeds",
+            &feeds.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    ));
+    let clusters = std::fs::read_to_string(out.join("clusters.jsonl")).expect("clusters.jsonl");
+    let warnings = std::fs::read_to_string(out.join("warnings.jsonl")).expect("warnings.jsonl");
+    for line in clusters.lines().chain(warnings.lines()) {
+        assert!(
+            !yujing_feeds::pii::contains_clear_pii(line),
+            "clear personal data: {line}"
+        );
+    }
+    (json_lines(&clusters), json_lines(&warnings), clusters, warnings)
+}
+
+#[test]
+fn the_seed_case_raises_one_orange_at_its_fifth_report_and_one_red_at_its_eighth() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (clusters, warnings, clusters_text, warnings_text) = replay(&samples(), dir.path());
+    // One line per upstream record: 20 clues (the re-delivery is the same record).
+    assert_eq!(clusters.len(), 20);
+    let cluster_of = |feed: &str, id: &str| {
+        clusters
+            .iter()
+            .find(|c| c["feed"] == feed && c["source_id"] == id)
+            .map(|c| c["cluster_id"].clone())
+            .unwrap_or_else(|| panic!("{feed}:{id} has no cluster line"))
+    };
+    let estate = cluster_of("hotline12345", "RG2026060300417");
+    // The 锦绣华庭 dispute, across five feeds; 锦绣华廷 (a homophone spelling) is the same estate.
+    for (feed, id) in [
+        ("hotline12345", "RG2026060500088"),
+        ("grid", "WG20260606000731"),
+        ("police", "J3206822026060700931"),
+        ("exchange", "ZJ-002/ZJTS2026060800031"),
+        ("screening", "PC-320682001-20260610-007"),
+        ("hotline12345", "RG2026061100123"),
+        ("justice", "苏通皋调〔2026〕0412号"),
+        ("grid", "WG20260613000540"),
+    ] {
+        assert_eq!(cluster_of(feed, id), estate, "{feed}:{id}");
+    }
+    // Different disputes stay apart: the other estate's complaint, the labour case, the neighbours of 邓高.
+    assert_ne!(cluster_of("exchange", "ZJ-002/ZJTS2026060800044"), estate);
+    assert_ne!(cluster_of("hotline12345", "RG2026060700231"), estate);
+    assert_eq!(
+        cluster_of("hotline12345", "RG2026060700231"),
+        cluster_of("exchange", "RS-003/RSJC2026-0611"),
+        "the unpaid-wages call and the labour inspection complaint are one dispute"
+    );
+    let neighbours = cluster_of("grid", "WG20260608001102");
+    for (feed, id) in [
+        ("hotline12345", "RG2026061200045"),
+        ("police", "J3206822026061001207"),
+        ("screening", "PC-320682014-20260610-003"),
+    ] {
+        assert_eq!(cluster_of(feed, id), neighbours, "{feed}:{id}");
+    }
+
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    let orange = &warnings[0];
+    assert_eq!(orange["level"], "orange");
+    assert_eq!(orange["cluster_id"], estate);
+    assert_eq!(orange["occurrences"], 5);
+    assert_eq!(
+        orange["raised_at"], "2026-06-08T07:20:00Z",
+        "15:20 +08:00, the exchange complaint"
+    );
+    let evidence: Vec<&str> = orange["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .filter_map(|e| e["clue_id"].as_str())
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            "hotline12345:RG2026060300417",
+            "hotline12345:RG2026060500088",
+            "grid:WG20260606000731",
+            "police:J3206822026060700931",
+            "exchange:ZJ-002/ZJTS2026060800031"
+        ],
+        "the re-delivery of RG2026060300417 is counted once"
+    );
+    let red = &warnings[1];
+    assert_eq!(red["level"], "red");
+    assert_eq!(red["cluster_id"], estate);
+    assert_eq!(red["occurrences"], 8);
+    assert_eq!(
+        red["raised_at"], "2026-06-11T16:00:00Z",
+        "the mediation case accepted 2026-06-12"
+    );
+    assert_ne!(red["warning_id"], orange["warning_id"]);
+
+    // Replaying again gives the same files, byte for byte.
+    let again = tempfile::tempdir().expect("temp dir");
+    let (_, _, clusters_again, warnings_again) = replay(&samples(), again.path());
+    assert_eq!(clusters_text, clusters_again);
+    assert_eq!(warnings_text, warnings_again);
+}
+
+#[test]
+fn live_ingest_correlates_each_run_and_a_rebuild_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).expect("mkdir");
+    // First run: the hotline and police exports (four reports of the estate dispute); second run: the rest,
+    // arriving later.
+    for name in ["hotline12345.sample.jsonl", "police.sample.csv"] {
+        std::fs::copy(samples().join(name), feeds.join(name)).expect("copy");
+    }
+    let store = dir.path().join("store");
+    ok(yujing(&store, &["ingest", &feeds.display().to_string()]));
+    assert_eq!(
+        ok(yujing(&store, &["warnings"])).trim(),
+        "no warnings",
+        "four reports so far"
+    );
+    for name in [
+        "grid.sample.jsonl",
+        "screening.sample.csv",
+        "justice.sample.xml",
+        "exchange.sample.jsonl",
+    ] {
+        std::fs::copy(samples().join(name), feeds.join(name)).expect("copy");
+    }
+    let out = ok(yujing(&store, &["ingest", &feeds.display().to_string()]));
+    assert!(out.contains("new warnings:"), "{out}");
+    let warnings = json_lines(&ok(yujing(&store, &["warnings", "--json"])));
+    let levels: Vec<&str> = warnings.iter().filter_map(|w| w["level"].as_str()).collect();
+    assert_eq!(levels, ["orange", "red"]);
+    // The late exchange complaint and screening row count at their event time.
+    assert_eq!(warnings[0]["raised_at"], "2026-06-08T07:20:00Z");
+    // A third run with nothing new rebuilds the state from the log and raises nothing twice.
+    let out = ok(yujing(&store, &["ingest", &feeds.display().to_string()]));
+    assert!(!out.contains("new warnings:"), "{out}");
+    assert_eq!(json_lines(&ok(yujing(&store, &["warnings", "--json"]))).len(), 2);
+}
+
+#[test]
+fn yujing_test_runs_the_rules_test_cases_and_fails_on_a_wrong_expectation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = ok(yujing(dir.path(), &["test"]));
+    assert!(out.contains("7 rule tests: 7 passed, 0 failed"), "{out}");
+    let config = dir.path().join("rules.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[correlate.rules]]
+name = "three-is-orange"
+level = "orange"
+occurrences = 3
+within_days = 7
+
+  [[correlate.rules.tests]]
+  name = "wrongly expects orange at the second report"
+  clues = [
+    { at = "2026-06-01T09:00:00+08:00" },
+    { at = "2026-06-02T09:00:00+08:00" },
+    { at = "2026-06-03T09:00:00+08:00" },
+  ]
+  expect = [ { level = "orange", at = "2026-06-02T09:00:00+08:00" } ]
+"#,
+    )
+    .expect("write config");
+    let output = yujing(dir.path(), &["--config", &config.display().to_string(), "test"]);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("FAILED  three-is-orange / wrongly expects orange"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("got orange at 2026-06-03T01:00:00+00:00"),
+        "{stdout}"
+    );
+}
