@@ -110,6 +110,39 @@ enum Command {
     },
     /// Run the test cases the warning rules declare ([[correlate.rules.tests]]).
     Test,
+    /// Write labeled synthetic data: export files of the six feeds in OUT/feeds, the truth in OUT/truth.
+    Simulate {
+        /// The seed; the same seed writes the same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How many disputes.
+        #[arg(long, default_value_t = 20_000)]
+        disputes: usize,
+        /// The first day of the simulated period.
+        #[arg(long, default_value = "2026-01-01")]
+        start: chrono::NaiveDate,
+        /// The length of the period, in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Score a replay against a simulation's truth: clusters (pairwise, B-cubed) and warnings (per level).
+    ///
+    /// The expected warnings are recomputed from the truth with the rules in force (--config), so a rule
+    /// change is scored against what it should raise.
+    Eval {
+        /// The simulation's output directory (with truth/records.jsonl).
+        #[arg(long, value_name = "DIR")]
+        truth: PathBuf,
+        /// The replay's output directory (with clusters.jsonl and warnings.jsonl).
+        #[arg(long, value_name = "DIR")]
+        replay: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the configuration and report every error at once.
     Validate,
 }
@@ -205,6 +238,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Warnings { json } => warnings(&config, json),
         Command::Replay { feeds, out } => replay(&built, &feeds, &out),
         Command::Test => rule_tests(&config),
+        Command::Simulate {
+            seed,
+            out,
+            disputes,
+            start,
+            days,
+        } => simulate(&built, seed, &out, disputes, start, days),
+        Command::Eval { truth, replay, json } => eval(&built, &truth, &replay, json),
     }
 }
 
@@ -555,5 +596,135 @@ fn rule_tests(config: &EngineConfig) -> Result<()> {
     if failed > 0 {
         anyhow::bail!("{failed} rule test(s) failed");
     }
+    Ok(())
+}
+
+fn simulate(
+    built: &Built,
+    seed: u64,
+    out_dir: &std::path::Path,
+    disputes: usize,
+    start: chrono::NaiveDate,
+    days: u32,
+) -> Result<()> {
+    if days < 60 {
+        anyhow::bail!("--days must be at least 60 (reports of one dispute span weeks)");
+    }
+    let config = yujing_sim::SimConfig {
+        seed,
+        disputes,
+        start,
+        days,
+    };
+    let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
+    simulation.write_to(out_dir, &built.correlate.rules, built.correlate.episode_gap_days)?;
+    let expected = yujing_sim::truth_warnings(
+        &simulation.records,
+        &built.correlate.rules,
+        built.correlate.episode_gap_days,
+    );
+    let orange = expected
+        .iter()
+        .filter(|w| w.level == yujing_model::WarningLevel::Orange)
+        .count();
+    println!(
+        "simulated {disputes} disputes (seed {seed}): {} records in {} files, {} re-deliveries, {} noise records",
+        simulation.records.len(),
+        simulation.files.len(),
+        simulation.redeliveries,
+        simulation.noise.len()
+    );
+    println!(
+        "the rules should raise {} warnings ({} orange, {} red)",
+        expected.len(),
+        orange,
+        expected.len() - orange
+    );
+    println!(
+        "wrote {}/feeds and {}/truth; next: yujing replay --feeds {}/feeds --out REPLAY && yujing eval --truth {} --replay REPLAY",
+        out_dir.display(),
+        out_dir.display(),
+        out_dir.display(),
+        out_dir.display()
+    );
+    Ok(())
+}
+
+fn eval(built: &Built, truth_dir: &std::path::Path, replay_dir: &std::path::Path, json: bool) -> Result<()> {
+    let records: Vec<yujing_sim::TruthRecord> =
+        yujing_sim::read_json_lines(&truth_dir.join("truth/records.jsonl"))?;
+    let expected =
+        yujing_sim::truth_warnings(&records, &built.correlate.rules, built.correlate.episode_gap_days);
+    let clusters: Vec<yujing_sim::ClusterLine> =
+        yujing_sim::read_json_lines(&replay_dir.join("clusters.jsonl"))?;
+    let warnings: Vec<yujing_sim::WarningLine> =
+        yujing_sim::read_json_lines(&replay_dir.join("warnings.jsonl"))?;
+    let report = yujing_sim::evaluate(
+        &records,
+        &expected,
+        &clusters,
+        &warnings,
+        built.correlate.episode_gap_days,
+    );
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
+            report.truth_records,
+            report.truth_disputes,
+            report.clustered_records,
+            report.missing_records,
+            report.unexpected_records,
+            report.clusters
+        )?;
+        writeln!(
+            out,
+            "{:<10} {:>9} {:>9} {:>9}",
+            "clusters", "precision", "recall", "F1"
+        )?;
+        for (name, prf) in [("pairwise", report.pairwise), ("B-cubed", report.bcubed)] {
+            writeln!(
+                out,
+                "{:<10} {:>9.4} {:>9.4} {:>9.4}",
+                name, prf.precision, prf.recall, prf.f1
+            )?;
+        }
+        writeln!(
+            out,
+            "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "warnings",
+            "expected",
+            "raised",
+            "matched",
+            "dups",
+            "precision",
+            "recall",
+            "lag p50",
+            "lag p95",
+            "on time"
+        )?;
+        for (level, s) in &report.warnings {
+            writeln!(
+                out,
+                "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9.4} {:>9.4} {:>7.1}h {:>7.1}h {:>8}",
+                level.as_str(),
+                s.expected,
+                s.raised,
+                s.matched,
+                s.duplicates,
+                s.precision,
+                s.recall,
+                s.lag_hours.p50,
+                s.lag_hours.p95,
+                s.lag_hours.on_time
+            )?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }

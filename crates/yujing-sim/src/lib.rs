@@ -1,0 +1,115 @@
+//! Labeled synthetic data for yujing, and the scoring of a replay against it.
+//!
+//! # Layout
+//! - [`simulate`] (`generate`): a seeded generator of disputes and their reports through the six feeds, written
+//!   in the feeds' real formats and encodings ([`Simulation::files`]): name variants (张先生, a homophone
+//!   character, anonymous), address variants (abbreviated, the estate's homophone spelling), paraphrased
+//!   descriptions, bystanders reporting, re-deliveries (new status, a repeated exchange record), late weekly
+//!   ledgers, confusable non-duplicates (different disputes at one estate, same-surname neighbours in a village),
+//!   non-dispute records and malformed records.
+//! - [`TruthRecord`] and [`truth_warnings`] (`truth`): the dispute of every valid record, and the warnings the
+//!   rules would raise on the true disputes.
+//! - [`evaluate`] (`eval`): pairwise and B-cubed precision, recall and F1 of `clusters.jsonl`, and per level the
+//!   precision, recall, duplicates and lag of `warnings.jsonl`.
+//!
+//! The same seed gives the same files, byte for byte.
+
+mod eval;
+mod formats;
+mod generate;
+mod truth;
+mod vocab;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+pub use eval::{evaluate, ClusterLine, EvalReport, LagStats, LevelScore, Prf, WarningLine};
+pub use generate::{simulate, SimConfig, Simulation};
+pub use truth::{truth_warnings, TruthRecord, TruthWarning};
+
+/// A file of a simulation or a replay that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A line does not decode.
+    #[error("{path}:{line}: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
+    move |source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `items` as JSON Lines to `path`.
+pub fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<(), SimError> {
+    let file = std::fs::File::create(path).map_err(io(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    for item in items {
+        let line = serde_json::to_string(item).map_err(|e| SimError::Decode {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        writeln!(out, "{line}").map_err(io(path))?;
+    }
+    out.flush().map_err(io(path))
+}
+
+/// Reads JSON Lines from `path`; every bad line is an error naming it.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, SimError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io(path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(&line).map_err(|e| SimError::Decode {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+impl Simulation {
+    /// Write the export files to `dir/feeds/` and the truth to `dir/truth/records.jsonl` and
+    /// `dir/truth/warnings.jsonl` (the warnings `rules` raise on the true disputes).
+    pub fn write_to(
+        &self,
+        dir: &Path,
+        rules: &[yujing_correlate::Rule],
+        episode_gap_days: u32,
+    ) -> Result<(), SimError> {
+        let feeds = dir.join("feeds");
+        let truth = dir.join("truth");
+        for d in [&feeds, &truth] {
+            std::fs::create_dir_all(d).map_err(io(d))?;
+        }
+        for (name, bytes) in &self.files {
+            let path = feeds.join(name);
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        write_json_lines(&truth.join("records.jsonl"), &self.records)?;
+        let warnings = truth_warnings(&self.records, rules, episode_gap_days);
+        write_json_lines(&truth.join("warnings.jsonl"), &warnings)
+    }
+}
