@@ -20,6 +20,9 @@ pub struct CorrelateConfig {
     pub episode_gap_days: u32,
     /// The warning rules, evaluated on every cluster a clue joins.
     pub rules: Vec<RuleConfig>,
+    /// The topic lexicon: a topic name and the words that mention it (`电梯 = ["电梯"]`,
+    /// `排水 = ["排水", "下水道"]`). Two reports of one dispute often share no wording but share a topic.
+    pub topics: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for CorrelateConfig {
@@ -29,6 +32,7 @@ impl Default for CorrelateConfig {
             blocking: BlockingConfig::default(),
             episode_gap_days: 30,
             rules: Vec::new(),
+            topics: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -46,6 +50,8 @@ pub struct ScoringConfig {
     pub link_threshold: f64,
     /// The least score for a clue to merge a second cluster into the one it joined.
     pub merge_threshold: f64,
+    /// The share of the second-best member's score (when positive) added to a cluster's score.
+    pub second_match_share: f64,
     /// The feature weights.
     pub weights: Weights,
 }
@@ -53,8 +59,9 @@ pub struct ScoringConfig {
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 4.0,
-            merge_threshold: 7.0,
+            link_threshold: 6.0,
+            merge_threshold: 8.0,
+            second_match_share: 0.0,
             weights: Weights::default(),
         }
     }
@@ -84,6 +91,14 @@ pub struct Weights {
     pub building_conflict: f64,
     /// Same community (village).
     pub community_same: f64,
+    /// Both communities known, and different.
+    pub community_conflict: f64,
+    /// One names an estate and the other a village group: different kinds of place.
+    pub place_kind_conflict: f64,
+    /// Shared topics (from the topic lexicon), times the Jaccard overlap of the two topic sets.
+    pub topic_same: f64,
+    /// Both mention topics, and none is shared.
+    pub topic_conflict: f64,
     /// Positions within `near_meters` of each other.
     pub geo_near: f64,
     /// The description's character-bigram Dice similarity, times this weight.
@@ -92,12 +107,19 @@ pub struct Weights {
     pub description_conflict: f64,
     /// Same canonical dispute type.
     pub type_same: f64,
-    /// Different canonical dispute types.
+    /// Different canonical dispute types (nothing when either is 其他, which a feed uses for what it cannot
+    /// classify).
     pub type_conflict: f64,
     /// Both towns known, and different.
     pub town_conflict: f64,
     /// The same counter-party organisation (the property company, the employer).
     pub counterparty_same: f64,
+    /// Both name organisations, and none is shared.
+    pub counterparty_conflict: f64,
+    /// Same road.
+    pub road_same: f64,
+    /// Both name a road, and they differ.
+    pub road_conflict: f64,
     /// Subtracted per 30 days between the two clues.
     pub time_gap_per_30_days: f64,
     /// What "near" means for `geo_near`, in metres.
@@ -117,6 +139,10 @@ impl Default for Weights {
             building_same: 1.0,
             building_conflict: -2.0,
             community_same: 0.5,
+            community_conflict: -1.5,
+            place_kind_conflict: -2.0,
+            topic_same: 2.5,
+            topic_conflict: -2.0,
             geo_near: 1.0,
             description: 5.0,
             description_conflict: -1.0,
@@ -124,6 +150,9 @@ impl Default for Weights {
             type_conflict: -3.0,
             town_conflict: -6.0,
             counterparty_same: 1.5,
+            counterparty_conflict: -2.5,
+            road_same: 1.0,
+            road_conflict: -1.0,
             time_gap_per_30_days: 1.0,
             near_meters: 300.0,
         }
@@ -282,6 +311,8 @@ pub struct Settings {
     pub episode_gap_days: u32,
     /// The rules.
     pub rules: Vec<Rule>,
+    /// The topic lexicon, checked: (topic, words), words non-empty.
+    pub topics: Vec<(String, Vec<String>)>,
 }
 
 /// Problems in `[correlate]`, all of them.
@@ -366,12 +397,25 @@ impl CorrelateConfig {
                 people_at_least: when.people_at_least,
             });
         }
+        let mut topics = Vec::new();
+        for (topic, words) in &self.topics {
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.is_empty() {
+                errors.push(format!("topics.{topic} has no words"));
+            }
+            topics.push((topic.clone(), words));
+        }
         if errors.is_empty() {
             Ok(Settings {
                 scoring: self.scoring.clone(),
                 blocking: self.blocking.clone(),
                 episode_gap_days: self.episode_gap_days,
                 rules,
+                topics,
             })
         } else {
             Err(CorrelateConfigErrors(errors))

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, WarningLevel};
 
 use crate::config::{Rule, Settings};
-use crate::profile::ClueProfile;
+use crate::profile::{ClueProfile, TopicLexicon};
 use crate::score::score;
 
 const DAY: i64 = 86_400;
@@ -42,6 +42,7 @@ struct Cluster {
 /// same clues in the same order always give the same outputs.
 pub struct Correlator {
     settings: Settings,
+    lexicon: TopicLexicon,
     profiles: Vec<ClueProfile>,
     joins: Vec<JoinInfo>,
     by_clue: HashMap<String, u32>,
@@ -122,6 +123,7 @@ impl Correlator {
     /// A correlator with no clues yet.
     pub fn new(settings: Settings) -> Correlator {
         Correlator {
+            lexicon: TopicLexicon::new(&settings.topics),
             settings,
             profiles: Vec::new(),
             joins: Vec::new(),
@@ -245,12 +247,15 @@ impl Correlator {
         if self.by_clue.contains_key(&clue.clue_id) {
             return Vec::new();
         }
-        let profile = ClueProfile::of(clue);
+        let profile = ClueProfile::with_topics(clue, &self.lexicon);
         let keys = self.keys_of(&profile);
         let candidates = self.candidates(&profile, &keys);
 
         // The best score per candidate cluster (keyed by its root, ordered for determinism).
-        let mut best: BTreeMap<u32, (f64, Vec<&'static str>)> = BTreeMap::new();
+        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair score with its
+        // features, and the second best. Support from a second member adds evidence: a report that matches two
+        // earlier reports of a dispute moderately is likelier the same dispute than one matching one of them.
+        let mut best: BTreeMap<u32, (f64, Vec<&'static str>, f64)> = BTreeMap::new();
         for node in candidates {
             let root = self.sets.find_mut(node);
             let pair = score(
@@ -258,11 +263,20 @@ impl Correlator {
                 &self.profiles[node as usize],
                 &self.settings.scoring.weights,
             );
-            let entry = best.entry(root).or_insert((f64::MIN, Vec::new()));
+            let entry = best.entry(root).or_insert((f64::MIN, Vec::new(), f64::MIN));
             if pair.score > entry.0 {
-                *entry = (pair.score, pair.matched);
+                entry.2 = entry.0;
+                entry.0 = pair.score;
+                entry.1 = pair.matched;
+            } else if pair.score > entry.2 {
+                entry.2 = pair.score;
             }
         }
+        let support = self.settings.scoring.second_match_share;
+        let best: BTreeMap<u32, (f64, Vec<&'static str>)> = best
+            .into_iter()
+            .map(|(root, (s, m, second))| (root, (s + support * second.max(0.0), m)))
+            .collect();
         let link = self.settings.scoring.link_threshold;
         let merge = self.settings.scoring.merge_threshold;
         let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = best

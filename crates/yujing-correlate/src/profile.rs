@@ -30,6 +30,8 @@ pub struct ClueProfile {
     pub village_group: Option<String>,
     /// Building number.
     pub building: Option<String>,
+    /// Road.
+    pub road: Option<String>,
     /// Position (longitude, latitude).
     pub location: Option<(f64, f64)>,
     /// Phone and ID keys of all parties.
@@ -42,6 +44,8 @@ pub struct ClueProfile {
     pub organisations: Vec<String>,
     /// Hashed character bigrams of the title and description, sorted and distinct.
     pub bigrams: Vec<u32>,
+    /// Topics of the lexicon the title and description mention, by index, sorted.
+    pub topics: Vec<u16>,
     /// Risk flags.
     pub risk_flags: BTreeSet<RiskFlag>,
     /// People involved (lower bound).
@@ -51,8 +55,13 @@ pub struct ClueProfile {
 }
 
 impl ClueProfile {
-    /// The profile of `clue`.
+    /// The profile of `clue`, with no topic lexicon.
     pub fn of(clue: &Clue) -> ClueProfile {
+        ClueProfile::with_topics(clue, &TopicLexicon::default())
+    }
+
+    /// The profile of `clue`, its topics found with `lexicon`.
+    pub fn with_topics(clue: &Clue, lexicon: &TopicLexicon) -> ClueProfile {
         let mut strong_keys = BTreeSet::new();
         let mut name_keys = BTreeSet::new();
         let mut names = Vec::new();
@@ -89,6 +98,11 @@ impl ClueProfile {
         }
         text.push_str(&clue.description);
         let estate = clue.address.estate.clone();
+        for org in organisations_in(&text) {
+            if !organisations.contains(&org) {
+                organisations.push(org);
+            }
+        }
         ClueProfile {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
@@ -101,17 +115,83 @@ impl ClueProfile {
             estate,
             village_group: clue.address.village_group.clone(),
             building: clue.address.building.clone(),
+            road: clue.address.road.as_deref().map(road_name),
             location: clue.location.map(|p| (p.lng, p.lat)),
             strong_keys: strong_keys.into_iter().collect(),
             name_keys: name_keys.into_iter().collect(),
             names,
             organisations,
             bigrams: bigrams(&text),
+            topics: lexicon.topics_in(&text),
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
             reporter,
         }
     }
+}
+
+/// The topic lexicon compiled for search: every word of every topic in one Aho–Corasick automaton.
+#[derive(Debug, Clone, Default)]
+pub struct TopicLexicon {
+    search: Option<aho_corasick::AhoCorasick>,
+    topic_of_word: Vec<u16>,
+}
+
+impl TopicLexicon {
+    /// Compile `(topic, words)` pairs.
+    pub fn new(topics: &[(String, Vec<String>)]) -> TopicLexicon {
+        let mut words = Vec::new();
+        let mut topic_of_word = Vec::new();
+        for (i, (_, ws)) in topics.iter().enumerate() {
+            for w in ws {
+                words.push(w.clone());
+                topic_of_word.push(u16::try_from(i).unwrap_or(u16::MAX));
+            }
+        }
+        let search = (!words.is_empty())
+            .then(|| aho_corasick::AhoCorasick::new(&words).ok())
+            .flatten();
+        TopicLexicon {
+            search,
+            topic_of_word,
+        }
+    }
+
+    /// The topics `text` mentions, sorted and distinct.
+    pub fn topics_in(&self, text: &str) -> Vec<u16> {
+        let Some(search) = &self.search else {
+            return Vec::new();
+        };
+        let mut out: Vec<u16> = search
+            .find_overlapping_iter(text)
+            .map(|m| self.topic_of_word[m.pattern().as_usize()])
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Organisations named in free text (`永安服饰有限公司，…`), normalized like party organisations.
+fn organisations_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, suffix) in text.match_indices("公司") {
+        let _ = suffix;
+        let before: Vec<char> = text[..at].chars().collect();
+        let start = before
+            .iter()
+            .rposition(|c| !('\u{4e00}'..='\u{9fff}').contains(c))
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        let name: String = before[start.max(before.len().saturating_sub(14))..]
+            .iter()
+            .collect();
+        let org = normalize_org(&format!("{name}公司"));
+        if org.chars().count() >= 2 && !out.contains(&org) {
+            out.push(org);
+        }
+    }
+    out
 }
 
 fn is_reporting_role(role: PartyRole) -> bool {
@@ -133,6 +213,18 @@ pub fn normalize_org(name: &str) -> String {
     }
     s = s.strip_suffix("服务").unwrap_or(s);
     s.to_owned()
+}
+
+/// A road's own name, without an area written before it (`工业园区海阳北路` → `海阳北路`).
+pub fn road_name(road: &str) -> String {
+    for area in ["工业园区", "开发区", "园区", "工业区"] {
+        if let Some((_, rest)) = road.rsplit_once(area) {
+            if !rest.is_empty() {
+                return rest.to_owned();
+            }
+        }
+    }
+    road.to_owned()
 }
 
 /// Text as toneless pinyin syllables; characters without a reading are kept as they are.
@@ -222,6 +314,21 @@ mod tests {
     fn organisations_compare_without_prefix_and_legal_form() {
         assert_eq!(normalize_org("如皋市安居物业服务有限公司"), "安居物业");
         assert_eq!(normalize_org("安居物业"), "安居物业");
+        assert_eq!(
+            organisations_in("永安服饰有限公司，加班费不给"),
+            vec!["永安服饰".to_owned()]
+        );
+        assert_eq!(organisations_in("在白蒲镇某服装厂打工"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn topics_are_found_through_any_of_their_words() {
+        let lexicon = TopicLexicon::new(&[
+            ("排水".to_owned(), vec!["排水".to_owned(), "下水道".to_owned()]),
+            ("狗".to_owned(), vec!["狗".to_owned()]),
+        ]);
+        assert_eq!(lexicon.topics_in("下水道堵塞互相推诿，邻居家狗乱叫"), vec![0, 1]);
+        assert_eq!(lexicon.topics_in("电梯坏了"), Vec::<u16>::new());
     }
 
     #[test]

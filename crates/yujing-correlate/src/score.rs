@@ -1,5 +1,7 @@
 //! Pairwise comparison of two clue profiles: a score and the features that agreed.
 
+use yujing_model::DisputeType;
+
 use crate::config::Weights;
 use crate::profile::{dice, ClueProfile};
 
@@ -92,7 +94,7 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
     if a.dispute_type == b.dispute_type {
         score += w.type_same;
         matched.push("type");
-    } else {
+    } else if a.dispute_type != DisputeType::Other && b.dispute_type != DisputeType::Other {
         score += w.type_conflict;
     }
     match estate_similarity(a, b) {
@@ -119,9 +121,19 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
         (Some(_), Some(_)) => score += w.building_conflict,
         _ => {}
     }
-    if a.community.is_some() && a.community == b.community {
-        score += w.community_same;
-        matched.push("community");
+    match (&a.community, &b.community) {
+        (Some(x), Some(y)) if x == y => {
+            score += w.community_same;
+            matched.push("community");
+        }
+        (Some(_), Some(_)) => score += w.community_conflict,
+        _ => {}
+    }
+    let only_estate = |p: &ClueProfile| p.estate.is_some() && p.village_group.is_none();
+    let only_group = |p: &ClueProfile| p.estate.is_none() && p.village_group.is_some();
+    let estate_vs_group = (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b));
+    if estate_vs_group {
+        score += w.place_kind_conflict;
     }
     if let (Some(x), Some(y)) = (a.location, b.location) {
         if distance_m(x, y) <= w.near_meters {
@@ -129,16 +141,42 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
             matched.push("near");
         }
     }
-    if a.organisations
-        .iter()
-        .any(|o| !o.is_empty() && b.organisations.contains(o))
-    {
-        score += w.counterparty_same;
-        matched.push("counterparty");
+    if !a.organisations.is_empty() && !b.organisations.is_empty() {
+        if a.organisations.iter().any(|o| b.organisations.contains(o)) {
+            score += w.counterparty_same;
+            matched.push("counterparty");
+        } else {
+            score += w.counterparty_conflict;
+        }
+    }
+    match (&a.road, &b.road) {
+        (Some(x), Some(y)) if x == y => {
+            score += w.road_same;
+            matched.push("road");
+        }
+        (Some(_), Some(_)) => score += w.road_conflict,
+        _ => {}
+    }
+    // What the reports are about: their wording (bigram Dice) and their topics (the lexicon). Paraphrases share
+    // topics but few bigrams, so wording that shares nothing only counts against a pair whose topics do not
+    // meet either.
+    let mut shared_topic = false;
+    if !a.topics.is_empty() && !b.topics.is_empty() {
+        let shared = a.topics.iter().filter(|t| b.topics.contains(t)).count();
+        if shared == 0 {
+            score += w.topic_conflict;
+        } else {
+            shared_topic = true;
+            let union = a.topics.len() + b.topics.len() - shared;
+            score += w.topic_same * shared as f64 / union as f64;
+            matched.push("topic");
+        }
     }
     let d = dice(&a.bigrams, &b.bigrams);
     if d < 0.1 {
-        score += w.description_conflict;
+        if !shared_topic {
+            score += w.description_conflict;
+        }
     } else {
         score += w.description * d;
         if d >= 0.25 {

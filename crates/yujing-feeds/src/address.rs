@@ -64,8 +64,8 @@ const CONTEXT_PREFIXES: &[&str] = &["江苏省", "南通市", "如皋市", "如�
 
 /// Suffixes that make a name an estate even without 小区 (`华庭`, `花苑`, `新村`).
 const ESTATE_SUFFIXES: &[&str] = &[
-    "华庭", "华廷", "花园", "花苑", "家园", "新村", "公寓", "名苑", "名都", "府", "苑", "园", "城", "庭",
-    "湾", "广场", "大厦", "雅居", "佳苑",
+    "华庭", "华廷", "花园", "花苑", "家园", "新村", "新邨", "公寓", "名苑", "名都", "府", "苑", "园", "城",
+    "庭", "湾", "广场", "大厦", "雅居", "佳苑",
 ];
 
 fn chinese_number(text: &str) -> String {
@@ -162,6 +162,23 @@ pub fn normalize_address(
     }
 }
 
+/// The village group named in `text` right after the community's name (`白李社区4组` → `白李社区4组`), for
+/// records whose address field names only the village.
+pub(crate) fn village_group_in(text: &str, community: &str) -> Option<String> {
+    let at = text.find(community)?;
+    let rest = &text[at + community.len()..];
+    let caps = group_pattern().captures(rest)?;
+    let whole = caps.get(0)?;
+    (whole.start() == 0).then(|| format!("{community}{}组", chinese_number(&caps[1])))
+}
+
+/// The building number `text` starts with (after an optional 小区): `5幢电梯…` → `5`.
+pub(crate) fn building_at_start(text: &str) -> Option<String> {
+    let text = text.strip_prefix("小区").unwrap_or(text);
+    let caps = building_pattern().captures(text)?;
+    (caps.get(0)?.start() == 0).then(|| chinese_number(&caps[1]))
+}
+
 /// The building number named in `text` (`5` for 5幢, 五号楼).
 pub(crate) fn building_in(text: &str) -> Option<String> {
     building_pattern()
@@ -225,6 +242,16 @@ mod tests {
         );
         assert_eq!(norm("如城", "锦绣华庭东门").estate.as_deref(), Some("锦绣华庭"));
         assert_eq!(norm("如城", "锦绣华庭五号楼").building.as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn finds_a_village_group_in_free_text_after_the_community() {
+        assert_eq!(
+            village_group_in("白李社区4组，邻居私自搭棚", "白李社区").as_deref(),
+            Some("白李社区4组")
+        );
+        assert_eq!(village_group_in("白李社区的4组", "白李社区"), None);
+        assert_eq!(village_group_in("邻居私自搭棚", "白李社区"), None);
     }
 
     #[test]

@@ -307,21 +307,30 @@ impl Gazetteer {
         }
         // The address and text: towns, former names, stations and communities named in them.
         let mut text_town = None;
+        let mut leading_short = None;
         let mut text_communities = Vec::new();
-        for text in std::iter::once(address).chain(texts.iter().copied()) {
+        let address_body = address.trim_start();
+        let address_body = address_body.strip_prefix("如皋市").unwrap_or(address_body);
+        let body_offset = address.len() - address_body.len();
+        for (n, text) in std::iter::once(address).chain(texts.iter().copied()).enumerate() {
             for found in self.text_search.find_iter(text) {
                 match self.needles[found.pattern().as_usize()] {
                     Needle::Town(i, _) | Needle::Station(i) => {
                         text_town = text_town.or(Some((i, TownEvidence::AddressText)))
                     }
                     Needle::Community(c) => text_communities.push(c),
-                    // A bare short name (长江, 九华) is too common a word to trust inside free text.
-                    Needle::Short(_) => {}
+                    // A bare short name (长江, 九华) is too common a word to trust inside free text; at the very
+                    // start of the address field (吴窑海棠花苑) it is how clerks write the town.
+                    Needle::Short(i) => {
+                        if n == 0 && found.start() == body_offset {
+                            leading_short = leading_short.or(Some((i, TownEvidence::Abbreviation)));
+                        }
+                    }
                 }
             }
         }
         if town.is_none() {
-            town = text_town;
+            town = text_town.or(leading_short);
         }
         if town.is_none() {
             // A community named in the text, if its name is unique in the county, tells the town.
@@ -416,6 +425,13 @@ mod tests {
         );
         assert_eq!(resolve(&[name("")], "海阳南路锦绣华廷").1, Unresolved);
         assert_eq!(resolve(&[], "海阳南路锦绣华廷").0, "unknown");
+        // A short name opening the address field is the town; inside free text it is not trusted.
+        assert_eq!(
+            resolve(&[], "吴窑海棠花苑18栋"),
+            ("320682011".into(), Abbreviation, None)
+        );
+        assert_eq!(resolve(&[], "如皋市丁堰振兴家园").1, Abbreviation);
+        assert_eq!(resolve(&[], "海棠花苑吴窑路").0, "unknown");
     }
 
     #[test]

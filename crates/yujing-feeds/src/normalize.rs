@@ -78,6 +78,16 @@ impl Normalizer {
             .resolve(&record.town_hints, &record.address, &search_texts);
         let address_text = clean(&record.address);
         let mut address = normalize_address(&address_text, record.estate.as_deref(), &town, &self.gazetteer);
+        if let (Some(estate), None, Some(text)) = (&address.estate, &address.building, texts.first()) {
+            // The building is often in the text rather than the address (`锦绣华庭5幢电梯…`).
+            let text = clean(text);
+            if let Some(at) = text.find(estate.as_str()) {
+                if let Some(b) = crate::address::building_at_start(&text[at + estate.len()..]) {
+                    address.normalized.push_str(&format!("/{b}幢"));
+                    address.building = Some(b);
+                }
+            }
+        }
         if address.estate.is_none() && address.village_group.is_none() {
             // Ledgers give only the village; the estate is often the first words of the summary.
             if let Some(text) = texts.first() {
@@ -90,6 +100,13 @@ impl Normalizer {
                             address.normalized.push_str(&format!("/{b}幢"));
                             address.building = Some(b);
                         }
+                    }
+                } else if let Some(community) = &town.community_name {
+                    // Or the village group, written after the village's name.
+                    if let Some(group) = crate::address::village_group_in(&text, community) {
+                        address.normalized.push('/');
+                        address.normalized.push_str(&group);
+                        address.village_group = Some(group);
                     }
                 }
             }

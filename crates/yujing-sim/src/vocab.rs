@@ -90,7 +90,8 @@ const ESTATE_TAILS: &[(&str, &str)] = &[
     ("名苑", "明苑"),
     ("佳苑", "家苑"),
     ("雅居", "雅苑"),
-    ("名都", "明都"),
+    // No common misspelling of 名都 that a clerk would still write as an estate name.
+    ("名都", "名都"),
 ];
 
 /// `n` distinct estate names.
