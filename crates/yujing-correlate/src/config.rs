@@ -52,6 +52,9 @@ pub struct ScoringConfig {
     pub merge_threshold: f64,
     /// The share of the second-best member's score (when positive) added to a cluster's score.
     pub second_match_share: f64,
+    /// Link only pairs that agree on a place or a person (a party key or name, the estate, village group,
+    /// community, road, counter-party or position), whatever their score.
+    pub require_anchor: bool,
     /// The feature weights.
     pub weights: Weights,
 }
@@ -62,6 +65,7 @@ impl Default for ScoringConfig {
             link_threshold: 6.0,
             merge_threshold: 8.0,
             second_match_share: 0.0,
+            require_anchor: true,
             weights: Weights::default(),
         }
     }

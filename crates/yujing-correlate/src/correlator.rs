@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, WarningLevel};
 
 use crate::config::{Rule, Settings};
-use crate::profile::{ClueProfile, TopicLexicon};
+use crate::profile::{BigramFrequencies, ClueProfile, TopicLexicon};
 use crate::score::score;
 
 const DAY: i64 = 86_400;
@@ -43,6 +43,7 @@ struct Cluster {
 pub struct Correlator {
     settings: Settings,
     lexicon: TopicLexicon,
+    frequencies: BigramFrequencies,
     profiles: Vec<ClueProfile>,
     joins: Vec<JoinInfo>,
     by_clue: HashMap<String, u32>,
@@ -124,6 +125,7 @@ impl Correlator {
     pub fn new(settings: Settings) -> Correlator {
         Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
+            frequencies: BigramFrequencies::default(),
             settings,
             profiles: Vec::new(),
             joins: Vec::new(),
@@ -262,7 +264,11 @@ impl Correlator {
                 &profile,
                 &self.profiles[node as usize],
                 &self.settings.scoring.weights,
+                &self.frequencies,
             );
+            if self.settings.scoring.require_anchor && !pair.anchored() {
+                continue;
+            }
             let entry = best.entry(root).or_insert((f64::MIN, Vec::new(), f64::MIN));
             if pair.score > entry.0 {
                 entry.2 = entry.0;
@@ -350,6 +356,7 @@ impl Correlator {
             }
         }
         self.by_clue.insert(profile.clue_id.clone(), node);
+        self.frequencies.add(&profile.bigrams);
         self.profiles.push(profile);
         self.index_node(node, &keys);
         let merged = outputs

@@ -28,7 +28,9 @@ pub use config::{
     RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig, Weights,
 };
 pub use correlator::{cluster_id_for, Assignment, Correlator, Stats};
-pub use profile::{bigrams, dice, normalize_org, sound_of, ClueProfile, TopicLexicon};
+pub use profile::{
+    bigrams, dice, normalize_org, road_name, sound_of, BigramFrequencies, ClueProfile, TopicLexicon,
+};
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
-pub use score::{distance_m, estate_similarity, name_similarity, score, PairScore};
+pub use score::{distance_m, estate_similarity, name_similarity, score, PairScore, ANCHORS};
 pub use yujing_model::{CorrelationEvent, Warning, WarningLevel};

@@ -3,7 +3,7 @@
 use yujing_model::DisputeType;
 
 use crate::config::Weights;
-use crate::profile::{dice, ClueProfile};
+use crate::profile::{BigramFrequencies, ClueProfile};
 
 /// The result of comparing two clues.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,27 @@ pub struct PairScore {
     pub score: f64,
     /// The features that agreed, by name (`phone_or_id`, `estate`…), in a fixed order.
     pub matched: Vec<&'static str>,
+}
+
+/// Features that tie two reports to one place or one person. Wording and type alone cannot: a county has many
+/// disputes about noise, unpaid wages or a broken gate at the same time.
+pub const ANCHORS: &[&str] = &[
+    "phone_or_id",
+    "name",
+    "similar_name",
+    "estate",
+    "village_group",
+    "community",
+    "road",
+    "counterparty",
+    "near",
+];
+
+impl PairScore {
+    /// Whether a feature that ties the two to one place or person agreed.
+    pub fn anchored(&self) -> bool {
+        self.matched.iter().any(|m| ANCHORS.contains(m))
+    }
 }
 
 /// Names sharing fewer than this similarity are not evidence.
@@ -66,8 +87,8 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     (dx * dx + dy * dy).sqrt()
 }
 
-/// Compare two clues.
-pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
+/// Compare two clues; description bigrams are weighted by their frequency among the clues seen so far.
+pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights, frequencies: &BigramFrequencies) -> PairScore {
     let mut score = 0.0;
     let mut matched = Vec::new();
     if shares(&a.strong_keys, &b.strong_keys) {
@@ -172,7 +193,7 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights) -> PairScore {
             matched.push("topic");
         }
     }
-    let d = dice(&a.bigrams, &b.bigrams);
+    let d = frequencies.weighted_dice(&a.bigrams, &b.bigrams);
     if d < 0.1 {
         if !shared_topic {
             score += w.description_conflict;

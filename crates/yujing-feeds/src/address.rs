@@ -95,14 +95,17 @@ pub fn normalize_address(
     gazetteer: &Gazetteer,
 ) -> Address {
     let mut rest = text.trim().to_owned();
-    for prefix in CONTEXT_PREFIXES {
-        if let Some(stripped) = rest.strip_prefix(prefix) {
-            rest = stripped.to_owned();
-        }
+    // Repeatedly: clerks write the county twice (`如皋市如皋市经济开发区`).
+    while let Some(stripped) = CONTEXT_PREFIXES.iter().find_map(|p| rest.strip_prefix(p)) {
+        rest = stripped.to_owned();
     }
     // Strip the town and community names the gazetteer knows.
     if let Some(town_entry) = gazetteer.town(town.town_code.as_str()) {
+        // A town named with the county in its name (`如皋市经济开发区`) is written without it once the county
+        // prefix is gone.
+        let without_county = town_entry.name.trim_start_matches("如皋市").to_owned();
         for name in std::iter::once(&town_entry.name)
+            .chain(std::iter::once(&without_county))
             .chain(town_entry.aliases.iter())
             .chain(std::iter::once(&town_entry.short))
         {
@@ -252,6 +255,13 @@ mod tests {
         );
         assert_eq!(village_group_in("白李社区的4组", "白李社区"), None);
         assert_eq!(village_group_in("邻居私自搭棚", "白李社区"), None);
+    }
+
+    #[test]
+    fn the_county_written_twice_and_a_town_named_with_the_county_are_stripped() {
+        let a = norm("如皋市经济开发区", "如皋市如皋市经济开发区福寿路中央花苑");
+        assert_eq!(a.estate.as_deref(), Some("中央花苑"));
+        assert_eq!(a.road.as_deref(), Some("福寿路"));
     }
 
     #[test]

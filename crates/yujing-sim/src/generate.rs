@@ -23,6 +23,8 @@ pub struct SimConfig {
     pub start: NaiveDate,
     /// How many days the reports span.
     pub days: u32,
+    /// Residential estates per town. Fewer estates mean more different disputes at one estate: harder.
+    pub estates_per_town: usize,
 }
 
 impl Default for SimConfig {
@@ -32,6 +34,7 @@ impl Default for SimConfig {
             disputes: 20_000,
             start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
             days: 365,
+            estates_per_town: 60,
         }
     }
 }
@@ -169,7 +172,10 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
     let towns = gazetteer.towns();
     let communities = gazetteer.communities();
     // Estates per town, from a pool of name parts: a small pool makes different disputes share estates.
-    let estates: Vec<Vec<String>> = towns.iter().map(|_| vocab::estate_names(&mut rng, 36)).collect();
+    let estates: Vec<Vec<String>> = towns
+        .iter()
+        .map(|_| vocab::estate_names(&mut rng, config.estates_per_town.max(1)))
+        .collect();
     let start = beijing()
         .from_local_datetime(&config.start.and_hms_opt(0, 0, 0).unwrap_or_default())
         .single()
@@ -387,7 +393,10 @@ fn build_report(
             let b = b.unwrap_or_default();
             let roll: f64 = rng.random();
             let address = if roll < 0.35 {
-                format!("如皋市{}{road}{written}{b}", town.name)
+                format!(
+                    "如皋市{}{road}{written}{b}",
+                    town.name.trim_start_matches("如皋市")
+                )
             } else if roll < 0.55 {
                 format!("{}{written}", town.name)
             } else if roll < 0.8 {

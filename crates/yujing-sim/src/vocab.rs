@@ -94,8 +94,9 @@ const ESTATE_TAILS: &[(&str, &str)] = &[
     ("名都", "名都"),
 ];
 
-/// `n` distinct estate names.
+/// `n` distinct estate names (at most as many as the name parts allow).
 pub fn estate_names(rng: &mut ChaCha8Rng, n: usize) -> Vec<String> {
+    let n = n.min(ESTATE_HEADS.len() * ESTATE_TAILS.len());
     let mut names = std::collections::BTreeSet::new();
     while names.len() < n {
         let head = ESTATE_HEADS.choose(rng).copied().unwrap_or("锦绣");

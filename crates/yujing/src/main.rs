@@ -98,8 +98,9 @@ enum Command {
     },
     /// Run the whole pipeline over a folder of upstream export files, in event-time order, into a fresh store.
     ///
-    /// Writes OUT/clusters.jsonl (one line per upstream record: feed, source_id, cluster_id) and
-    /// OUT/warnings.jsonl (one line per warning, with its evidence). The store is OUT/store, rebuilt each time.
+    /// Writes OUT/clusters.jsonl (one line per upstream record: feed, source_id, cluster_id),
+    /// OUT/warnings.jsonl (one line per warning, with its evidence) and OUT/links.jsonl (every link and merge
+    /// with its score and the features that matched). The store is OUT/store, rebuilt each time.
     Replay {
         /// The folder of export files.
         #[arg(long, value_name = "DIR")]
@@ -127,6 +128,9 @@ enum Command {
         /// The length of the period, in days.
         #[arg(long, default_value_t = 365)]
         days: u32,
+        /// Residential estates per town (fewer: more different disputes share an estate, harder).
+        #[arg(long, default_value_t = 60)]
+        estates_per_town: usize,
     },
     /// Score a replay against a simulation's truth: clusters (pairwise, B-cubed) and warnings (per level).
     ///
@@ -244,7 +248,18 @@ fn run(cli: Cli) -> Result<()> {
             disputes,
             start,
             days,
-        } => simulate(&built, seed, &out, disputes, start, days),
+            estates_per_town,
+        } => simulate(
+            &built,
+            yujing_sim::SimConfig {
+                seed,
+                disputes,
+                start,
+                days,
+                estates_per_town,
+            },
+            &out,
+        ),
         Command::Eval { truth, replay, json } => eval(&built, &truth, &replay, json),
     }
 }
@@ -524,6 +539,23 @@ fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> 
         writeln!(clusters)?;
     }
     clusters.flush()?;
+    // Every decision with the features that matched, for analysts tuning the scoring.
+    let links_path = out_dir.join("links.jsonl");
+    let mut links = BufWriter::new(
+        std::fs::File::create(&links_path)
+            .with_context(|| format!("cannot write {}", links_path.display()))?,
+    );
+    yujing_engine::read::for_each_entry(&log, yujing_engine::topics::LINKS, 0, |entry| {
+        links
+            .write_all(&entry.record.value)
+            .and_then(|()| links.write_all(b"\n"))
+            .map_err(|e| yujing_engine::ReadError::Decode {
+                topic: yujing_engine::topics::LINKS.to_owned(),
+                offset: entry.offset,
+                reason: format!("writing {}: {e}", links_path.display()),
+            })
+    })?;
+    links.flush()?;
     let warnings_path = out_dir.join("warnings.jsonl");
     let mut warnings = BufWriter::new(
         std::fs::File::create(&warnings_path)
@@ -599,23 +631,14 @@ fn rule_tests(config: &EngineConfig) -> Result<()> {
     Ok(())
 }
 
-fn simulate(
-    built: &Built,
-    seed: u64,
-    out_dir: &std::path::Path,
-    disputes: usize,
-    start: chrono::NaiveDate,
-    days: u32,
-) -> Result<()> {
-    if days < 60 {
+fn simulate(built: &Built, config: yujing_sim::SimConfig, out_dir: &std::path::Path) -> Result<()> {
+    if config.days < 60 {
         anyhow::bail!("--days must be at least 60 (reports of one dispute span weeks)");
     }
-    let config = yujing_sim::SimConfig {
-        seed,
-        disputes,
-        start,
-        days,
-    };
+    if config.estates_per_town == 0 {
+        anyhow::bail!("--estates-per-town must be at least 1");
+    }
+    let (seed, disputes) = (config.seed, config.disputes);
     let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
     simulation.write_to(out_dir, &built.correlate.rules, built.correlate.episode_gap_days)?;
     let expected = yujing_sim::truth_warnings(
