@@ -388,12 +388,13 @@ impl Correlator {
         let mut warnings = Vec::new();
         for ((_, root), (mut times, merged)) in touched {
             times.sort_unstable();
+            let last_new = times.last().copied().unwrap_or(i64::MIN);
             let mut covered_until = i64::MIN;
             for at in times {
                 if at <= covered_until {
                     continue;
                 }
-                let (raised, episode_end) = self.evaluate(root, at, merged);
+                let (raised, episode_end) = self.evaluate(root, at, last_new, merged);
                 covered_until = episode_end;
                 warnings.extend(raised);
             }
@@ -439,7 +440,8 @@ impl Correlator {
 
     /// Check the rules on the cluster rooted at `root` after a clue at `at` joined it (or after a merge).
     /// Returns the warnings and the event time of the episode's last member (new clues up to it are covered).
-    fn evaluate(&mut self, root: u32, at: i64, merged: bool) -> (Vec<Warning>, i64) {
+    /// Windows ending from `at` up to a window after `last_new` (the latest clue of the batch) are checked.
+    fn evaluate(&mut self, root: u32, at: i64, last_new: i64, merged: bool) -> (Vec<Warning>, i64) {
         let gap = i64::from(self.settings.episode_gap_days) * DAY;
         let Some(cluster) = self.clusters.get(&root) else {
             return (Vec::new(), at);
@@ -486,7 +488,7 @@ impl Correlator {
             };
             for end_i in from..episode_members.len() {
                 let end_at = episode_members[end_i].0;
-                if !merged && end_at >= at + window {
+                if !merged && end_at >= last_new.max(at) + window {
                     break;
                 }
                 let begin_i = episode_members.partition_point(|m| m.0 <= end_at - window);

@@ -132,11 +132,19 @@ fn run_one(settings: &crate::Settings, test: &RuleTestConfig) -> Vec<String> {
 }
 
 /// A clue standing for one report of dispute `spec.dispute`.
-fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
+pub(crate) fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
     let label = &spec.dispute;
     let source_id = spec.source_id.clone().unwrap_or_else(|| format!("T{index:05}"));
     let reporter_key = crate::correlator::cluster_id_for(&format!("test-reporter:{label}"));
-    let estate = format!("测试{label}苑");
+    // Distinct, dissimilar estate names per label, so only reports of one label match each other.
+    const HEADS: [&str; 16] = [
+        "金桂", "银杏", "翠柳", "红枫", "青松", "白桦", "紫藤", "黄杨", "碧桃", "丹桂", "墨竹", "苍梧", "玉兰", "海棠",
+        "石榴", "香樟",
+    ];
+    const TAILS: [&str; 8] = ["苑", "花园", "新村", "家园", "华庭", "名都", "雅居", "公寓"];
+    let h = label.bytes().fold(2_166_136_261_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619)) as usize;
+    let estate = format!("{}{}{}", HEADS[h % 16], HEADS[(h / 16) % 16], TAILS[(h / 256) % 8]);
+    let description = format!("{estate}的争议又来反映，问题一直没有解决");
     let at = spec.at.with_timezone(&Utc);
     Clue {
         clue_id: format!("{}:{source_id}", spec.feed),
@@ -179,7 +187,7 @@ fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
         people_involved: spec.people.map(|n| PeopleCount { min: n, max: Some(n) }),
         risk_flags: spec.risk_flags.iter().copied().collect(),
         title: None,
-        description: format!("关于{label}号争议的反映，问题一直没有解决"),
+        description,
         raw: RawPointer {
             topic: format!("raw.{}", spec.feed),
             offset: index as u64,
@@ -189,5 +197,89 @@ fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
                 record_index: index as u64,
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RuleConfig;
+    use yujing_model::{FeedId, RiskFlag, WarningLevel};
+
+    fn rules() -> crate::Settings {
+        let rule = |name: &str, level, occurrences, when: Option<crate::ConditionConfig>| RuleConfig {
+            name: name.to_owned(),
+            level,
+            occurrences,
+            within_days: 30,
+            when,
+            tests: vec![],
+        };
+        CorrelateConfig {
+            rules: vec![
+                rule("orange", WarningLevel::Orange, 5, None),
+                rule("red", WarningLevel::Red, 8, None),
+                rule(
+                    "severe",
+                    WarningLevel::Red,
+                    3,
+                    Some(crate::ConditionConfig {
+                        any_risk_flags: vec![RiskFlag::Weapon],
+                        people_at_least: None,
+                    }),
+                ),
+            ],
+            ..CorrelateConfig::default()
+        }
+        .build()
+        .expect("valid rules")
+    }
+
+    /// A seeded stream of reports of a few disputes, in event-time order, spanning months.
+    fn stream() -> Vec<Clue> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let start: chrono::DateTime<chrono::FixedOffset> = "2026-01-01T08:00:00+08:00".parse().expect("time");
+        let mut at = start;
+        let mut clues = Vec::new();
+        for i in 0..400 {
+            at += chrono::Duration::minutes((next() % (2 * 24 * 60)) as i64);
+            let spec = TestClueConfig {
+                at,
+                feed: FeedId::ALL[(next() % 6) as usize],
+                dispute: format!("d{}", next() % 7),
+                source_id: None,
+                risk_flags: if next() % 40 == 0 { vec![RiskFlag::Weapon] } else { vec![] },
+                people: None,
+            };
+            clues.push(synthetic_clue(i, &spec));
+        }
+        clues
+    }
+
+    #[test]
+    fn one_batch_raises_exactly_what_clue_by_clue_raises_in_event_time_order() {
+        let clues = stream();
+        let mut one_by_one = Correlator::new(rules());
+        let mut expected = Vec::new();
+        for clue in &clues {
+            one_by_one.observe(clue);
+            expected.extend(one_by_one.flush());
+        }
+        let mut batch = Correlator::new(rules());
+        for clue in &clues {
+            batch.observe(clue);
+        }
+        let mut got = batch.flush();
+        assert!(expected.len() > 10, "the stream raises warnings: {}", expected.len());
+        let key = |w: &yujing_model::Warning| (w.raised_at, w.warning_id.clone());
+        expected.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(got, expected);
     }
 }
