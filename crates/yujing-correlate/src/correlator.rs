@@ -163,16 +163,21 @@ impl Correlator {
         for k in &p.name_keys {
             keys.push(block_key(&["name", k]));
         }
+        // Estates are keyed without the town: a report whose town could not be resolved (an address that is
+        // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict.
         if let Some(sound) = &p.estate_sound {
-            keys.push(block_key(&["estate", &p.town, sound]));
+            keys.push(block_key(&["estate", sound]));
         }
         if let Some(estate) = &p.estate {
             // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).
             let head: String = estate.chars().take(2).collect();
-            keys.push(block_key(&["estate-head", &p.town, &head]));
+            keys.push(block_key(&["estate-head", &head]));
         }
         if let Some(group) = &p.village_group {
-            keys.push(block_key(&["group", &p.town, group]));
+            keys.push(block_key(&["group", group]));
+        }
+        if let Some(road) = &p.road {
+            keys.push(block_key(&["road", &p.town, road, p.dispute_type.name()]));
         }
         for org in &p.organisations {
             keys.push(block_key(&["org", org]));
@@ -253,11 +258,9 @@ impl Correlator {
         let keys = self.keys_of(&profile);
         let candidates = self.candidates(&profile, &keys);
 
-        // The best score per candidate cluster (keyed by its root, ordered for determinism).
-        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair score with its
-        // features, and the second best. Support from a second member adds evidence: a report that matches two
-        // earlier reports of a dispute moderately is likelier the same dispute than one matching one of them.
-        let mut best: BTreeMap<u32, (f64, Vec<&'static str>, f64)> = BTreeMap::new();
+        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair score, its features
+        // and its member, and the second best score.
+        let mut best: BTreeMap<u32, (f64, Vec<&'static str>, u32, f64)> = BTreeMap::new();
         for node in candidates {
             let root = self.sets.find_mut(node);
             let pair = score(
@@ -269,19 +272,24 @@ impl Correlator {
             if self.settings.scoring.require_anchor && !pair.anchored() {
                 continue;
             }
-            let entry = best.entry(root).or_insert((f64::MIN, Vec::new(), f64::MIN));
+            let entry = best.entry(root).or_insert((f64::MIN, Vec::new(), node, f64::MIN));
             if pair.score > entry.0 {
-                entry.2 = entry.0;
-                entry.0 = pair.score;
-                entry.1 = pair.matched;
-            } else if pair.score > entry.2 {
-                entry.2 = pair.score;
+                entry.3 = entry.0;
+                *entry = (pair.score, pair.matched, node, entry.3);
+            } else if pair.score > entry.3 {
+                entry.3 = pair.score;
             }
         }
+        // Support from a second member adds evidence (a report matching two earlier reports of a dispute
+        // moderately is likelier the same dispute than one matching one of them); so does what other members
+        // know that the best one did not (the building, the estate, the village group), and against it.
         let support = self.settings.scoring.second_match_share;
         let best: BTreeMap<u32, (f64, Vec<&'static str>)> = best
             .into_iter()
-            .map(|(root, (s, m, second))| (root, (s + support * second.max(0.0), m)))
+            .map(|(root, (s, mut m, best_node, second))| {
+                let adjust = self.cluster_adjustment(&profile, root, best_node, &mut m);
+                (root, (s + support * second.max(0.0) + adjust, m))
+            })
             .collect();
         let link = self.settings.scoring.link_threshold;
         let merge = self.settings.scoring.merge_threshold;
@@ -401,6 +409,62 @@ impl Correlator {
         }
         self.warnings_raised += warnings.len() as u64;
         warnings
+    }
+
+    /// What the cluster's members near in time know about the building, estate and village group that the
+    /// best-matching member did not: agreement adds the feature's weight, disagreement its conflict weight.
+    fn cluster_adjustment(
+        &self,
+        p: &ClueProfile,
+        root: u32,
+        best_node: u32,
+        matched: &mut Vec<&'static str>,
+    ) -> f64 {
+        const NEAREST: usize = 12;
+        let Some(cluster) = self.clusters.get(&root) else { return 0.0 };
+        let w = &self.settings.scoring.weights;
+        let best = &self.profiles[best_node as usize];
+        let pos = cluster.members.partition_point(|m| m.0 < p.at);
+        let from = pos.saturating_sub(NEAREST / 2);
+        let to = (from + NEAREST).min(cluster.members.len());
+        let near: Vec<&ClueProfile> = cluster.members[from..to]
+            .iter()
+            .map(|&(_, n)| &self.profiles[n as usize])
+            .collect();
+        let mut adjust = 0.0;
+        if let (Some(building), None) = (&p.building, &best.building) {
+            let known: Vec<&String> = near.iter().filter_map(|m| m.building.as_ref()).collect();
+            if known.contains(&building) {
+                adjust += w.building_same;
+                matched.push("building");
+            } else if !known.is_empty() {
+                adjust += w.building_conflict;
+            }
+        }
+        if let (Some(group), None) = (&p.village_group, &best.village_group) {
+            let known: Vec<&String> = near.iter().filter_map(|m| m.village_group.as_ref()).collect();
+            if known.contains(&group) {
+                adjust += w.village_group_same;
+                matched.push("village_group");
+            } else if !known.is_empty() {
+                adjust += w.village_group_conflict;
+            }
+        }
+        if p.estate.is_some() && best.estate.is_none() {
+            let similarity = near
+                .iter()
+                .filter_map(|m| crate::score::estate_similarity(p, m))
+                .fold(None, |acc: Option<f64>, s| Some(acc.map_or(s, |a| a.max(s))));
+            match similarity {
+                Some(s) if s > 0.0 => {
+                    adjust += w.estate_same * s;
+                    matched.push("estate");
+                }
+                Some(_) => adjust += w.estate_conflict,
+                None => {}
+            }
+        }
+        adjust
     }
 
     /// Put `node` into the cluster rooted at `root`; returns the new root.
