@@ -40,9 +40,9 @@ impl Default for CorrelateConfig {
 /// `[correlate.scoring]`: a clue joins the best-scoring candidate cluster when the score reaches
 /// `link_threshold`; other clusters scoring at least `merge_threshold` are merged into it.
 ///
-/// The score is a sum of weights, in the spirit of Fellegi–Sunter log-likelihood ratios: a feature that agrees
-/// adds its weight, one that disagrees adds its (negative) conflict weight, one missing on either side adds
-/// nothing.
+/// The score is Fellegi–Sunter's: the sum over the comparison features of the weight of each feature's level
+/// (`estate.same`, `description.high`, `gap.month`…), each weight the log-likelihood ratio `log2(m / u)`.
+/// `yujing fit` estimates the weights from labeled data and prints this table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringConfig {
@@ -55,110 +55,77 @@ pub struct ScoringConfig {
     /// Link only pairs that agree on a place or a person (a party key or name, the estate, village group,
     /// community, road, counter-party or position), whatever their score.
     pub require_anchor: bool,
-    /// The feature weights.
-    pub weights: Weights,
+    /// Positions closer than this, in metres, are `position.near`.
+    pub near_meters: f64,
+    /// `feature.level → weight`; a level not listed weighs 0.
+    pub weights: std::collections::BTreeMap<String, f64>,
 }
+
+/// The built-in weights (`feature.level`, log2(m/u)), estimated by `yujing fit` on `yujing simulate --seed 101`
+/// (20,000 disputes); docs/QUALITY.md has the figures and how to re-estimate them on labeled real data.
+pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
+    ("phone_or_id.same", 10.0),
+    ("phone_or_id.none", -1.07),
+    ("name.same", 6.49),
+    ("name.similar", 8.4),
+    ("name.none", -1.04),
+    ("town.same", 0.62),
+    ("town.conflict", -10.0),
+    ("town.unknown", 0.31),
+    ("type.same", 0.29),
+    ("type.conflict", -10.0),
+    ("type.other", 2.01),
+    ("estate.same", 1.78),
+    ("estate.similar", 0.34),
+    ("estate.conflict", -10.0),
+    ("estate.missing", 0.41),
+    ("village_group.same", 6.8),
+    ("village_group.conflict", -9.43),
+    ("village_group.missing", -0.25),
+    ("building.same", 4.65),
+    ("building.conflict", -10.0),
+    ("building.missing", -0.01),
+    ("community.same", 4.08),
+    ("community.conflict", -10.0),
+    ("community.missing", -0.33),
+    ("place_kind.conflict", -6.63),
+    ("place_kind.compatible", 0.17),
+    ("position.near", 3.16),
+    ("position.far", -3.21),
+    ("position.missing", 0.01),
+    ("counterparty.same", 0.17),
+    ("counterparty.conflict", -10.0),
+    ("counterparty.missing", 0.06),
+    ("road.same", 4.04),
+    ("road.conflict", -8.69),
+    ("road.missing", -0.06),
+    ("topic.all", 3.72),
+    ("topic.most", 1.0),
+    ("topic.some", -3.73),
+    ("topic.none", -7.4),
+    ("topic.missing", 0.0),
+    ("description.high", 3.62),
+    ("description.medium", 1.72),
+    ("description.low", -0.18),
+    ("description.none", -1.46),
+    ("gap.day", 1.21),
+    ("gap.week", 0.72),
+    ("gap.month", -0.32),
+    ("gap.longer", -1.15),
+];
 
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 6.0,
-            merge_threshold: 8.0,
+            link_threshold: 7.0,
+            merge_threshold: 10.0,
             second_match_share: 0.0,
             require_anchor: true,
-            weights: Weights::default(),
-        }
-    }
-}
-
-/// `[correlate.scoring.weights]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Weights {
-    /// Both clues name a party with the same phone or ID number.
-    pub strong_key: f64,
-    /// Both clues name a party with the same full name (a weak key: namesakes exist).
-    pub name_key: f64,
-    /// A name in one is similar to one in the other (a variant or homophone character), times the similarity.
-    pub name_similar: f64,
-    /// Same estate (or a homophone or near spelling of it), times the similarity.
-    pub estate_same: f64,
-    /// Both name an estate, and they differ.
-    pub estate_conflict: f64,
-    /// Same village group.
-    pub village_group_same: f64,
-    /// Both name a village group, and they differ.
-    pub village_group_conflict: f64,
-    /// Same building.
-    pub building_same: f64,
-    /// Both name a building, and they differ.
-    pub building_conflict: f64,
-    /// Same community (village).
-    pub community_same: f64,
-    /// Both communities known, and different.
-    pub community_conflict: f64,
-    /// One names an estate and the other a village group: different kinds of place.
-    pub place_kind_conflict: f64,
-    /// Shared topics (from the topic lexicon), times the Jaccard overlap of the two topic sets.
-    pub topic_same: f64,
-    /// Both mention topics, and none is shared.
-    pub topic_conflict: f64,
-    /// Positions within `near_meters` of each other.
-    pub geo_near: f64,
-    /// The description's character-bigram Dice similarity, times this weight.
-    pub description: f64,
-    /// Descriptions sharing almost nothing (Dice below 0.1).
-    pub description_conflict: f64,
-    /// Same canonical dispute type.
-    pub type_same: f64,
-    /// Different canonical dispute types (nothing when either is 其他, which a feed uses for what it cannot
-    /// classify).
-    pub type_conflict: f64,
-    /// Both towns known, and different.
-    pub town_conflict: f64,
-    /// The same counter-party organisation (the property company, the employer).
-    pub counterparty_same: f64,
-    /// Both name organisations, and none is shared.
-    pub counterparty_conflict: f64,
-    /// Same road.
-    pub road_same: f64,
-    /// Both name a road, and they differ.
-    pub road_conflict: f64,
-    /// Subtracted per 30 days between the two clues.
-    pub time_gap_per_30_days: f64,
-    /// What "near" means for `geo_near`, in metres.
-    pub near_meters: f64,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Weights {
-            strong_key: 6.0,
-            name_key: 2.5,
-            name_similar: 2.0,
-            estate_same: 3.0,
-            estate_conflict: -4.0,
-            village_group_same: 3.0,
-            village_group_conflict: -3.0,
-            building_same: 1.0,
-            building_conflict: -2.0,
-            community_same: 0.5,
-            community_conflict: -1.5,
-            place_kind_conflict: -2.0,
-            topic_same: 2.5,
-            topic_conflict: -2.0,
-            geo_near: 1.0,
-            description: 5.0,
-            description_conflict: -1.0,
-            type_same: 1.0,
-            type_conflict: -3.0,
-            town_conflict: -6.0,
-            counterparty_same: 1.5,
-            counterparty_conflict: -2.5,
-            road_same: 1.0,
-            road_conflict: -1.0,
-            time_gap_per_30_days: 1.0,
             near_meters: 300.0,
+            weights: DEFAULT_WEIGHTS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
         }
     }
 }
@@ -317,6 +284,8 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// The topic lexicon, checked: (topic, words), words non-empty.
     pub topics: Vec<(String, Vec<String>)>,
+    /// The feature weights, checked.
+    pub weights: crate::score::FeatureWeights,
 }
 
 /// Problems in `[correlate]`, all of them.
@@ -339,6 +308,19 @@ impl CorrelateConfig {
             errors.push(format!(
                 "scoring.merge_threshold ({}) must be at least scoring.link_threshold ({})",
                 s.merge_threshold, s.link_threshold
+            ));
+        }
+        let weights = match crate::score::FeatureWeights::from_table(&s.weights) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        if !(s.near_meters.is_finite() && s.near_meters > 0.0) {
+            errors.push(format!(
+                "scoring.near_meters must be positive, not {}",
+                s.near_meters
             ));
         }
         let b = &self.blocking;
@@ -413,16 +395,16 @@ impl CorrelateConfig {
             }
             topics.push((topic.clone(), words));
         }
-        if errors.is_empty() {
-            Ok(Settings {
+        match weights {
+            Some(weights) if errors.is_empty() => Ok(Settings {
                 scoring: self.scoring.clone(),
                 blocking: self.blocking.clone(),
                 episode_gap_days: self.episode_gap_days,
                 rules,
                 topics,
-            })
-        } else {
-            Err(CorrelateConfigErrors(errors))
+                weights,
+            }),
+            _ => Err(CorrelateConfigErrors(errors)),
         }
     }
 }

@@ -11,7 +11,7 @@ use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, War
 
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueProfile, TopicLexicon};
-use crate::score::score;
+use crate::score::{score, Comparison};
 
 const DAY: i64 = 86_400;
 
@@ -52,6 +52,8 @@ pub struct Correlator {
     index: HashMap<u64, VecDeque<u32>>,
     /// Clues observed since the last flush, with whether they merged clusters.
     pending: Vec<(u32, bool)>,
+    /// Candidate pairs compared, when recording for `yujing fit`.
+    pairs: Option<Vec<PairRecord>>,
     warnings_raised: u64,
     merges: u64,
 }
@@ -63,6 +65,18 @@ impl std::fmt::Debug for Correlator {
             .field("clusters", &self.clusters.len())
             .finish()
     }
+}
+
+/// A candidate pair compared while observing a clue: the clue, the earlier clue it was compared with, and
+/// the comparison's levels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairRecord {
+    /// The clue observed.
+    pub clue_id: String,
+    /// The candidate it was compared with.
+    pub member_clue_id: String,
+    /// How they compare.
+    pub comparison: Comparison,
 }
 
 /// A clue's cluster assignment, for `clusters.jsonl`.
@@ -134,6 +148,7 @@ impl Correlator {
             clusters: HashMap::new(),
             index: HashMap::new(),
             pending: Vec::new(),
+            pairs: None,
             warnings_raised: 0,
             merges: 0,
         }
@@ -258,37 +273,48 @@ impl Correlator {
         let keys = self.keys_of(&profile);
         let candidates = self.candidates(&profile, &keys);
 
-        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair score, its features
-        // and its member, and the second best score.
-        let mut best: BTreeMap<u32, (f64, Vec<&'static str>, u32, f64)> = BTreeMap::new();
+        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score, comparison
+        // and member, and the second best score.
+        let near_meters = self.settings.scoring.near_meters;
+        let mut best: BTreeMap<u32, (f64, Comparison, u32, f64)> = BTreeMap::new();
         for node in candidates {
             let root = self.sets.find_mut(node);
             let pair = score(
                 &profile,
                 &self.profiles[node as usize],
-                &self.settings.scoring.weights,
+                &self.settings.weights,
                 &self.frequencies,
+                near_meters,
             );
+            if let Some(sink) = self.pairs.as_mut() {
+                sink.push(PairRecord {
+                    clue_id: profile.clue_id.clone(),
+                    member_clue_id: self.profiles[node as usize].clue_id.clone(),
+                    comparison: pair.comparison,
+                });
+            }
             if self.settings.scoring.require_anchor && !pair.anchored() {
                 continue;
             }
-            let entry = best.entry(root).or_insert((f64::MIN, Vec::new(), node, f64::MIN));
+            let entry = best
+                .entry(root)
+                .or_insert((f64::MIN, pair.comparison, node, f64::MIN));
             if pair.score > entry.0 {
                 entry.3 = entry.0;
-                *entry = (pair.score, pair.matched, node, entry.3);
+                *entry = (pair.score, pair.comparison, node, entry.3);
             } else if pair.score > entry.3 {
                 entry.3 = pair.score;
             }
         }
-        // Support from a second member adds evidence (a report matching two earlier reports of a dispute
-        // moderately is likelier the same dispute than one matching one of them); so does what other members
-        // know that the best one did not (the building, the estate, the village group), and against it.
+        // What other members near in time know (the building, the estate, the village group) fills in what the
+        // best member did not say; support from a second member adds a share of its score.
         let support = self.settings.scoring.second_match_share;
         let best: BTreeMap<u32, (f64, Vec<&'static str>)> = best
             .into_iter()
-            .map(|(root, (s, mut m, best_node, second))| {
-                let adjust = self.cluster_adjustment(&profile, root, best_node, &mut m);
-                (root, (s + support * second.max(0.0) + adjust, m))
+            .map(|(root, (_, mut comparison, best_node, second))| {
+                self.refine(&profile, root, best_node, &mut comparison);
+                let s = self.settings.weights.score(&comparison) + support * second.max(0.0);
+                (root, (s, comparison.agreements()))
             })
             .collect();
         let link = self.settings.scoring.link_threshold;
@@ -411,19 +437,14 @@ impl Correlator {
         warnings
     }
 
-    /// What the cluster's members near in time know about the building, estate and village group that the
-    /// best-matching member did not: agreement adds the feature's weight, disagreement its conflict weight.
-    fn cluster_adjustment(
-        &self,
-        p: &ClueProfile,
-        root: u32,
-        best_node: u32,
-        matched: &mut Vec<&'static str>,
-    ) -> f64 {
+    /// Fill the building, estate and village group levels the best member left `missing` from what the
+    /// cluster's members near in time know.
+    fn refine(&self, p: &ClueProfile, root: u32, best_node: u32, comparison: &mut Comparison) {
         const NEAREST: usize = 12;
-        let Some(cluster) = self.clusters.get(&root) else { return 0.0 };
-        let w = &self.settings.scoring.weights;
-        let best = &self.profiles[best_node as usize];
+        let Some(cluster) = self.clusters.get(&root) else {
+            return;
+        };
+        let _ = best_node;
         let pos = cluster.members.partition_point(|m| m.0 < p.at);
         let from = pos.saturating_sub(NEAREST / 2);
         let to = (from + NEAREST).min(cluster.members.len());
@@ -431,40 +452,48 @@ impl Correlator {
             .iter()
             .map(|&(_, n)| &self.profiles[n as usize])
             .collect();
-        let mut adjust = 0.0;
-        if let (Some(building), None) = (&p.building, &best.building) {
-            let known: Vec<&String> = near.iter().filter_map(|m| m.building.as_ref()).collect();
-            if known.contains(&building) {
-                adjust += w.building_same;
-                matched.push("building");
-            } else if !known.is_empty() {
-                adjust += w.building_conflict;
+        let known_level = |mine: &Option<String>, theirs: &dyn Fn(&ClueProfile) -> Option<String>| {
+            let mine = mine.as_ref()?;
+            let known: Vec<String> = near.iter().filter_map(|m| theirs(m)).collect();
+            if known.contains(mine) {
+                Some("same")
+            } else if known.is_empty() {
+                None
+            } else {
+                Some("conflict")
             }
+        };
+        if let Some(level) = known_level(&p.building, &|m| m.building.clone()) {
+            comparison.refine_missing("building", level);
         }
-        if let (Some(group), None) = (&p.village_group, &best.village_group) {
-            let known: Vec<&String> = near.iter().filter_map(|m| m.village_group.as_ref()).collect();
-            if known.contains(&group) {
-                adjust += w.village_group_same;
-                matched.push("village_group");
-            } else if !known.is_empty() {
-                adjust += w.village_group_conflict;
-            }
+        if let Some(level) = known_level(&p.village_group, &|m| m.village_group.clone()) {
+            comparison.refine_missing("village_group", level);
         }
-        if p.estate.is_some() && best.estate.is_none() {
+        if p.estate.is_some() {
             let similarity = near
                 .iter()
                 .filter_map(|m| crate::score::estate_similarity(p, m))
                 .fold(None, |acc: Option<f64>, s| Some(acc.map_or(s, |a| a.max(s))));
-            match similarity {
-                Some(s) if s > 0.0 => {
-                    adjust += w.estate_same * s;
-                    matched.push("estate");
-                }
-                Some(_) => adjust += w.estate_conflict,
-                None => {}
+            let level = match similarity {
+                Some(s) if s >= 0.99 => Some("same"),
+                Some(s) if s > 0.0 => Some("similar"),
+                Some(_) => Some("conflict"),
+                None => None,
+            };
+            if let Some(level) = level {
+                comparison.refine_missing("estate", level);
             }
         }
-        adjust
+    }
+
+    /// Start keeping every candidate pair compared (for `yujing fit`); [`Correlator::take_pairs`] returns them.
+    pub fn record_pairs(&mut self) {
+        self.pairs = Some(Vec::new());
+    }
+
+    /// The candidate pairs compared since [`Correlator::record_pairs`].
+    pub fn take_pairs(&mut self) -> Vec<PairRecord> {
+        self.pairs.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Put `node` into the cluster rooted at `root`; returns the new root.

@@ -3,8 +3,8 @@
 //! # Layout
 //! - [`ClueProfile`] (`profile`): what matching looks at in a clue, computed once: keyed party hashes, name
 //!   tokens, estate (and its pinyin), village group, building, position, counter-parties, description bigrams.
-//! - [`score`] (`score`): the pairwise comparison, a sum of configurable weights ([`Weights`]) in the spirit of
-//!   Fellegi–Sunter, with the features that agreed.
+//! - [`compare`] and [`score`] (`score`): the pairwise comparison as one level per feature ([`FEATURES`]),
+//!   weighed Fellegi–Sunter style by a [`FeatureWeights`] table of log-likelihood ratios.
 //! - [`Correlator`] (`correlator`): incremental entity resolution. Candidates come from a blocking index (party
 //!   keys, estate, village group, community, counter-party, geo cells, town and type), each key holding only its
 //!   most recent clues, so the cost per clue stays flat however many clusters are open. Clusters are sets in a
@@ -25,12 +25,15 @@ mod score;
 
 pub use config::{
     BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
-    RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig, Weights,
+    RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig,
 };
-pub use correlator::{cluster_id_for, Assignment, Correlator, Stats};
+pub use correlator::{cluster_id_for, Assignment, Correlator, PairRecord, Stats};
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, BigramFrequencies, ClueProfile, TopicLexicon,
 };
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
-pub use score::{distance_m, estate_similarity, name_similarity, score, PairScore, ANCHORS};
+pub use score::{
+    compare, distance_m, estate_similarity, feature_index, known_levels, name_similarity, score, Comparison,
+    Feature, FeatureWeights, PairScore, FEATURES, FEATURE_COUNT,
+};
 pub use yujing_model::{CorrelationEvent, Warning, WarningLevel};

@@ -138,12 +138,19 @@ pub(crate) fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
     let reporter_key = crate::correlator::cluster_id_for(&format!("test-reporter:{label}"));
     // Distinct, dissimilar estate names per label, so only reports of one label match each other.
     const HEADS: [&str; 16] = [
-        "金桂", "银杏", "翠柳", "红枫", "青松", "白桦", "紫藤", "黄杨", "碧桃", "丹桂", "墨竹", "苍梧", "玉兰", "海棠",
-        "石榴", "香樟",
+        "金桂", "银杏", "翠柳", "红枫", "青松", "白桦", "紫藤", "黄杨", "碧桃", "丹桂", "墨竹", "苍梧",
+        "玉兰", "海棠", "石榴", "香樟",
     ];
     const TAILS: [&str; 8] = ["苑", "花园", "新村", "家园", "华庭", "名都", "雅居", "公寓"];
-    let h = label.bytes().fold(2_166_136_261_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619)) as usize;
-    let estate = format!("{}{}{}", HEADS[h % 16], HEADS[(h / 16) % 16], TAILS[(h / 256) % 8]);
+    let h = label.bytes().fold(2_166_136_261_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    }) as usize;
+    let estate = format!(
+        "{}{}{}",
+        HEADS[h % 16],
+        HEADS[(h / 16) % 16],
+        TAILS[(h / 256) % 8]
+    );
     let description = format!("{estate}的争议又来反映，问题一直没有解决");
     let at = spec.at.with_timezone(&Utc);
     Clue {
@@ -254,7 +261,11 @@ mod tests {
                 feed: FeedId::ALL[(next() % 6) as usize],
                 dispute: format!("d{}", next() % 7),
                 source_id: None,
-                risk_flags: if next() % 40 == 0 { vec![RiskFlag::Weapon] } else { vec![] },
+                risk_flags: if next() % 40 == 0 {
+                    vec![RiskFlag::Weapon]
+                } else {
+                    vec![]
+                },
                 people: None,
             };
             clues.push(synthetic_clue(i, &spec));
@@ -276,7 +287,11 @@ mod tests {
             batch.observe(clue);
         }
         let mut got = batch.flush();
-        assert!(expected.len() > 10, "the stream raises warnings: {}", expected.len());
+        assert!(
+            expected.len() > 10,
+            "the stream raises warnings: {}",
+            expected.len()
+        );
         let key = |w: &yujing_model::Warning| (w.raised_at, w.warning_id.clone());
         expected.sort_by_key(key);
         got.sort_by_key(key);

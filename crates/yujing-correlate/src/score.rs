@@ -1,37 +1,216 @@
-//! Pairwise comparison of two clue profiles: a score and the features that agreed.
+//! Pairwise comparison of two clue profiles, Fellegi–Sunter style.
+//!
+//! [`compare`] reduces a pair of clues to one *level* per [`FEATURES`] entry (the phone agrees, the estates
+//! conflict, the descriptions are moderately alike, the reports are a week apart…). A [`FeatureWeights`] table
+//! gives each level a weight, the log-likelihood ratio `log2(m / u)` where `m` is how often the level occurs
+//! among pairs reporting the same dispute and `u` among pairs reporting different ones; a pair's score is the
+//! sum. `yujing fit` estimates the table from labeled data; `[correlate.scoring.weights]` holds it.
+
+use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::config::Weights;
 use crate::profile::{BigramFrequencies, ClueProfile};
+
+/// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    /// The feature's name (`estate`).
+    pub name: &'static str,
+    /// Its levels (`same`, `similar`, `conflict`, `missing`), with whether each is an agreement.
+    pub levels: &'static [(&'static str, bool)],
+    /// Whether an agreement ties the two reports to one place or person (see [`PairScore::anchored`]).
+    pub anchor: bool,
+}
+
+macro_rules! feature {
+    ($name:literal, anchor: $anchor:literal, [$(($level:literal, $agree:literal)),* $(,)?]) => {
+        Feature { name: $name, levels: &[$(($level, $agree)),*], anchor: $anchor }
+    };
+}
+
+/// The comparison features, in a fixed order (the index of a feature in a [`Comparison`]).
+pub const FEATURES: &[Feature] = &[
+    feature!("phone_or_id", anchor: true, [("same", true), ("none", false)]),
+    feature!("name", anchor: true, [("same", true), ("similar", true), ("none", false)]),
+    feature!("town", anchor: false, [("same", false), ("conflict", false), ("unknown", false)]),
+    feature!("type", anchor: false, [("same", true), ("conflict", false), ("other", false)]),
+    feature!("estate", anchor: true, [("same", true), ("similar", true), ("conflict", false), ("missing", false)]),
+    feature!("village_group", anchor: true, [("same", true), ("conflict", false), ("missing", false)]),
+    feature!("building", anchor: false, [("same", true), ("conflict", false), ("missing", false)]),
+    feature!("community", anchor: true, [("same", true), ("conflict", false), ("missing", false)]),
+    feature!("place_kind", anchor: false, [("conflict", false), ("compatible", false)]),
+    feature!("position", anchor: true, [("near", true), ("far", false), ("missing", false)]),
+    feature!("counterparty", anchor: true, [("same", true), ("conflict", false), ("missing", false)]),
+    feature!("road", anchor: true, [("same", true), ("conflict", false), ("missing", false)]),
+    feature!(
+        "topic",
+        anchor: false,
+        [("all", true), ("most", true), ("some", true), ("none", false), ("missing", false)]
+    ),
+    feature!("description", anchor: false, [("high", true), ("medium", true), ("low", false), ("none", false)]),
+    feature!("gap", anchor: false, [("day", false), ("week", false), ("month", false), ("longer", false)]),
+];
+
+/// The index of a feature in [`FEATURES`].
+pub fn feature_index(name: &str) -> Option<usize> {
+    FEATURES.iter().position(|f| f.name == name)
+}
+
+fn level_index(feature: usize, level: &str) -> u8 {
+    FEATURES[feature]
+        .levels
+        .iter()
+        .position(|(l, _)| *l == level)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+/// One level per feature: how a pair of clues compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Comparison {
+    /// The level of each feature of [`FEATURES`], by index.
+    pub levels: [u8; FEATURE_COUNT],
+}
+
+/// How many features there are.
+pub const FEATURE_COUNT: usize = 15;
+
+impl Comparison {
+    fn set(&mut self, feature: &str, level: &str) {
+        if let Some(i) = feature_index(feature) {
+            self.levels[i] = level_index(i, level);
+        }
+    }
+
+    /// The level name of a feature.
+    pub fn level(&self, feature: &str) -> Option<&'static str> {
+        let i = feature_index(feature)?;
+        FEATURES[i]
+            .levels
+            .get(usize::from(self.levels[i]))
+            .map(|(l, _)| *l)
+    }
+
+    /// The features at an agreement level, in [`FEATURES`] order.
+    pub fn agreements(&self) -> Vec<&'static str> {
+        FEATURES
+            .iter()
+            .zip(self.levels)
+            .filter(|(f, l)| f.levels.get(usize::from(*l)).is_some_and(|(_, agree)| *agree))
+            .map(|(f, _)| f.name)
+            .collect()
+    }
+
+    /// Whether a feature that ties the two to one place or person agreed.
+    pub fn anchored(&self) -> bool {
+        FEATURES
+            .iter()
+            .zip(self.levels)
+            .any(|(f, l)| f.anchor && f.levels.get(usize::from(l)).is_some_and(|(_, agree)| *agree))
+    }
+
+    /// Refine a level that is `missing` on the pair with what a third clue (another member of the cluster)
+    /// knows: used for the building, estate and village group.
+    pub fn refine_missing(&mut self, feature: &str, level: &str) {
+        if self.level(feature) == Some("missing") {
+            self.set(feature, level);
+        }
+    }
+}
+
+/// The weight of every level of every feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureWeights {
+    weights: Vec<Vec<f64>>,
+}
+
+impl FeatureWeights {
+    /// Weights from a `feature.level → weight` table; a level not in the table weighs 0. Unknown names are
+    /// returned as errors.
+    pub fn from_table(table: &BTreeMap<String, f64>) -> Result<FeatureWeights, Vec<String>> {
+        let mut weights: Vec<Vec<f64>> = FEATURES.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+        let mut errors = Vec::new();
+        for (key, &weight) in table {
+            let known = key.split_once('.').and_then(|(feature, level)| {
+                let i = feature_index(feature)?;
+                let j = FEATURES[i].levels.iter().position(|(l, _)| *l == level)?;
+                Some((i, j))
+            });
+            match known {
+                Some((i, j)) if weight.is_finite() => weights[i][j] = weight,
+                Some(_) => errors.push(format!("scoring.weights.\"{key}\" must be a finite number")),
+                None => errors.push(format!(
+                    "scoring.weights.\"{key}\" names no feature level (known: {})",
+                    known_levels()
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(FeatureWeights { weights })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The weight of one feature level.
+    pub fn weight(&self, feature: usize, level: u8) -> f64 {
+        self.weights
+            .get(feature)
+            .and_then(|w| w.get(usize::from(level)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The score of a comparison: the sum of its levels' weights.
+    pub fn score(&self, comparison: &Comparison) -> f64 {
+        comparison
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| self.weight(i, l))
+            .sum()
+    }
+
+    /// The table form (`feature.level → weight`), every level listed.
+    pub fn to_table(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (i, f) in FEATURES.iter().enumerate() {
+            for (j, (level, _)) in f.levels.iter().enumerate() {
+                out.insert(format!("{}.{level}", f.name), self.weights[i][j]);
+            }
+        }
+        out
+    }
+}
+
+/// Every `feature.level` name, for error messages.
+pub fn known_levels() -> String {
+    FEATURES
+        .iter()
+        .flat_map(|f| f.levels.iter().map(move |(l, _)| format!("{}.{l}", f.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The result of comparing two clues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairScore {
     /// The summed weights.
     pub score: f64,
-    /// The features that agreed, by name (`phone_or_id`, `estate`…), in a fixed order.
-    pub matched: Vec<&'static str>,
+    /// The comparison it was summed from.
+    pub comparison: Comparison,
 }
-
-/// Features that tie two reports to one place or one person. Wording and type alone cannot: a county has many
-/// disputes about noise, unpaid wages or a broken gate at the same time.
-pub const ANCHORS: &[&str] = &[
-    "phone_or_id",
-    "name",
-    "similar_name",
-    "estate",
-    "village_group",
-    "community",
-    "road",
-    "counterparty",
-    "near",
-];
 
 impl PairScore {
     /// Whether a feature that ties the two to one place or person agreed.
     pub fn anchored(&self) -> bool {
-        self.matched.iter().any(|m| ANCHORS.contains(m))
+        self.comparison.anchored()
+    }
+
+    /// The features that agreed, in [`FEATURES`] order.
+    pub fn matched(&self) -> Vec<&'static str> {
+        self.comparison.agreements()
     }
 }
 
@@ -87,17 +266,27 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     (dx * dx + dy * dy).sqrt()
 }
 
-/// Compare two clues; description bigrams are weighted by their frequency among the clues seen so far.
-pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights, frequencies: &BigramFrequencies) -> PairScore {
-    let mut score = 0.0;
-    let mut matched = Vec::new();
-    if shares(&a.strong_keys, &b.strong_keys) {
-        score += w.strong_key;
-        matched.push("phone_or_id");
-    }
-    if shares(&a.name_keys, &b.name_keys) {
-        score += w.name_key;
-        matched.push("name");
+/// Compare two clues; description bigrams are weighted by their frequency among the clues seen so far, and
+/// positions within `near_meters` are near.
+pub fn compare(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    frequencies: &BigramFrequencies,
+    near_meters: f64,
+) -> Comparison {
+    let mut c = Comparison {
+        levels: [0; FEATURE_COUNT],
+    };
+    c.set(
+        "phone_or_id",
+        if shares(&a.strong_keys, &b.strong_keys) {
+            "same"
+        } else {
+            "none"
+        },
+    );
+    let name = if shares(&a.name_keys, &b.name_keys) {
+        "same"
     } else {
         let best = a
             .names
@@ -105,108 +294,134 @@ pub fn score(a: &ClueProfile, b: &ClueProfile, w: &Weights, frequencies: &Bigram
             .flat_map(|x| b.names.iter().map(move |y| name_similarity(x, y)))
             .fold(0.0_f64, f64::max);
         if best >= NAME_SIMILARITY_FLOOR {
-            score += w.name_similar * best;
-            matched.push("similar_name");
+            "similar"
+        } else {
+            "none"
         }
-    }
-    if a.town != "unknown" && b.town != "unknown" && a.town != b.town {
-        score += w.town_conflict;
-    }
-    if a.dispute_type == b.dispute_type {
-        score += w.type_same;
-        matched.push("type");
-    } else if a.dispute_type != DisputeType::Other && b.dispute_type != DisputeType::Other {
-        score += w.type_conflict;
-    }
-    match estate_similarity(a, b) {
-        Some(s) if s > 0.0 => {
-            score += w.estate_same * s;
-            matched.push("estate");
-        }
-        Some(_) => score += w.estate_conflict,
-        None => {}
-    }
-    match (&a.village_group, &b.village_group) {
-        (Some(x), Some(y)) if x == y => {
-            score += w.village_group_same;
-            matched.push("village_group");
-        }
-        (Some(_), Some(_)) => score += w.village_group_conflict,
-        _ => {}
-    }
-    match (&a.building, &b.building) {
-        (Some(x), Some(y)) if x == y => {
-            score += w.building_same;
-            matched.push("building");
-        }
-        (Some(_), Some(_)) => score += w.building_conflict,
-        _ => {}
-    }
-    match (&a.community, &b.community) {
-        (Some(x), Some(y)) if x == y => {
-            score += w.community_same;
-            matched.push("community");
-        }
-        (Some(_), Some(_)) => score += w.community_conflict,
-        _ => {}
-    }
+    };
+    c.set("name", name);
+    c.set(
+        "town",
+        if a.town == "unknown" || b.town == "unknown" {
+            "unknown"
+        } else if a.town == b.town {
+            "same"
+        } else {
+            "conflict"
+        },
+    );
+    c.set(
+        "type",
+        if a.dispute_type == b.dispute_type {
+            "same"
+        } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
+            "other"
+        } else {
+            "conflict"
+        },
+    );
+    c.set(
+        "estate",
+        match estate_similarity(a, b) {
+            Some(s) if s >= 0.99 => "same",
+            Some(s) if s > 0.0 => "similar",
+            Some(_) => "conflict",
+            None => "missing",
+        },
+    );
+    let same_or_conflict = |x: &Option<String>, y: &Option<String>| match (x, y) {
+        (Some(x), Some(y)) if x == y => "same",
+        (Some(_), Some(_)) => "conflict",
+        _ => "missing",
+    };
+    c.set(
+        "village_group",
+        same_or_conflict(&a.village_group, &b.village_group),
+    );
+    c.set("building", same_or_conflict(&a.building, &b.building));
+    c.set("community", same_or_conflict(&a.community, &b.community));
+    c.set("road", same_or_conflict(&a.road, &b.road));
     let only_estate = |p: &ClueProfile| p.estate.is_some() && p.village_group.is_none();
     let only_group = |p: &ClueProfile| p.estate.is_none() && p.village_group.is_some();
-    let estate_vs_group = (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b));
-    if estate_vs_group {
-        score += w.place_kind_conflict;
-    }
-    if let (Some(x), Some(y)) = (a.location, b.location) {
-        if distance_m(x, y) <= w.near_meters {
-            score += w.geo_near;
-            matched.push("near");
-        }
-    }
-    if !a.organisations.is_empty() && !b.organisations.is_empty() {
-        if a.organisations.iter().any(|o| b.organisations.contains(o)) {
-            score += w.counterparty_same;
-            matched.push("counterparty");
+    let kinds_differ = (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b));
+    c.set("place_kind", if kinds_differ { "conflict" } else { "compatible" });
+    c.set(
+        "position",
+        match (a.location, b.location) {
+            (Some(x), Some(y)) if distance_m(x, y) <= near_meters => "near",
+            (Some(_), Some(_)) => "far",
+            _ => "missing",
+        },
+    );
+    c.set(
+        "counterparty",
+        if a.organisations.is_empty() || b.organisations.is_empty() {
+            "missing"
+        } else if a.organisations.iter().any(|o| b.organisations.contains(o)) {
+            "same"
         } else {
-            score += w.counterparty_conflict;
-        }
-    }
-    match (&a.road, &b.road) {
-        (Some(x), Some(y)) if x == y => {
-            score += w.road_same;
-            matched.push("road");
-        }
-        (Some(_), Some(_)) => score += w.road_conflict,
-        _ => {}
-    }
-    // What the reports are about: their wording (bigram Dice) and their topics (the lexicon). Paraphrases share
-    // topics but few bigrams, so wording that shares nothing only counts against a pair whose topics do not
-    // meet either.
-    let mut shared_topic = false;
-    if !a.topics.is_empty() && !b.topics.is_empty() {
-        let shared = a.topics.iter().filter(|t| b.topics.contains(t)).count();
-        if shared == 0 {
-            score += w.topic_conflict;
-        } else {
-            shared_topic = true;
-            let union = a.topics.len() + b.topics.len() - shared;
-            score += w.topic_same * shared as f64 / union as f64;
-            matched.push("topic");
-        }
-    }
-    let d = frequencies.weighted_dice(&a.bigrams, &b.bigrams);
-    if d < 0.1 {
-        if !shared_topic {
-            score += w.description_conflict;
-        }
+            "conflict"
+        },
+    );
+    let topic = if a.topics.is_empty() || b.topics.is_empty() {
+        "missing"
     } else {
-        score += w.description * d;
-        if d >= 0.25 {
-            matched.push("description");
+        let shared = a.topics.iter().filter(|t| b.topics.contains(t)).count();
+        let union = a.topics.len() + b.topics.len() - shared;
+        let jaccard = shared as f64 / union as f64;
+        if shared == 0 {
+            "none"
+        } else if jaccard >= 0.999 {
+            "all"
+        } else if jaccard >= 0.5 {
+            "most"
+        } else {
+            "some"
         }
-    }
+    };
+    c.set("topic", topic);
+    let d = frequencies.weighted_dice(&a.bigrams, &b.bigrams);
+    c.set(
+        "description",
+        if d >= 0.5 {
+            "high"
+        } else if d >= 0.25 {
+            "medium"
+        } else if d >= 0.1 {
+            "low"
+        } else {
+            "none"
+        },
+    );
     let days = (a.at - b.at).unsigned_abs() as f64 / 86_400.0;
-    score -= w.time_gap_per_30_days * days / 30.0;
-    PairScore { score, matched }
+    c.set(
+        "gap",
+        if days <= 1.0 {
+            "day"
+        } else if days <= 7.0 {
+            "week"
+        } else if days <= 30.0 {
+            "month"
+        } else {
+            "longer"
+        },
+    );
+    c
+}
+
+/// Compare two clues and weigh the comparison.
+pub fn score(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    weights: &FeatureWeights,
+    frequencies: &BigramFrequencies,
+    near_meters: f64,
+) -> PairScore {
+    let comparison = compare(a, b, frequencies, near_meters);
+    PairScore {
+        score: weights.score(&comparison),
+        comparison,
+    }
 }
 
 #[cfg(test)]

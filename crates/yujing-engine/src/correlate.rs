@@ -164,3 +164,11 @@ fn append_event(
     );
     Ok(())
 }
+
+/// Every clue version on the log, in event-time order (as a replay correlates them).
+pub fn clues_in_event_time<L: Log>(log: &L) -> Result<Vec<Clue>, CorrelateError> {
+    let end = log.end_offset(CLUES)?;
+    let mut clues = read_clues(log, 0, end)?;
+    sort_by_event_time(&mut clues);
+    Ok(clues.into_iter().map(|(_, clue)| clue).collect())
+}

@@ -20,6 +20,6 @@ pub mod topics;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
-pub use correlate::{correlate, CorrelateError, CorrelationReport};
+pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_warning, ReadError};

@@ -103,7 +103,11 @@ pub fn normalize_address(
     if let Some(town_entry) = gazetteer.town(town.town_code.as_str()) {
         // A town named with the county in its name (`如皋市经济开发区`) is written without it once the county
         // prefix is gone.
-        let without_county = town_entry.name.trim_start_matches("如皋市").to_owned();
+        let without_county = town_entry
+            .name
+            .trim_start_matches("如皋市")
+            .trim_start_matches("如皋")
+            .to_owned();
         for name in std::iter::once(&town_entry.name)
             .chain(std::iter::once(&without_county))
             .chain(town_entry.aliases.iter())
@@ -262,6 +266,8 @@ mod tests {
         let a = norm("如皋市经济开发区", "如皋市如皋市经济开发区福寿路中央花苑");
         assert_eq!(a.estate.as_deref(), Some("中央花苑"));
         assert_eq!(a.road.as_deref(), Some("福寿路"));
+        let a = norm("如皋高新技术产业开发区", "如皋高新技术产业开发区工业园区建设路");
+        assert_eq!(a.road.as_deref(), Some("工业园区建设路"));
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
         .unwrap_or_else(|| Utc::now().with_timezone(&beijing()));
 
     let mut disputes = Vec::with_capacity(config.disputes);
+    let mut occupied: BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>)>> =
+        BTreeMap::new();
     for n in 0..config.disputes {
         let town = rng.random_range(0..towns.len());
         let town_code = &towns[town].code;
@@ -210,33 +212,6 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
                 group: rng.random_range(1..=16),
             },
         };
-        let issues = vocab::issues_of(dispute_type);
-        let first = rng.random_range(0..issues.len());
-        let mut chosen = vec![&issues[first]];
-        if issues.len() > 2 && rng.random_bool(0.4) {
-            let second = (first + 1 + rng.random_range(0..issues.len() - 1)) % issues.len();
-            chosen.push(&issues[second]);
-        }
-        // In villages, neighbours often share a surname: draw from the community's few clans.
-        let clan = vocab::clan_surnames(communities[community].code.as_str());
-        let party_count = match dispute_type {
-            DisputeType::Property | DisputeType::Labour => rng.random_range(1..=3),
-            _ => rng.random_range(1..=2),
-        };
-        let parties: Vec<Person> = (0..party_count)
-            .map(|_| person(&mut rng, (matches!(place, Place::Village { .. })).then_some(clan)))
-            .collect();
-        let counter_org = match dispute_type {
-            DisputeType::Property => Some(vocab::org_name(&mut rng, "物业服务有限公司")),
-            DisputeType::Labour => Some(vocab::org_name(&mut rng, "服饰有限公司")),
-            DisputeType::Pollution => Some(vocab::org_name(&mut rng, "化工有限公司")),
-            DisputeType::Consumer => Some(vocab::org_name(&mut rng, "商贸有限公司")),
-            _ => None,
-        };
-        let counter_person = counter_org
-            .is_none()
-            .then(|| person(&mut rng, (matches!(place, Place::Village { .. })).then_some(clan)));
-
         let reports = vocab::report_count(&mut rng);
         let latest_first = i64::from(config.days.saturating_sub(45).max(1));
         let mut at =
@@ -256,6 +231,71 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
             }
             times.push(at);
         }
+        // One place has one dispute about one issue at a time: residents reporting the same broken lift of an
+        // estate within weeks report one dispute. So an issue already open at this place (within a month of
+        // this dispute's reports) is not drawn again; different issues at one place are the confusable
+        // non-duplicates.
+        let place_key = match &place {
+            Place::Estate { estate, .. } => format!("{town}/{estate}"),
+            Place::Village { group } => format!("{community}/{group}"),
+            Place::Workplace { road } => format!("{town}/{road}"),
+        };
+        let (first_at, last_at) = (times[0], times[times.len() - 1]);
+        let busy =
+            |occupied: &BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>)>>,
+             issue: usize| {
+                occupied.get(&(place_key.clone(), issue)).is_some_and(|spans| {
+                    spans.iter().any(|(a, b)| {
+                        first_at <= *b + Duration::days(30) && *a <= last_at + Duration::days(30)
+                    })
+                })
+            };
+        let issues = vocab::issues_of(dispute_type);
+        let mut first = rng.random_range(0..issues.len());
+        for _ in 0..8 {
+            if !busy(&occupied, first) {
+                break;
+            }
+            first = rng.random_range(0..issues.len());
+        }
+        let mut chosen = vec![first];
+        if issues.len() > 2 && rng.random_bool(0.4) {
+            let second = (first + 1 + rng.random_range(0..issues.len() - 1)) % issues.len();
+            if !busy(&occupied, second) {
+                chosen.push(second);
+            }
+        }
+        for &issue in &chosen {
+            occupied
+                .entry((place_key.clone(), issue))
+                .or_default()
+                .push((first_at, last_at));
+        }
+        let chosen: Vec<&'static vocab::Issue> = chosen.into_iter().map(|i| &issues[i]).collect();
+        // In villages, neighbours often share a surname: draw from the community's few clans.
+        let clan = vocab::clan_surnames(communities[community].code.as_str());
+        let party_count = match dispute_type {
+            DisputeType::Property | DisputeType::Labour => rng.random_range(1..=3),
+            _ => rng.random_range(1..=2),
+        };
+        let parties: Vec<Person> = (0..party_count)
+            .map(|_| person(&mut rng, (matches!(place, Place::Village { .. })).then_some(clan)))
+            .collect();
+        let counter_org = match dispute_type {
+            // An estate has one property company, whoever complains about it.
+            DisputeType::Property => match &place {
+                Place::Estate { estate, .. } => Some(vocab::estate_company(town, estate)),
+                _ => Some(vocab::org_name(&mut rng, "物业服务有限公司")),
+            },
+            DisputeType::Labour => Some(vocab::org_name(&mut rng, "服饰有限公司")),
+            DisputeType::Pollution => Some(vocab::org_name(&mut rng, "化工有限公司")),
+            DisputeType::Consumer => Some(vocab::org_name(&mut rng, "商贸有限公司")),
+            _ => None,
+        };
+        let counter_person = counter_org
+            .is_none()
+            .then(|| person(&mut rng, (matches!(place, Place::Village { .. })).then_some(clan)));
+
         let severe = rng.random_bool(0.05).then(|| {
             (
                 rng.random_range(0..reports),

@@ -9,12 +9,15 @@
 //!   non-dispute records and malformed records.
 //! - [`TruthRecord`] and [`truth_warnings`] (`truth`): the dispute of every valid record, and the warnings the
 //!   rules would raise on the true disputes.
+//! - [`fit_weights`] (`fit`): Fellegi–Sunter weights (log2 m/u per feature level) estimated from labeled
+//!   candidate pairs, and the link threshold that best separates them.
 //! - [`evaluate`] (`eval`): pairwise and B-cubed precision, recall and F1 of `clusters.jsonl`, and per level the
 //!   precision, recall, duplicates and lag of `warnings.jsonl`.
 //!
 //! The same seed gives the same files, byte for byte.
 
 mod eval;
+mod fit;
 mod formats;
 mod generate;
 mod truth;
@@ -24,6 +27,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 pub use eval::{evaluate, ClusterLine, EvalReport, LagStats, LevelScore, Prf, WarningLine};
+pub use fit::{fit_weights, FitReport, LevelEstimate};
 pub use generate::{simulate, SimConfig, Simulation};
 pub use truth::{truth_warnings, TruthRecord, TruthWarning};
 

@@ -151,9 +151,18 @@ pub fn org_name(rng: &mut ChaCha8Rng, trade: &str) -> String {
         "天诚", "联创", "合力", "新华", "富民", "长江", "亚太", "中兴", "瑞丰", "东升", "广源", "银都",
     ];
     let head = HEADS.choose(rng).copied().unwrap_or("安居");
-    let trade_head = trade.chars().take(2).collect::<String>();
-    let _ = trade_head;
     format!("如皋市{head}{trade}")
+}
+
+/// The property company of an estate: fixed per estate.
+pub fn estate_company(town: usize, estate: &str) -> String {
+    const HEADS: &[&str] = &[
+        "安居", "恒信", "华宇", "祥和", "永安", "万家", "嘉禾", "天诚", "瑞丰", "银都",
+    ];
+    let h = estate.bytes().fold(town as u32 ^ 0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("如皋市{}物业服务有限公司", HEADS[(h as usize) % HEADS.len()])
 }
 
 /// One issue a dispute is about, in several wordings.

@@ -132,6 +132,19 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         estates_per_town: usize,
     },
+    /// Estimate the scoring weights (Fellegi–Sunter log2 m/u per feature level) from labeled data.
+    ///
+    /// Ingests the simulation's (or any labeled folder's) export files into a scratch store, correlates them
+    /// in event-time order while keeping every candidate pair compared, labels each pair from the truth, and
+    /// prints the [correlate.scoring] table to put in a configuration file.
+    Fit {
+        /// The labeled directory: export files in DIR/feeds, truth in DIR/truth/records.jsonl.
+        #[arg(long, value_name = "DIR")]
+        truth: PathBuf,
+        /// Also write the table to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Score a replay against a simulation's truth: clusters (pairwise, B-cubed) and warnings (per level).
     ///
     /// The expected warnings are recomputed from the truth with the rules in force (--config), so a rule
@@ -261,6 +274,7 @@ fn run(cli: Cli) -> Result<()> {
             &out,
         ),
         Command::Eval { truth, replay, json } => eval(&built, &truth, &replay, json),
+        Command::Fit { truth, out } => fit(&built, &truth, out.as_deref()),
     }
 }
 
@@ -749,5 +763,83 @@ fn eval(built: &Built, truth_dir: &std::path::Path, replay_dir: &std::path::Path
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+fn fit(built: &Built, truth_dir: &std::path::Path, out: Option<&std::path::Path>) -> Result<()> {
+    let records: Vec<yujing_sim::TruthRecord> =
+        yujing_sim::read_json_lines(&truth_dir.join("truth/records.jsonl"))?;
+    let dispute_of: std::collections::HashMap<String, String> = records
+        .iter()
+        .map(|r| (format!("{}:{}", r.feed, r.source_id), r.dispute_id.clone()))
+        .collect();
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let log = EmbeddedLog::open(scratch.path())?;
+    let clock = SystemClock;
+    Ingestor::new(&log, &built.normalizer, &clock).ingest_paths(
+        &[truth_dir.join("feeds")],
+        None,
+        &mut |_| {},
+    )?;
+    let mut correlator = yujing_correlate::Correlator::new(built.correlate.clone());
+    correlator.record_pairs();
+    let mut pairs = Vec::new();
+    // Blocking recall: of the clues whose dispute was reported before, how many had such a report among
+    // their candidates.
+    let mut seen_disputes = std::collections::HashSet::new();
+    let (mut repeats, mut repeats_found) = (0usize, 0usize);
+    for clue in yujing_engine::clues_in_event_time(&log)? {
+        let before = correlator.stats().clues;
+        correlator.observe(&clue);
+        let observed = correlator.stats().clues > before;
+        let dispute = dispute_of.get(&clue.clue_id);
+        let mut found = false;
+        for pair in correlator.take_pairs() {
+            // Pairs of clues outside the truth (noise) are not labeled, so not used.
+            if let (Some(a), Some(b)) = (
+                dispute_of.get(&pair.clue_id),
+                dispute_of.get(&pair.member_clue_id),
+            ) {
+                found |= a == b;
+                pairs.push((pair.comparison, a == b));
+            }
+        }
+        if let (true, Some(d)) = (observed, dispute) {
+            if !seen_disputes.insert(d.clone()) {
+                repeats += 1;
+                repeats_found += usize::from(found);
+            }
+        }
+    }
+    let report = yujing_sim::fit_weights(&pairs);
+    let toml = report.to_toml();
+    if let Some(path) = out {
+        std::fs::write(path, &toml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let stdout = std::io::stdout();
+    let mut stdout = BufWriter::new(stdout.lock());
+    writeln!(
+        stdout,
+        "# {} candidate pairs: {} of one dispute, {} of different ones; pair F1 {:.4} at the threshold",
+        report.matches + report.non_matches,
+        report.matches,
+        report.non_matches,
+        report.pair_f1
+    )?;
+    writeln!(
+        stdout,
+        "# blocking recall: {repeats_found} of {repeats} repeat reports had an earlier report of their dispute among their candidates ({:.4})",
+        repeats_found as f64 / repeats.max(1) as f64
+    )?;
+    writeln!(stdout, "# {:<28} {:>8} {:>8} {:>7}", "level", "m", "u", "weight")?;
+    for l in &report.levels {
+        writeln!(
+            stdout,
+            "# {:<28} {:>8.5} {:>8.5} {:>7.2}",
+            l.level, l.m, l.u, l.weight
+        )?;
+    }
+    write!(stdout, "{toml}")?;
+    stdout.flush()?;
     Ok(())
 }

@@ -479,3 +479,75 @@ within_days = 7
         "{stdout}"
     );
 }
+
+#[test]
+fn simulate_replay_and_eval_score_a_seeded_data_set_deterministically() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = dir.path().join("sim");
+    let sim_args = |out: &Path| {
+        vec![
+            "simulate".to_owned(),
+            "--seed".to_owned(),
+            "3".to_owned(),
+            "--disputes".to_owned(),
+            "800".to_owned(),
+            "--days".to_owned(),
+            "120".to_owned(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ]
+    };
+    let args = sim_args(&sim);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok(yujing(dir.path(), &args));
+    assert!(out.contains("simulated 800 disputes (seed 3)"), "{out}");
+    // The same seed writes the same files, byte for byte.
+    let again = dir.path().join("again");
+    let args = sim_args(&again);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(yujing(dir.path(), &args));
+    let mut names: Vec<_> = std::fs::read_dir(sim.join("feeds"))
+        .expect("feeds written")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert!(names.len() > 20, "{} files", names.len());
+    for name in &names {
+        let a = std::fs::read(sim.join("feeds").join(name)).expect("read");
+        let b = std::fs::read(again.join("feeds").join(name)).expect("read");
+        assert!(a == b, "{name:?} differs between two runs of one seed");
+    }
+    // All six feeds, in their formats.
+    for prefix in ["hotline12345-", "grid-", "police-", "screening-", "justice-", "exchange-"] {
+        assert!(
+            names.iter().any(|n| n.to_string_lossy().starts_with(prefix)),
+            "no {prefix} file"
+        );
+    }
+
+    let replay_dir = dir.path().join("replay");
+    replay(&sim.join("feeds"), &replay_dir);
+    let report: Value = serde_json::from_str(&ok(yujing(
+        dir.path(),
+        &[
+            "eval",
+            "--truth",
+            &sim.display().to_string(),
+            "--replay",
+            &replay_dir.display().to_string(),
+            "--json",
+        ],
+    )))
+    .expect("the report is JSON");
+    // Every valid record was clustered; noise and malformed records were not.
+    assert_eq!(report["missing_records"], 0);
+    assert_eq!(report["unexpected_records"], 0);
+    // A floor well under what this seed measures (pairwise F1 0.975, orange precision 1.0, recall 0.93), to
+    // catch a regression in matching or counting; docs/QUALITY.md has the full-size figures.
+    let f1 = report["pairwise"]["f1"].as_f64().expect("f1");
+    assert!(f1 >= 0.95, "pairwise F1 {f1}");
+    let orange = &report["warnings"]["orange"];
+    assert!(orange["precision"].as_f64().expect("p") >= 0.95, "{orange}");
+    assert!(orange["recall"].as_f64().expect("r") >= 0.9, "{orange}");
+    assert_eq!(orange["duplicates"], 0);
+}
