@@ -269,7 +269,8 @@ impl Correlator {
         if self.by_clue.contains_key(&clue.clue_id) {
             return Vec::new();
         }
-        let profile = ClueProfile::with_topics(clue, &self.lexicon);
+        let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
+        self.frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
         let candidates = self.candidates(&profile, &keys);
 
@@ -283,7 +284,6 @@ impl Correlator {
                 &profile,
                 &self.profiles[node as usize],
                 &self.settings.weights,
-                &self.frequencies,
                 near_meters,
             );
             if let Some(sink) = self.pairs.as_mut() {

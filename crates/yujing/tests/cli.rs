@@ -518,7 +518,14 @@ fn simulate_replay_and_eval_score_a_seeded_data_set_deterministically() {
         assert!(a == b, "{name:?} differs between two runs of one seed");
     }
     // All six feeds, in their formats.
-    for prefix in ["hotline12345-", "grid-", "police-", "screening-", "justice-", "exchange-"] {
+    for prefix in [
+        "hotline12345-",
+        "grid-",
+        "police-",
+        "screening-",
+        "justice-",
+        "exchange-",
+    ] {
         assert!(
             names.iter().any(|n| n.to_string_lossy().starts_with(prefix)),
             "no {prefix} file"

@@ -1,0 +1,194 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+
+//! The cost of correlating one clue (blocking, scoring, linking, and judging the rules) with 10,000 and with
+//! 1,000,000 clusters open. Blocking keeps only the most recent clues per key, so the cost must stay flat.
+//!
+//! `cargo bench -p yujing-correlate --bench correlate`
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use yujing_correlate::{CorrelateConfig, Correlator, RuleConfig};
+use yujing_model::{
+    Address, Clue, DisputeType, FeedId, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole, RawPointer,
+    RequestKind, SourceLocation, TownCode, TownEvidence, TownRef, WarningLevel,
+};
+
+const ISSUES: &[&str] = &[
+    "电梯坏了一直没修",
+    "物业乱收停车费",
+    "楼顶漏水物业不管",
+    "公共通道堆放杂物",
+    "楼上装修噪音扰民",
+    "老板拖欠工资",
+    "承包地界线争议",
+    "宅基地界址争议",
+];
+const HEADS: &[&str] = &[
+    "锦绣", "阳光", "富康", "金色", "翠竹", "紫薇", "东方", "丽景", "江南", "幸福",
+];
+// Suffixes that do not sound alike (家园 and 佳苑 do, and yujing takes a homophone for the same estate).
+const TAILS: &[&str] = &["华庭", "花苑", "家园", "新村", "名都", "雅居"];
+
+/// A deterministic stream of clues of `disputes` different disputes (one clue each until they repeat).
+struct Stream {
+    state: u64,
+    next_id: u64,
+    at: DateTime<Utc>,
+    /// Mean seconds between reports: the open clusters are spread over 30 days whatever their number, so
+    /// every candidate the index returns is inside the 60-day horizon and is scored (the worst case).
+    step: i64,
+}
+
+impl Stream {
+    fn new(open: u64) -> Stream {
+        Stream {
+            state: 0x2545_f491_4f6c_dd1d,
+            next_id: 0,
+            at: Utc
+                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default(),
+            step: (30 * 86_400 / open.max(1) as i64).max(2),
+        }
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+
+    /// The next clue: a report of dispute `dispute` (its estate, reporter and issue follow from the number).
+    fn clue(&mut self, dispute: u64) -> Clue {
+        self.next_id += 1;
+        let jitter = (self.rand() % self.step as u64) as i64;
+        self.at += chrono::Duration::seconds(self.step / 2 + jitter);
+        // Different towns, estates, buildings or issues: every dispute below millions is its own.
+        let town = 320_682_001 + dispute % 14;
+        // Each town has its own estates, numbered in front (`417锦绣华庭`) so no two share a name or a sound.
+        let k = dispute / 14;
+        let estate = format!("{k}{}{}", HEADS[(k % 10) as usize], TAILS[(k / 10 % 6) as usize]);
+        let building = dispute / 84_000 % 24;
+        let issue = ISSUES[(dispute / 2_016_000 % 8) as usize];
+        let source_id = format!("B{:09}", self.next_id);
+        Clue {
+            clue_id: format!("hotline12345:{source_id}"),
+            feed: FeedId::Hotline12345,
+            source_id,
+            version: 1,
+            occurred_at: self.at,
+            reported_at: self.at,
+            town: TownRef {
+                town_code: TownCode(town.to_string()),
+                town_name: None,
+                town_evidence: TownEvidence::FullName,
+                community_code: None,
+                community_name: None,
+                grid_code: None,
+            },
+            address: Address {
+                text: estate.clone(),
+                normalized: format!("{town}/{estate}"),
+                estate: Some(estate.clone()),
+                building: Some(building.to_string()),
+                ..Address::default()
+            },
+            location: None,
+            dispute_type: DisputeType::Property,
+            source_category: "物业管理".to_owned(),
+            request_kind: RequestKind::Complaint,
+            source_status: None,
+            parties: vec![Party {
+                role: PartyRole::Reporter,
+                kind: PartyKind::Person,
+                name_masked: None,
+                phone_masked: None,
+                id_masked: None,
+                keys: vec![PartyKey {
+                    kind: PartyKeyKind::Phone,
+                    hash: format!("{:016x}", dispute.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                        .chars()
+                        .map(|c| char::from(b'a' + c.to_digit(16).unwrap_or(0) as u8))
+                        .collect(),
+                }],
+                name_tokens: None,
+            }],
+            people_involved: None,
+            risk_flags: Default::default(),
+            title: None,
+            description: format!("{estate}{building}幢，{issue}，要求尽快处理。"),
+            raw: RawPointer {
+                topic: "raw.hotline12345".to_owned(),
+                offset: self.next_id,
+                location: SourceLocation {
+                    file: "bench".to_owned(),
+                    line: None,
+                    record_index: self.next_id,
+                },
+            },
+        }
+    }
+}
+
+fn settings() -> yujing_correlate::Settings {
+    let rule = |name: &str, level, occurrences| RuleConfig {
+        name: name.to_owned(),
+        level,
+        occurrences,
+        within_days: 30,
+        when: None,
+        tests: vec![],
+    };
+    CorrelateConfig {
+        rules: vec![
+            rule("orange", WarningLevel::Orange, 5),
+            rule("red", WarningLevel::Red, 8),
+        ],
+        ..CorrelateConfig::default()
+    }
+    .build()
+    .expect("valid settings")
+}
+
+/// A correlator with `open` clusters: one report of each of `open` different disputes.
+fn populate(open: u64) -> (Correlator, Stream) {
+    let mut correlator = Correlator::new(settings());
+    let mut stream = Stream::new(open);
+    for dispute in 0..open {
+        correlator.observe(&stream.clue(dispute));
+    }
+    correlator.flush();
+    let clusters = correlator.stats().clusters;
+    assert_eq!(clusters, open, "{clusters} clusters for {open} disputes");
+    eprintln!("{clusters} clusters open");
+    (correlator, stream)
+}
+
+fn per_clue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("correlate_one_clue");
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    for open in [10_000u64, 1_000_000] {
+        // Populated on first use, so a filtered run (`-- correlate_one_clue/10000`) skips the other size.
+        let mut state: Option<(Correlator, Stream)> = None;
+        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
+            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
+            b.iter_custom(|iters| {
+                // New reports of existing disputes, generated before the clock starts.
+                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let start = Instant::now();
+                for clue in &clues {
+                    correlator.observe(clue);
+                    criterion::black_box(correlator.flush());
+                }
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_clue);
+criterion_main!(benches);
