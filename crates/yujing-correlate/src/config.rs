@@ -76,8 +76,8 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("type.conflict", -10.0),
     ("type.other", 2.01),
     ("estate.same", 1.78),
-    ("estate.similar", 0.34),
-    ("estate.conflict", -10.0),
+    ("estate.similar", 0.0),
+    ("estate.conflict", -5.26),
     ("estate.missing", 0.41),
     ("village_group.same", 6.8),
     ("village_group.conflict", -9.43),
@@ -117,8 +117,8 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 7.0,
-            merge_threshold: 10.0,
+            link_threshold: 6.0,
+            merge_threshold: 12.0,
             second_match_share: 0.0,
             require_anchor: true,
             near_meters: 300.0,

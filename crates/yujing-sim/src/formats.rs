@@ -32,6 +32,9 @@ struct ExchangeRecord {
     record: serde_json::Value,
 }
 
+/// What the writers produced: the files by name, the noise records (feed, id) and the re-deliveries.
+pub(crate) type Finished = (BTreeMap<String, Vec<u8>>, Vec<(FeedId, String)>, usize);
+
 /// The writers of all six feeds.
 #[derive(Debug, Default)]
 pub(crate) struct Writers {
@@ -412,7 +415,7 @@ impl Writers {
     }
 
     /// The files, the noise records and the number of re-deliveries.
-    pub fn finish(mut self) -> (BTreeMap<String, Vec<u8>>, Vec<(FeedId, String)>, usize) {
+    pub fn finish(mut self) -> Finished {
         let mut out = BTreeMap::new();
         for (name, buf) in std::mem::take(&mut self.files) {
             let mut text = String::new();

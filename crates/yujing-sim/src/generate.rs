@@ -52,6 +52,9 @@ pub struct Simulation {
     pub redeliveries: usize,
 }
 
+/// When each (place, issue) already has a dispute open: the spans of its reports.
+type Occupied = BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>)>>;
+
 /// Beijing time.
 pub(crate) fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
@@ -182,8 +185,7 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
         .unwrap_or_else(|| Utc::now().with_timezone(&beijing()));
 
     let mut disputes = Vec::with_capacity(config.disputes);
-    let mut occupied: BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>)>> =
-        BTreeMap::new();
+    let mut occupied: Occupied = BTreeMap::new();
     for n in 0..config.disputes {
         let town = rng.random_range(0..towns.len());
         let town_code = &towns[town].code;
@@ -241,15 +243,13 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
             Place::Workplace { road } => format!("{town}/{road}"),
         };
         let (first_at, last_at) = (times[0], times[times.len() - 1]);
-        let busy =
-            |occupied: &BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>)>>,
-             issue: usize| {
-                occupied.get(&(place_key.clone(), issue)).is_some_and(|spans| {
-                    spans.iter().any(|(a, b)| {
-                        first_at <= *b + Duration::days(30) && *a <= last_at + Duration::days(30)
-                    })
-                })
-            };
+        let busy = |occupied: &Occupied, issue: usize| {
+            occupied.get(&(place_key.clone(), issue)).is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|(a, b)| first_at <= *b + Duration::days(30) && *a <= last_at + Duration::days(30))
+            })
+        };
         let issues = vocab::issues_of(dispute_type);
         let mut first = rng.random_range(0..issues.len());
         for _ in 0..8 {
