@@ -1,0 +1,191 @@
+//! The correlation commands: `warnings`, `replay` and `test`.
+
+use std::io::{BufWriter, Write};
+
+use anyhow::{Context, Result};
+use yujing_engine::{correlate, for_each_warning, Built, EngineConfig, Ingestor, SystemClock};
+use yujing_log::EmbeddedLog;
+use yujing_model::{FeedId, Warning};
+
+use crate::{open_log_for_reading, write_json_lines};
+
+pub(crate) fn write_warning_table(out: &mut impl Write, warnings: &[Warning]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} feeds",
+        "warning", "level", "raised at (+08:00)", "cluster", "count", "rule"
+    )?;
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("the +08:00 offset")?;
+    for w in warnings {
+        let feeds: Vec<&str> = w.feeds.iter().map(|f| f.as_str()).collect();
+        writeln!(
+            out,
+            "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} {}",
+            w.warning_id,
+            w.level.as_str(),
+            w.raised_at.with_timezone(&beijing).format("%Y-%m-%d %H:%M:%S"),
+            w.cluster_id,
+            w.occurrences,
+            w.rule,
+            feeds.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn warnings(config: &EngineConfig, json: bool) -> Result<()> {
+    let log = open_log_for_reading(config)?;
+    let mut all = Vec::new();
+    for_each_warning(&log, |w| all.push(w))?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if json {
+        write_json_lines(&mut out, &all)?;
+    } else if all.is_empty() {
+        writeln!(out, "no warnings")?;
+    } else {
+        write_warning_table(&mut out, &all)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One line of `clusters.jsonl`.
+#[derive(serde::Serialize)]
+struct ClusterLine<'a> {
+    feed: FeedId,
+    source_id: &'a str,
+    cluster_id: &'a str,
+}
+
+pub(crate) fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> Result<()> {
+    if !feeds.is_dir() {
+        anyhow::bail!("--feeds {} is not a directory", feeds.display());
+    }
+    let store = out_dir.join("store");
+    if store.exists() {
+        if !EmbeddedLog::exists(&store) {
+            anyhow::bail!(
+                "{} exists and is not a yujing store; choose another --out",
+                store.display()
+            );
+        }
+        std::fs::remove_dir_all(&store)
+            .with_context(|| format!("cannot remove the previous replay store {}", store.display()))?;
+    }
+    std::fs::create_dir_all(&store).with_context(|| format!("cannot create {}", store.display()))?;
+    let log = EmbeddedLog::open(&store)?;
+    let clock = SystemClock;
+    let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+    let report = ingestor.ingest_paths(&[feeds.to_path_buf()], None, &mut |_| {})?;
+    let (mut correlator, correlation) = correlate(&log, &built.correlate, &clock)?;
+
+    let clusters_path = out_dir.join("clusters.jsonl");
+    let mut clusters = BufWriter::new(
+        std::fs::File::create(&clusters_path)
+            .with_context(|| format!("cannot write {}", clusters_path.display()))?,
+    );
+    let assignments = correlator.assignments();
+    for a in &assignments {
+        serde_json::to_writer(
+            &mut clusters,
+            &ClusterLine {
+                feed: a.feed,
+                source_id: &a.source_id,
+                cluster_id: &a.cluster_id,
+            },
+        )?;
+        writeln!(clusters)?;
+    }
+    clusters.flush()?;
+    // Every decision with the features that matched, for analysts tuning the scoring.
+    let links_path = out_dir.join("links.jsonl");
+    let mut links = BufWriter::new(
+        std::fs::File::create(&links_path)
+            .with_context(|| format!("cannot write {}", links_path.display()))?,
+    );
+    yujing_engine::read::for_each_entry(&log, yujing_engine::topics::LINKS, 0, |entry| {
+        links
+            .write_all(&entry.record.value)
+            .and_then(|()| links.write_all(b"\n"))
+            .map_err(|e| yujing_engine::ReadError::Decode {
+                topic: yujing_engine::topics::LINKS.to_owned(),
+                offset: entry.offset,
+                reason: format!("writing {}: {e}", links_path.display()),
+            })
+    })?;
+    links.flush()?;
+    let warnings_path = out_dir.join("warnings.jsonl");
+    let mut warnings = BufWriter::new(
+        std::fs::File::create(&warnings_path)
+            .with_context(|| format!("cannot write {}", warnings_path.display()))?,
+    );
+    write_json_lines(&mut warnings, &correlation.warnings)?;
+    warnings.flush()?;
+
+    let stats = correlator.stats();
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let orange = correlation
+        .warnings
+        .iter()
+        .filter(|w| w.level == yujing_model::WarningLevel::Orange)
+        .count();
+    writeln!(
+        out,
+        "replayed {} records from {}: {} clues ({} versions), {} rejected, {} not disputes",
+        report.total.records,
+        feeds.display(),
+        report.total.new_clues,
+        report.total.new_versions,
+        report.total.rejected,
+        report.total.not_disputes
+    )?;
+    writeln!(
+        out,
+        "{} clusters ({} merges), {} warnings ({} orange, {} red)",
+        stats.clusters,
+        stats.merges,
+        correlation.warnings.len(),
+        orange,
+        correlation.warnings.len() - orange
+    )?;
+    writeln!(
+        out,
+        "wrote {} and {}",
+        clusters_path.display(),
+        warnings_path.display()
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+pub(crate) fn rule_tests(config: &EngineConfig) -> Result<()> {
+    let outcomes = yujing_correlate::run_rule_tests(&config.correlate)?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let mut failed = 0;
+    for o in &outcomes {
+        if o.passed() {
+            writeln!(out, "ok      {} / {}", o.rule, o.test)?;
+        } else {
+            failed += 1;
+            writeln!(out, "FAILED  {} / {}", o.rule, o.test)?;
+            for p in &o.problems {
+                writeln!(out, "          {p}")?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{} rule tests: {} passed, {} failed",
+        outcomes.len(),
+        outcomes.len() - failed,
+        failed
+    )?;
+    out.flush()?;
+    if failed > 0 {
+        anyhow::bail!("{failed} rule test(s) failed");
+    }
+    Ok(())
+}
