@@ -176,10 +176,14 @@ pub struct RuleConfig {
     pub tests: Vec<RuleTestConfig>,
 }
 
-/// A rule's condition: any one of the listed signs in any record of the window.
+/// A rule's condition: any one of the listed signs in any record of the window; or, with `after_resolution`,
+/// only records that arrived after the cluster's work order was resolved count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConditionConfig {
+    /// Count only records whose event time is after the cluster's work order was resolved (a rule for
+    /// disputes that keep coming back after being closed). Without a resolution the rule never fires.
+    pub after_resolution: bool,
     /// Any of these risk flags on a record.
     pub any_risk_flags: Vec<RiskFlag>,
     /// A record saying at least this many people are involved.
@@ -197,6 +201,20 @@ pub struct RuleTestConfig {
     /// Every warning expected, in the order raised; no other warning may be raised.
     #[serde(default)]
     pub expect: Vec<ExpectedWarningConfig>,
+    /// Work orders resolved during the test: each applies before the first clue later than it.
+    #[serde(default)]
+    pub resolutions: Vec<TestResolutionConfig>,
+}
+
+/// A work order of a rule test's dispute, resolved at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestResolutionConfig {
+    /// The dispute label (default `a`).
+    #[serde(default = "default_test_dispute")]
+    pub dispute: String,
+    /// When the work order was resolved, RFC 3339.
+    pub at: DateTime<FixedOffset>,
 }
 
 /// A clue of a rule test. Clues with the same `dispute` label are reports of one dispute (same estate, same
@@ -262,6 +280,8 @@ pub struct Rule {
     pub any_risk_flags: Vec<RiskFlag>,
     /// People bound of the condition.
     pub people_at_least: Option<u32>,
+    /// Count only records after the cluster's work order was resolved.
+    pub after_resolution: bool,
 }
 
 impl Rule {
@@ -364,9 +384,13 @@ impl CorrelateConfig {
                 ));
             }
             let when = rule.when.clone().unwrap_or_default();
-            if rule.when.is_some() && when.any_risk_flags.is_empty() && when.people_at_least.is_none() {
+            if rule.when.is_some()
+                && when.any_risk_flags.is_empty()
+                && when.people_at_least.is_none()
+                && !when.after_resolution
+            {
                 errors.push(format!(
-                    "{at}: `when` is empty; give any_risk_flags or people_at_least, or remove it"
+                    "{at}: `when` is empty; give any_risk_flags, people_at_least or after_resolution, or remove it"
                 ));
             }
             for (j, test) in rule.tests.iter().enumerate() {
@@ -381,6 +405,7 @@ impl CorrelateConfig {
                 within_days: rule.within_days,
                 any_risk_flags: when.any_risk_flags,
                 people_at_least: when.people_at_least,
+                after_resolution: when.after_resolution,
             });
         }
         let mut topics = Vec::new();

@@ -33,6 +33,8 @@ struct Cluster {
     members: Vec<(i64, u32)>,
     /// Warnings raised: (level, event time raised at).
     raised: Vec<(WarningLevel, i64)>,
+    /// When the cluster's work order was last resolved (event time), if ever.
+    resolved_at: Option<i64>,
 }
 
 /// Incremental entity resolution and warning rules over a stream of clues.
@@ -52,6 +54,8 @@ pub struct Correlator {
     index: HashMap<u64, VecDeque<u32>>,
     /// Clues observed since the last flush, with whether they merged clusters.
     pending: Vec<(u32, bool)>,
+    /// Cluster ids (including merged-away ones) to the node of the clue that opened them.
+    opened_by: HashMap<String, u32>,
     /// Candidate pairs compared, when recording for `yujing fit`.
     pairs: Option<Vec<PairRecord>>,
     warnings_raised: u64,
@@ -148,6 +152,7 @@ impl Correlator {
             clusters: HashMap::new(),
             index: HashMap::new(),
             pending: Vec::new(),
+            opened_by: HashMap::new(),
             pairs: None,
             warnings_raised: 0,
             merges: 0,
@@ -337,6 +342,7 @@ impl Correlator {
         match ranked.first() {
             None => {
                 let id = cluster_id_for(&profile.clue_id);
+                self.opened_by.insert(id.clone(), node);
                 self.clusters.insert(
                     node,
                     Cluster {
@@ -344,6 +350,7 @@ impl Correlator {
                         first: node,
                         members: vec![(at, node)],
                         raised: Vec::new(),
+                        resolved_at: None,
                     },
                 );
                 outputs.push(CorrelationEvent::Linked {
@@ -486,6 +493,23 @@ impl Correlator {
         }
     }
 
+    /// Record that the work order of `cluster_id` (or of the cluster it was merged into) was resolved at `at`
+    /// (event time). Rules with `after_resolution` then count only clues after it. Returns whether the cluster
+    /// is known.
+    pub fn resolved(&mut self, cluster_id: &str, at: DateTime<Utc>) -> bool {
+        let Some(&node) = self.opened_by.get(cluster_id) else {
+            return false;
+        };
+        let root = self.sets.find_mut(node);
+        match self.clusters.get_mut(&root) {
+            Some(cluster) => {
+                cluster.resolved_at = cluster.resolved_at.max(Some(at.timestamp()));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Start keeping every candidate pair compared (for `yujing fit`); [`Correlator::take_pairs`] returns them.
     pub fn record_pairs(&mut self) {
         self.pairs = Some(Vec::new());
@@ -503,6 +527,7 @@ impl Correlator {
             first: node,
             members: Vec::new(),
             raised: Vec::new(),
+            resolved_at: None,
         });
         self.sets.union(root, node);
         let new_root = self.sets.find_mut(node);
@@ -526,6 +551,7 @@ impl Correlator {
         kept.members.sort_unstable();
         kept.raised.extend(absorbed.raised.iter().copied());
         kept.raised.sort_unstable();
+        kept.resolved_at = kept.resolved_at.max(absorbed.resolved_at);
         let ids = (kept.id.clone(), absorbed.id.clone());
         self.clusters.insert(root, kept);
         (ids.0, ids.1, root)
@@ -573,6 +599,15 @@ impl Correlator {
                 continue;
             }
             let window = i64::from(rule.within_days) * DAY;
+            // A rule on what came after the work order was resolved counts only those members.
+            let counted_from = if rule.after_resolution {
+                match cluster.resolved_at {
+                    Some(resolved) => episode_members.partition_point(|m| m.0 <= resolved),
+                    None => continue,
+                }
+            } else {
+                0
+            };
             // Window ends worth checking: every member from the new clue on (all of the episode after a merge).
             let from = if merged {
                 0
@@ -584,11 +619,16 @@ impl Correlator {
                 if !merged && end_at >= last_new.max(at) + window {
                     break;
                 }
-                let begin_i = episode_members.partition_point(|m| m.0 <= end_at - window);
+                let begin_i = episode_members
+                    .partition_point(|m| m.0 <= end_at - window)
+                    .max(counted_from);
                 // Members sharing the end's event time all belong to the window ending there.
                 let mut last_i = end_i;
                 while last_i + 1 < episode_members.len() && episode_members[last_i + 1].0 == end_at {
                     last_i += 1;
+                }
+                if begin_i > last_i {
+                    continue;
                 }
                 let in_window = &episode_members[begin_i..=last_i];
                 if in_window.len() < rule.occurrences as usize {

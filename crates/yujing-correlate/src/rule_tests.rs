@@ -56,7 +56,16 @@ fn run_one(settings: &crate::Settings, test: &RuleTestConfig) -> Vec<String> {
     let mut correlator = Correlator::new(settings.clone());
     let mut cluster_of_label: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut raised = Vec::new();
+    let mut resolutions: Vec<_> = test.resolutions.iter().collect();
+    resolutions.sort_by_key(|r| r.at);
+    let mut next_resolution = 0;
     for (i, spec) in test.clues.iter().enumerate() {
+        while let Some(r) = resolutions.get(next_resolution).filter(|r| r.at < spec.at) {
+            if let Some(cluster) = cluster_of_label.get(&r.dispute).and_then(|c| c.iter().next()) {
+                correlator.resolved(cluster, r.at.with_timezone(&Utc));
+            }
+            next_resolution += 1;
+        }
         let clue = synthetic_clue(i, spec);
         correlator.observe(&clue);
         raised.extend(correlator.flush());
@@ -233,6 +242,7 @@ mod tests {
                     Some(crate::ConditionConfig {
                         any_risk_flags: vec![RiskFlag::Weapon],
                         people_at_least: None,
+                        after_resolution: false,
                     }),
                 ),
             ],

@@ -18,7 +18,7 @@ fn default_correlate_config() -> CorrelateConfig {
 fn the_default_rules_pass_their_own_tests() {
     let config = default_correlate_config();
     let outcomes = run_rule_tests(&config).expect("the default rules are valid");
-    assert!(outcomes.len() >= 7, "{} tests", outcomes.len());
+    assert!(outcomes.len() >= 9, "{} tests", outcomes.len());
     for outcome in &outcomes {
         assert!(
             outcome.passed(),

@@ -63,6 +63,10 @@ pub fn truth_warnings(records: &[TruthRecord], rules: &[Rule], episode_gap_days:
             let episode = &recs[start..end];
             let mut crossings: Vec<(DateTime<Utc>, WarningLevel, &Rule, u32)> = Vec::new();
             for rule in rules {
+                // The simulation has no work orders, so nothing is ever resolved.
+                if rule.after_resolution {
+                    continue;
+                }
                 let window = i64::from(rule.within_days) * 86_400;
                 for (i, r) in episode.iter().enumerate() {
                     let t = r.occurred_at;

@@ -445,7 +445,7 @@ fn live_ingest_correlates_each_run_and_a_rebuild_continues_where_it_stopped() {
 fn yujing_test_runs_the_rules_test_cases_and_fails_on_a_wrong_expectation() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = ok(yujing(dir.path(), &["test"]));
-    assert!(out.contains("7 rule tests: 7 passed, 0 failed"), "{out}");
+    assert!(out.contains("9 rule tests: 9 passed, 0 failed"), "{out}");
     let config = dir.path().join("rules.toml");
     std::fs::write(
         &config,
