@@ -259,7 +259,11 @@ const CONSUMER: &[Issue] = issues![
     &["商品质量问题不退换", "买到假货", "家电质量差商家不管"],
 ];
 
-const OTHER: &[Issue] = issues![&["村里分红不公", "集资款不退", "公共设施损坏无人管"]];
+const OTHER: &[Issue] = issues![
+    &["村里分红不公", "分红分配不公平"],
+    &["集资款不退", "集资款一直不还"],
+    &["公共设施损坏无人管", "路灯坏了没人修"],
+];
 
 /// The issues of a dispute type.
 pub fn issues_of(t: DisputeType) -> &'static [Issue] {
@@ -430,5 +434,50 @@ pub fn grid_code(t: DisputeType) -> (&'static str, &'static str) {
         DisputeType::HousingHomestead => ("JF-07", "房屋宅基地纠纷"),
         DisputeType::Pollution => ("JF-08", "环境污染纠纷"),
         _ => ("JF-09", "其他纠纷"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every issue's wordings share a topic of the built-in lexicon: otherwise two reports of one dispute,
+    /// worded differently, would look like two subjects. (The lexicon is configuration; this keeps the
+    /// simulator's vocabulary and the shipped lexicon in step.)
+    #[test]
+    fn the_default_topic_lexicon_covers_every_issue_in_all_its_wordings() {
+        let config: toml::Table =
+            toml::from_str(include_str!("../../../config/yujing.toml")).expect("yujing.toml parses");
+        let topics = config["correlate"]["topics"]
+            .as_table()
+            .expect("[correlate.topics]");
+        let lexicon: Vec<(String, Vec<String>)> = topics
+            .iter()
+            .map(|(t, words)| {
+                let words = words
+                    .as_array()
+                    .expect("a list of words")
+                    .iter()
+                    .filter_map(|w| w.as_str().map(str::to_owned))
+                    .collect();
+                (t.clone(), words)
+            })
+            .collect();
+        let lexicon = yujing_correlate::TopicLexicon::new(&lexicon);
+        let mut gaps = Vec::new();
+        for t in DisputeType::ALL {
+            for issue in issues_of(t) {
+                let sets: Vec<Vec<u16>> = issue.phrasings.iter().map(|p| lexicon.topics_in(p)).collect();
+                let shared = sets[0].iter().any(|topic| sets.iter().all(|s| s.contains(topic)));
+                if !shared {
+                    gaps.push(format!("{t}: {:?} -> {sets:?}", issue.phrasings));
+                }
+            }
+        }
+        assert!(
+            gaps.is_empty(),
+            "issues whose wordings share no topic:\n{}",
+            gaps.join("\n")
+        );
     }
 }
