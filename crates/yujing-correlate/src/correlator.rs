@@ -56,6 +56,8 @@ pub struct Correlator {
     pending: Vec<(u32, bool)>,
     /// Cluster ids (including merged-away ones) to the node of the clue that opened them.
     opened_by: HashMap<String, u32>,
+    /// Lone clues to reconsider at the next [`Correlator::reconsider`] besides the batch's own.
+    reconsider_later: Vec<u32>,
     /// Candidate pairs compared, when recording for `yujing fit`.
     pairs: Option<Vec<PairRecord>>,
     warnings_raised: u64,
@@ -153,6 +155,7 @@ impl Correlator {
             index: HashMap::new(),
             pending: Vec::new(),
             opened_by: HashMap::new(),
+            reconsider_later: Vec::new(),
             pairs: None,
             warnings_raised: 0,
             merges: 0,
@@ -383,6 +386,10 @@ impl Correlator {
                 let mut root = self.attach(root, node, at);
                 for (other, s, _) in ranked.iter().skip(1) {
                     if *s < merge {
+                        // A lone earlier report this clue also matched: reconsider it once the batch is in.
+                        if self.clusters.get(other).is_some_and(|c| c.members.len() == 1) {
+                            self.reconsider_later.push(self.clusters[other].first);
+                        }
                         continue;
                     }
                     let (kept, absorbed_id, new_root) = self.merge(root, *other);
@@ -405,6 +412,68 @@ impl Correlator {
             .any(|o| matches!(o, CorrelationEvent::Merged { .. }));
         self.pending.push((node, merged));
         outputs
+    }
+
+    /// Give every clue that is still alone a second chance, now that the reports after it are in: link it to
+    /// the best cluster it matches (the same threshold and anchor rule as [`Correlator::observe`]), merging
+    /// its one-clue cluster into that one. Without this, a dispute's first report could only be joined by a
+    /// merge (a higher bar), while its later reports join at the link threshold.
+    ///
+    /// Considered: the clues observed since the last flush that are alone, and lone earlier clues that a
+    /// clue of this batch matched but did not join. Call it before [`Correlator::flush`].
+    pub fn reconsider(&mut self) -> Vec<CorrelationEvent> {
+        let mut nodes: Vec<u32> = self
+            .pending
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.reconsider_later.drain(..))
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let link = self.settings.scoring.link_threshold;
+        let near_meters = self.settings.scoring.near_meters;
+        let mut events = Vec::new();
+        for node in nodes {
+            let own_root = self.sets.find_mut(node);
+            if self.clusters.get(&own_root).is_none_or(|c| c.members.len() != 1) {
+                continue;
+            }
+            let profile = &self.profiles[node as usize];
+            let keys = self.keys_of(profile);
+            let mut best: BTreeMap<u32, f64> = BTreeMap::new();
+            for candidate in self.candidates(profile, &keys) {
+                let root = self.sets.find(candidate);
+                if root == own_root {
+                    continue;
+                }
+                let pair = score(
+                    profile,
+                    &self.profiles[candidate as usize],
+                    &self.settings.weights,
+                    near_meters,
+                );
+                if pair.score < link || (self.settings.scoring.require_anchor && !pair.anchored()) {
+                    continue;
+                }
+                let entry = best.entry(root).or_insert(f64::MIN);
+                *entry = entry.max(pair.score);
+            }
+            let chosen = best
+                .into_iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| self.clusters[&b.0].first.cmp(&self.clusters[&a.0].first)));
+            if let Some((target, _)) = chosen {
+                let clue_id = profile.clue_id.clone();
+                let (kept, absorbed, _) = self.merge(target, own_root);
+                self.merges += 1;
+                self.pending.push((node, true));
+                events.push(CorrelationEvent::Merged {
+                    cluster_id: kept,
+                    merged: absorbed,
+                    by_clue_id: clue_id,
+                });
+            }
+        }
+        events
     }
 
     /// Evaluate the rules on every cluster that received clues since the last flush, and return the warnings

@@ -101,6 +101,7 @@ pub fn correlate<L: Log>(
         for (_, clue) in &done[from..to] {
             correlator.observe(clue);
         }
+        correlator.reconsider();
         correlator.flush();
         from = to;
     }
@@ -120,6 +121,9 @@ pub fn correlate<L: Log>(
             append_event(&mut batch, event, now, &mut report)?;
         }
         report.consumed += 1;
+    }
+    for event in correlator.reconsider() {
+        append_event(&mut batch, event, now, &mut report)?;
     }
     for warning in correlator.flush() {
         batch.append(
