@@ -15,6 +15,12 @@ use crate::score::{score, Comparison};
 
 const DAY: i64 = 86_400;
 
+/// Clusters of at most this many clues are reconsidered (see [`Correlator::reconsider`]).
+const FRAGMENT: usize = 2;
+
+/// What a clue of a two-clue fragment must score above the link threshold to take its fragment along.
+const FRAGMENT_MARGIN: f64 = 4.0;
+
 /// How a clue joined its cluster.
 #[derive(Debug, Clone, PartialEq)]
 struct JoinInfo {
@@ -387,7 +393,7 @@ impl Correlator {
                 for (other, s, _) in ranked.iter().skip(1) {
                     if *s < merge {
                         // A lone earlier report this clue also matched: reconsider it once the batch is in.
-                        if self.clusters.get(other).is_some_and(|c| c.members.len() == 1) {
+                        if self.clusters.get(other).is_some_and(|c| c.members.len() <= FRAGMENT) {
                             self.reconsider_later.push(self.clusters[other].first);
                         }
                         continue;
@@ -435,9 +441,10 @@ impl Correlator {
         let mut events = Vec::new();
         for node in nodes {
             let own_root = self.sets.find_mut(node);
-            if self.clusters.get(&own_root).is_none_or(|c| c.members.len() != 1) {
+            if self.clusters.get(&own_root).is_none_or(|c| c.members.len() > FRAGMENT) {
                 continue;
             }
+            let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
             let profile = &self.profiles[node as usize];
             let keys = self.keys_of(profile);
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
@@ -452,7 +459,9 @@ impl Correlator {
                     &self.settings.weights,
                     near_meters,
                 );
-                if pair.score < link || (self.settings.scoring.require_anchor && !pair.anchored()) {
+                // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
+                let bar = if fragment_size == 1 { link } else { link + FRAGMENT_MARGIN };
+                if pair.score < bar || (self.settings.scoring.require_anchor && !pair.anchored()) {
                     continue;
                 }
                 let entry = best.entry(root).or_insert(f64::MIN);
