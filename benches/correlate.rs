@@ -1,6 +1,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 
-//! The cost of correlating one clue (blocking, scoring, linking, and judging the rules) with 10,000 and with
+//! The cost of correlating one clue (blocking, scoring, linking, the second chance of a lone report, and judging
+//! the rules: `observe`, `reconsider`, `flush`) with 10,000 and with
 //! 1,000,000 clusters open. Blocking keeps only the most recent clues per key, so the cost must stay flat.
 //!
 //! `cargo bench -p yujing-correlate --bench correlate`
@@ -160,6 +161,7 @@ fn populate(open: u64) -> (Correlator, Stream) {
     for dispute in 0..open {
         correlator.observe(&stream.clue(dispute));
     }
+    correlator.reconsider();
     correlator.flush();
     let clusters = correlator.stats().clusters;
     assert_eq!(clusters, open, "{clusters} clusters for {open} disputes");
@@ -181,6 +183,7 @@ fn per_clue(c: &mut Criterion) {
                 let start = Instant::now();
                 for clue in &clues {
                     correlator.observe(clue);
+                    criterion::black_box(correlator.reconsider());
                     criterion::black_box(correlator.flush());
                 }
                 start.elapsed()

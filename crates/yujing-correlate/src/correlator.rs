@@ -393,7 +393,11 @@ impl Correlator {
                 for (other, s, _) in ranked.iter().skip(1) {
                     if *s < merge {
                         // A lone earlier report this clue also matched: reconsider it once the batch is in.
-                        if self.clusters.get(other).is_some_and(|c| c.members.len() <= FRAGMENT) {
+                        if self
+                            .clusters
+                            .get(other)
+                            .is_some_and(|c| c.members.len() <= FRAGMENT)
+                        {
                             self.reconsider_later.push(self.clusters[other].first);
                         }
                         continue;
@@ -441,7 +445,11 @@ impl Correlator {
         let mut events = Vec::new();
         for node in nodes {
             let own_root = self.sets.find_mut(node);
-            if self.clusters.get(&own_root).is_none_or(|c| c.members.len() > FRAGMENT) {
+            if self
+                .clusters
+                .get(&own_root)
+                .is_none_or(|c| c.members.len() > FRAGMENT)
+            {
                 continue;
             }
             let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
@@ -460,16 +468,21 @@ impl Correlator {
                     near_meters,
                 );
                 // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
-                let bar = if fragment_size == 1 { link } else { link + FRAGMENT_MARGIN };
+                let bar = if fragment_size == 1 {
+                    link
+                } else {
+                    link + FRAGMENT_MARGIN
+                };
                 if pair.score < bar || (self.settings.scoring.require_anchor && !pair.anchored()) {
                     continue;
                 }
                 let entry = best.entry(root).or_insert(f64::MIN);
                 *entry = entry.max(pair.score);
             }
-            let chosen = best
-                .into_iter()
-                .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| self.clusters[&b.0].first.cmp(&self.clusters[&a.0].first)));
+            let chosen = best.into_iter().max_by(|a, b| {
+                a.1.total_cmp(&b.1)
+                    .then_with(|| self.clusters[&b.0].first.cmp(&self.clusters[&a.0].first))
+            });
             if let Some((target, _)) = chosen {
                 let clue_id = profile.clue_id.clone();
                 let (kept, absorbed, _) = self.merge(target, own_root);
