@@ -91,6 +91,21 @@ pub struct PairRecord {
     pub comparison: Comparison,
 }
 
+/// One candidate of [`Correlator::explain`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Explanation {
+    /// The earlier clue compared with.
+    pub candidate_clue_id: String,
+    /// Its cluster now.
+    pub cluster_id: String,
+    /// The pair's score.
+    pub score: f64,
+    /// Whether a place or person agreed.
+    pub anchored: bool,
+    /// Every feature's level (`estate.same`, `gap.week`…).
+    pub levels: Vec<String>,
+}
+
 /// A clue's cluster assignment, for `clusters.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Assignment {
@@ -599,6 +614,41 @@ impl Correlator {
             }
             None => false,
         }
+    }
+
+    /// How `clue` compares with the candidates blocking finds for it now, best first: for each candidate
+    /// clue, its cluster, the score, whether it has an anchor, and every feature's level. Changes nothing;
+    /// `yujing explain` prints it so an analyst can see why a report did or did not join a cluster.
+    pub fn explain(&self, clue: &Clue) -> Vec<Explanation> {
+        let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
+        self.frequencies.weigh(&mut profile);
+        let keys = self.keys_of(&profile);
+        let mut out: Vec<Explanation> = self
+            .candidates(&profile, &keys)
+            .into_iter()
+            .filter(|&n| self.profiles[n as usize].clue_id != profile.clue_id)
+            .map(|n| {
+                let pair = score(
+                    &profile,
+                    &self.profiles[n as usize],
+                    &self.settings.weights,
+                    self.settings.scoring.near_meters,
+                );
+                let root = self.sets.find(n);
+                Explanation {
+                    candidate_clue_id: self.profiles[n as usize].clue_id.clone(),
+                    cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                    score: pair.score,
+                    anchored: pair.anchored(),
+                    levels: crate::score::FEATURES
+                        .iter()
+                        .map(|f| format!("{}.{}", f.name, pair.comparison.level(f.name).unwrap_or("?")))
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.candidate_clue_id.cmp(&b.candidate_clue_id)));
+        out
     }
 
     /// Start keeping every candidate pair compared (for `yujing fit`); [`Correlator::take_pairs`] returns them.

@@ -27,7 +27,7 @@ pub use config::{
     BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
     RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig,
 };
-pub use correlator::{cluster_id_for, Assignment, Correlator, PairRecord, Stats};
+pub use correlator::{cluster_id_for, Assignment, Correlator, Explanation, PairRecord, Stats};
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, weighted_dice, BigramFrequencies, ClueProfile,
     TopicLexicon,

@@ -21,7 +21,7 @@ use yujing_model::FeedId;
 mod correlation;
 mod quality;
 
-use correlation::{replay, rule_tests, warnings, write_warning_table};
+use correlation::{explain, replay, rule_tests, warnings, write_warning_table};
 use quality::{eval, fit, simulate};
 
 /// yujing (预警): recognises disputes reported again and again across six upstream feeds, and warns.
@@ -116,6 +116,16 @@ enum Command {
     },
     /// Run the test cases the warning rules declare ([[correlate.rules.tests]]).
     Test,
+    /// Explain how one clue compared with its candidates when it was correlated: score, anchor and every
+    /// feature's level, best first. Replays the store's clues in event-time order up to it.
+    Explain {
+        /// The clue id, `<feed>:<source id>` (as in clusters.jsonl, joined by a colon).
+        #[arg(value_name = "CLUE_ID")]
+        clue_id: String,
+        /// How many candidates to show.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Write labeled synthetic data: export files of the six feeds in OUT/feeds, the truth in OUT/truth.
     Simulate {
         /// The seed; the same seed writes the same files.
@@ -260,6 +270,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Warnings { json } => warnings(&config, json),
         Command::Replay { feeds, out } => replay(&built, &feeds, &out),
         Command::Test => rule_tests(&config),
+        Command::Explain { clue_id, top } => explain(&config, &built, &clue_id, top),
         Command::Simulate {
             seed,
             out,
