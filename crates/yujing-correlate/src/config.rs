@@ -112,13 +112,17 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("gap.week", 0.72),
     ("gap.month", -0.32),
     ("gap.longer", -1.15),
+    ("place_topic.same_subject", 6.81),
+    ("place_topic.other_subject", -4.43),
+    ("place_topic.place_only", 0.0),
+    ("place_topic.no_shared_place", -1.93),
 ];
 
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 6.0,
-            merge_threshold: 12.0,
+            link_threshold: 9.5,
+            merge_threshold: 16.0,
             second_match_share: 0.0,
             require_anchor: true,
             near_meters: 300.0,

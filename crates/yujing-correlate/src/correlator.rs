@@ -647,7 +647,11 @@ impl Correlator {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.candidate_clue_id.cmp(&b.candidate_clue_id)));
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.candidate_clue_id.cmp(&b.candidate_clue_id))
+        });
         out
     }
 

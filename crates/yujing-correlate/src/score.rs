@@ -50,6 +50,14 @@ pub const FEATURES: &[Feature] = &[
     ),
     feature!("description", anchor: false, [("high", true), ("medium", true), ("low", false), ("none", false)]),
     feature!("gap", anchor: false, [("day", false), ("week", false), ("month", false), ("longer", false)]),
+    // The conjunction Fellegi–Sunter's independence misses: two reports about the same subject at the same
+    // place are far likelier one dispute than the estate and the topic each suggest alone (different
+    // disputes at one estate are about different things).
+    feature!(
+        "place_topic",
+        anchor: false,
+        [("same_subject", true), ("other_subject", false), ("place_only", false), ("no_shared_place", false)]
+    ),
 ];
 
 /// The index of a feature in [`FEATURES`].
@@ -71,6 +79,7 @@ pub fn feature_index(name: &str) -> Option<usize> {
         "topic" => 12,
         "description" => 13,
         "gap" => 14,
+        "place_topic" => 15,
         _ => return None,
     })
 }
@@ -92,7 +101,7 @@ pub struct Comparison {
 }
 
 /// How many features there are.
-pub const FEATURE_COUNT: usize = 15;
+pub const FEATURE_COUNT: usize = 16;
 
 impl Comparison {
     fn set(&mut self, feature: &str, level: &str) {
@@ -389,6 +398,19 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         }
     };
     c.set("topic", topic);
+    let same_place = matches!(c.level("estate"), Some("same" | "similar"))
+        || c.level("village_group") == Some("same")
+        || c.level("road") == Some("same");
+    c.set(
+        "place_topic",
+        match (same_place, topic) {
+            (false, _) => "no_shared_place",
+            (true, "all" | "most") => "same_subject",
+            // No topic on one side: the place is shared, the subject unknown.
+            (true, "missing") => "place_only",
+            (true, _) => "other_subject",
+        },
+    );
     let d = weighted_dice(a, b);
     c.set(
         "description",

@@ -195,7 +195,10 @@ pub(crate) fn explain(config: &EngineConfig, built: &Built, clue_id: &str, top: 
     let mut correlator = yujing_correlate::Correlator::new(built.correlate.clone());
     let clues = yujing_engine::clues_in_event_time(&log)?;
     let Some(target) = clues.iter().position(|c| c.clue_id == clue_id) else {
-        anyhow::bail!("no clue {clue_id} in the store at {}", config.store.data_dir.display());
+        anyhow::bail!(
+            "no clue {clue_id} in the store at {}",
+            config.store.data_dir.display()
+        );
     };
     for clue in &clues[..target] {
         correlator.observe(clue);
@@ -211,7 +214,11 @@ pub(crate) fn explain(config: &EngineConfig, built: &Built, clue_id: &str, top: 
         clue.dispute_type,
         candidates.len(),
         built.correlate.scoring.link_threshold,
-        if built.correlate.scoring.require_anchor { "required" } else { "not required" }
+        if built.correlate.scoring.require_anchor {
+            "required"
+        } else {
+            "not required"
+        }
     )?;
     for c in candidates.iter().take(top) {
         writeln!(
