@@ -579,6 +579,20 @@ impl Correlator {
         if let Some(level) = known_level(&p.building, &|m| m.building.clone()) {
             comparison.refine_missing("building", level);
         }
+        // A member whose town was not resolved can bridge two towns' namesake estates; the cluster's other
+        // members know its town.
+        if p.town != "unknown" && comparison.level("town") == Some("unknown") {
+            let towns: Vec<&str> = near
+                .iter()
+                .map(|m| m.town.as_str())
+                .filter(|t| *t != "unknown")
+                .collect();
+            if towns.contains(&p.town.as_str()) {
+                comparison.refine_level("town", "same");
+            } else if !towns.is_empty() {
+                comparison.refine_level("town", "conflict");
+            }
+        }
         if let Some(level) = known_level(&p.village_group, &|m| m.village_group.clone()) {
             comparison.refine_missing("village_group", level);
         }

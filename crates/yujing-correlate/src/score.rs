@@ -137,6 +137,11 @@ impl Comparison {
             .any(|(f, l)| f.anchor && f.levels.get(usize::from(l)).is_some_and(|(_, agree)| *agree))
     }
 
+    /// Set a feature's level outright (what the cluster's other members know decides it).
+    pub fn refine_level(&mut self, feature: &str, level: &str) {
+        self.set(feature, level);
+    }
+
     /// Refine a level that is `missing` on the pair with what a third clue (another member of the cluster)
     /// knows: used for the building, estate and village group.
     pub fn refine_missing(&mut self, feature: &str, level: &str) {
