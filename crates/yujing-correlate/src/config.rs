@@ -65,10 +65,12 @@ pub struct ScoringConfig {
 /// (20,000 disputes); docs/QUALITY.md has the figures and how to re-estimate them on labeled real data.
 pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("phone_or_id.same", 10.0),
-    ("phone_or_id.none", -1.07),
+    ("phone_or_id.different", -1.48),
+    ("phone_or_id.missing", 0.07),
     ("name.same", 6.49),
     ("name.similar", 8.4),
-    ("name.none", -1.04),
+    ("name.different", -1.94),
+    ("name.missing", -0.05),
     ("town.same", 0.62),
     ("town.conflict", -10.0),
     ("town.unknown", 0.31),
@@ -121,8 +123,8 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 9.5,
-            merge_threshold: 16.0,
+            link_threshold: 9.0,
+            merge_threshold: 15.0,
             second_match_share: 0.0,
             require_anchor: true,
             near_meters: 300.0,

@@ -31,8 +31,14 @@ macro_rules! feature {
 
 /// The comparison features, in a fixed order (the index of a feature in a [`Comparison`]).
 pub const FEATURES: &[Feature] = &[
-    feature!("phone_or_id", anchor: true, [("same", true), ("none", false)]),
-    feature!("name", anchor: true, [("same", true), ("similar", true), ("none", false)]),
+    // Disagreement and absence are different evidence: two reports naming different phones are a little less
+    // likely one dispute than a report naming none.
+    feature!("phone_or_id", anchor: true, [("same", true), ("different", false), ("missing", false)]),
+    feature!(
+        "name",
+        anchor: true,
+        [("same", true), ("similar", true), ("different", false), ("missing", false)]
+    ),
     feature!("town", anchor: false, [("same", false), ("conflict", false), ("unknown", false)]),
     feature!("type", anchor: false, [("same", true), ("conflict", false), ("other", false)]),
     feature!("estate", anchor: true, [("same", true), ("similar", true), ("conflict", false), ("missing", false)]),
@@ -85,10 +91,11 @@ pub fn feature_index(name: &str) -> Option<usize> {
 }
 
 fn level_index(feature: usize, level: &str) -> u8 {
-    FEATURES[feature]
-        .levels
-        .iter()
-        .position(|(l, _)| *l == level)
+    let found = FEATURES[feature].levels.iter().position(|(l, _)| *l == level);
+    debug_assert!(found.is_some(), "{} has no level {level}", FEATURES[feature].name);
+    // An unknown level (a bug caught by the debug assertion above) falls to the last, neutral level.
+    found
+        .or(FEATURES[feature].levels.len().checked_sub(1))
         .and_then(|i| u8::try_from(i).ok())
         .unwrap_or(0)
 }
@@ -304,8 +311,10 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "phone_or_id",
         if shares(&a.strong_keys, &b.strong_keys) {
             "same"
+        } else if a.strong_keys.is_empty() || b.strong_keys.is_empty() {
+            "missing"
         } else {
-            "none"
+            "different"
         },
     );
     let name = if shares(&a.name_keys, &b.name_keys) {
@@ -318,8 +327,10 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             .fold(0.0_f64, f64::max);
         if best >= NAME_SIMILARITY_FLOOR {
             "similar"
+        } else if a.names.is_empty() || b.names.is_empty() {
+            "missing"
         } else {
-            "none"
+            "different"
         }
     };
     c.set("name", name);
