@@ -160,7 +160,7 @@ mod tests {
         let fit = fit_weights(&pairs);
         let weights = fit.weights();
         assert!(weights["phone_or_id.same"] > 4.0, "{weights:?}");
-        assert!(weights["phone_or_id.none"] < -2.0, "{weights:?}");
+        assert!(weights["phone_or_id.different"] < -2.0, "{weights:?}");
         assert!(fit.pair_f1 > 0.9);
         assert!(fit.to_toml().contains("\"phone_or_id.same\" = "));
     }
