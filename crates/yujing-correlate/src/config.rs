@@ -65,8 +65,8 @@ pub struct ScoringConfig {
 /// (20,000 disputes); docs/QUALITY.md has the figures and how to re-estimate them on labeled real data.
 pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("phone_or_id.same", 10.0),
-    ("phone_or_id.different", -1.48),
-    ("phone_or_id.missing", 0.07),
+    ("phone_or_id.different", -1.61),
+    ("phone_or_id.missing", 0.06),
     ("name.same", 6.49),
     ("name.similar", 8.4),
     ("name.different", -1.94),

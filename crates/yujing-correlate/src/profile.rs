@@ -36,6 +36,9 @@ pub struct ClueProfile {
     pub location: Option<(f64, f64)>,
     /// Phone and ID keys of all parties.
     pub strong_keys: Vec<String>,
+    /// Which kinds of strong key the clue has: bit 0 a phone, bit 1 an ID number. A phone and an ID number
+    /// never match, so only keys of a kind both clues have can disagree.
+    pub strong_kinds: u8,
     /// Full-name keys of all parties.
     pub name_keys: Vec<String>,
     /// Name tokens of persons: (char tokens, sound tokens).
@@ -65,6 +68,7 @@ impl ClueProfile {
     /// The profile of `clue`, its topics found with `lexicon`.
     pub fn with_topics(clue: &Clue, lexicon: &TopicLexicon) -> ClueProfile {
         let mut strong_keys = BTreeSet::new();
+        let mut strong_kinds = 0u8;
         let mut name_keys = BTreeSet::new();
         let mut names = Vec::new();
         let mut organisations = Vec::new();
@@ -72,7 +76,14 @@ impl ClueProfile {
         for party in &clue.parties {
             for key in &party.keys {
                 match key.kind {
-                    PartyKeyKind::Phone | PartyKeyKind::IdNumber => strong_keys.insert(key.hash.clone()),
+                    PartyKeyKind::Phone => {
+                        strong_kinds |= 1;
+                        strong_keys.insert(key.hash.clone())
+                    }
+                    PartyKeyKind::IdNumber => {
+                        strong_kinds |= 2;
+                        strong_keys.insert(key.hash.clone())
+                    }
                     PartyKeyKind::Name => name_keys.insert(key.hash.clone()),
                 };
             }
@@ -120,6 +131,7 @@ impl ClueProfile {
             road: clue.address.road.as_deref().map(road_name),
             location: clue.location.map(|p| (p.lng, p.lat)),
             strong_keys: strong_keys.into_iter().collect(),
+            strong_kinds,
             name_keys: name_keys.into_iter().collect(),
             names,
             organisations,

@@ -311,7 +311,8 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "phone_or_id",
         if shares(&a.strong_keys, &b.strong_keys) {
             "same"
-        } else if a.strong_keys.is_empty() || b.strong_keys.is_empty() {
+        } else if a.strong_kinds & b.strong_kinds == 0 {
+            // No kind of key in common (a phone on one side, an ID number on the other, or none).
             "missing"
         } else {
             "different"
