@@ -346,6 +346,11 @@ fn the_seed_case_raises_one_orange_at_its_fifth_report_and_one_red_at_its_eighth
     // Different disputes stay apart: the other estate's complaint, the labour case, the neighbours of 邓高.
     assert_ne!(cluster_of("exchange", "ZJ-002/ZJTS2026060800044"), estate);
     assert_ne!(cluster_of("hotline12345", "RG2026060700231"), estate);
+    assert_eq!(
+        cluster_of("hotline12345", "RG2026060700231"),
+        cluster_of("exchange", "RS-003/RSJC2026-0611"),
+        "the unpaid-wages call (a phone) and the labour inspection complaint (an ID number) are one dispute"
+    );
     let neighbours = cluster_of("grid", "WG20260608001102");
     for (feed, id) in [
         ("hotline12345", "RG2026061200045"),
