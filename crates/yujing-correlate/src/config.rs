@@ -50,8 +50,6 @@ pub struct ScoringConfig {
     pub link_threshold: f64,
     /// The least score for a clue to merge a second cluster into the one it joined.
     pub merge_threshold: f64,
-    /// The share of the second-best member's score (when positive) added to a cluster's score.
-    pub second_match_share: f64,
     /// Link only pairs that agree on a place or a person (a party key or name, the estate, village group,
     /// community, road, counter-party or position), whatever their score.
     pub require_anchor: bool,
@@ -125,7 +123,6 @@ impl Default for ScoringConfig {
         ScoringConfig {
             link_threshold: 9.0,
             merge_threshold: 15.0,
-            second_match_share: 0.0,
             require_anchor: true,
             near_meters: 300.0,
             weights: DEFAULT_WEIGHTS

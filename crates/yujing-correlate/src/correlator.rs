@@ -11,7 +11,7 @@ use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, War
 
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueProfile, TopicLexicon};
-use crate::score::{score, Comparison};
+use crate::score::{score, Comparison, PairScore};
 
 const DAY: i64 = 86_400;
 
@@ -276,6 +276,18 @@ impl Correlator {
         out
     }
 
+    /// Every candidate blocking finds for `p`: its node, its cluster's root and how the pair compares.
+    fn scored_candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<(u32, u32, PairScore)> {
+        let near_meters = self.settings.scoring.near_meters;
+        self.candidates(p, keys)
+            .into_iter()
+            .map(|n| {
+                let pair = score(p, &self.profiles[n as usize], &self.settings.weights, near_meters);
+                (n, self.sets.find(n), pair)
+            })
+            .collect()
+    }
+
     fn index_node(&mut self, node: u32, keys: &[u64]) {
         let max = self.settings.blocking.max_per_key;
         let mut all = keys.to_vec();
@@ -301,20 +313,11 @@ impl Correlator {
         let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
         self.frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
-        let candidates = self.candidates(&profile, &keys);
 
-        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score, comparison
-        // and member, and the second best score.
-        let near_meters = self.settings.scoring.near_meters;
-        let mut best: BTreeMap<u32, (f64, Comparison, u32, f64)> = BTreeMap::new();
-        for node in candidates {
-            let root = self.sets.find_mut(node);
-            let pair = score(
-                &profile,
-                &self.profiles[node as usize],
-                &self.settings.weights,
-                near_meters,
-            );
+        // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
+        // comparison.
+        let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
+        for (node, root, pair) in self.scored_candidates(&profile, &keys) {
             if let Some(sink) = self.pairs.as_mut() {
                 sink.push(PairRecord {
                     clue_id: profile.clue_id.clone(),
@@ -325,25 +328,21 @@ impl Correlator {
             if self.settings.scoring.require_anchor && !pair.anchored() {
                 continue;
             }
-            let entry = best
-                .entry(root)
-                .or_insert((f64::MIN, pair.comparison, node, f64::MIN));
+            let entry = best.entry(root).or_insert((f64::MIN, pair.comparison));
             if pair.score > entry.0 {
-                entry.3 = entry.0;
-                *entry = (pair.score, pair.comparison, node, entry.3);
-            } else if pair.score > entry.3 {
-                entry.3 = pair.score;
+                *entry = (pair.score, pair.comparison);
             }
         }
-        // What other members near in time know (the building, the estate, the village group) fills in what the
-        // best member did not say; support from a second member adds a share of its score.
-        let support = self.settings.scoring.second_match_share;
+        // What other members near in time know (the building, the estate, the village group, the town) fills
+        // in what the best member did not say.
         let best: BTreeMap<u32, (f64, Vec<&'static str>)> = best
             .into_iter()
-            .map(|(root, (_, mut comparison, best_node, second))| {
-                self.refine(&profile, root, best_node, &mut comparison);
-                let s = self.settings.weights.score(&comparison) + support * second.max(0.0);
-                (root, (s, comparison.agreements()))
+            .map(|(root, (_, mut comparison))| {
+                self.refine(&profile, root, &mut comparison);
+                (
+                    root,
+                    (self.settings.weights.score(&comparison), comparison.agreements()),
+                )
             })
             .collect();
         let link = self.settings.scoring.link_threshold;
@@ -456,7 +455,6 @@ impl Correlator {
         nodes.sort_unstable();
         nodes.dedup();
         let link = self.settings.scoring.link_threshold;
-        let near_meters = self.settings.scoring.near_meters;
         let mut events = Vec::new();
         for node in nodes {
             let own_root = self.sets.find_mut(node);
@@ -471,17 +469,10 @@ impl Correlator {
             let profile = &self.profiles[node as usize];
             let keys = self.keys_of(profile);
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for candidate in self.candidates(profile, &keys) {
-                let root = self.sets.find(candidate);
+            for (_, root, pair) in self.scored_candidates(profile, &keys) {
                 if root == own_root {
                     continue;
                 }
-                let pair = score(
-                    profile,
-                    &self.profiles[candidate as usize],
-                    &self.settings.weights,
-                    near_meters,
-                );
                 // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
                 let bar = if fragment_size == 1 {
                     link
@@ -552,12 +543,11 @@ impl Correlator {
 
     /// Fill the building, estate and village group levels the best member left `missing` from what the
     /// cluster's members near in time know.
-    fn refine(&self, p: &ClueProfile, root: u32, best_node: u32, comparison: &mut Comparison) {
+    fn refine(&self, p: &ClueProfile, root: u32, comparison: &mut Comparison) {
         const NEAREST: usize = 12;
         let Some(cluster) = self.clusters.get(&root) else {
             return;
         };
-        let _ = best_node;
         let pos = cluster.members.partition_point(|m| m.0 < p.at);
         let from = pos.saturating_sub(NEAREST / 2);
         let to = (from + NEAREST).min(cluster.members.len());
@@ -638,27 +628,18 @@ impl Correlator {
         self.frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
         let mut out: Vec<Explanation> = self
-            .candidates(&profile, &keys)
+            .scored_candidates(&profile, &keys)
             .into_iter()
-            .filter(|&n| self.profiles[n as usize].clue_id != profile.clue_id)
-            .map(|n| {
-                let pair = score(
-                    &profile,
-                    &self.profiles[n as usize],
-                    &self.settings.weights,
-                    self.settings.scoring.near_meters,
-                );
-                let root = self.sets.find(n);
-                Explanation {
-                    candidate_clue_id: self.profiles[n as usize].clue_id.clone(),
-                    cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
-                    score: pair.score,
-                    anchored: pair.anchored(),
-                    levels: crate::score::FEATURES
-                        .iter()
-                        .map(|f| format!("{}.{}", f.name, pair.comparison.level(f.name).unwrap_or("?")))
-                        .collect(),
-                }
+            .filter(|(n, _, _)| self.profiles[*n as usize].clue_id != profile.clue_id)
+            .map(|(n, root, pair)| Explanation {
+                candidate_clue_id: self.profiles[n as usize].clue_id.clone(),
+                cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                score: pair.score,
+                anchored: pair.anchored(),
+                levels: crate::score::FEATURES
+                    .iter()
+                    .map(|f| format!("{}.{}", f.name, pair.comparison.level(f.name).unwrap_or("?")))
+                    .collect(),
             })
             .collect();
         out.sort_by(|a, b| {

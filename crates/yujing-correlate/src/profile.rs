@@ -190,8 +190,7 @@ impl TopicLexicon {
 /// Organisations named in free text (`永安服饰有限公司，…`), normalized like party organisations.
 fn organisations_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for (at, suffix) in text.match_indices("公司") {
-        let _ = suffix;
+    for (at, _) in text.match_indices("公司") {
         let before: Vec<char> = text[..at].chars().collect();
         let start = before
             .iter()

@@ -68,13 +68,12 @@ pub fn truth_warnings(records: &[TruthRecord], rules: &[Rule], episode_gap_days:
                     continue;
                 }
                 let window = i64::from(rule.within_days) * 86_400;
-                for (i, r) in episode.iter().enumerate() {
+                for r in episode {
                     let t = r.occurred_at;
                     let in_window: Vec<&&TruthRecord> = episode
                         .iter()
                         .filter(|x| x.occurred_at <= t && (t - x.occurred_at).num_seconds() < window)
                         .collect();
-                    let _ = i;
                     if in_window.len() < rule.occurrences as usize {
                         continue;
                     }

@@ -358,56 +358,64 @@ fn ingest(
             "no feed export files found (names must start with a feed id, e.g. police-20260611.csv)"
         );
     }
+    if json {
+        return write_json_pretty(&report);
+    }
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
-    if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
+    writeln!(
+        out,
+        "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
+        "file", "feed", "records", "clues", "versions", "dupes", "not-dispute", "rejected"
+    )?;
+    for f in report.files.iter().chain(std::iter::once(&report.total)) {
+        let feed = f.feed.map_or("".to_owned(), |f| f.to_string());
+        let file = if f.file.is_empty() {
+            "TOTAL"
+        } else {
+            f.file.as_str()
+        };
         writeln!(
             out,
             "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
-            "file", "feed", "records", "clues", "versions", "dupes", "not-dispute", "rejected"
+            file, feed, f.records, f.new_clues, f.new_versions, f.duplicates, f.not_disputes, f.rejected
         )?;
-        for f in report.files.iter().chain(std::iter::once(&report.total)) {
-            let feed = f.feed.map_or("".to_owned(), |f| f.to_string());
-            let file = if f.file.is_empty() {
-                "TOTAL"
-            } else {
-                f.file.as_str()
-            };
-            writeln!(
-                out,
-                "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
-                file, feed, f.records, f.new_clues, f.new_versions, f.duplicates, f.not_disputes, f.rejected
-            )?;
-        }
-        if !report.skipped.is_empty() {
-            let names: Vec<&str> = report
-                .skipped
-                .iter()
-                .map(|s| {
-                    std::path::Path::new(s)
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or(s)
-                })
-                .collect();
-            writeln!(
-                out,
-                "skipped {} file(s) not named after a feed: {}",
-                names.len(),
-                names.join(", ")
-            )?;
-        }
-        if report.total.rejected > 0 {
-            writeln!(out, "rejected records are listed by `yujing deadletter`")?;
-        }
-        if !correlation.warnings.is_empty() {
-            writeln!(out, "\nnew warnings:")?;
-            write_warning_table(&mut out, &correlation.warnings)?;
-        }
     }
+    if !report.skipped.is_empty() {
+        let names: Vec<&str> = report
+            .skipped
+            .iter()
+            .map(|s| {
+                std::path::Path::new(s)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(s)
+            })
+            .collect();
+        writeln!(
+            out,
+            "skipped {} file(s) not named after a feed: {}",
+            names.len(),
+            names.join(", ")
+        )?;
+    }
+    if report.total.rejected > 0 {
+        writeln!(out, "rejected records are listed by `yujing deadletter`")?;
+    }
+    if !correlation.warnings.is_empty() {
+        writeln!(out, "\nnew warnings:")?;
+        write_warning_table(&mut out, &correlation.warnings)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `value` to standard output as pretty JSON, with a final newline.
+pub(crate) fn write_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
     out.flush()?;
     Ok(())
 }

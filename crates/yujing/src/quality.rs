@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use yujing_engine::{Built, Ingestor, SystemClock};
 use yujing_log::EmbeddedLog;
 
+use crate::write_json_pretty;
+
 pub(crate) fn simulate(
     built: &Built,
     config: yujing_sim::SimConfig,
@@ -73,64 +75,62 @@ pub(crate) fn eval(
         &warnings,
         built.correlate.episode_gap_days,
     );
+    if json {
+        return write_json_pretty(&report);
+    }
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
-    if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
+    writeln!(
+        out,
+        "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
+        report.truth_records,
+        report.truth_disputes,
+        report.clustered_records,
+        report.missing_records,
+        report.unexpected_records,
+        report.clusters
+    )?;
+    writeln!(
+        out,
+        "{:<10} {:>9} {:>9} {:>9}",
+        "clusters", "precision", "recall", "F1"
+    )?;
+    for (name, prf) in [("pairwise", report.pairwise), ("B-cubed", report.bcubed)] {
         writeln!(
             out,
-            "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
-            report.truth_records,
-            report.truth_disputes,
-            report.clustered_records,
-            report.missing_records,
-            report.unexpected_records,
-            report.clusters
+            "{:<10} {:>9.4} {:>9.4} {:>9.4}",
+            name, prf.precision, prf.recall, prf.f1
         )?;
+    }
+    writeln!(
+        out,
+        "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "warnings",
+        "expected",
+        "raised",
+        "matched",
+        "dups",
+        "precision",
+        "recall",
+        "lag p50",
+        "lag p95",
+        "on time"
+    )?;
+    for (level, s) in &report.warnings {
         writeln!(
             out,
-            "{:<10} {:>9} {:>9} {:>9}",
-            "clusters", "precision", "recall", "F1"
+            "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9.4} {:>9.4} {:>7.1}h {:>7.1}h {:>8}",
+            level.as_str(),
+            s.expected,
+            s.raised,
+            s.matched,
+            s.duplicates,
+            s.precision,
+            s.recall,
+            s.lag_hours.p50,
+            s.lag_hours.p95,
+            s.lag_hours.on_time
         )?;
-        for (name, prf) in [("pairwise", report.pairwise), ("B-cubed", report.bcubed)] {
-            writeln!(
-                out,
-                "{:<10} {:>9.4} {:>9.4} {:>9.4}",
-                name, prf.precision, prf.recall, prf.f1
-            )?;
-        }
-        writeln!(
-            out,
-            "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8}",
-            "warnings",
-            "expected",
-            "raised",
-            "matched",
-            "dups",
-            "precision",
-            "recall",
-            "lag p50",
-            "lag p95",
-            "on time"
-        )?;
-        for (level, s) in &report.warnings {
-            writeln!(
-                out,
-                "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9.4} {:>9.4} {:>7.1}h {:>7.1}h {:>8}",
-                level.as_str(),
-                s.expected,
-                s.raised,
-                s.matched,
-                s.duplicates,
-                s.precision,
-                s.recall,
-                s.lag_hours.p50,
-                s.lag_hours.p95,
-                s.lag_hours.on_time
-            )?;
-        }
     }
     out.flush()?;
     Ok(())
