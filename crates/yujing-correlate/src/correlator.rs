@@ -7,7 +7,9 @@ use std::hash::{Hash, Hasher};
 use chrono::{DateTime, TimeZone, Utc};
 use petgraph::unionfind::UnionFind;
 use sha2::{Digest, Sha256};
-use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningEvidence, WarningLevel};
+use yujing_model::{
+    Clue, CorrelationEvent, DisputeSubject, DisputeType, FeedId, TownCode, Warning, WarningEvidence, WarningLevel,
+};
 
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueProfile, TopicLexicon};
@@ -883,7 +885,51 @@ impl Correlator {
             reporters: reporters.len() as u32,
             episode: episode as u32,
             risk_flags,
+            subject: self.subject_of(&cluster.id, counted),
             evidence,
+        }
+    }
+
+    /// The town, type and place most reported among `counted` (ties go to the earliest report): unknown towns
+    /// and the type 其他 count only when nothing else was said.
+    fn subject_of(&self, cluster_id: &str, counted: &[(i64, u32)]) -> DisputeSubject {
+        fn most_common<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for value in values {
+                match counts.iter_mut().find(|(v, _)| *v == value) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((value, 1)),
+                }
+            }
+            // max_by_key keeps the last maximum; reversing keeps the earliest.
+            counts.into_iter().rev().max_by_key(|(_, n)| *n).map(|(v, _)| v)
+        }
+        let profiles: Vec<&ClueProfile> = counted.iter().map(|&(_, n)| &self.profiles[n as usize]).collect();
+        let town_code = most_common(profiles.iter().map(|p| p.town.as_str()).filter(|t| *t != TownCode::UNKNOWN))
+            .unwrap_or(TownCode::UNKNOWN)
+            .to_owned();
+        let town_name = profiles
+            .iter()
+            .filter(|p| p.town == town_code)
+            .find_map(|p| p.town_name.clone());
+        let dispute_type = most_common(
+            profiles
+                .iter()
+                .map(|p| p.dispute_type.name())
+                .filter(|t| *t != DisputeType::Other.name()),
+        )
+        .and_then(DisputeType::from_name)
+        .unwrap_or(DisputeType::Other);
+        let place = most_common(profiles.iter().filter_map(|p| p.estate.as_deref()))
+            .or_else(|| most_common(profiles.iter().filter_map(|p| p.village_group.as_deref())))
+            .or_else(|| most_common(profiles.iter().filter_map(|p| p.road.as_deref())))
+            .map(str::to_owned);
+        DisputeSubject {
+            cluster_id: cluster_id.to_owned(),
+            town_code,
+            town_name,
+            dispute_type,
+            place,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct ClueProfile {
     pub at: i64,
     /// Town code (`unknown` when unresolved).
     pub town: String,
+    /// Town name, when resolved.
+    pub town_name: Option<String>,
     /// Canonical type.
     pub dispute_type: DisputeType,
     /// Community code.
@@ -122,6 +124,7 @@ impl ClueProfile {
             source_id: clue.source_id.clone(),
             at: clue.occurred_at.timestamp(),
             town: clue.town.town_code.0.clone(),
+            town_name: clue.town.town_name.clone(),
             dispute_type: clue.dispute_type,
             community: clue.town.community_code.clone(),
             estate_sound: estate.as_deref().map(sound_of),

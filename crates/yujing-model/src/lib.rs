@@ -10,6 +10,10 @@
 //!   [`DisputeType`], [`RequestKind`], [`RiskFlag`]s and the [`RawPointer`] back to the exact bytes received.
 //! - [`SourceLocation`]: where a record sat in the input (file, line, record index).
 //! - [`DeadLetter`] and [`RejectKind`]: a rejected record and the reason.
+//! - [`Warning`] (with its [`WarningEvidence`] and [`DisputeSubject`]) and [`CorrelationEvent`]: what correlation
+//!   decides.
+//! - [`WorkOrderEvent`]: one step of a work order ([`OrderChange`], by an [`Actor`] in a [`Role`]), the audit
+//!   trail from warning to closure.
 //!
 //! All types serialize to JSON with `serde`; their JSON Schemas are generated with `schemars` and kept in the
 //! repository's `schemas/` folder, where a test checks that the committed schemas match these types.
@@ -24,6 +28,12 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+mod workorder;
+pub use workorder::{
+    Actor, Card, Deadline, DisputeSubject, EscalationTarget, OrderChange, OrderStatus, ReopenCause, Role,
+    Satisfaction, WorkOrderEvent,
+};
 
 /// The six upstream feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -719,6 +729,8 @@ pub struct Warning {
     pub episode: u32,
     /// Risk signs across the counted clues.
     pub risk_flags: BTreeSet<RiskFlag>,
+    /// The town, dispute type and place most reported among the counted clues: what routing looks at.
+    pub subject: DisputeSubject,
     /// The counted clues, in event-time order.
     pub evidence: Vec<WarningEvidence>,
 }
@@ -759,6 +771,7 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let dead_letter = schemars::schema_for!(DeadLetter);
     let warning = schemars::schema_for!(Warning);
     let link = schemars::schema_for!(CorrelationEvent);
+    let work_order_event = schemars::schema_for!(WorkOrderEvent);
     vec![
         ("clue.schema.json", serde_json::to_value(clue).unwrap_or_default()),
         (
@@ -770,6 +783,10 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
             serde_json::to_value(warning).unwrap_or_default(),
         ),
         ("link.schema.json", serde_json::to_value(link).unwrap_or_default()),
+        (
+            "workorder-event.schema.json",
+            serde_json::to_value(work_order_event).unwrap_or_default(),
+        ),
     ]
 }
 
