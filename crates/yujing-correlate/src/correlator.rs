@@ -940,6 +940,19 @@ impl Correlator {
         self.clusters.get(&root).map(|c| c.id.clone())
     }
 
+    /// The clue ids of cluster `cluster_id` (or of the cluster it was merged into), in the order observed;
+    /// empty when the cluster is unknown.
+    pub fn members(&mut self, cluster_id: &str) -> Vec<String> {
+        let Some(&opened) = self.opened_by.get(cluster_id) else {
+            return Vec::new();
+        };
+        let root = self.sets.find_mut(opened);
+        (0..self.profiles.len() as u32)
+            .filter(|&node| self.sets.find_mut(node) == root)
+            .map(|node| self.profiles[node as usize].clue_id.clone())
+            .collect()
+    }
+
     /// Every observed clue with its current cluster, in the order observed.
     pub fn assignments(&mut self) -> Vec<Assignment> {
         (0..self.profiles.len() as u32)

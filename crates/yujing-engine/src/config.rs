@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use yujing_correlate::{CorrelateConfig, Settings};
 use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
 use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
+use yujing_model::Role;
+use yujing_workorder::{Policy, WorkOrderConfig};
 
 /// The built-in configuration, `config/yujing.toml`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/yujing.toml");
@@ -34,6 +36,150 @@ pub struct EngineConfig {
     /// Matching clues into clusters, and the warning rules.
     #[serde(default)]
     pub correlate: CorrelateConfig,
+    /// Work orders: routing, deadlines, the calendar, escalation.
+    pub workorders: WorkOrderConfig,
+    /// `yujing run`: the HTTP API, its tokens, the webhooks, supervision and the drop directory.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what `yujing run` serves and delivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address to listen on (also `--listen`).
+    pub listen: String,
+    /// How often supervision runs (deadlines, cards, escalation), in seconds.
+    pub supervise_every_secs: u64,
+    /// A drop directory polled for export files (empty: none; also `--watch`).
+    #[serde(default)]
+    pub watch_dir: PathBuf,
+    /// How often the drop directory is polled, in seconds.
+    pub watch_every_secs: u64,
+    /// The largest HTTP ingestion body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Bearer tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Webhook receivers of the command-centre feed.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A bearer token, bound to a role and, for town handlers, a town.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it (shown in the audit trail as the actor).
+    pub name: String,
+    /// The SHA-256 of the token, in hex: the configuration never holds a token itself.
+    pub sha256: String,
+    /// `centre`, `town_handler` or `viewer`.
+    pub role: Role,
+    /// The unit the holder acts for.
+    pub unit: String,
+    /// For a town handler: the town (name or 9-digit code) whose orders it may act on.
+    #[serde(default)]
+    pub town: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("unit", &self.unit)
+            .field("town", &self.town)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A webhook receiver.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its name (delivery progress is recorded under it: renaming it starts delivery from the beginning).
+    pub name: String,
+    /// The URL POSTed to.
+    pub url: String,
+    /// The HMAC-SHA256 signing secret (at least 16 bytes); or leave empty and set `secret_env`.
+    #[serde(default)]
+    pub secret: String,
+    /// An environment variable holding the secret.
+    #[serde(default)]
+    pub secret_env: String,
+    /// The first retry waits this long; each further retry twice as long.
+    pub initial_backoff_ms: u64,
+    /// Retries never wait longer than this.
+    pub max_backoff_ms: u64,
+    /// A delivery attempt gives up after this long.
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("initial_backoff_ms", &self.initial_backoff_ms)
+            .field("max_backoff_ms", &self.max_backoff_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookConfig {
+    /// The signing secret: `secret`, else the variable `secret_env` names.
+    pub fn resolved_secret(&self) -> Option<String> {
+        if !self.secret.is_empty() {
+            return Some(self.secret.clone());
+        }
+        if self.secret_env.is_empty() {
+            return None;
+        }
+        std::env::var(&self.secret_env).ok().filter(|s| !s.is_empty())
+    }
+}
+
+impl ServerConfig {
+    fn check(&self, errors: &mut Vec<String>) {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(format!("server.listen: '{}' is not an address like 127.0.0.1:8080", self.listen));
+        }
+        if self.supervise_every_secs == 0 || self.watch_every_secs == 0 {
+            errors.push("server.supervise_every_secs and server.watch_every_secs must be at least 1".to_owned());
+        }
+        for (i, token) in self.tokens.iter().enumerate() {
+            let at = format!("server.tokens[{i}] ({})", token.name);
+            if token.sha256.len() != 64 || !token.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                errors.push(format!("{at}: sha256 must be 64 hex digits (sha256sum of the token)"));
+            }
+            if token.role == Role::System {
+                errors.push(format!("{at}: role must be centre, town_handler or viewer"));
+            }
+            if token.role == Role::TownHandler && token.town.trim().is_empty() {
+                errors.push(format!("{at}: a town handler's token needs the town it may act on"));
+            }
+            if token.name.trim().is_empty() || token.unit.trim().is_empty() {
+                errors.push(format!("{at}: name and unit are required"));
+            }
+        }
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let at = format!("server.webhooks[{i}] ({})", hook.name);
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                errors.push(format!("{at}: url must start with http:// or https://"));
+            }
+            match hook.resolved_secret() {
+                Some(secret) if secret.len() >= 16 => {}
+                Some(_) => errors.push(format!("{at}: the secret must be at least 16 bytes")),
+                None => errors.push(format!("{at}: set secret, or secret_env to a variable that holds it")),
+            }
+            if hook.initial_backoff_ms == 0 || hook.max_backoff_ms < hook.initial_backoff_ms || hook.timeout_ms == 0 {
+                errors.push(format!("{at}: backoffs and timeout must be positive, max_backoff_ms ≥ initial_backoff_ms"));
+            }
+            if self.webhooks.iter().filter(|h| h.name == hook.name).count() > 1 {
+                errors.push(format!("{at}: webhook names must be distinct"));
+            }
+        }
+    }
 }
 
 /// Where the store lives.
@@ -92,6 +238,8 @@ pub struct Built {
     pub demo: bool,
     /// The checked correlation settings and rules.
     pub correlate: Settings,
+    /// The checked work-order policy.
+    pub policy: Policy,
 }
 
 impl EngineConfig {
@@ -177,15 +325,26 @@ impl EngineConfig {
                 None
             }
         };
+        let policy = match self.workorders.build() {
+            Ok(policy) => Some(policy),
+            Err(e) => {
+                errors.extend(e.into_iter().map(|e| e.to_string()));
+                None
+            }
+        };
+        self.server.check(&mut errors);
         if self.store.data_dir.as_os_str().is_empty() {
             errors.push("store.data_dir is empty".to_owned());
         }
-        match (hasher, gazetteer, rules, correlate) {
-            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate)) if errors.is_empty() => Ok(Built {
-                normalizer: Normalizer::new(gazetteer, hasher, rules),
-                demo: self.pii.demo && self.pii.secret.is_empty(),
-                correlate,
-            }),
+        match (hasher, gazetteer, rules, correlate, policy) {
+            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate), Some(policy)) if errors.is_empty() => {
+                Ok(Built {
+                    normalizer: Normalizer::new(gazetteer, hasher, rules),
+                    demo: self.pii.demo && self.pii.secret.is_empty(),
+                    correlate,
+                    policy,
+                })
+            }
             _ => Err(ConfigError(errors)),
         }
     }

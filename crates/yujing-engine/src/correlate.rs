@@ -1,19 +1,24 @@
 //! The correlation stage: the `clues` topic through the [`Correlator`] onto the `links` and `warnings` topics.
 //!
-//! The correlator's state is a projection of the log. The stage records in the store how far into `clues` it
-//! has consumed, in the same atomic batch as the events it wrote; on the next run it rebuilds the correlator by
-//! observing the consumed clues again in the same order (writing nothing), then carries on with the new ones. So a crash at any moment resumes with nothing lost and nothing applied twice, and the same
-//! log always gives the same clusters and warnings.
+//! The correlator's state is a projection of the log. The stage records in the store how far into `clues` (and
+//! `workorders`, whose resolutions some rules look at) it has consumed, in the same atomic batch as the events it
+//! wrote; when it is opened again it rebuilds the correlator by observing the consumed clues again in the same
+//! order (writing nothing), then carries on with the new ones. So a crash at any moment resumes with nothing
+//! lost and nothing applied twice, and the same log always gives the same clusters and warnings.
 
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 use yujing_correlate::{Correlator, Settings};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
-use yujing_model::{Clue, CorrelationEvent, Warning};
+use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent};
 
 use crate::clock::Clock;
-use crate::read::{for_each_entry, ReadError};
-use crate::topics::{CLUES, LINKS, WARNINGS};
+use crate::outbox::OutboxEvent;
+use crate::read::{for_each_decoded, for_each_entry, ReadError};
+use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
 
-/// The ends (exclusive `clues` offsets) of the segments consumed so far, as a JSON array.
+/// The segments consumed so far, as a JSON array of [`Segment`]s.
 const SEGMENTS_KEY: &[u8] = b"correlate/segments";
 
 /// A failure of the correlation stage.
@@ -45,7 +50,7 @@ pub struct CorrelationReport {
     pub warnings: Vec<Warning>,
 }
 
-fn read_clues<L: Log>(log: &L, from: Offset, to: Offset) -> Result<Vec<(Offset, Clue)>, ReadError> {
+fn read_clues<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<(Offset, Clue)>, ReadError> {
     let mut clues = Vec::new();
     for_each_entry(log, CLUES, from, |entry| {
         if entry.offset >= to {
@@ -71,75 +76,186 @@ fn sort_by_event_time(clues: &mut [(Offset, Clue)]) {
     });
 }
 
-/// Bring the correlation projection up to date with the `clues` topic.
-///
-/// The clues not consumed yet form one *segment*, correlated in event-time order (a late screening ledger lands
-/// where it happened) and written as one atomic batch together with the segment's end. A rebuild observes each
-/// recorded segment in the same order, so the correlator comes back exactly as it was. A replay into a fresh
-/// store is one segment: the whole history in event-time order. Returns the correlator (its state after every
-/// clue) and what this run did.
-pub fn correlate<L: Log>(
+/// One consumed segment: the `clues` and `workorders` offsets it ended at (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Segment {
+    /// Stores written before work orders existed recorded only the clues' end.
+    CluesOnly(Offset),
+    /// The clues' and the work orders' ends.
+    Both {
+        /// `clues` end.
+        clues: Offset,
+        /// `workorders` end.
+        orders: Offset,
+    },
+}
+
+impl Segment {
+    fn clues(self) -> Offset {
+        match self {
+            Segment::CluesOnly(clues) | Segment::Both { clues, .. } => clues,
+        }
+    }
+
+    fn orders(self) -> Option<Offset> {
+        match self {
+            Segment::CluesOnly(_) => None,
+            Segment::Both { orders, .. } => Some(orders),
+        }
+    }
+}
+
+/// The correlation stage, kept in memory between runs: the correlator, the segments consumed, and the work
+/// orders' resolutions applied so far.
+pub struct CorrelationStage {
+    correlator: Correlator,
+    segments: Vec<Segment>,
+    /// How far into `workorders` resolutions were applied.
+    orders_applied: Offset,
+    /// Order id → cluster id, from the `raised` events read so far.
+    order_clusters: HashMap<String, String>,
+}
+
+impl CorrelationStage {
+    /// Rebuilds the stage from the log: each recorded segment is observed again in the same order, after the
+    /// work-order resolutions that were on the log when it ran, writing nothing. Returns the stage and the number
+    /// of clue versions replayed.
+    pub fn open<L: Log + ?Sized>(log: &L, settings: &Settings) -> Result<(CorrelationStage, u64), CorrelateError> {
+        let segments: Vec<Segment> = match log.state(SEGMENTS_KEY)? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => Vec::new(),
+        };
+        let mut stage = CorrelationStage {
+            correlator: Correlator::new(settings.clone()),
+            segments: Vec::new(),
+            orders_applied: 0,
+            order_clusters: HashMap::new(),
+        };
+        let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
+        let mut done = read_clues(log, 0, consumed)?;
+        let mut from = 0;
+        for segment in &segments {
+            if let Some(orders) = segment.orders() {
+                stage.apply_resolutions(log, orders)?;
+            }
+            // Offsets of earlier segments are all below the end, sorted or not: the partition holds.
+            let to = done.partition_point(|(offset, _)| *offset < segment.clues());
+            sort_by_event_time(&mut done[from..to]);
+            for (_, clue) in &done[from..to] {
+                stage.correlator.observe(clue);
+            }
+            stage.correlator.reconsider();
+            stage.correlator.flush();
+            from = to;
+        }
+        stage.segments = segments;
+        Ok((stage, done.len() as u64))
+    }
+
+    /// The correlator, as of the last segment.
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
+    /// The correlator, mutably (for queries that compress its cluster sets).
+    pub fn correlator_mut(&mut self) -> &mut Correlator {
+        &mut self.correlator
+    }
+
+    /// Takes the correlator out of the stage.
+    pub fn into_correlator(self) -> Correlator {
+        self.correlator
+    }
+
+    /// Applies the `resolved` work-order events in `workorders` up to `end` to the correlator, in log order, so
+    /// rules that count only reports after a resolution see it.
+    fn apply_resolutions<L: Log + ?Sized>(&mut self, log: &L, end: Offset) -> Result<(), CorrelateError> {
+        if end <= self.orders_applied {
+            return Ok(());
+        }
+        let mut events = Vec::new();
+        for_each_decoded(log, WORKORDERS, self.orders_applied, |offset, event: WorkOrderEvent| {
+            if offset < end {
+                events.push(event);
+            }
+        })?;
+        for event in events {
+            match &event.change {
+                OrderChange::Raised { subject, .. } => {
+                    self.order_clusters.insert(event.order_id.clone(), subject.cluster_id.clone());
+                }
+                OrderChange::Resolved { .. } => {
+                    if let Some(cluster) = self.order_clusters.get(&event.order_id) {
+                        self.correlator.resolved(cluster, event.at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.orders_applied = end;
+        Ok(())
+    }
+
+    /// Brings the stage up to date with the `clues` topic: the clues not consumed yet form one segment,
+    /// correlated in event-time order (a late screening ledger lands where it happened) after the work orders'
+    /// resolutions so far, and written as one atomic batch (links, warnings and their outbox entries) together
+    /// with the segment's end.
+    pub fn advance<L: Log + ?Sized>(&mut self, log: &L, clock: &dyn Clock) -> Result<CorrelationReport, CorrelateError> {
+        let mut report = CorrelationReport::default();
+        let consumed = self.segments.last().map(|s| s.clues()).unwrap_or(0);
+        let end = log.end_offset(CLUES)?;
+        if end <= consumed {
+            return Ok(report);
+        }
+        let orders_end = log.end_offset(WORKORDERS)?;
+        self.apply_resolutions(log, orders_end)?;
+        let mut fresh = read_clues(log, consumed, end)?;
+        sort_by_event_time(&mut fresh);
+        let now = clock.now().timestamp_millis();
+        let mut batch = Batch::new();
+        for (_, clue) in &fresh {
+            for event in self.correlator.observe(clue) {
+                append_event(&mut batch, event, now, &mut report)?;
+            }
+            report.consumed += 1;
+        }
+        for event in self.correlator.reconsider() {
+            append_event(&mut batch, event, now, &mut report)?;
+        }
+        for warning in self.correlator.flush() {
+            batch.append(
+                WARNINGS,
+                Record {
+                    key: warning.warning_id.clone().into_bytes(),
+                    value: serde_json::to_vec(&warning)?,
+                    timestamp_ms: now,
+                },
+            );
+            OutboxEvent::warning(&warning)?.append_to(&mut batch, now)?;
+            report.warnings.push(warning);
+        }
+        self.segments.push(Segment::Both {
+            clues: end,
+            orders: orders_end,
+        });
+        batch.put_state(SEGMENTS_KEY, serde_json::to_vec(&self.segments)?);
+        log.write(batch)?;
+        Ok(report)
+    }
+}
+
+/// Bring the correlation projection up to date with the `clues` topic (see [`CorrelationStage`]). Returns the
+/// correlator (its state after every clue) and what this run did.
+pub fn correlate<L: Log + ?Sized>(
     log: &L,
     settings: &Settings,
     clock: &dyn Clock,
 ) -> Result<(Correlator, CorrelationReport), CorrelateError> {
-    let mut correlator = Correlator::new(settings.clone());
-    let mut report = CorrelationReport::default();
-    let mut segments: Vec<Offset> = match log.state(SEGMENTS_KEY)? {
-        Some(bytes) => serde_json::from_slice(&bytes)?,
-        None => Vec::new(),
-    };
-    let consumed = segments.last().copied().unwrap_or(0);
-
-    // Rebuild, segment by segment, writing nothing.
-    let mut done = read_clues(log, 0, consumed)?;
-    let mut from = 0;
-    for &end in &segments {
-        // Offsets of earlier segments are all below `end`, sorted or not: the partition holds.
-        let to = done.partition_point(|(offset, _)| *offset < end);
-        sort_by_event_time(&mut done[from..to]);
-        for (_, clue) in &done[from..to] {
-            correlator.observe(clue);
-        }
-        correlator.reconsider();
-        correlator.flush();
-        from = to;
-    }
-    report.rebuilt = done.len() as u64;
-    drop(done);
-
-    let end = log.end_offset(CLUES)?;
-    if end <= consumed {
-        return Ok((correlator, report));
-    }
-    let mut fresh = read_clues(log, consumed, end)?;
-    sort_by_event_time(&mut fresh);
-    let now = clock.now().timestamp_millis();
-    let mut batch = Batch::new();
-    for (_, clue) in &fresh {
-        for event in correlator.observe(clue) {
-            append_event(&mut batch, event, now, &mut report)?;
-        }
-        report.consumed += 1;
-    }
-    for event in correlator.reconsider() {
-        append_event(&mut batch, event, now, &mut report)?;
-    }
-    for warning in correlator.flush() {
-        batch.append(
-            WARNINGS,
-            Record {
-                key: warning.warning_id.clone().into_bytes(),
-                value: serde_json::to_vec(&warning)?,
-                timestamp_ms: now,
-            },
-        );
-        report.warnings.push(warning);
-    }
-    segments.push(end);
-    batch.put_state(SEGMENTS_KEY, serde_json::to_vec(&segments)?);
-    log.write(batch)?;
-    Ok((correlator, report))
+    let (mut stage, rebuilt) = CorrelationStage::open(log, settings)?;
+    let mut report = stage.advance(log, clock)?;
+    report.rebuilt = rebuilt;
+    Ok((stage.into_correlator(), report))
 }
 
 fn append_event(
@@ -170,7 +286,7 @@ fn append_event(
 }
 
 /// Every clue version on the log, in event-time order (as a replay correlates them).
-pub fn clues_in_event_time<L: Log>(log: &L) -> Result<Vec<Clue>, CorrelateError> {
+pub fn clues_in_event_time<L: Log + ?Sized>(log: &L) -> Result<Vec<Clue>, CorrelateError> {
     let end = log.end_offset(CLUES)?;
     let mut clues = read_clues(log, 0, end)?;
     sort_by_event_time(&mut clues);

@@ -116,7 +116,7 @@ struct RecordState {
 }
 
 /// Writes inputs onto the log. One ingestor writes a store at a time (the embedded log is locked per process).
-pub struct Ingestor<'a, L: Log> {
+pub struct Ingestor<'a, L: Log + ?Sized> {
     log: &'a L,
     normalizer: &'a Normalizer,
     clock: &'a dyn Clock,
@@ -228,7 +228,7 @@ fn dead_letter_key(feed: FeedId, unit_bytes: &[u8], record_index: u64, kind: Rej
     format!("dl/{}", pii::letters_hex(&hasher.finalize())).into_bytes()
 }
 
-impl<'a, L: Log> Ingestor<'a, L> {
+impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// An ingestor writing to `log`, normalizing with `normalizer`, stamping times from `clock`.
     pub fn new(log: &'a L, normalizer: &'a Normalizer, clock: &'a dyn Clock) -> Ingestor<'a, L> {
         Ingestor {

@@ -5,8 +5,11 @@
 //!   [`EngineConfig::check`] with every error reported at once, building the runtime [`Built`] parts.
 //! - [`Ingestor`]: export files and pushes → raw records, clues and dead letters on the log, atomically and
 //!   idempotently; reports what it did in an [`IngestReport`].
-//! - [`correlate()`]: the `clues` topic through the correlator onto `links` and `warnings`, as a projection
-//!   that resumes where it stopped.
+//! - [`CorrelationStage`] and [`correlate()`]: the `clues` topic through the correlator onto `links` and
+//!   `warnings`, as a projection that resumes where it stopped.
+//! - [`OrderStage`]: warnings open and drive work orders; commands and supervision add events (`workorders`).
+//! - [`outbox`]: every warning and work-order event on the `outbox` topic, the command-centre feed.
+//! - [`Pipeline`]: ingestion, correlation and work orders as one long-lived value, for `yujing run`.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
@@ -15,11 +18,18 @@ pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod ingest;
+pub mod orders;
+pub mod outbox;
+pub mod pipeline;
 pub mod read;
 pub mod topics;
 
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
-pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport};
+pub use config::{ServerConfig, TokenConfig, WebhookConfig};
+pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport, CorrelationStage};
+pub use orders::{OrderError, OrderStage};
+pub use outbox::{read_outbox, OutboxEvent};
+pub use pipeline::{Pipeline, PipelineError, StepReport};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
-pub use read::{for_each_clue, for_each_dead_letter, for_each_warning, ReadError};
+pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};

@@ -27,7 +27,7 @@ pub enum ReadError {
 }
 
 /// Calls `each` with every entry of `topic`, in order, from offset `from`.
-pub fn for_each_entry<L: Log>(
+pub fn for_each_entry<L: Log + ?Sized>(
     log: &L,
     topic: &str,
     from: Offset,
@@ -46,6 +46,19 @@ pub fn for_each_entry<L: Log>(
     }
 }
 
+/// Calls `each` with every record of `topic` from offset `from`, decoded as `T`, with its offset.
+pub fn for_each_decoded<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
+    log: &L,
+    topic: &str,
+    from: Offset,
+    mut each: impl FnMut(Offset, T),
+) -> Result<(), ReadError> {
+    for_each_entry(log, topic, from, |entry| {
+        each(entry.offset, decode(topic, entry)?);
+        Ok(())
+    })
+}
+
 fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
     serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
         topic: topic.to_owned(),
@@ -55,7 +68,7 @@ fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<
 }
 
 /// Calls `each` with every clue version in the log, in log order.
-pub fn for_each_clue<L: Log>(log: &L, mut each: impl FnMut(Clue)) -> Result<(), ReadError> {
+pub fn for_each_clue<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Clue)) -> Result<(), ReadError> {
     for_each_entry(log, CLUES, 0, |entry| {
         each(decode(CLUES, entry)?);
         Ok(())
@@ -63,7 +76,7 @@ pub fn for_each_clue<L: Log>(log: &L, mut each: impl FnMut(Clue)) -> Result<(), 
 }
 
 /// Calls `each` with every dead letter in the log, in log order.
-pub fn for_each_dead_letter<L: Log>(log: &L, mut each: impl FnMut(DeadLetter)) -> Result<(), ReadError> {
+pub fn for_each_dead_letter<L: Log + ?Sized>(log: &L, mut each: impl FnMut(DeadLetter)) -> Result<(), ReadError> {
     for_each_entry(log, DEADLETTER, 0, |entry| {
         each(decode(DEADLETTER, entry)?);
         Ok(())
@@ -71,7 +84,7 @@ pub fn for_each_dead_letter<L: Log>(log: &L, mut each: impl FnMut(DeadLetter)) -
 }
 
 /// Calls `each` with every warning in the log, in the order raised.
-pub fn for_each_warning<L: Log>(log: &L, mut each: impl FnMut(Warning)) -> Result<(), ReadError> {
+pub fn for_each_warning<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Warning)) -> Result<(), ReadError> {
     for_each_entry(log, WARNINGS, 0, |entry| {
         each(decode(WARNINGS, entry)?);
         Ok(())

@@ -18,3 +18,10 @@ pub const LINKS: &str = "links";
 
 /// Warnings ([`yujing_model::Warning`]), keyed by warning id.
 pub const WARNINGS: &str = "warnings";
+
+/// Work-order events ([`yujing_model::WorkOrderEvent`]), keyed by order id: the audit trail.
+pub const WORKORDERS: &str = "workorders";
+
+/// The command-centre feed ([`crate::outbox::OutboxEvent`]): every warning and work-order event, in the order
+/// written. Its offsets are the SSE event ids; webhook deliveries record how far they got.
+pub const OUTBOX: &str = "outbox";

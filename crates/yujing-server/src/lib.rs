@@ -1,1 +1,191 @@
-//! wip
+//! yujing's HTTP server: the work-order API, the command-centre feed and ingestion over HTTP, served by
+//! `yujing run` alongside the pipeline.
+//!
+//! # Layout
+//! - [`start`]: serves a [`Pipeline`] on a bound listener (port 0 in tests) with its background tasks —
+//!   supervision on a timer, a polled drop directory, one webhook deliverer per receiver — and returns the
+//!   running [`Server`], which [`Server::stop`] shuts down gracefully.
+//! - [`api`]: the routes ([`api::ROUTES`], described by `schemas/openapi.json`): work orders, their commands,
+//!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
+//! - [`feed`]: the outbox as server-sent events, and signed webhook delivery with retries and backoff.
+//! - [`auth`]: bearer tokens bound to a role, a unit and a town ([`auth::Principal`]).
+//! - [`error::ApiError`]: 4xx answers that say what was wrong and what would work.
+//!
+//! The server reads projections and issues commands through the [`Pipeline`]; it never writes the log itself,
+//! except webhook delivery progress.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod feed;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use yujing_engine::{Pipeline, ServerConfig};
+use yujing_log::{Log, Offset};
+
+pub use auth::{Principal, Tokens};
+pub use error::ApiError;
+pub use feed::{delivered_key, signature};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The pipeline; one step at a time.
+    pub pipeline: Arc<Mutex<Pipeline>>,
+    /// The log (for readers that need no lock: SSE, webhooks).
+    pub log: Arc<dyn Log>,
+    /// The tokens.
+    pub tokens: Tokens,
+    /// The outbox's end offset, announced after every step so SSE streams and webhooks wake.
+    pub outbox_end: Arc<watch::Sender<Offset>>,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Turns true when the server stops, ending long-lived responses (SSE).
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// How [`start`] runs the background tasks.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run supervision on a timer (`server.supervise_every_secs`).
+    pub supervise: bool,
+    /// A drop directory to poll (`server.watch_dir` or `--watch`).
+    pub watch_dir: Option<PathBuf>,
+}
+
+/// A running server and its tasks.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Serves `pipeline` on `listener` with the background tasks `options` asks for and a deliverer per webhook.
+pub fn start(
+    pipeline: Pipeline,
+    config: &ServerConfig,
+    demo: bool,
+    listener: TcpListener,
+    options: Options,
+) -> std::io::Result<Server> {
+    let addr = listener.local_addr()?;
+    let log = pipeline.log().clone();
+    let clock = pipeline.clock().clone();
+    let end = pipeline.outbox_end().unwrap_or(0);
+    let (shutdown, stopping) = watch::channel(false);
+    let state = AppState {
+        pipeline: Arc::new(Mutex::new(pipeline)),
+        log: log.clone(),
+        tokens: Tokens::new(&config.tokens, demo),
+        outbox_end: Arc::new(watch::channel(end).0),
+        max_body_bytes: config.max_body_bytes,
+        stopping,
+    };
+    let mut tasks = Vec::new();
+
+    let app = api::router(state.clone());
+    let mut stop = shutdown.subscribe();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    }));
+
+    if options.supervise {
+        let every = Duration::from_secs(config.supervise_every_secs);
+        tasks.push(periodic(state.clone(), every, shutdown.subscribe(), |p| {
+            let events = p.supervise()?;
+            if !events.is_empty() {
+                tracing::info!(events = events.len(), "supervision");
+            }
+            Ok(())
+        }));
+    }
+    if let Some(dir) = options.watch_dir {
+        let every = Duration::from_secs(config.watch_every_secs);
+        tasks.push(periodic(state.clone(), every, shutdown.subscribe(), move |p| {
+            let (report, step) = p.ingest_paths(std::slice::from_ref(&dir))?;
+            if report.total.new_clues + report.total.new_versions + report.total.rejected > 0 {
+                tracing::info!(
+                    dir = %dir.display(),
+                    new_clues = report.total.new_clues,
+                    rejected = report.total.rejected,
+                    warnings = step.warnings.len(),
+                    "drop directory ingested"
+                );
+            }
+            Ok(())
+        }));
+    }
+    for hook in &config.webhooks {
+        let Some(secret) = hook.resolved_secret() else {
+            tracing::error!(webhook = %hook.name, "no secret; not delivered");
+            continue;
+        };
+        tasks.push(tokio::spawn(feed::deliver_webhook(
+            hook.clone(),
+            secret,
+            log.clone(),
+            clock.clone(),
+            state.outbox_end.subscribe(),
+            shutdown.subscribe(),
+        )));
+    }
+    Ok(Server {
+        addr,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+fn periodic(
+    state: AppState,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    step: impl Fn(&mut Pipeline) -> Result<(), yujing_engine::PipelineError> + Send + Sync + Clone + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            let step = step.clone();
+            let result = api::with_pipeline(&state, move |p| step(p).map_err(ApiError::from)).await;
+            if let Err(error) = result {
+                tracing::error!(code = error.code, message = %error.message, "background step failed");
+            }
+        }
+    })
+}
+
+impl Server {
+    /// The shared state (tests drive the pipeline through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting requests, lets running ones and in-flight webhook deliveries finish, and waits for
+    /// every task; the store is closed once the last handle to it is dropped.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::config::Policy;
 
 /// A command to a work order, as the HTTP API takes it (`{"command": "dispatch", "unit": "如城街道"}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// The centre has looked at the order.
     Triage,

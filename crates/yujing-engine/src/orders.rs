@@ -1,0 +1,304 @@
+//! The work-order stage: warnings open and drive work orders; operators' commands and supervision add events.
+//!
+//! Every decision is written to the `workorders` topic (and its outbox entry) in one atomic batch, together with
+//! how far into `warnings` the stage has read; the orders in memory are the fold of the `workorders` topic, so
+//! opening the stage again rebuilds them exactly.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use yujing_log::{Batch, Log, LogError, Offset, Record};
+use yujing_model::{Actor, CorrelationEvent, Warning, WorkOrderEvent};
+use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
+
+use crate::outbox::OutboxEvent;
+use crate::read::{for_each_decoded, ReadError};
+use crate::topics::{LINKS, WARNINGS, WORKORDERS};
+
+/// How far into `warnings` the stage has read.
+const WARNINGS_READ_KEY: &[u8] = b"orders/warnings";
+
+/// A failure of the work-order stage.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No order has this id.
+    #[error("there is no work order {0}")]
+    Unknown(String),
+    /// The command was refused.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// Reading the log failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Writing the log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// An event could not be encoded (a bug).
+    #[error("encoding a work-order event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The work orders, their histories, and the warnings they came from.
+pub struct OrderStage {
+    policy: Policy,
+    orders: BTreeMap<String, WorkOrder>,
+    /// Order ids in the order raised.
+    raised: Vec<String>,
+    history: HashMap<String, Vec<WorkOrderEvent>>,
+    warnings: BTreeMap<String, Warning>,
+    /// Cluster → the cluster it was merged into.
+    merged_into: HashMap<String, String>,
+    links_read: Offset,
+    warnings_read: Offset,
+    stale: bool,
+}
+
+impl OrderStage {
+    /// Rebuilds the stage from the log.
+    pub fn open<L: Log + ?Sized>(log: &L, policy: Policy) -> Result<OrderStage, OrderError> {
+        let warnings_read = match log.state(WARNINGS_READ_KEY)? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => 0,
+        };
+        let mut stage = OrderStage {
+            policy,
+            orders: BTreeMap::new(),
+            raised: Vec::new(),
+            history: HashMap::new(),
+            warnings: BTreeMap::new(),
+            merged_into: HashMap::new(),
+            links_read: 0,
+            warnings_read,
+            stale: false,
+        };
+        let mut events = Vec::new();
+        for_each_decoded(log, WORKORDERS, 0, |_, event: WorkOrderEvent| events.push(event))?;
+        for event in &events {
+            stage.apply(event);
+        }
+        let mut warnings = Vec::new();
+        for_each_decoded(log, WARNINGS, 0, |offset, warning: Warning| {
+            if offset < warnings_read {
+                warnings.push(warning);
+            }
+        })?;
+        for warning in warnings {
+            stage.warnings.insert(warning.warning_id.clone(), warning);
+        }
+        stage.read_links(log)?;
+        Ok(stage)
+    }
+
+    /// The policy (routing, deadlines, calendar).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn apply(&mut self, event: &WorkOrderEvent) {
+        match self.orders.get_mut(&event.order_id) {
+            Some(order) => order.apply(event),
+            None => {
+                if let Some(order) = WorkOrder::from_first(event) {
+                    self.raised.push(order.order_id.clone());
+                    self.orders.insert(order.order_id.clone(), order);
+                }
+            }
+        }
+        self.history.entry(event.order_id.clone()).or_default().push(event.clone());
+    }
+
+    fn read_links<L: Log + ?Sized>(&mut self, log: &L) -> Result<(), OrderError> {
+        let mut next = self.links_read;
+        let mut merges = Vec::new();
+        for_each_decoded(log, LINKS, self.links_read, |offset, event: CorrelationEvent| {
+            next = offset + 1;
+            if let CorrelationEvent::Merged { cluster_id, merged, .. } = event {
+                merges.push((merged, cluster_id));
+            }
+        })?;
+        self.merged_into.extend(merges);
+        self.links_read = next;
+        Ok(())
+    }
+
+    /// The cluster `cluster_id` is part of now (following merges).
+    fn current_cluster<'a>(&'a self, mut cluster_id: &'a str) -> &'a str {
+        for _ in 0..64 {
+            match self.merged_into.get(cluster_id) {
+                Some(into) if into != cluster_id => cluster_id = into,
+                _ => break,
+            }
+        }
+        cluster_id
+    }
+
+    /// The most recent order about the dispute `cluster_id` belongs to.
+    fn order_of_cluster(&self, cluster_id: &str) -> Option<&WorkOrder> {
+        let cluster = self.current_cluster(cluster_id);
+        self.raised
+            .iter()
+            .rev()
+            .filter_map(|id| self.orders.get(id))
+            .find(|order| self.current_cluster(&order.subject.cluster_id) == cluster)
+    }
+
+    fn append_and_write<L: Log + ?Sized>(
+        &self,
+        log: &L,
+        events: &[WorkOrderEvent],
+        mut batch: Batch,
+        now: DateTime<Utc>,
+    ) -> Result<(), OrderError> {
+        let now_ms = now.timestamp_millis();
+        for event in events {
+            batch.append(
+                WORKORDERS,
+                Record {
+                    key: event.order_id.clone().into_bytes(),
+                    value: serde_json::to_vec(event)?,
+                    timestamp_ms: now_ms,
+                },
+            );
+            OutboxEvent::work_order(event)?.append_to(&mut batch, now_ms)?;
+        }
+        if !batch.is_empty() {
+            log.write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `events` and then applies them: memory never runs ahead of the log.
+    fn write<L: Log + ?Sized>(
+        &mut self,
+        log: &L,
+        events: Vec<WorkOrderEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        self.append_and_write(log, &events, Batch::new(), now)?;
+        for event in &events {
+            self.apply(event);
+        }
+        Ok(events)
+    }
+
+    /// Reads the warnings written since the last call: each opens an order, or raises, escalates or reopens the
+    /// order of its dispute. Returns the events written.
+    pub fn advance<L: Log + ?Sized>(&mut self, log: &L, now: DateTime<Utc>) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        self.read_links(log)?;
+        let end = log.end_offset(WARNINGS)?;
+        if end <= self.warnings_read {
+            return Ok(Vec::new());
+        }
+        let mut fresh = Vec::new();
+        for_each_decoded(log, WARNINGS, self.warnings_read, |offset, warning: Warning| {
+            if offset < end {
+                fresh.push(warning);
+            }
+        })?;
+        // Each warning is decided against the orders the previous ones opened or changed, so they are applied
+        // in memory as decided; if the write then fails, the stage is stale and must be opened again.
+        let mut events = Vec::new();
+        for warning in &fresh {
+            let decided = match self
+                .order_of_cluster(&warning.cluster_id)
+                .and_then(|o| o.on_warning(warning, &self.policy))
+            {
+                Some(decided) => decided,
+                None if self.orders.contains_key(&yujing_workorder::order_id_for(warning)) => Vec::new(),
+                None => WorkOrder::open(warning, &self.policy),
+            };
+            for event in &decided {
+                self.apply(event);
+            }
+            events.extend(decided);
+        }
+        let mut batch = Batch::new();
+        batch.put_state(WARNINGS_READ_KEY, serde_json::to_vec(&end)?);
+        if let Err(e) = self.append_and_write(log, &events, batch, now) {
+            self.stale = true;
+            return Err(e);
+        }
+        for warning in fresh {
+            self.warnings.insert(warning.warning_id.clone(), warning);
+        }
+        self.warnings_read = end;
+        Ok(events)
+    }
+
+    /// Whether a write failed after the stage had applied its events in memory: open it again from the log.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Carries out `command` on order `order_id` for `actor` at `now`; returns the events written, or why it
+    /// was refused (nothing is written then).
+    pub fn execute<L: Log + ?Sized>(
+        &mut self,
+        log: &L,
+        order_id: &str,
+        command: &Command,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        let order = self
+            .orders
+            .get(order_id)
+            .ok_or_else(|| OrderError::Unknown(order_id.to_owned()))?;
+        let into = match command {
+            Command::Merge { into_order_id } => self.orders.get(into_order_id),
+            _ => None,
+        };
+        let mut events = order.decide(command, actor, reason, now, &self.policy, into)?;
+        if let (Some(into), Some(merged)) = (into, events.first().cloned()) {
+            events.extend(into.absorb(&merged));
+        }
+        self.write(log, events, now)
+    }
+
+    /// Supervision at `now`: cards for passed deadlines, automatic escalation, parked orders due for review.
+    pub fn supervise<L: Log + ?Sized>(&mut self, log: &L, now: DateTime<Utc>) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        let events: Vec<WorkOrderEvent> = self
+            .orders
+            .values()
+            .filter(|o| !o.status.is_final())
+            .flat_map(|o| o.supervise(now, &self.policy))
+            .collect();
+        self.write(log, events, now)
+    }
+
+    /// An order by id.
+    pub fn order(&self, order_id: &str) -> Option<&WorkOrder> {
+        self.orders.get(order_id)
+    }
+
+    /// Every order, by id.
+    pub fn orders(&self) -> impl Iterator<Item = &WorkOrder> {
+        self.orders.values()
+    }
+
+    /// An order's events, in order: its audit trail.
+    pub fn history(&self, order_id: &str) -> &[WorkOrderEvent] {
+        self.history.get(order_id).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// A warning by id.
+    pub fn warning(&self, warning_id: &str) -> Option<&Warning> {
+        self.warnings.get(warning_id)
+    }
+
+    /// Every warning the stage has read, by id.
+    pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.warnings.values()
+    }
+
+    /// The orders about the dispute `cluster_id` belongs to, oldest first.
+    pub fn orders_of_cluster(&self, cluster_id: &str) -> Vec<&WorkOrder> {
+        let cluster = self.current_cluster(cluster_id);
+        self.raised
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(|order| self.current_cluster(&order.subject.cluster_id) == cluster)
+            .collect()
+    }
+}

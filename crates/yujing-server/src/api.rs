@@ -1,0 +1,351 @@
+//! The HTTP API: work orders, warnings and clusters with their evidence (personal data masked at ingest), the
+//! commands of the work-order lifecycle, supervision on demand, and ingestion of a feed's own format.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use yujing_model::{FeedId, Role, Warning, WorkOrderEvent};
+use yujing_workorder::{Command, WorkOrder};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::{feed, AppState};
+
+/// Every route: method and path, as in `schemas/openapi.json` (a test checks they agree).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/api/v1/orders"),
+    ("get", "/api/v1/orders/{order_id}"),
+    ("post", "/api/v1/orders/{order_id}/commands"),
+    ("get", "/api/v1/warnings"),
+    ("get", "/api/v1/warnings/{warning_id}"),
+    ("get", "/api/v1/clusters/{cluster_id}"),
+    ("post", "/api/v1/supervise"),
+    ("post", "/api/v1/ingest/{feed}"),
+    ("get", "/api/v1/events"),
+];
+
+/// The router over `state`.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/v1/orders", get(list_orders))
+        .route("/api/v1/orders/{order_id}", get(get_order))
+        .route("/api/v1/orders/{order_id}/commands", post(command))
+        .route("/api/v1/warnings", get(list_warnings))
+        .route("/api/v1/warnings/{warning_id}", get(get_warning))
+        .route("/api/v1/clusters/{cluster_id}", get(get_cluster))
+        .route("/api/v1/supervise", post(supervise))
+        .route("/api/v1/ingest/{feed}", post(ingest))
+        .route("/api/v1/events", get(feed::events))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Runs `f` on the pipeline off the async threads (RocksDB reads and writes block).
+pub(crate) async fn with_pipeline<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut yujing_engine::Pipeline) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pipeline = state.pipeline.clone();
+    let notify = state.outbox_end.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let result = f(&mut pipeline);
+        if let Ok(end) = pipeline.outbox_end() {
+            notify.send_if_modified(|seen| {
+                let changed = *seen != end;
+                *seen = end;
+                changed
+            });
+        }
+        result
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// An order as listed: its state and what it is about.
+#[derive(Debug, Serialize)]
+struct OrderView<'a> {
+    #[serde(flatten)]
+    order: &'a WorkOrder,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderFilter {
+    status: Option<String>,
+    town: Option<String>,
+    level: Option<String>,
+    unit: Option<String>,
+    cluster_id: Option<String>,
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    filter: Result<Query<OrderFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    let Query(filter) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    with_pipeline(&state, move |p| {
+        let orders: Vec<Value> = p
+            .orders()
+            .orders()
+            .filter(|o| principal.may_see(o))
+            .filter(|o| filter.status.as_deref().is_none_or(|s| o.status.as_str() == s))
+            .filter(|o| filter.level.as_deref().is_none_or(|l| o.level.as_str() == l))
+            .filter(|o| filter.unit.as_deref().is_none_or(|u| o.unit.as_deref() == Some(u)))
+            .filter(|o| {
+                filter
+                    .town
+                    .as_deref()
+                    .is_none_or(|t| o.subject.town_code == t || o.subject.town_name.as_deref() == Some(t))
+            })
+            .filter(|o| filter.cluster_id.as_deref().is_none_or(|c| o.subject.cluster_id == c))
+            .map(|order| serde_json::to_value(OrderView { order }).unwrap_or_default())
+            .collect();
+        Ok(Json(json!({"orders": orders})))
+    })
+    .await
+}
+
+fn visible_order<'a>(p: &'a yujing_engine::Pipeline, principal: &Principal, id: &str) -> Result<&'a WorkOrder, ApiError> {
+    let order = p.orders().order(id).ok_or_else(|| ApiError::not_found("work order", id))?;
+    if !principal.may_see(order) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "out_of_scope",
+            format!("order {id} is not {}'s", principal.town.as_deref().unwrap_or("your town")),
+        ));
+    }
+    Ok(order)
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    with_pipeline(&state, move |p| {
+        let order = visible_order(p, &principal, &order_id)?;
+        let history: &[WorkOrderEvent] = p.orders().history(&order_id);
+        Ok(Json(json!({"order": order, "history": history})))
+    })
+    .await
+}
+
+/// A command as posted: the command's fields, and the reason.
+#[derive(Debug, Deserialize)]
+struct CommandRequest {
+    #[serde(flatten)]
+    command: Command,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn command(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    body: Result<Json<CommandRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    let Json(request) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_command",
+            format!(
+                "{}; send e.g. {{\"command\": \"dispatch\", \"unit\": \"如城街道\"}} or {{\"command\": \"return\", \"reason\": \"…\"}}",
+                e.body_text()
+            ),
+        )
+    })?;
+    if principal.actor.role == Role::Viewer {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "a viewer may not issue commands"));
+    }
+    with_pipeline(&state, move |p| {
+        visible_order(p, &principal, &order_id)?;
+        let events = p.command(&order_id, &request.command, &principal.actor, request.reason.as_deref())?;
+        let order = p.orders().order(&order_id);
+        Ok(Json(json!({"order": order, "events": events})))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarningFilter {
+    level: Option<String>,
+    cluster_id: Option<String>,
+    town: Option<String>,
+}
+
+fn warning_visible(principal: &Principal, warning: &Warning) -> bool {
+    principal.may_see_town(&warning.subject.town_code, warning.subject.town_name.as_deref())
+}
+
+async fn list_warnings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    filter: Result<Query<WarningFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    let Query(filter) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    with_pipeline(&state, move |p| {
+        let mut warnings: Vec<&Warning> = p
+            .orders()
+            .warnings()
+            .filter(|w| warning_visible(&principal, w))
+            .filter(|w| filter.level.as_deref().is_none_or(|l| w.level.as_str() == l))
+            .filter(|w| filter.cluster_id.as_deref().is_none_or(|c| w.cluster_id == c))
+            .filter(|w| {
+                filter.town.as_deref().is_none_or(|t| {
+                    w.subject.town_code == t || w.subject.town_name.as_deref() == Some(t)
+                })
+            })
+            .collect();
+        warnings.sort_by(|a, b| a.raised_at.cmp(&b.raised_at).then_with(|| a.warning_id.cmp(&b.warning_id)));
+        Ok(Json(json!({"warnings": warnings})))
+    })
+    .await
+}
+
+async fn get_warning(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(warning_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    with_pipeline(&state, move |p| {
+        let warning = p
+            .orders()
+            .warning(&warning_id)
+            .filter(|w| warning_visible(&principal, w))
+            .ok_or_else(|| ApiError::not_found("warning", &warning_id))?;
+        let orders: Vec<&str> = p
+            .orders()
+            .orders_of_cluster(&warning.cluster_id)
+            .into_iter()
+            .filter(|o| o.warning_ids.contains(&warning.warning_id))
+            .map(|o| o.order_id.as_str())
+            .collect();
+        Ok(Json(json!({"warning": warning, "order_ids": orders})))
+    })
+    .await
+}
+
+async fn get_cluster(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(cluster_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    with_pipeline(&state, move |p| {
+        let members = p.correlator_mut().members(&cluster_id);
+        if members.is_empty() {
+            return Err(ApiError::not_found("cluster", &cluster_id));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let members: Vec<String> = members.into_iter().filter(|m| seen.insert(m.clone())).collect();
+        let clues = p.clues(&members).map_err(ApiError::from)?;
+        if let Some(first) = clues.first() {
+            if !principal.may_see_town(&first.town.town_code.0, first.town.town_name.as_deref()) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "out_of_scope",
+                    format!("cluster {cluster_id} is not your town's"),
+                ));
+            }
+        }
+        let warnings: Vec<&Warning> = p.orders().warnings().filter(|w| w.cluster_id == cluster_id).collect();
+        let orders: Vec<&str> = p
+            .orders()
+            .orders_of_cluster(&cluster_id)
+            .into_iter()
+            .map(|o| o.order_id.as_str())
+            .collect();
+        let mut feeds: BTreeMap<&str, usize> = BTreeMap::new();
+        for clue in &clues {
+            *feeds.entry(clue.feed.as_str()).or_default() += 1;
+        }
+        Ok(Json(json!({
+            "cluster_id": cluster_id,
+            "reports": clues.len(),
+            "feeds": feeds,
+            "clues": clues,
+            "warnings": warnings,
+            "order_ids": orders,
+        })))
+    })
+    .await
+}
+
+async fn supervise(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    if principal.actor.role != Role::Centre {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "only the centre may run supervision"));
+    }
+    with_pipeline(&state, |p| {
+        let events = p.supervise()?;
+        Ok(Json(json!({"events": events})))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestParams {
+    /// The file name the body would have had: it picks the encoding and format details some feeds need
+    /// (`.csv`, `.xml`, `.json`), and names the input in errors and dead letters.
+    file: String,
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(feed): Path<String>,
+    params: Result<Query<IngestParams>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    if principal.actor.role != Role::Centre {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "only the centre's tokens may ingest"));
+    }
+    let feed: FeedId = feed
+        .parse()
+        .map_err(|e: yujing_model::UnknownFeed| ApiError::new(StatusCode::NOT_FOUND, "unknown_feed", e.to_string()))?;
+    let Query(params) = params.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("{}; name the input with ?file=<export file name>", e.body_text()),
+        )
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: POST the export's bytes"));
+    }
+    with_pipeline(&state, move |p| {
+        let (file, step) = p.ingest_bytes(feed, &params.file, &body)?;
+        Ok(Json(json!({
+            "file": file,
+            "warnings": step.warnings.iter().map(|w| &w.warning_id).collect::<Vec<_>>(),
+            "order_events": step.order_events.len(),
+        })))
+    })
+    .await
+}

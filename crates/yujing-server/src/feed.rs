@@ -1,0 +1,305 @@
+//! The command-centre feed: the `outbox` topic as server-sent events (resumable from the last event id) and as
+//! signed webhook POSTs delivered in order, exactly once per receiver that honours the idempotency key, across
+//! receiver outages and yujing restarts.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use tokio::sync::watch;
+use yujing_engine::{read_outbox, Clock, OutboxEvent, WebhookConfig};
+use yujing_log::{Batch, Log, Offset};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Entries read from the outbox per page.
+const PAGE: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsParams {
+    /// The first offset to send (the default: from the start, or after `Last-Event-ID`).
+    from: Option<Offset>,
+}
+
+struct Cursor {
+    state: AppState,
+    principal: Principal,
+    log: Arc<dyn Log>,
+    next: Offset,
+    pending: std::collections::VecDeque<(Offset, OutboxEvent)>,
+    changes: watch::Receiver<Offset>,
+    stopping: watch::Receiver<bool>,
+}
+
+/// `GET /api/v1/events`: every warning and work-order event as SSE, `id` = outbox offset, `event` =
+/// `<kind>.<event>`; reconnecting with `Last-Event-ID` resumes after it. Town handlers get their town's only.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let last = match headers.get("last-event-id").map(|v| v.to_str().map(|s| s.trim().parse::<Offset>())) {
+        None => None,
+        Some(Ok(Ok(id))) => Some(id),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_last_event_id",
+                "Last-Event-ID must be an event id this stream sent (a number)",
+            ))
+        }
+    };
+    let next = last.map(|id| id + 1).or(params.from).unwrap_or(0);
+    let cursor = Cursor {
+        log: state.log.clone(),
+        changes: state.outbox_end.subscribe(),
+        stopping: state.stopping.clone(),
+        state,
+        principal,
+        next,
+        pending: Default::default(),
+    };
+    let stream = stream::unfold(cursor, |mut cursor| async move {
+        loop {
+            if *cursor.stopping.borrow() {
+                return None;
+            }
+            if let Some((offset, event)) = cursor.pending.pop_front() {
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                let sse = Event::default()
+                    .id(offset.to_string())
+                    .event(format!("{}.{}", event.kind, event.event))
+                    .data(data);
+                return Some((Ok(sse), cursor));
+            }
+            let log = cursor.log.clone();
+            let from = cursor.next;
+            let pipeline = cursor.state.pipeline.clone();
+            let principal = cursor.principal.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                let entries = read_outbox(log.as_ref(), from, PAGE)?;
+                let end = entries.last().map(|(offset, _)| offset + 1);
+                if principal.town.is_none() {
+                    return Ok((end, entries));
+                }
+                let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+                let visible = entries
+                    .into_iter()
+                    .filter(|(_, event)| visible_to(&principal, &pipeline, event))
+                    .collect();
+                Ok::<_, yujing_engine::ReadError>((end, visible))
+            })
+            .await;
+            match page {
+                Ok(Ok((Some(end), entries))) => {
+                    cursor.next = end;
+                    cursor.pending.extend(entries);
+                }
+                Ok(Ok((None, _))) => {
+                    // Caught up: wait for the next write, the server stopping, or re-check now and then.
+                    tokio::select! {
+                        _ = cursor.changes.changed() => {}
+                        _ = cursor.stopping.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "reading the outbox for SSE");
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Whether `principal` may see a feed entry: a warning about its town, or an event of an order it may see.
+fn visible_to(principal: &Principal, pipeline: &yujing_engine::Pipeline, event: &OutboxEvent) -> bool {
+    if event.kind == "warning" {
+        let subject = event.data.get("subject");
+        let field = |name: &str| subject.and_then(|s| s.get(name)).and_then(|v| v.as_str());
+        return principal.may_see_town(field("town_code").unwrap_or_default(), field("town_name"));
+    }
+    event
+        .data
+        .get("order_id")
+        .and_then(|id| id.as_str())
+        .and_then(|id| pipeline.orders().order(id))
+        .is_some_and(|order| principal.may_see(order))
+}
+
+/// The signature header value of `body` at unix time `t`: `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length.
+        Err(_) => return String::new(),
+    };
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The state key holding the next outbox offset to deliver to webhook `name`.
+pub fn delivered_key(name: &str) -> Vec<u8> {
+    format!("webhook/{name}/next").into_bytes()
+}
+
+enum Attempt {
+    Delivered,
+    Rejected(StatusCode),
+    Retry(String),
+}
+
+/// Delivers the outbox to one webhook until `shutdown` turns true: in order, each entry once it is acknowledged
+/// (any 2xx, or 409 "already have it"), retrying failures (connection errors, timeouts, 408, 429, 5xx) with
+/// exponential backoff; another 4xx is a permanent refusal, logged and skipped so one bad entry cannot stop the
+/// feed. Progress is recorded in the store after each entry, so a restart resumes where it stopped.
+pub async fn deliver_webhook(
+    hook: WebhookConfig,
+    secret: String,
+    log: Arc<dyn Log>,
+    clock: Arc<dyn Clock>,
+    mut changes: watch::Receiver<Offset>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(hook.timeout_ms))
+        .user_agent(concat!("yujing/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(webhook = %hook.name, %error, "cannot build the HTTP client; webhook not delivered");
+            return;
+        }
+    };
+    let key = delivered_key(&hook.name);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let next: Offset = {
+            let log = log.clone();
+            let key = key.clone();
+            match tokio::task::spawn_blocking(move || log.state(&key)).await {
+                Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or(0),
+                Ok(Ok(None)) => 0,
+                Ok(Err(error)) => {
+                    tracing::error!(webhook = %hook.name, %error, "reading delivery progress");
+                    0
+                }
+                Err(_) => return,
+            }
+        };
+        let page = {
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || read_outbox(log.as_ref(), next, PAGE)).await
+        };
+        let entries = match page {
+            Ok(Ok(entries)) => entries,
+            Ok(Err(error)) => {
+                tracing::error!(webhook = %hook.name, %error, "reading the outbox");
+                Vec::new()
+            }
+            Err(_) => return,
+        };
+        if entries.is_empty() {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            continue;
+        }
+        for (offset, event) in entries {
+            let body = serde_json::to_vec(&event).unwrap_or_default();
+            let mut backoff = hook.initial_backoff_ms;
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                match attempt(&client, &hook, &secret, clock.as_ref(), offset, &event, &body).await {
+                    Attempt::Delivered => break,
+                    Attempt::Rejected(status) => {
+                        tracing::error!(webhook = %hook.name, offset, id = %event.id, %status,
+                            "the receiver refused the event for good; skipped");
+                        break;
+                    }
+                    Attempt::Retry(why) => {
+                        tracing::warn!(webhook = %hook.name, offset, id = %event.id, %why, retry_in_ms = backoff,
+                            "delivery failed; will retry");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        backoff = (backoff.saturating_mul(2)).min(hook.max_backoff_ms);
+                    }
+                }
+            }
+            let mut batch = Batch::new();
+            batch.put_state(key.clone(), serde_json::to_vec(&(offset + 1)).unwrap_or_default());
+            let log = log.clone();
+            match tokio::task::spawn_blocking(move || log.write(batch)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(webhook = %hook.name, %error, "recording delivery progress");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    hook: &WebhookConfig,
+    secret: &str,
+    clock: &dyn Clock,
+    offset: Offset,
+    event: &OutboxEvent,
+    body: &[u8],
+) -> Attempt {
+    let t = clock.now().timestamp();
+    let response = client
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("idempotency-key", &event.id)
+        .header("x-yujing-event-id", offset.to_string())
+        .header("x-yujing-event", format!("{}.{}", event.kind, event.event))
+        .header("x-yujing-signature", signature(secret.as_bytes(), t, body))
+        .body(body.to_vec())
+        .send()
+        .await;
+    match response {
+        Err(error) => Attempt::Retry(error.to_string()),
+        Ok(response) => {
+            let status = response.status();
+            if status.is_success() || status == StatusCode::CONFLICT {
+                Attempt::Delivered
+            } else if status.is_server_error()
+                || status == StatusCode::REQUEST_TIMEOUT
+                || status == StatusCode::TOO_MANY_REQUESTS
+            {
+                Attempt::Retry(format!("HTTP {status}"))
+            } else {
+                Attempt::Rejected(status)
+            }
+        }
+    }
+}
