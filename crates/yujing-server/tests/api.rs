@@ -1,0 +1,269 @@
+//! The API's answers to bad requests, town scopes, supervision on a hand-moved clock, and the SSE feed's resume.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{at, Client};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use yujing_engine::{ManualClock, TokenConfig};
+use yujing_model::Role;
+
+/// A yujing with the five reports in: one orange order, raised. Returns the server, the client and the order id.
+async fn with_one_order(store: &std::path::Path, clock: &ManualClock) -> (yujing_server::Server, Client, String) {
+    let mut config = common::config(store, None);
+    // A handler of another town, with a token of its own (the demo tokens are off once tokens are configured).
+    for (token, name, role, unit, town) in [
+        ("centre-token-0123456789", "centre", Role::Centre, "如皋市社会治理现代化指挥中心", ""),
+        ("rucheng-token-0123456789", "rucheng", Role::TownHandler, "如城街道", "如城街道"),
+        ("baipu-token-0123456789", "baipu", Role::TownHandler, "白蒲镇", "白蒲镇"),
+        ("viewer-token-0123456789", "viewer", Role::Viewer, "如皋市社会治理现代化指挥中心", ""),
+    ] {
+        config.server.tokens.push(TokenConfig {
+            name: name.to_owned(),
+            sha256: hex::encode(Sha256::digest(token.as_bytes())),
+            role,
+            unit: unit.to_owned(),
+            town: town.to_owned(),
+        });
+    }
+    let server = common::start_with(config, clock).await;
+    let api = Client::new(&server);
+    for (feed, file, body) in common::first_five_reports() {
+        let response = api
+            .http
+            .post(format!("{}/api/v1/ingest/{feed}?file={file}", api.base))
+            .bearer_auth("centre-token-0123456789")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let (_, orders) = api.get("viewer-token-0123456789", "/api/v1/orders").await;
+    let order_id = orders["orders"][0]["order_id"].as_str().unwrap_or_default().to_owned();
+    assert!(order_id.starts_with("wo-"), "{orders}");
+    (server, api, order_id)
+}
+
+fn code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_commands_get_clear_4xx_answers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let (server, api, order_id) = with_one_order(&dir.path().join("store"), &clock).await;
+    let centre = "centre-token-0123456789";
+    let commands = format!("/api/v1/orders/{order_id}/commands");
+
+    // No token, a wrong token, the demo token (off: tokens are configured).
+    let response = api
+        .http
+        .get(format!("{}/api/v1/orders", api.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 401);
+    let (status, answer) = api.get("nope", "/api/v1/orders").await;
+    assert_eq!((status, code(&answer)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    assert_eq!(api.get("demo-centre", "/api/v1/orders").await.0, StatusCode::UNAUTHORIZED);
+
+    // Unknown order, wrong state, bad body, missing reason, a viewer commanding, a town dispatching.
+    let (status, answer) = api
+        .post(centre, "/api/v1/orders/wo-nothing/commands", json!({"command": "triage"}))
+        .await;
+    assert_eq!((status, code(&answer)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, answer) = api.post(centre, &commands, json!({"command": "close"})).await;
+    assert_eq!((status, code(&answer)), (StatusCode::CONFLICT, "wrong_state"));
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("close applies to orders that are verifying"),
+        "{answer}"
+    );
+    let (status, answer) = api.post(centre, &commands, json!({"command": "fly"})).await;
+    assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "bad_command"));
+    let (status, answer) = api.post(centre, &commands, json!({"command": "dismiss"})).await;
+    assert_eq!((status, code(&answer)), (StatusCode::UNPROCESSABLE_ENTITY, "reason_required"));
+    let (status, answer) = api
+        .post("viewer-token-0123456789", &commands, json!({"command": "triage"}))
+        .await;
+    assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "not_allowed"));
+    let (status, answer) = api
+        .post("rucheng-token-0123456789", &commands, json!({"command": "dispatch"}))
+        .await;
+    assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "not_allowed"));
+
+    // Scope: 白蒲镇's handler neither sees nor acts on 如城街道's order.
+    api.command(centre, &order_id, json!({"command": "dispatch"})).await;
+    let (status, answer) = api
+        .post("baipu-token-0123456789", &commands, json!({"command": "accept"}))
+        .await;
+    assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "out_of_scope"));
+    let (_, listed) = api.get("baipu-token-0123456789", "/api/v1/orders").await;
+    assert_eq!(listed["orders"], json!([]));
+    let (_, listed) = api.get("baipu-token-0123456789", "/api/v1/warnings").await;
+    assert_eq!(listed["warnings"], json!([]));
+    let (status, _) = api
+        .post("rucheng-token-0123456789", &commands, json!({"command": "accept"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Bad ingestion: unknown feed, no file name, empty body; a bad record is a dead letter, not an error.
+    let post = |path: String, body: &'static [u8]| {
+        api.http
+            .post(format!("{}{path}", api.base))
+            .bearer_auth(centre)
+            .body(body)
+            .send()
+    };
+    let response = post("/api/v1/ingest/fax?file=a.csv".to_owned(), b"x").await;
+    assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(404));
+    let response = post("/api/v1/ingest/police".to_owned(), b"x").await;
+    assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(400));
+    let response = post("/api/v1/ingest/police?file=p.csv".to_owned(), b"").await;
+    assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(400));
+    let response = post("/api/v1/ingest/grid?file=g.jsonl".to_owned(), b"{not json\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap_or_default();
+    assert_eq!(answer["file"]["rejected"], 1, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_cards_and_escalation_follow_the_clock() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let (server, api, order_id) = with_one_order(&dir.path().join("store"), &clock).await;
+    let centre = "centre-token-0123456789";
+    clock.set(at("2026-06-10T08:20:00Z"));
+    let order = api.command(centre, &order_id, json!({"command": "dispatch"})).await;
+    assert_eq!(order["accept_by"], "2026-06-10T09:30:00Z");
+
+    let supervise = || api.post(centre, "/api/v1/supervise", json!({}));
+    // Before the deadline: nothing.
+    clock.set(at("2026-06-10T09:29:00Z"));
+    assert_eq!(supervise().await.1["events"], json!([]));
+    // After it: a yellow card, once.
+    clock.set(at("2026-06-10T09:31:00Z"));
+    let (status, answer) = supervise().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["events"][0]["type"], "supervised");
+    assert_eq!(answer["events"][0]["card"], "yellow");
+    assert_eq!(answer["events"][0]["actor"]["role"], "system");
+    assert_eq!(supervise().await.1["events"], json!([]));
+    // The town accepts late; the handling deadline passes too: a red card, and automatic escalation to the
+    // property department.
+    api.command("rucheng-token-0123456789", &order_id, json!({"command": "accept"}))
+        .await;
+    clock.set(at("2026-06-22T09:31:00Z"));
+    let (_, answer) = supervise().await;
+    let types: Vec<&str> = answer["events"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(types, ["supervised", "escalated"]);
+    assert_eq!(answer["events"][0]["card"], "red");
+    assert_eq!(answer["events"][1]["target"]["department"], "市住建局");
+    assert_eq!(answer["events"][1]["automatic"], true);
+    assert_eq!(supervise().await.1["events"], json!([]));
+    // Only the centre runs supervision by hand.
+    let (status, _) = api
+        .post("rucheng-token-0123456789", "/api/v1/supervise", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+/// Reads `n` SSE events (id, event, data) from `response`.
+async fn read_events(mut response: reqwest::Response, n: usize) -> Vec<(u64, String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < n {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no SSE event within 30 s; got {events:?}"));
+        let Ok(Some(chunk)) = chunk else {
+            panic!("the SSE stream ended after {events:?}");
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut id = None;
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if let Some(id) = id {
+                events.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let (server, api, order_id) = with_one_order(&dir.path().join("store"), &clock).await;
+    let connect = |last: Option<u64>| {
+        let mut request = api
+            .http
+            .get(format!("{}/api/v1/events", api.base))
+            .bearer_auth("viewer-token-0123456789");
+        if let Some(last) = last {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        request.send()
+    };
+    let response = connect(None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    // The warning and the order's `raised` are already there.
+    let first = read_events(response, 2).await;
+    assert_eq!(first[0].1, "warning.orange");
+    assert_eq!(first[1].1, "work_order.raised");
+    assert_eq!(first[1].2["data"]["order_id"], order_id.as_str());
+
+    // Resume after the first: the second again, then what happens next, live.
+    let response = connect(Some(first[0].0)).await.unwrap_or_else(|e| panic!("{e}"));
+    let waiting = tokio::spawn(read_events(response, 3));
+    api.command("centre-token-0123456789", &order_id, json!({"command": "dispatch"}))
+        .await;
+    let resumed = waiting.await.unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = resumed.iter().map(|(_, e, _)| e.as_str()).collect();
+    assert_eq!(kinds, ["work_order.raised", "work_order.triaged", "work_order.dispatched"]);
+    assert_eq!(resumed[0].0, first[1].0);
+    // A bad Last-Event-ID is refused.
+    let response = api
+        .http
+        .get(format!("{}/api/v1/events", api.base))
+        .bearer_auth("viewer-token-0123456789")
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 400);
+    // Town handlers get their own town's entries only.
+    let response = api
+        .http
+        .get(format!("{}/api/v1/events", api.base))
+        .bearer_auth("rucheng-token-0123456789")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read_events(response, 4).await.len(), 4);
+    server.stop().await;
+}
