@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use petgraph::unionfind::UnionFind;
 use sha2::{Digest, Sha256};
 use yujing_model::{
-    Clue, CorrelationEvent, DisputeSubject, DisputeType, FeedId, TownCode, Warning, WarningEvidence, WarningLevel,
+    Clue, CorrelationEvent, DisputeSubject, DisputeType, FeedId, TownCode, Warning, WarningEvidence,
+    WarningLevel,
 };
 
 use crate::config::{Rule, Settings};
@@ -905,9 +906,14 @@ impl Correlator {
             counts.into_iter().rev().max_by_key(|(_, n)| *n).map(|(v, _)| v)
         }
         let profiles: Vec<&ClueProfile> = counted.iter().map(|&(_, n)| &self.profiles[n as usize]).collect();
-        let town_code = most_common(profiles.iter().map(|p| p.town.as_str()).filter(|t| *t != TownCode::UNKNOWN))
-            .unwrap_or(TownCode::UNKNOWN)
-            .to_owned();
+        let town_code = most_common(
+            profiles
+                .iter()
+                .map(|p| p.town.as_str())
+                .filter(|t| *t != TownCode::UNKNOWN),
+        )
+        .unwrap_or(TownCode::UNKNOWN)
+        .to_owned();
         let town_name = profiles
             .iter()
             .filter(|p| p.town == town_code)

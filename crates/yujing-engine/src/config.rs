@@ -142,21 +142,30 @@ impl WebhookConfig {
 impl ServerConfig {
     fn check(&self, errors: &mut Vec<String>) {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(format!("server.listen: '{}' is not an address like 127.0.0.1:8080", self.listen));
+            errors.push(format!(
+                "server.listen: '{}' is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
         }
         if self.supervise_every_secs == 0 || self.watch_every_secs == 0 {
-            errors.push("server.supervise_every_secs and server.watch_every_secs must be at least 1".to_owned());
+            errors.push(
+                "server.supervise_every_secs and server.watch_every_secs must be at least 1".to_owned(),
+            );
         }
         for (i, token) in self.tokens.iter().enumerate() {
             let at = format!("server.tokens[{i}] ({})", token.name);
             if token.sha256.len() != 64 || !token.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                errors.push(format!("{at}: sha256 must be 64 hex digits (sha256sum of the token)"));
+                errors.push(format!(
+                    "{at}: sha256 must be 64 hex digits (sha256sum of the token)"
+                ));
             }
             if token.role == Role::System {
                 errors.push(format!("{at}: role must be centre, town_handler or viewer"));
             }
             if token.role == Role::TownHandler && token.town.trim().is_empty() {
-                errors.push(format!("{at}: a town handler's token needs the town it may act on"));
+                errors.push(format!(
+                    "{at}: a town handler's token needs the town it may act on"
+                ));
             }
             if token.name.trim().is_empty() || token.unit.trim().is_empty() {
                 errors.push(format!("{at}: name and unit are required"));
@@ -170,10 +179,17 @@ impl ServerConfig {
             match hook.resolved_secret() {
                 Some(secret) if secret.len() >= 16 => {}
                 Some(_) => errors.push(format!("{at}: the secret must be at least 16 bytes")),
-                None => errors.push(format!("{at}: set secret, or secret_env to a variable that holds it")),
+                None => errors.push(format!(
+                    "{at}: set secret, or secret_env to a variable that holds it"
+                )),
             }
-            if hook.initial_backoff_ms == 0 || hook.max_backoff_ms < hook.initial_backoff_ms || hook.timeout_ms == 0 {
-                errors.push(format!("{at}: backoffs and timeout must be positive, max_backoff_ms ≥ initial_backoff_ms"));
+            if hook.initial_backoff_ms == 0
+                || hook.max_backoff_ms < hook.initial_backoff_ms
+                || hook.timeout_ms == 0
+            {
+                errors.push(format!(
+                    "{at}: backoffs and timeout must be positive, max_backoff_ms ≥ initial_backoff_ms"
+                ));
             }
             if self.webhooks.iter().filter(|h| h.name == hook.name).count() > 1 {
                 errors.push(format!("{at}: webhook names must be distinct"));
@@ -337,7 +353,9 @@ impl EngineConfig {
             errors.push("store.data_dir is empty".to_owned());
         }
         match (hasher, gazetteer, rules, correlate, policy) {
-            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate), Some(policy)) if errors.is_empty() => {
+            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate), Some(policy))
+                if errors.is_empty() =>
+            {
                 Ok(Built {
                     normalizer: Normalizer::new(gazetteer, hasher, rules),
                     demo: self.pii.demo && self.pii.secret.is_empty(),

@@ -121,7 +121,10 @@ impl CorrelationStage {
     /// Rebuilds the stage from the log: each recorded segment is observed again in the same order, after the
     /// work-order resolutions that were on the log when it ran, writing nothing. Returns the stage and the number
     /// of clue versions replayed.
-    pub fn open<L: Log + ?Sized>(log: &L, settings: &Settings) -> Result<(CorrelationStage, u64), CorrelateError> {
+    pub fn open<L: Log + ?Sized>(
+        log: &L,
+        settings: &Settings,
+    ) -> Result<(CorrelationStage, u64), CorrelateError> {
         let segments: Vec<Segment> = match log.state(SEGMENTS_KEY)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => Vec::new(),
@@ -175,15 +178,21 @@ impl CorrelationStage {
             return Ok(());
         }
         let mut events = Vec::new();
-        for_each_decoded(log, WORKORDERS, self.orders_applied, |offset, event: WorkOrderEvent| {
-            if offset < end {
-                events.push(event);
-            }
-        })?;
+        for_each_decoded(
+            log,
+            WORKORDERS,
+            self.orders_applied,
+            |offset, event: WorkOrderEvent| {
+                if offset < end {
+                    events.push(event);
+                }
+            },
+        )?;
         for event in events {
             match &event.change {
                 OrderChange::Raised { subject, .. } => {
-                    self.order_clusters.insert(event.order_id.clone(), subject.cluster_id.clone());
+                    self.order_clusters
+                        .insert(event.order_id.clone(), subject.cluster_id.clone());
                 }
                 OrderChange::Resolved { .. } => {
                     if let Some(cluster) = self.order_clusters.get(&event.order_id) {
@@ -201,7 +210,11 @@ impl CorrelationStage {
     /// correlated in event-time order (a late screening ledger lands where it happened) after the work orders'
     /// resolutions so far, and written as one atomic batch (links, warnings and their outbox entries) together
     /// with the segment's end.
-    pub fn advance<L: Log + ?Sized>(&mut self, log: &L, clock: &dyn Clock) -> Result<CorrelationReport, CorrelateError> {
+    pub fn advance<L: Log + ?Sized>(
+        &mut self,
+        log: &L,
+        clock: &dyn Clock,
+    ) -> Result<CorrelationReport, CorrelateError> {
         let mut report = CorrelationReport::default();
         let consumed = self.segments.last().map(|s| s.clues()).unwrap_or(0);
         let end = log.end_offset(CLUES)?;

@@ -104,7 +104,10 @@ impl OrderStage {
                 }
             }
         }
-        self.history.entry(event.order_id.clone()).or_default().push(event.clone());
+        self.history
+            .entry(event.order_id.clone())
+            .or_default()
+            .push(event.clone());
     }
 
     fn read_links<L: Log + ?Sized>(&mut self, log: &L) -> Result<(), OrderError> {
@@ -112,7 +115,10 @@ impl OrderStage {
         let mut merges = Vec::new();
         for_each_decoded(log, LINKS, self.links_read, |offset, event: CorrelationEvent| {
             next = offset + 1;
-            if let CorrelationEvent::Merged { cluster_id, merged, .. } = event {
+            if let CorrelationEvent::Merged {
+                cluster_id, merged, ..
+            } = event
+            {
                 merges.push((merged, cluster_id));
             }
         })?;
@@ -183,7 +189,11 @@ impl OrderStage {
 
     /// Reads the warnings written since the last call: each opens an order, or raises, escalates or reopens the
     /// order of its dispute. Returns the events written.
-    pub fn advance<L: Log + ?Sized>(&mut self, log: &L, now: DateTime<Utc>) -> Result<Vec<WorkOrderEvent>, OrderError> {
+    pub fn advance<L: Log + ?Sized>(
+        &mut self,
+        log: &L,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
         self.read_links(log)?;
         let end = log.end_offset(WARNINGS)?;
         if end <= self.warnings_read {
@@ -257,7 +267,11 @@ impl OrderStage {
     }
 
     /// Supervision at `now`: cards for passed deadlines, automatic escalation, parked orders due for review.
-    pub fn supervise<L: Log + ?Sized>(&mut self, log: &L, now: DateTime<Utc>) -> Result<Vec<WorkOrderEvent>, OrderError> {
+    pub fn supervise<L: Log + ?Sized>(
+        &mut self,
+        log: &L,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
         let events: Vec<WorkOrderEvent> = self
             .orders
             .values()

@@ -71,11 +71,12 @@ pub fn read_outbox<L: Log + ?Sized>(
     let entries = log.read(OUTBOX, from, max)?;
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
-        let event: OutboxEvent = serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
-            topic: OUTBOX.to_owned(),
-            offset: entry.offset,
-            reason: e.to_string(),
-        })?;
+        let event: OutboxEvent =
+            serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
+                topic: OUTBOX.to_owned(),
+                offset: entry.offset,
+                reason: e.to_string(),
+            })?;
         out.push((entry.offset, event));
     }
     Ok(out)

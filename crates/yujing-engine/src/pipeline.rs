@@ -56,6 +56,15 @@ impl Pipeline {
     /// Opens the pipeline on `log`: rebuilds the stages from it, then catches up with anything not yet
     /// correlated or turned into work orders.
     pub fn open(log: Arc<dyn Log>, built: Built, clock: Arc<dyn Clock>) -> Result<Pipeline, PipelineError> {
+        Ok(Pipeline::open_reporting(log, built, clock)?.0)
+    }
+
+    /// [`Pipeline::open`], also returning what catching up did.
+    pub fn open_reporting(
+        log: Arc<dyn Log>,
+        built: Built,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Pipeline, StepReport), PipelineError> {
         let (correlation, _) = CorrelationStage::open(log.as_ref(), &built.correlate)?;
         let orders = OrderStage::open(log.as_ref(), built.policy.clone())?;
         let mut pipeline = Pipeline {
@@ -65,8 +74,8 @@ impl Pipeline {
             correlation,
             orders,
         };
-        pipeline.advance()?;
-        Ok(pipeline)
+        let report = pipeline.advance()?;
+        Ok((pipeline, report))
     }
 
     /// Correlates the new clues, then turns the new warnings into work-order events.
@@ -89,8 +98,8 @@ impl Pipeline {
         file: &str,
         bytes: &[u8],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let report =
-            Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref()).ingest_bytes(feed, file, bytes)?;
+        let report = Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+            .ingest_bytes(feed, file, bytes)?;
         Ok((report, self.advance()?))
     }
 
@@ -110,7 +119,9 @@ impl Pipeline {
         reason: Option<&str>,
     ) -> Result<Vec<WorkOrderEvent>, PipelineError> {
         let now = self.clock.now();
-        Ok(self.orders.execute(self.log.as_ref(), order_id, command, actor, reason, now)?)
+        Ok(self
+            .orders
+            .execute(self.log.as_ref(), order_id, command, actor, reason, now)?)
     }
 
     /// Supervision at the clock's now.
@@ -148,10 +159,9 @@ impl Pipeline {
 
     /// The offset the next command-centre feed entry will get.
     pub fn outbox_end(&self) -> Result<Offset, PipelineError> {
-        Ok(self
-            .log
+        self.log
             .end_offset(OUTBOX)
-            .map_err(|e| PipelineError::Read(ReadError::Log(e)))?)
+            .map_err(|e| PipelineError::Read(ReadError::Log(e)))
     }
 
     /// The log.

@@ -76,7 +76,10 @@ pub fn for_each_clue<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Clue)) -> Re
 }
 
 /// Calls `each` with every dead letter in the log, in log order.
-pub fn for_each_dead_letter<L: Log + ?Sized>(log: &L, mut each: impl FnMut(DeadLetter)) -> Result<(), ReadError> {
+pub fn for_each_dead_letter<L: Log + ?Sized>(
+    log: &L,
+    mut each: impl FnMut(DeadLetter),
+) -> Result<(), ReadError> {
     for_each_entry(log, DEADLETTER, 0, |entry| {
         each(decode(DEADLETTER, entry)?);
         Ok(())

@@ -105,7 +105,10 @@ impl OrderStatus {
 
     /// Whether the order needs no more work (closed, dismissed or merged).
     pub fn is_final(self) -> bool {
-        matches!(self, OrderStatus::Closed | OrderStatus::Dismissed | OrderStatus::Merged)
+        matches!(
+            self,
+            OrderStatus::Closed | OrderStatus::Dismissed | OrderStatus::Merged
+        )
     }
 }
 

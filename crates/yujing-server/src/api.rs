@@ -100,7 +100,8 @@ async fn list_orders(
     filter: Result<Query<OrderFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.tokens.authenticate(&headers)?;
-    let Query(filter) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(filter) =
+        filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     with_pipeline(&state, move |p| {
         let orders: Vec<Value> = p
             .orders()
@@ -108,14 +109,24 @@ async fn list_orders(
             .filter(|o| principal.may_see(o))
             .filter(|o| filter.status.as_deref().is_none_or(|s| o.status.as_str() == s))
             .filter(|o| filter.level.as_deref().is_none_or(|l| o.level.as_str() == l))
-            .filter(|o| filter.unit.as_deref().is_none_or(|u| o.unit.as_deref() == Some(u)))
+            .filter(|o| {
+                filter
+                    .unit
+                    .as_deref()
+                    .is_none_or(|u| o.unit.as_deref() == Some(u))
+            })
             .filter(|o| {
                 filter
                     .town
                     .as_deref()
                     .is_none_or(|t| o.subject.town_code == t || o.subject.town_name.as_deref() == Some(t))
             })
-            .filter(|o| filter.cluster_id.as_deref().is_none_or(|c| o.subject.cluster_id == c))
+            .filter(|o| {
+                filter
+                    .cluster_id
+                    .as_deref()
+                    .is_none_or(|c| o.subject.cluster_id == c)
+            })
             .map(|order| serde_json::to_value(OrderView { order }).unwrap_or_default())
             .collect();
         Ok(Json(json!({"orders": orders})))
@@ -123,13 +134,23 @@ async fn list_orders(
     .await
 }
 
-fn visible_order<'a>(p: &'a yujing_engine::Pipeline, principal: &Principal, id: &str) -> Result<&'a WorkOrder, ApiError> {
-    let order = p.orders().order(id).ok_or_else(|| ApiError::not_found("work order", id))?;
+fn visible_order<'a>(
+    p: &'a yujing_engine::Pipeline,
+    principal: &Principal,
+    id: &str,
+) -> Result<&'a WorkOrder, ApiError> {
+    let order = p
+        .orders()
+        .order(id)
+        .ok_or_else(|| ApiError::not_found("work order", id))?;
     if !principal.may_see(order) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "out_of_scope",
-            format!("order {id} is not {}'s", principal.town.as_deref().unwrap_or("your town")),
+            format!(
+                "order {id} is not {}'s",
+                principal.town.as_deref().unwrap_or("your town")
+            ),
         ));
     }
     Ok(order)
@@ -176,11 +197,20 @@ async fn command(
         )
     })?;
     if principal.actor.role == Role::Viewer {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "a viewer may not issue commands"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            "a viewer may not issue commands",
+        ));
     }
     with_pipeline(&state, move |p| {
         visible_order(p, &principal, &order_id)?;
-        let events = p.command(&order_id, &request.command, &principal.actor, request.reason.as_deref())?;
+        let events = p.command(
+            &order_id,
+            &request.command,
+            &principal.actor,
+            request.reason.as_deref(),
+        )?;
         let order = p.orders().order(&order_id);
         Ok(Json(json!({"order": order, "events": events})))
     })
@@ -205,7 +235,8 @@ async fn list_warnings(
     filter: Result<Query<WarningFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.tokens.authenticate(&headers)?;
-    let Query(filter) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(filter) =
+        filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     with_pipeline(&state, move |p| {
         let mut warnings: Vec<&Warning> = p
             .orders()
@@ -214,12 +245,17 @@ async fn list_warnings(
             .filter(|w| filter.level.as_deref().is_none_or(|l| w.level.as_str() == l))
             .filter(|w| filter.cluster_id.as_deref().is_none_or(|c| w.cluster_id == c))
             .filter(|w| {
-                filter.town.as_deref().is_none_or(|t| {
-                    w.subject.town_code == t || w.subject.town_name.as_deref() == Some(t)
-                })
+                filter
+                    .town
+                    .as_deref()
+                    .is_none_or(|t| w.subject.town_code == t || w.subject.town_name.as_deref() == Some(t))
             })
             .collect();
-        warnings.sort_by(|a, b| a.raised_at.cmp(&b.raised_at).then_with(|| a.warning_id.cmp(&b.warning_id)));
+        warnings.sort_by(|a, b| {
+            a.raised_at
+                .cmp(&b.raised_at)
+                .then_with(|| a.warning_id.cmp(&b.warning_id))
+        });
         Ok(Json(json!({"warnings": warnings})))
     })
     .await
@@ -272,7 +308,11 @@ async fn get_cluster(
                 ));
             }
         }
-        let warnings: Vec<&Warning> = p.orders().warnings().filter(|w| w.cluster_id == cluster_id).collect();
+        let warnings: Vec<&Warning> = p
+            .orders()
+            .warnings()
+            .filter(|w| w.cluster_id == cluster_id)
+            .collect();
         let orders: Vec<&str> = p
             .orders()
             .orders_of_cluster(&cluster_id)
@@ -298,7 +338,11 @@ async fn get_cluster(
 async fn supervise(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let principal = state.tokens.authenticate(&headers)?;
     if principal.actor.role != Role::Centre {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "only the centre may run supervision"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            "only the centre may run supervision",
+        ));
     }
     with_pipeline(&state, |p| {
         let events = p.supervise()?;
@@ -324,11 +368,15 @@ async fn ingest(
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.tokens.authenticate(&headers)?;
     if principal.actor.role != Role::Centre {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_allowed", "only the centre's tokens may ingest"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            "only the centre's tokens may ingest",
+        ));
     }
-    let feed: FeedId = feed
-        .parse()
-        .map_err(|e: yujing_model::UnknownFeed| ApiError::new(StatusCode::NOT_FOUND, "unknown_feed", e.to_string()))?;
+    let feed: FeedId = feed.parse().map_err(|e: yujing_model::UnknownFeed| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_feed", e.to_string())
+    })?;
     let Query(params) = params.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -337,7 +385,11 @@ async fn ingest(
         )
     })?;
     if body.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: POST the export's bytes"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "the body is empty: POST the export's bytes",
+        ));
     }
     with_pipeline(&state, move |p| {
         let (file, step) = p.ingest_bytes(feed, &params.file, &body)?;

@@ -11,9 +11,27 @@ use crate::error::ApiError;
 
 /// The demo tokens accepted in demo mode when no tokens are configured: (token, name, role, unit, town).
 pub const DEMO_TOKENS: [(&str, &str, Role, &str, &str); 3] = [
-    ("demo-centre", "demo.centre", Role::Centre, "如皋市社会治理现代化指挥中心", ""),
-    ("demo-rucheng", "demo.rucheng", Role::TownHandler, "如城街道", "如城街道"),
-    ("demo-viewer", "demo.viewer", Role::Viewer, "如皋市社会治理现代化指挥中心", ""),
+    (
+        "demo-centre",
+        "demo.centre",
+        Role::Centre,
+        "如皋市社会治理现代化指挥中心",
+        "",
+    ),
+    (
+        "demo-rucheng",
+        "demo.rucheng",
+        Role::TownHandler,
+        "如城街道",
+        "如城街道",
+    ),
+    (
+        "demo-viewer",
+        "demo.viewer",
+        Role::Viewer,
+        "如皋市社会治理现代化指挥中心",
+        "",
+    ),
 ];
 
 /// Who a request acts as.
@@ -109,7 +127,10 @@ impl Tokens {
         // Compare every entry in full, so timing says nothing about which bytes matched.
         let mut found = None;
         for (hash, principal) in &self.entries {
-            let diff = hash.iter().zip(presented.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            let diff = hash
+                .iter()
+                .zip(presented.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             if diff == 0 {
                 found = Some(principal.clone());
             }

@@ -29,7 +29,11 @@ impl ApiError {
 
     /// 404 for an unknown resource.
     pub fn not_found(what: &str, id: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("there is no {what} {id}"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no {what} {id}"),
+        )
     }
 
     /// 500, logged; the message names no internals.

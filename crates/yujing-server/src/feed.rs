@@ -49,8 +49,12 @@ pub(crate) async fn events(
     params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let principal = state.tokens.authenticate(&headers)?;
-    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let last = match headers.get("last-event-id").map(|v| v.to_str().map(|s| s.trim().parse::<Offset>())) {
+    let Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let last = match headers
+        .get("last-event-id")
+        .map(|v| v.to_str().map(|s| s.trim().parse::<Offset>()))
+    {
         None => None,
         Some(Ok(Ok(id))) => Some(id),
         Some(_) => {

@@ -10,14 +10,41 @@ use yujing_engine::{ManualClock, TokenConfig};
 use yujing_model::Role;
 
 /// A yujing with the five reports in: one orange order, raised. Returns the server, the client and the order id.
-async fn with_one_order(store: &std::path::Path, clock: &ManualClock) -> (yujing_server::Server, Client, String) {
+async fn with_one_order(
+    store: &std::path::Path,
+    clock: &ManualClock,
+) -> (yujing_server::Server, Client, String) {
     let mut config = common::config(store, None);
     // A handler of another town, with a token of its own (the demo tokens are off once tokens are configured).
     for (token, name, role, unit, town) in [
-        ("centre-token-0123456789", "centre", Role::Centre, "如皋市社会治理现代化指挥中心", ""),
-        ("rucheng-token-0123456789", "rucheng", Role::TownHandler, "如城街道", "如城街道"),
-        ("baipu-token-0123456789", "baipu", Role::TownHandler, "白蒲镇", "白蒲镇"),
-        ("viewer-token-0123456789", "viewer", Role::Viewer, "如皋市社会治理现代化指挥中心", ""),
+        (
+            "centre-token-0123456789",
+            "centre",
+            Role::Centre,
+            "如皋市社会治理现代化指挥中心",
+            "",
+        ),
+        (
+            "rucheng-token-0123456789",
+            "rucheng",
+            Role::TownHandler,
+            "如城街道",
+            "如城街道",
+        ),
+        (
+            "baipu-token-0123456789",
+            "baipu",
+            Role::TownHandler,
+            "白蒲镇",
+            "白蒲镇",
+        ),
+        (
+            "viewer-token-0123456789",
+            "viewer",
+            Role::Viewer,
+            "如皋市社会治理现代化指挥中心",
+            "",
+        ),
     ] {
         config.server.tokens.push(TokenConfig {
             name: name.to_owned(),
@@ -41,7 +68,10 @@ async fn with_one_order(store: &std::path::Path, clock: &ManualClock) -> (yujing
         assert_eq!(response.status().as_u16(), 200);
     }
     let (_, orders) = api.get("viewer-token-0123456789", "/api/v1/orders").await;
-    let order_id = orders["orders"][0]["order_id"].as_str().unwrap_or_default().to_owned();
+    let order_id = orders["orders"][0]["order_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(order_id.starts_with("wo-"), "{orders}");
     (server, api, order_id)
 }
@@ -67,12 +97,22 @@ async fn bad_commands_get_clear_4xx_answers() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status().as_u16(), 401);
     let (status, answer) = api.get("nope", "/api/v1/orders").await;
-    assert_eq!((status, code(&answer)), (StatusCode::UNAUTHORIZED, "unauthorized"));
-    assert_eq!(api.get("demo-centre", "/api/v1/orders").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    assert_eq!(
+        api.get("demo-centre", "/api/v1/orders").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Unknown order, wrong state, bad body, missing reason, a viewer commanding, a town dispatching.
     let (status, answer) = api
-        .post(centre, "/api/v1/orders/wo-nothing/commands", json!({"command": "triage"}))
+        .post(
+            centre,
+            "/api/v1/orders/wo-nothing/commands",
+            json!({"command": "triage"}),
+        )
         .await;
     assert_eq!((status, code(&answer)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, answer) = api.post(centre, &commands, json!({"command": "close"})).await;
@@ -87,18 +127,26 @@ async fn bad_commands_get_clear_4xx_answers() {
     let (status, answer) = api.post(centre, &commands, json!({"command": "fly"})).await;
     assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "bad_command"));
     let (status, answer) = api.post(centre, &commands, json!({"command": "dismiss"})).await;
-    assert_eq!((status, code(&answer)), (StatusCode::UNPROCESSABLE_ENTITY, "reason_required"));
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "reason_required")
+    );
     let (status, answer) = api
         .post("viewer-token-0123456789", &commands, json!({"command": "triage"}))
         .await;
     assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "not_allowed"));
     let (status, answer) = api
-        .post("rucheng-token-0123456789", &commands, json!({"command": "dispatch"}))
+        .post(
+            "rucheng-token-0123456789",
+            &commands,
+            json!({"command": "dispatch"}),
+        )
         .await;
     assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "not_allowed"));
 
     // Scope: 白蒲镇's handler neither sees nor acts on 如城街道's order.
-    api.command(centre, &order_id, json!({"command": "dispatch"})).await;
+    api.command(centre, &order_id, json!({"command": "dispatch"}))
+        .await;
     let (status, answer) = api
         .post("baipu-token-0123456789", &commands, json!({"command": "accept"}))
         .await;
@@ -108,7 +156,11 @@ async fn bad_commands_get_clear_4xx_answers() {
     let (_, listed) = api.get("baipu-token-0123456789", "/api/v1/warnings").await;
     assert_eq!(listed["warnings"], json!([]));
     let (status, _) = api
-        .post("rucheng-token-0123456789", &commands, json!({"command": "accept"}))
+        .post(
+            "rucheng-token-0123456789",
+            &commands,
+            json!({"command": "accept"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -142,7 +194,9 @@ async fn deadlines_cards_and_escalation_follow_the_clock() {
     let (server, api, order_id) = with_one_order(&dir.path().join("store"), &clock).await;
     let centre = "centre-token-0123456789";
     clock.set(at("2026-06-10T08:20:00Z"));
-    let order = api.command(centre, &order_id, json!({"command": "dispatch"})).await;
+    let order = api
+        .command(centre, &order_id, json!({"command": "dispatch"}))
+        .await;
     assert_eq!(order["accept_by"], "2026-06-10T09:30:00Z");
 
     let supervise = || api.post(centre, "/api/v1/supervise", json!({}));
@@ -159,8 +213,12 @@ async fn deadlines_cards_and_escalation_follow_the_clock() {
     assert_eq!(supervise().await.1["events"], json!([]));
     // The town accepts late; the handling deadline passes too: a red card, and automatic escalation to the
     // property department.
-    api.command("rucheng-token-0123456789", &order_id, json!({"command": "accept"}))
-        .await;
+    api.command(
+        "rucheng-token-0123456789",
+        &order_id,
+        json!({"command": "accept"}),
+    )
+    .await;
     clock.set(at("2026-06-22T09:31:00Z"));
     let (_, answer) = supervise().await;
     let types: Vec<&str> = answer["events"]
@@ -240,11 +298,18 @@ async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
     // Resume after the first: the second again, then what happens next, live.
     let response = connect(Some(first[0].0)).await.unwrap_or_else(|e| panic!("{e}"));
     let waiting = tokio::spawn(read_events(response, 3));
-    api.command("centre-token-0123456789", &order_id, json!({"command": "dispatch"}))
-        .await;
+    api.command(
+        "centre-token-0123456789",
+        &order_id,
+        json!({"command": "dispatch"}),
+    )
+    .await;
     let resumed = waiting.await.unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<&str> = resumed.iter().map(|(_, e, _)| e.as_str()).collect();
-    assert_eq!(kinds, ["work_order.raised", "work_order.triaged", "work_order.dispatched"]);
+    assert_eq!(
+        kinds,
+        ["work_order.raised", "work_order.triaged", "work_order.dispatched"]
+    );
     assert_eq!(resumed[0].0, first[1].0);
     // A bad Last-Event-ID is refused.
     let response = api

@@ -50,7 +50,8 @@ fn every_referenced_schema_exists() {
         let target: Value = if file.is_empty() {
             doc.clone()
         } else {
-            let text = std::fs::read_to_string(schemas.join(file)).unwrap_or_else(|e| panic!("{reference}: {e}"));
+            let text =
+                std::fs::read_to_string(schemas.join(file)).unwrap_or_else(|e| panic!("{reference}: {e}"));
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{reference}: {e}"))
         };
         assert!(target.pointer(pointer).is_some(), "{reference} points at nothing");
@@ -65,7 +66,11 @@ async fn every_listed_route_is_served() {
     let server = common::start(&dir.path().join("store"), &clock, None).await;
     let http = reqwest::Client::new();
     for (method, path) in yujing_server::api::ROUTES {
-        let url = format!("http://{}{}", server.addr, path.replace('{', "x").replace('}', ""));
+        let url = format!(
+            "http://{}{}",
+            server.addr,
+            path.replace('{', "x").replace('}', "")
+        );
         let request = match *method {
             "get" => http.get(&url),
             "post" => http.post(&url),

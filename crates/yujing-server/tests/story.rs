@@ -47,14 +47,19 @@ async fn the_seed_story_from_five_reports_to_closure() {
     assert_eq!(status, StatusCode::OK);
     let warning = &warnings["warnings"][0];
     assert_eq!(warning["occurrences"], 5);
-    assert_eq!(warning["feeds"], json!(["hotline12345", "grid", "police", "screening"]));
+    assert_eq!(
+        warning["feeds"],
+        json!(["hotline12345", "grid", "police", "screening"])
+    );
     assert_eq!(warning["subject"]["town_name"], "如城街道");
     assert_eq!(warning["subject"]["dispute_type"], "物业");
     assert_eq!(warning["subject"]["place"], "锦绣华庭");
     let cluster_id = warning["cluster_id"].as_str().unwrap_or_default().to_owned();
 
     // The cluster shows its evidence, masked.
-    let (status, cluster) = api.get("demo-centre", &format!("/api/v1/clusters/{cluster_id}")).await;
+    let (status, cluster) = api
+        .get("demo-centre", &format!("/api/v1/clusters/{cluster_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{cluster}");
     assert_eq!(cluster["reports"], 5);
     let text = cluster.to_string();
@@ -65,11 +70,17 @@ async fn the_seed_story_from_five_reports_to_closure() {
     // The warning opened an order; the centre triages and dispatches it by routing: to 如城街道.
     let (_, orders) = api.get("demo-centre", "/api/v1/orders?status=raised").await;
     assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
-    let order_id = orders["orders"][0]["order_id"].as_str().unwrap_or_default().to_owned();
+    let order_id = orders["orders"][0]["order_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     clock.set(at("2026-06-10T08:10:00Z"));
-    api.command("demo-centre", &order_id, json!({"command": "triage"})).await;
+    api.command("demo-centre", &order_id, json!({"command": "triage"}))
+        .await;
     clock.set(at("2026-06-10T08:20:00Z"));
-    let order = api.command("demo-centre", &order_id, json!({"command": "dispatch"})).await;
+    let order = api
+        .command("demo-centre", &order_id, json!({"command": "dispatch"}))
+        .await;
     assert_eq!(order["unit"], "如城街道");
     assert_eq!(order["status"], "dispatched");
     // Orange: accept by the end of the working day (17:30 local), handle within 7 working days (the Dragon
@@ -80,7 +91,8 @@ async fn the_seed_story_from_five_reports_to_closure() {
     // The receiver comes back; the town signs for the order.
     receiver.set_down(false);
     clock.set(at("2026-06-10T09:00:00Z"));
-    api.command("demo-rucheng", &order_id, json!({"command": "accept"})).await;
+    api.command("demo-rucheng", &order_id, json!({"command": "accept"}))
+        .await;
 
     // yujing restarts mid-way.
     server.stop().await;
@@ -116,7 +128,9 @@ async fn the_seed_story_from_five_reports_to_closure() {
     for (feed, file, body) in common::all_reports() {
         api.ingest(feed, file, body).await;
     }
-    let (_, order) = api.get("demo-centre", &format!("/api/v1/orders/{order_id}")).await;
+    let (_, order) = api
+        .get("demo-centre", &format!("/api/v1/orders/{order_id}"))
+        .await;
     assert_eq!(order["order"]["level"], "red", "{order}");
     receiver.set_down(false);
 
@@ -136,10 +150,14 @@ async fn the_seed_story_from_five_reports_to_closure() {
     )
     .await;
     clock.set(at("2026-06-17T03:00:00Z"));
-    let order = api.command("demo-centre", &order_id, json!({"command": "close"})).await;
+    let order = api
+        .command("demo-centre", &order_id, json!({"command": "close"}))
+        .await;
     assert_eq!(order["status"], "closed");
 
-    let (_, detail) = api.get("demo-viewer", &format!("/api/v1/orders/{order_id}")).await;
+    let (_, detail) = api
+        .get("demo-viewer", &format!("/api/v1/orders/{order_id}"))
+        .await;
     assert_eq!(
         names(&detail["history"]),
         [
@@ -182,7 +200,10 @@ async fn the_seed_story_from_five_reports_to_closure() {
     assert_eq!(received.accepted, expected);
     assert!(received.repeats.is_empty(), "repeats: {:?}", received.repeats);
     assert_eq!(received.bad_signatures, 0);
-    assert!(received.refused_while_down > 0, "the receiver was down for part of the test");
+    assert!(
+        received.refused_while_down > 0,
+        "the receiver was down for part of the test"
+    );
     assert!(received.accepted.contains(&format!("{order_id}#1")));
     let warning_body = &received.bodies[raised[0].as_str().unwrap_or_default()];
     assert_eq!(warning_body["kind"], "warning");

@@ -37,7 +37,10 @@ impl FromStr for DeadlineSpec {
         if t == "same working day" {
             return Ok(DeadlineSpec::SameWorkingDay);
         }
-        if let Some(n) = t.strip_suffix(" working days").or_else(|| t.strip_suffix(" working day")) {
+        if let Some(n) = t
+            .strip_suffix(" working days")
+            .or_else(|| t.strip_suffix(" working day"))
+        {
             return n.trim().parse().map(DeadlineSpec::WorkingDays).map_err(|_| bad());
         }
         if let Some(n) = t.strip_suffix('h') {
@@ -113,12 +116,13 @@ impl WorkingCalendar {
     /// Builds the calendar, naming every field that is wrong.
     pub fn new(config: &CalendarConfig) -> Result<WorkingCalendar, Vec<WorkOrderConfigError>> {
         let mut errors = Vec::new();
-        let offset = DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", config.utc_offset.trim()))
-            .map(|t| *t.offset())
-            .map_err(|_| WorkOrderConfigError::Invalid {
-                field: "workorders.calendar.utc_offset".to_owned(),
-                reason: format!("'{}' is not an offset like +08:00", config.utc_offset),
-            });
+        let offset =
+            DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", config.utc_offset.trim()))
+                .map(|t| *t.offset())
+                .map_err(|_| WorkOrderConfigError::Invalid {
+                    field: "workorders.calendar.utc_offset".to_owned(),
+                    reason: format!("'{}' is not an offset like +08:00", config.utc_offset),
+                });
         let time = |text: &str, field: &str| {
             NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| WorkOrderConfigError::Invalid {
                 field: format!("workorders.calendar.{field}"),
@@ -163,9 +167,13 @@ impl WorkingCalendar {
                 working_weekends,
             }),
             (offset, start, end) => {
-                for e in [offset.err(), start.as_ref().err().cloned(), end.as_ref().err().cloned()]
-                    .into_iter()
-                    .flatten()
+                for e in [
+                    offset.err(),
+                    start.as_ref().err().cloned(),
+                    end.as_ref().err().cloned(),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     errors.push(e);
                 }
@@ -246,7 +254,10 @@ mod tests {
             utc_offset: "+08:00".to_owned(),
             work_start: "08:30".to_owned(),
             work_end: "17:30".to_owned(),
-            holidays: vec!["2026-10-01..2026-10-07".to_owned(), "2026-06-19..2026-06-21".to_owned()],
+            holidays: vec![
+                "2026-10-01..2026-10-07".to_owned(),
+                "2026-06-19..2026-06-21".to_owned(),
+            ],
             working_weekends: vec!["2026-10-10".to_owned()],
         })
         .unwrap_or_else(|e| panic!("{e:?}"))
@@ -260,7 +271,14 @@ mod tests {
 
     #[test]
     fn deadline_specs_parse_and_print() {
-        for text in ["2h", "24h", "3d", "same working day", "7 working days", "1 working day"] {
+        for text in [
+            "2h",
+            "24h",
+            "3d",
+            "same working day",
+            "7 working days",
+            "1 working day",
+        ] {
             let spec: DeadlineSpec = text.parse().unwrap_or_else(|e: String| panic!("{e}"));
             let again: DeadlineSpec = spec.to_string().parse().unwrap_or_else(|e: String| panic!("{e}"));
             assert_eq!(spec, again);

@@ -112,7 +112,9 @@ fn check_type(name: &str, field: &str, errors: &mut Vec<WorkOrderConfigError>) {
     if DisputeType::from_name(name).is_none() {
         errors.push(WorkOrderConfigError::Invalid {
             field: field.to_owned(),
-            reason: format!("'{name}' is not a dispute type (one of the 16 canonical names, e.g. 物业, 婚姻家庭)"),
+            reason: format!(
+                "'{name}' is not a dispute type (one of the 16 canonical names, e.g. 物业, 婚姻家庭)"
+            ),
         });
     }
 }
@@ -121,7 +123,9 @@ impl WorkOrderConfig {
     /// Checks the configuration, reporting every error at once, and builds the [`Policy`].
     pub fn build(&self) -> Result<Policy, Vec<WorkOrderConfigError>> {
         let mut errors = Vec::new();
-        let calendar = WorkingCalendar::new(&self.calendar).map_err(|e| errors.extend(e)).ok();
+        let calendar = WorkingCalendar::new(&self.calendar)
+            .map_err(|e| errors.extend(e))
+            .ok();
         if self.centre_unit.trim().is_empty() {
             errors.push(WorkOrderConfigError::Invalid {
                 field: "workorders.centre_unit".to_owned(),
@@ -139,11 +143,19 @@ impl WorkOrderConfig {
         }
         for (town, table) in &self.routing.towns {
             for name in table.keys().filter(|k| *k != "default") {
-                check_type(name, &format!("workorders.routing.towns.{town}.{name}"), &mut errors);
+                check_type(
+                    name,
+                    &format!("workorders.routing.towns.{town}.{name}"),
+                    &mut errors,
+                );
             }
         }
         for name in self.escalation.departments.keys() {
-            check_type(name, &format!("workorders.escalation.departments.{name}"), &mut errors);
+            check_type(
+                name,
+                &format!("workorders.escalation.departments.{name}"),
+                &mut errors,
+            );
         }
         match calendar {
             Some(calendar) if errors.is_empty() => Ok(Policy {

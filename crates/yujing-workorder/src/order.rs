@@ -238,7 +238,10 @@ impl WorkOrder {
         };
         events.push(
             &system,
-            Some(format!("{} warning {} ({})", warning.level, warning.warning_id, warning.rule)),
+            Some(format!(
+                "{} warning {} ({})",
+                warning.level, warning.warning_id, warning.rule
+            )),
             OrderChange::Raised {
                 warning_id: warning.warning_id.clone(),
                 level: warning.level,
@@ -246,7 +249,11 @@ impl WorkOrder {
             },
         );
         if policy.config.auto_dispatch {
-            events.push(&system, Some("automatic dispatch by routing".to_owned()), OrderChange::Triaged);
+            events.push(
+                &system,
+                Some("automatic dispatch by routing".to_owned()),
+                OrderChange::Triaged,
+            );
             let unit = policy.route(&warning.subject);
             let deadlines = policy.config.deadlines.of(warning.level);
             events.push(
@@ -392,7 +399,11 @@ impl WorkOrder {
             order_id: self.order_id.clone(),
             command: command.name(),
             status: self.status.as_str(),
-            hint: format!("{} applies to orders that are {}", command.name(), names.join(" or ")),
+            hint: format!(
+                "{} applies to orders that are {}",
+                command.name(),
+                names.join(" or ")
+            ),
         }
     }
 
@@ -588,7 +599,13 @@ impl WorkOrder {
                         reason: format!("the review date {review_on} is not in the future"),
                     });
                 }
-                events.push(actor, reason, OrderChange::Parked { review_on: *review_on });
+                events.push(
+                    actor,
+                    reason,
+                    OrderChange::Parked {
+                        review_on: *review_on,
+                    },
+                );
             }
             Command::Resume => {
                 self.require(command, &[S::Parked])?;
@@ -673,7 +690,10 @@ impl WorkOrder {
                 }
                 events.push(
                     &system,
-                    Some(format!("reported again within {} days of closure", policy.config.watch_days)),
+                    Some(format!(
+                        "reported again within {} days of closure",
+                        policy.config.watch_days
+                    )),
                     OrderChange::Reopened {
                         cause: ReopenCause::Recurred {
                             warning_id: warning.warning_id.clone(),
@@ -694,7 +714,10 @@ impl WorkOrder {
             _ if warning.level > self.level => {
                 events.push(
                     &system,
-                    Some(format!("{} warning {} ({})", warning.level, warning.warning_id, warning.rule)),
+                    Some(format!(
+                        "{} warning {} ({})",
+                        warning.level, warning.warning_id, warning.rule
+                    )),
                     OrderChange::LevelRaised {
                         warning_id: warning.warning_id.clone(),
                         level: warning.level,
@@ -702,7 +725,10 @@ impl WorkOrder {
                 );
                 let active = matches!(
                     self.status,
-                    OrderStatus::Triaged | OrderStatus::Dispatched | OrderStatus::Accepted | OrderStatus::InProgress
+                    OrderStatus::Triaged
+                        | OrderStatus::Dispatched
+                        | OrderStatus::Accepted
+                        | OrderStatus::InProgress
                 );
                 if warning.level == WarningLevel::Red && active && self.escalation_level == 0 {
                     if let Some(target) = policy.next_escalation(&self.subject, 0) {

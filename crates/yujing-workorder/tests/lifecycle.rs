@@ -13,7 +13,10 @@ const CONFIG: &str = include_str!("../../../config/yujing.toml");
 
 fn policy_with(auto_dispatch: bool) -> Policy {
     let table: toml::Table = toml::from_str(CONFIG).unwrap_or_else(|e| panic!("{e}"));
-    let section = table.get("workorders").cloned().unwrap_or_else(|| panic!("no [workorders]"));
+    let section = table
+        .get("workorders")
+        .cloned()
+        .unwrap_or_else(|| panic!("no [workorders]"));
     let mut config: WorkOrderConfig = section.try_into().unwrap_or_else(|e| panic!("{e}"));
     config.auto_dispatch = auto_dispatch;
     config.build().unwrap_or_else(|e| panic!("{e:?}"))
@@ -104,9 +107,24 @@ fn the_seed_story_runs_from_warning_to_closure() {
     assert_eq!(history.len(), 1);
     assert_eq!(given(&history).status, OrderStatus::Raised);
 
-    assert_eq!(ok(when(&mut history, &centre(), Command::Triage, None, "2026-06-08T07:30:00Z")), ["triaged"]);
     assert_eq!(
-        ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T07:40:00Z")),
+        ok(when(
+            &mut history,
+            &centre(),
+            Command::Triage,
+            None,
+            "2026-06-08T07:30:00Z"
+        )),
+        ["triaged"]
+    );
+    assert_eq!(
+        ok(when(
+            &mut history,
+            &centre(),
+            Command::Dispatch { unit: None },
+            None,
+            "2026-06-08T07:40:00Z"
+        )),
         ["dispatched"]
     );
     let order = given(&history);
@@ -115,10 +133,26 @@ fn the_seed_story_runs_from_warning_to_closure() {
     assert_eq!(order.accept_by, Some(at("2026-06-08T17:30:00+08:00")));
     assert_eq!(order.handle_by, Some(at("2026-06-17T17:30:00+08:00")));
 
-    ok(when(&mut history, &town(), Command::Accept, None, "2026-06-08T08:00:00Z"));
-    ok(when(&mut history, &town(), Command::Start, Some("local mediator talks"), "2026-06-08T09:00:00Z"));
+    ok(when(
+        &mut history,
+        &town(),
+        Command::Accept,
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
+    ok(when(
+        &mut history,
+        &town(),
+        Command::Start,
+        Some("local mediator talks"),
+        "2026-06-08T09:00:00Z",
+    ));
     let joint = EscalationTarget::JointHandling {
-        departments: vec!["市住建局".to_owned(), "如城街道".to_owned(), "市司法局".to_owned()],
+        departments: vec![
+            "市住建局".to_owned(),
+            "如城街道".to_owned(),
+            "市司法局".to_owned(),
+        ],
     };
     assert_eq!(
         ok(when(
@@ -149,7 +183,13 @@ fn the_seed_story_runs_from_warning_to_closure() {
         None,
         "2026-06-13T02:00:00Z",
     ));
-    ok(when(&mut history, &centre(), Command::Close, None, "2026-06-13T03:00:00Z"));
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Close,
+        None,
+        "2026-06-13T03:00:00Z",
+    ));
     let order = given(&history);
     assert_eq!(order.status, OrderStatus::Closed);
     let seqs: Vec<u32> = history.iter().map(|e| e.seq).collect();
@@ -159,25 +199,70 @@ fn the_seed_story_runs_from_warning_to_closure() {
 #[test]
 fn wrong_state_role_and_missing_reason_are_refused_with_what_would_be_allowed() {
     let policy = policy();
-    let mut history = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"), &policy);
-    let refused = when(&mut history, &town(), Command::Accept, None, "2026-06-08T08:00:00Z");
+    let mut history = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"),
+        &policy,
+    );
+    let refused = when(
+        &mut history,
+        &town(),
+        Command::Accept,
+        None,
+        "2026-06-08T08:00:00Z",
+    );
     assert!(
         matches!(&refused, Err(CommandError::WrongState { status: "raised", .. })),
         "{refused:?}"
     );
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("accept applies to orders that are dispatched"), "{message}");
-    let refused = when(&mut history, &town(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z");
-    assert!(matches!(refused, Err(CommandError::NotAllowed { role: "town_handler", .. })));
-    ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z"));
-    let refused = when(&mut history, &town(), Command::Return, Some("  "), "2026-06-08T09:00:00Z");
-    assert!(matches!(refused, Err(CommandError::ReasonRequired { command: "return" })));
+    assert!(
+        message.contains("accept applies to orders that are dispatched"),
+        "{message}"
+    );
+    let refused = when(
+        &mut history,
+        &town(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    );
+    assert!(matches!(
+        refused,
+        Err(CommandError::NotAllowed {
+            role: "town_handler",
+            ..
+        })
+    ));
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
+    let refused = when(
+        &mut history,
+        &town(),
+        Command::Return,
+        Some("  "),
+        "2026-06-08T09:00:00Z",
+    );
+    assert!(matches!(
+        refused,
+        Err(CommandError::ReasonRequired { command: "return" })
+    ));
     let viewer = Actor {
         role: Role::Viewer,
         ..town()
     };
     assert!(matches!(
-        when(&mut history, &viewer, Command::Accept, None, "2026-06-08T09:00:00Z"),
+        when(
+            &mut history,
+            &viewer,
+            Command::Accept,
+            None,
+            "2026-06-08T09:00:00Z"
+        ),
         Err(CommandError::NotAllowed { .. })
     ));
 }
@@ -185,10 +270,25 @@ fn wrong_state_role_and_missing_reason_are_refused_with_what_would_be_allowed() 
 #[test]
 fn after_max_returns_the_centre_keeps_the_order() {
     let policy = policy();
-    let mut history = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"), &policy);
-    ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z"));
+    let mut history = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"),
+        &policy,
+    );
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
     assert_eq!(
-        ok(when(&mut history, &town(), Command::Return, Some("not our estate"), "2026-06-08T09:00:00Z")),
+        ok(when(
+            &mut history,
+            &town(),
+            Command::Return,
+            Some("not our estate"),
+            "2026-06-08T09:00:00Z"
+        )),
         ["returned"]
     );
     assert_eq!(given(&history).status, OrderStatus::Triaged);
@@ -202,7 +302,13 @@ fn after_max_returns_the_centre_keeps_the_order() {
         "2026-06-08T10:00:00Z",
     ));
     assert_eq!(
-        ok(when(&mut history, &town(), Command::Return, Some("not ours either"), "2026-06-08T11:00:00Z")),
+        ok(when(
+            &mut history,
+            &town(),
+            Command::Return,
+            Some("not ours either"),
+            "2026-06-08T11:00:00Z"
+        )),
         ["returned", "dispatched"]
     );
     let order = given(&history);
@@ -215,7 +321,13 @@ fn after_max_returns_the_centre_keeps_the_order() {
 fn supervision_issues_each_card_once_and_a_red_card_escalates() {
     let policy = policy();
     let mut history = WorkOrder::open(&warning(WarningLevel::Red, "2026-06-08T07:20:00Z", "a"), &policy);
-    ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z"));
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
     // Red: accept within 2 hours, handle within 24.
     let order = given(&history);
     assert_eq!(order.accept_by, Some(at("2026-06-08T10:00:00Z")));
@@ -223,11 +335,28 @@ fn supervision_issues_each_card_once_and_a_red_card_escalates() {
 
     let cards = order.supervise(at("2026-06-08T10:01:00Z"), &policy);
     assert_eq!(cards.len(), 1);
-    assert!(matches!(cards[0].change, OrderChange::Supervised { card: Card::Yellow, .. }));
+    assert!(matches!(
+        cards[0].change,
+        OrderChange::Supervised {
+            card: Card::Yellow,
+            ..
+        }
+    ));
     history.extend(cards);
-    assert!(given(&history).supervise(at("2026-06-08T11:00:00Z"), &policy).is_empty(), "never twice");
+    assert!(
+        given(&history)
+            .supervise(at("2026-06-08T11:00:00Z"), &policy)
+            .is_empty(),
+        "never twice"
+    );
 
-    ok(when(&mut history, &town(), Command::Accept, None, "2026-06-08T11:00:00Z"));
+    ok(when(
+        &mut history,
+        &town(),
+        Command::Accept,
+        None,
+        "2026-06-08T11:00:00Z",
+    ));
     let late = given(&history).supervise(at("2026-06-09T08:00:01Z"), &policy);
     let names: Vec<&str> = late.iter().map(|e| e.change.name()).collect();
     assert_eq!(names, ["supervised", "escalated"]);
@@ -237,14 +366,28 @@ fn supervision_issues_each_card_once_and_a_red_card_escalates() {
             if department == "市住建局"
     ));
     history.extend(late);
-    assert!(given(&history).supervise(at("2026-06-10T08:00:00Z"), &policy).is_empty(), "never twice");
+    assert!(
+        given(&history)
+            .supervise(at("2026-06-10T08:00:00Z"), &policy)
+            .is_empty(),
+        "never twice"
+    );
 }
 
 #[test]
 fn a_red_warning_on_an_open_order_raises_its_level_and_escalates() {
     let policy = policy();
-    let mut history = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"), &policy);
-    ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z"));
+    let mut history = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"),
+        &policy,
+    );
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
     let red = warning(WarningLevel::Red, "2026-06-12T01:00:00Z", "a");
     let events = given(&history).on_warning(&red, &policy).unwrap_or_default();
     let names: Vec<&str> = events.iter().map(|e| e.change.name()).collect();
@@ -261,9 +404,24 @@ fn a_red_warning_on_an_open_order_raises_its_level_and_escalates() {
 #[test]
 fn a_recurrence_within_the_watch_window_reopens_a_closed_order_and_after_it_opens_a_new_one() {
     let policy = policy();
-    let mut history = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"), &policy);
-    ok(when(&mut history, &centre(), Command::Dispatch { unit: None }, None, "2026-06-08T08:00:00Z"));
-    ok(when(&mut history, &town(), Command::Accept, None, "2026-06-08T09:00:00Z"));
+    let mut history = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"),
+        &policy,
+    );
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Dispatch { unit: None },
+        None,
+        "2026-06-08T08:00:00Z",
+    ));
+    ok(when(
+        &mut history,
+        &town(),
+        Command::Accept,
+        None,
+        "2026-06-08T09:00:00Z",
+    ));
     ok(when(
         &mut history,
         &town(),
@@ -305,11 +463,20 @@ fn a_recurrence_within_the_watch_window_reopens_a_closed_order_and_after_it_open
         None,
         "2026-06-12T09:00:00Z",
     ));
-    ok(when(&mut history, &centre(), Command::Close, None, "2026-06-12T10:00:00Z"));
+    ok(when(
+        &mut history,
+        &centre(),
+        Command::Close,
+        None,
+        "2026-06-12T10:00:00Z",
+    ));
     let order = given(&history);
     let within = warning(WarningLevel::Orange, "2026-07-01T00:00:00Z", "b");
     let events = order.on_warning(&within, &policy).unwrap_or_default();
-    assert_eq!(events.iter().map(|e| e.change.name()).collect::<Vec<_>>(), ["reopened"]);
+    assert_eq!(
+        events.iter().map(|e| e.change.name()).collect::<Vec<_>>(),
+        ["reopened"]
+    );
     let after = warning(WarningLevel::Orange, "2026-08-01T00:00:00Z", "c");
     assert_eq!(order.on_warning(&after, &policy), None);
 }
@@ -334,31 +501,58 @@ fn auto_dispatch_routes_by_town_and_type() {
 #[test]
 fn park_dismiss_and_merge() {
     let policy = policy();
-    let mut history = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"), &policy);
+    let mut history = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-08T07:20:00Z", "a"),
+        &policy,
+    );
     let park = Command::Park {
         review_on: "2026-09-01".parse().unwrap_or_default(),
     };
-    assert_eq!(ok(when(&mut history, &centre(), park, None, "2026-06-08T08:00:00Z")), ["parked"]);
+    assert_eq!(
+        ok(when(&mut history, &centre(), park, None, "2026-06-08T08:00:00Z")),
+        ["parked"]
+    );
     let order = given(&history);
     assert!(order.supervise(at("2026-08-31T00:00:00Z"), &policy).is_empty());
     let resumed = order.supervise(at("2026-09-01T01:00:00Z"), &policy);
-    assert_eq!(resumed.iter().map(|e| e.change.name()).collect::<Vec<_>>(), ["resumed"]);
+    assert_eq!(
+        resumed.iter().map(|e| e.change.name()).collect::<Vec<_>>(),
+        ["resumed"]
+    );
     history.extend(resumed);
     assert!(matches!(
-        when(&mut history, &centre(), Command::Dismiss, None, "2026-09-02T00:00:00Z"),
+        when(
+            &mut history,
+            &centre(),
+            Command::Dismiss,
+            None,
+            "2026-09-02T00:00:00Z"
+        ),
         Err(CommandError::ReasonRequired { .. })
     ));
 
-    let other = WorkOrder::open(&warning(WarningLevel::Orange, "2026-06-09T07:20:00Z", "b"), &policy);
+    let other = WorkOrder::open(
+        &warning(WarningLevel::Orange, "2026-06-09T07:20:00Z", "b"),
+        &policy,
+    );
     let other = given(&other);
     let merge = Command::Merge {
         into_order_id: other.order_id.clone(),
     };
     let order = given(&history);
     let events = order
-        .decide(&merge, &centre(), None, at("2026-09-02T00:00:00Z"), &policy, Some(&other))
+        .decide(
+            &merge,
+            &centre(),
+            None,
+            at("2026-09-02T00:00:00Z"),
+            &policy,
+            Some(&other),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(&events[0].change, OrderChange::Merged { into_order_id } if *into_order_id == other.order_id));
+    assert!(
+        matches!(&events[0].change, OrderChange::Merged { into_order_id } if *into_order_id == other.order_id)
+    );
     let absorbed = other.absorb(&events[0]);
     assert_eq!(absorbed[0].seq, other.version + 1);
     let refused = order.decide(&merge, &centre(), None, at("2026-09-02T00:00:00Z"), &policy, None);

@@ -1,27 +1,30 @@
 //! `yujing`: the command-line front of the early-warning engine.
 //!
-//! Subcommands: `ingest` export files onto the log (and correlate them), `clues`, `deadletter` and `warnings`
-//! read it back, `replay` runs the pipeline over a folder of history in event-time order, `test` runs the rules'
+//! Subcommands: `ingest` export files onto the log (and correlate them, opening work orders), `run` the HTTP
+//! server alongside the pipeline, `clues`, `deadletter`, `warnings` and `orders` read it back, `replay` runs the pipeline over a folder of history in event-time order, `test` runs the rules'
 //! test cases, `simulate` and `eval` generate labeled data and score the result, `validate` checks the
 //! configuration. Every subcommand has `--help`; `--data-dir` chooses the store, `--config` adds a file over the
 //! built-in configuration, `--demo` runs on sample data without a secret.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use yujing_engine::{
-    correlate, for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, SystemClock,
+    for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, Pipeline, SystemClock,
 };
 use yujing_log::EmbeddedLog;
 use yujing_model::FeedId;
 
 mod correlation;
+mod orders;
 mod quality;
 
 use correlation::{explain, replay, rule_tests, warnings, write_warning_table};
+use orders::{orders, serve};
 use quality::{eval, fit, simulate};
 
 /// yujing (预警): recognises disputes reported again and again across six upstream feeds, and warns.
@@ -177,6 +180,27 @@ enum Command {
     },
     /// Check the configuration and report every error at once.
     Validate,
+    /// Serve the HTTP API, the SSE feed and webhook delivery alongside the pipeline, until Ctrl-C or SIGTERM.
+    ///
+    /// Accepts ingestion over HTTP (POST /api/v1/ingest/{feed}?file=NAME with an export's bytes) and from a
+    /// polled drop directory (--watch); runs supervision on a timer. The API is described in schemas/openapi.json.
+    Run {
+        /// The address to listen on (overrides server.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// A drop directory to poll for export files (overrides server.watch_dir).
+        #[arg(long, value_name = "DIR")]
+        watch: Option<PathBuf>,
+    },
+    /// List the work orders and where they stand; with an id, its audit trail.
+    Orders {
+        /// One order's events.
+        #[arg(value_name = "ORDER_ID")]
+        order_id: Option<String>,
+        /// Print JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_tracing(global: &Global) {
@@ -222,7 +246,7 @@ pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<EmbeddedLog>
     Ok(EmbeddedLog::open_read_only(dir)?)
 }
 
-fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
+pub(crate) fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
     let dir = &config.store.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -264,6 +288,8 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Validate => validate(&config, &built),
+        Command::Run { listen, watch } => serve(&config, &built, listen, watch),
+        Command::Orders { order_id, json } => orders(&config, &built, order_id.as_deref(), json),
         Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),
         Command::Clues { feed, latest } => clues(&config, feed, latest),
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
@@ -326,9 +352,9 @@ fn ingest(
     json: bool,
     paths: &[PathBuf],
 ) -> Result<()> {
-    let log = open_log(config)?;
+    let log = Arc::new(open_log(config)?);
     let clock = SystemClock;
-    let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+    let ingestor = Ingestor::new(log.as_ref(), &built.normalizer, &clock);
     let bar = ProgressBar::hidden();
     let show_bar = std::io::stderr().is_terminal();
     let report = ingestor.ingest_paths(paths, feed, &mut |progress| {
@@ -344,12 +370,11 @@ fn ingest(
         bar.set_position(progress.done);
     })?;
     bar.finish_and_clear();
-    let (_, correlation) = correlate(&log, &built.correlate, &clock)?;
+    // Correlate the new clues and open or update the work orders of the new warnings.
+    let (_, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(clock))?;
     tracing::info!(
-        clues = correlation.consumed,
-        links = correlation.links,
-        merges = correlation.merges,
-        warnings = correlation.warnings.len(),
+        warnings = step.warnings.len(),
+        order_events = step.order_events.len(),
         "correlated"
     );
     if report.files.is_empty() {
@@ -402,9 +427,22 @@ fn ingest(
     if report.total.rejected > 0 {
         writeln!(out, "rejected records are listed by `yujing deadletter`")?;
     }
-    if !correlation.warnings.is_empty() {
+    if !step.warnings.is_empty() {
         writeln!(out, "\nnew warnings:")?;
-        write_warning_table(&mut out, &correlation.warnings)?;
+        write_warning_table(&mut out, &step.warnings)?;
+    }
+    let opened: Vec<&str> = step
+        .order_events
+        .iter()
+        .filter(|e| e.seq == 1)
+        .map(|e| e.order_id.as_str())
+        .collect();
+    if !opened.is_empty() {
+        writeln!(
+            out,
+            "\nwork orders opened: {} (`yujing orders` lists them)",
+            opened.join(", ")
+        )?;
     }
     out.flush()?;
     Ok(())

@@ -558,3 +558,112 @@ fn simulate_replay_and_eval_score_a_seeded_data_set_deterministically() {
     assert!(orange["recall"].as_f64().expect("r") >= 0.9, "{orange}");
     assert_eq!(orange["duplicates"], 0);
 }
+
+/// One HTTP/1.1 request over a plain socket; returns the status and the body.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn ingest_opens_work_orders_and_orders_lists_them_with_their_audit_trail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let printed = ok(yujing(&store, &["ingest", &samples().display().to_string()]));
+    assert!(printed.contains("work orders opened: wo-"), "{printed}");
+    let listed = ok(yujing(&store, &["orders"]));
+    assert!(listed.contains("1 work order(s)"), "{listed}");
+    assert!(
+        listed.contains("red    raised"),
+        "the red warning raised the order's level: {listed}"
+    );
+    let order_id = listed.split_whitespace().next().expect("an order id").to_owned();
+    let trail = ok(yujing(&store, &["orders", &order_id]));
+    let steps: Vec<&str> = trail
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(steps, ["raised", "level_raised"], "{trail}");
+    // Ingesting again changes nothing.
+    ok(yujing(&store, &["ingest", &samples().display().to_string()]));
+    assert_eq!(ok(yujing(&store, &["orders"])), listed);
+}
+
+#[test]
+fn run_serves_the_api_ingests_over_http_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(dir.path().join("store"))
+        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("yujing runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+
+    assert_eq!(http(&addr, "GET", "/health", None, b"").0, 200);
+    assert_eq!(http(&addr, "GET", "/api/v1/orders", None, b"").0, 401);
+    for name in [
+        "hotline12345.sample.jsonl",
+        "grid.sample.jsonl",
+        "police.sample.csv",
+        "screening.sample.csv",
+        "justice.sample.xml",
+        "exchange.sample.jsonl",
+    ] {
+        let feed = name.split('.').next().expect("feed");
+        let body = std::fs::read(samples().join(name)).expect("sample");
+        let (status, answer) = http(
+            &addr,
+            "POST",
+            &format!("/api/v1/ingest/{feed}?file={name}"),
+            Some("demo-centre"),
+            &body,
+        );
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+    let (status, orders) = http(&addr, "GET", "/api/v1/orders", Some("demo-viewer"), b"");
+    assert_eq!(status, 200);
+    let orders: Value = serde_json::from_str(&orders).expect("JSON");
+    assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
+    assert_eq!(orders["orders"][0]["subject"]["town_name"], "如城街道");
+
+    // SIGTERM: a graceful stop, exit status 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("exit");
+    assert!(status.success(), "{status:?}");
+}

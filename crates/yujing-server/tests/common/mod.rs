@@ -52,10 +52,18 @@ pub fn first_five_reports() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         .position(|w| w == b"J3206822026061001207")
         .unwrap_or(police.len());
     vec![
-        ("hotline12345", "hotline12345.0603.jsonl", lines("hotline12345.sample.jsonl", 3)),
+        (
+            "hotline12345",
+            "hotline12345.0603.jsonl",
+            lines("hotline12345.sample.jsonl", 3),
+        ),
         ("grid", "grid.0606.jsonl", lines("grid.sample.jsonl", 1)),
         ("police", "police.0607.csv", police[..second].to_vec()),
-        ("screening", "screening.0610.csv", lines("screening.sample.csv", 2)),
+        (
+            "screening",
+            "screening.0610.csv",
+            lines("screening.sample.csv", 2),
+        ),
     ]
 }
 
@@ -182,7 +190,11 @@ impl Client {
     /// Issues a command and expects it to succeed; returns the order.
     pub async fn command(&self, token: &str, order_id: &str, body: Value) -> Value {
         let (status, answer) = self
-            .post(token, &format!("/api/v1/orders/{order_id}/commands"), body.clone())
+            .post(
+                token,
+                &format!("/api/v1/orders/{order_id}/commands"),
+                body.clone(),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}: {answer}");
         answer["order"].clone()
@@ -231,7 +243,11 @@ impl Receiver {
     }
 
     pub fn accepted(&self) -> Vec<String> {
-        self.received.lock().unwrap_or_else(|e| e.into_inner()).accepted.clone()
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .accepted
+            .clone()
     }
 
     /// Waits (up to a minute) until the receiver has accepted `n` events.

@@ -1,0 +1,149 @@
+//! `yujing run` (the server alongside the pipeline) and `yujing orders` (the work orders, read back).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use yujing_engine::{Built, EngineConfig, OrderStage, Pipeline, SystemClock};
+use yujing_log::Log;
+
+use crate::{open_log, open_log_for_reading, write_json_lines};
+
+/// `yujing orders [ORDER_ID]`.
+pub(crate) fn orders(config: &EngineConfig, built: &Built, order_id: Option<&str>, json: bool) -> Result<()> {
+    let log = open_log_for_reading(config)?;
+    let stage = OrderStage::open(&log, built.policy.clone())?;
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if let Some(order_id) = order_id {
+        let history = stage.history(order_id);
+        if history.is_empty() {
+            anyhow::bail!("there is no work order {order_id} (`yujing orders` lists them)");
+        }
+        if json {
+            write_json_lines(&mut out, history)?;
+        } else {
+            for event in history {
+                writeln!(
+                    out,
+                    "{:>3} {} {:<13} {:<12} {:<16} {}{}",
+                    event.seq,
+                    event.at.format("%Y-%m-%d %H:%M"),
+                    event.change.name(),
+                    event.actor.role.as_str(),
+                    event.actor.name,
+                    event.actor.unit,
+                    event
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+    } else {
+        let orders: Vec<_> = stage.orders().collect();
+        if json {
+            write_json_lines(&mut out, &orders)?;
+        } else {
+            for order in &orders {
+                writeln!(
+                    out,
+                    "{:<24} {:<6} {:<11} {:<12} {:<10} {:<24} esc {} {}",
+                    order.order_id,
+                    order.level.as_str(),
+                    order.status.as_str(),
+                    order
+                        .subject
+                        .town_name
+                        .as_deref()
+                        .unwrap_or(&order.subject.town_code),
+                    order.subject.dispute_type.name(),
+                    order.unit.as_deref().unwrap_or("-"),
+                    order.escalation_level,
+                    order.subject.place.as_deref().unwrap_or("")
+                )?;
+            }
+            writeln!(out, "{} work order(s)", orders.len())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `yujing run`: serves until Ctrl-C or SIGTERM, then stops gracefully (in-flight requests and webhook
+/// deliveries finish; progress is on disk, so the next start resumes).
+pub(crate) fn serve(
+    config: &EngineConfig,
+    built: &Built,
+    listen: Option<String>,
+    watch: Option<PathBuf>,
+) -> Result<()> {
+    let mut server_config = config.server.clone();
+    if let Some(listen) = listen {
+        server_config.listen = listen;
+    }
+    let watch_dir = watch.or_else(|| {
+        (!server_config.watch_dir.as_os_str().is_empty()).then(|| server_config.watch_dir.clone())
+    });
+    if let Some(dir) = &watch_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "the drop directory {} does not exist",
+            dir.display()
+        );
+    }
+    if server_config.tokens.is_empty() && !built.demo {
+        tracing::warn!("no server.tokens configured: the API will refuse every request but /health");
+    }
+    let log: Arc<dyn Log> = Arc::new(open_log(config)?);
+    let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&server_config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", server_config.listen))?;
+        let server = yujing_server::start(
+            pipeline,
+            &server_config,
+            built.demo,
+            listener,
+            yujing_server::Options {
+                supervise: true,
+                watch_dir,
+            },
+        )?;
+        tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");
+        println!("listening on http://{}", server.addr);
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        server.stop().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
