@@ -115,6 +115,8 @@ pub struct CorrelationStage {
     orders_applied: Offset,
     /// Order id → cluster id, from the `raised` events read so far.
     order_clusters: HashMap<String, String>,
+    /// The warnings the rebuild derived again (they were written when the segments first ran).
+    rederived: Vec<Warning>,
 }
 
 impl CorrelationStage {
@@ -134,6 +136,7 @@ impl CorrelationStage {
             segments: Vec::new(),
             orders_applied: 0,
             order_clusters: HashMap::new(),
+            rederived: Vec::new(),
         };
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
         let mut done = read_clues(log, 0, consumed)?;
@@ -149,11 +152,18 @@ impl CorrelationStage {
                 stage.correlator.observe(clue);
             }
             stage.correlator.reconsider();
-            stage.correlator.flush();
+            let warnings = stage.correlator.flush();
+            stage.rederived.extend(warnings);
             from = to;
         }
         stage.segments = segments;
         Ok((stage, done.len() as u64))
+    }
+
+    /// The warnings the rebuild derived again, in the order first raised. A deterministic rebuild derives
+    /// exactly the warnings on the `warnings` topic.
+    pub fn rederived_warnings(&self) -> &[Warning] {
+        &self.rederived
     }
 
     /// The correlator, as of the last segment.

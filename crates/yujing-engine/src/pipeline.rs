@@ -66,6 +66,18 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
     ) -> Result<(Pipeline, StepReport), PipelineError> {
         let (correlation, _) = CorrelationStage::open(log.as_ref(), &built.correlate)?;
+        let mut on_log = Vec::new();
+        crate::read::for_each_warning(log.as_ref(), |w| on_log.push(w))?;
+        if correlation.rederived_warnings() != on_log.as_slice() {
+            // Not an error: the rules or weights were changed since these clues were correlated. The log keeps
+            // what was raised; new clues are judged by the configuration now in force.
+            tracing::warn!(
+                on_log = on_log.len(),
+                rederived = correlation.rederived_warnings().len(),
+                "the history on the log, correlated again with the configuration in force, gives other warnings \
+                 than those raised (rules or weights changed?); `yujing replay` shows history under the new rules"
+            );
+        }
         let orders = OrderStage::open(log.as_ref(), built.policy.clone())?;
         let mut pipeline = Pipeline {
             log,
