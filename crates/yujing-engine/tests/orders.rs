@@ -167,3 +167,75 @@ fn reports_after_a_resolution_raise_red_and_a_rebuild_sees_the_same_resolution()
         .iter()
         .any(|w| w.warning_id == back_id && w.rule == "back-after-resolution"));
 }
+
+fn warning(id: &str, cluster: &str, level: WarningLevel, raised_at: &str) -> yujing_model::Warning {
+    yujing_model::Warning {
+        warning_id: id.to_owned(),
+        cluster_id: cluster.to_owned(),
+        level,
+        rule: "test".to_owned(),
+        raised_at: at(raised_at),
+        occurrences: 5,
+        window_days: 30,
+        feeds: Vec::new(),
+        reporters: 2,
+        episode: 1,
+        risk_flags: Default::default(),
+        subject: yujing_model::DisputeSubject {
+            cluster_id: cluster.to_owned(),
+            town_code: "320682001".to_owned(),
+            town_name: Some("如城街道".to_owned()),
+            dispute_type: yujing_model::DisputeType::Property,
+            place: None,
+        },
+        evidence: Vec::new(),
+    }
+}
+
+fn append<T: serde::Serialize>(log: &EmbeddedLog, topic: &str, key: &str, value: &T) {
+    let mut batch = yujing_log::Batch::new();
+    batch.append(
+        topic,
+        yujing_log::Record {
+            key: key.as_bytes().to_vec(),
+            value: serde_json::to_vec(value).unwrap_or_default(),
+            timestamp_ms: 0,
+        },
+    );
+    log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_warning_on_the_cluster_another_was_merged_into_finds_the_merged_clusters_order() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let log = EmbeddedLog::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let mut stage = OrderStage::open(&log, built().policy).unwrap_or_else(|e| panic!("{e}"));
+    let now = at("2026-06-10T08:00:00Z");
+
+    append(&log, "warnings", "w-a", &warning("w-a", "k-a", WarningLevel::Orange, "2026-06-08T07:00:00Z"));
+    let opened = stage.advance(&log, now).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(opened.len(), 1);
+    let order_id = opened[0].order_id.clone();
+
+    // k-a is absorbed into k-b; k-b's warning turns red.
+    append(
+        &log,
+        "links",
+        "k-b",
+        &yujing_model::CorrelationEvent::Merged {
+            cluster_id: "k-b".to_owned(),
+            merged: "k-a".to_owned(),
+            by_clue_id: "grid:1".to_owned(),
+        },
+    );
+    append(&log, "warnings", "w-b", &warning("w-b", "k-b", WarningLevel::Red, "2026-06-09T07:00:00Z"));
+    let events = stage.advance(&log, now).unwrap_or_else(|e| panic!("{e}"));
+    assert!(events.iter().all(|e| e.order_id == order_id), "{events:#?}");
+    assert_eq!(events[0].change.name(), "level_raised");
+    assert_eq!(stage.orders().count(), 1);
+    assert_eq!(stage.orders_of_cluster("k-b").len(), 1);
+    // Reading the same warnings again does nothing: the stage recorded how far it read.
+    assert!(stage.advance(&log, now).unwrap_or_default().is_empty());
+    let reopened = OrderStage::open(&log, built().policy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reopened.order(&order_id), stage.order(&order_id));
+}
