@@ -212,7 +212,12 @@ fn a_warning_on_the_cluster_another_was_merged_into_finds_the_merged_clusters_or
     let mut stage = OrderStage::open(&log, built().policy).unwrap_or_else(|e| panic!("{e}"));
     let now = at("2026-06-10T08:00:00Z");
 
-    append(&log, "warnings", "w-a", &warning("w-a", "k-a", WarningLevel::Orange, "2026-06-08T07:00:00Z"));
+    append(
+        &log,
+        "warnings",
+        "w-a",
+        &warning("w-a", "k-a", WarningLevel::Orange, "2026-06-08T07:00:00Z"),
+    );
     let opened = stage.advance(&log, now).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(opened.len(), 1);
     let order_id = opened[0].order_id.clone();
@@ -228,7 +233,12 @@ fn a_warning_on_the_cluster_another_was_merged_into_finds_the_merged_clusters_or
             by_clue_id: "grid:1".to_owned(),
         },
     );
-    append(&log, "warnings", "w-b", &warning("w-b", "k-b", WarningLevel::Red, "2026-06-09T07:00:00Z"));
+    append(
+        &log,
+        "warnings",
+        "w-b",
+        &warning("w-b", "k-b", WarningLevel::Red, "2026-06-09T07:00:00Z"),
+    );
     let events = stage.advance(&log, now).unwrap_or_else(|e| panic!("{e}"));
     assert!(events.iter().all(|e| e.order_id == order_id), "{events:#?}");
     assert_eq!(events[0].change.name(), "level_raised");
