@@ -953,8 +953,14 @@ impl Correlator {
             return Vec::new();
         };
         let root = self.sets.find_mut(opened);
-        (0..self.profiles.len() as u32)
-            .filter(|&node| self.sets.find_mut(node) == root)
+        let Some(cluster) = self.clusters.get(&root) else {
+            return Vec::new();
+        };
+        let mut nodes: Vec<u32> = cluster.members.iter().map(|&(_, node)| node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+            .into_iter()
             .map(|node| self.profiles[node as usize].clue_id.clone())
             .collect()
     }

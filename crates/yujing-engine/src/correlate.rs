@@ -117,6 +117,8 @@ pub struct CorrelationStage {
     order_clusters: HashMap<String, String>,
     /// The warnings the rebuild derived again (they were written when the segments first ran).
     rederived: Vec<Warning>,
+    /// Each consumed clue's latest version and its `clues` offset, to fetch a cluster's evidence.
+    latest: HashMap<String, (u32, Offset)>,
 }
 
 impl CorrelationStage {
@@ -137,9 +139,13 @@ impl CorrelationStage {
             orders_applied: 0,
             order_clusters: HashMap::new(),
             rederived: Vec::new(),
+            latest: HashMap::new(),
         };
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
         let mut done = read_clues(log, 0, consumed)?;
+        for (offset, clue) in &done {
+            stage.remember(clue, *offset);
+        }
         let mut from = 0;
         for segment in &segments {
             if let Some(orders) = segment.orders() {
@@ -164,6 +170,21 @@ impl CorrelationStage {
     /// exactly the warnings on the `warnings` topic.
     pub fn rederived_warnings(&self) -> &[Warning] {
         &self.rederived
+    }
+
+    fn remember(&mut self, clue: &Clue, offset: Offset) {
+        let entry = self
+            .latest
+            .entry(clue.clue_id.clone())
+            .or_insert((clue.version, offset));
+        if clue.version >= entry.0 {
+            *entry = (clue.version, offset);
+        }
+    }
+
+    /// The `clues` offset of the latest consumed version of `clue_id`.
+    pub fn latest_offset(&self, clue_id: &str) -> Option<Offset> {
+        self.latest.get(clue_id).map(|(_, offset)| *offset)
     }
 
     /// The correlator, as of the last segment.
@@ -234,6 +255,9 @@ impl CorrelationStage {
         let orders_end = log.end_offset(WORKORDERS)?;
         self.apply_resolutions(log, orders_end)?;
         let mut fresh = read_clues(log, consumed, end)?;
+        for (offset, clue) in &fresh {
+            self.remember(clue, *offset);
+        }
         sort_by_event_time(&mut fresh);
         let now = clock.now().timestamp_millis();
         let mut batch = Batch::new();

@@ -152,21 +152,26 @@ impl Pipeline {
         self.correlation.correlator_mut()
     }
 
-    /// The latest version of each of `clue_ids`, as logged (masked and redacted), in the order given.
+    /// The latest version of each of `clue_ids` consumed so far, as logged (masked and redacted), in the order
+    /// given; ids not consumed are left out.
     pub fn clues(&self, clue_ids: &[String]) -> Result<Vec<Clue>, PipelineError> {
-        let wanted: std::collections::HashSet<&str> = clue_ids.iter().map(String::as_str).collect();
-        let mut latest: std::collections::HashMap<String, Clue> = std::collections::HashMap::new();
-        crate::read::for_each_decoded(self.log.as_ref(), CLUES, 0, |_, clue: Clue| {
-            if wanted.contains(clue.clue_id.as_str()) {
-                match latest.get(&clue.clue_id) {
-                    Some(seen) if seen.version >= clue.version => {}
-                    _ => {
-                        latest.insert(clue.clue_id.clone(), clue);
-                    }
-                }
+        let mut clues = Vec::with_capacity(clue_ids.len());
+        for id in clue_ids {
+            let Some(offset) = self.correlation.latest_offset(id) else {
+                continue;
+            };
+            let entries = self.log.read(CLUES, offset, 1).map_err(ReadError::Log)?;
+            for entry in entries {
+                let clue: Clue =
+                    serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
+                        topic: CLUES.to_owned(),
+                        offset: entry.offset,
+                        reason: e.to_string(),
+                    })?;
+                clues.push(clue);
             }
-        })?;
-        Ok(clue_ids.iter().filter_map(|id| latest.remove(id)).collect())
+        }
+        Ok(clues)
     }
 
     /// The offset the next command-centre feed entry will get.

@@ -88,16 +88,25 @@ async fn the_seed_story_from_five_reports_to_closure() {
     assert_eq!(order["accept_by"], "2026-06-10T09:30:00Z");
     assert_eq!(order["handle_by"], "2026-06-22T09:30:00Z");
 
-    // The receiver comes back; the town signs for the order.
-    receiver.set_down(false);
+    // The town signs for the order.
     clock.set(at("2026-06-10T09:00:00Z"));
     api.command("demo-rucheng", &order_id, json!({"command": "accept"}))
         .await;
+    let pending = server
+        .state()
+        .pipeline
+        .lock()
+        .map(|p| p.outbox_end().unwrap_or_default())
+        .unwrap_or_default() as usize;
+    assert_eq!(pending, 5, "the warning and four order events wait in the outbox");
+    assert!(receiver.accepted().is_empty(), "the receiver is down");
 
-    // yujing restarts mid-way.
+    // yujing restarts mid-way, with the receiver still down; then the receiver comes back and gets what waited.
     server.stop().await;
     let server = common::start(&store, &clock, Some(hook)).await;
     let api = Client::new(&server);
+    receiver.set_down(false);
+    receiver.wait_for(pending).await;
 
     clock.set(at("2026-06-10T09:10:00Z"));
     api.command(
