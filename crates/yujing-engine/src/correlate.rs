@@ -48,6 +48,8 @@ pub struct CorrelationReport {
     pub merges: u64,
     /// Warnings raised in this run, in the order raised.
     pub warnings: Vec<Warning>,
+    /// For each warning, seconds from the arrival on the log of the newest report it counted to now.
+    pub latencies: Vec<f64>,
 }
 
 fn read_clues<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<(Offset, Clue)>, ReadError> {
@@ -182,6 +184,11 @@ impl CorrelationStage {
         }
     }
 
+    /// How far into `clues` the stage has consumed.
+    pub fn consumed(&self) -> Offset {
+        self.segments.last().map(|s| s.clues()).unwrap_or(0)
+    }
+
     /// The `clues` offset of the latest consumed version of `clue_id`.
     pub fn latest_offset(&self, clue_id: &str) -> Option<Offset> {
         self.latest.get(clue_id).map(|(_, offset)| *offset)
@@ -258,6 +265,16 @@ impl CorrelationStage {
         for (offset, clue) in &fresh {
             self.remember(clue, *offset);
         }
+        // When each fresh clue arrived on the log, for the warnings' latency.
+        let mut arrivals: HashMap<String, i64> = HashMap::new();
+        for_each_entry(log, CLUES, consumed, |entry| {
+            if entry.offset < end {
+                if let Ok(key) = std::str::from_utf8(&entry.record.key) {
+                    arrivals.insert(key.to_owned(), entry.record.timestamp_ms);
+                }
+            }
+            Ok(())
+        })?;
         sort_by_event_time(&mut fresh);
         let now = clock.now().timestamp_millis();
         let mut batch = Batch::new();
@@ -280,6 +297,14 @@ impl CorrelationStage {
                 },
             );
             OutboxEvent::warning(&warning)?.append_to(&mut batch, now)?;
+            let arrived = warning
+                .evidence
+                .iter()
+                .filter_map(|e| arrivals.get(e.clue_id.as_str()))
+                .max();
+            if let Some(arrived) = arrived {
+                report.latencies.push((now - arrived).max(0) as f64 / 1000.0);
+            }
             report.warnings.push(warning);
         }
         self.segments.push(Segment::Both {

@@ -10,6 +10,7 @@
 //! - [`OrderStage`]: warnings open and drive work orders; commands and supervision add events (`workorders`).
 //! - [`outbox`]: every warning and work-order event on the `outbox` topic, the command-centre feed.
 //! - [`Pipeline`]: ingestion, correlation and work orders as one long-lived value, for `yujing run`.
+//! - [`Metrics`]: the Prometheus instruments the stages update and `/metrics` exposes.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod ingest;
+pub mod metrics;
 pub mod orders;
 pub mod outbox;
 pub mod pipeline;
@@ -29,6 +31,7 @@ pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use config::{ServerConfig, TokenConfig, WebhookConfig};
 pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport, CorrelationStage};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
+pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};
 pub use outbox::{read_outbox, OutboxEvent};
 pub use pipeline::{Pipeline, PipelineError, StepReport};

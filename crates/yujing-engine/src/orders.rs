@@ -235,6 +235,11 @@ impl OrderStage {
         Ok(events)
     }
 
+    /// How far into `warnings` the stage has read.
+    pub fn warnings_read(&self) -> Offset {
+        self.warnings_read
+    }
+
     /// Whether a write failed after the stage had applied its events in memory: open it again from the log.
     pub fn is_stale(&self) -> bool {
         self.stale

@@ -1,18 +1,22 @@
 //! The pipeline as one long-lived value: ingestion, correlation and work orders over one log, for `yujing run`
 //! and for the HTTP server. Every step writes the log first; the stages in memory follow it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use yujing_correlate::Correlator;
 use yujing_log::{Log, Offset};
-use yujing_model::{Actor, Clue, FeedId, Warning, WorkOrderEvent};
+use yujing_model::{Actor, Clue, FeedId, OrderChange, OrderStatus, Warning, WorkOrderEvent};
 use yujing_workorder::Command;
 
 use crate::clock::Clock;
 use crate::config::Built;
 use crate::correlate::{CorrelateError, CorrelationStage};
 use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor};
+use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS, ORDER_STATES};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
 use crate::topics::{CLUES, OUTBOX};
@@ -50,6 +54,11 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     correlation: CorrelationStage,
     orders: OrderStage,
+    metrics: Arc<Metrics>,
+}
+
+fn seconds(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
 }
 
 impl Pipeline {
@@ -79,12 +88,34 @@ impl Pipeline {
             );
         }
         let orders = OrderStage::open(log.as_ref(), built.policy.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.start_time.set(seconds(clock.now()));
+        // When each feed last delivered, from the log (clue keys are `<feed>:<source id>`).
+        let mut last: HashMap<FeedId, i64> = HashMap::new();
+        crate::read::for_each_entry(log.as_ref(), CLUES, 0, |entry| {
+            let feed = std::str::from_utf8(&entry.record.key)
+                .ok()
+                .and_then(|key| key.split(':').next())
+                .and_then(|feed| feed.parse::<FeedId>().ok());
+            if let Some(feed) = feed {
+                let at = last.entry(feed).or_insert(entry.record.timestamp_ms);
+                *at = (*at).max(entry.record.timestamp_ms);
+            }
+            Ok(())
+        })?;
+        for (feed, ms) in last {
+            metrics
+                .feed_last_record
+                .with_label_values(&[feed.as_str()])
+                .set(ms as f64 / 1000.0);
+        }
         let mut pipeline = Pipeline {
             log,
             built,
             clock,
             correlation,
             orders,
+            metrics,
         };
         let report = pipeline.advance()?;
         Ok((pipeline, report))
@@ -92,15 +123,139 @@ impl Pipeline {
 
     /// Correlates the new clues, then turns the new warnings into work-order events.
     pub fn advance(&mut self) -> Result<StepReport, PipelineError> {
-        let correlation = self.correlation.advance(self.log.as_ref(), self.clock.as_ref())?;
+        let started = Instant::now();
+        let correlation = {
+            let _span = tracing::info_span!("correlate").entered();
+            self.correlation.advance(self.log.as_ref(), self.clock.as_ref())?
+        };
+        if correlation.consumed > 0 {
+            self.observe_stage("correlate", started);
+        }
+        for warning in &correlation.warnings {
+            self.metrics
+                .warnings_raised
+                .with_label_values(&[warning.level.as_str()])
+                .inc();
+            tracing::info!(warning = %warning.warning_id, level = %warning.level, cluster = %warning.cluster_id,
+                town = warning.subject.town_name.as_deref().unwrap_or(&warning.subject.town_code),
+                occurrences = warning.occurrences, "warning raised");
+        }
+        for latency in &correlation.latencies {
+            self.metrics.warning_latency.observe(*latency);
+        }
         if self.orders.is_stale() {
             self.orders = OrderStage::open(self.log.as_ref(), self.built.policy.clone())?;
         }
+        let started = Instant::now();
         let order_events = self.orders.advance(self.log.as_ref(), self.clock.now())?;
+        if !order_events.is_empty() {
+            self.observe_stage("orders", started);
+        }
+        self.count_order_events(&order_events);
         Ok(StepReport {
             warnings: correlation.warnings,
             order_events,
         })
+    }
+
+    fn observe_stage(&self, stage: &str, started: Instant) {
+        self.metrics
+            .stage_duration
+            .with_label_values(&[stage])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    fn count_order_events(&self, events: &[WorkOrderEvent]) {
+        for event in events {
+            self.metrics
+                .order_events
+                .with_label_values(&[event.change.name()])
+                .inc();
+            match &event.change {
+                OrderChange::Supervised { card, .. } => {
+                    self.metrics.cards.with_label_values(&[card_name(*card)]).inc();
+                }
+                OrderChange::Escalated { automatic, .. } => {
+                    let trigger = if *automatic { "automatic" } else { "manual" };
+                    self.metrics.escalations.with_label_values(&[trigger]).inc();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn count_ingest(&self, report: &FileReport) {
+        let Some(feed) = report.feed else {
+            return;
+        };
+        let f = feed.as_str();
+        self.metrics.records_read.with_label_values(&[f]).inc_by(report.records);
+        let new = report.new_clues + report.new_versions;
+        self.metrics.clues_ingested.with_label_values(&[f]).inc_by(new);
+        self.metrics.duplicates.with_label_values(&[f]).inc_by(report.duplicates);
+        for (kind, n) in &report.rejected_by_kind {
+            self.metrics.rejected.with_label_values(&[f, kind]).inc_by(*n);
+        }
+        if new > 0 {
+            self.metrics
+                .feed_last_record
+                .with_label_values(&[f])
+                .set(seconds(self.clock.now()));
+        }
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Refreshes the gauges that describe the log and the stages (lags, clusters, orders per state and town,
+    /// overdue orders, warnings per town), for a scrape.
+    pub fn refresh_metrics(&self) -> Result<(), PipelineError> {
+        let m = &self.metrics;
+        let end = |topic: &str| self.log.end_offset(topic).map_err(|e| PipelineError::Read(ReadError::Log(e)));
+        for topic in EXPORTED_TOPICS {
+            m.log_end.with_label_values(&[topic]).set(end(topic)? as i64);
+        }
+        m.lag
+            .with_label_values(&["correlate"])
+            .set(end(CLUES)?.saturating_sub(self.correlation.consumed()) as i64);
+        m.lag
+            .with_label_values(&["orders"])
+            .set(end(crate::topics::WARNINGS)?.saturating_sub(self.orders.warnings_read()) as i64);
+        let stats = self.correlation.correlator().stats();
+        m.clusters.set(stats.clusters as i64);
+        m.clues_correlated.set(stats.clues as i64);
+        m.reset_order_gauges();
+        let now = self.clock.now();
+        let town_of = |code: &str, name: Option<&str>| name.unwrap_or(code).to_owned();
+        for order in self.orders.orders() {
+            let town = town_of(&order.subject.town_code, order.subject.town_name.as_deref());
+            // Every state and deadline of a town with orders is present, at zero when none.
+            for status in ORDER_STATES {
+                m.orders.with_label_values(&[status.as_str(), &town]);
+            }
+            for deadline in ["accept", "handle"] {
+                m.overdue.with_label_values(&[deadline, &town]);
+            }
+            m.orders.with_label_values(&[order.status.as_str(), &town]).inc();
+            let open = !order.status.is_final() && order.status != OrderStatus::Parked;
+            if open && order.status == OrderStatus::Dispatched && order.accept_by.is_some_and(|d| now > d) {
+                m.overdue.with_label_values(&["accept", &town]).inc();
+            }
+            let handling = matches!(
+                order.status,
+                OrderStatus::Dispatched | OrderStatus::Accepted | OrderStatus::InProgress
+            );
+            if handling && order.handle_by.is_some_and(|d| now > d) {
+                m.overdue.with_label_values(&["handle", &town]).inc();
+            }
+        }
+        for warning in self.orders.warnings() {
+            let town = town_of(&warning.subject.town_code, warning.subject.town_name.as_deref());
+            m.warnings.with_label_values(&[warning.level.as_str(), &town]).inc();
+        }
+        Ok(())
     }
 
     /// Ingests one input of `feed` named `file` (an export file, or an HTTP body), then advances.
@@ -117,8 +272,15 @@ impl Pipeline {
 
     /// Ingests the export files under `paths` (already-logged files change nothing), then advances.
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
+        let started = Instant::now();
         let report = Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
             .ingest_paths(paths, None, &mut |_| {})?;
+        if !report.files.is_empty() {
+            self.observe_stage("ingest", started);
+        }
+        for file in &report.files {
+            self.count_ingest(file);
+        }
         Ok((report, self.advance()?))
     }
 
@@ -139,7 +301,11 @@ impl Pipeline {
     /// Supervision at the clock's now.
     pub fn supervise(&mut self) -> Result<Vec<WorkOrderEvent>, PipelineError> {
         let now = self.clock.now();
-        Ok(self.orders.supervise(self.log.as_ref(), now)?)
+        let started = Instant::now();
+        let events = self.orders.supervise(self.log.as_ref(), now)?;
+        self.observe_stage("supervise", started);
+        self.count_order_events(&events);
+        Ok(events)
     }
 
     /// The work orders and warnings.

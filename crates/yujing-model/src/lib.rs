@@ -619,6 +619,19 @@ pub enum RejectKind {
 }
 
 impl RejectKind {
+    /// Every kind.
+    pub const ALL: [RejectKind; 9] = [
+        RejectKind::Truncated,
+        RejectKind::InvalidEncoding,
+        RejectKind::Malformed,
+        RejectKind::MissingId,
+        RejectKind::MissingField,
+        RejectKind::InvalidDate,
+        RejectKind::UnknownCategory,
+        RejectKind::InvalidValue,
+        RejectKind::UnmappedResource,
+    ];
+
     /// The snake_case name used in JSON and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/supervise"),
     ("post", "/api/v1/ingest/{feed}"),
     ("get", "/api/v1/events"),
+    ("get", "/metrics"),
 ];
 
 /// The router over `state`.
@@ -46,12 +47,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/supervise", post(supervise))
         .route("/api/v1/ingest/{feed}", post(ingest))
         .route("/api/v1/events", get(feed::events))
+        .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// `GET /metrics`: the Prometheus text exposition. Unauthenticated, like every scrape target: no label value is
+/// personal data; keep the port on the monitoring network.
+async fn metrics(State(state): State<AppState>) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let text = with_pipeline(&state, |p| {
+        p.refresh_metrics().map_err(ApiError::from)?;
+        Ok(p.metrics().encode())
+    })
+    .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    ))
 }
 
 /// Runs `f` on the pipeline off the async threads (RocksDB reads and writes block).

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::watch;
-use yujing_engine::{read_outbox, Clock, OutboxEvent, WebhookConfig};
+use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent, WebhookConfig};
 use yujing_log::{Batch, Log, Offset};
 
 use crate::auth::Principal;
@@ -178,9 +178,12 @@ pub async fn deliver_webhook(
     secret: String,
     log: Arc<dyn Log>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     mut changes: watch::Receiver<Offset>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let outcome = |name: &str| metrics.webhook_deliveries.with_label_values(&[&hook.name, name]);
+    let lag = metrics.lag.with_label_values(&[&format!("webhook:{}", hook.name)]);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_millis(hook.timeout_ms))
         .user_agent(concat!("yujing/", env!("CARGO_PKG_VERSION")))
@@ -214,6 +217,9 @@ pub async fn deliver_webhook(
             let log = log.clone();
             tokio::task::spawn_blocking(move || read_outbox(log.as_ref(), next, PAGE)).await
         };
+        if let Ok(end) = log.end_offset(yujing_engine::topics::OUTBOX) {
+            lag.set(end.saturating_sub(next) as i64);
+        }
         let entries = match page {
             Ok(Ok(entries)) => entries,
             Ok(Err(error)) => {
@@ -238,13 +244,22 @@ pub async fn deliver_webhook(
                     return;
                 }
                 match attempt(&client, &hook, &secret, clock.as_ref(), offset, &event, &body).await {
-                    Attempt::Delivered => break,
+                    Attempt::Delivered => {
+                        outcome("delivered").inc();
+                        metrics
+                            .webhook_last_success
+                            .with_label_values(&[&hook.name])
+                            .set(clock.now().timestamp_millis() as f64 / 1000.0);
+                        break;
+                    }
                     Attempt::Rejected(status) => {
+                        outcome("rejected").inc();
                         tracing::error!(webhook = %hook.name, offset, id = %event.id, %status,
                             "the receiver refused the event for good; skipped");
                         break;
                     }
                     Attempt::Retry(why) => {
+                        outcome("failed").inc();
                         tracing::warn!(webhook = %hook.name, offset, id = %event.id, %why, retry_in_ms = backoff,
                             "delivery failed; will retry");
                         tokio::select! {
@@ -259,7 +274,7 @@ pub async fn deliver_webhook(
             batch.put_state(key.clone(), serde_json::to_vec(&(offset + 1)).unwrap_or_default());
             let log = log.clone();
             match tokio::task::spawn_blocking(move || log.write(batch)).await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(_)) => lag.dec(),
                 Ok(Err(error)) => {
                     tracing::error!(webhook = %hook.name, %error, "recording delivery progress");
                     return;

@@ -8,6 +8,7 @@
 //! - [`api`]: the routes ([`api::ROUTES`], described by `schemas/openapi.json`): work orders, their commands,
 //!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
 //! - [`feed`]: the outbox as server-sent events, and signed webhook delivery with retries and backoff.
+//! - `/metrics`: the Prometheus exposition ([`yujing_engine::Metrics`]), gauges refreshed at each scrape.
 //! - [`auth`]: bearer tokens bound to a role, a unit and a town ([`auth::Principal`]).
 //! - [`error::ApiError`]: 4xx answers that say what was wrong and what would work.
 //!
@@ -27,7 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use yujing_engine::{Pipeline, ServerConfig};
+use yujing_engine::{Metrics, Pipeline, ServerConfig};
 use yujing_log::{Log, Offset};
 
 pub use auth::{Principal, Tokens};
@@ -49,6 +50,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Turns true when the server stops, ending long-lived responses (SSE).
     pub stopping: watch::Receiver<bool>,
+    /// The metrics (`/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// How [`start`] runs the background tasks.
@@ -81,6 +84,10 @@ pub fn start(
     let log = pipeline.log().clone();
     let clock = pipeline.clock().clone();
     let end = pipeline.outbox_end().unwrap_or(0);
+    let metrics = pipeline.metrics().clone();
+    for hook in &config.webhooks {
+        metrics.add_webhook(&hook.name);
+    }
     let (shutdown, stopping) = watch::channel(false);
     let state = AppState {
         pipeline: Arc::new(Mutex::new(pipeline)),
@@ -89,6 +96,7 @@ pub fn start(
         outbox_end: Arc::new(watch::channel(end).0),
         max_body_bytes: config.max_body_bytes,
         stopping,
+        metrics: metrics.clone(),
     };
     let mut tasks = Vec::new();
 
@@ -139,6 +147,7 @@ pub fn start(
             secret,
             log.clone(),
             clock.clone(),
+            metrics.clone(),
             state.outbox_end.subscribe(),
             shutdown.subscribe(),
         )));

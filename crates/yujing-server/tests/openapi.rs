@@ -76,12 +76,14 @@ async fn every_listed_route_is_served() {
             "post" => http.post(&url),
             other => panic!("unexpected method {other}"),
         };
-        // No token: a served route answers 401 with a JSON error (or 200 for /health), never an empty 404/405.
+        // No token: a served route answers 401 with a JSON error (200 for /health and /metrics), never an empty
+        // 404/405.
         let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
         assert!(
-            (status == 401 && body.contains("unauthorized")) || (status == 200 && *path == "/health"),
+            (status == 401 && body.contains("unauthorized"))
+                || (status == 200 && (*path == "/health" || *path == "/metrics")),
             "{method} {path}: {status} {body}"
         );
     }

@@ -1,0 +1,292 @@
+//! What operators watch: Prometheus metrics of the pipeline, the work orders and the command-centre feed.
+//!
+//! Counters count what happened since the process started; gauges that describe the log (lag, open orders,
+//! warnings per town) are refreshed from the stages when scraped ([`crate::Pipeline::refresh_metrics`]), so they
+//! are right after a restart too. Label values are feed names, reject kinds, levels, order states, card colours,
+//! webhook names and town names: never personal data.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use yujing_model::{Card, FeedId, OrderStatus, RejectKind, WarningLevel};
+
+/// The metrics registry and its instruments.
+pub struct Metrics {
+    registry: Registry,
+    /// Records read per feed (`yujing_records_read_total`).
+    pub records_read: IntCounterVec,
+    /// New clues and new versions per feed (`yujing_clues_ingested_total`).
+    pub clues_ingested: IntCounterVec,
+    /// Records received again unchanged (`yujing_records_duplicate_total`).
+    pub duplicates: IntCounterVec,
+    /// Rejected records per feed and reason (`yujing_records_rejected_total`).
+    pub rejected: IntCounterVec,
+    /// When each feed last delivered a new clue or version, unix seconds
+    /// (`yujing_feed_last_record_timestamp_seconds`).
+    pub feed_last_record: GaugeVec,
+    /// Records in each topic of the log (`yujing_log_end_offset`).
+    pub log_end: IntGaugeVec,
+    /// Records a consumer has not processed yet (`yujing_consumer_lag_records`): `correlate` (clues),
+    /// `orders` (warnings), `webhook:<name>` (outbox).
+    pub lag: IntGaugeVec,
+    /// Clusters (disputes) the correlator holds (`yujing_clusters`).
+    pub clusters: IntGauge,
+    /// Clue versions correlated (`yujing_clues_correlated`).
+    pub clues_correlated: IntGauge,
+    /// Warnings raised since start, per level (`yujing_warnings_raised_total`).
+    pub warnings_raised: IntCounterVec,
+    /// Warnings on the log per level and town (`yujing_warnings`).
+    pub warnings: IntGaugeVec,
+    /// Work orders per state and town (`yujing_work_orders`).
+    pub orders: IntGaugeVec,
+    /// Open work orders past a deadline, per deadline and town (`yujing_work_orders_overdue`).
+    pub overdue: IntGaugeVec,
+    /// Work-order events written since start, per type (`yujing_work_order_events_total`).
+    pub order_events: IntCounterVec,
+    /// Supervision cards issued since start (`yujing_supervision_cards_total`).
+    pub cards: IntCounterVec,
+    /// Escalations since start, by trigger (`yujing_escalations_total{trigger="manual|automatic"}`).
+    pub escalations: IntCounterVec,
+    /// Webhook delivery attempts per receiver and outcome (`yujing_webhook_deliveries_total`):
+    /// `delivered`, `failed` (will retry), `rejected` (a 4xx, skipped).
+    pub webhook_deliveries: IntCounterVec,
+    /// When each webhook last acknowledged an entry, unix seconds (`yujing_webhook_last_success_timestamp_seconds`).
+    pub webhook_last_success: GaugeVec,
+    /// From a report's arrival to the warning it completed, seconds (`yujing_warning_latency_seconds`).
+    pub warning_latency: Histogram,
+    /// Processing time per stage and call, seconds (`yujing_stage_duration_seconds`).
+    pub stage_duration: HistogramVec,
+    /// When the process started, unix seconds (`yujing_start_time_seconds`).
+    pub start_time: Gauge,
+}
+
+/// The topics whose ends are exported.
+pub const EXPORTED_TOPICS: [&str; 6] = ["clues", "deadletter", "links", "warnings", "workorders", "outbox"];
+
+/// The consumers whose lag is exported besides webhooks.
+pub const CONSUMERS: [&str; 2] = ["correlate", "orders"];
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: T) -> T {
+    // Names are fixed and distinct: registering cannot fail.
+    let _ = registry.register(Box::new(collector.clone()));
+    collector
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let vec = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    register(registry, vec)
+}
+
+fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let vec = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    register(registry, vec)
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let vec = GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    register(registry, vec)
+}
+
+impl Metrics {
+    /// A fresh registry with every instrument, the known label sets present at zero (so dashboards and alerts
+    /// see a series before the first event).
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let r = &registry.clone();
+        let metrics = Metrics {
+            registry,
+            records_read: counter_vec(r, "yujing_records_read_total", "Upstream records read, per feed.", &["feed"]),
+            clues_ingested: counter_vec(
+                r,
+                "yujing_clues_ingested_total",
+                "New clues and new versions written to the log, per feed.",
+                &["feed"],
+            ),
+            duplicates: counter_vec(
+                r,
+                "yujing_records_duplicate_total",
+                "Records received again unchanged (re-deliveries, files read twice), per feed.",
+                &["feed"],
+            ),
+            rejected: counter_vec(
+                r,
+                "yujing_records_rejected_total",
+                "Records rejected to the dead-letter store, per feed and reason.",
+                &["feed", "reason"],
+            ),
+            feed_last_record: gauge_vec(
+                r,
+                "yujing_feed_last_record_timestamp_seconds",
+                "When the feed last delivered a new clue or version (unix seconds).",
+                &["feed"],
+            ),
+            log_end: int_gauge_vec(r, "yujing_log_end_offset", "Records in each topic of the log.", &["topic"]),
+            lag: int_gauge_vec(
+                r,
+                "yujing_consumer_lag_records",
+                "Records a consumer has not processed yet.",
+                &["consumer"],
+            ),
+            clusters: register(
+                r,
+                IntGauge::new("yujing_clusters", "Clusters (disputes) the correlator holds.")
+                    .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            clues_correlated: register(
+                r,
+                IntGauge::new("yujing_clues_correlated", "Clue versions the correlator has observed.")
+                    .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            warnings_raised: counter_vec(
+                r,
+                "yujing_warnings_raised_total",
+                "Warnings raised since the process started, per level.",
+                &["level"],
+            ),
+            warnings: int_gauge_vec(r, "yujing_warnings", "Warnings on the log, per level and town.", &["level", "town"]),
+            orders: int_gauge_vec(r, "yujing_work_orders", "Work orders per state and town.", &["status", "town"]),
+            overdue: int_gauge_vec(
+                r,
+                "yujing_work_orders_overdue",
+                "Open work orders past their acceptance or handling deadline, per town.",
+                &["deadline", "town"],
+            ),
+            order_events: counter_vec(
+                r,
+                "yujing_work_order_events_total",
+                "Work-order events written since the process started, per type.",
+                &["type"],
+            ),
+            cards: counter_vec(
+                r,
+                "yujing_supervision_cards_total",
+                "Supervision cards (督办) issued since the process started.",
+                &["card"],
+            ),
+            escalations: counter_vec(
+                r,
+                "yujing_escalations_total",
+                "Escalations (提级) since the process started, by trigger.",
+                &["trigger"],
+            ),
+            webhook_deliveries: counter_vec(
+                r,
+                "yujing_webhook_deliveries_total",
+                "Webhook delivery attempts per receiver and outcome (delivered, failed and retried, rejected).",
+                &["webhook", "outcome"],
+            ),
+            webhook_last_success: gauge_vec(
+                r,
+                "yujing_webhook_last_success_timestamp_seconds",
+                "When the webhook last acknowledged an entry (unix seconds).",
+                &["webhook"],
+            ),
+            warning_latency: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "yujing_warning_latency_seconds",
+                        "From the arrival of the report that completed a warning to the warning on the log.",
+                    )
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+                )
+                .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            stage_duration: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new("yujing_stage_duration_seconds", "Processing time per stage and call.")
+                        .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    &["stage"],
+                )
+                .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            start_time: register(
+                r,
+                Gauge::new("yujing_start_time_seconds", "When the process started (unix seconds).")
+                    .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+        };
+        for feed in FeedId::ALL {
+            let f = feed.as_str();
+            metrics.records_read.with_label_values(&[f]);
+            metrics.clues_ingested.with_label_values(&[f]);
+            metrics.duplicates.with_label_values(&[f]);
+            for kind in RejectKind::ALL {
+                metrics.rejected.with_label_values(&[f, kind.as_str()]);
+            }
+        }
+        for topic in EXPORTED_TOPICS {
+            metrics.log_end.with_label_values(&[topic]);
+        }
+        for consumer in CONSUMERS {
+            metrics.lag.with_label_values(&[consumer]);
+        }
+        for level in [WarningLevel::Orange, WarningLevel::Red] {
+            metrics.warnings_raised.with_label_values(&[level.as_str()]);
+        }
+        for card in [Card::Yellow, Card::Red] {
+            metrics.cards.with_label_values(&[card_name(card)]);
+        }
+        for trigger in ["manual", "automatic"] {
+            metrics.escalations.with_label_values(&[trigger]);
+        }
+        metrics.warning_latency.observe(0.0);
+        metrics.start_time.set(0.0);
+        metrics
+    }
+
+    /// Adds the series of webhook `name`, at zero.
+    pub fn add_webhook(&self, name: &str) {
+        for outcome in ["delivered", "failed", "rejected"] {
+            self.webhook_deliveries.with_label_values(&[name, outcome]);
+        }
+        self.lag.with_label_values(&[&format!("webhook:{name}")]);
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+
+    /// Sets every order gauge from scratch (states and towns come and go).
+    pub fn reset_order_gauges(&self) {
+        self.orders.reset();
+        self.overdue.reset();
+        self.warnings.reset();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// `yellow` or `red`.
+pub fn card_name(card: Card) -> &'static str {
+    match card {
+        Card::Yellow => "yellow",
+        Card::Red => "red",
+    }
+}
+
+/// The states exported for `yujing_work_orders` even when no order is in them.
+pub const ORDER_STATES: [OrderStatus; 11] = [
+    OrderStatus::Raised,
+    OrderStatus::Triaged,
+    OrderStatus::Dispatched,
+    OrderStatus::Accepted,
+    OrderStatus::InProgress,
+    OrderStatus::Resolved,
+    OrderStatus::Verifying,
+    OrderStatus::Closed,
+    OrderStatus::Parked,
+    OrderStatus::Dismissed,
+    OrderStatus::Merged,
+];
