@@ -373,6 +373,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut pending: HashMap<String, RecordState> = HashMap::new();
         let mut pending_dead: Vec<Vec<u8>> = Vec::new();
         for record in decoded.records.iter().filter(|r| units.contains(&r.unit)) {
+            // A span per record: feed, position and source id (redacted, in case a bad record put a phone there).
+            let _span = tracing::debug_span!(
+                "record",
+                feed = %feed,
+                at = %record.location,
+                source_id = %yujing_feeds::pii::redact(record.source_id.as_deref().unwrap_or("")),
+            )
+            .entered();
             report.records += 1;
             let raw = pointer(record.unit, &record.location);
             let reject = match &record.outcome {

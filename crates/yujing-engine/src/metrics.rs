@@ -6,8 +6,8 @@
 //! webhook names and town names: never personal data.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use yujing_model::{Card, FeedId, OrderStatus, RejectKind, WarningLevel};
 
@@ -74,17 +74,20 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registr
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let vec = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    let vec = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|_| unreachable!("valid metric {name}"));
     register(registry, vec)
 }
 
 fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let vec = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    let vec = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|_| unreachable!("valid metric {name}"));
     register(registry, vec)
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let vec = GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    let vec =
+        GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
     register(registry, vec)
 }
 

@@ -189,10 +189,16 @@ impl Pipeline {
             return;
         };
         let f = feed.as_str();
-        self.metrics.records_read.with_label_values(&[f]).inc_by(report.records);
+        self.metrics
+            .records_read
+            .with_label_values(&[f])
+            .inc_by(report.records);
         let new = report.new_clues + report.new_versions;
         self.metrics.clues_ingested.with_label_values(&[f]).inc_by(new);
-        self.metrics.duplicates.with_label_values(&[f]).inc_by(report.duplicates);
+        self.metrics
+            .duplicates
+            .with_label_values(&[f])
+            .inc_by(report.duplicates);
         for (kind, n) in &report.rejected_by_kind {
             self.metrics.rejected.with_label_values(&[f, kind]).inc_by(*n);
         }
@@ -213,7 +219,11 @@ impl Pipeline {
     /// overdue orders, warnings per town), for a scrape.
     pub fn refresh_metrics(&self) -> Result<(), PipelineError> {
         let m = &self.metrics;
-        let end = |topic: &str| self.log.end_offset(topic).map_err(|e| PipelineError::Read(ReadError::Log(e)));
+        let end = |topic: &str| {
+            self.log
+                .end_offset(topic)
+                .map_err(|e| PipelineError::Read(ReadError::Log(e)))
+        };
         for topic in EXPORTED_TOPICS {
             m.log_end.with_label_values(&[topic]).set(end(topic)? as i64);
         }
@@ -253,7 +263,9 @@ impl Pipeline {
         }
         for warning in self.orders.warnings() {
             let town = town_of(&warning.subject.town_code, warning.subject.town_name.as_deref());
-            m.warnings.with_label_values(&[warning.level.as_str(), &town]).inc();
+            m.warnings
+                .with_label_values(&[warning.level.as_str(), &town])
+                .inc();
         }
         Ok(())
     }
@@ -265,8 +277,14 @@ impl Pipeline {
         file: &str,
         bytes: &[u8],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let report = Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
-            .ingest_bytes(feed, file, bytes)?;
+        let started = Instant::now();
+        let report = {
+            let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
+            Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+                .ingest_bytes(feed, file, bytes)?
+        };
+        self.observe_stage("ingest", started);
+        self.count_ingest(&report);
         Ok((report, self.advance()?))
     }
 

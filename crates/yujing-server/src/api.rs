@@ -65,7 +65,10 @@ async fn metrics(State(state): State<AppState>) -> Result<impl axum::response::I
     })
     .await?;
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     ))
 }

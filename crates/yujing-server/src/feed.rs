@@ -183,7 +183,9 @@ pub async fn deliver_webhook(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let outcome = |name: &str| metrics.webhook_deliveries.with_label_values(&[&hook.name, name]);
-    let lag = metrics.lag.with_label_values(&[&format!("webhook:{}", hook.name)]);
+    let lag = metrics
+        .lag
+        .with_label_values(&[&format!("webhook:{}", hook.name)]);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_millis(hook.timeout_ms))
         .user_agent(concat!("yujing/", env!("CARGO_PKG_VERSION")))
