@@ -13,7 +13,12 @@
 //! - [`Batch`]: appends to several topics plus state writes, applied atomically.
 //! - [`LogError`]: what can go wrong, with the path, topic or offset concerned.
 //!
-//! The Kafka backend (production, several machines) implements the same trait.
+//! - [`KafkaLog`]: the production backend, Apache Kafka: each topic a Kafka topic, the state a compacted topic,
+//!   each [`Batch`] one Kafka transaction ([`KafkaConfig`]).
+
+mod kafka;
+
+pub use kafka::{KafkaConfig, KafkaLog};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +124,14 @@ pub enum LogError {
     /// A topic name is not allowed.
     #[error("invalid topic name '{0}': use 1-200 characters of letters, digits, '.', '-' and '_'")]
     InvalidTopic(String),
+    /// Kafka refused or failed an operation.
+    #[error("Kafka failed while {doing}")]
+    Kafka {
+        /// What was being done.
+        doing: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
 }
 
 /// An append-only log of named topics.
@@ -155,7 +168,7 @@ impl std::fmt::Debug for EmbeddedLog {
     }
 }
 
-fn validate_topic(topic: &str) -> Result<(), LogError> {
+pub(crate) fn validate_topic(topic: &str) -> Result<(), LogError> {
     let ok = !topic.is_empty()
         && topic.len() <= 200
         && topic

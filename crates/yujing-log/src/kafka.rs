@@ -1,0 +1,503 @@
+//! The Kafka backend: every topic of the log is a Kafka topic, and the state lives in a compacted Kafka topic
+//! beside them, so a [`Batch`] — appends and state writes together — is one Kafka transaction.
+//!
+//! - **Atomic batches.** A transactional, idempotent producer (`transactional.id` from the configuration) sends
+//!   the batch's records and state changes and commits them together; readers use `read_committed`, so they never
+//!   see half a batch, and a crash mid-batch leaves nothing (the transaction is aborted when the same
+//!   transactional id starts again, which also fences a zombie instance).
+//! - **Offsets.** Each topic has one partition here, so an offset names a record as in the embedded log. Offsets
+//!   are ordered but not dense: every commit leaves a transaction marker, which takes an offset and is never
+//!   returned. Readers use the offsets of the entries they get, and [`Log::end_offset`] is the high watermark.
+//! - **State** is the fold of the state topic (`<prefix>state`, `cleanup.policy=compact`; a deleted key is a
+//!   tombstone), read into memory when the log opens and kept up to date by every committed write.
+//! - **Topics** are created on first use (and the state topic on open) with the configured replication factor,
+//!   unlimited retention (the log is the truth) and one partition.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::{validate_topic, Batch, Entry, Log, LogError, Offset, Record};
+
+/// How to reach Kafka and name the topics (`[store.kafka]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port,…` of the brokers.
+    pub bootstrap_servers: String,
+    /// Put before every topic name (`yujing.` gives `yujing.clues`), so several stores can share a cluster.
+    pub topic_prefix: String,
+    /// The producer's transactional id: one per writing instance. Starting an instance with the id of one that
+    /// died aborts its unfinished batch and fences it out.
+    pub transactional_id: String,
+    /// Replicas of each topic (3 on a production cluster, 1 on a single broker).
+    pub replication_factor: i32,
+    /// How long a call may wait for the cluster, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Collects the offsets the broker gives the records of the batch being written.
+#[derive(Default)]
+struct Deliveries {
+    offsets: Mutex<HashMap<usize, Result<Offset, String>>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let outcome = match result {
+            Ok(message) => Ok(message.offset().max(0) as Offset),
+            Err((error, _)) => Err(error.to_string()),
+        };
+        self.offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, outcome);
+    }
+}
+
+/// The Kafka log.
+pub struct KafkaLog {
+    config: KafkaConfig,
+    producer: Mutex<BaseProducer<Deliveries>>,
+    consumer: Mutex<BaseConsumer>,
+    admin: AdminClient<DefaultClientContext>,
+    created: Mutex<HashSet<String>>,
+    state: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("bootstrap_servers", &self.config.bootstrap_servers)
+            .field("topic_prefix", &self.config.topic_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn kafka(doing: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
+    let doing = doing.into();
+    move |source| LogError::Kafka { doing, source }
+}
+
+const STATE_TOPIC: &str = "state";
+
+impl KafkaLog {
+    /// Connects, creates the state topic if needed, starts the transactional producer (aborting what a previous
+    /// instance with the same transactional id left unfinished) and reads the state.
+    pub fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let mut common = ClientConfig::new();
+        common
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            // librdkafka may resolve `localhost` to ::1 first; say what was configured, nothing more.
+            .set("broker.address.family", "v4")
+            .set("socket.timeout.ms", config.timeout_ms.max(1000).to_string());
+        let producer: BaseProducer<Deliveries> = common
+            .clone()
+            .set("transactional.id", &config.transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("transaction.timeout.ms", "60000")
+            .create_with_context(Deliveries::default())
+            .map_err(kafka("creating the producer"))?;
+        let consumer: BaseConsumer = common
+            .clone()
+            .set("group.id", format!("{}reader", config.topic_prefix))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(kafka("creating the reader"))?;
+        let admin: AdminClient<DefaultClientContext> =
+            common.create().map_err(kafka("creating the admin client"))?;
+        let log = KafkaLog {
+            config,
+            producer: Mutex::new(producer),
+            consumer: Mutex::new(consumer),
+            admin,
+            created: Mutex::new(HashSet::new()),
+            state: Mutex::new(HashMap::new()),
+        };
+        log.ensure_topic(STATE_TOPIC)?;
+        log.producer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .init_transactions(timeout)
+            .map_err(kafka("starting the transactional producer"))?;
+        // The state: the fold of the compacted state topic, tombstones deleting.
+        let mut state = HashMap::new();
+        let mut from = 0;
+        loop {
+            let page = log.read_raw(STATE_TOPIC, from, 10_000)?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            from = last.0 + 1;
+            for (_, key, value, _) in page {
+                match value {
+                    Some(value) => state.insert(key, value),
+                    None => state.remove(&key),
+                };
+            }
+        }
+        *log.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(log)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms)
+    }
+
+    fn name(&self, topic: &str) -> String {
+        format!("{}{topic}", self.config.topic_prefix)
+    }
+
+    /// Creates `topic` unless it exists (or was created by this log already).
+    fn ensure_topic(&self, topic: &str) -> Result<(), LogError> {
+        if self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(topic)
+        {
+            return Ok(());
+        }
+        let name = self.name(topic);
+        let mut new = NewTopic::new(&name, 1, TopicReplication::Fixed(self.config.replication_factor))
+            .set("retention.ms", "-1")
+            .set("retention.bytes", "-1");
+        if topic == STATE_TOPIC {
+            new = new.set("cleanup.policy", "compact");
+        }
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
+        let results = block_on(self.admin.create_topics([&new], &options))
+            .map_err(kafka(format!("creating topic {name}")))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(LogError::Kafka {
+                        doing: format!("creating topic {topic}"),
+                        source: KafkaError::AdminOp(code),
+                    })
+                }
+            }
+        }
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Up to `max` records of `topic` from `from`: (offset, key, value or tombstone, timestamp ms).
+    #[allow(clippy::type_complexity)]
+    fn read_raw(
+        &self,
+        topic: &str,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<(Offset, Vec<u8>, Option<Vec<u8>>, i64)>, LogError> {
+        let end = self.end_offset(topic)?;
+        let mut out = Vec::new();
+        if from >= end || max == 0 {
+            return Ok(out);
+        }
+        let name = self.name(topic);
+        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(&name, 0, KafkaOffset::Offset(from as i64))
+                .map_err(kafka(format!("reading {name}")))?;
+            consumer
+                .assign(&assignment)
+                .map_err(kafka(format!("reading {name}")))?;
+            // The list is dropped here, before the consumer can be (see MACHINE-NOTES: a live list hangs
+            // rd_kafka_destroy).
+        }
+        let deadline = Instant::now() + self.timeout();
+        let mut next = from;
+        while out.len() < max && next < end {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    let offset = message.offset().max(0) as Offset;
+                    next = offset + 1;
+                    if offset >= end {
+                        break;
+                    }
+                    out.push((
+                        offset,
+                        message.key().unwrap_or_default().to_vec(),
+                        message.payload().map(<[u8]>::to_vec),
+                        message.timestamp().to_millis().unwrap_or(0),
+                    ));
+                }
+                Some(Err(error)) => {
+                    // A broker restarting or a leader moving: librdkafka reconnects; give up only at the deadline.
+                    if Instant::now() > deadline {
+                        return Err(kafka(format!("reading {name} from offset {next}"))(error));
+                    }
+                    tracing::debug!(%error, topic = %name, "retrying a read");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                None => {
+                    // Transaction markers take offsets and are never delivered: past the last record, the
+                    // position says how far the reader got.
+                    let position = consumer
+                        .position()
+                        .ok()
+                        .and_then(|list| {
+                            list.find_partition(&name, 0).and_then(|p| match p.offset() {
+                                KafkaOffset::Offset(o) => Some(o.max(0) as Offset),
+                                _ => None,
+                            })
+                        })
+                        .unwrap_or(next);
+                    next = next.max(position);
+                    if next >= end {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(LogError::Kafka {
+                            doing: format!("reading {name} from offset {next} (end {end})"),
+                            source: KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut),
+                        });
+                    }
+                }
+            }
+        }
+        consumer.unassign().map_err(kafka(format!("reading {name}")))?;
+        Ok(out)
+    }
+}
+
+/// Runs an admin future to completion on this thread (the admin client's futures need no runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Thread(std::thread::Thread);
+    impl Wake for Thread {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Thread(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+impl Log for KafkaLog {
+    fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
+        for (topic, _) in &batch.appends {
+            validate_topic(topic)?;
+            self.ensure_topic(topic)?;
+        }
+        let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = self.timeout();
+        producer
+            .begin_transaction()
+            .map_err(kafka("beginning a transaction"))?;
+        producer
+            .context()
+            .offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let names: Vec<String> = batch.appends.iter().map(|(t, _)| self.name(t)).collect();
+        let state_topic = self.name(STATE_TOPIC);
+        let send = |record: BaseRecord<'_, [u8], [u8], usize>| -> Result<(), LogError> {
+            let mut record = record;
+            loop {
+                match producer.send(record) {
+                    Ok(()) => return Ok(()),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        producer.poll(Duration::from_millis(50));
+                        record = back;
+                    }
+                    Err((error, _)) => return Err(kafka("sending a record")(error)),
+                }
+            }
+        };
+        let result = (|| {
+            for (index, ((_, record), name)) in batch.appends.iter().zip(&names).enumerate() {
+                send(
+                    BaseRecord::with_opaque_to(name, index)
+                        .key(record.key.as_slice())
+                        .payload(record.value.as_slice())
+                        .timestamp(record.timestamp_ms)
+                        .headers(OwnedHeaders::new()),
+                )?;
+            }
+            for (i, (key, value)) in batch.state.iter().enumerate() {
+                let mut record =
+                    BaseRecord::with_opaque_to(&state_topic, batch.appends.len() + i).key(key.as_slice());
+                if let Some(value) = value {
+                    record = record.payload(value.as_slice());
+                }
+                send(record)?;
+            }
+            producer
+                .flush(Timeout::After(timeout))
+                .map_err(kafka("flushing a batch"))?;
+            let offsets = producer
+                .context()
+                .offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let mut out = Vec::with_capacity(batch.appends.len());
+            for index in 0..batch.appends.len() + batch.state.len() {
+                match offsets.get(&index) {
+                    Some(Ok(offset)) if index < batch.appends.len() => out.push(*offset),
+                    Some(Ok(_)) => {}
+                    Some(Err(reason)) => {
+                        return Err(LogError::Corrupt {
+                            topic: names.get(index).cloned().unwrap_or_else(|| state_topic.clone()),
+                            offset: 0,
+                            reason: format!("the broker refused a record: {reason}"),
+                        })
+                    }
+                    None => {
+                        return Err(LogError::Corrupt {
+                            topic: names.get(index).cloned().unwrap_or_else(|| state_topic.clone()),
+                            offset: 0,
+                            reason: "no delivery report for a record".to_owned(),
+                        })
+                    }
+                }
+            }
+            producer
+                .commit_transaction(timeout)
+                .map_err(kafka("committing a batch"))?;
+            Ok(out)
+        })();
+        drop(producer);
+        match result {
+            Ok(offsets) => {
+                // The commit returns before the transaction markers are written, and readers (read_committed)
+                // see records only below the last stable offset: wait for it to pass this batch, so what was
+                // written can be read at once (the pipeline reads the clues it has just appended).
+                let mut last: HashMap<&str, Offset> = HashMap::new();
+                for ((topic, _), offset) in batch.appends.iter().zip(&offsets) {
+                    let entry = last.entry(topic.as_str()).or_insert(*offset);
+                    *entry = (*entry).max(*offset);
+                }
+                let deadline = Instant::now() + self.timeout();
+                for (topic, offset) in last {
+                    while self.end_offset(topic)? <= offset {
+                        if Instant::now() > deadline {
+                            return Err(LogError::Kafka {
+                                doing: format!(
+                                    "waiting for the commit to be readable in {}",
+                                    self.name(topic)
+                                ),
+                                source: KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut),
+                            });
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, value) in batch.state {
+                    match value {
+                        Some(value) => state.insert(key, value),
+                        None => state.remove(&key),
+                    };
+                }
+                Ok(offsets)
+            }
+            Err(error) => {
+                let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(abort) = producer.abort_transaction(timeout) {
+                    tracing::error!(%abort, "aborting a failed batch");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError> {
+        validate_topic(topic)?;
+        Ok(self
+            .read_raw(topic, from, max)?
+            .into_iter()
+            .map(|(offset, key, value, timestamp_ms)| Entry {
+                offset,
+                record: Record {
+                    key,
+                    value: value.unwrap_or_default(),
+                    timestamp_ms,
+                },
+            })
+            .collect())
+    }
+
+    fn end_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        let name = self.name(topic);
+        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        let unknown = |error: &KafkaError| {
+            matches!(
+                error,
+                KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition)
+                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)
+                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic)
+            )
+        };
+        match consumer.fetch_watermarks(&name, 0, self.timeout()) {
+            Ok((_, high)) => Ok(high.max(0) as Offset),
+            Err(error) if unknown(&error) => {
+                // The client's metadata may predate the topic (created since, by this or another instance):
+                // ask the cluster, then try again.
+                let metadata = consumer
+                    .fetch_metadata(Some(&name), self.timeout())
+                    .map_err(kafka(format!("reading the metadata of {name}")))?;
+                let exists = metadata
+                    .topics()
+                    .iter()
+                    .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
+                if !exists {
+                    return Ok(0);
+                }
+                match consumer.fetch_watermarks(&name, 0, self.timeout()) {
+                    Ok((_, high)) => Ok(high.max(0) as Offset),
+                    Err(error) if unknown(&error) => Ok(0),
+                    Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
+                }
+            }
+            Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
+        }
+    }
+
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
+    }
+}

@@ -1,0 +1,218 @@
+//! The Kafka backend against a real Apache Kafka broker.
+//!
+//! These tests need a broker: `bash .ci/kafka test` fetches Apache Kafka from Maven Central, starts a single
+//! KRaft node on 127.0.0.1 and runs them (`.ci/run` does the same). They are ignored by a plain `cargo test`.
+//! `YUJING_KAFKA_BOOTSTRAP` names the broker; `YUJING_KAFKA_CONTROL` the script that can restart it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record};
+
+fn bootstrap() -> String {
+    std::env::var("YUJING_KAFKA_BOOTSTRAP")
+        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"))
+}
+
+/// A configuration with topics and a transactional id of its own.
+fn config(name: &str) -> KafkaConfig {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    KafkaConfig {
+        bootstrap_servers: bootstrap(),
+        topic_prefix: format!("t{nanos}.{name}."),
+        transactional_id: format!("t{nanos}-{name}"),
+        replication_factor: 1,
+        timeout_ms: 30_000,
+    }
+}
+
+fn record(key: &str, value: &str) -> Record {
+    Record {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+        timestamp_ms: 1_780_000_000_000,
+    }
+}
+
+fn values(log: &KafkaLog, topic: &str) -> Vec<String> {
+    let end = log.end_offset(topic).unwrap_or_else(|e| panic!("{e}"));
+    log.read(topic, 0, end as usize + 10)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| String::from_utf8_lossy(&e.record.value).into_owned())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn batches_append_atomically_with_state_and_read_back_in_order() {
+    let config = config("basic");
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        log.end_offset("clues").unwrap_or(99),
+        0,
+        "a topic never written is empty"
+    );
+    assert!(log.read("clues", 0, 10).unwrap_or_default().is_empty());
+
+    let mut batch = Batch::new();
+    batch.append("clues", record("a", "clue 1"));
+    batch.append("links", record("k", "link 1"));
+    batch.append("clues", record("b", "clue 2"));
+    batch.put_state(b"correlate/segments".to_vec(), b"[2]".to_vec());
+    batch.put_state(b"gone".to_vec(), b"x".to_vec());
+    let offsets = log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(offsets, [0, 0, 1], "offsets per topic, in batch order");
+
+    let mut batch = Batch::new();
+    batch.append("clues", record("c", "clue 3"));
+    batch.delete_state(b"gone".to_vec());
+    let offsets = log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    // The first batch's commit marker took offset 2.
+    assert!(offsets[0] >= 2, "{offsets:?}");
+
+    assert_eq!(values(&log, "clues"), ["clue 1", "clue 2", "clue 3"]);
+    assert_eq!(values(&log, "links"), ["link 1"]);
+    let entries = log.read("clues", 1, 10).unwrap_or_default();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].offset, 1);
+    assert_eq!(entries[0].record.key, b"b");
+    assert_eq!(entries[0].record.timestamp_ms, 1_780_000_000_000);
+    // Reading from the end of the first record's successor pages correctly.
+    assert_eq!(
+        log.read("clues", entries[1].offset, 1).unwrap_or_default().len(),
+        1
+    );
+    assert!(log
+        .read("clues", log.end_offset("clues").unwrap_or(0), 5)
+        .unwrap_or_default()
+        .is_empty());
+    assert_eq!(
+        log.state(b"correlate/segments").unwrap_or_default(),
+        Some(b"[2]".to_vec())
+    );
+    assert_eq!(log.state(b"gone").unwrap_or_default(), None);
+    drop(log);
+
+    // A new instance (same transactional id, as after a restart) reads the same log and state.
+    let again = KafkaLog::open(config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(values(&again, "clues"), ["clue 1", "clue 2", "clue 3"]);
+    assert_eq!(
+        again.state(b"correlate/segments").unwrap_or_default(),
+        Some(b"[2]".to_vec())
+    );
+    assert_eq!(again.state(b"gone").unwrap_or_default(), None);
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn large_batches_page_through_in_order() {
+    let log = KafkaLog::open(config("large")).unwrap_or_else(|e| panic!("{e}"));
+    for round in 0..3 {
+        let mut batch = Batch::new();
+        for i in 0..4000 {
+            batch.append(
+                "raw.grid",
+                record(&format!("{round}-{i}"), &format!("{}", round * 4000 + i)),
+            );
+        }
+        log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut seen = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = log.read("raw.grid", from, 1000).unwrap_or_else(|e| panic!("{e}"));
+        let Some(last) = page.last() else { break };
+        from = last.offset + 1;
+        seen.extend(page.into_iter().map(|e| {
+            String::from_utf8_lossy(&e.record.value)
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        }));
+    }
+    assert_eq!(seen, (0..12_000).collect::<Vec<u32>>());
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn a_batch_cut_off_by_a_crash_is_never_seen_and_the_crashed_writer_is_fenced() {
+    let config = config("crash");
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = Batch::new();
+    batch.append("warnings", record("w1", "committed"));
+    log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    drop(log);
+
+    // A writer with the same transactional id sends a batch and dies before committing.
+    let crashed: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("broker.address.family", "v4")
+        .set("transactional.id", &config.transactional_id)
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .unwrap_or_else(|e| panic!("{e}"));
+    crashed
+        .init_transactions(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    crashed.begin_transaction().unwrap_or_else(|e| panic!("{e}"));
+    let topic = format!("{}warnings", config.topic_prefix);
+    crashed
+        .send(
+            BaseRecord::<[u8], [u8]>::to(&topic)
+                .key(b"w2".as_slice())
+                .payload(b"half a batch".as_slice()),
+        )
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    crashed
+        .flush(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The restarted instance aborts it: readers never see it, and the old writer can no longer commit.
+    let log = KafkaLog::open(config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        crashed
+            .commit_transaction(std::time::Duration::from_secs(10))
+            .is_err(),
+        "the zombie is fenced"
+    );
+    drop(crashed);
+    let mut batch = Batch::new();
+    batch.append("warnings", record("w3", "after the crash"));
+    log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(values(&log, "warnings"), ["committed", "after the crash"]);
+}
+
+#[test]
+#[ignore = "needs a Kafka broker and its control script: bash .ci/kafka test"]
+fn the_log_survives_a_broker_restart_without_loss_or_duplicates() {
+    let control = std::env::var("YUJING_KAFKA_CONTROL")
+        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_CONTROL to .ci/kafka, or run `bash .ci/kafka test`"));
+    let log = KafkaLog::open(config("restart")).unwrap_or_else(|e| panic!("{e}"));
+    let write = |from: u32, to: u32| {
+        let mut batch = Batch::new();
+        for i in from..to {
+            batch.append("clues", record(&i.to_string(), &i.to_string()));
+        }
+        batch.put_state(b"written".to_vec(), to.to_string().into_bytes());
+        log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    };
+    write(0, 100);
+    let status = std::process::Command::new("bash")
+        .arg(&control)
+        .arg("restart")
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "the broker restarted");
+    // The same client carries on: the producer reconnects, its transactions resume.
+    write(100, 200);
+    let seen: Vec<u32> = values(&log, "clues")
+        .iter()
+        .map(|v| v.parse().unwrap_or(u32::MAX))
+        .collect();
+    assert_eq!(seen, (0..200).collect::<Vec<u32>>());
+    assert_eq!(log.state(b"written").unwrap_or_default(), Some(b"200".to_vec()));
+}
