@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use yujing_correlate::{CorrelateConfig, Settings};
 use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
 use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
+use yujing_log::KafkaConfig;
 use yujing_model::Role;
 use yujing_workorder::{Policy, WorkOrderConfig};
 
@@ -204,6 +205,22 @@ impl ServerConfig {
 pub struct StoreConfig {
     /// The directory of the embedded log.
     pub data_dir: PathBuf,
+    /// Where the log lives: the embedded RocksDB log in `data_dir`, or Apache Kafka (`[store.kafka]`).
+    #[serde(default)]
+    pub backend: Backend,
+    /// The Kafka cluster and topic names, used when `backend = "kafka"`.
+    pub kafka: KafkaConfig,
+}
+
+/// The log's backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// RocksDB in `store.data_dir`: one machine, nothing else to run.
+    #[default]
+    Embedded,
+    /// Apache Kafka: topics and state in the cluster.
+    Kafka,
 }
 
 /// Personal-data protection.
@@ -349,6 +366,32 @@ impl EngineConfig {
             }
         };
         self.server.check(&mut errors);
+        if self.store.backend == Backend::Kafka {
+            let kafka = &self.store.kafka;
+            if kafka.bootstrap_servers.trim().is_empty() {
+                errors.push(
+                    "store.kafka.bootstrap_servers is empty: name the brokers (host:port,…)".to_owned(),
+                );
+            }
+            if !kafka
+                .topic_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            {
+                errors.push(format!(
+                    "store.kafka.topic_prefix '{}': use letters, digits, '.', '-' and '_'",
+                    kafka.topic_prefix
+                ));
+            }
+            if kafka.transactional_id.trim().is_empty() {
+                errors.push(
+                    "store.kafka.transactional_id is empty: give each writing instance its own".to_owned(),
+                );
+            }
+            if kafka.replication_factor < 1 || kafka.timeout_ms == 0 {
+                errors.push("store.kafka.replication_factor and timeout_ms must be at least 1".to_owned());
+            }
+        }
         if self.store.data_dir.as_os_str().is_empty() {
             errors.push("store.data_dir is empty".to_owned());
         }

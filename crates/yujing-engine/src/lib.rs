@@ -27,7 +27,7 @@ pub mod read;
 pub mod topics;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
-pub use config::{Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
+pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use config::{ServerConfig, TokenConfig, WebhookConfig};
 pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport, CorrelationStage};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};

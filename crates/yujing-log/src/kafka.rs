@@ -73,7 +73,8 @@ impl ProducerContext for Deliveries {
 /// The Kafka log.
 pub struct KafkaLog {
     config: KafkaConfig,
-    producer: Mutex<BaseProducer<Deliveries>>,
+    /// None when opened for reading only.
+    producer: Option<Mutex<BaseProducer<Deliveries>>>,
     consumer: Mutex<BaseConsumer>,
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
@@ -100,6 +101,16 @@ impl KafkaLog {
     /// Connects, creates the state topic if needed, starts the transactional producer (aborting what a previous
     /// instance with the same transactional id left unfinished) and reads the state.
     pub fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
+        KafkaLog::open_with(config, true)
+    }
+
+    /// Connects for reading only: no producer, so a running writer with the same transactional id is left alone.
+    /// Writing fails.
+    pub fn open_read_only(config: KafkaConfig) -> Result<KafkaLog, LogError> {
+        KafkaLog::open_with(config, false)
+    }
+
+    fn open_with(config: KafkaConfig, writer: bool) -> Result<KafkaLog, LogError> {
         let timeout = Duration::from_millis(config.timeout_ms);
         let mut common = ClientConfig::new();
         common
@@ -107,39 +118,50 @@ impl KafkaLog {
             // librdkafka may resolve `localhost` to ::1 first; say what was configured, nothing more.
             .set("broker.address.family", "v4")
             .set("socket.timeout.ms", config.timeout_ms.max(1000).to_string());
-        let producer: BaseProducer<Deliveries> = common
-            .clone()
-            .set("transactional.id", &config.transactional_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("transaction.timeout.ms", "60000")
-            .create_with_context(Deliveries::default())
-            .map_err(kafka("creating the producer"))?;
+        let producer: Option<BaseProducer<Deliveries>> = if writer {
+            Some(
+                common
+                    .clone()
+                    .set("transactional.id", &config.transactional_id)
+                    .set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .set("linger.ms", "5")
+                    .set("transaction.timeout.ms", "60000")
+                    .create_with_context(Deliveries::default())
+                    .map_err(kafka("creating the producer"))?,
+            )
+        } else {
+            None
+        };
         let consumer: BaseConsumer = common
             .clone()
             .set("group.id", format!("{}reader", config.topic_prefix))
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
+            // Reads are short and interactive (a page of a topic): do not let the broker hold a fetch for
+            // half a second waiting for more.
+            .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(kafka("creating the reader"))?;
         let admin: AdminClient<DefaultClientContext> =
             common.create().map_err(kafka("creating the admin client"))?;
         let log = KafkaLog {
             config,
-            producer: Mutex::new(producer),
+            producer: producer.map(Mutex::new),
             consumer: Mutex::new(consumer),
             admin,
             created: Mutex::new(HashSet::new()),
             state: Mutex::new(HashMap::new()),
         };
-        log.ensure_topic(STATE_TOPIC)?;
-        log.producer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .init_transactions(timeout)
-            .map_err(kafka("starting the transactional producer"))?;
+        if let Some(producer) = &log.producer {
+            log.ensure_topic(STATE_TOPIC)?;
+            producer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .init_transactions(timeout)
+                .map_err(kafka("starting the transactional producer"))?;
+        }
         // The state: the fold of the compacted state topic, tombstones deleting.
         let mut state = HashMap::new();
         let mut from = 0;
@@ -315,7 +337,10 @@ impl Log for KafkaLog {
             validate_topic(topic)?;
             self.ensure_topic(topic)?;
         }
-        let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(producer) = &self.producer else {
+            return Err(LogError::ReadOnly);
+        };
+        let producer = producer.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.timeout();
         producer
             .begin_transaction()
@@ -430,9 +455,11 @@ impl Log for KafkaLog {
                 Ok(offsets)
             }
             Err(error) => {
-                let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(abort) = producer.abort_transaction(timeout) {
-                    tracing::error!(%abort, "aborting a failed batch");
+                if let Some(producer) = &self.producer {
+                    let producer = producer.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(abort) = producer.abort_transaction(timeout) {
+                        tracing::error!(%abort, "aborting a failed batch");
+                    }
                 }
                 Err(error)
             }

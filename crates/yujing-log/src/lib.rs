@@ -124,6 +124,9 @@ pub enum LogError {
     /// A topic name is not allowed.
     #[error("invalid topic name '{0}': use 1-200 characters of letters, digits, '.', '-' and '_'")]
     InvalidTopic(String),
+    /// The log was opened for reading only.
+    #[error("the log was opened for reading only")]
+    ReadOnly,
     /// Kafka refused or failed an operation.
     #[error("Kafka failed while {doing}")]
     Kafka {
@@ -147,6 +150,25 @@ pub trait Log: Send + Sync {
 
     /// The value of state `key`.
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError>;
+}
+
+/// A shared log is a log (the server and its tasks hold the log behind an `Arc`).
+impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
+    fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
+        (**self).write(batch)
+    }
+
+    fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError> {
+        (**self).read(topic, from, max)
+    }
+
+    fn end_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        (**self).end_offset(topic)
+    }
+
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+        (**self).state(key)
+    }
 }
 
 const CF_LOG: &str = "log";

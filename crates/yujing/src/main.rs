@@ -13,10 +13,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use yujing_engine::Backend;
 use yujing_engine::{
     for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, Pipeline, SystemClock,
 };
-use yujing_log::EmbeddedLog;
+use yujing_log::{EmbeddedLog, KafkaLog, Log};
 use yujing_model::FeedId;
 
 mod correlation;
@@ -233,8 +234,15 @@ fn load_config(global: &Global) -> Result<EngineConfig> {
     Ok(config)
 }
 
-/// Opens the store for reading: works while an ingest is writing it.
-pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<EmbeddedLog> {
+/// Opens the store for reading: works while an ingest or `yujing run` is writing it.
+pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>> {
+    if config.store.backend == Backend::Kafka {
+        let kafka = config.store.kafka.clone();
+        let servers = kafka.bootstrap_servers.clone();
+        return Ok(Arc::new(KafkaLog::open_read_only(kafka).with_context(|| {
+            format!("cannot read the log on Kafka at {servers}")
+        })?));
+    }
     let dir = &config.store.data_dir;
     if !EmbeddedLog::exists(dir) {
         anyhow::bail!(
@@ -243,14 +251,23 @@ pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<EmbeddedLog>
             dir.display()
         );
     }
-    Ok(EmbeddedLog::open_read_only(dir)?)
+    Ok(Arc::new(EmbeddedLog::open_read_only(dir)?))
 }
 
-pub(crate) fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
+/// Opens the store for writing (one writer at a time).
+pub(crate) fn open_log(config: &EngineConfig) -> Result<Arc<dyn Log>> {
+    if config.store.backend == Backend::Kafka {
+        let kafka = config.store.kafka.clone();
+        let servers = kafka.bootstrap_servers.clone();
+        tracing::info!(brokers = %servers, prefix = %kafka.topic_prefix, "the log is on Kafka");
+        return Ok(Arc::new(KafkaLog::open(kafka).with_context(|| {
+            format!("cannot open the log on Kafka at {servers}")
+        })?));
+    }
     let dir = &config.store.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    EmbeddedLog::open(dir).map_err(|error| {
+    let log = EmbeddedLog::open(dir).map_err(|error| {
         let locked = error.to_string().to_ascii_lowercase().contains("lock");
         let error = anyhow::Error::from(error);
         if locked {
@@ -262,7 +279,8 @@ pub(crate) fn open_log(config: &EngineConfig) -> Result<EmbeddedLog> {
         } else {
             error
         }
-    })
+    })?;
+    Ok(Arc::new(log))
 }
 
 fn main() -> std::process::ExitCode {
@@ -352,7 +370,7 @@ fn ingest(
     json: bool,
     paths: &[PathBuf],
 ) -> Result<()> {
-    let log = Arc::new(open_log(config)?);
+    let log = open_log(config)?;
     let clock = SystemClock;
     let ingestor = Ingestor::new(log.as_ref(), &built.normalizer, &clock);
     let bar = ProgressBar::hidden();

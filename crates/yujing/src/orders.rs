@@ -97,7 +97,7 @@ pub(crate) fn serve(
     if server_config.tokens.is_empty() && !built.demo {
         tracing::warn!("no server.tokens configured: the API will refuse every request but /health");
     }
-    let log: Arc<dyn Log> = Arc::new(open_log(config)?);
+    let log: Arc<dyn Log> = open_log(config)?;
     let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

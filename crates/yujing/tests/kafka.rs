@@ -1,0 +1,193 @@
+//! yujing on Apache Kafka, end to end, against a real broker (`bash .ci/kafka test`; ignored by a plain
+//! `cargo test`): the sample feeds give the same warnings and work orders as on the embedded log, ingesting them
+//! again adds nothing, and `yujing run` killed with SIGKILL in the middle of a stream and started again ends
+//! with exactly the warnings of an uninterrupted run.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds")
+}
+
+const FILES: [&str; 6] = [
+    "hotline12345.sample.jsonl",
+    "grid.sample.jsonl",
+    "police.sample.csv",
+    "screening.sample.csv",
+    "justice.sample.xml",
+    "exchange.sample.jsonl",
+];
+
+/// A configuration file putting the log on the test broker under topics of its own.
+fn kafka_config(dir: &Path, name: &str) -> PathBuf {
+    let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")
+        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\nbackend = \"kafka\"\n\n[store.kafka]\nbootstrap_servers = \"{bootstrap}\"\ntopic_prefix = \"e{nanos}.{name}.\"\ntransactional_id = \"e{nanos}-{name}\"\nreplication_factor = 1\ntimeout_ms = 30000\n"
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn yujing(data_dir: &Path, config: Option<&Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yujing"));
+    command.arg("--data-dir").arg(data_dir).arg("--demo");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("yujing runs")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "yujing failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feeds = samples().display().to_string();
+    let embedded = dir.path().join("embedded");
+    ok(yujing(&embedded, None, &["ingest", &feeds]));
+    let expected = ok(yujing(&embedded, None, &["warnings", "--json"]));
+    assert_eq!(expected.lines().count(), 2, "{expected}");
+
+    let config = kafka_config(dir.path(), "samples");
+    let unused = dir.path().join("unused");
+    let printed = ok(yujing(&unused, Some(&config), &["ingest", &feeds]));
+    assert!(printed.contains("work orders opened"), "{printed}");
+    assert_eq!(
+        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        expected
+    );
+    assert_eq!(
+        ok(yujing(&unused, Some(&config), &["orders"])),
+        ok(yujing(&embedded, None, &["orders"]))
+    );
+    // Again: nothing new.
+    ok(yujing(&unused, Some(&config), &["ingest", &feeds]));
+    assert_eq!(
+        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        expected
+    );
+    let clues = ok(yujing(&unused, Some(&config), &["clues"]));
+    assert_eq!(clues.lines().count(), 21, "20 clues and one new version");
+    assert!(
+        !unused.exists(),
+        "nothing was written to the embedded data directory"
+    );
+}
+
+fn http(addr: &str, path: &str, body: &[u8]) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer demo-centre\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1).and_then(|s| s.parse().ok())
+}
+
+fn start(data_dir: &Path, config: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--demo")
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("yujing runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    (child, addr)
+}
+
+fn post(addr: &str, name: &str) -> Option<u16> {
+    let feed = name.split('.').next().expect("feed");
+    let body = std::fs::read(samples().join(name)).expect("sample");
+    http(addr, &format!("/api/v1/ingest/{feed}?file={name}"), &body)
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The uninterrupted run: the same stream, file by file, on a Kafka log of its own. (A stream is correlated
+    // as it arrives, so its warnings can differ from those of one batch of the same files.)
+    let config = kafka_config(dir.path(), "uninterrupted");
+    let unused = dir.path().join("unused");
+    let (mut child, addr) = start(&unused, &config);
+    for name in &FILES {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    let expected = ok(yujing(&unused, Some(&config), &["warnings", "--json"]));
+    assert_eq!(expected.lines().count(), 2, "{expected}");
+
+    let config = kafka_config(dir.path(), "killed");
+    let unused = dir.path().join("unused");
+    let (mut child, addr) = start(&unused, &config);
+    for name in &FILES[..3] {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    // SIGKILL while the fourth file is being ingested.
+    let in_flight = {
+        let addr = addr.clone();
+        std::thread::spawn(move || post(&addr, FILES[3]))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let _ = in_flight.join();
+
+    // Restarted, the upstream senders retry everything they are not sure of.
+    let (mut child, addr) = start(&unused, &config);
+    for name in &FILES {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    assert_eq!(
+        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        expected
+    );
+    let orders = ok(yujing(&unused, Some(&config), &["orders"]));
+    assert!(orders.contains("1 work order(s)"), "{orders}");
+}
