@@ -3,8 +3,9 @@
 use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use yujing_engine::{correlate, for_each_warning, Built, EngineConfig, Ingestor, SystemClock};
-use yujing_log::EmbeddedLog;
+use yujing_log::{Batch, EmbeddedLog, Log};
 use yujing_model::{FeedId, Warning};
 
 use crate::{open_log_for_reading, write_json_lines};
@@ -58,10 +59,22 @@ struct ClusterLine<'a> {
     cluster_id: &'a str,
 }
 
-pub(crate) fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path::Path) -> Result<()> {
-    if !feeds.is_dir() {
-        anyhow::bail!("--feeds {} is not a directory", feeds.display());
-    }
+/// Where a replay reads its history from.
+pub(crate) enum ReplaySource<'a> {
+    /// A folder of upstream export files, decoded and normalized with the configuration in force.
+    Feeds(&'a std::path::Path),
+    /// The stored log (embedded, or Kafka with `[store] backend = "kafka"`): its clues whose event time lies in
+    /// `[since, until)`, correlated again with the configuration in force. The stored log is only read.
+    Log {
+        /// Inclusive start of the event-time range.
+        since: Option<DateTime<Utc>>,
+        /// Exclusive end of the event-time range.
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// A fresh scratch store at `OUT/store`, replacing a previous replay's.
+fn scratch_store(out_dir: &std::path::Path) -> Result<EmbeddedLog> {
     let store = out_dir.join("store");
     if store.exists() {
         if !EmbeddedLog::exists(&store) {
@@ -74,10 +87,92 @@ pub(crate) fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path
             .with_context(|| format!("cannot remove the previous replay store {}", store.display()))?;
     }
     std::fs::create_dir_all(&store).with_context(|| format!("cannot create {}", store.display()))?;
-    let log = EmbeddedLog::open(&store)?;
+    Ok(EmbeddedLog::open(&store)?)
+}
+
+/// Copies the clues of `source` whose event time is in `[since, until)` into `scratch`, in log order, keeping
+/// their append times. Returns how many.
+fn copy_clues(
+    source: &dyn Log,
+    scratch: &EmbeddedLog,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<u64> {
+    let mut batch = Batch::new();
+    let mut copied = 0u64;
+    let mut failed = None;
+    yujing_engine::read::for_each_entry(source, yujing_engine::topics::CLUES, 0, |entry| {
+        let clue: yujing_model::Clue =
+            serde_json::from_slice(&entry.record.value).map_err(|e| yujing_engine::ReadError::Decode {
+                topic: yujing_engine::topics::CLUES.to_owned(),
+                offset: entry.offset,
+                reason: e.to_string(),
+            })?;
+        if since.is_some_and(|s| clue.occurred_at < s) || until.is_some_and(|u| clue.occurred_at >= u) {
+            return Ok(());
+        }
+        batch.append(yujing_engine::topics::CLUES, entry.record.clone());
+        copied += 1;
+        if batch.appends() >= 1000 {
+            if let Err(e) = scratch.write(std::mem::take(&mut batch)) {
+                failed = Some(e);
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if !batch.is_empty() {
+        scratch.write(batch)?;
+    }
+    Ok(copied)
+}
+
+pub(crate) fn replay(
+    config: &EngineConfig,
+    built: &Built,
+    source: ReplaySource<'_>,
+    out_dir: &std::path::Path,
+) -> Result<()> {
+    if let ReplaySource::Feeds(feeds) = source {
+        if !feeds.is_dir() {
+            anyhow::bail!("--feeds {} is not a directory", feeds.display());
+        }
+    }
+    let log = scratch_store(out_dir)?;
     let clock = SystemClock;
-    let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
-    let report = ingestor.ingest_paths(&[feeds.to_path_buf()], None, &mut |_| {})?;
+    let read = match source {
+        ReplaySource::Feeds(feeds) => {
+            let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+            let report = ingestor.ingest_paths(&[feeds.to_path_buf()], None, &mut |_| {})?;
+            format!(
+                "replayed {} records from {}: {} clues ({} versions), {} rejected, {} not disputes",
+                report.total.records,
+                feeds.display(),
+                report.total.new_clues,
+                report.total.new_versions,
+                report.total.rejected,
+                report.total.not_disputes
+            )
+        }
+        ReplaySource::Log { since, until } => {
+            let stored = open_log_for_reading(config)?;
+            let copied = copy_clues(stored.as_ref(), &log, since, until)?;
+            let range =
+                |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "…".to_owned());
+            format!(
+                "replayed {copied} clue versions from the stored log ({}), event time {} to {}",
+                match config.store.backend {
+                    yujing_engine::Backend::Kafka =>
+                        format!("Kafka {}", config.store.kafka.bootstrap_servers),
+                    yujing_engine::Backend::Embedded => config.store.data_dir.display().to_string(),
+                },
+                range(since),
+                range(until)
+            )
+        }
+    };
     let (mut correlator, correlation) = correlate(&log, &built.correlate, &clock)?;
 
     let clusters_path = out_dir.join("clusters.jsonl");
@@ -131,16 +226,7 @@ pub(crate) fn replay(built: &Built, feeds: &std::path::Path, out_dir: &std::path
         .iter()
         .filter(|w| w.level == yujing_model::WarningLevel::Orange)
         .count();
-    writeln!(
-        out,
-        "replayed {} records from {}: {} clues ({} versions), {} rejected, {} not disputes",
-        report.total.records,
-        feeds.display(),
-        report.total.new_clues,
-        report.total.new_versions,
-        report.total.rejected,
-        report.total.not_disputes
-    )?;
+    writeln!(out, "{read}")?;
     writeln!(
         out,
         "{} clusters ({} merges), {} warnings ({} orange, {} red)",

@@ -24,7 +24,7 @@ mod correlation;
 mod orders;
 mod quality;
 
-use correlation::{explain, replay, rule_tests, warnings, write_warning_table};
+use correlation::{explain, replay, rule_tests, warnings, write_warning_table, ReplaySource};
 use orders::{orders, serve};
 use quality::{eval, fit, simulate};
 
@@ -112,9 +112,24 @@ enum Command {
     /// with its score and the features that matched). The store is OUT/store, rebuilt each time.
     Replay {
         /// The folder of export files.
-        #[arg(long, value_name = "DIR")]
-        feeds: PathBuf,
-        /// Where to write the store and the two files.
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "from_log",
+            conflicts_with = "from_log"
+        )]
+        feeds: Option<PathBuf>,
+        /// Replay the clues of the stored log instead (the configured store: embedded, or Kafka), which is
+        /// only read; with --since/--until, only those whose event time is in the range.
+        #[arg(long)]
+        from_log: bool,
+        /// With --from-log: the first event time to replay (2026-06-01, or 2026-06-01T08:00:00+08:00).
+        #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// With --from-log: replay event times before this one (same forms as --since).
+        #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Where to write the store and the files.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -202,6 +217,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A time on the command line: a date (00:00 in China, +08:00) or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is neither a date (2026-06-01) nor an RFC 3339 time"))?;
+    let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or("the +08:00 offset")?;
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(china).single())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| format!("'{text}' is not a valid date"))
 }
 
 fn init_tracing(global: &Global) {
@@ -312,7 +341,19 @@ fn run(cli: Cli) -> Result<()> {
         Command::Clues { feed, latest } => clues(&config, feed, latest),
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
         Command::Warnings { json } => warnings(&config, json),
-        Command::Replay { feeds, out } => replay(&built, &feeds, &out),
+        Command::Replay {
+            feeds,
+            from_log,
+            since,
+            until,
+            out,
+        } => {
+            let source = match &feeds {
+                Some(feeds) if !from_log => ReplaySource::Feeds(feeds),
+                _ => ReplaySource::Log { since, until },
+            };
+            replay(&config, &built, source, &out)
+        }
         Command::Test => rule_tests(&config),
         Command::Explain { clue_id, top } => explain(&config, &built, &clue_id, top),
         Command::Simulate {

@@ -667,3 +667,72 @@ fn run_serves_the_api_ingests_over_http_and_stops_on_sigterm() {
     let status = child.wait().expect("exit");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn replay_from_the_stored_log_matches_the_folder_replay_and_honours_the_time_range() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    ok(yujing(&store, &["ingest", &samples().display().to_string()]));
+    let folder = dir.path().join("folder");
+    ok(yujing(
+        &store,
+        &[
+            "replay",
+            "--feeds",
+            &samples().display().to_string(),
+            "--out",
+            &folder.display().to_string(),
+        ],
+    ));
+    let from_log = dir.path().join("from-log");
+    let printed = ok(yujing(
+        &store,
+        &["replay", "--from-log", "--out", &from_log.display().to_string()],
+    ));
+    assert!(
+        printed.contains("replayed 21 clue versions from the stored log"),
+        "{printed}"
+    );
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).expect("replay output");
+    assert_eq!(read(&from_log, "warnings.jsonl"), read(&folder, "warnings.jsonl"));
+    assert_eq!(read(&from_log, "clusters.jsonl"), read(&folder, "clusters.jsonl"));
+
+    // A week of event time: 8 to 14 June (China time), only the clues that happened then.
+    let week = dir.path().join("week");
+    ok(yujing(
+        &store,
+        &[
+            "replay",
+            "--from-log",
+            "--since",
+            "2026-06-08",
+            "--until",
+            "2026-06-15",
+            "--out",
+            &week.display().to_string(),
+        ],
+    ));
+    let clues = json_lines(&ok(yujing(&store, &["clues", "--latest"])));
+    let in_week: Vec<String> = clues
+        .iter()
+        .filter(|c| {
+            let t = c["occurred_at"].as_str().unwrap_or_default();
+            ("2026-06-07T16:00:00Z"..="2026-06-14T15:59:59Z").contains(&t)
+        })
+        .map(|c| c["source_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let replayed: Vec<String> = json_lines(&read(&week, "clusters.jsonl"))
+        .iter()
+        .map(|c| c["source_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!in_week.is_empty() && in_week.len() < clues.len());
+    assert_eq!(
+        replayed.iter().collect::<std::collections::BTreeSet<_>>(),
+        in_week.iter().collect::<std::collections::BTreeSet<_>>()
+    );
+    // The stored log was only read.
+    assert_eq!(json_lines(&ok(yujing(&store, &["warnings", "--json"]))).len(), 2);
+    let bad = yujing(&store, &["replay", "--from-log", "--since", "June", "--out", "x"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a date"));
+}

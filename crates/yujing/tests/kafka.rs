@@ -93,6 +93,46 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     );
     let clues = ok(yujing(&unused, Some(&config), &["clues"]));
     assert_eq!(clues.lines().count(), 21, "20 clues and one new version");
+
+    // A historical stream read back from the Kafka topics: all of it, and one week of event time.
+    let replayed = dir.path().join("replayed");
+    let printed = ok(yujing(
+        &unused,
+        Some(&config),
+        &["replay", "--from-log", "--out", &replayed.display().to_string()],
+    ));
+    assert!(printed.contains("from the stored log (Kafka"), "{printed}");
+    let folder = dir.path().join("folder");
+    ok(yujing(
+        &embedded,
+        None,
+        &[
+            "replay",
+            "--feeds",
+            &feeds,
+            "--out",
+            &folder.display().to_string(),
+        ],
+    ));
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).expect("replay output");
+    assert_eq!(read(&replayed, "warnings.jsonl"), read(&folder, "warnings.jsonl"));
+    let week = dir.path().join("week");
+    ok(yujing(
+        &unused,
+        Some(&config),
+        &[
+            "replay",
+            "--from-log",
+            "--since",
+            "2026-06-08",
+            "--until",
+            "2026-06-15",
+            "--out",
+            &week.display().to_string(),
+        ],
+    ));
+    let in_week = read(&week, "clusters.jsonl").lines().count();
+    assert!(in_week > 0 && in_week < 20, "{in_week} clues in the week");
     assert!(
         !unused.exists(),
         "nothing was written to the embedded data directory"
