@@ -13,6 +13,8 @@ use yujing_correlate::{CorrelateConfig, Settings};
 use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
 use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
 use yujing_log::KafkaConfig;
+
+use crate::sources::SourceConfig;
 use yujing_model::Role;
 use yujing_workorder::{Policy, WorkOrderConfig};
 
@@ -41,6 +43,9 @@ pub struct EngineConfig {
     pub workorders: WorkOrderConfig,
     /// `yujing run`: the HTTP API, its tokens, the webhooks, supervision and the drop directory.
     pub server: ServerConfig,
+    /// Upstream Kafka topics `yujing run` ingests as they are published.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
 }
 
 /// `[server]`: what `yujing run` serves and delivers.
@@ -366,6 +371,25 @@ impl EngineConfig {
             }
         };
         self.server.check(&mut errors);
+        for (i, source) in self.sources.iter().enumerate() {
+            if source.name.trim().is_empty() || source.topic.trim().is_empty() {
+                errors.push(format!("sources[{i}]: name and topic are required"));
+            }
+            if source.bootstrap_servers.trim().is_empty()
+                && self.store.kafka.bootstrap_servers.trim().is_empty()
+            {
+                errors.push(format!(
+                    "sources[{i}] ({}): no bootstrap_servers, and store.kafka has none",
+                    source.name
+                ));
+            }
+            if self.sources.iter().filter(|s| s.name == source.name).count() > 1 {
+                errors.push(format!(
+                    "sources[{i}] ({}): source names must be distinct",
+                    source.name
+                ));
+            }
+        }
         if self.store.backend == Backend::Kafka {
             let kafka = &self.store.kafka;
             if kafka.bootstrap_servers.trim().is_empty() {

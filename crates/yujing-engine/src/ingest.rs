@@ -75,7 +75,7 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    fn add(&mut self, other: &FileReport) {
+    pub(crate) fn add(&mut self, other: &FileReport) {
         self.raw_units += other.raw_units;
         self.records += other.records;
         self.new_clues += other.new_clues;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use yujing_correlate::Correlator;
-use yujing_log::{Log, Offset};
+use yujing_log::{Log, Offset, SourceMessage};
 use yujing_model::{Actor, Clue, FeedId, OrderChange, OrderStatus, Warning, WorkOrderEvent};
 use yujing_workorder::Command;
 
@@ -19,6 +19,7 @@ use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor};
 use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS, ORDER_STATES};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
+use crate::sources::{self, SourceConfig};
 use crate::topics::{CLUES, OUTBOX};
 
 /// A failure of a pipeline step.
@@ -300,6 +301,35 @@ impl Pipeline {
             self.count_ingest(file);
         }
         Ok((report, self.advance()?))
+    }
+
+    /// Ingests a batch of messages of the upstream topic of `source` (see [`crate::sources`]), records where
+    /// the source now stands, then advances.
+    pub fn ingest_messages(
+        &mut self,
+        source: &SourceConfig,
+        messages: &[SourceMessage],
+    ) -> Result<(FileReport, StepReport), PipelineError> {
+        let mut positions = sources::positions(self.log.as_ref(), &source.name)?;
+        let inputs = sources::inputs_of(source, messages, &mut positions);
+        let mut total = FileReport {
+            feed: Some(source.feed),
+            ..FileReport::default()
+        };
+        for (name, bytes) in inputs {
+            let started = Instant::now();
+            let report =
+                {
+                    let _span = tracing::info_span!("ingest", feed = %source.feed, file = %name).entered();
+                    Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+                        .ingest_bytes(source.feed, &name, &bytes)?
+                };
+            self.observe_stage("ingest", started);
+            self.count_ingest(&report);
+            total.add(&report);
+        }
+        sources::record_positions(self.log.as_ref(), &source.name, &positions)?;
+        Ok((total, self.advance()?))
     }
 
     /// Carries out an operator's command on a work order.

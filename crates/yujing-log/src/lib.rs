@@ -14,11 +14,11 @@
 //! - [`LogError`]: what can go wrong, with the path, topic or offset concerned.
 //!
 //! - [`KafkaLog`]: the production backend, Apache Kafka: each topic a Kafka topic, the state a compacted topic,
-//!   each [`Batch`] one Kafka transaction ([`KafkaConfig`]).
+//!   each [`Batch`] one Kafka transaction ([`KafkaConfig`]). [`KafkaSource`] reads an upstream system's topic.
 
 mod kafka;
 
-pub use kafka::{KafkaConfig, KafkaLog};
+pub use kafka::{KafkaConfig, KafkaLog, KafkaSource, SourceMessage};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

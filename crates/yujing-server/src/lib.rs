@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`start`]: serves a [`Pipeline`] on a bound listener (port 0 in tests) with its background tasks —
-//!   supervision on a timer, a polled drop directory, one webhook deliverer per receiver — and returns the
+//!   supervision on a timer, a polled drop directory, upstream Kafka topics, one webhook deliverer per receiver —
+//!   and returns the
 //!   running [`Server`], which [`Server::stop`] shuts down gracefully.
 //! - [`api`]: the routes ([`api::ROUTES`], described by `schemas/openapi.json`): work orders, their commands,
 //!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
@@ -28,7 +29,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use yujing_engine::{Metrics, Pipeline, ServerConfig};
+use yujing_engine::{Metrics, Pipeline, ServerConfig, SourceConfig};
+use yujing_log::KafkaSource;
 use yujing_log::{Log, Offset};
 
 pub use auth::{Principal, Tokens};
@@ -61,6 +63,8 @@ pub struct Options {
     pub supervise: bool,
     /// A drop directory to poll (`server.watch_dir` or `--watch`).
     pub watch_dir: Option<PathBuf>,
+    /// Upstream Kafka topics to ingest as they are published, each with the brokers to read it from.
+    pub sources: Vec<(SourceConfig, String)>,
 }
 
 /// A running server and its tasks.
@@ -137,6 +141,14 @@ pub fn start(
             Ok(())
         }));
     }
+    for (source, bootstrap) in options.sources {
+        tasks.push(spawn_source(
+            state.clone(),
+            source,
+            bootstrap,
+            shutdown.subscribe(),
+        ));
+    }
     for hook in &config.webhooks {
         let Some(secret) = hook.resolved_secret() else {
             tracing::error!(webhook = %hook.name, "no secret; not delivered");
@@ -157,6 +169,88 @@ pub fn start(
         state,
         shutdown,
         tasks,
+    })
+}
+
+/// Tells SSE streams and webhook deliverers that the outbox may have grown.
+pub(crate) fn announce(state: &AppState, pipeline: &Pipeline) {
+    if let Ok(end) = pipeline.outbox_end() {
+        state.outbox_end.send_if_modified(|seen| {
+            let changed = *seen != end;
+            *seen = end;
+            changed
+        });
+    }
+}
+
+/// Ingests an upstream topic until shutdown, on a thread of its own (the Kafka consumer blocks). It starts where
+/// the log says the source stands; after a failed ingest it starts again from there.
+fn spawn_source(
+    state: AppState,
+    source: SourceConfig,
+    bootstrap: String,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(30);
+        let pause = |seconds: u64| {
+            for _ in 0..seconds * 10 {
+                if *shutdown.borrow() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        while !*shutdown.borrow() {
+            let positions = match yujing_engine::sources::positions(state.log.as_ref(), &source.name) {
+                Ok(positions) => positions,
+                Err(error) => {
+                    tracing::error!(source = %source.name, %error, "reading the source's position");
+                    pause(5);
+                    continue;
+                }
+            };
+            let consumer = match KafkaSource::open(&bootstrap, &source.topic, &positions, timeout) {
+                Ok(consumer) => consumer,
+                Err(error) => {
+                    tracing::warn!(source = %source.name, topic = %source.topic, error = %error, "cannot read the upstream topic yet");
+                    pause(5);
+                    continue;
+                }
+            };
+            tracing::info!(source = %source.name, topic = %source.topic, "reading the upstream topic");
+            while !*shutdown.borrow() {
+                let messages = match consumer.poll(500, Duration::from_millis(500)) {
+                    Ok(messages) => messages,
+                    Err(error) => {
+                        tracing::warn!(source = %source.name, %error, "polling the upstream topic");
+                        break;
+                    }
+                };
+                if messages.is_empty() {
+                    continue;
+                }
+                let mut pipeline = state.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+                let result = pipeline.ingest_messages(&source, &messages);
+                announce(&state, &pipeline);
+                drop(pipeline);
+                match result {
+                    Ok((report, step)) => tracing::info!(
+                        source = %source.name,
+                        messages = messages.len(),
+                        new_clues = report.new_clues,
+                        rejected = report.rejected,
+                        warnings = step.warnings.len(),
+                        "upstream records ingested"
+                    ),
+                    Err(error) => {
+                        tracing::error!(source = %source.name, %error, "ingesting upstream records; starting again from the recorded position");
+                        pause(2);
+                        break;
+                    }
+                }
+            }
+        }
     })
 }
 

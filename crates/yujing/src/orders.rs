@@ -97,6 +97,18 @@ pub(crate) fn serve(
     if server_config.tokens.is_empty() && !built.demo {
         tracing::warn!("no server.tokens configured: the API will refuse every request but /health");
     }
+    let sources: Vec<(yujing_engine::SourceConfig, String)> = config
+        .sources
+        .iter()
+        .map(|s| {
+            let bootstrap = if s.bootstrap_servers.trim().is_empty() {
+                config.store.kafka.bootstrap_servers.clone()
+            } else {
+                s.bootstrap_servers.clone()
+            };
+            (s.clone(), bootstrap)
+        })
+        .collect();
     let log: Arc<dyn Log> = open_log(config)?;
     let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -115,6 +127,7 @@ pub(crate) fn serve(
             yujing_server::Options {
                 supervise: true,
                 watch_dir,
+                sources,
             },
         )?;
         tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");

@@ -231,3 +231,159 @@ fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupte
     let orders = ok(yujing(&unused, Some(&config), &["orders"]));
     assert!(orders.contains("1 work order(s)"), "{orders}");
 }
+
+/// Publishes `lines` to `topic` (created with `partitions`), keyed by their position.
+fn publish(bootstrap: &str, topic: &str, partitions: i32, lines: &[String]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
+    let admin: AdminClient<DefaultClientContext> = config.create().expect("admin");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let created = futures_lite(admin.create_topics([&new], &AdminOptions::new()));
+    if let Ok(results) = created {
+        for result in results {
+            if let Err((name, code)) = result {
+                assert_eq!(
+                    code,
+                    rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                    "{name}"
+                );
+            }
+        }
+    }
+    let producer: BaseProducer = config.create().expect("producer");
+    for (i, line) in lines.iter().enumerate() {
+        let key = i.to_string();
+        producer
+            .send(BaseRecord::to(topic).key(key.as_str()).payload(line.as_str()))
+            .unwrap_or_else(|(e, _)| panic!("{e}"));
+    }
+    producer.flush(std::time::Duration::from_secs(30)).expect("flush");
+}
+
+/// Drives a future to completion on this thread (the admin client needs no runtime).
+fn futures_lite<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Thread(std::thread::Thread);
+    impl Wake for Thread {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Thread(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn sample_lines(name: &str) -> Vec<String> {
+    std::fs::read_to_string(samples().join(name))
+        .expect("sample")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (up to a minute) until the store holds `n` clue versions.
+fn wait_for_clues(store: &Path, n: usize) {
+    for _ in 0..600 {
+        let output = yujing(store, None, &["clues"]);
+        if output.status.success() && String::from_utf8_lossy(&output.stdout).lines().count() >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the store never held {n} clue versions");
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn upstream_topics_stream_in_once_across_a_sigkill() {
+    let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")
+        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let hotline_topic = format!("u{nanos}.hotline");
+    let grid_topic = format!("u{nanos}.grid");
+
+    // What the same records give when ingested as files.
+    let files = dir.path().join("files");
+    for name in ["hotline12345.sample.jsonl", "grid.sample.jsonl"] {
+        ok(yujing(
+            &files,
+            None,
+            &["ingest", &samples().join(name).display().to_string()],
+        ));
+    }
+    let expected = ok(yujing(&files, None, &["clues", "--latest"]));
+    let versions = ok(yujing(&files, None, &["clues"])).lines().count();
+
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nname = \"hotline\"\nfeed = \"hotline12345\"\ntopic = \"{hotline_topic}\"\nbootstrap_servers = \"{bootstrap}\"\n\n[[sources]]\nname = \"grid\"\nfeed = \"grid\"\ntopic = \"{grid_topic}\"\nbootstrap_servers = \"{bootstrap}\"\n"
+        ),
+    )
+    .expect("config");
+    let hotline = sample_lines("hotline12345.sample.jsonl");
+    let grid = sample_lines("grid.sample.jsonl");
+    // The first half is published; yujing reads it, then dies by SIGKILL.
+    publish(&bootstrap, &hotline_topic, 2, &hotline[..3]);
+    publish(&bootstrap, &grid_topic, 1, &grid[..2]);
+    let store = dir.path().join("store");
+    let (mut child, _) = start(&store, &config);
+    wait_for_clues(&store, 3);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // The rest is published while it is down; started again, it carries on from where the log says it stood.
+    publish(&bootstrap, &hotline_topic, 2, &hotline[3..]);
+    publish(&bootstrap, &grid_topic, 1, &grid[2..]);
+    let (mut child, _) = start(&store, &config);
+    wait_for_clues(&store, versions);
+    // Give it time to (wrongly) read anything twice before looking.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    assert_eq!(
+        ok(yujing(&store, None, &["clues"])).lines().count(),
+        versions,
+        "no record twice"
+    );
+    let mut got: Vec<String> = ok(yujing(&store, None, &["clues", "--latest"]))
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            // Where each record came from differs (a topic, not a file); what it says does not.
+            v.as_object_mut().map(|o| o.remove("raw"));
+            v.to_string()
+        })
+        .collect();
+    let mut want: Vec<String> = expected
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v.as_object_mut().map(|o| o.remove("raw"));
+            v.to_string()
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}

@@ -124,6 +124,7 @@ pub async fn start_with(config: EngineConfig, clock: &ManualClock) -> Server {
         Options {
             supervise: false,
             watch_dir: None,
+            sources: Vec::new(),
         },
     )
     .unwrap_or_else(|e| panic!("{e}"))
