@@ -79,6 +79,8 @@ pub struct KafkaLog {
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
     state: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    /// The writer's lease, when opened with one.
+    lease: Option<KafkaLease>,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -102,6 +104,20 @@ impl KafkaLog {
     /// instance with the same transactional id left unfinished) and reads the state.
     pub fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
         KafkaLog::open_with(config, true)
+    }
+
+    /// Waits for the writer's lease ([`KafkaLease`]; `wait: None` as long as it takes), then opens the log for
+    /// writing. Writes fail once the lease is lost.
+    pub fn open_leased(config: KafkaConfig, wait: Option<Duration>) -> Result<KafkaLog, LogError> {
+        let lease = KafkaLease::acquire(&config, wait)?;
+        let mut log = KafkaLog::open_with(config, true)?;
+        log.lease = Some(lease);
+        Ok(log)
+    }
+
+    /// Whether this writer's lease was lost to another instance.
+    pub fn lease_lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(KafkaLease::is_lost)
     }
 
     /// Connects for reading only: no producer, so a running writer with the same transactional id is left alone.
@@ -153,6 +169,7 @@ impl KafkaLog {
             admin,
             created: Mutex::new(HashSet::new()),
             state: Mutex::new(HashMap::new()),
+            lease: None,
         };
         if let Some(producer) = &log.producer {
             log.ensure_topic(STATE_TOPIC)?;
@@ -340,6 +357,9 @@ impl Log for KafkaLog {
         let Some(producer) = &self.producer else {
             return Err(LogError::ReadOnly);
         };
+        if self.lease_lost() {
+            return Err(LogError::LeaseLost);
+        }
         let producer = producer.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.timeout();
         producer
@@ -638,5 +658,127 @@ impl KafkaSource {
             }
         }
         Ok(out)
+    }
+}
+
+/// The writer's lease: of the `yujing run` instances configured for one log, the one that owns the single
+/// partition of `<topic_prefix>lease` in the consumer group `<topic_prefix>writers` writes; the others wait as
+/// standbys. When the writer dies, the group gives the partition to a standby (after the session timeout) and
+/// that one opens the log — which, with the same `transactional_id`, also fences the old writer.
+pub struct KafkaLease {
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    keeper: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for KafkaLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLease")
+            .field("lost", &self.is_lost())
+            .finish()
+    }
+}
+
+fn owns_lease(consumer: &BaseConsumer, topic: &str) -> bool {
+    consumer
+        .assignment()
+        .map(|list| list.find_partition(topic, 0).is_some())
+        .unwrap_or(false)
+}
+
+impl KafkaLease {
+    /// Waits until this process holds the lease, or `wait` has passed (`None`: as long as it takes).
+    pub fn acquire(config: &KafkaConfig, wait: Option<Duration>) -> Result<KafkaLease, LogError> {
+        let topic = format!("{}lease", config.topic_prefix);
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("broker.address.family", "v4")
+            .create()
+            .map_err(kafka("creating the admin client"))?;
+        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(config.replication_factor));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_millis(config.timeout_ms)));
+        for result in
+            block_on(admin.create_topics([&new], &options)).map_err(kafka(format!("creating {topic}")))?
+        {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(LogError::Kafka {
+                        doing: format!("creating {topic}"),
+                        source: KafkaError::AdminOp(code),
+                    })
+                }
+            }
+        }
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("broker.address.family", "v4")
+            .set("group.id", format!("{}writers", config.topic_prefix))
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            // Sticky: a standby joining must not take the lease from a live writer.
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .create()
+            .map_err(kafka("joining the writers' group"))?;
+        consumer
+            .subscribe(&[&topic])
+            .map_err(kafka(format!("subscribing to {topic}")))?;
+        let deadline = wait.map(|w| Instant::now() + w);
+        let mut announced = false;
+        loop {
+            // Polling keeps the membership alive and runs rebalances; the topic carries no messages.
+            let _ = consumer.poll(Duration::from_millis(200));
+            if owns_lease(&consumer, &topic) {
+                break;
+            }
+            if !announced {
+                tracing::info!(group = %format!("{}writers", config.topic_prefix), "standby: another instance writes the log; waiting to take over");
+                announced = true;
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(LogError::Kafka {
+                    doing: "waiting for the writer's lease: another instance writes this log (send it the work instead)"
+                        .to_owned(),
+                    source: KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut),
+                });
+            }
+        }
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let keeper = {
+            let lost = lost.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                use std::sync::atomic::Ordering;
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = consumer.poll(Duration::from_millis(200));
+                    if !owns_lease(&consumer, &topic) {
+                        lost.store(true, Ordering::SeqCst);
+                    }
+                }
+                // Leaving the group hands the lease over at once instead of after the session timeout.
+                consumer.unsubscribe();
+            })
+        };
+        Ok(KafkaLease {
+            lost,
+            stop,
+            keeper: Some(keeper),
+        })
+    }
+
+    /// Whether the lease was lost (the group gave it to another instance): stop writing.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for KafkaLease {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
+        }
     }
 }

@@ -18,7 +18,7 @@
 
 mod kafka;
 
-pub use kafka::{KafkaConfig, KafkaLog, KafkaSource, SourceMessage};
+pub use kafka::{KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -127,6 +127,9 @@ pub enum LogError {
     /// The log was opened for reading only.
     #[error("the log was opened for reading only")]
     ReadOnly,
+    /// Another instance holds the writer's lease now: this one must stop writing.
+    #[error("another yujing instance took over writing this log (the writer's lease was lost)")]
+    LeaseLost,
     /// Kafka refused or failed an operation.
     #[error("Kafka failed while {doing}")]
     Kafka {

@@ -216,3 +216,28 @@ fn the_log_survives_a_broker_restart_without_loss_or_duplicates() {
     assert_eq!(seen, (0..200).collect::<Vec<u32>>());
     assert_eq!(log.state(b"written").unwrap_or_default(), Some(b"200".to_vec()));
 }
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn one_writer_holds_the_lease_and_hands_it_over_when_it_goes() {
+    use std::time::Duration;
+    use yujing_log::{KafkaLease, LogError};
+    let config = config("lease");
+    let first = KafkaLog::open_leased(config.clone(), Some(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A second writer waits, and gives up at its deadline while the first lives.
+    let refused = KafkaLease::acquire(&config, Some(Duration::from_secs(3)));
+    assert!(matches!(refused, Err(LogError::Kafka { .. })), "{refused:?}");
+    assert!(!first.lease_lost());
+    let mut batch = Batch::new();
+    batch.append("clues", record("a", "by the first"));
+    first.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    // The first goes (leaving the group): the second gets the lease at once and writes.
+    drop(first);
+    let second =
+        KafkaLog::open_leased(config, Some(Duration::from_secs(30))).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = Batch::new();
+    batch.append("clues", record("b", "by the second"));
+    second.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(values(&second, "clues"), ["by the first", "by the second"]);
+}

@@ -109,7 +109,19 @@ pub(crate) fn serve(
             (s.clone(), bootstrap)
         })
         .collect();
-    let log: Arc<dyn Log> = open_log(config)?;
+    // On Kafka, `run` waits as a standby until it holds the writer's lease, and stops if it loses it.
+    let (log, leased): (Arc<dyn Log>, Option<Arc<yujing_log::KafkaLog>>) =
+        if config.store.backend == yujing_engine::Backend::Kafka {
+            let kafka = config.store.kafka.clone();
+            let servers = kafka.bootstrap_servers.clone();
+            let log = Arc::new(
+                yujing_log::KafkaLog::open_leased(kafka, None)
+                    .with_context(|| format!("cannot open the log on Kafka at {servers} for writing"))?,
+            );
+            (log.clone(), Some(log))
+        } else {
+            (open_log(config)?, None)
+        };
     let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,9 +144,23 @@ pub(crate) fn serve(
         )?;
         tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");
         println!("listening on http://{}", server.addr);
-        shutdown_signal().await;
+        let lost = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                if leased.as_ref().is_some_and(|log| log.lease_lost()) {
+                    return;
+                }
+            }
+        };
+        let lease_lost = tokio::select! {
+            _ = shutdown_signal() => false,
+            _ = lost => true,
+        };
         tracing::info!("stopping");
         server.stop().await;
+        if lease_lost {
+            anyhow::bail!("another instance took over writing the log; this one stopped");
+        }
         Ok(())
     })
 }

@@ -387,3 +387,83 @@ fn upstream_topics_stream_in_once_across_a_sigkill() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// Starts `yujing run` and returns it with a receiver of its address, sent once it serves (a standby serves
+/// only once it holds the writer's lease).
+fn start_standby(data_dir: &Path, config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--demo")
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("yujing runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        if std::io::BufReader::new(stdout).read_line(&mut first).is_ok() {
+            if let Some(addr) = first.trim().strip_prefix("listening on http://") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
+fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupted_warnings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let unused = dir.path().join("unused");
+    // The uninterrupted run, for comparison.
+    let config = kafka_config(dir.path(), "single");
+    let (mut single, addr) = start(&unused, &config);
+    for name in &FILES {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    single.kill().expect("stop");
+    single.wait().expect("reaped");
+    let expected = ok(yujing(&unused, Some(&config), &["warnings", "--json"]));
+
+    // Two instances of one log: the first to start writes, the second waits.
+    let config = kafka_config(dir.path(), "pair");
+    let (mut writer, first) = start_standby(&unused, &config);
+    let addr = first
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the writer serves");
+    let (mut standby, second) = start_standby(&unused, &config);
+    for name in &FILES[..3] {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    assert!(
+        second.recv_timeout(std::time::Duration::from_secs(2)).is_err(),
+        "the standby does not serve while the writer lives"
+    );
+    // SIGKILL the writer mid-stream; the standby takes over (after the group's session timeout).
+    let in_flight = {
+        let addr = addr.clone();
+        std::thread::spawn(move || post(&addr, FILES[3]))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    writer.kill().expect("SIGKILL");
+    writer.wait().expect("reaped");
+    let _ = in_flight.join();
+    let addr = second
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the standby took over");
+    for name in &FILES {
+        assert_eq!(post(&addr, name), Some(200), "{name}");
+    }
+    standby.kill().expect("stop");
+    standby.wait().expect("reaped");
+    assert_eq!(
+        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        expected
+    );
+}
