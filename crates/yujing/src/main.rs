@@ -496,12 +496,15 @@ fn ingest(
         .filter(|e| e.seq == 1)
         .map(|e| e.order_id.as_str())
         .collect();
-    if !opened.is_empty() {
-        writeln!(
+    match opened.len() {
+        0 => {}
+        // A handful by id; a history's worth as a count.
+        1..=10 => writeln!(
             out,
             "\nwork orders opened: {} (`yujing orders` lists them)",
             opened.join(", ")
-        )?;
+        )?,
+        n => writeln!(out, "\n{n} work orders opened (`yujing orders` lists them)")?,
     }
     out.flush()?;
     Ok(())

@@ -1,0 +1,139 @@
+//! The work-order aggregate: deciding a command and applying its events, and supervising many open orders.
+//!
+//! `cargo bench -p yujing-workorder --bench workorder`
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use yujing_model::{Actor, DisputeSubject, DisputeType, Role, Warning, WarningLevel};
+use yujing_workorder::{Command, Policy, WorkOrder, WorkOrderConfig};
+
+const CONFIG: &str = include_str!("../config/yujing.toml");
+
+fn policy() -> Policy {
+    let table: toml::Table = toml::from_str(CONFIG).expect("the built-in configuration parses");
+    let section = table.get("workorders").cloned().expect("[workorders]");
+    let config: WorkOrderConfig = section.try_into().expect("[workorders] is valid");
+    config.build().expect("the policy builds")
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .expect("a valid time")
+}
+
+fn warning(i: usize) -> Warning {
+    Warning {
+        warning_id: format!("w-bench-{i}"),
+        cluster_id: format!("k-{i}"),
+        level: WarningLevel::Orange,
+        rule: "recurring-orange".to_owned(),
+        raised_at: at("2026-06-08T07:20:00Z") + Duration::minutes(i as i64 % 600),
+        occurrences: 5,
+        window_days: 30,
+        feeds: Vec::new(),
+        reporters: 3,
+        episode: 1,
+        risk_flags: BTreeSet::new(),
+        subject: DisputeSubject {
+            cluster_id: format!("k-{i}"),
+            town_code: "320682001".to_owned(),
+            town_name: Some("如城街道".to_owned()),
+            dispute_type: DisputeType::Property,
+            place: Some("锦绣华庭".to_owned()),
+        },
+        evidence: Vec::new(),
+    }
+}
+
+fn centre() -> Actor {
+    Actor {
+        name: "centre".to_owned(),
+        role: Role::Centre,
+        unit: "如皋市社会治理现代化指挥中心".to_owned(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = policy();
+    let raised = WorkOrder::open(&warning(1), &policy);
+    let order = WorkOrder::from_first(&raised[0]).expect("an order");
+    let now = at("2026-06-08T08:00:00Z");
+
+    c.bench_function("decide dispatch (routing + working-day deadlines)", |b| {
+        b.iter(|| {
+            black_box(
+                order
+                    .decide(
+                        &Command::Dispatch { unit: None },
+                        &centre(),
+                        None,
+                        now,
+                        &policy,
+                        None,
+                    )
+                    .expect("dispatch is allowed"),
+            )
+        })
+    });
+    let events = order
+        .decide(
+            &Command::Dispatch { unit: None },
+            &centre(),
+            None,
+            now,
+            &policy,
+            None,
+        )
+        .expect("dispatch is allowed");
+    c.bench_function("apply the dispatch events", |b| {
+        b.iter(|| {
+            let mut state = order.clone();
+            for event in &events {
+                state.apply(black_box(event));
+            }
+            black_box(state)
+        })
+    });
+    // Supervision walks every open order at each tick: 10,000 dispatched orders, one past its deadline in ten.
+    let orders: Vec<WorkOrder> = (0..10_000)
+        .map(|i| {
+            let raised = WorkOrder::open(&warning(i), &policy);
+            let mut order = WorkOrder::from_first(&raised[0]).expect("an order");
+            let dispatched_at = if i % 10 == 0 {
+                now - Duration::days(20)
+            } else {
+                now
+            };
+            for event in order
+                .decide(
+                    &Command::Dispatch { unit: None },
+                    &centre(),
+                    None,
+                    dispatched_at,
+                    &policy,
+                    None,
+                )
+                .expect("dispatch")
+            {
+                order.apply(&event);
+            }
+            order
+        })
+        .collect();
+    let tick = now + Duration::hours(1);
+    c.bench_function("supervise 10,000 open orders", |b| {
+        b.iter(|| {
+            let events: usize = orders
+                .iter()
+                .map(|o| o.supervise(black_box(tick), &policy).len())
+                .sum();
+            black_box(events)
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
