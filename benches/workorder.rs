@@ -1,3 +1,5 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+
 //! The work-order aggregate: deciding a command and applying its events, and supervising many open orders.
 //!
 //! `cargo bench -p yujing-workorder --bench workorder`
