@@ -23,6 +23,7 @@ use yujing_model::FeedId;
 mod correlation;
 mod orders;
 mod quality;
+mod tune;
 
 use correlation::{explain, replay, rule_tests, warnings, write_warning_table, ReplaySource};
 use orders::{orders, serve};
@@ -196,6 +197,29 @@ enum Command {
     },
     /// Check the configuration and report every error at once.
     Validate,
+    /// Sweep rule and scoring parameters over one history: what each configuration would have raised, how well
+    /// (against a simulation's truth, or the stored log's past work orders) and how early, against the one in
+    /// force. Writes OUT/report.md, OUT/report.html (plots, no external assets) and OUT/results.json.
+    Tune {
+        /// A simulation's directory (`yujing simulate --out`): its exports are the history, its truth the outcomes.
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "from_log",
+            conflicts_with = "from_log"
+        )]
+        truth: Option<PathBuf>,
+        /// The stored log's clues as the history, its work orders as the outcomes (the log is only read).
+        #[arg(long)]
+        from_log: bool,
+        /// The grid: a TOML file with a [grid] table of parameter = [values] (`"rules.recurring-orange.occurrences"
+        /// = [4, 5]`, `"scoring.link_threshold" = [8.0, 9.0]`).
+        #[arg(long, value_name = "FILE")]
+        grid: PathBuf,
+        /// Where to write the report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Serve the HTTP API, the SSE feed and webhook delivery alongside the pipeline, until Ctrl-C or SIGTERM.
     ///
     /// Accepts ingestion over HTTP (POST /api/v1/ingest/{feed}?file=NAME with an export's bytes) and from a
@@ -335,6 +359,18 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Validate => validate(&config, &built),
+        Command::Tune {
+            truth,
+            from_log,
+            grid,
+            out,
+        } => {
+            let input = match &truth {
+                Some(dir) if !from_log => tune::TuneInput::Simulation(dir),
+                _ => tune::TuneInput::StoredLog,
+            };
+            tune::tune(&config, &built, input, &tune::grid_path(&grid), &out)
+        }
         Command::Run { listen, watch } => serve(&config, &built, listen, watch),
         Command::Orders { order_id, json } => orders(&config, &built, order_id.as_deref(), json),
         Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),

@@ -1,0 +1,216 @@
+//! `yujing tune` end to end: a sweep over simulated labeled data and over a stored log, and its HTML report
+//! drawn by a real browser (headless Chromium, Debian's `chromium` package; `.ci/setup` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn yujing(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--demo")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("yujing runs")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "yujing failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds")
+}
+
+const GRID: &str = r#"
+[grid]
+"rules.recurring-orange.occurrences" = [4, 5]
+"rules.recurring-orange.within_days" = [21, 30]
+"#;
+
+/// Pixels of `png` within a few levels of `rgb`.
+fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
+    let decoder = png::Decoder::new(std::fs::File::open(png).expect("screenshot"));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).expect("a frame");
+    let channels = info.color_type.samples();
+    buffer[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p.len() >= 3 && (0..3).all(|i| p[i].abs_diff(rgb[i]) <= 6))
+        .count()
+}
+
+#[test]
+fn a_sweep_over_simulated_data_reports_each_configuration_and_draws_its_plots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = dir.path().join("sim");
+    ok(yujing(
+        &dir.path().join("unused"),
+        &[
+            "simulate",
+            "--seed",
+            "11",
+            "--disputes",
+            "400",
+            "--days",
+            "90",
+            "--out",
+            &sim.display().to_string(),
+        ],
+    ));
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(&grid, GRID).expect("grid");
+    let out = dir.path().join("tune");
+    let printed = ok(yujing(
+        &dir.path().join("unused"),
+        &[
+            "tune",
+            "--truth",
+            &sim.display().to_string(),
+            "--grid",
+            &grid.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    ));
+    // The combination equal to the configuration in force (5 in 30 days) is #0, not repeated.
+    assert!(printed.contains("swept 4 configurations"), "{printed}");
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+            .expect("JSON");
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["changes"], serde_json::json!([]));
+    assert_eq!(results[0]["gained"], serde_json::json!([]));
+    assert_eq!(results[0]["lost"], serde_json::json!([]));
+    // The configuration in force scores as `yujing eval` scores a replay of the same data.
+    let replay = dir.path().join("replay");
+    ok(yujing(
+        &dir.path().join("unused"),
+        &[
+            "replay",
+            "--feeds",
+            &sim.join("feeds").display().to_string(),
+            "--out",
+            &replay.display().to_string(),
+        ],
+    ));
+    let eval: Value = serde_json::from_str(&ok(yujing(
+        &dir.path().join("unused"),
+        &[
+            "eval",
+            "--truth",
+            &sim.display().to_string(),
+            "--replay",
+            &replay.display().to_string(),
+            "--json",
+        ],
+    )))
+    .expect("eval JSON");
+    let in_force = &results[0]["scores"]["orange"];
+    assert_eq!(in_force[0], eval["warnings"]["orange"]["precision"]);
+    assert_eq!(in_force[1], eval["warnings"]["orange"]["recall"]);
+    // Four in 30 days warns more, and earlier.
+    let four_in_30 = results
+        .iter()
+        .find(|r| {
+            r["changes"].to_string().contains("occurrences\",\"4\"")
+                && r["changes"].to_string().contains("within_days\",\"30\"")
+        })
+        .expect("4 in 30 days");
+    assert!(four_in_30["warnings"]["orange"].as_u64() > results[0]["warnings"]["orange"].as_u64());
+    assert!(four_in_30["lead_hours"]["orange"].as_f64().unwrap_or_default() > 0.0);
+    assert!(!four_in_30["gained"].as_array().map(Vec::is_empty).unwrap_or(true));
+    let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(markdown.contains("| 0 | in force |"), "{markdown}");
+
+    // The page is self-contained and a real browser draws both plots.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    for external in ["<script", "<link", "src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(external), "the page loads something ({external})");
+    }
+    let shot = dir.path().join("shot.png");
+    let chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1300,1000",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", out.join("report.html").display()))
+        .output()
+        .unwrap_or_else(|e| panic!("chromium is not installed ({e}): run `bash .ci/setup`"));
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&chromium.stderr)
+    );
+    // Orange dots of the precision–recall plot, blue bars of the lead-time plot, the red mark of #0.
+    assert!(
+        pixels_of(&shot, [0xe6, 0x7e, 0x22]) > 50,
+        "the precision–recall points are drawn"
+    );
+    assert!(
+        pixels_of(&shot, [0x29, 0x80, 0xb9]) > 500,
+        "the lead-time bars are drawn"
+    );
+    assert!(
+        pixels_of(&shot, [0xc0, 0x39, 0x2b]) > 20,
+        "the configuration in force is marked"
+    );
+}
+
+#[test]
+fn a_sweep_over_the_stored_log_uses_its_work_orders_as_outcomes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    ok(yujing(&store, &["ingest", &samples().display().to_string()]));
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(&grid, GRID).expect("grid");
+    let out = dir.path().join("tune");
+    let printed = ok(yujing(
+        &store,
+        &[
+            "tune",
+            "--from-log",
+            "--grid",
+            &grid.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    ));
+    assert!(printed.contains("from the stored log"), "{printed}");
+    let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    // No order was resolved or dismissed yet: no outcomes, but the warnings each configuration would raise.
+    assert!(markdown.contains("none known"), "{markdown}");
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+            .expect("JSON");
+    assert_eq!(results[0]["warnings"]["orange"], 1);
+    assert_eq!(results[0]["orders"], 1);
+    // Four in 21 days raises the estate's orange earlier than five in 30.
+    let four = results
+        .iter()
+        .find(|r| {
+            r["changes"].to_string().contains("occurrences\",\"4\"")
+                && r["changes"].to_string().contains("within_days\",\"21\"")
+        })
+        .expect("4 in 21 days");
+    assert!(
+        four["lead_hours"]["orange"].as_f64().unwrap_or_default() > 0.0,
+        "{four}"
+    );
+    // The stored log was only read.
+    assert_eq!(ok(yujing(&store, &["warnings", "--json"])).lines().count(), 2);
+}
