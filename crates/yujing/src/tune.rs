@@ -290,14 +290,35 @@ pub(crate) fn tune(
         None => {
             let log = open_log_for_reading(config)?;
             let stage = OrderStage::open(log.as_ref(), built.policy.clone())?;
+            // An order names the cluster of the live correlation; the report that opened that cluster names the
+            // dispute in this history (its cluster under the configuration in force).
+            let mut opened_by: HashMap<String, String> = HashMap::new();
+            yujing_engine::for_each_decoded(
+                log.as_ref(),
+                yujing_engine::topics::LINKS,
+                0,
+                |_, event: yujing_model::CorrelationEvent| {
+                    if let yujing_model::CorrelationEvent::Linked {
+                        clue_id,
+                        cluster_id,
+                        new_cluster: true,
+                        ..
+                    } = event
+                    {
+                        opened_by.insert(cluster_id, clue_id);
+                    }
+                },
+            )?;
             stage
                 .orders()
-                .filter_map(|o| match o.status {
-                    OrderStatus::Resolved | OrderStatus::Verifying | OrderStatus::Closed => {
-                        Some((o.subject.cluster_id.clone(), true))
-                    }
-                    OrderStatus::Dismissed => Some((o.subject.cluster_id.clone(), false)),
-                    _ => None,
+                .filter_map(|o| {
+                    let real = match o.status {
+                        OrderStatus::Resolved | OrderStatus::Verifying | OrderStatus::Closed => true,
+                        OrderStatus::Dismissed => false,
+                        _ => return None,
+                    };
+                    let clue = opened_by.get(&o.subject.cluster_id)?;
+                    Some((runs[0].cluster_of.get(clue)?.clone(), real))
                 })
                 .collect()
         }

@@ -214,3 +214,121 @@ fn a_sweep_over_the_stored_log_uses_its_work_orders_as_outcomes() {
     // The stored log was only read.
     assert_eq!(ok(yujing(&store, &["warnings", "--json"])).lines().count(), 2);
 }
+
+/// One HTTP/1.1 request with the demo centre's token; returns the status and the body.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer demo-centre\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(&store)
+        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("yujing runs");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("an address")
+        .to_owned();
+    for name in [
+        "hotline12345.sample.jsonl",
+        "grid.sample.jsonl",
+        "police.sample.csv",
+        "screening.sample.csv",
+        "justice.sample.xml",
+        "exchange.sample.jsonl",
+    ] {
+        let feed = name.split('.').next().expect("feed");
+        let body = std::fs::read(samples().join(name)).expect("sample");
+        assert_eq!(
+            http(
+                &addr,
+                "POST",
+                &format!("/api/v1/ingest/{feed}?file={name}"),
+                &body
+            )
+            .0,
+            200
+        );
+    }
+    let (_, orders) = http(&addr, "GET", "/api/v1/orders", b"");
+    let orders: Value = serde_json::from_str(&orders).expect("JSON");
+    let order_id = orders["orders"][0]["order_id"]
+        .as_str()
+        .expect("an order")
+        .to_owned();
+    // The estate's order is handled and resolved: a real dispute.
+    for command in [
+        r#"{"command":"dispatch"}"#,
+        r#"{"command":"accept"}"#,
+        r#"{"command":"resolve","summary":"the lift was repaired"}"#,
+    ] {
+        let (status, answer) = http(
+            &addr,
+            "POST",
+            &format!("/api/v1/orders/{order_id}/commands"),
+            command.as_bytes(),
+        );
+        assert_eq!(status, 200, "{command}: {answer}");
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(&grid, GRID).expect("grid");
+    let out = dir.path().join("tune");
+    ok(yujing(
+        &store,
+        &[
+            "tune",
+            "--from-log",
+            "--grid",
+            &grid.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    ));
+    let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(markdown.contains("past work orders"), "{markdown}");
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+            .expect("JSON");
+    // Every configuration warns the resolved dispute: precision and recall 1 against the outcomes known.
+    for r in &results {
+        assert_eq!(r["scores"]["orange"], serde_json::json!([1.0, 1.0]), "{r}");
+    }
+}
