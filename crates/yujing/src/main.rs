@@ -419,7 +419,18 @@ fn validate(config: &EngineConfig, built: &Built) -> Result<()> {
     let rules = built.normalizer.rules();
     let resources: Vec<&str> = rules.resource_codes().collect();
     println!("configuration is valid");
-    println!("  data dir:           {}", config.store.data_dir.display());
+    match config.store.backend {
+        Backend::Embedded => println!(
+            "  log:                embedded, {}",
+            config.store.data_dir.display()
+        ),
+        Backend::Kafka => println!(
+            "  log:                Kafka {} (topics {}*, writer {})",
+            config.store.kafka.bootstrap_servers,
+            config.store.kafka.topic_prefix,
+            config.store.kafka.transactional_id
+        ),
+    }
     println!(
         "  party-key secret:   {}",
         if built.demo {
@@ -437,6 +448,14 @@ fn validate(config: &EngineConfig, built: &Built) -> Result<()> {
         built.normalizer.gazetteer().communities().len()
     );
     println!("  exchange resources: {}", resources.join(", "));
+    println!("  warning rules:      {}", built.correlate.rules.len());
+    println!(
+        "  server:             {} ({} token(s), {} webhook(s), {} upstream topic(s))",
+        config.server.listen,
+        config.server.tokens.len(),
+        config.server.webhooks.len(),
+        config.sources.len()
+    );
     Ok(())
 }
 
