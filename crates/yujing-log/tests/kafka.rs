@@ -1,8 +1,8 @@
 //! The Kafka backend against a real Apache Kafka broker.
 //!
-//! These tests need a broker: `bash .ci/kafka test` fetches Apache Kafka from Maven Central, starts a single
-//! KRaft node on 127.0.0.1 and runs them (`.ci/run` does the same). They are ignored by a plain `cargo test`.
-//! `YUJING_KAFKA_BOOTSTRAP` names the broker; `YUJING_KAFKA_CONTROL` the script that can restart it.
+//! `YUJING_KAFKA_BOOTSTRAP` names the broker; without it the tests start one with `bash .ci/kafka start` (Apache
+//! Kafka from Maven Central, a single KRaft node on 127.0.0.1, run with the JDK `.ci/setup` installs), which
+//! `bash .ci/kafka stop` stops. The tests of this file run one at a time: one of them restarts the broker.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,9 +10,42 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record};
 
+fn control_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/kafka")
+}
+
+/// The broker: `YUJING_KAFKA_BOOTSTRAP`, or one started by `.ci/kafka start` (once per test binary).
 fn bootstrap() -> String {
-    std::env::var("YUJING_KAFKA_BOOTSTRAP")
-        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"))
+    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BROKER
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
+                return bootstrap;
+            }
+            let started = std::process::Command::new("bash")
+                .arg(control_script())
+                .arg("start")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
+            assert!(
+                started.status.success(),
+                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
+                String::from_utf8_lossy(&started.stderr)
+            );
+            String::from_utf8_lossy(&started.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .clone()
+}
+
+/// One test at a time: the restart test takes the broker away from the others.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A configuration with topics and a transactional id of its own.
@@ -48,8 +81,8 @@ fn values(log: &KafkaLog, topic: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn batches_append_atomically_with_state_and_read_back_in_order() {
+    let _serial = serial();
     let config = config("basic");
     let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -109,8 +142,8 @@ fn batches_append_atomically_with_state_and_read_back_in_order() {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn large_batches_page_through_in_order() {
+    let _serial = serial();
     let log = KafkaLog::open(config("large")).unwrap_or_else(|e| panic!("{e}"));
     for round in 0..3 {
         let mut batch = Batch::new();
@@ -138,8 +171,8 @@ fn large_batches_page_through_in_order() {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn a_batch_cut_off_by_a_crash_is_never_seen_and_the_crashed_writer_is_fenced() {
+    let _serial = serial();
     let config = config("crash");
     let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
     let mut batch = Batch::new();
@@ -187,10 +220,11 @@ fn a_batch_cut_off_by_a_crash_is_never_seen_and_the_crashed_writer_is_fenced() {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker and its control script: bash .ci/kafka test"]
 fn the_log_survives_a_broker_restart_without_loss_or_duplicates() {
+    let _serial = serial();
     let control = std::env::var("YUJING_KAFKA_CONTROL")
-        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_CONTROL to .ci/kafka, or run `bash .ci/kafka test`"));
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| control_script());
     let log = KafkaLog::open(config("restart")).unwrap_or_else(|e| panic!("{e}"));
     let write = |from: u32, to: u32| {
         let mut batch = Batch::new();
@@ -218,8 +252,8 @@ fn the_log_survives_a_broker_restart_without_loss_or_duplicates() {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn one_writer_holds_the_lease_and_hands_it_over_when_it_goes() {
+    let _serial = serial();
     use std::time::Duration;
     use yujing_log::{KafkaLease, LogError};
     let config = config("lease");

@@ -1,5 +1,5 @@
-//! yujing on Apache Kafka, end to end, against a real broker (`bash .ci/kafka test`; ignored by a plain
-//! `cargo test`): the sample feeds give the same warnings and work orders as on the embedded log, ingesting them
+//! yujing on Apache Kafka, end to end, against a real broker (`YUJING_KAFKA_BOOTSTRAP`, or one started with
+//! `bash .ci/kafka start`): the sample feeds give the same warnings and work orders as on the embedded log, ingesting them
 //! again adds nothing, and `yujing run` killed with SIGKILL in the middle of a stream and started again ends
 //! with exactly the warnings of an uninterrupted run.
 
@@ -7,6 +7,40 @@ use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The broker: `YUJING_KAFKA_BOOTSTRAP`, or one started by `.ci/kafka start` (once per test binary).
+fn bootstrap() -> String {
+    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BROKER
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
+                return bootstrap;
+            }
+            let started = Command::new("bash")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/kafka"))
+                .arg("start")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
+            assert!(
+                started.status.success(),
+                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
+                String::from_utf8_lossy(&started.stderr)
+            );
+            String::from_utf8_lossy(&started.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .clone()
+}
+
+/// One test at a time: each runs `yujing` processes that take both cores, and the standby test times a takeover.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds")
@@ -23,8 +57,7 @@ const FILES: [&str; 6] = [
 
 /// A configuration file putting the log on the test broker under topics of its own.
 fn kafka_config(dir: &Path, name: &str) -> PathBuf {
-    let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")
-        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"));
+    let bootstrap = bootstrap();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -64,8 +97,8 @@ fn ok(output: Output) -> String {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let feeds = samples().display().to_string();
     let embedded = dir.path().join("embedded");
@@ -185,8 +218,8 @@ fn post(addr: &str, name: &str) -> Option<u16> {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupted_run() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     // The uninterrupted run: the same stream, file by file, on a Kafka log of its own. (A stream is correlated
     // as it arrives, so its warnings can differ from those of one batch of the same files.)
@@ -309,10 +342,9 @@ fn wait_for_clues(store: &Path, n: usize) {
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn upstream_topics_stream_in_once_across_a_sigkill() {
-    let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")
-        .unwrap_or_else(|_| panic!("set YUJING_KAFKA_BOOTSTRAP, or run `bash .ci/kafka test`"));
+    let _serial = serial();
+    let bootstrap = bootstrap();
     let dir = tempfile::tempdir().expect("temp dir");
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -417,8 +449,8 @@ fn start_standby(data_dir: &Path, config: &Path) -> (Child, std::sync::mpsc::Rec
 }
 
 #[test]
-#[ignore = "needs a Kafka broker: bash .ci/kafka test"]
 fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupted_warnings() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let unused = dir.path().join("unused");
     // The uninterrupted run, for comparison.
