@@ -185,6 +185,19 @@ impl Pipeline {
         }
     }
 
+    /// Ingests one input, timed and counted in the metrics; does not advance.
+    fn ingest_one(&self, feed: FeedId, file: &str, bytes: &[u8]) -> Result<FileReport, PipelineError> {
+        let started = Instant::now();
+        let report = {
+            let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
+            Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+                .ingest_bytes(feed, file, bytes)?
+        };
+        self.observe_stage("ingest", started);
+        self.count_ingest(&report);
+        Ok(report)
+    }
+
     fn count_ingest(&self, report: &FileReport) {
         let Some(feed) = report.feed else {
             return;
@@ -278,14 +291,7 @@ impl Pipeline {
         file: &str,
         bytes: &[u8],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let started = Instant::now();
-        let report = {
-            let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
-            Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
-                .ingest_bytes(feed, file, bytes)?
-        };
-        self.observe_stage("ingest", started);
-        self.count_ingest(&report);
+        let report = self.ingest_one(feed, file, bytes)?;
         Ok((report, self.advance()?))
     }
 
@@ -317,15 +323,7 @@ impl Pipeline {
             ..FileReport::default()
         };
         for (name, bytes) in inputs {
-            let started = Instant::now();
-            let report =
-                {
-                    let _span = tracing::info_span!("ingest", feed = %source.feed, file = %name).entered();
-                    Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
-                        .ingest_bytes(source.feed, &name, &bytes)?
-                };
-            self.observe_stage("ingest", started);
-            self.count_ingest(&report);
+            let report = self.ingest_one(source.feed, &name, &bytes)?;
             total.add(&report);
         }
         sources::record_positions(self.log.as_ref(), &source.name, &positions)?;
