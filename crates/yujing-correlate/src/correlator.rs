@@ -46,6 +46,16 @@ struct Cluster {
     resolved_at: Option<i64>,
 }
 
+/// What [`Correlator::evaluate`] judges: a cluster, the rules, the episode gap (seconds) and the warnings
+/// already raised on the cluster.
+#[derive(Clone, Copy)]
+struct Judged<'a> {
+    cluster: &'a Cluster,
+    rules: &'a [Rule],
+    gap: i64,
+    raised: &'a [(WarningLevel, i64)],
+}
+
 /// Incremental entity resolution and warning rules over a stream of clues.
 ///
 /// Feed it clues with [`Correlator::observe`] in log order (or event-time order, for a replay); it decides for
@@ -527,20 +537,76 @@ impl Correlator {
             entry.1 |= merged;
         }
         let mut warnings = Vec::new();
-        for ((_, root), (mut times, merged)) in touched {
-            times.sort_unstable();
-            let last_new = times.last().copied().unwrap_or(i64::MIN);
-            let mut covered_until = i64::MIN;
-            for at in times {
-                if at <= covered_until {
-                    continue;
-                }
-                let (raised, episode_end) = self.evaluate(root, at, last_new, merged);
-                covered_until = episode_end;
-                warnings.extend(raised);
+        for ((_, root), (times, merged)) in touched {
+            let Some(cluster) = self.clusters.get(&root) else {
+                continue;
+            };
+            let mut raised = cluster.raised.clone();
+            warnings.extend(self.judge_cluster(
+                cluster,
+                &self.settings.rules,
+                self.settings.episode_gap_days,
+                times,
+                merged,
+                &mut raised,
+            ));
+            if let Some(cluster) = self.clusters.get_mut(&root) {
+                cluster.raised = raised;
             }
         }
         self.warnings_raised += warnings.len() as u64;
+        warnings
+    }
+
+    /// The warnings `rules` (with `episode_gap_days`) would raise on the clusters as they stand now, every clue
+    /// judged as one batch, as if nothing had been raised yet: what [`Correlator::flush`] returns after a
+    /// whole history is observed in one batch by a correlator whose settings carry these rules. Changes
+    /// nothing.
+    ///
+    /// Rules do not influence clustering, so `yujing tune` clusters a history once per scoring setting and
+    /// judges every rule variant on the same clusters with this.
+    pub fn judge(&self, rules: &[Rule], episode_gap_days: u32) -> Vec<Warning> {
+        let mut clusters: Vec<&Cluster> = self.clusters.values().collect();
+        clusters.sort_unstable_by_key(|c| c.first);
+        let mut warnings = Vec::new();
+        for cluster in clusters {
+            let times = cluster.members.iter().map(|m| m.0).collect();
+            let mut raised = Vec::new();
+            warnings.extend(self.judge_cluster(cluster, rules, episode_gap_days, times, false, &mut raised));
+        }
+        warnings
+    }
+
+    /// Judge `rules` on `cluster` after clues at `times` joined it (`merged`: a merge happened too), given the
+    /// warnings already `raised` on it, to which the new ones are added.
+    fn judge_cluster(
+        &self,
+        cluster: &Cluster,
+        rules: &[Rule],
+        episode_gap_days: u32,
+        mut times: Vec<i64>,
+        merged: bool,
+        raised: &mut Vec<(WarningLevel, i64)>,
+    ) -> Vec<Warning> {
+        times.sort_unstable();
+        let last_new = times.last().copied().unwrap_or(i64::MIN);
+        let mut covered_until = i64::MIN;
+        let mut warnings = Vec::new();
+        for at in times {
+            if at <= covered_until {
+                continue;
+            }
+            let judged = Judged {
+                cluster,
+                rules,
+                gap: i64::from(episode_gap_days) * DAY,
+                raised,
+            };
+            let (new, episode_end) = self.evaluate(&judged, at, last_new, merged);
+            covered_until = episode_end;
+            raised.extend(new.iter().map(|w| (w.level, w.raised_at.timestamp())));
+            warnings.extend(new);
+        }
         warnings
     }
 
@@ -700,14 +766,16 @@ impl Correlator {
         (ids.0, ids.1, root)
     }
 
-    /// Check the rules on the cluster rooted at `root` after a clue at `at` joined it (or after a merge).
+    /// Check the rules on `judged.cluster` after a clue at `at` joined it (or after a merge).
     /// Returns the warnings and the event time of the episode's last member (new clues up to it are covered).
     /// Windows ending from `at` up to a window after `last_new` (the latest clue of the batch) are checked.
-    fn evaluate(&mut self, root: u32, at: i64, last_new: i64, merged: bool) -> (Vec<Warning>, i64) {
-        let gap = i64::from(self.settings.episode_gap_days) * DAY;
-        let Some(cluster) = self.clusters.get(&root) else {
-            return (Vec::new(), at);
-        };
+    fn evaluate(&self, judged: &Judged<'_>, at: i64, last_new: i64, merged: bool) -> (Vec<Warning>, i64) {
+        let Judged {
+            cluster,
+            rules,
+            gap,
+            raised,
+        } = *judged;
         let members = &cluster.members;
         // The episode around `at`: the run of members with no gap longer than `gap`.
         let pos = members.partition_point(|m| m.0 < at);
@@ -728,8 +796,7 @@ impl Correlator {
                 .count()
             + usize::from(start > 0);
         let episode_end_at = episode_members[episode_members.len() - 1].0;
-        let raised_in_episode: Option<WarningLevel> = cluster
-            .raised
+        let raised_in_episode: Option<WarningLevel> = raised
             .iter()
             .filter(|(_, r)| *r >= episode_start.0 && *r <= episode_end_at)
             .map(|(l, _)| *l)
@@ -737,7 +804,7 @@ impl Correlator {
 
         // The earliest crossing of each rule whose level is above what the episode has raised.
         let mut crossings: Vec<(i64, WarningLevel, usize, usize, usize)> = Vec::new();
-        for (rule_index, rule) in self.settings.rules.iter().enumerate() {
+        for (rule_index, rule) in rules.iter().enumerate() {
             if raised_in_episode.is_some_and(|l| l >= rule.level) {
                 continue;
             }
@@ -811,7 +878,7 @@ impl Correlator {
                 continue;
             }
             level_now = Some(level);
-            let rule = &self.settings.rules[rule_index];
+            let rule = &rules[rule_index];
             let counted = &episode_members[begin_i..=crossing_i];
             let warning = self.warning(
                 cluster,
@@ -822,11 +889,6 @@ impl Correlator {
                 episode_start.1,
             );
             warnings.push(warning);
-        }
-        if let Some(cluster) = self.clusters.get_mut(&root) {
-            for w in &warnings {
-                cluster.raised.push((w.level, w.raised_at.timestamp()));
-            }
         }
         (warnings, episode_end_at)
     }

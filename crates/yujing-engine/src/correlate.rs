@@ -359,8 +359,39 @@ fn append_event(
 
 /// Every clue version on the log, in event-time order (as a replay correlates them).
 pub fn clues_in_event_time<L: Log + ?Sized>(log: &L) -> Result<Vec<Clue>, CorrelateError> {
+    clues_in_range(log, &ClueRange::default())
+}
+
+/// A part of the stored clues to replay: by position on the `clues` topic (a Kafka offset, or the embedded
+/// log's sequence number) and by event time. Every bound is optional; an empty range is the whole log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClueRange {
+    /// The first offset of the `clues` topic to read.
+    pub from_offset: Option<Offset>,
+    /// The offset to stop before.
+    pub to_offset: Option<Offset>,
+    /// The first event time to keep.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The event time to stop before.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ClueRange {
+    /// Whether the clue at `offset` is in the range.
+    pub fn contains(&self, offset: Offset, clue: &Clue) -> bool {
+        self.from_offset.is_none_or(|from| offset >= from)
+            && self.to_offset.is_none_or(|to| offset < to)
+            && self.since.is_none_or(|since| clue.occurred_at >= since)
+            && self.until.is_none_or(|until| clue.occurred_at < until)
+    }
+}
+
+/// The clue versions of `range`, in event-time order.
+pub fn clues_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Clue>, CorrelateError> {
     let end = log.end_offset(CLUES)?;
-    let mut clues = read_clues(log, 0, end)?;
+    let to = range.to_offset.map_or(end, |to| to.min(end));
+    let mut clues = read_clues(log, range.from_offset.unwrap_or(0), to)?;
+    clues.retain(|(offset, clue)| range.contains(*offset, clue));
     sort_by_event_time(&mut clues);
     Ok(clues.into_iter().map(|(_, clue)| clue).collect())
 }

@@ -31,7 +31,10 @@ pub mod topics;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use config::{ServerConfig, TokenConfig, WebhookConfig};
-pub use correlate::{clues_in_event_time, correlate, CorrelateError, CorrelationReport, CorrelationStage};
+pub use correlate::{
+    clues_in_event_time, clues_in_range, correlate, ClueRange, CorrelateError, CorrelationReport,
+    CorrelationStage,
+};
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
 pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};

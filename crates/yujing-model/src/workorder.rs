@@ -297,8 +297,9 @@ pub enum OrderChange {
     },
     /// Another order was merged into this one.
     Absorbed {
-        /// The order merged in.
-        order_id: String,
+        /// The order merged in. (Not `order_id`: the change is flattened into [`WorkOrderEvent`], whose own
+        /// `order_id` would collide.)
+        merged_order_id: String,
     },
     /// A supervision card (督办).
     Supervised {

@@ -58,3 +58,134 @@ fn a_clue_validates_against_its_schema_shape() {
         );
     }
 }
+
+/// Fails to compile when a kind of change is added: add it to [`every_order_change`] too.
+fn listed(change: &yujing_model::OrderChange) {
+    use yujing_model::OrderChange as C;
+    match change {
+        C::Raised { .. }
+        | C::Triaged
+        | C::Dispatched { .. }
+        | C::Accepted
+        | C::Started
+        | C::Returned { .. }
+        | C::Escalated { .. }
+        | C::LevelRaised { .. }
+        | C::Resolved { .. }
+        | C::Verified { .. }
+        | C::Closed
+        | C::Reopened { .. }
+        | C::Parked { .. }
+        | C::Resumed
+        | C::Dismissed
+        | C::Merged { .. }
+        | C::Absorbed { .. }
+        | C::Supervised { .. } => {}
+    }
+}
+
+/// Every kind of work-order change, with its fields filled.
+fn every_order_change() -> Vec<yujing_model::OrderChange> {
+    use chrono::TimeZone;
+    use yujing_model::{
+        Card, Deadline, DisputeSubject, DisputeType, EscalationTarget, OrderChange, ReopenCause,
+        Satisfaction, WarningLevel,
+    };
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
+        .single()
+        .expect("a time");
+    vec![
+        OrderChange::Raised {
+            warning_id: "w-1".into(),
+            level: WarningLevel::Orange,
+            subject: DisputeSubject {
+                cluster_id: "k-1".into(),
+                town_code: "320682001".into(),
+                town_name: Some("如城街道".into()),
+                dispute_type: DisputeType::Property,
+                place: Some("锦绣华庭".into()),
+            },
+        },
+        OrderChange::Triaged,
+        OrderChange::Dispatched {
+            unit: "如城街道".into(),
+            accept_by: at,
+            handle_by: at,
+        },
+        OrderChange::Accepted,
+        OrderChange::Started,
+        OrderChange::Returned {
+            unit: "如城街道".into(),
+            returns: 1,
+        },
+        OrderChange::Escalated {
+            target: EscalationTarget::JointHandling {
+                departments: vec!["市住建局".into()],
+            },
+            level: 2,
+            automatic: true,
+        },
+        OrderChange::LevelRaised {
+            warning_id: "w-2".into(),
+            level: WarningLevel::Red,
+        },
+        OrderChange::Resolved {
+            summary: "repaired".into(),
+        },
+        OrderChange::Verified {
+            satisfaction: Satisfaction::Satisfied,
+        },
+        OrderChange::Closed,
+        OrderChange::Reopened {
+            cause: ReopenCause::Recurred {
+                warning_id: "w-3".into(),
+            },
+        },
+        OrderChange::Parked {
+            review_on: at.date_naive(),
+        },
+        OrderChange::Resumed,
+        OrderChange::Dismissed,
+        OrderChange::Merged {
+            into_order_id: "wo-2".into(),
+        },
+        OrderChange::Absorbed {
+            merged_order_id: "wo-3".into(),
+        },
+        OrderChange::Supervised {
+            card: Card::Red,
+            deadline: Deadline::Handle,
+            due: at,
+        },
+    ]
+}
+
+#[test]
+fn every_work_order_change_reads_back_from_its_event() {
+    // The change is flattened into the event: a field named like one of the event's own would write JSON that
+    // cannot be read back, and the whole workorders topic would stop loading.
+    let changes = every_order_change();
+    let kinds: std::collections::BTreeSet<&str> = changes.iter().map(|c| c.name()).collect();
+    assert_eq!(kinds.len(), changes.len());
+    assert_eq!(kinds.len(), 18, "every kind of change is listed once");
+    for change in changes {
+        listed(&change);
+        let event = yujing_model::WorkOrderEvent {
+            order_id: "wo-1".into(),
+            seq: 3,
+            at: chrono::DateTime::default(),
+            actor: yujing_model::Actor {
+                name: "centre".into(),
+                role: yujing_model::Role::Centre,
+                unit: "市社会治理现代化指挥中心".into(),
+            },
+            reason: Some("why".into()),
+            change,
+        };
+        let json = serde_json::to_string(&event).expect("serializes");
+        let back: yujing_model::WorkOrderEvent = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("{} does not read back: {e}\n{json}", event.change.name()));
+        assert_eq!(back, event);
+    }
+}

@@ -659,7 +659,7 @@ impl WorkOrder {
             &merged.actor,
             merged.reason.clone(),
             OrderChange::Absorbed {
-                order_id: merged.order_id.clone(),
+                merged_order_id: merged.order_id.clone(),
             },
         );
         events.out

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use yujing_engine::{correlate, for_each_warning, Built, EngineConfig, Ingestor, SystemClock};
+use yujing_engine::{correlate, for_each_warning, Built, ClueRange, EngineConfig, Ingestor, SystemClock};
 use yujing_log::{Batch, EmbeddedLog, Log};
 use yujing_model::{FeedId, Warning};
 
@@ -63,14 +63,36 @@ struct ClusterLine<'a> {
 pub(crate) enum ReplaySource<'a> {
     /// A folder of upstream export files, decoded and normalized with the configuration in force.
     Feeds(&'a std::path::Path),
-    /// The stored log (embedded, or Kafka with `[store] backend = "kafka"`): its clues whose event time lies in
-    /// `[since, until)`, correlated again with the configuration in force. The stored log is only read.
-    Log {
-        /// Inclusive start of the event-time range.
-        since: Option<DateTime<Utc>>,
-        /// Exclusive end of the event-time range.
-        until: Option<DateTime<Utc>>,
-    },
+    /// The stored log (embedded, or Kafka with `[store] backend = "kafka"`): its clues in the range (offsets
+    /// of the clues topic, event times), correlated again with the configuration in force. The stored log is
+    /// only read.
+    Log(ClueRange),
+}
+
+/// The range in words, for a replay's summary line: empty for the whole log.
+pub(crate) fn describe_range(range: &ClueRange) -> String {
+    let mut parts = Vec::new();
+    if range.from_offset.is_some() || range.to_offset.is_some() {
+        let bound = |o: Option<u64>| o.map(|o| o.to_string()).unwrap_or_else(|| "…".to_owned());
+        parts.push(format!(
+            "clues offsets {} to {}",
+            bound(range.from_offset),
+            bound(range.to_offset)
+        ));
+    }
+    if range.since.is_some() || range.until.is_some() {
+        let bound = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "…".to_owned());
+        parts.push(format!(
+            "event time {} to {}",
+            bound(range.since),
+            bound(range.until)
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", parts.join(", "))
+    }
 }
 
 /// A fresh scratch store at `OUT/store`, replacing a previous replay's.
@@ -90,25 +112,24 @@ fn scratch_store(out_dir: &std::path::Path) -> Result<EmbeddedLog> {
     Ok(EmbeddedLog::open(&store)?)
 }
 
-/// Copies the clues of `source` whose event time is in `[since, until)` into `scratch`, in log order, keeping
-/// their append times. Returns how many.
-fn copy_clues(
-    source: &dyn Log,
-    scratch: &EmbeddedLog,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-) -> Result<u64> {
+/// Copies the clues of `source` in `range` into `scratch`, in log order, keeping their append times. Returns
+/// how many.
+fn copy_clues(source: &dyn Log, scratch: &EmbeddedLog, range: &ClueRange) -> Result<u64> {
     let mut batch = Batch::new();
     let mut copied = 0u64;
     let mut failed = None;
-    yujing_engine::read::for_each_entry(source, yujing_engine::topics::CLUES, 0, |entry| {
+    let from = range.from_offset.unwrap_or(0);
+    yujing_engine::read::for_each_entry(source, yujing_engine::topics::CLUES, from, |entry| {
+        if range.to_offset.is_some_and(|to| entry.offset >= to) {
+            return Ok(());
+        }
         let clue: yujing_model::Clue =
             serde_json::from_slice(&entry.record.value).map_err(|e| yujing_engine::ReadError::Decode {
                 topic: yujing_engine::topics::CLUES.to_owned(),
                 offset: entry.offset,
                 reason: e.to_string(),
             })?;
-        if since.is_some_and(|s| clue.occurred_at < s) || until.is_some_and(|u| clue.occurred_at >= u) {
+        if !range.contains(entry.offset, &clue) {
             return Ok(());
         }
         batch.append(yujing_engine::topics::CLUES, entry.record.clone());
@@ -156,20 +177,17 @@ pub(crate) fn replay(
                 report.total.not_disputes
             )
         }
-        ReplaySource::Log { since, until } => {
+        ReplaySource::Log(range) => {
             let stored = open_log_for_reading(config)?;
-            let copied = copy_clues(stored.as_ref(), &log, since, until)?;
-            let range =
-                |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "…".to_owned());
+            let copied = copy_clues(stored.as_ref(), &log, &range)?;
             format!(
-                "replayed {copied} clue versions from the stored log ({}), event time {} to {}",
+                "replayed {copied} clue versions from the stored log ({}){}",
                 match config.store.backend {
                     yujing_engine::Backend::Kafka =>
                         format!("Kafka {}", config.store.kafka.bootstrap_servers),
                     yujing_engine::Backend::Embedded => config.store.data_dir.display().to_string(),
                 },
-                range(since),
-                range(until)
+                describe_range(&range)
             )
         }
     };

@@ -121,15 +121,11 @@ enum Command {
         )]
         feeds: Option<PathBuf>,
         /// Replay the clues of the stored log instead (the configured store: embedded, or Kafka), which is
-        /// only read; with --since/--until, only those whose event time is in the range.
+        /// only read; with --since/--until and --from-offset/--to-offset, only that part of it.
         #[arg(long)]
         from_log: bool,
-        /// With --from-log: the first event time to replay (2026-06-01, or 2026-06-01T08:00:00+08:00).
-        #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
-        since: Option<chrono::DateTime<chrono::Utc>>,
-        /// With --from-log: replay event times before this one (same forms as --since).
-        #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
-        until: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        range: LogRangeArgs,
         /// Where to write the store and the files.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -209,9 +205,12 @@ enum Command {
             conflicts_with = "from_log"
         )]
         truth: Option<PathBuf>,
-        /// The stored log's clues as the history, its work orders as the outcomes (the log is only read).
+        /// The stored log's clues as the history, its work orders as the outcomes (the log is only read); with
+        /// --since/--until and --from-offset/--to-offset, only that part of it.
         #[arg(long)]
         from_log: bool,
+        #[command(flatten)]
+        range: LogRangeArgs,
         /// The grid: a TOML file with a [grid] table of parameter = [values] (`"rules.recurring-orange.occurrences"
         /// = [4, 5]`, `"scoring.link_threshold" = [8.0, 9.0]`).
         #[arg(long, value_name = "FILE")]
@@ -244,6 +243,35 @@ enum Command {
 }
 
 /// A time on the command line: a date (00:00 in China, +08:00) or an RFC 3339 time.
+/// A part of the stored log's clues, for `replay --from-log` and `tune --from-log`.
+#[derive(Debug, Clone, Copy, Args)]
+struct LogRangeArgs {
+    /// With --from-log: the first event time to replay (2026-06-01, or 2026-06-01T08:00:00+08:00).
+    #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// With --from-log: replay event times before this one (same forms as --since).
+    #[arg(long, value_name = "TIME", requires = "from_log", value_parser = parse_time)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// With --from-log: the first offset of the clues topic to replay (a Kafka offset of `<prefix>clues`, as
+    /// Kafka's tools show it; on the embedded log, the number of clue versions written before it).
+    #[arg(long, value_name = "OFFSET", requires = "from_log")]
+    from_offset: Option<u64>,
+    /// With --from-log: the offset of the clues topic to stop before.
+    #[arg(long, value_name = "OFFSET", requires = "from_log")]
+    to_offset: Option<u64>,
+}
+
+impl LogRangeArgs {
+    fn range(&self) -> yujing_engine::ClueRange {
+        yujing_engine::ClueRange {
+            from_offset: self.from_offset,
+            to_offset: self.to_offset,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
 fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&chrono::Utc));
@@ -362,12 +390,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tune {
             truth,
             from_log,
+            range,
             grid,
             out,
         } => {
             let input = match &truth {
                 Some(dir) if !from_log => tune::TuneInput::Simulation(dir),
-                _ => tune::TuneInput::StoredLog,
+                _ => tune::TuneInput::StoredLog(range.range()),
             };
             tune::tune(&config, &built, input, &tune::grid_path(&grid), &out)
         }
@@ -380,13 +409,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay {
             feeds,
             from_log,
-            since,
-            until,
+            range,
             out,
         } => {
             let source = match &feeds {
                 Some(feeds) if !from_log => ReplaySource::Feeds(feeds),
-                _ => ReplaySource::Log { since, until },
+                _ => ReplaySource::Log(range.range()),
             };
             replay(&config, &built, source, &out)
         }

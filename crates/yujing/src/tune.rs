@@ -2,30 +2,36 @@
 //! have raised, how well, and how early, against the configuration in force.
 //!
 //! The history is decoded once (a simulation's export files into a scratch store, or the clues of the stored
-//! log, which is only read); then the correlator runs again for each configuration, two at a time. Nothing is
-//! written to the live store and nothing is delivered. Outcomes: for a simulation, the truth — the warnings the
-//! rules in force call for on the true disputes; for a stored log, the past work orders — resolved, verified or
-//! closed ones count as real disputes, dismissed ones as false positives.
+//! log, which is only read); then the history is clustered once per distinct scoring setting (rules do not change
+//! the clustering) and every configuration's rules are judged on those clusters, the groups two at a time.
+//! Nothing is written to the live store and nothing is delivered. Outcomes: for a simulation, the truth — the
+//! warnings the rules in force call for on the true disputes; for a stored log, the past work orders — resolved,
+//! verified or closed ones count as real disputes, dismissed ones as false positives, and an order an operator
+//! merged into another says both clusters were one dispute.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use yujing_correlate::{CorrelateConfig, Correlator};
-use yujing_engine::{clues_in_event_time, Built, EngineConfig, Ingestor, OrderStage, SystemClock};
+use yujing_engine::{
+    clues_in_event_time, clues_in_range, Built, ClueRange, EngineConfig, Ingestor, OrderStage, SystemClock,
+};
 use yujing_log::EmbeddedLog;
 use yujing_model::{Clue, OrderStatus, Warning, WarningLevel};
 
 use crate::open_log_for_reading;
 
 /// Where `tune` reads its history and outcomes.
+#[derive(Clone, Copy)]
 pub(crate) enum TuneInput<'a> {
     /// A simulation's directory (`feeds/`, `truth/records.jsonl`).
     Simulation(&'a Path),
-    /// The stored log, with its work orders as outcomes.
-    StoredLog,
+    /// The stored log's clues in a range, with its work orders as outcomes.
+    StoredLog(ClueRange),
 }
 
 /// One configuration of the sweep and what it did.
@@ -46,6 +52,10 @@ struct Outcome {
     /// Per level: median hours by which matched warnings came earlier (positive) than under the configuration in
     /// force.
     lead_hours: BTreeMap<WarningLevel, f64>,
+    /// Warnings about a dispute and level this configuration already warned in another cluster (each would open a
+    /// second work order for the dispute; with past work orders as outcomes, the orders an operator merged tell
+    /// which clusters are one dispute).
+    duplicates: usize,
     /// Warnings this configuration raises that the one in force does not (ids).
     gained: Vec<String>,
     /// Warnings of the configuration in force this one does not raise (ids).
@@ -109,23 +119,227 @@ fn label(value: &serde_json::Value) -> String {
 /// The warnings and clusters of one configuration over the history.
 struct Run {
     warnings: Vec<Warning>,
-    /// clue id → cluster id.
-    cluster_of: HashMap<String, String>,
+    /// `feed:source_id` → cluster id; shared by the configurations that cluster alike.
+    cluster_of: Arc<HashMap<String, String>>,
 }
 
-fn correlate(settings: yujing_correlate::Settings, clues: &[Clue]) -> Run {
-    let mut correlator = Correlator::new(settings);
+/// The part of the settings that decides the clustering: everything but the rules and the episode gap, which
+/// only judge clusters (see [`Correlator::judge`]).
+fn clustering_part(settings: &yujing_correlate::Settings) -> yujing_correlate::Settings {
+    yujing_correlate::Settings {
+        rules: Vec::new(),
+        episode_gap_days: 0,
+        ..settings.clone()
+    }
+}
+
+/// The configurations by how they cluster: indices into `configs`, each group sharing one clustering.
+fn clustering_groups(configs: &[yujing_correlate::Settings]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(yujing_correlate::Settings, Vec<usize>)> = Vec::new();
+    for (i, settings) in configs.iter().enumerate() {
+        let part = clustering_part(settings);
+        match groups.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((part, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Cluster the history once with `clustering` (observe every clue, give lone clues their second chance), then
+/// judge each configuration's rules on those clusters, `threads` configurations at a time. Equal to correlating
+/// the history once per configuration, at the cost of one.
+fn correlate_group(
+    clustering: &yujing_correlate::Settings,
+    members: &[(usize, &yujing_correlate::Settings)],
+    clues: &[Clue],
+    threads: usize,
+) -> Vec<(usize, Run)> {
+    let mut correlator = Correlator::new(clustering.clone());
     for clue in clues {
         correlator.observe(clue);
     }
     correlator.reconsider();
-    let warnings = correlator.flush();
-    let cluster_of = correlator
-        .assignments()
-        .into_iter()
-        .map(|a| (format!("{}:{}", a.feed, a.source_id), a.cluster_id))
-        .collect();
-    Run { warnings, cluster_of }
+    let cluster_of: Arc<HashMap<String, String>> = Arc::new(
+        correlator
+            .assignments()
+            .into_iter()
+            .map(|a| (format!("{}:{}", a.feed, a.source_id), a.cluster_id))
+            .collect(),
+    );
+    let correlator = &correlator;
+    let threads = threads.clamp(1, members.len().max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let cluster_of = &cluster_of;
+                scope.spawn(move || {
+                    members
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, settings)| {
+                            let warnings = correlator.judge(&settings.rules, settings.episode_gap_days);
+                            (
+                                *i,
+                                Run {
+                                    warnings,
+                                    cluster_of: Arc::clone(cluster_of),
+                                },
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    })
+}
+
+/// Every configuration's run: one clustering per distinct scoring setting, the groups `workers` at a time
+/// (the cores left over judge rules within a group).
+fn run_all(configs: &[yujing_correlate::Settings], clues: &[Clue], workers: usize) -> Result<Vec<Run>> {
+    let groups = clustering_groups(configs);
+    eprintln!(
+        "tune: {} configurations cluster in {} distinct ways",
+        configs.len(),
+        groups.len()
+    );
+    let parallel_groups = workers.clamp(1, groups.len().max(1));
+    let threads_per_group = (workers / parallel_groups).max(1);
+    let mut runs: Vec<Option<Run>> = (0..configs.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parallel_groups)
+            .map(|w| {
+                let groups = &groups;
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for group in groups.iter().skip(w).step_by(parallel_groups) {
+                        let members: Vec<(usize, &yujing_correlate::Settings)> =
+                            group.iter().map(|&i| (i, &configs[i])).collect();
+                        let clustering = clustering_part(&configs[group[0]]);
+                        out.extend(correlate_group(&clustering, &members, clues, threads_per_group));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for handle in handles {
+            if let Ok(results) = handle.join() {
+                for (i, run) in results {
+                    runs[i] = Some(run);
+                }
+            }
+        }
+    });
+    runs.into_iter()
+        .map(|r| r.context("a configuration's run failed"))
+        .collect()
+}
+
+/// Per level, the warnings of `run` about a dispute and level it already warned in another cluster: each would
+/// open a second work order about one dispute. (A later episode of the same cluster is a recurrence, not a
+/// duplicate.)
+fn duplicate_warnings(
+    run: &Run,
+    dispute_of_clue: &dyn Fn(&str) -> Option<String>,
+) -> BTreeMap<WarningLevel, usize> {
+    let mut clusters: BTreeMap<(String, WarningLevel), BTreeSet<&str>> = BTreeMap::new();
+    for w in &run.warnings {
+        let first = w.evidence.first().map(|e| e.clue_id.as_str()).unwrap_or_default();
+        if let Some(dispute) = dispute_of_clue(first) {
+            clusters
+                .entry((dispute, w.level))
+                .or_default()
+                .insert(w.cluster_id.as_str());
+        }
+    }
+    let mut duplicates = BTreeMap::new();
+    for ((_, level), warned) in clusters {
+        *duplicates.entry(level).or_insert(0) += warned.len() - 1;
+    }
+    duplicates
+}
+
+/// What the stored log's past work orders say about the disputes of this history.
+struct PastOutcomes {
+    /// Per dispute (its cluster under the configuration in force): real (resolved, verified or closed) or a
+    /// false positive (dismissed).
+    labels: HashMap<String, bool>,
+    /// Clusters whose order an operator merged into another order: the cluster of the order kept. They are the
+    /// same dispute, which the configuration in force did not see.
+    same_as: HashMap<String, String>,
+}
+
+/// Reads the past work orders and maps them onto this history's clusters (`cluster_of`: `feed:source_id` →
+/// cluster under the configuration in force). An order names the cluster of the live correlation; the report
+/// that opened that cluster names the dispute in this history.
+fn past_outcomes(
+    config: &EngineConfig,
+    policy: &yujing_workorder::Policy,
+    cluster_of: &HashMap<String, String>,
+) -> Result<PastOutcomes> {
+    let log = open_log_for_reading(config)?;
+    let stage = OrderStage::open(log.as_ref(), policy.clone())?;
+    let mut opened_by: HashMap<String, String> = HashMap::new();
+    yujing_engine::for_each_decoded(
+        log.as_ref(),
+        yujing_engine::topics::LINKS,
+        0,
+        |_, event: yujing_model::CorrelationEvent| {
+            if let yujing_model::CorrelationEvent::Linked {
+                clue_id,
+                cluster_id,
+                new_cluster: true,
+                ..
+            } = event
+            {
+                opened_by.insert(cluster_id, clue_id);
+            }
+        },
+    )?;
+    let orders: BTreeMap<&str, &yujing_workorder::WorkOrder> =
+        stage.orders().map(|o| (o.order_id.as_str(), o)).collect();
+    let dispute = |order: &yujing_workorder::WorkOrder| -> Option<String> {
+        let clue = opened_by.get(&order.subject.cluster_id)?;
+        cluster_of.get(clue).cloned()
+    };
+    /// The order a merged order ended in (merges can chain; a cycle cannot happen, but is cut short).
+    fn kept<'a>(
+        orders: &BTreeMap<&str, &'a yujing_workorder::WorkOrder>,
+        mut order: &'a yujing_workorder::WorkOrder,
+    ) -> &'a yujing_workorder::WorkOrder {
+        for _ in 0..orders.len() {
+            match order.merged_into.as_deref().and_then(|id| orders.get(id)) {
+                Some(into) if order.status == OrderStatus::Merged => order = into,
+                _ => break,
+            }
+        }
+        order
+    }
+    let mut same_as = HashMap::new();
+    let mut labels = HashMap::new();
+    for order in orders.values() {
+        let last = kept(&orders, order);
+        let (Some(own), Some(target)) = (dispute(order), dispute(last)) else {
+            continue;
+        };
+        if own != target {
+            same_as.entry(own).or_insert_with(|| target.clone());
+        }
+        let real = match last.status {
+            OrderStatus::Resolved | OrderStatus::Verifying | OrderStatus::Closed => true,
+            OrderStatus::Dismissed => false,
+            _ => continue,
+        };
+        // A dispute any of whose orders was really handled is real.
+        *labels.entry(target).or_insert(real) |= real;
+    }
+    Ok(PastOutcomes { labels, same_as })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -227,7 +441,10 @@ pub(crate) fn tune(
                 yujing_sim::read_json_lines(&dir.join("truth/records.jsonl"))?;
             (clues_in_event_time(&log)?, Some(records))
         }
-        TuneInput::StoredLog => (clues_in_event_time(open_log_for_reading(config)?.as_ref())?, None),
+        TuneInput::StoredLog(range) => (
+            clues_in_range(open_log_for_reading(config)?.as_ref(), &range)?,
+            None,
+        ),
     };
     eprintln!(
         "tune: {} clue versions, {} configurations",
@@ -235,94 +452,40 @@ pub(crate) fn tune(
         configs.len()
     );
 
-    // Correlate each configuration, two at a time.
-    let mut runs: Vec<Option<Run>> = (0..configs.len()).map(|_| None).collect();
+    // Cluster once per scoring setting, judge every configuration's rules on its clusters.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 4);
-    std::thread::scope(|scope| {
-        let chunks: Vec<Vec<usize>> = (0..workers)
-            .map(|w| (0..configs.len()).filter(|i| i % workers == w).collect())
-            .collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|indices| {
-                let configs = &configs;
-                let clues = &clues;
-                scope.spawn(move || {
-                    indices
-                        .into_iter()
-                        .map(|i| (i, correlate(configs[i].1.clone(), clues)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            if let Ok(results) = handle.join() {
-                for (i, run) in results {
-                    runs[i] = Some(run);
-                }
-            }
-        }
-    });
-    let runs: Vec<Run> = runs
-        .into_iter()
-        .map(|r| r.context("a configuration's run failed"))
-        .collect::<Result<_>>()?;
+    let settings: Vec<yujing_correlate::Settings> = configs.iter().map(|(_, s)| s.clone()).collect();
+    let runs = run_all(&settings, &clues, workers)?;
 
-    // What each warning is about, comparably.
-    let dispute_of: HashMap<String, String> = match &truth {
-        Some(records) => records
-            .iter()
-            .map(|r| (format!("{}:{}", r.feed, r.source_id), r.dispute_id.clone()))
-            .collect(),
-        None => runs[0].cluster_of.clone(),
-    };
-    let about = |clue: &str| dispute_of.get(clue).cloned();
-
-    // Outcomes.
+    // Outcomes, and what each warning is about, comparably.
     let expected = truth.as_ref().map(|records| {
         yujing_sim::truth_warnings(records, &built.correlate.rules, built.correlate.episode_gap_days)
     });
-    let order_labels: HashMap<String, bool> = match truth {
-        Some(_) => HashMap::new(),
+    let (dispute_of, order_labels): (HashMap<String, String>, HashMap<String, bool>) = match &truth {
+        Some(records) => (
+            records
+                .iter()
+                .map(|r| (format!("{}:{}", r.feed, r.source_id), r.dispute_id.clone()))
+                .collect(),
+            HashMap::new(),
+        ),
         None => {
-            let log = open_log_for_reading(config)?;
-            let stage = OrderStage::open(log.as_ref(), built.policy.clone())?;
-            // An order names the cluster of the live correlation; the report that opened that cluster names the
-            // dispute in this history (its cluster under the configuration in force).
-            let mut opened_by: HashMap<String, String> = HashMap::new();
-            yujing_engine::for_each_decoded(
-                log.as_ref(),
-                yujing_engine::topics::LINKS,
-                0,
-                |_, event: yujing_model::CorrelationEvent| {
-                    if let yujing_model::CorrelationEvent::Linked {
-                        clue_id,
-                        cluster_id,
-                        new_cluster: true,
-                        ..
-                    } = event
-                    {
-                        opened_by.insert(cluster_id, clue_id);
-                    }
-                },
-            )?;
-            stage
-                .orders()
-                .filter_map(|o| {
-                    let real = match o.status {
-                        OrderStatus::Resolved | OrderStatus::Verifying | OrderStatus::Closed => true,
-                        OrderStatus::Dismissed => false,
-                        _ => return None,
-                    };
-                    let clue = opened_by.get(&o.subject.cluster_id)?;
-                    Some((runs[0].cluster_of.get(clue)?.clone(), real))
+            let outcomes = past_outcomes(config, &built.policy, &runs[0].cluster_of)?;
+            let dispute_of = runs[0]
+                .cluster_of
+                .iter()
+                .map(|(clue, cluster)| {
+                    let dispute = outcomes.same_as.get(cluster).unwrap_or(cluster);
+                    (clue.clone(), dispute.clone())
                 })
-                .collect()
+                .collect();
+            (dispute_of, outcomes.labels)
         }
     };
+    let about = |clue: &str| dispute_of.get(clue).cloned();
 
     let baseline = keyed(&runs[0], &about);
     let mut outcomes = Vec::new();
@@ -339,6 +502,7 @@ pub(crate) fn tune(
             .collect::<BTreeSet<_>>()
             .len();
         let disputes = keys.keys().map(|(d, _)| d).collect::<BTreeSet<_>>().len();
+        let duplicates = duplicate_warnings(run, &about);
         let mut scores = BTreeMap::new();
         match (&truth, &expected) {
             (Some(records), Some(expected)) => {
@@ -381,10 +545,13 @@ pub(crate) fn tune(
                         .iter()
                         .filter(|d| order_labels.get(**d) == Some(&true))
                         .count();
+                    // A second warning about a dispute at the same level is a second work order for it: an
+                    // operator had to merge it, so it counts against precision.
                     let fp = warned
                         .iter()
                         .filter(|d| order_labels.get(**d) == Some(&false))
-                        .count();
+                        .count()
+                        + duplicates.get(&level).copied().unwrap_or(0);
                     let positives = order_labels.values().filter(|p| **p).count();
                     if tp + fp > 0 || positives > 0 {
                         let precision = if tp + fp > 0 {
@@ -434,6 +601,7 @@ pub(crate) fn tune(
             disputes,
             scores,
             lead_hours,
+            duplicates: duplicates.values().sum(),
             gained,
             lost,
         });
@@ -441,14 +609,16 @@ pub(crate) fn tune(
 
     let source = match input {
         TuneInput::Simulation(dir) => format!("simulation {}", dir.display()),
-        TuneInput::StoredLog => "the stored log".to_owned(),
+        TuneInput::StoredLog(range) => {
+            format!("the stored log{}", crate::correlation::describe_range(&range))
+        }
     };
     let outcome_kind = if expected.is_some() {
         "the truth: the warnings the rules in force call for on the true disputes"
     } else if order_labels.is_empty() {
         "none known (no resolved, closed or dismissed work orders on the log)"
     } else {
-        "past work orders: resolved, verified or closed = real, dismissed = false positive"
+        "past work orders: resolved, verified or closed = real, dismissed = false positive, merged = the same dispute as the order kept (a second warning about it counts against precision)"
     };
     std::fs::write(
         out_dir.join("results.json"),
@@ -499,19 +669,20 @@ fn markdown(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]
     );
     let _ = writeln!(
         s,
-        "| # | configuration | orange | red | orders | disputes | orange P / R | red P / R | orange lead h | red lead h | gained | lost |"
+        "| # | configuration | orange | red | orders | disputes | duplicates | orange P / R | red P / R | orange lead h | red lead h | gained | lost |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for o in outcomes {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:+.1} | {:+.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:+.1} | {:+.1} | {} | {} |",
             o.index,
             changes_text(o),
             o.warnings.get(&WarningLevel::Orange).copied().unwrap_or(0),
             o.warnings.get(&WarningLevel::Red).copied().unwrap_or(0),
             o.orders,
             o.disputes,
+            o.duplicates,
             score_text(o, WarningLevel::Orange),
             score_text(o, WarningLevel::Red),
             o.lead_hours.get(&WarningLevel::Orange).copied().unwrap_or(0.0),
@@ -522,7 +693,7 @@ fn markdown(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]
     }
     let _ = writeln!(
         s,
-        "\nLead: the median number of hours by which a warning about the same dispute and level came earlier (+) or\nlater (−) than under the configuration in force. Gained / lost: warnings about a dispute and level that this\nconfiguration raises and the one in force does not, and the reverse (ids in results.json).\n"
+        "\nLead: the median number of hours by which a warning about the same dispute and level came earlier (+) or\nlater (−) than under the configuration in force. Duplicates: warnings about a dispute and level this configuration\nhas already warned in another cluster (each a second work order for one dispute). Gained / lost: warnings about a dispute and level that this\nconfiguration raises and the one in force does not, and the reverse (ids in results.json).\n"
     );
     for o in outcomes
         .iter()
@@ -661,13 +832,14 @@ fn html(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) ->
     for o in outcomes {
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}</td><td>{}</td><td>{}</td></tr>",
             o.index,
             escape(&changes_text(o)),
             o.warnings.get(&WarningLevel::Orange).copied().unwrap_or(0),
             o.warnings.get(&WarningLevel::Red).copied().unwrap_or(0),
             o.orders,
             o.disputes,
+            o.duplicates,
             score_text(o, WarningLevel::Orange),
             score_text(o, WarningLevel::Red),
             o.lead_hours.get(&WarningLevel::Orange).copied().unwrap_or(0.0),
@@ -684,7 +856,7 @@ fn html(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) ->
 <p>History: {source}, {clues} clue versions. Outcomes: {outcome_kind}. Configuration #0 (red) is the one in force.</p>
 <figure>{pr}<figcaption>Precision and recall of orange warnings, per configuration.</figcaption></figure>
 <figure>{lead}<figcaption>Median hours by which orange warnings came earlier (up) or later (down) than under #0.</figcaption></figure>
-<table><tr><th>#</th><th>configuration</th><th>orange</th><th>red</th><th>orders</th><th>disputes</th><th>orange P / R</th><th>red P / R</th><th>orange lead h</th><th>gained</th><th>lost</th></tr>{rows}</table>
+<table><tr><th>#</th><th>configuration</th><th>orange</th><th>red</th><th>orders</th><th>disputes</th><th>duplicates</th><th>orange P / R</th><th>red P / R</th><th>orange lead h</th><th>gained</th><th>lost</th></tr>{rows}</table>
 </body></html>
 "#,
         source = escape(source),
@@ -714,6 +886,85 @@ mod tests {
         assert_eq!(v["scoring"]["link_threshold"], 8.5);
         assert!(apply(&base, "rules.nope.occurrences", &serde_json::json!(4)).is_err());
         assert!(apply(&base, "scoring.nope", &serde_json::json!(4)).is_err());
+    }
+
+    /// A seeded simulation's clues, decoded and normalized as `tune` does.
+    fn simulated_clues(built: &Built, disputes: usize) -> Vec<Clue> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = yujing_sim::SimConfig {
+            seed: 5,
+            disputes,
+            days: 120,
+            ..yujing_sim::SimConfig::default()
+        };
+        let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
+        simulation
+            .write_to(
+                dir.path(),
+                &built.correlate.rules,
+                built.correlate.episode_gap_days,
+            )
+            .expect("simulation written");
+        let log = EmbeddedLog::open(dir.path().join("store")).expect("store");
+        Ingestor::new(&log, &built.normalizer, &SystemClock)
+            .ingest_paths(&[dir.path().join("feeds")], None, &mut |_| {})
+            .expect("ingested");
+        clues_in_event_time(&log).expect("clues")
+    }
+
+    fn full_run(settings: &yujing_correlate::Settings, clues: &[Clue]) -> Vec<Warning> {
+        let mut correlator = Correlator::new(settings.clone());
+        for clue in clues {
+            correlator.observe(clue);
+        }
+        correlator.reconsider();
+        correlator.flush()
+    }
+
+    #[test]
+    fn judging_rules_on_shared_clusters_equals_correlating_once_per_configuration() {
+        let mut config = EngineConfig::defaults();
+        config.pii.demo = true;
+        let built = config.check().expect("the defaults are valid");
+        let clues = simulated_clues(&built, 300);
+        let base = serde_json::to_value(&config.correlate).expect("JSON");
+        let variant = |changes: &[(&str, serde_json::Value)]| {
+            let mut value = base.clone();
+            for (path, v) in changes {
+                value = apply(&value, path, v).expect("a parameter");
+            }
+            serde_json::from_value::<CorrelateConfig>(value)
+                .expect("a configuration")
+                .build()
+                .expect("valid")
+        };
+        let configs = vec![
+            built.correlate.clone(),
+            variant(&[("rules.recurring-orange.occurrences", serde_json::json!(3))]),
+            variant(&[
+                ("rules.recurring-orange.occurrences", serde_json::json!(4)),
+                ("rules.recurring-orange.within_days", serde_json::json!(14)),
+            ]),
+            variant(&[("rules.recurring-red.occurrences", serde_json::json!(6))]),
+            variant(&[("episode_gap_days", serde_json::json!(20))]),
+            variant(&[("scoring.link_threshold", serde_json::json!(7.0))]),
+            variant(&[
+                ("scoring.link_threshold", serde_json::json!(7.0)),
+                ("rules.recurring-orange.occurrences", serde_json::json!(4)),
+            ]),
+        ];
+        // Two clusterings: the link threshold is the only scoring change.
+        assert_eq!(clustering_groups(&configs).len(), 2);
+        let runs = run_all(&configs, &clues, 2).expect("runs");
+        let mut differ = BTreeSet::new();
+        for (i, (settings, run)) in configs.iter().zip(&runs).enumerate() {
+            let full = full_run(settings, &clues);
+            assert!(!full.is_empty(), "configuration {i} raises warnings");
+            assert_eq!(run.warnings, full, "configuration {i}");
+            differ.insert(serde_json::to_string(&run.warnings).unwrap_or_default());
+        }
+        // The configurations really differ in what they raise.
+        assert!(differ.len() >= 6, "{} distinct outcomes", differ.len());
     }
 
     #[test]

@@ -730,6 +730,45 @@ fn replay_from_the_stored_log_matches_the_folder_replay_and_honours_the_time_ran
         replayed.iter().collect::<std::collections::BTreeSet<_>>(),
         in_week.iter().collect::<std::collections::BTreeSet<_>>()
     );
+    // By position on the clues topic: the first ten versions written, then the rest.
+    let head = dir.path().join("head");
+    let printed = ok(yujing(
+        &store,
+        &[
+            "replay",
+            "--from-log",
+            "--to-offset",
+            "10",
+            "--out",
+            &head.display().to_string(),
+        ],
+    ));
+    assert!(
+        printed.contains("replayed 10 clue versions") && printed.contains("clues offsets … to 10"),
+        "{printed}"
+    );
+    let tail = dir.path().join("tail");
+    let printed = ok(yujing(
+        &store,
+        &[
+            "replay",
+            "--from-log",
+            "--from-offset",
+            "10",
+            "--out",
+            &tail.display().to_string(),
+        ],
+    ));
+    assert!(printed.contains("replayed 11 clue versions"), "{printed}");
+    let versions = |d: &Path| {
+        json_lines(&read(d, "clusters.jsonl"))
+            .iter()
+            .map(|c| c["source_id"].as_str().unwrap_or_default().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let mut both = versions(&head);
+    both.extend(versions(&tail));
+    assert_eq!(both, versions(&from_log));
     // The stored log was only read.
     assert_eq!(json_lines(&ok(yujing(&store, &["warnings", "--json"]))).len(), 2);
     let bad = yujing(&store, &["replay", "--from-log", "--since", "June", "--out", "x"]);

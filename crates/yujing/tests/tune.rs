@@ -332,3 +332,135 @@ fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
         assert_eq!(r["scores"]["orange"], serde_json::json!([1.0, 1.0]), "{r}");
     }
 }
+
+/// Starts `yujing run` on `store`; returns the child and its address.
+fn serve(store: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
+        .arg("--data-dir")
+        .arg(store)
+        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("yujing runs");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("an address")
+        .to_owned();
+    (child, addr)
+}
+
+fn command(addr: &str, order_id: &str, command: &str) {
+    let (status, answer) = http(
+        addr,
+        "POST",
+        &format!("/api/v1/orders/{order_id}/commands"),
+        command.as_bytes(),
+    );
+    assert_eq!(status, 200, "{order_id} {command}: {answer}");
+}
+
+#[test]
+fn merged_and_dismissed_orders_are_outcomes_of_a_sweep_over_the_stored_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = dir.path().join("sim");
+    ok(yujing(
+        &dir.path().join("unused"),
+        &[
+            "simulate",
+            "--seed",
+            "11",
+            "--disputes",
+            "400",
+            "--days",
+            "90",
+            "--out",
+            &sim.display().to_string(),
+        ],
+    ));
+    let store = dir.path().join("store");
+    ok(yujing(
+        &store,
+        &["ingest", &sim.join("feeds").display().to_string()],
+    ));
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(&grid, GRID).expect("grid");
+    let sweep = |name: &str| -> Vec<Value> {
+        let out = dir.path().join(name);
+        ok(yujing(
+            &store,
+            &[
+                "tune",
+                "--from-log",
+                "--grid",
+                &grid.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+            ],
+        ));
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+            .expect("JSON")
+    };
+    let before = sweep("before");
+
+    // Three orange orders: an operator merges the first into the second (one dispute the configuration in force
+    // split in two), the second is handled and resolved, the third dismissed as a false positive.
+    let (mut child, addr) = serve(&store);
+    let (_, listed) = http(&addr, "GET", "/api/v1/orders", b"");
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    let orange: Vec<String> = listed["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .filter(|o| o["level"] == "orange")
+        .filter_map(|o| o["order_id"].as_str().map(str::to_owned))
+        .take(3)
+        .collect();
+    assert_eq!(orange.len(), 3, "{listed}");
+    command(
+        &addr,
+        &orange[0],
+        &format!(
+            r#"{{"command":"merge","into_order_id":"{}","reason":"the same estate's lift"}}"#,
+            orange[1]
+        ),
+    );
+    for c in [
+        r#"{"command":"dispatch"}"#,
+        r#"{"command":"accept"}"#,
+        r#"{"command":"resolve","summary":"the lift was repaired"}"#,
+    ] {
+        command(&addr, &orange[1], c);
+    }
+    command(
+        &addr,
+        &orange[2],
+        r#"{"command":"dismiss","reason":"two different shops"}"#,
+    );
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+
+    let after = sweep("after");
+    assert_eq!(before.len(), after.len());
+    let in_force = &after[0];
+    // The merged order's warning is now a second warning about the kept order's dispute.
+    assert_eq!(before[0]["duplicates"], 0, "{}", before[0]);
+    assert!(in_force["duplicates"].as_u64() >= Some(1), "{in_force}");
+    assert_eq!(
+        in_force["disputes"].as_u64(),
+        before[0]["disputes"].as_u64().map(|d| d - 1),
+        "{in_force}"
+    );
+    // One real dispute, warned; a dismissed one and a duplicate warned too: precision below 1, recall 1.
+    let orange_scores = &in_force["scores"]["orange"];
+    let precision = orange_scores[0].as_f64().expect("precision");
+    assert!(precision > 0.0 && precision <= 1.0 / 3.0 + 1e-9, "{in_force}");
+    assert_eq!(orange_scores[1], 1.0, "{in_force}");
+}
