@@ -1,8 +1,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 
 //! The cost of correlating one clue (blocking, scoring, linking, the second chance of a lone report, and judging
-//! the rules: `observe`, `reconsider`, `flush`) with 10,000 and with
-//! 1,000,000 clusters open. Blocking keeps only the most recent clues per key, so the cost must stay flat.
+//! the rules: `observe`, `reconsider`, `flush`) with 10,000, 100,000 and 1,000,000 clusters open. Blocking keeps only the most recent clues per key, so the cost must stay flat.
 //!
 //! `cargo bench -p yujing-correlate --bench correlate`
 
@@ -172,7 +171,7 @@ fn populate(open: u64) -> (Correlator, Stream) {
 fn per_clue(c: &mut Criterion) {
     let mut group = c.benchmark_group("correlate_one_clue");
     group.sample_size(20).measurement_time(Duration::from_secs(10));
-    for open in [10_000u64, 1_000_000] {
+    for open in [10_000u64, 100_000, 1_000_000] {
         // Populated on first use, so a filtered run (`-- correlate_one_clue/10000`) skips the other size.
         let mut state: Option<(Correlator, Stream)> = None;
         group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {

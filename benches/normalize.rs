@@ -1,76 +1,94 @@
-//! Decoding and normalization throughput, per feed format: how many upstream records per second one core turns
-//! into clues, before any log write. Input: the sample records repeated with fresh ids (so nothing is skipped).
-//!
-//! Run: `cargo bench -p yujing-feeds --bench normalize`. Figures go to docs/PERFORMANCE.md.
-
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 
-#[path = "support.rs"]
-mod support;
+//! Decoding and normalization throughput per feed format: how many upstream records (and megabytes) per second
+//! one core turns into clues, before any log write. Input: the largest monthly export file of each of the six
+//! feeds, in its real format and encoding, from a seeded simulation (`yujing simulate`: names, phones, ID
+//! numbers, addresses, malformed and non-dispute rows as upstream sends them).
+//!
+//! Beside them, the physical reference for the JSON feeds: splitting the same file into lines and parsing each
+//! line with `serde_json` into a `Value`, and nothing else.
+//!
+//! Run: `cargo bench -p yujing-engine --bench normalize`. Figures go to docs/PERFORMANCE.md.
+
+use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
+use yujing_engine::EngineConfig;
+use yujing_feeds::{adapters, detached_pointer, Outcome};
 use yujing_model::FeedId;
 
-const RECORDS: usize = 2_000;
-
-fn normalizer() -> Normalizer {
-    let table: toml::Table = toml::from_str(include_str!("../config/yujing.toml")).expect("config parses");
-    let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("feeds config");
-    let hasher = PartyHasher::new(b"bench-secret-0123456789").expect("secret");
-    Normalizer::new(Gazetteer::rugao(), hasher, feeds.build().expect("rules"))
-}
-
-/// `RECORDS` police rows (GBK), each sample row with a distinct call-sheet number.
-fn police_input() -> Vec<u8> {
-    let sample = include_bytes!("../docs/feeds/police.sample.csv");
-    let (text, _, _) = encoding_rs::GBK.decode(sample);
-    let mut rows = text.split("\r\n");
-    let header = rows.next().unwrap_or_default().to_owned();
-    let body: Vec<String> = rows.filter(|r| !r.is_empty()).map(str::to_owned).collect();
-    // The first sample row spans two lines; rejoin rows that start inside a quoted field.
-    let mut records: Vec<String> = Vec::new();
-    for row in body {
-        match records.last_mut() {
-            Some(last) if last.matches('"').count() % 2 == 1 => {
-                last.push_str("\r\n");
-                last.push_str(&row);
-            }
-            _ => records.push(row),
+/// The largest export file of each feed in a seeded simulation of a county year.
+fn one_file_per_feed(built: &yujing_engine::Built) -> BTreeMap<FeedId, (String, Vec<u8>)> {
+    let config = yujing_sim::SimConfig {
+        seed: 1,
+        disputes: 20_000,
+        ..yujing_sim::SimConfig::default()
+    };
+    let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
+    let mut largest: BTreeMap<FeedId, (String, Vec<u8>)> = BTreeMap::new();
+    for (name, bytes) in simulation.files {
+        let Some(feed) = name.split('-').next().and_then(|f| f.parse::<FeedId>().ok()) else {
+            continue;
+        };
+        let slot = largest.entry(feed).or_insert_with(|| (String::new(), Vec::new()));
+        if bytes.len() > slot.1.len() {
+            *slot = (name, bytes);
         }
     }
-    let mut out = header + "\r\n";
-    for i in 0..RECORDS {
-        let row = &records[i % records.len()];
-        out.push_str(&format!("B{i:07}{row}\r\n"));
-    }
-    encoding_rs::GBK.encode(&out).0.into_owned()
+    assert_eq!(largest.len(), 6, "every feed has a file");
+    largest
 }
 
 fn bench(c: &mut Criterion) {
-    let normalizer = normalizer();
+    let mut config = EngineConfig::defaults();
+    config.pii.secret = "bench-secret-0123456789".to_owned();
+    let built = config.check().expect("configuration builds");
+    let normalizer = &built.normalizer;
+    let files = one_file_per_feed(&built);
+
     let mut group = c.benchmark_group("decode_and_normalize");
-    group.throughput(Throughput::Elements(RECORDS as u64));
-    for (feed, input) in [
-        (FeedId::Hotline12345, support::hotline_export(RECORDS)),
-        (FeedId::Police, police_input()),
-    ] {
-        group.bench_with_input(BenchmarkId::from_parameter(feed), &input, |b, input| {
-            b.iter(|| {
-                let decoded = adapters::decode(feed, "bench", input, normalizer.rules());
-                let mut clues = 0;
-                for record in &decoded.records {
-                    if let Outcome::Record(source) = &record.outcome {
-                        let pointer = detached_pointer(feed, record.location.clone());
-                        clues += usize::from(normalizer.normalize(source, 1, pointer).is_ok());
+    for (feed, (name, bytes)) in &files {
+        let feed = *feed;
+        let records = adapters::decode(feed, name, bytes, normalizer.rules())
+            .records
+            .len();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new(feed.as_str(), format!("{records} records")),
+            bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let decoded = adapters::decode(feed, name, bytes, normalizer.rules());
+                    let mut clues = 0usize;
+                    for record in &decoded.records {
+                        if let Outcome::Record(source) = &record.outcome {
+                            let pointer = detached_pointer(feed, record.location.clone());
+                            clues += usize::from(normalizer.normalize(source, 1, pointer).is_ok());
+                        }
                     }
-                }
-                assert_eq!(clues, RECORDS);
-                clues
+                    assert!(clues > records / 2, "{feed}: most records become clues");
+                    clues
+                })
+            },
+        );
+    }
+    group.finish();
+
+    let mut reference = c.benchmark_group("reference_serde_json_lines");
+    for feed in [FeedId::Hotline12345, FeedId::Grid, FeedId::Exchange] {
+        let (_, bytes) = &files[&feed];
+        reference.throughput(Throughput::Bytes(bytes.len() as u64));
+        reference.bench_with_input(BenchmarkId::from_parameter(feed), bytes, |b, bytes| {
+            b.iter(|| {
+                bytes
+                    .split(|b| *b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .filter(|line| serde_json::from_slice::<serde_json::Value>(line).is_ok())
+                    .count()
             })
         });
     }
-    group.finish();
+    reference.finish();
 }
 
 criterion_group!(benches, bench);

@@ -1,0 +1,521 @@
+//! The end-to-end benchmark: a simulated history of a million records or more through ingest → correlate →
+//! warnings → work orders, with the machine's physical references measured in the same run.
+//!
+//! Run it with `bash benches/e2e.sh` (which builds in release mode and passes the settings below), or
+//! `cargo bench -p yujing --bench e2e`. Settings, from the environment:
+//!
+//! - `YUJING_E2E_SIM`: a simulation directory (`yujing simulate --out`, default `OUT/sim`); generated there when
+//!   missing, with
+//!   `YUJING_E2E_DISPUTES` disputes (default 350,000: about 1,000,000 records) and seed 3;
+//! - `YUJING_E2E_RATE` (records per second, default 1,000) and `YUJING_E2E_SECONDS` (default 60): the live
+//!   phase's fixed arrival rate and length;
+//! - `YUJING_KAFKA_BOOTSTRAP`: when set, the ingest and live phases run on that Kafka cluster too;
+//! - `YUJING_E2E_OUT`: where the results go (`results.json`, `results.md`; default `$TMPDIR/yujing-e2e`).
+//!
+//! Each phase runs in a child process of its own (this binary again, with `YUJING_E2E_PHASE`), so that its
+//! peak resident memory is its own. Phases:
+//!
+//! - `read`: the raw files read from the page cache (the second of two reads);
+//! - `json`: every line of the JSON Lines feeds parsed by `serde_json` into a `Value`, and nothing else;
+//! - `rocksdb`: every line of every file written to a fresh RocksDB in batches of 1,000, each synced (the
+//!   durability the embedded log gives each batch);
+//! - `ingest`: the files through the whole pipeline into a fresh embedded log (then Kafka): records/s, peak
+//!   RSS, store size;
+//! - `state`: the correlator rebuilt from the stored clues in a fresh process: resident bytes per open clue;
+//! - `live`: the JSON feeds' records sent at a fixed rate in 100 ms ticks into a fresh store, each tick
+//!   ingested and correlated at once; latency from a report's scheduled arrival to the warning it completed.
+
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use yujing_engine::{CorrelationStage, EngineConfig, Pipeline, SystemClock};
+use yujing_feeds::{adapters, Outcome};
+use yujing_log::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
+use yujing_model::FeedId;
+
+type Failure = Box<dyn std::error::Error>;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// `VmHWM` (peak) and `VmRSS` (now) of this process, bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn built() -> Result<yujing_engine::Built, Failure> {
+    let mut config = EngineConfig::defaults();
+    config.pii.secret = "e2e-bench-secret-0123456789".to_owned();
+    Ok(config.check().map_err(|e| e.to_string())?)
+}
+
+fn feed_files(sim: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(sim.join("feeds"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn feed_of(path: &Path) -> Option<FeedId> {
+    path.file_name()?.to_str()?.split('-').next()?.parse().ok()
+}
+
+fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
+    let run = std::process::id();
+    KafkaConfig {
+        bootstrap_servers: bootstrap.to_owned(),
+        topic_prefix: format!("e2e-{run}-{name}."),
+        transactional_id: format!("e2e-{run}-{name}"),
+        replication_factor: 1,
+        timeout_ms: 30_000,
+    }
+}
+
+/// Opens the log a phase writes to: a fresh embedded store under `scratch`, or fresh Kafka topics.
+fn fresh_log(scratch: &Path, name: &str) -> Result<Arc<dyn Log>, Failure> {
+    match std::env::var("YUJING_E2E_BACKEND").as_deref() {
+        Ok("kafka") => {
+            let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
+            Ok(Arc::new(KafkaLog::open(kafka_config(&bootstrap, name))?))
+        }
+        _ => {
+            let dir = scratch.join(name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            Ok(Arc::new(EmbeddedLog::open(&dir)?))
+        }
+    }
+}
+
+fn phase_read(sim: &Path) -> Result<Value, Failure> {
+    let files = feed_files(sim)?;
+    let mut bytes = 0u64;
+    for round in 0..2 {
+        let started = Instant::now();
+        bytes = 0;
+        for file in &files {
+            bytes += std::hint::black_box(std::fs::read(file)?).len() as u64;
+        }
+        if round == 1 {
+            return Ok(json!({"bytes": bytes, "seconds": started.elapsed().as_secs_f64()}));
+        }
+    }
+    Ok(json!({ "bytes": bytes }))
+}
+
+fn phase_json(sim: &Path) -> Result<Value, Failure> {
+    let files: Vec<Vec<u8>> = feed_files(sim)?
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "jsonl"))
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    for file in &files {
+        bytes += file.len() as u64;
+        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            lines += u64::from(serde_json::from_slice::<Value>(line).is_ok());
+        }
+    }
+    Ok(json!({"bytes": bytes, "records": lines, "seconds": started.elapsed().as_secs_f64()}))
+}
+
+fn phase_rocksdb(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
+    let files: Vec<(PathBuf, Vec<u8>)> = feed_files(sim)?
+        .into_iter()
+        .map(|f| std::fs::read(&f).map(|b| (f, b)))
+        .collect::<Result<_, _>>()?;
+    let dir = scratch.join("rocksdb-reference");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let mut options = rocksdb::Options::default();
+    options.create_if_missing(true);
+    let db = rocksdb::DB::open(&options, &dir)?;
+    let mut sync = rocksdb::WriteOptions::default();
+    sync.set_sync(true);
+    let started = Instant::now();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut batch = rocksdb::WriteBatch::default();
+    for (file, content) in &files {
+        let name = file.display().to_string();
+        for (i, line) in content.split(|b| *b == b'\n').enumerate() {
+            batch.put(format!("{name}:{i}"), line);
+            records += 1;
+            bytes += line.len() as u64;
+            if batch.len() >= 1000 {
+                db.write_opt(std::mem::take(&mut batch), &sync)?;
+            }
+        }
+    }
+    db.write_opt(batch, &sync)?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(db);
+    Ok(json!({"bytes": bytes, "records": records, "seconds": seconds, "on_disk": dir_size(&dir)}))
+}
+
+fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
+    let built = built()?;
+    let log = fresh_log(scratch, "ingest")?;
+    let started = Instant::now();
+    let mut pipeline = Pipeline::open(log, built, Arc::new(SystemClock))?;
+    let (report, step) = pipeline.ingest_paths(&[sim.join("feeds")])?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = pipeline.correlator_mut().stats();
+    let orders = pipeline.orders().orders().count();
+    let (peak, _) = memory();
+    Ok(json!({
+        "records": report.total.records,
+        "bytes": feed_files(sim)?.iter().map(|f| f.metadata().map_or(0, |m| m.len())).sum::<u64>(),
+        "clues": stats.clues,
+        "clusters": stats.clusters,
+        "warnings": step.warnings.len(),
+        "orders": orders,
+        "seconds": seconds,
+        "peak_rss": peak,
+        "store_bytes": dir_size(&scratch.join("ingest")),
+    }))
+}
+
+fn phase_state(scratch: &Path) -> Result<Value, Failure> {
+    let built = built()?;
+    let log = EmbeddedLog::open(scratch.join("ingest"))?;
+    let (_, before) = memory();
+    let started = Instant::now();
+    let (stage, _) = CorrelationStage::open(&log, &built.correlate)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak, after) = memory();
+    let stats = stage.correlator().stats();
+    Ok(json!({
+        "clues": stats.clues,
+        "clusters": stats.clusters,
+        "rss_before": before,
+        "rss_after": after,
+        "peak_rss": peak,
+        "bytes_per_clue": (after.saturating_sub(before)) as f64 / stats.clues.max(1) as f64,
+        "rebuild_seconds": seconds,
+    }))
+}
+
+/// The JSON feeds' lines in month order (each month's hotline, grid and exchange lines interleaved in
+/// proportion), with their clue ids.
+fn live_stream(
+    sim: &Path,
+    built: &yujing_engine::Built,
+) -> Result<Vec<(FeedId, Vec<u8>, Option<String>)>, Failure> {
+    let mut by_month: std::collections::BTreeMap<String, Vec<Vec<(FeedId, Vec<u8>, Option<String>)>>> =
+        std::collections::BTreeMap::new();
+    for file in feed_files(sim)? {
+        let Some(feed) = feed_of(&file) else { continue };
+        if !matches!(feed, FeedId::Hotline12345 | FeedId::Grid | FeedId::Exchange) {
+            continue;
+        }
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let month = name
+            .split_once('-')
+            .map(|(_, m)| m.to_owned())
+            .unwrap_or_default();
+        let content = std::fs::read(&file)?;
+        let mut lines = Vec::new();
+        for line in content.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let decoded = adapters::decode(feed, &name, line, built.normalizer.rules());
+            let clue_id = decoded.records.first().and_then(|r| match &r.outcome {
+                Outcome::Record(source) => Some(format!("{feed}:{}", source.source_id)),
+                _ => None,
+            });
+            lines.push((feed, line.to_vec(), clue_id));
+        }
+        by_month.entry(month).or_default().push(lines);
+    }
+    let mut stream = Vec::new();
+    for (_, feeds) in by_month {
+        let total: usize = feeds.iter().map(Vec::len).sum();
+        let mut cursors = vec![0usize; feeds.len()];
+        for step in 1..=total {
+            // Each feed's share of the month so far, rounded: interleaves the feeds evenly.
+            for (i, lines) in feeds.iter().enumerate() {
+                let due = lines.len() * step / total;
+                while cursors[i] < due {
+                    stream.push(lines[cursors[i]].clone());
+                    cursors[i] += 1;
+                }
+            }
+        }
+    }
+    Ok(stream)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
+    let rate: f64 = env_or("YUJING_E2E_RATE", "1000").parse()?;
+    let seconds: f64 = env_or("YUJING_E2E_SECONDS", "60").parse()?;
+    let built = built()?;
+    let stream = live_stream(sim, &built)?;
+    let log = fresh_log(scratch, "live")?;
+    let mut pipeline = Pipeline::open(log, built, Arc::new(SystemClock))?;
+    let tick = Duration::from_millis(100);
+    let per_tick = (rate / 10.0).round().max(1.0) as usize;
+    let ticks = ((seconds * 10.0) as usize).min(stream.len() / per_tick);
+    let mut arrival: HashMap<String, Instant> = HashMap::new();
+    let mut latencies = Vec::new();
+    let mut behind_max = Duration::ZERO;
+    let started = Instant::now();
+    for (k, chunk) in stream.chunks(per_tick).take(ticks).enumerate() {
+        let scheduled = started + tick * k as u32;
+        let now = Instant::now();
+        if now < scheduled {
+            std::thread::sleep(scheduled - now);
+        } else {
+            behind_max = behind_max.max(now - scheduled);
+        }
+        for (_, _, clue_id) in chunk {
+            if let Some(id) = clue_id {
+                arrival.entry(id.clone()).or_insert(scheduled);
+            }
+        }
+        for feed in [FeedId::Hotline12345, FeedId::Grid, FeedId::Exchange] {
+            let mut body = Vec::new();
+            for (_, line, _) in chunk.iter().filter(|(f, _, _)| *f == feed) {
+                body.extend_from_slice(line);
+                body.push(b'\n');
+            }
+            if body.is_empty() {
+                continue;
+            }
+            let (_, step) = pipeline.ingest_bytes(feed, &format!("live-{k}.jsonl"), &body)?;
+            let done = Instant::now();
+            for warning in &step.warnings {
+                // From the arrival of the newest report counted (the one that completed the count).
+                let newest = warning
+                    .evidence
+                    .iter()
+                    .filter_map(|e| arrival.get(&e.clue_id))
+                    .max();
+                if let Some(at) = newest {
+                    latencies.push(done.duration_since(*at).as_secs_f64() * 1000.0);
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let (peak, _) = memory();
+    Ok(json!({
+        "rate": rate,
+        "records": ticks * per_tick,
+        "seconds": elapsed,
+        "achieved_rate": (ticks * per_tick) as f64 / elapsed,
+        "warnings": latencies.len(),
+        "p50_ms": percentile(&latencies, 50.0),
+        "p99_ms": percentile(&latencies, 99.0),
+        "max_ms": latencies.last().copied().unwrap_or(0.0),
+        "most_behind_ms": behind_max.as_secs_f64() * 1000.0,
+        "peak_rss": peak,
+    }))
+}
+
+/// Runs `phase` in a child process; returns the JSON it printed.
+fn child(phase: &str, backend: &str) -> Result<Value, Failure> {
+    eprintln!("e2e: {phase} ({backend})…");
+    let output = Command::new(std::env::current_exe()?)
+        .env("YUJING_E2E_PHASE", phase)
+        .env("YUJING_E2E_BACKEND", backend)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "phase {phase} ({backend}) failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(output.stdout)?;
+    let last = text.lines().last().ok_or("a phase prints its result")?;
+    let value: Value = serde_json::from_str(last)?;
+    eprintln!("e2e: {phase} ({backend}): {value}");
+    Ok(value)
+}
+
+fn mb_per_s(v: &Value) -> f64 {
+    v["bytes"].as_f64().unwrap_or(0.0) / 1e6 / v["seconds"].as_f64().unwrap_or(f64::NAN)
+}
+
+fn per_s(v: &Value) -> f64 {
+    v["records"].as_f64().unwrap_or(0.0) / v["seconds"].as_f64().unwrap_or(f64::NAN)
+}
+
+fn report(results: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let r = &results["reference"];
+    let _ = writeln!(s, "# yujing end-to-end benchmark\n");
+    let _ = writeln!(
+        s,
+        "{} records, {:.1} MB in the six feeds' formats.\n",
+        results["embedded"]["ingest"]["records"],
+        r["read"]["bytes"].as_f64().unwrap_or(0.0) / 1e6
+    );
+    let _ = writeln!(s, "| measure | records/s | MB/s | other |\n|---|---|---|---|");
+    let _ = writeln!(s, "| raw read (page cache) | – | {:.0} | |", mb_per_s(&r["read"]));
+    let _ = writeln!(
+        s,
+        "| serde_json into Value (JSON feeds) | {:.0} | {:.1} | |",
+        per_s(&r["json"]),
+        mb_per_s(&r["json"])
+    );
+    let _ = writeln!(
+        s,
+        "| RocksDB write, synced per 1,000 | {:.0} | {:.1} | |",
+        per_s(&r["rocksdb"]),
+        mb_per_s(&r["rocksdb"])
+    );
+    for backend in ["embedded", "kafka"] {
+        let b = &results[backend];
+        if b.is_null() {
+            continue;
+        }
+        let i = &b["ingest"];
+        let _ = writeln!(
+            s,
+            "| yujing ingest → correlate → orders ({backend}) | {:.0} | {:.1} | {:.1} s, peak RSS {:.0} MB, {} clues, {} clusters, {} warnings, {} orders, store {:.0} MB |",
+            per_s(i),
+            mb_per_s(i),
+            i["seconds"].as_f64().unwrap_or(0.0),
+            i["peak_rss"].as_f64().unwrap_or(0.0) / 1e6,
+            i["clues"],
+            i["clusters"],
+            i["warnings"],
+            i["orders"],
+            i["store_bytes"].as_f64().unwrap_or(0.0) / 1e6
+        );
+        let l = &b["live"];
+        let _ = writeln!(
+            s,
+            "| live at {} records/s ({backend}) | {:.0} achieved | | arrival → warning p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} warnings |",
+            l["rate"],
+            l["achieved_rate"].as_f64().unwrap_or(0.0),
+            l["p50_ms"].as_f64().unwrap_or(0.0),
+            l["p99_ms"].as_f64().unwrap_or(0.0),
+            l["max_ms"].as_f64().unwrap_or(0.0),
+            l["warnings"]
+        );
+    }
+    let st = &results["embedded"]["state"];
+    let _ = writeln!(
+        s,
+        "| correlator state rebuilt from the log | | | {:.0} bytes resident per clue ({} clues, {} clusters), rebuilt in {:.1} s |",
+        st["bytes_per_clue"].as_f64().unwrap_or(0.0),
+        st["clues"],
+        st["clusters"],
+        st["rebuild_seconds"].as_f64().unwrap_or(0.0)
+    );
+    s
+}
+
+fn main() -> Result<(), Failure> {
+    let default_out = std::env::temp_dir().join("yujing-e2e");
+    let out = std::env::var_os("YUJING_E2E_OUT").map_or(default_out, PathBuf::from);
+    let sim = std::env::var_os("YUJING_E2E_SIM").map_or_else(|| out.join("sim"), PathBuf::from);
+    let scratch = out.join("scratch");
+    if let Ok(phase) = std::env::var("YUJING_E2E_PHASE") {
+        let result = match phase.as_str() {
+            "read" => phase_read(&sim)?,
+            "json" => phase_json(&sim)?,
+            "rocksdb" => phase_rocksdb(&sim, &scratch)?,
+            "ingest" => phase_ingest(&sim, &scratch)?,
+            "state" => phase_state(&scratch)?,
+            "live" => phase_live(&sim, &scratch)?,
+            other => return Err(format!("unknown phase {other}").into()),
+        };
+        println!("{result}");
+        return Ok(());
+    }
+    // `cargo bench` runs every bench target; this one runs only when asked (it takes many minutes).
+    if std::env::var_os("YUJING_E2E").is_none() {
+        eprintln!("e2e: skipped; run `bash benches/e2e.sh` (or set YUJING_E2E=1)");
+        return Ok(());
+    }
+    std::fs::create_dir_all(&scratch)?;
+    if !sim.join("feeds").is_dir() {
+        let disputes: usize = env_or("YUJING_E2E_DISPUTES", "350000").parse()?;
+        eprintln!("e2e: simulating {disputes} disputes into {}…", sim.display());
+        let built = built()?;
+        let config = yujing_sim::SimConfig {
+            seed: 3,
+            disputes,
+            ..yujing_sim::SimConfig::default()
+        };
+        yujing_sim::simulate(&config, built.normalizer.gazetteer()).write_to(
+            &sim,
+            &built.correlate.rules,
+            built.correlate.episode_gap_days,
+        )?;
+    }
+    let mut results = json!({
+        "reference": {
+            "read": child("read", "embedded")?,
+            "json": child("json", "embedded")?,
+            "rocksdb": child("rocksdb", "embedded")?,
+        },
+        "embedded": {
+            "ingest": child("ingest", "embedded")?,
+            "state": child("state", "embedded")?,
+            "live": child("live", "embedded")?,
+        },
+    });
+    if std::env::var_os("YUJING_KAFKA_BOOTSTRAP").is_some() {
+        results["kafka"] = json!({
+            "ingest": child("ingest", "kafka")?,
+            "live": child("live", "kafka")?,
+        });
+    }
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    let markdown = report(&results);
+    std::fs::write(out.join("results.md"), &markdown)?;
+    println!("{markdown}");
+    std::fs::remove_dir_all(&scratch)?;
+    Ok(())
+}
