@@ -230,6 +230,9 @@ fn phase_state(scratch: &Path) -> Result<Value, Failure> {
     }))
 }
 
+/// One upstream line of the live stream: its feed, its bytes, and the clue id it becomes (when it is a dispute).
+type StreamLine = (FeedId, Vec<u8>, Option<String>);
+
 /// The JSON feeds' lines in month order (each month's hotline, grid and exchange lines interleaved in
 /// proportion), with their clue ids.
 fn live_stream(
