@@ -235,11 +235,8 @@ type StreamLine = (FeedId, Vec<u8>, Option<String>);
 
 /// The JSON feeds' lines in month order (each month's hotline, grid and exchange lines interleaved in
 /// proportion), with their clue ids.
-fn live_stream(
-    sim: &Path,
-    built: &yujing_engine::Built,
-) -> Result<Vec<(FeedId, Vec<u8>, Option<String>)>, Failure> {
-    let mut by_month: std::collections::BTreeMap<String, Vec<Vec<(FeedId, Vec<u8>, Option<String>)>>> =
+fn live_stream(sim: &Path, built: &yujing_engine::Built) -> Result<Vec<StreamLine>, Failure> {
+    let mut by_month: std::collections::BTreeMap<String, Vec<Vec<StreamLine>>> =
         std::collections::BTreeMap::new();
     for file in feed_files(sim)? {
         let Some(feed) = feed_of(&file) else { continue };
