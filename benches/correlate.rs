@@ -3,6 +3,9 @@
 //! The cost of correlating one clue (blocking, scoring, linking, the second chance of a lone report, and judging
 //! the rules: `observe`, `reconsider`, `flush`) with 10,000, 100,000 and 1,000,000 clusters open. Blocking keeps only the most recent clues per key, so the cost must stay flat.
 //!
+//! Then what a rules-only tuning sweep pays per configuration once the history is clustered: judging the rules on
+//! every cluster (`judge`).
+//!
 //! `cargo bench -p yujing-correlate --bench correlate`
 
 use std::time::{Duration, Instant};
@@ -192,5 +195,38 @@ fn per_clue(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_clue);
+/// What `yujing tune` pays per configuration of a rules-only grid: the rules judged on clusters already built.
+/// 20,000 disputes with 6 reports each (120,000 clues), every one a warning-worthy cluster.
+fn judge_rules(c: &mut Criterion) {
+    const DISPUTES: u64 = 20_000;
+    const REPORTS: u64 = 6;
+    let mut correlator = Correlator::new(settings());
+    let mut stream = Stream::new(DISPUTES * REPORTS);
+    for i in 0..DISPUTES * REPORTS {
+        correlator.observe(&stream.clue(i % DISPUTES));
+    }
+    correlator.reconsider();
+    let clues = correlator.stats().clues;
+    let mut group = c.benchmark_group("judge_rules");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group.throughput(criterion::Throughput::Elements(clues));
+    for occurrences in [4u32, 6] {
+        let mut rules = settings().rules;
+        rules[0].occurrences = occurrences;
+        group.bench_with_input(
+            BenchmarkId::new(format!("{clues} clues"), format!("orange at {occurrences}")),
+            &rules,
+            |b, rules| {
+                b.iter(|| {
+                    let warnings = correlator.judge(rules, 30);
+                    assert!(!warnings.is_empty());
+                    warnings.len()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_clue, judge_rules);
 criterion_main!(benches);

@@ -48,6 +48,11 @@ pub struct OrderStage {
     warnings: BTreeMap<String, Warning>,
     /// Cluster → the cluster it was merged into.
     merged_into: HashMap<String, String>,
+    /// Cluster → the clusters merged into it (the reverse of `merged_into`).
+    absorbed: HashMap<String, Vec<String>>,
+    /// The cluster an order was opened about → the order's positions in `raised`: finding a dispute's orders
+    /// costs the size of the dispute, not the number of orders.
+    by_cluster: HashMap<String, Vec<usize>>,
     links_read: Offset,
     warnings_read: Offset,
     stale: bool,
@@ -67,6 +72,8 @@ impl OrderStage {
             history: HashMap::new(),
             warnings: BTreeMap::new(),
             merged_into: HashMap::new(),
+            absorbed: HashMap::new(),
+            by_cluster: HashMap::new(),
             links_read: 0,
             warnings_read,
             stale: false,
@@ -99,6 +106,10 @@ impl OrderStage {
             Some(order) => order.apply(event),
             None => {
                 if let Some(order) = WorkOrder::from_first(event) {
+                    self.by_cluster
+                        .entry(order.subject.cluster_id.clone())
+                        .or_default()
+                        .push(self.raised.len());
                     self.raised.push(order.order_id.clone());
                     self.orders.insert(order.order_id.clone(), order);
                 }
@@ -122,7 +133,13 @@ impl OrderStage {
                 merges.push((merged, cluster_id));
             }
         })?;
-        self.merged_into.extend(merges);
+        for (merged, kept) in merges {
+            self.absorbed
+                .entry(kept.clone())
+                .or_default()
+                .push(merged.clone());
+            self.merged_into.insert(merged, kept);
+        }
         self.links_read = next;
         Ok(())
     }
@@ -138,14 +155,38 @@ impl OrderStage {
         cluster_id
     }
 
+    /// The positions in `raised` of the orders about the dispute `cluster_id` belongs to, oldest first: the
+    /// orders of its current cluster and of every cluster merged into it.
+    fn positions_of_dispute(&self, cluster_id: &str) -> Vec<usize> {
+        let root = self.current_cluster(cluster_id);
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![root];
+        let mut positions = Vec::new();
+        while let Some(cluster) = queue.pop() {
+            if !seen.insert(cluster) {
+                continue;
+            }
+            // A cluster merged into `cluster` once may since have been merged elsewhere: only those that still
+            // lead to the root count.
+            if self.current_cluster(cluster) != root {
+                continue;
+            }
+            if let Some(found) = self.by_cluster.get(cluster) {
+                positions.extend(found.iter().copied());
+            }
+            if let Some(merged) = self.absorbed.get(cluster) {
+                queue.extend(merged.iter().map(String::as_str));
+            }
+        }
+        positions.sort_unstable();
+        positions
+    }
+
     /// The most recent order about the dispute `cluster_id` belongs to.
     fn order_of_cluster(&self, cluster_id: &str) -> Option<&WorkOrder> {
-        let cluster = self.current_cluster(cluster_id);
-        self.raised
-            .iter()
-            .rev()
-            .filter_map(|id| self.orders.get(id))
-            .find(|order| self.current_cluster(&order.subject.cluster_id) == cluster)
+        self.positions_of_dispute(cluster_id)
+            .last()
+            .and_then(|&i| self.orders.get(&self.raised[i]))
     }
 
     fn append_and_write<L: Log + ?Sized>(
@@ -313,11 +354,9 @@ impl OrderStage {
 
     /// The orders about the dispute `cluster_id` belongs to, oldest first.
     pub fn orders_of_cluster(&self, cluster_id: &str) -> Vec<&WorkOrder> {
-        let cluster = self.current_cluster(cluster_id);
-        self.raised
-            .iter()
-            .filter_map(|id| self.orders.get(id))
-            .filter(|order| self.current_cluster(&order.subject.cluster_id) == cluster)
+        self.positions_of_dispute(cluster_id)
+            .into_iter()
+            .filter_map(|i| self.orders.get(&self.raised[i]))
             .collect()
     }
 }
