@@ -423,6 +423,7 @@ pub(crate) fn tune(
     );
 
     // Decode once.
+    let started = std::time::Instant::now();
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let (clues, truth) = match input {
         TuneInput::Simulation(dir) => {
@@ -447,10 +448,12 @@ pub(crate) fn tune(
         ),
     };
     eprintln!(
-        "tune: {} clue versions, {} configurations",
+        "tune: {} clue versions, {} configurations (decoded in {:.1} s)",
         clues.len(),
-        configs.len()
+        configs.len(),
+        started.elapsed().as_secs_f64()
     );
+    let phase = std::time::Instant::now();
 
     // Cluster once per scoring setting, judge every configuration's rules on its clusters.
     let workers = std::thread::available_parallelism()
@@ -459,6 +462,10 @@ pub(crate) fn tune(
         .clamp(1, 4);
     let settings: Vec<yujing_correlate::Settings> = configs.iter().map(|(_, s)| s.clone()).collect();
     let runs = run_all(&settings, &clues, workers)?;
+    let clue_count = clues.len();
+    drop(clues);
+    eprintln!("tune: correlated in {:.1} s", phase.elapsed().as_secs_f64());
+    let phase = std::time::Instant::now();
 
     // Outcomes, and what each warning is about, comparably.
     let expected = truth.as_ref().map(|records| {
@@ -488,8 +495,10 @@ pub(crate) fn tune(
     let about = |clue: &str| dispute_of.get(clue).cloned();
 
     let baseline = keyed(&runs[0], &about);
-    let mut outcomes = Vec::new();
-    for (index, ((changes, settings), run)) in configs.iter().zip(&runs).enumerate() {
+    // Each configuration's outcome, `workers` at a time (scoring a million-record truth takes seconds each).
+    let outcome_of = |index: usize| -> Outcome {
+        let (changes, settings) = &configs[index];
+        let run = &runs[index];
         let keys = keyed(run, &about);
         let mut warnings = BTreeMap::new();
         for w in &run.warnings {
@@ -593,7 +602,7 @@ pub(crate) fn tune(
             .filter(|(key, _)| !keys.contains_key(*key))
             .map(|(_, w)| w.warning_id.clone())
             .collect();
-        outcomes.push(Outcome {
+        Outcome {
             index,
             changes: changes.clone(),
             warnings,
@@ -604,8 +613,28 @@ pub(crate) fn tune(
             duplicates: duplicates.values().sum(),
             gained,
             lost,
-        });
-    }
+        }
+    };
+    let mut outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let outcome_of = &outcome_of;
+                let count = configs.len();
+                scope.spawn(move || (w..count).step_by(workers).map(outcome_of).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    });
+    outcomes.sort_by_key(|o| o.index);
+    anyhow::ensure!(
+        outcomes.len() == configs.len(),
+        "scoring a configuration failed"
+    );
+    eprintln!("tune: scored in {:.1} s", phase.elapsed().as_secs_f64());
 
     let source = match input {
         TuneInput::Simulation(dir) => format!("simulation {}", dir.display()),
@@ -626,16 +655,16 @@ pub(crate) fn tune(
     )?;
     std::fs::write(
         out_dir.join("report.md"),
-        markdown(&source, outcome_kind, clues.len(), &outcomes),
+        markdown(&source, outcome_kind, clue_count, &outcomes),
     )?;
     std::fs::write(
         out_dir.join("report.html"),
-        html(&source, outcome_kind, clues.len(), &outcomes),
+        html(&source, outcome_kind, clue_count, &outcomes),
     )?;
     println!(
         "swept {} configurations over {} clue versions from {source}; wrote {}/report.md, report.html and results.json",
         outcomes.len(),
-        clues.len(),
+        clue_count,
         out_dir.display()
     );
     Ok(())
