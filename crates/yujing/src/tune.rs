@@ -630,10 +630,7 @@ pub(crate) fn tune(
             .collect()
     });
     outcomes.sort_by_key(|o| o.index);
-    anyhow::ensure!(
-        outcomes.len() == configs.len(),
-        "scoring a configuration failed"
-    );
+    anyhow::ensure!(outcomes.len() == configs.len(), "scoring a configuration failed");
     eprintln!("tune: scored in {:.1} s", phase.elapsed().as_secs_f64());
 
     let source = match input {
