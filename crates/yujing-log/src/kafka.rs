@@ -11,13 +11,16 @@
 //! - **State** is the fold of the state topic (`<prefix>state`, `cleanup.policy=compact`; a deleted key is a
 //!   tombstone), read into memory when the log opens and kept up to date by every committed write.
 //! - **Topics** are created on first use (and the state topic on open) with the configured replication factor,
-//!   unlimited retention (the log is the truth) and one partition.
+//!   unlimited retention (the log is the truth) and one partition. A topic that already exists, or that yujing
+//!   may not create (ACLs, a create-topic policy), is verified instead: one partition, every record kept
+//!   (retention -1, no compaction), compaction for the state topic; otherwise opening or writing fails with
+//!   [`LogError::TopicMisconfigured`] naming each wrong setting.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -98,6 +101,13 @@ fn kafka(doing: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
 }
 
 const STATE_TOPIC: &str = "state";
+
+/// What creating a topic answers when yujing may not create topics on the cluster.
+const CREATION_REFUSED: [RDKafkaErrorCode; 3] = [
+    RDKafkaErrorCode::TopicAuthorizationFailed,
+    RDKafkaErrorCode::ClusterAuthorizationFailed,
+    RDKafkaErrorCode::PolicyViolation,
+];
 
 impl KafkaLog {
     /// Connects, creates the state topic if needed, starts the transactional producer (aborting what a previous
@@ -229,7 +239,14 @@ impl KafkaLog {
             .map_err(kafka(format!("creating topic {name}")))?;
         for result in results {
             match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => {}
+                // It exists, or yujing may not create topics here (ACLs, a create-topic policy): verify that the
+                // topic an administrator made has the settings the log relies on.
+                Err((_, code))
+                    if CREATION_REFUSED.contains(&code) || code == RDKafkaErrorCode::TopicAlreadyExists =>
+                {
+                    self.verify_topic(topic, &name, code)?;
+                }
                 Err((topic, code)) => {
                     return Err(LogError::Kafka {
                         doing: format!("creating topic {topic}"),
@@ -243,6 +260,96 @@ impl KafkaLog {
             .unwrap_or_else(|e| e.into_inner())
             .insert(topic.to_owned());
         Ok(())
+    }
+
+    /// Checks a topic yujing did not create: it exists, has one partition (offsets name records and order is
+    /// total), and keeps every record — unlimited retention and no compaction for a log topic, compaction only
+    /// for the state topic. `refused` is what creating it answered.
+    fn verify_topic(&self, topic: &str, name: &str, refused: RDKafkaErrorCode) -> Result<(), LogError> {
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
+        let described = block_on(
+            self.admin
+                .describe_configs([&ResourceSpecifier::Topic(name)], &options),
+        )
+        .map_err(kafka(format!("describing topic {name}")))?;
+        let settings = match described.into_iter().next() {
+            Some(Ok(resource)) => resource,
+            Some(Err(RDKafkaErrorCode::UnknownTopicOrPartition)) | None => {
+                return Err(LogError::TopicMisconfigured {
+                    topic: name.to_owned(),
+                    problems: vec![format!(
+                        "it does not exist and yujing may not create it ({refused}); create it with 1 partition, \
+                         {}",
+                        if topic == STATE_TOPIC {
+                            "cleanup.policy=compact"
+                        } else {
+                            "retention.ms=-1 and retention.bytes=-1"
+                        }
+                    )],
+                });
+            }
+            Some(Err(code)) => {
+                return Err(LogError::Kafka {
+                    doing: format!("describing topic {name}"),
+                    source: KafkaError::AdminOp(code),
+                })
+            }
+        };
+        let value = |key: &str| {
+            settings
+                .get(key)
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        let mut problems = Vec::new();
+        let partitions = {
+            let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+            consumer
+                .fetch_metadata(Some(name), self.timeout())
+                .map_err(kafka(format!("reading the metadata of {name}")))?
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .map_or(0, |t| t.partitions().len())
+        };
+        if partitions != 1 {
+            problems.push(format!(
+                "it has {partitions} partitions, yujing's log needs exactly 1 (recreate it with --partitions 1)"
+            ));
+        }
+        let cleanup = value("cleanup.policy");
+        if topic == STATE_TOPIC {
+            if cleanup != "compact" {
+                problems.push(format!(
+                    "cleanup.policy is '{cleanup}', the state topic needs 'compact' (only the latest value per key \
+                     is state; deleting by age would lose it)"
+                ));
+            }
+        } else {
+            if cleanup.split(',').any(|p| p.trim() == "compact") {
+                problems.push(format!(
+                    "cleanup.policy is '{cleanup}': compaction would drop earlier records of a key, and the log \
+                     must keep every record (set cleanup.policy=delete)"
+                ));
+            }
+            for key in ["retention.ms", "retention.bytes"] {
+                let kept = value(key);
+                if kept != "-1" {
+                    problems.push(format!(
+                        "{key} is {kept}: the log is the truth every projection is rebuilt from and must keep \
+                         every record (set {key}=-1; docs/OPERATIONS.md says how to retire raw personal data)"
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(LogError::TopicMisconfigured {
+                topic: name.to_owned(),
+                problems,
+            })
+        }
     }
 
     /// Up to `max` records of `topic` from `from`: (offset, key, value or tombstone, timestamp ms).

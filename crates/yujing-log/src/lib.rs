@@ -130,6 +130,18 @@ pub enum LogError {
     /// Another instance holds the writer's lease now: this one must stop writing.
     #[error("another yujing instance took over writing this log (the writer's lease was lost)")]
     LeaseLost,
+    /// A topic yujing did not create (it existed, or creating topics is not allowed here) does not have the
+    /// settings the log relies on.
+    #[error(
+        "Kafka topic {topic} cannot hold yujing's log: {}",
+        .problems.join("; ")
+    )]
+    TopicMisconfigured {
+        /// The topic's full name.
+        topic: String,
+        /// Each setting that is wrong, with what it must be.
+        problems: Vec<String>,
+    },
     /// Kafka refused or failed an operation.
     #[error("Kafka failed while {doing}")]
     Kafka {

@@ -275,3 +275,88 @@ fn one_writer_holds_the_lease_and_hands_it_over_when_it_goes() {
     second.write(batch).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(values(&second, "clues"), ["by the first", "by the second"]);
 }
+
+/// Creates `name` as an administrator would, with `partitions` and `settings`.
+fn create_topic(name: &str, partitions: i32, settings: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("an admin client");
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in settings {
+        topic = topic.set(key, value);
+    }
+    let created = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .expect("the broker answers");
+    for result in created {
+        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
+    }
+}
+
+#[test]
+fn topics_an_administrator_created_are_verified_and_wrong_settings_are_named() {
+    let _serial = serial();
+    let config = config("precreated");
+    let name = |topic: &str| format!("{}{topic}", config.topic_prefix);
+    // Right: one partition, every record kept. Wrong: three partitions; a log topic with compaction and a week's
+    // retention; a state topic deleted by age.
+    create_topic(
+        &name("clues"),
+        1,
+        &[("retention.ms", "-1"), ("retention.bytes", "-1")],
+    );
+    create_topic(
+        &name("links"),
+        3,
+        &[("retention.ms", "-1"), ("retention.bytes", "-1")],
+    );
+    create_topic(
+        &name("warnings"),
+        1,
+        &[("cleanup.policy", "compact"), ("retention.ms", "604800000")],
+    );
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = Batch::new();
+    batch.append("clues", record("c1", "a clue"));
+    log.write(batch)
+        .unwrap_or_else(|e| panic!("a verified topic takes writes: {e}"));
+    assert_eq!(values(&log, "clues"), ["a clue"]);
+
+    let mut batch = Batch::new();
+    batch.append("links", record("l1", "a link"));
+    let refused = log
+        .write(batch)
+        .expect_err("three partitions are refused")
+        .to_string();
+    assert!(
+        refused.contains(&name("links")) && refused.contains("3 partitions"),
+        "{refused}"
+    );
+
+    let mut batch = Batch::new();
+    batch.append("warnings", record("w1", "a warning"));
+    let refused = log.write(batch).expect_err("compaction is refused").to_string();
+    assert!(
+        refused.contains("cleanup.policy is 'compact'") && refused.contains("retention.ms is 604800000"),
+        "{refused}"
+    );
+    drop(log);
+
+    // A state topic an administrator made with deletion by age: the log does not open.
+    let config = self::config("precreated-state");
+    create_topic(
+        &format!("{}state", config.topic_prefix),
+        1,
+        &[("cleanup.policy", "delete")],
+    );
+    let refused = KafkaLog::open(config).expect_err("a state topic that forgets is refused");
+    assert!(
+        refused.to_string().contains("the state topic needs 'compact'"),
+        "{refused}"
+    );
+}
