@@ -243,27 +243,9 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
 
 #[test]
 fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(&store)
-        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("yujing runs");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("an address")
-        .to_owned();
+    let (mut child, addr) = serve(&store);
     for name in [
         "hotline12345.sample.jsonl",
         "grid.sample.jsonl",
@@ -292,18 +274,12 @@ fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
         .expect("an order")
         .to_owned();
     // The estate's order is handled and resolved: a real dispute.
-    for command in [
+    for c in [
         r#"{"command":"dispatch"}"#,
         r#"{"command":"accept"}"#,
         r#"{"command":"resolve","summary":"the lift was repaired"}"#,
     ] {
-        let (status, answer) = http(
-            &addr,
-            "POST",
-            &format!("/api/v1/orders/{order_id}/commands"),
-            command.as_bytes(),
-        );
-        assert_eq!(status, 200, "{command}: {answer}");
+        command(&addr, &order_id, c);
     }
     child.kill().expect("stop");
     child.wait().expect("reaped");
