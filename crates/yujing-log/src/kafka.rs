@@ -381,7 +381,10 @@ impl KafkaLog {
         let deadline = Instant::now() + self.timeout();
         let mut next = from;
         while out.len() < max && next < end {
-            match consumer.poll(Duration::from_millis(100)) {
+            // Short polls: a read usually ends at a transaction marker, which is never delivered, so the last
+            // poll of every read waits its whole timeout before the position shows the reader is through (a
+            // 100 ms poll made each read of a just-committed batch cost 100 ms).
+            match consumer.poll(Duration::from_millis(5)) {
                 Some(Ok(message)) => {
                     let offset = message.offset().max(0) as Offset;
                     next = offset + 1;
