@@ -10,6 +10,7 @@
 //! - `YUJING_E2E_RATE` (records per second, default 1,000) and `YUJING_E2E_SECONDS` (default 60): the live
 //!   phase's fixed arrival rate and length;
 //! - `YUJING_KAFKA_BOOTSTRAP`: when set, the ingest and live phases run on that Kafka cluster too;
+//! - `YUJING_E2E_PHASES`: a comma-separated subset of the phases below (`live,state`); all by default;
 //! - `YUJING_E2E_OUT`: where the results go (`results.json`, `results.md`; default `$TMPDIR/yujing-e2e`).
 //!
 //! Each phase runs in a child process of its own (this binary again, with `YUJING_E2E_PHASE`), so that its
