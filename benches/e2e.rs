@@ -29,6 +29,9 @@
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
+
+#[path = "support.rs"]
+mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -87,10 +90,6 @@ fn feed_files(sim: &Path) -> Result<Vec<PathBuf>, Failure> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-fn feed_of(path: &Path) -> Option<FeedId> {
-    path.file_name()?.to_str()?.split('-').next()?.parse().ok()
 }
 
 fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
@@ -244,7 +243,13 @@ fn live_stream(sim: &Path, built: &yujing_engine::Built) -> Result<Vec<StreamLin
     let mut by_month: std::collections::BTreeMap<String, Vec<Vec<StreamLine>>> =
         std::collections::BTreeMap::new();
     for file in feed_files(sim)? {
-        let Some(feed) = feed_of(&file) else { continue };
+        let Some(feed) = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(support::feed_of_file)
+        else {
+            continue;
+        };
         if !matches!(feed, FeedId::Hotline12345 | FeedId::Grid | FeedId::Exchange) {
             continue;
         }

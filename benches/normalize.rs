@@ -12,6 +12,9 @@
 
 use std::collections::BTreeMap;
 
+#[path = "support.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use yujing_engine::EngineConfig;
 use yujing_feeds::{adapters, detached_pointer, Outcome};
@@ -27,7 +30,7 @@ fn one_file_per_feed(built: &yujing_engine::Built) -> BTreeMap<FeedId, (String, 
     let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
     let mut largest: BTreeMap<FeedId, (String, Vec<u8>)> = BTreeMap::new();
     for (name, bytes) in simulation.files {
-        let Some(feed) = name.split('-').next().and_then(|f| f.parse::<FeedId>().ok()) else {
+        let Some(feed) = support::feed_of_file(&name) else {
             continue;
         };
         let slot = largest.entry(feed).or_insert_with(|| (String::new(), Vec::new()));

@@ -4,49 +4,14 @@
 //! Kafka from Maven Central, a single KRaft node on 127.0.0.1, run with the JDK `.ci/setup` installs), which
 //! `bash .ci/kafka stop` stops. The tests of this file run one at a time: one of them restarts the broker.
 
+mod broker;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use broker::{bootstrap, control_script, serial};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record};
-
-fn control_script() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/kafka")
-}
-
-/// The broker: `YUJING_KAFKA_BOOTSTRAP`, or one started by `.ci/kafka start` (once per test binary).
-fn bootstrap() -> String {
-    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BROKER
-        .get_or_init(|| {
-            if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
-                return bootstrap;
-            }
-            let started = std::process::Command::new("bash")
-                .arg(control_script())
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
-            assert!(
-                started.status.success(),
-                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
-                String::from_utf8_lossy(&started.stderr)
-            );
-            String::from_utf8_lossy(&started.stdout)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .clone()
-}
-
-/// One test at a time: the restart test takes the broker away from the others.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A configuration with topics and a transactional id of its own.
 fn config(name: &str) -> KafkaConfig {

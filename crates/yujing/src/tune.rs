@@ -279,15 +279,14 @@ struct PastOutcomes {
 /// cluster under the configuration in force). An order names the cluster of the live correlation; the report
 /// that opened that cluster names the dispute in this history.
 fn past_outcomes(
-    config: &EngineConfig,
+    log: &dyn yujing_log::Log,
     policy: &yujing_workorder::Policy,
     cluster_of: &HashMap<String, String>,
 ) -> Result<PastOutcomes> {
-    let log = open_log_for_reading(config)?;
-    let stage = OrderStage::open(log.as_ref(), policy.clone())?;
+    let stage = OrderStage::open(log, policy.clone())?;
     let mut opened_by: HashMap<String, String> = HashMap::new();
     yujing_engine::for_each_decoded(
-        log.as_ref(),
+        log,
         yujing_engine::topics::LINKS,
         0,
         |_, event: yujing_model::CorrelationEvent| {
@@ -425,7 +424,8 @@ pub(crate) fn tune(
     // Decode once.
     let started = std::time::Instant::now();
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let (clues, truth) = match input {
+    // The stored log, when it is the history, is opened once: its clues now, its work orders for the outcomes.
+    let (clues, truth, stored) = match input {
         TuneInput::Simulation(dir) => {
             let store = out_dir.join("store");
             if store.exists() {
@@ -440,12 +440,12 @@ pub(crate) fn tune(
             )?;
             let records: Vec<yujing_sim::TruthRecord> =
                 yujing_sim::read_json_lines(&dir.join("truth/records.jsonl"))?;
-            (clues_in_event_time(&log)?, Some(records))
+            (clues_in_event_time(&log)?, Some(records), None)
         }
-        TuneInput::StoredLog(range) => (
-            clues_in_range(open_log_for_reading(config)?.as_ref(), &range)?,
-            None,
-        ),
+        TuneInput::StoredLog(range) => {
+            let log = open_log_for_reading(config)?;
+            (clues_in_range(log.as_ref(), &range)?, None, Some(log))
+        }
     };
     eprintln!(
         "tune: {} clue versions, {} configurations (decoded in {:.1} s)",
@@ -480,7 +480,8 @@ pub(crate) fn tune(
             HashMap::new(),
         ),
         None => {
-            let outcomes = past_outcomes(config, &built.policy, &runs[0].cluster_of)?;
+            let log = stored.as_ref().context("the stored log is the history")?;
+            let outcomes = past_outcomes(log.as_ref(), &built.policy, &runs[0].cluster_of)?;
             let dispute_of = runs[0]
                 .cluster_of
                 .iter()
@@ -686,6 +687,44 @@ fn score_text(o: &Outcome, level: WarningLevel) -> String {
         .unwrap_or_else(|| "–".to_owned())
 }
 
+/// The columns of the results table, in both reports.
+const COLUMNS: [&str; 13] = [
+    "#",
+    "configuration",
+    "orange",
+    "red",
+    "orders",
+    "disputes",
+    "duplicates",
+    "orange P / R",
+    "red P / R",
+    "orange lead h",
+    "red lead h",
+    "gained",
+    "lost",
+];
+
+/// One configuration's row of the results table, as text, in the order of [`COLUMNS`].
+fn cells(o: &Outcome) -> [String; 13] {
+    let count = |level| o.warnings.get(&level).copied().unwrap_or(0).to_string();
+    let lead = |level| format!("{:+.1}", o.lead_hours.get(&level).copied().unwrap_or(0.0));
+    [
+        o.index.to_string(),
+        changes_text(o),
+        count(WarningLevel::Orange),
+        count(WarningLevel::Red),
+        o.orders.to_string(),
+        o.disputes.to_string(),
+        o.duplicates.to_string(),
+        score_text(o, WarningLevel::Orange),
+        score_text(o, WarningLevel::Red),
+        lead(WarningLevel::Orange),
+        lead(WarningLevel::Red),
+        o.gained.len().to_string(),
+        o.lost.len().to_string(),
+    ]
+}
+
 fn markdown(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# yujing tune\n");
@@ -693,29 +732,10 @@ fn markdown(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]
         s,
         "History: {source}, {clues} clue versions. Outcomes: {outcome_kind}.\n"
     );
-    let _ = writeln!(
-        s,
-        "| # | configuration | orange | red | orders | disputes | duplicates | orange P / R | red P / R | orange lead h | red lead h | gained | lost |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| {} |", COLUMNS.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(COLUMNS.len()));
     for o in outcomes {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:+.1} | {:+.1} | {} | {} |",
-            o.index,
-            changes_text(o),
-            o.warnings.get(&WarningLevel::Orange).copied().unwrap_or(0),
-            o.warnings.get(&WarningLevel::Red).copied().unwrap_or(0),
-            o.orders,
-            o.disputes,
-            o.duplicates,
-            score_text(o, WarningLevel::Orange),
-            score_text(o, WarningLevel::Red),
-            o.lead_hours.get(&WarningLevel::Orange).copied().unwrap_or(0.0),
-            o.lead_hours.get(&WarningLevel::Red).copied().unwrap_or(0.0),
-            o.gained.len(),
-            o.lost.len()
-        );
+        let _ = writeln!(s, "| {} |", cells(o).join(" | "));
     }
     let _ = writeln!(
         s,
@@ -854,24 +874,17 @@ fn html(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) ->
         );
     }
     lead.push_str("</svg>");
+    let header: String = COLUMNS
+        .iter()
+        .map(|c| format!("<th>{}</th>", escape(c)))
+        .collect();
     let mut rows = String::new();
     for o in outcomes {
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}</td><td>{}</td><td>{}</td></tr>",
-            o.index,
-            escape(&changes_text(o)),
-            o.warnings.get(&WarningLevel::Orange).copied().unwrap_or(0),
-            o.warnings.get(&WarningLevel::Red).copied().unwrap_or(0),
-            o.orders,
-            o.disputes,
-            o.duplicates,
-            score_text(o, WarningLevel::Orange),
-            score_text(o, WarningLevel::Red),
-            o.lead_hours.get(&WarningLevel::Orange).copied().unwrap_or(0.0),
-            o.gained.len(),
-            o.lost.len()
-        );
+        rows.push_str("<tr>");
+        for cell in cells(o) {
+            let _ = write!(rows, "<td>{}</td>", escape(&cell));
+        }
+        rows.push_str("</tr>");
     }
     format!(
         r#"<!DOCTYPE html>
@@ -882,7 +895,7 @@ fn html(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) ->
 <p>History: {source}, {clues} clue versions. Outcomes: {outcome_kind}. Configuration #0 (red) is the one in force.</p>
 <figure>{pr}<figcaption>Precision and recall of orange warnings, per configuration.</figcaption></figure>
 <figure>{lead}<figcaption>Median hours by which orange warnings came earlier (up) or later (down) than under #0.</figcaption></figure>
-<table><tr><th>#</th><th>configuration</th><th>orange</th><th>red</th><th>orders</th><th>disputes</th><th>duplicates</th><th>orange P / R</th><th>red P / R</th><th>orange lead h</th><th>gained</th><th>lost</th></tr>{rows}</table>
+<table><tr>{header}</tr>{rows}</table>
 </body></html>
 "#,
         source = escape(source),

@@ -2,18 +2,13 @@
 //! re-deliveries as new versions, bad input into the dead-letter store, configuration errors, and no clear phone
 //! or ID number in any output or log line.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn samples() -> PathBuf {
-    workspace().join("docs/feeds")
-}
+use support::{http, ok, samples, serve, workspace, SAMPLE_FILES};
 
 fn fixtures() -> PathBuf {
     workspace().join("crates/yujing-feeds/tests/fixtures")
@@ -44,16 +39,6 @@ fn assert_no_clear_pii(output: &Output) {
             );
         }
     }
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "yujing failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 fn json_lines(text: &str) -> Vec<Value> {
@@ -559,30 +544,6 @@ fn simulate_replay_and_eval_score_a_seeded_data_set_deterministically() {
     assert_eq!(orange["duplicates"], 0);
 }
 
-/// One HTTP/1.1 request over a plain socket; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(body).expect("write");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 #[test]
 fn ingest_opens_work_orders_and_orders_lists_them_with_their_audit_trail() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -609,38 +570,12 @@ fn ingest_opens_work_orders_and_orders_lists_them_with_their_audit_trail() {
 
 #[test]
 fn run_serves_the_api_ingests_over_http_and_stops_on_sigterm() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(dir.path().join("store"))
-        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("yujing runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+    let (mut child, addr) = serve(&dir.path().join("store"), None);
 
     assert_eq!(http(&addr, "GET", "/health", None, b"").0, 200);
     assert_eq!(http(&addr, "GET", "/api/v1/orders", None, b"").0, 401);
-    for name in [
-        "hotline12345.sample.jsonl",
-        "grid.sample.jsonl",
-        "police.sample.csv",
-        "screening.sample.csv",
-        "justice.sample.xml",
-        "exchange.sample.jsonl",
-    ] {
+    for name in SAMPLE_FILES {
         let feed = name.split('.').next().expect("feed");
         let body = std::fs::read(samples().join(name)).expect("sample");
         let (status, answer) = http(

@@ -3,57 +3,18 @@
 //! again adds nothing, and `yujing run` killed with SIGKILL in the middle of a stream and started again ends
 //! with exactly the warnings of an uninterrupted run.
 
-use std::io::{BufRead, Read, Write};
+#[path = "../../yujing-log/tests/broker/mod.rs"]
+mod broker;
+
+mod support;
+
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The broker: `YUJING_KAFKA_BOOTSTRAP`, or one started by `.ci/kafka start` (once per test binary).
-fn bootstrap() -> String {
-    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BROKER
-        .get_or_init(|| {
-            if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
-                return bootstrap;
-            }
-            let started = Command::new("bash")
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/kafka"))
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
-            assert!(
-                started.status.success(),
-                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
-                String::from_utf8_lossy(&started.stderr)
-            );
-            String::from_utf8_lossy(&started.stdout)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .clone()
-}
-
-/// One test at a time: each runs `yujing` processes that take both cores, and the standby test times a takeover.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds")
-}
-
-const FILES: [&str; 6] = [
-    "hotline12345.sample.jsonl",
-    "grid.sample.jsonl",
-    "police.sample.csv",
-    "screening.sample.csv",
-    "justice.sample.xml",
-    "exchange.sample.jsonl",
-];
+use broker::{bootstrap, serial};
+use support::{demo, ok, post_sample, samples, serve, spawn_run, SAMPLE_FILES};
 
 /// A configuration file putting the log on the test broker under topics of its own.
 fn kafka_config(dir: &Path, name: &str) -> PathBuf {
@@ -73,70 +34,47 @@ fn kafka_config(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-fn yujing(data_dir: &Path, config: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_yujing"));
-    command.arg("--data-dir").arg(data_dir).arg("--demo");
-    if let Some(config) = config {
-        command.arg("--config").arg(config);
-    }
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("yujing runs")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "yujing failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
-}
-
 #[test]
 fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let feeds = samples().display().to_string();
     let embedded = dir.path().join("embedded");
-    ok(yujing(&embedded, None, &["ingest", &feeds]));
-    let expected = ok(yujing(&embedded, None, &["warnings", "--json"]));
+    ok(demo(&embedded, None, &["ingest", &feeds]));
+    let expected = ok(demo(&embedded, None, &["warnings", "--json"]));
     assert_eq!(expected.lines().count(), 2, "{expected}");
 
     let config = kafka_config(dir.path(), "samples");
     let unused = dir.path().join("unused");
-    let printed = ok(yujing(&unused, Some(&config), &["ingest", &feeds]));
+    let printed = ok(demo(&unused, Some(&config), &["ingest", &feeds]));
     assert!(printed.contains("work orders opened"), "{printed}");
     assert_eq!(
-        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        ok(demo(&unused, Some(&config), &["warnings", "--json"])),
         expected
     );
     assert_eq!(
-        ok(yujing(&unused, Some(&config), &["orders"])),
-        ok(yujing(&embedded, None, &["orders"]))
+        ok(demo(&unused, Some(&config), &["orders"])),
+        ok(demo(&embedded, None, &["orders"]))
     );
     // Again: nothing new.
-    ok(yujing(&unused, Some(&config), &["ingest", &feeds]));
+    ok(demo(&unused, Some(&config), &["ingest", &feeds]));
     assert_eq!(
-        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        ok(demo(&unused, Some(&config), &["warnings", "--json"])),
         expected
     );
-    let clues = ok(yujing(&unused, Some(&config), &["clues"]));
+    let clues = ok(demo(&unused, Some(&config), &["clues"]));
     assert_eq!(clues.lines().count(), 21, "20 clues and one new version");
 
     // A historical stream read back from the Kafka topics: all of it, and one week of event time.
     let replayed = dir.path().join("replayed");
-    let printed = ok(yujing(
+    let printed = ok(demo(
         &unused,
         Some(&config),
         &["replay", "--from-log", "--out", &replayed.display().to_string()],
     ));
     assert!(printed.contains("from the stored log (Kafka"), "{printed}");
     let folder = dir.path().join("folder");
-    ok(yujing(
+    ok(demo(
         &embedded,
         None,
         &[
@@ -150,7 +88,7 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).expect("replay output");
     assert_eq!(read(&replayed, "warnings.jsonl"), read(&folder, "warnings.jsonl"));
     let week = dir.path().join("week");
-    ok(yujing(
+    ok(demo(
         &unused,
         Some(&config),
         &[
@@ -177,7 +115,7 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     let mut parts = Vec::new();
     for (name, range) in [("head", ["--to-offset", "15"]), ("tail", ["--from-offset", "15"])] {
         let out = dir.path().join(name);
-        let printed = ok(yujing(
+        let printed = ok(demo(
             &unused,
             Some(&config),
             &[
@@ -200,7 +138,7 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     let grid = dir.path().join("grid.toml");
     std::fs::write(&grid, "[grid]\n\"rules.recurring-orange.occurrences\" = [4, 5]\n").expect("grid");
     let tuned = dir.path().join("tuned");
-    let printed = ok(yujing(
+    let printed = ok(demo(
         &unused,
         Some(&config),
         &[
@@ -222,51 +160,6 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
     );
 }
 
-fn http(addr: &str, path: &str, body: &[u8]) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer demo-centre\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1).and_then(|s| s.parse().ok())
-}
-
-fn start(data_dir: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--demo")
-        .arg("--config")
-        .arg(config)
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("yujing runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
-    (child, addr)
-}
-
-fn post(addr: &str, name: &str) -> Option<u16> {
-    let feed = name.split('.').next().expect("feed");
-    let body = std::fs::read(samples().join(name)).expect("sample");
-    http(addr, &format!("/api/v1/ingest/{feed}?file={name}"), &body)
-}
-
 #[test]
 fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupted_run() {
     let _serial = serial();
@@ -275,25 +168,25 @@ fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupte
     // as it arrives, so its warnings can differ from those of one batch of the same files.)
     let config = kafka_config(dir.path(), "uninterrupted");
     let unused = dir.path().join("unused");
-    let (mut child, addr) = start(&unused, &config);
-    for name in &FILES {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    let (mut child, addr) = serve(&unused, Some(&config));
+    for name in &SAMPLE_FILES {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     child.kill().expect("stop");
     child.wait().expect("reaped");
-    let expected = ok(yujing(&unused, Some(&config), &["warnings", "--json"]));
+    let expected = ok(demo(&unused, Some(&config), &["warnings", "--json"]));
     assert_eq!(expected.lines().count(), 2, "{expected}");
 
     let config = kafka_config(dir.path(), "killed");
     let unused = dir.path().join("unused");
-    let (mut child, addr) = start(&unused, &config);
-    for name in &FILES[..3] {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    let (mut child, addr) = serve(&unused, Some(&config));
+    for name in &SAMPLE_FILES[..3] {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     // SIGKILL while the fourth file is being ingested.
     let in_flight = {
         let addr = addr.clone();
-        std::thread::spawn(move || post(&addr, FILES[3]))
+        std::thread::spawn(move || post_sample(&addr, SAMPLE_FILES[3]))
     };
     std::thread::sleep(std::time::Duration::from_millis(30));
     child.kill().expect("SIGKILL");
@@ -301,17 +194,17 @@ fn run_killed_mid_stream_and_restarted_ends_with_the_warnings_of_an_uninterrupte
     let _ = in_flight.join();
 
     // Restarted, the upstream senders retry everything they are not sure of.
-    let (mut child, addr) = start(&unused, &config);
-    for name in &FILES {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    let (mut child, addr) = serve(&unused, Some(&config));
+    for name in &SAMPLE_FILES {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     child.kill().expect("stop");
     child.wait().expect("reaped");
     assert_eq!(
-        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        ok(demo(&unused, Some(&config), &["warnings", "--json"])),
         expected
     );
-    let orders = ok(yujing(&unused, Some(&config), &["orders"]));
+    let orders = ok(demo(&unused, Some(&config), &["orders"]));
     assert!(orders.contains("1 work order(s)"), "{orders}");
 }
 
@@ -327,7 +220,10 @@ fn publish(bootstrap: &str, topic: &str, partitions: i32, lines: &[String]) {
         .set("broker.address.family", "v4");
     let admin: AdminClient<DefaultClientContext> = config.create().expect("admin");
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let created = futures_lite(admin.create_topics([&new], &AdminOptions::new()));
+    let created = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(admin.create_topics([&new], &AdminOptions::new()));
     if let Ok(results) = created {
         for result in results {
             if let Err((name, code)) = result {
@@ -349,27 +245,6 @@ fn publish(bootstrap: &str, topic: &str, partitions: i32, lines: &[String]) {
     producer.flush(std::time::Duration::from_secs(30)).expect("flush");
 }
 
-/// Drives a future to completion on this thread (the admin client needs no runtime).
-fn futures_lite<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Thread(std::thread::Thread);
-    impl Wake for Thread {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Thread(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut context) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-}
-
 fn sample_lines(name: &str) -> Vec<String> {
     std::fs::read_to_string(samples().join(name))
         .expect("sample")
@@ -382,7 +257,7 @@ fn sample_lines(name: &str) -> Vec<String> {
 /// Waits (up to a minute) until the store holds `n` clue versions.
 fn wait_for_clues(store: &Path, n: usize) {
     for _ in 0..600 {
-        let output = yujing(store, None, &["clues"]);
+        let output = demo(store, None, &["clues"]);
         if output.status.success() && String::from_utf8_lossy(&output.stdout).lines().count() >= n {
             return;
         }
@@ -406,14 +281,14 @@ fn upstream_topics_stream_in_once_across_a_sigkill() {
     // What the same records give when ingested as files.
     let files = dir.path().join("files");
     for name in ["hotline12345.sample.jsonl", "grid.sample.jsonl"] {
-        ok(yujing(
+        ok(demo(
             &files,
             None,
             &["ingest", &samples().join(name).display().to_string()],
         ));
     }
-    let expected = ok(yujing(&files, None, &["clues", "--latest"]));
-    let versions = ok(yujing(&files, None, &["clues"])).lines().count();
+    let expected = ok(demo(&files, None, &["clues", "--latest"]));
+    let versions = ok(demo(&files, None, &["clues"])).lines().count();
 
     let config = dir.path().join("sources.toml");
     std::fs::write(
@@ -429,7 +304,7 @@ fn upstream_topics_stream_in_once_across_a_sigkill() {
     publish(&bootstrap, &hotline_topic, 2, &hotline[..3]);
     publish(&bootstrap, &grid_topic, 1, &grid[..2]);
     let store = dir.path().join("store");
-    let (mut child, _) = start(&store, &config);
+    let (mut child, _) = serve(&store, Some(&config));
     wait_for_clues(&store, 3);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
@@ -437,18 +312,18 @@ fn upstream_topics_stream_in_once_across_a_sigkill() {
     // The rest is published while it is down; started again, it carries on from where the log says it stood.
     publish(&bootstrap, &hotline_topic, 2, &hotline[3..]);
     publish(&bootstrap, &grid_topic, 1, &grid[2..]);
-    let (mut child, _) = start(&store, &config);
+    let (mut child, _) = serve(&store, Some(&config));
     wait_for_clues(&store, versions);
     // Give it time to (wrongly) read anything twice before looking.
     std::thread::sleep(std::time::Duration::from_secs(2));
     child.kill().expect("stop");
     child.wait().expect("reaped");
     assert_eq!(
-        ok(yujing(&store, None, &["clues"])).lines().count(),
+        ok(demo(&store, None, &["clues"])).lines().count(),
         versions,
         "no record twice"
     );
-    let mut got: Vec<String> = ok(yujing(&store, None, &["clues", "--latest"]))
+    let mut got: Vec<String> = ok(demo(&store, None, &["clues", "--latest"]))
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON");
@@ -473,18 +348,7 @@ fn upstream_topics_stream_in_once_across_a_sigkill() {
 /// Starts `yujing run` and returns it with a receiver of its address, sent once it serves (a standby serves
 /// only once it holds the writer's lease).
 fn start_standby(data_dir: &Path, config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--demo")
-        .arg("--config")
-        .arg(config)
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("yujing runs");
+    let mut child = spawn_run(data_dir, Some(config));
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -505,13 +369,13 @@ fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupte
     let unused = dir.path().join("unused");
     // The uninterrupted run, for comparison.
     let config = kafka_config(dir.path(), "single");
-    let (mut single, addr) = start(&unused, &config);
-    for name in &FILES {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    let (mut single, addr) = serve(&unused, Some(&config));
+    for name in &SAMPLE_FILES {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     single.kill().expect("stop");
     single.wait().expect("reaped");
-    let expected = ok(yujing(&unused, Some(&config), &["warnings", "--json"]));
+    let expected = ok(demo(&unused, Some(&config), &["warnings", "--json"]));
 
     // Two instances of one log: the first to start writes, the second waits.
     let config = kafka_config(dir.path(), "pair");
@@ -520,8 +384,8 @@ fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupte
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the writer serves");
     let (mut standby, second) = start_standby(&unused, &config);
-    for name in &FILES[..3] {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    for name in &SAMPLE_FILES[..3] {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     assert!(
         second.recv_timeout(std::time::Duration::from_secs(2)).is_err(),
@@ -530,7 +394,7 @@ fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupte
     // SIGKILL the writer mid-stream; the standby takes over (after the group's session timeout).
     let in_flight = {
         let addr = addr.clone();
-        std::thread::spawn(move || post(&addr, FILES[3]))
+        std::thread::spawn(move || post_sample(&addr, SAMPLE_FILES[3]))
     };
     std::thread::sleep(std::time::Duration::from_millis(30));
     writer.kill().expect("SIGKILL");
@@ -539,13 +403,13 @@ fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupte
     let addr = second
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the standby took over");
-    for name in &FILES {
-        assert_eq!(post(&addr, name), Some(200), "{name}");
+    for name in &SAMPLE_FILES {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
     standby.kill().expect("stop");
     standby.wait().expect("reaped");
     assert_eq!(
-        ok(yujing(&unused, Some(&config), &["warnings", "--json"])),
+        ok(demo(&unused, Some(&config), &["warnings", "--json"])),
         expected
     );
 }

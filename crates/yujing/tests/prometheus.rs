@@ -3,17 +3,16 @@
 //! `yujing run` while it ingests the sample data, loads the rules, and every panel of the Grafana dashboard
 //! returns data through Prometheus's HTTP API.
 
-use std::io::{BufRead, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{samples, serve, workspace, SAMPLE_FILES};
 
 fn tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
@@ -172,28 +171,8 @@ timeout_ms = 2000
         ),
     )
     .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(dir.path().join("store"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("yujing runs");
-    let stdout = child.stdout.take().expect("stdout");
+    let (child, addr) = serve(&dir.path().join("store"), Some(&config));
     let yujing = Running(child);
-    let mut first = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
     let http = reqwest::Client::new();
 
     // Prometheus scraping it every second, with the rules.
@@ -246,16 +225,9 @@ timeout_ms = 2000
     );
 
     // yujing processes the sample data while Prometheus watches.
-    for name in [
-        "hotline12345.sample.jsonl",
-        "grid.sample.jsonl",
-        "police.sample.csv",
-        "screening.sample.csv",
-        "justice.sample.xml",
-        "exchange.sample.jsonl",
-    ] {
+    for name in SAMPLE_FILES {
         let feed = name.split('.').next().expect("feed");
-        let body = std::fs::read(workspace().join("docs/feeds").join(name)).expect("sample");
+        let body = std::fs::read(samples().join(name)).expect("sample");
         let response = http
             .post(format!("http://{addr}/api/v1/ingest/{feed}?file={name}"))
             .bearer_auth("demo-centre")

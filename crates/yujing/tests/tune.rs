@@ -1,41 +1,55 @@
 //! `yujing tune` end to end: a sweep over simulated labeled data and over a stored log, and its HTML report
 //! drawn by a real browser (headless Chromium, Debian's `chromium` package; `.ci/setup` installs it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
-
-fn yujing(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--demo")
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("yujing runs")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "yujing failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
-}
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds")
-}
+use support::{demo, http, ok, post_sample, samples, serve, SAMPLE_FILES};
 
 const GRID: &str = r#"
 [grid]
 "rules.recurring-orange.occurrences" = [4, 5]
 "rules.recurring-orange.within_days" = [21, 30]
 "#;
+
+/// A seeded simulation of 400 disputes over 90 days in `dir/sim`.
+fn simulate(dir: &Path) -> std::path::PathBuf {
+    let sim = dir.join("sim");
+    ok(demo(
+        &dir.join("unused"),
+        None,
+        &[
+            "simulate",
+            "--seed",
+            "11",
+            "--disputes",
+            "400",
+            "--days",
+            "90",
+            "--out",
+            &sim.display().to_string(),
+        ],
+    ));
+    sim
+}
+
+/// `yujing tune HISTORY… --grid GRID --out OUT` on `data_dir`: what it printed and `OUT/results.json`.
+fn sweep(data_dir: &Path, history: &[&str], out: &Path) -> (String, Vec<Value>) {
+    let grid = out.with_extension("grid.toml");
+    std::fs::write(&grid, GRID).expect("grid");
+    let grid = grid.display().to_string();
+    let out_arg = out.display().to_string();
+    let mut args = vec!["tune"];
+    args.extend_from_slice(history);
+    args.extend(["--grid", grid.as_str(), "--out", out_arg.as_str()]);
+    let printed = ok(demo(data_dir, None, &args));
+    let results = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+        .expect("JSON");
+    (printed, results)
+}
 
 /// Pixels of `png` within a few levels of `rgb`.
 fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
@@ -53,49 +67,24 @@ fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
 #[test]
 fn a_sweep_over_simulated_data_reports_each_configuration_and_draws_its_plots() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = dir.path().join("sim");
-    ok(yujing(
-        &dir.path().join("unused"),
-        &[
-            "simulate",
-            "--seed",
-            "11",
-            "--disputes",
-            "400",
-            "--days",
-            "90",
-            "--out",
-            &sim.display().to_string(),
-        ],
-    ));
-    let grid = dir.path().join("grid.toml");
-    std::fs::write(&grid, GRID).expect("grid");
+    let sim = simulate(dir.path());
     let out = dir.path().join("tune");
-    let printed = ok(yujing(
+    let (printed, results) = sweep(
         &dir.path().join("unused"),
-        &[
-            "tune",
-            "--truth",
-            &sim.display().to_string(),
-            "--grid",
-            &grid.display().to_string(),
-            "--out",
-            &out.display().to_string(),
-        ],
-    ));
+        &["--truth", &sim.display().to_string()],
+        &out,
+    );
     // The combination equal to the configuration in force (5 in 30 days) is #0, not repeated.
     assert!(printed.contains("swept 4 configurations"), "{printed}");
-    let results: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
-            .expect("JSON");
     assert_eq!(results.len(), 4);
     assert_eq!(results[0]["changes"], serde_json::json!([]));
     assert_eq!(results[0]["gained"], serde_json::json!([]));
     assert_eq!(results[0]["lost"], serde_json::json!([]));
     // The configuration in force scores as `yujing eval` scores a replay of the same data.
     let replay = dir.path().join("replay");
-    ok(yujing(
+    ok(demo(
         &dir.path().join("unused"),
+        None,
         &[
             "replay",
             "--feeds",
@@ -104,8 +93,9 @@ fn a_sweep_over_simulated_data_reports_each_configuration_and_draws_its_plots() 
             &replay.display().to_string(),
         ],
     ));
-    let eval: Value = serde_json::from_str(&ok(yujing(
+    let eval: Value = serde_json::from_str(&ok(demo(
         &dir.path().join("unused"),
+        None,
         &[
             "eval",
             "--truth",
@@ -175,28 +165,13 @@ fn a_sweep_over_simulated_data_reports_each_configuration_and_draws_its_plots() 
 fn a_sweep_over_the_stored_log_uses_its_work_orders_as_outcomes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store");
-    ok(yujing(&store, &["ingest", &samples().display().to_string()]));
-    let grid = dir.path().join("grid.toml");
-    std::fs::write(&grid, GRID).expect("grid");
+    ok(demo(&store, None, &["ingest", &samples().display().to_string()]));
     let out = dir.path().join("tune");
-    let printed = ok(yujing(
-        &store,
-        &[
-            "tune",
-            "--from-log",
-            "--grid",
-            &grid.display().to_string(),
-            "--out",
-            &out.display().to_string(),
-        ],
-    ));
+    let (printed, results) = sweep(&store, &["--from-log"], &out);
     assert!(printed.contains("from the stored log"), "{printed}");
     let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     // No order was resolved or dismissed yet: no outcomes, but the warnings each configuration would raise.
     assert!(markdown.contains("none known"), "{markdown}");
-    let results: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
-            .expect("JSON");
     assert_eq!(results[0]["warnings"]["orange"], 1);
     assert_eq!(results[0]["orders"], 1);
     // Four in 21 days raises the estate's orange earlier than five in 30.
@@ -212,62 +187,18 @@ fn a_sweep_over_the_stored_log_uses_its_work_orders_as_outcomes() {
         "{four}"
     );
     // The stored log was only read.
-    assert_eq!(ok(yujing(&store, &["warnings", "--json"])).lines().count(), 2);
-}
-
-/// One HTTP/1.1 request with the demo centre's token; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer demo-centre\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(body).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
+    assert_eq!(ok(demo(&store, None, &["warnings", "--json"])).lines().count(), 2);
 }
 
 #[test]
 fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store");
-    let (mut child, addr) = serve(&store);
-    for name in [
-        "hotline12345.sample.jsonl",
-        "grid.sample.jsonl",
-        "police.sample.csv",
-        "screening.sample.csv",
-        "justice.sample.xml",
-        "exchange.sample.jsonl",
-    ] {
-        let feed = name.split('.').next().expect("feed");
-        let body = std::fs::read(samples().join(name)).expect("sample");
-        assert_eq!(
-            http(
-                &addr,
-                "POST",
-                &format!("/api/v1/ingest/{feed}?file={name}"),
-                &body
-            )
-            .0,
-            200
-        );
+    let (mut child, addr) = serve(&store, None);
+    for name in SAMPLE_FILES {
+        assert_eq!(post_sample(&addr, name), Some(200), "{name}");
     }
-    let (_, orders) = http(&addr, "GET", "/api/v1/orders", b"");
+    let (_, orders) = http(&addr, "GET", "/api/v1/orders", Some("demo-centre"), b"");
     let orders: Value = serde_json::from_str(&orders).expect("JSON");
     let order_id = orders["orders"][0]["order_id"]
         .as_str()
@@ -284,60 +215,23 @@ fn past_work_orders_are_the_outcomes_of_a_sweep_over_the_stored_log() {
     child.kill().expect("stop");
     child.wait().expect("reaped");
 
-    let grid = dir.path().join("grid.toml");
-    std::fs::write(&grid, GRID).expect("grid");
     let out = dir.path().join("tune");
-    ok(yujing(
-        &store,
-        &[
-            "tune",
-            "--from-log",
-            "--grid",
-            &grid.display().to_string(),
-            "--out",
-            &out.display().to_string(),
-        ],
-    ));
+    let (_, results) = sweep(&store, &["--from-log"], &out);
     let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(markdown.contains("past work orders"), "{markdown}");
-    let results: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
-            .expect("JSON");
     // Every configuration warns the resolved dispute: precision and recall 1 against the outcomes known.
     for r in &results {
         assert_eq!(r["scores"]["orange"], serde_json::json!([1.0, 1.0]), "{r}");
     }
 }
 
-/// Starts `yujing run` on `store`; returns the child and its address.
-fn serve(store: &Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yujing"))
-        .arg("--data-dir")
-        .arg(store)
-        .args(["--demo", "run", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("yujing runs");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("an address")
-        .to_owned();
-    (child, addr)
-}
-
+/// Posts `command` to order `order_id` as the demo centre; it must be accepted.
 fn command(addr: &str, order_id: &str, command: &str) {
     let (status, answer) = http(
         addr,
         "POST",
         &format!("/api/v1/orders/{order_id}/commands"),
+        Some("demo-centre"),
         command.as_bytes(),
     );
     assert_eq!(status, 200, "{order_id} {command}: {answer}");
@@ -346,50 +240,20 @@ fn command(addr: &str, order_id: &str, command: &str) {
 #[test]
 fn merged_and_dismissed_orders_are_outcomes_of_a_sweep_over_the_stored_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = dir.path().join("sim");
-    ok(yujing(
-        &dir.path().join("unused"),
-        &[
-            "simulate",
-            "--seed",
-            "11",
-            "--disputes",
-            "400",
-            "--days",
-            "90",
-            "--out",
-            &sim.display().to_string(),
-        ],
-    ));
+    let sim = simulate(dir.path());
     let store = dir.path().join("store");
-    ok(yujing(
+    ok(demo(
         &store,
+        None,
         &["ingest", &sim.join("feeds").display().to_string()],
     ));
-    let grid = dir.path().join("grid.toml");
-    std::fs::write(&grid, GRID).expect("grid");
-    let sweep = |name: &str| -> Vec<Value> {
-        let out = dir.path().join(name);
-        ok(yujing(
-            &store,
-            &[
-                "tune",
-                "--from-log",
-                "--grid",
-                &grid.display().to_string(),
-                "--out",
-                &out.display().to_string(),
-            ],
-        ));
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
-            .expect("JSON")
-    };
-    let before = sweep("before");
+    let sweep_log = |name: &str| sweep(&store, &["--from-log"], &dir.path().join(name)).1;
+    let before = sweep_log("before");
 
     // Three orange orders: an operator merges the first into the second (one dispute the configuration in force
     // split in two), the second is handled and resolved, the third dismissed as a false positive.
-    let (mut child, addr) = serve(&store);
-    let (_, listed) = http(&addr, "GET", "/api/v1/orders", b"");
+    let (mut child, addr) = serve(&store, None);
+    let (_, listed) = http(&addr, "GET", "/api/v1/orders", Some("demo-centre"), b"");
     let listed: Value = serde_json::from_str(&listed).expect("JSON");
     let orange: Vec<String> = listed["orders"]
         .as_array()
@@ -423,7 +287,7 @@ fn merged_and_dismissed_orders_are_outcomes_of_a_sweep_over_the_stored_log() {
     child.kill().expect("stop");
     child.wait().expect("reaped");
 
-    let after = sweep("after");
+    let after = sweep_log("after");
     assert_eq!(before.len(), after.len());
     let in_force = &after[0];
     // The merged order's warning is now a second warning about the kept order's dispute.

@@ -1,0 +1,45 @@
+//! The Kafka broker of the integration tests, shared by yujing-log's and the `yujing` binary's Kafka tests
+//! (the latter include this file by path).
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
+/// `.ci/kafka`, the script that fetches, starts, restarts and stops the test broker.
+pub fn control_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/kafka")
+}
+
+/// The broker: `YUJING_KAFKA_BOOTSTRAP`, or one started by `.ci/kafka start` (once per test binary).
+pub fn bootstrap() -> String {
+    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BROKER
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
+                return bootstrap;
+            }
+            let started = std::process::Command::new("bash")
+                .arg(control_script())
+                .arg("start")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
+            assert!(
+                started.status.success(),
+                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
+                String::from_utf8_lossy(&started.stderr)
+            );
+            String::from_utf8_lossy(&started.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .clone()
+}
+
+/// One test at a time: one restarts the broker, others run `yujing` processes that take both cores or time a
+/// takeover.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
