@@ -167,37 +167,32 @@ fn correlate_group(
             .map(|a| (format!("{}:{}", a.feed, a.source_id), a.cluster_id))
             .collect(),
     );
-    let correlator = &correlator;
-    let threads = threads.clamp(1, members.len().max(1));
-    std::thread::scope(|scope| {
+    parallel_map(members.len(), threads, |k| {
+        let (i, settings) = members[k];
+        let run = Run {
+            warnings: correlator.judge(&settings.rules, settings.episode_gap_days),
+            cluster_of: Arc::clone(&cluster_of),
+        };
+        (i, run)
+    })
+}
+
+/// `f(0)`, …, `f(count - 1)` on `threads` scoped threads (item `i` on thread `i % threads`), in index order. A
+/// panic in `f` is the caller's.
+fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, count.max(1));
+    let f = &f;
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let cluster_of = &cluster_of;
-                scope.spawn(move || {
-                    members
-                        .iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|(i, settings)| {
-                            let warnings = correlator.judge(&settings.rules, settings.episode_gap_days);
-                            (
-                                *i,
-                                Run {
-                                    warnings,
-                                    cluster_of: Arc::clone(cluster_of),
-                                },
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|t| scope.spawn(move || (t..count).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            .filter_map(|h| h.join().ok())
-            .flatten()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
-    })
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Every configuration's run: one clustering per distinct scoring setting, the groups `workers` at a time
@@ -212,32 +207,21 @@ fn run_all(configs: &[yujing_correlate::Settings], clues: &[Clue], workers: usiz
     let parallel_groups = workers.clamp(1, groups.len().max(1));
     let threads_per_group = (workers / parallel_groups).max(1);
     let mut runs: Vec<Option<Run>> = (0..configs.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parallel_groups)
-            .map(|w| {
-                let groups = &groups;
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    for group in groups.iter().skip(w).step_by(parallel_groups) {
-                        let members: Vec<(usize, &yujing_correlate::Settings)> =
-                            group.iter().map(|&i| (i, &configs[i])).collect();
-                        let clustering = clustering_part(&configs[group[0]]);
-                        out.extend(correlate_group(&clustering, &members, clues, threads_per_group));
-                    }
-                    out
-                })
-            })
-            .collect();
-        for handle in handles {
-            if let Ok(results) = handle.join() {
-                for (i, run) in results {
-                    runs[i] = Some(run);
-                }
-            }
-        }
+    let per_group = parallel_map(groups.len(), parallel_groups, |g| {
+        let members: Vec<(usize, &yujing_correlate::Settings)> =
+            groups[g].iter().map(|&i| (i, &configs[i])).collect();
+        correlate_group(
+            &clustering_part(&configs[groups[g][0]]),
+            &members,
+            clues,
+            threads_per_group,
+        )
     });
+    for (i, run) in per_group.into_iter().flatten() {
+        runs[i] = Some(run);
+    }
     runs.into_iter()
-        .map(|r| r.context("a configuration's run failed"))
+        .map(|r| r.context("a configuration has no run (a bug in grouping)"))
         .collect()
 }
 
@@ -616,22 +600,7 @@ pub(crate) fn tune(
             lost,
         }
     };
-    let mut outcomes: Vec<Outcome> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let outcome_of = &outcome_of;
-                let count = configs.len();
-                scope.spawn(move || (w..count).step_by(workers).map(outcome_of).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .flatten()
-            .collect()
-    });
-    outcomes.sort_by_key(|o| o.index);
-    anyhow::ensure!(outcomes.len() == configs.len(), "scoring a configuration failed");
+    let outcomes: Vec<Outcome> = parallel_map(configs.len(), workers, outcome_of);
     eprintln!("tune: scored in {:.1} s", phase.elapsed().as_secs_f64());
 
     let source = match input {
