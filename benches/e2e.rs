@@ -100,6 +100,7 @@ fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
         transactional_id: format!("e2e-{run}-{name}"),
         replication_factor: 1,
         timeout_ms: 30_000,
+        partitions: 1,
     }
 }
 

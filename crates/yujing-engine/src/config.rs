@@ -409,11 +409,18 @@ impl EngineConfig {
             }
             if kafka.transactional_id.trim().is_empty() {
                 errors.push(
-                    "store.kafka.transactional_id is empty: give each writing instance its own".to_owned(),
+                    "store.kafka.transactional_id is empty: give the store's writers one (shards add -p<n>)"
+                        .to_owned(),
                 );
             }
             if kafka.replication_factor < 1 || kafka.timeout_ms == 0 {
                 errors.push("store.kafka.replication_factor and timeout_ms must be at least 1".to_owned());
+            }
+            if !(1..=1024).contains(&kafka.partitions) {
+                errors.push(format!(
+                    "store.kafka.partitions is {}: give the number of shards, 1 to 1024",
+                    kafka.partitions
+                ));
             }
         }
         if self.store.data_dir.as_os_str().is_empty() {

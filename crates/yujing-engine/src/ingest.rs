@@ -17,6 +17,7 @@ use yujing_log::{Batch, Log, LogError, Record};
 use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
 
 use crate::clock::Clock;
+use crate::shard::Shard;
 use crate::topics::{raw_topic, CLUES, DEADLETTER};
 
 /// Raw units per atomic batch: bounds memory and the number of fsyncs.
@@ -72,12 +73,20 @@ pub struct FileReport {
     pub rejected: u64,
     /// Rejections by kind.
     pub rejected_by_kind: BTreeMap<String, u64>,
+    /// Records left to the other shards of a sharded store (their town, or their bytes, belong there).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_shards: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl FileReport {
     pub(crate) fn add(&mut self, other: &FileReport) {
         self.raw_units += other.raw_units;
         self.records += other.records;
+        self.other_shards += other.other_shards;
         self.new_clues += other.new_clues;
         self.new_versions += other.new_versions;
         self.duplicates += other.duplicates;
@@ -120,6 +129,17 @@ pub struct Ingestor<'a, L: Log + ?Sized> {
     log: &'a L,
     normalizer: &'a Normalizer,
     clock: &'a dyn Clock,
+    shard: Shard,
+}
+
+/// What one shard keeps of a chunk of an input (see [`Ingestor::claims`]).
+struct Claims {
+    /// By unit of the chunk: whether to log it.
+    units: Vec<bool>,
+    /// Indexes (in the input) of the records to keep.
+    records: std::collections::HashSet<usize>,
+    /// Records already normalized to find their town, by index.
+    normalized: HashMap<usize, Result<Clue, Reject>>,
 }
 
 /// The export files found under the paths given to an ingest.
@@ -235,7 +255,16 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             log,
             normalizer,
             clock,
+            shard: Shard::WHOLE,
         }
+    }
+
+    /// Keeps only what belongs to `shard` of a sharded store (clues of its towns; raw units, dead letters and
+    /// not-disputes that hash to it); the rest is counted in [`FileReport::other_shards`] and left to the other
+    /// shards, which read the same inputs.
+    pub fn for_shard(mut self, shard: Shard) -> Ingestor<'a, L> {
+        self.shard = shard;
+        self
     }
 
     /// Ingests every input under `paths` (files, or directories whose files are named after their feed).
@@ -303,6 +332,66 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         Ok(report)
     }
 
+    /// Which units and records of `units` this shard keeps. The whole store keeps everything; a shard keeps the
+    /// clues of its towns (normalized here to learn the town, and handed on so as not to normalize twice) and
+    /// the records without a town whose unit hashes to it; it logs a unit when it keeps one of its records.
+    fn claims(&self, decoded: &DecodedInput, units: std::ops::Range<usize>) -> Claims {
+        let in_chunk = |r: &&yujing_feeds::Decoded| units.contains(&r.unit);
+        if self.shard.is_whole() {
+            return Claims {
+                units: vec![true; units.len()],
+                records: decoded
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| in_chunk(r))
+                    .map(|(i, _)| i)
+                    .collect(),
+                normalized: HashMap::new(),
+            };
+        }
+        let mut claims = Claims {
+            units: vec![false; units.len()],
+            records: std::collections::HashSet::new(),
+            normalized: HashMap::new(),
+        };
+        let mut has_records = vec![false; units.len()];
+        for (index, record) in decoded.records.iter().enumerate().filter(|(_, r)| in_chunk(r)) {
+            let unit = record.unit - units.start;
+            has_records[unit] = true;
+            let claimed = match &record.outcome {
+                Outcome::Record(source) => {
+                    let placeholder = RawPointer {
+                        topic: String::new(),
+                        offset: 0,
+                        location: record.location.clone(),
+                    };
+                    let outcome = self.normalizer.normalize(source, 0, placeholder);
+                    let claimed = match &outcome {
+                        Ok(clue) => self.shard.claims_town(clue.town.town_code.as_str()),
+                        Err(_) => self.shard.claims_unit(&decoded.units[record.unit].bytes),
+                    };
+                    if claimed {
+                        claims.normalized.insert(index, outcome);
+                    }
+                    claimed
+                }
+                _ => self.shard.claims_unit(&decoded.units[record.unit].bytes),
+            };
+            if claimed {
+                claims.records.insert(index);
+                claims.units[unit] = true;
+            }
+        }
+        // A unit that yielded no record (a header, a blank export) is kept by the shard its bytes hash to.
+        for (unit, has) in has_records.iter().enumerate() {
+            if !has && self.shard.claims_unit(&decoded.units[units.start + unit].bytes) {
+                claims.units[unit] = true;
+            }
+        }
+        claims
+    }
+
     fn record_state(
         &self,
         pending: &HashMap<String, RecordState>,
@@ -329,13 +418,19 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     ) -> Result<(), IngestError> {
         let now = self.clock.now();
         let topic = raw_topic(feed);
+        let claims = self.claims(decoded, units.clone());
         let mut next_raw = self.log.end_offset(&topic)?;
         let mut batch = Batch::new();
         // Each distinct unit is logged once per feed; a unit received again points at its first receipt, so a
         // drop directory read every few minutes does not grow the raw log.
         let mut raw_offsets = Vec::with_capacity(units.len());
         let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
-        for unit in &decoded.units[units.clone()] {
+        for (index, unit) in decoded.units[units.clone()].iter().enumerate() {
+            if !claims.units[index] {
+                // No record of it is this shard's: the shard that keeps them logs it.
+                raw_offsets.push(0);
+                continue;
+            }
             let key = raw_state_key(feed, &unit.bytes);
             let known = match pending_raw.get(&key) {
                 Some(offset) => Some(*offset),
@@ -372,7 +467,18 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         };
         let mut pending: HashMap<String, RecordState> = HashMap::new();
         let mut pending_dead: Vec<Vec<u8>> = Vec::new();
-        for record in decoded.records.iter().filter(|r| units.contains(&r.unit)) {
+        let mut normalized = claims.normalized;
+        for (index, record) in decoded
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| units.contains(&r.unit))
+        {
+            report.records += 1;
+            if !claims.records.contains(&index) {
+                report.other_shards += 1;
+                continue;
+            }
             // A span per record: feed, position and source id (redacted, in case a bad record put a phone there).
             let _span = tracing::debug_span!(
                 "record",
@@ -381,7 +487,6 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 source_id = %yujing_feeds::pii::redact(record.source_id.as_deref().unwrap_or("")),
             )
             .entered();
-            report.records += 1;
             let raw = pointer(record.unit, &record.location);
             let reject = match &record.outcome {
                 Outcome::NotADispute { .. } => {
@@ -389,7 +494,17 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     continue;
                 }
                 Outcome::Rejected(reject) => reject.clone(),
-                Outcome::Record(source) => match self.normalizer.normalize(source, 0, raw.clone()) {
+                Outcome::Record(source) => match normalized
+                    .remove(&index)
+                    .map(|outcome| {
+                        // Normalized before the raw offsets were known (to find its town): point it now.
+                        outcome.map(|mut clue| {
+                            clue.raw = raw.clone();
+                            clue
+                        })
+                    })
+                    .unwrap_or_else(|| self.normalizer.normalize(source, 0, raw.clone()))
+                {
                     Err(reject) => reject,
                     Ok(mut clue) => {
                         let mut state = self.record_state(&pending, &clue.clue_id)?;

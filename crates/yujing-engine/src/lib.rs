@@ -11,6 +11,7 @@
 //! - [`outbox`]: every warning and work-order event on the `outbox` topic, the command-centre feed.
 //! - [`Pipeline`]: ingestion, correlation and work orders as one long-lived value, for `yujing run`.
 //! - [`Metrics`]: the Prometheus instruments the stages update and `/metrics` exposes.
+//! - [`Shard`]: which shard of a store on Kafka a town's records belong to (`[store.kafka] partitions`).
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
@@ -25,6 +26,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pipeline;
 pub mod read;
+pub mod shard;
 pub mod sources;
 pub mod topics;
 
@@ -41,4 +43,5 @@ pub use orders::{OrderError, OrderStage};
 pub use outbox::{read_outbox, OutboxEvent};
 pub use pipeline::{Pipeline, PipelineError, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
+pub use shard::Shard;
 pub use sources::{SourceConfig, SourceFormat};

@@ -95,7 +95,23 @@ impl Metrics {
     /// A fresh registry with every instrument, the known label sets present at zero (so dashboards and alerts
     /// see a series before the first event).
     pub fn new() -> Metrics {
-        let registry = Registry::new();
+        Metrics::with_registry(Registry::new())
+    }
+
+    /// [`Metrics::new`] for one shard of a sharded store: every series carries the label `shard`, so the
+    /// shards an instance runs can be exposed together ([`Metrics::encode_all`]) and summed across instances.
+    pub fn for_shard(shard: crate::Shard) -> Metrics {
+        if shard.is_whole() {
+            return Metrics::new();
+        }
+        let labels = std::collections::HashMap::from([("shard".to_owned(), shard.index.to_string())]);
+        match Registry::new_custom(None, Some(labels)) {
+            Ok(registry) => Metrics::with_registry(registry),
+            Err(_) => unreachable!("'shard' is a valid label name"),
+        }
+    }
+
+    fn with_registry(registry: Registry) -> Metrics {
         let r = &registry.clone();
         let metrics = Metrics {
             registry,
@@ -252,6 +268,25 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+
+    /// The text exposition of the metrics of several shards: the series of each metric together, told apart by
+    /// their `shard` label.
+    pub fn encode_all(all: &[&Metrics]) -> String {
+        let mut families: Vec<prometheus::proto::MetricFamily> = Vec::new();
+        for metrics in all {
+            for family in metrics.registry.gather() {
+                match families.iter_mut().find(|f| f.name() == family.name()) {
+                    Some(known) => known.mut_metric().extend(family.get_metric().iter().cloned()),
+                    None => families.push(family),
+                }
+            }
+        }
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&families, &mut buffer) {
             tracing::error!(%error, "encoding metrics");
         }
         String::from_utf8(buffer).unwrap_or_default()

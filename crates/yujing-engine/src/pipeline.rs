@@ -19,6 +19,7 @@ use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor};
 use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS, ORDER_STATES};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
+use crate::shard::Shard;
 use crate::sources::{self, SourceConfig};
 use crate::topics::{CLUES, OUTBOX};
 
@@ -56,6 +57,7 @@ pub struct Pipeline {
     correlation: CorrelationStage,
     orders: OrderStage,
     metrics: Arc<Metrics>,
+    shard: Shard,
 }
 
 fn seconds(at: DateTime<Utc>) -> f64 {
@@ -75,6 +77,17 @@ impl Pipeline {
         built: Built,
         clock: Arc<dyn Clock>,
     ) -> Result<(Pipeline, StepReport), PipelineError> {
+        Pipeline::open_shard(log, built, clock, Shard::WHOLE)
+    }
+
+    /// [`Pipeline::open_reporting`] for `shard` of a sharded store, `log` being that shard's: it ingests only
+    /// what belongs to the shard ([`Ingestor::for_shard`]) and labels its metrics with it.
+    pub fn open_shard(
+        log: Arc<dyn Log>,
+        built: Built,
+        clock: Arc<dyn Clock>,
+        shard: Shard,
+    ) -> Result<(Pipeline, StepReport), PipelineError> {
         let (correlation, _) = CorrelationStage::open(log.as_ref(), &built.correlate)?;
         let mut on_log = Vec::new();
         crate::read::for_each_warning(log.as_ref(), |w| on_log.push(w))?;
@@ -89,7 +102,7 @@ impl Pipeline {
             );
         }
         let orders = OrderStage::open(log.as_ref(), built.policy.clone())?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::for_shard(shard));
         metrics.start_time.set(seconds(clock.now()));
         // When each feed last delivered, from the log (clue keys are `<feed>:<source id>`).
         let mut last: HashMap<FeedId, i64> = HashMap::new();
@@ -117,6 +130,7 @@ impl Pipeline {
             correlation,
             orders,
             metrics,
+            shard,
         };
         let report = pipeline.advance()?;
         Ok((pipeline, report))
@@ -191,6 +205,7 @@ impl Pipeline {
         let report = {
             let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
             Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+                .for_shard(self.shard)
                 .ingest_bytes(feed, file, bytes)?
         };
         self.observe_stage("ingest", started);
@@ -299,6 +314,7 @@ impl Pipeline {
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
         let started = Instant::now();
         let report = Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+            .for_shard(self.shard)
             .ingest_paths(paths, None, &mut |_| {})?;
         if !report.files.is_empty() {
             self.observe_stage("ingest", started);
@@ -396,6 +412,11 @@ impl Pipeline {
     /// The log.
     pub fn log(&self) -> &Arc<dyn Log> {
         &self.log
+    }
+
+    /// The shard of the store this pipeline runs ([`Shard::WHOLE`] unless the store is sharded).
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// The clock.

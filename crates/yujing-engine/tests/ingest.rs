@@ -71,3 +71,116 @@ fn the_same_file_twice_logs_no_clue_and_no_raw_unit_again() {
         ]
     );
 }
+
+/// What a store holds, for comparison: clues (id, version, town), dead letters (feed, position, kind) and raw
+/// units per feed.
+type Contents = (Vec<(String, u32, String)>, Vec<String>, Vec<u64>);
+
+fn contents(log: &EmbeddedLog) -> Contents {
+    let mut clues = Vec::new();
+    for_each_clue(log, |clue| {
+        clues.push((
+            clue.clue_id.clone(),
+            clue.version,
+            clue.town.town_code.to_string(),
+        ));
+    })
+    .expect("clues");
+    let mut letters = Vec::new();
+    yujing_engine::for_each_dead_letter(log, |letter| {
+        letters.push(format!(
+            "{} {} {}",
+            letter.feed,
+            letter.location,
+            letter.kind.as_str()
+        ));
+    })
+    .expect("dead letters");
+    let raw: Vec<u64> = FeedId::ALL
+        .iter()
+        .map(|feed| log.end_offset(&format!("raw.{}", feed.as_str())).expect("end"))
+        .collect();
+    clues.sort();
+    letters.sort();
+    (clues, letters, raw)
+}
+
+#[test]
+fn shards_split_a_county_by_town_and_together_hold_exactly_the_unsharded_store() {
+    use yujing_engine::Shard;
+    let built = config();
+    let clock = FixedClock(chrono::DateTime::UNIX_EPOCH);
+    let mut simulation = yujing_sim::simulate(
+        &yujing_sim::SimConfig {
+            seed: 11,
+            disputes: 120,
+            days: 45,
+            ..yujing_sim::SimConfig::default()
+        },
+        built.normalizer.gazetteer(),
+    );
+    // Bad records have no town: each is kept by the shard its bytes hash to.
+    let bad: String = (0..12).map(|i| format!("{{\"bad\": {i},\n")).collect();
+    simulation
+        .files
+        .insert("hotline12345-bad.jsonl".to_owned(), bad.into_bytes());
+    let ingest_all = |log: &EmbeddedLog, shard: Shard| {
+        let ingestor = Ingestor::new(log, &built.normalizer, &clock).for_shard(shard);
+        let mut other_shards = 0;
+        for (name, bytes) in &simulation.files {
+            let feed = yujing_feeds::adapters::detect_feed(std::path::Path::new(name)).expect("feed");
+            other_shards += ingestor
+                .ingest_bytes(feed, name, bytes)
+                .expect("ingest")
+                .other_shards;
+        }
+        other_shards
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let whole = EmbeddedLog::open(dir.path().join("whole")).expect("open");
+    assert_eq!(ingest_all(&whole, Shard::WHOLE), 0);
+    let (clues, letters, raw) = contents(&whole);
+    assert!(
+        clues.len() > 300 && letters.len() >= 12,
+        "{} clues, {} letters",
+        clues.len(),
+        letters.len()
+    );
+
+    let shards: Vec<_> = (0..3)
+        .map(|i| {
+            let log = EmbeddedLog::open(dir.path().join(format!("shard{i}"))).expect("open");
+            let left = ingest_all(&log, Shard::new(i, 3));
+            (contents(&log), left)
+        })
+        .collect();
+    // Every clue, dead letter and raw unit is in exactly one shard; a town's clues all in the same one.
+    let mut union_clues: Vec<_> = shards.iter().flat_map(|((c, _, _), _)| c.clone()).collect();
+    union_clues.sort();
+    assert_eq!(union_clues, clues);
+    let mut union_letters: Vec<_> = shards.iter().flat_map(|((_, l, _), _)| l.clone()).collect();
+    union_letters.sort();
+    assert_eq!(union_letters, letters);
+    // Raw units too, except that an exchange envelope carrying records of towns in two shards is kept by both
+    // (each shard's clues point into its own partition).
+    for (f, feed) in FeedId::ALL.iter().enumerate() {
+        let split: u64 = shards.iter().map(|((_, _, r), _)| r[f]).sum();
+        if *feed == FeedId::Exchange {
+            assert!(
+                split >= raw[f] && split < raw[f] * 2,
+                "{feed}: {split} of {}",
+                raw[f]
+            );
+        } else {
+            assert_eq!(split, raw[f], "{feed}");
+        }
+    }
+    let mut town_shard = std::collections::HashMap::new();
+    for (i, ((clues, _, _), left)) in shards.iter().enumerate() {
+        assert!(!clues.is_empty(), "shard {i} has towns");
+        assert!(*left > 0, "shard {i} left records to the others");
+        for (_, _, town) in clues {
+            assert_eq!(*town_shard.entry(town.clone()).or_insert(i), i, "town {town}");
+        }
+    }
+}

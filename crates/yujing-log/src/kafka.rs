@@ -5,9 +5,15 @@
 //!   the batch's records and state changes and commits them together; readers use `read_committed`, so they never
 //!   see half a batch, and a crash mid-batch leaves nothing (the transaction is aborted when the same
 //!   transactional id starts again, which also fences a zombie instance).
-//! - **Offsets.** Each topic has one partition here, so an offset names a record as in the embedded log. Offsets
-//!   are ordered but not dense: every commit leaves a transaction marker, which takes an offset and is never
-//!   returned. Readers use the offsets of the entries they get, and [`Log::end_offset`] is the high watermark.
+//! - **Offsets.** A writer's log is one partition of each topic (partition 0 when `partitions = 1`; its shard's
+//!   partition otherwise), so an offset names a record as in the embedded log. Offsets are ordered but not dense:
+//!   every commit leaves a transaction marker, which takes an offset and is never returned. Readers use the
+//!   offsets of the entries they get, and [`Log::end_offset`] is the high watermark.
+//! - **Shards.** With `partitions = N > 1` every topic has N partitions and partition p of all of them is shard
+//!   p's log: its own transactional id (`<transactional_id>-p<p>`), its own state (partition p of the state
+//!   topic), written only by the instance the writers' group gave partition p of the lease topic to
+//!   ([`KafkaLease`], [`KafkaLog::open_shard`]). A read-only log over a sharded store reads every partition in
+//!   turn: its offsets are `partition << 40 | offset` ([`shard_offset`]) and it has no state.
 //! - **State** is the fold of the state topic (`<prefix>state`, `cleanup.policy=compact`; a deleted key is a
 //!   tombstone), read into memory when the log opens and kept up to date by every committed write.
 //! - **Topics** are created on first use (and the state topic on open) with the configured replication factor,
@@ -48,6 +54,32 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// How long a call may wait for the cluster, in milliseconds.
     pub timeout_ms: u64,
+    /// Partitions of every topic: the number of shards the work is split into (towns are spread over them).
+    /// 1 (the default) keeps the whole log in one partition, written by one instance at a time.
+    #[serde(default = "one_partition")]
+    pub partitions: u32,
+}
+
+fn one_partition() -> u32 {
+    1
+}
+
+/// Bits of a read-only sharded log's offset that hold the offset within the partition.
+const PARTITION_SHIFT: u32 = 40;
+
+/// The offset a read-only log over every partition of a sharded store gives `offset` of `partition`: offsets of
+/// one partition keep their order, and every offset of partition p comes before those of p + 1.
+pub fn shard_offset(partition: i32, offset: Offset) -> Offset {
+    ((partition.max(0) as u64) << PARTITION_SHIFT) | (offset & ((1 << PARTITION_SHIFT) - 1))
+}
+
+/// Which partitions a [`KafkaLog`] reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// One partition: the whole log (`partitions = 1`), or one shard's.
+    Partition(i32),
+    /// Every partition in turn, read-only, offsets from [`shard_offset`].
+    All(u32),
 }
 
 /// Collects the offsets the broker gives the records of the batch being written.
@@ -82,8 +114,9 @@ pub struct KafkaLog {
     admin: AdminClient<DefaultClientContext>,
     created: Mutex<HashSet<String>>,
     state: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
-    /// The writer's lease, when opened with one.
-    lease: Option<KafkaLease>,
+    scope: Scope,
+    /// The writer's lease and the partition of it this log needs, when opened with one.
+    lease: Option<(std::sync::Arc<KafkaLease>, i32)>,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -91,6 +124,7 @@ impl std::fmt::Debug for KafkaLog {
         f.debug_struct("KafkaLog")
             .field("bootstrap_servers", &self.config.bootstrap_servers)
             .field("topic_prefix", &self.config.topic_prefix)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -111,44 +145,100 @@ const CREATION_REFUSED: [RDKafkaErrorCode; 3] = [
 
 impl KafkaLog {
     /// Connects, creates the state topic if needed, starts the transactional producer (aborting what a previous
-    /// instance with the same transactional id left unfinished) and reads the state.
+    /// instance with the same transactional id left unfinished) and reads the state. The whole log: `partitions`
+    /// must be 1 (a sharded store is written shard by shard, [`KafkaLog::open_shard`]).
     pub fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
-        KafkaLog::open_with(config, true)
+        KafkaLog::require_one_partition(&config)?;
+        KafkaLog::open_with(config, Some(0))
     }
 
     /// Waits for the writer's lease ([`KafkaLease`]; `wait: None` as long as it takes), then opens the log for
-    /// writing. Writes fail once the lease is lost.
+    /// writing. Writes fail once the lease is lost. `partitions` must be 1.
     pub fn open_leased(config: KafkaConfig, wait: Option<Duration>) -> Result<KafkaLog, LogError> {
-        let lease = KafkaLease::acquire(&config, wait)?;
-        let mut log = KafkaLog::open_with(config, true)?;
-        log.lease = Some(lease);
+        KafkaLog::require_one_partition(&config)?;
+        let lease = std::sync::Arc::new(KafkaLease::acquire(&config, wait)?);
+        let mut log = KafkaLog::open_with(config, Some(0))?;
+        log.lease = Some((lease, 0));
         Ok(log)
+    }
+
+    /// Opens shard `partition`'s log for writing: partition `partition` of every topic and of the state, with
+    /// the shard's own transactional id (which aborts and fences whatever the shard's previous writer left).
+    /// Writes fail once `lease` no longer holds that partition.
+    pub fn open_shard(
+        config: KafkaConfig,
+        partition: i32,
+        lease: std::sync::Arc<KafkaLease>,
+    ) -> Result<KafkaLog, LogError> {
+        if partition < 0 || partition as u32 >= config.partitions.max(1) {
+            return Err(LogError::TopicMisconfigured {
+                topic: format!("{}lease", config.topic_prefix),
+                problems: vec![format!(
+                    "there is no shard {partition}: the store has {} partition(s)",
+                    config.partitions
+                )],
+            });
+        }
+        let mut log = KafkaLog::open_with(config, Some(partition))?;
+        log.lease = Some((lease, partition));
+        Ok(log)
+    }
+
+    fn require_one_partition(config: &KafkaConfig) -> Result<(), LogError> {
+        if config.partitions > 1 {
+            return Err(LogError::Sharded {
+                partitions: config.partitions,
+            });
+        }
+        Ok(())
     }
 
     /// Whether this writer's lease was lost to another instance.
     pub fn lease_lost(&self) -> bool {
-        self.lease.as_ref().is_some_and(KafkaLease::is_lost)
+        self.lease
+            .as_ref()
+            .is_some_and(|(lease, partition)| !lease.holds(*partition))
     }
 
     /// Connects for reading only: no producer, so a running writer with the same transactional id is left alone.
-    /// Writing fails.
+    /// Writing fails. Over a sharded store it reads every partition in turn ([`shard_offset`]) and has no state.
     pub fn open_read_only(config: KafkaConfig) -> Result<KafkaLog, LogError> {
-        KafkaLog::open_with(config, false)
+        KafkaLog::open_with(config, None)
     }
 
-    fn open_with(config: KafkaConfig, writer: bool) -> Result<KafkaLog, LogError> {
+    /// The shard this log writes, and how many there are (`(0, 1)` for an unsharded store); `None` for a
+    /// read-only log over every partition of a sharded store.
+    pub fn shard(&self) -> Option<(i32, u32)> {
+        match self.scope {
+            Scope::Partition(p) => Some((p, self.config.partitions.max(1))),
+            Scope::All(_) => None,
+        }
+    }
+
+    /// `writer`: the partition to write (its producer is started); `None` for reading only.
+    fn open_with(config: KafkaConfig, writer: Option<i32>) -> Result<KafkaLog, LogError> {
         let timeout = Duration::from_millis(config.timeout_ms);
+        let partitions = config.partitions.max(1);
+        let scope = match writer {
+            Some(partition) => Scope::Partition(partition),
+            None if partitions == 1 => Scope::Partition(0),
+            None => Scope::All(partitions),
+        };
+        let transactional_id = match writer {
+            Some(partition) if partitions > 1 => format!("{}-p{partition}", config.transactional_id),
+            _ => config.transactional_id.clone(),
+        };
         let mut common = ClientConfig::new();
         common
             .set("bootstrap.servers", &config.bootstrap_servers)
             // librdkafka may resolve `localhost` to ::1 first; say what was configured, nothing more.
             .set("broker.address.family", "v4")
             .set("socket.timeout.ms", config.timeout_ms.max(1000).to_string());
-        let producer: Option<BaseProducer<Deliveries>> = if writer {
+        let producer: Option<BaseProducer<Deliveries>> = if writer.is_some() {
             Some(
                 common
                     .clone()
-                    .set("transactional.id", &config.transactional_id)
+                    .set("transactional.id", &transactional_id)
                     .set("enable.idempotence", "true")
                     .set("acks", "all")
                     .set("linger.ms", "5")
@@ -179,6 +269,7 @@ impl KafkaLog {
             admin,
             created: Mutex::new(HashSet::new()),
             state: Mutex::new(HashMap::new()),
+            scope,
             lease: None,
         };
         if let Some(producer) = &log.producer {
@@ -189,11 +280,14 @@ impl KafkaLog {
                 .init_transactions(timeout)
                 .map_err(kafka("starting the transactional producer"))?;
         }
-        // The state: the fold of the compacted state topic, tombstones deleting.
+        // The state: the fold of the compacted state topic (this partition of it), tombstones deleting.
+        let Scope::Partition(partition) = log.scope else {
+            return Ok(log);
+        };
         let mut state = HashMap::new();
         let mut from = 0;
         loop {
-            let page = log.read_raw(STATE_TOPIC, from, 10_000)?;
+            let page = log.read_raw(STATE_TOPIC, partition, from, 10_000)?;
             let Some(last) = page.last() else {
                 break;
             };
@@ -228,9 +322,14 @@ impl KafkaLog {
             return Ok(());
         }
         let name = self.name(topic);
-        let mut new = NewTopic::new(&name, 1, TopicReplication::Fixed(self.config.replication_factor))
-            .set("retention.ms", "-1")
-            .set("retention.bytes", "-1");
+        let partitions = self.config.partitions.max(1) as i32;
+        let mut new = NewTopic::new(
+            &name,
+            partitions,
+            TopicReplication::Fixed(self.config.replication_factor),
+        )
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1");
         if topic == STATE_TOPIC {
             new = new.set("cleanup.policy", "compact");
         }
@@ -262,8 +361,8 @@ impl KafkaLog {
         Ok(())
     }
 
-    /// Checks a topic yujing did not create: it exists, has one partition (offsets name records and order is
-    /// total), and keeps every record — unlimited retention and no compaction for a log topic, compaction only
+    /// Checks a topic yujing did not create: it exists, has the configured partitions (one per shard; with one,
+    /// offsets name records and order is total), and keeps every record — unlimited retention and no compaction for a log topic, compaction only
     /// for the state topic. `refused` is what creating it answered.
     fn verify_topic(&self, topic: &str, name: &str, refused: RDKafkaErrorCode) -> Result<(), LogError> {
         let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
@@ -278,8 +377,9 @@ impl KafkaLog {
                 return Err(LogError::TopicMisconfigured {
                     topic: name.to_owned(),
                     problems: vec![format!(
-                        "it does not exist and yujing may not create it ({refused}); create it with 1 partition, \
-                         {}",
+                        "it does not exist and yujing may not create it ({refused}); create it with {} \
+                         partition(s), {}",
+                        self.config.partitions.max(1),
                         if topic == STATE_TOPIC {
                             "cleanup.policy=compact"
                         } else {
@@ -312,9 +412,11 @@ impl KafkaLog {
                 .find(|t| t.name() == name)
                 .map_or(0, |t| t.partitions().len())
         };
-        if partitions != 1 {
+        let configured = self.config.partitions.max(1) as usize;
+        if partitions != configured {
             problems.push(format!(
-                "it has {partitions} partitions, yujing's log needs exactly 1 (recreate it with --partitions 1)"
+                "it has {partitions} partitions, yujing's log is configured for {configured} \
+                 ([store.kafka] partitions; recreate it with --partitions {configured})"
             ));
         }
         let cleanup = value("cleanup.policy");
@@ -352,15 +454,53 @@ impl KafkaLog {
         }
     }
 
+    /// The high watermark of `partition` of `topic` (0 when the topic does not exist yet).
+    fn partition_end(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
+        let name = self.name(topic);
+        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        let unknown = |error: &KafkaError| {
+            matches!(
+                error,
+                KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition)
+                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)
+                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic)
+            )
+        };
+        match consumer.fetch_watermarks(&name, partition, self.timeout()) {
+            Ok((_, high)) => Ok(high.max(0) as Offset),
+            Err(error) if unknown(&error) => {
+                // The client's metadata may predate the topic (created since, by this or another instance):
+                // ask the cluster, then try again.
+                let metadata = consumer
+                    .fetch_metadata(Some(&name), self.timeout())
+                    .map_err(kafka(format!("reading the metadata of {name}")))?;
+                let exists = metadata
+                    .topics()
+                    .iter()
+                    .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
+                if !exists {
+                    return Ok(0);
+                }
+                match consumer.fetch_watermarks(&name, partition, self.timeout()) {
+                    Ok((_, high)) => Ok(high.max(0) as Offset),
+                    Err(error) if unknown(&error) => Ok(0),
+                    Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
+                }
+            }
+            Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
+        }
+    }
+
     /// Up to `max` records of `topic` from `from`: (offset, key, value or tombstone, timestamp ms).
     #[allow(clippy::type_complexity)]
     fn read_raw(
         &self,
         topic: &str,
+        partition: i32,
         from: Offset,
         max: usize,
     ) -> Result<Vec<(Offset, Vec<u8>, Option<Vec<u8>>, i64)>, LogError> {
-        let end = self.end_offset(topic)?;
+        let end = self.partition_end(topic, partition)?;
         let mut out = Vec::new();
         if from >= end || max == 0 {
             return Ok(out);
@@ -370,7 +510,7 @@ impl KafkaLog {
         {
             let mut assignment = TopicPartitionList::new();
             assignment
-                .add_partition_offset(&name, 0, KafkaOffset::Offset(from as i64))
+                .add_partition_offset(&name, partition, KafkaOffset::Offset(from as i64))
                 .map_err(kafka(format!("reading {name}")))?;
             consumer
                 .assign(&assignment)
@@ -413,10 +553,11 @@ impl KafkaLog {
                         .position()
                         .ok()
                         .and_then(|list| {
-                            list.find_partition(&name, 0).and_then(|p| match p.offset() {
-                                KafkaOffset::Offset(o) => Some(o.max(0) as Offset),
-                                _ => None,
-                            })
+                            list.find_partition(&name, partition)
+                                .and_then(|p| match p.offset() {
+                                    KafkaOffset::Offset(o) => Some(o.max(0) as Offset),
+                                    _ => None,
+                                })
                         })
                         .unwrap_or(next);
                     next = next.max(position);
@@ -464,7 +605,7 @@ impl Log for KafkaLog {
             validate_topic(topic)?;
             self.ensure_topic(topic)?;
         }
-        let Some(producer) = &self.producer else {
+        let (Some(producer), Scope::Partition(partition)) = (&self.producer, self.scope) else {
             return Err(LogError::ReadOnly);
         };
         if self.lease_lost() {
@@ -500,6 +641,7 @@ impl Log for KafkaLog {
             for (index, ((_, record), name)) in batch.appends.iter().zip(&names).enumerate() {
                 send(
                     BaseRecord::with_opaque_to(name, index)
+                        .partition(partition)
                         .key(record.key.as_slice())
                         .payload(record.value.as_slice())
                         .timestamp(record.timestamp_ms)
@@ -507,8 +649,9 @@ impl Log for KafkaLog {
                 )?;
             }
             for (i, (key, value)) in batch.state.iter().enumerate() {
-                let mut record =
-                    BaseRecord::with_opaque_to(&state_topic, batch.appends.len() + i).key(key.as_slice());
+                let mut record = BaseRecord::with_opaque_to(&state_topic, batch.appends.len() + i)
+                    .partition(partition)
+                    .key(key.as_slice());
                 if let Some(value) = value {
                     record = record.payload(value.as_slice());
                 }
@@ -598,11 +741,32 @@ impl Log for KafkaLog {
 
     fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError> {
         validate_topic(topic)?;
-        Ok(self
-            .read_raw(topic, from, max)?
+        let (mut partition, mut within, last) = match self.scope {
+            Scope::Partition(partition) => (partition, from, partition),
+            Scope::All(partitions) => (
+                (from >> PARTITION_SHIFT) as i32,
+                from & ((1 << PARTITION_SHIFT) - 1),
+                partitions as i32 - 1,
+            ),
+        };
+        // Over every partition: the next partition that has something from the position on.
+        let mut page = Vec::new();
+        while partition <= last {
+            page = self.read_raw(topic, partition, within, max)?;
+            if !page.is_empty() {
+                break;
+            }
+            partition += 1;
+            within = 0;
+        }
+        let offset_of = |offset| match self.scope {
+            Scope::Partition(_) => offset,
+            Scope::All(_) => shard_offset(partition, offset),
+        };
+        Ok(page
             .into_iter()
             .map(|(offset, key, value, timestamp_ms)| Entry {
-                offset,
+                offset: offset_of(offset),
                 record: Record {
                     key,
                     value: value.unwrap_or_default(),
@@ -614,41 +778,24 @@ impl Log for KafkaLog {
 
     fn end_offset(&self, topic: &str) -> Result<Offset, LogError> {
         validate_topic(topic)?;
-        let name = self.name(topic);
-        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
-        let unknown = |error: &KafkaError| {
-            matches!(
-                error,
-                KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition)
-                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)
-                    | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic)
-            )
-        };
-        match consumer.fetch_watermarks(&name, 0, self.timeout()) {
-            Ok((_, high)) => Ok(high.max(0) as Offset),
-            Err(error) if unknown(&error) => {
-                // The client's metadata may predate the topic (created since, by this or another instance):
-                // ask the cluster, then try again.
-                let metadata = consumer
-                    .fetch_metadata(Some(&name), self.timeout())
-                    .map_err(kafka(format!("reading the metadata of {name}")))?;
-                let exists = metadata
-                    .topics()
-                    .iter()
-                    .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
-                if !exists {
-                    return Ok(0);
+        match self.scope {
+            Scope::Partition(partition) => self.partition_end(topic, partition),
+            Scope::All(partitions) => {
+                // The end of the last partition holding anything: past every offset of the partitions before it.
+                let mut end = 0;
+                for partition in 0..partitions as i32 {
+                    let high = self.partition_end(topic, partition)?;
+                    if high > 0 {
+                        end = shard_offset(partition, high);
+                    }
                 }
-                match consumer.fetch_watermarks(&name, 0, self.timeout()) {
-                    Ok((_, high)) => Ok(high.max(0) as Offset),
-                    Err(error) if unknown(&error) => Ok(0),
-                    Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
-                }
+                Ok(end)
             }
-            Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
         }
     }
 
+    /// The state of this log's partition; a read-only log over every partition of a sharded store has none (each
+    /// shard's state belongs to its writer).
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
         Ok(self
             .state
@@ -771,12 +918,14 @@ impl KafkaSource {
     }
 }
 
-/// The writer's lease: of the `yujing run` instances configured for one log, the one that owns the single
-/// partition of `<topic_prefix>lease` in the consumer group `<topic_prefix>writers` writes; the others wait as
-/// standbys. When the writer dies, the group gives the partition to a standby (after the session timeout) and
-/// that one opens the log — which, with the same `transactional_id`, also fences the old writer.
+/// The writers' lease: the `yujing run` instances configured for one log form the consumer group
+/// `<topic_prefix>writers` over `<topic_prefix>lease`, a topic with one partition per shard that carries no
+/// messages; the instance the group gives partition p writes shard p. With one partition (an unsharded store)
+/// one instance writes and the others wait as standbys; with several, the instances share the shards. When an
+/// instance dies, the group gives its partitions to the others (after the session timeout) and they open those
+/// shards — which, with the shard's transactional id, also fences the old writer.
 pub struct KafkaLease {
-    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    owned: std::sync::Arc<Mutex<std::collections::BTreeSet<i32>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     keeper: Option<std::thread::JoinHandle<()>>,
 }
@@ -784,29 +933,64 @@ pub struct KafkaLease {
 impl std::fmt::Debug for KafkaLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaLease")
-            .field("lost", &self.is_lost())
+            .field("owned", &self.owned())
             .finish()
     }
 }
 
-fn owns_lease(consumer: &BaseConsumer, topic: &str) -> bool {
+fn owned_partitions(consumer: &BaseConsumer, topic: &str) -> std::collections::BTreeSet<i32> {
     consumer
         .assignment()
-        .map(|list| list.find_partition(topic, 0).is_some())
-        .unwrap_or(false)
+        .map(|list| {
+            list.elements_for_topic(topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl KafkaLease {
-    /// Waits until this process holds the lease, or `wait` has passed (`None`: as long as it takes).
+    /// Waits until this process holds the lease of an unsharded store (partition 0), or `wait` has passed
+    /// (`None`: as long as it takes).
     pub fn acquire(config: &KafkaConfig, wait: Option<Duration>) -> Result<KafkaLease, LogError> {
+        let lease = KafkaLease::join(config)?;
+        let deadline = wait.map(|w| Instant::now() + w);
+        let mut announced = false;
+        while !lease.holds(0) {
+            if !announced {
+                tracing::info!(group = %format!("{}writers", config.topic_prefix), "standby: another instance writes the log; waiting to take over");
+                announced = true;
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(LogError::Kafka {
+                    doing: "waiting for the writer's lease: another instance writes this log (send it the work instead)"
+                        .to_owned(),
+                    source: KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(lease)
+    }
+
+    /// Joins the writers' group (creating the lease topic with one partition per shard if needed) and returns at
+    /// once; [`KafkaLease::owned`] says which shards the group has given this process, as it changes.
+    pub fn join(config: &KafkaConfig) -> Result<KafkaLease, LogError> {
         let topic = format!("{}lease", config.topic_prefix);
+        let partitions = config.partitions.max(1) as i32;
+        let timeout = Duration::from_millis(config.timeout_ms);
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.bootstrap_servers)
             .set("broker.address.family", "v4")
             .create()
             .map_err(kafka("creating the admin client"))?;
-        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(config.replication_factor));
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_millis(config.timeout_ms)));
+        let new = NewTopic::new(
+            &topic,
+            partitions,
+            TopicReplication::Fixed(config.replication_factor),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(timeout));
         for result in
             block_on(admin.create_topics([&new], &options)).map_err(kafka(format!("creating {topic}")))?
         {
@@ -827,60 +1011,76 @@ impl KafkaLease {
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
-            // Sticky: a standby joining must not take the lease from a live writer.
+            // Sticky: an instance joining takes only the shards it is given, never all of them from a live one.
             .set("partition.assignment.strategy", "cooperative-sticky")
             .create()
             .map_err(kafka("joining the writers' group"))?;
+        // Instances that disagree on the number of shards would split towns differently: refuse.
+        let existing = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(kafka(format!("reading the metadata of {topic}")))?
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len());
+        if existing != partitions as usize {
+            return Err(LogError::TopicMisconfigured {
+                topic,
+                problems: vec![format!(
+                    "it has {existing} partition(s) but [store.kafka] partitions is {partitions}: every instance \
+                     of a store must be configured with the store's number of shards"
+                )],
+            });
+        }
         consumer
             .subscribe(&[&topic])
             .map_err(kafka(format!("subscribing to {topic}")))?;
-        let deadline = wait.map(|w| Instant::now() + w);
-        let mut announced = false;
-        loop {
-            // Polling keeps the membership alive and runs rebalances; the topic carries no messages.
-            let _ = consumer.poll(Duration::from_millis(200));
-            if owns_lease(&consumer, &topic) {
-                break;
-            }
-            if !announced {
-                tracing::info!(group = %format!("{}writers", config.topic_prefix), "standby: another instance writes the log; waiting to take over");
-                announced = true;
-            }
-            if deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(LogError::Kafka {
-                    doing: "waiting for the writer's lease: another instance writes this log (send it the work instead)"
-                        .to_owned(),
-                    source: KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut),
-                });
-            }
-        }
-        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let owned = std::sync::Arc::new(Mutex::new(std::collections::BTreeSet::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let keeper = {
-            let lost = lost.clone();
+            let owned = owned.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
                 use std::sync::atomic::Ordering;
                 while !stop.load(Ordering::SeqCst) {
-                    let _ = consumer.poll(Duration::from_millis(200));
-                    if !owns_lease(&consumer, &topic) {
-                        lost.store(true, Ordering::SeqCst);
-                    }
+                    // Polling keeps the membership alive and runs rebalances; the topic carries no messages.
+                    let _ = consumer.poll(Duration::from_millis(100));
+                    let now = owned_partitions(&consumer, &topic);
+                    *owned.lock().unwrap_or_else(|e| e.into_inner()) = now;
                 }
-                // Leaving the group hands the lease over at once instead of after the session timeout.
+                // Leaving the group hands the shards over at once instead of after the session timeout.
+                owned.lock().unwrap_or_else(|e| e.into_inner()).clear();
                 consumer.unsubscribe();
             })
         };
         Ok(KafkaLease {
-            lost,
+            owned,
             stop,
             keeper: Some(keeper),
         })
     }
 
-    /// Whether the lease was lost (the group gave it to another instance): stop writing.
+    /// The shards (partitions of the lease topic) this process holds now.
+    pub fn owned(&self) -> Vec<i32> {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Whether this process holds shard `partition` now.
+    pub fn holds(&self, partition: i32) -> bool {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&partition)
+    }
+
+    /// Whether the lease of an unsharded store was lost (the group gave it to another instance): stop writing.
     pub fn is_lost(&self) -> bool {
-        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+        !self.holds(0)
     }
 }
 

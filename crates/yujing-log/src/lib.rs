@@ -142,6 +142,15 @@ pub enum LogError {
         /// Each setting that is wrong, with what it must be.
         problems: Vec<String>,
     },
+    /// The store is split into shards, which only their leased writers write (`yujing run`), one partition each.
+    #[error(
+        "the log on Kafka is split into {partitions} shards (partitions): only `yujing run` writes it, each \
+         instance the shards the writers' group gives it; publish records to an upstream topic ([[sources]]) instead"
+    )]
+    Sharded {
+        /// The number of shards.
+        partitions: u32,
+    },
     /// Kafka refused or failed an operation.
     #[error("Kafka failed while {doing}")]
     Kafka {

@@ -25,6 +25,7 @@ fn config(name: &str) -> KafkaConfig {
         transactional_id: format!("t{nanos}-{name}"),
         replication_factor: 1,
         timeout_ms: 30_000,
+        partitions: 1,
     }
 }
 

@@ -6,6 +6,8 @@
 //!   supervision on a timer, a polled drop directory, upstream Kafka topics, one webhook deliverer per receiver —
 //!   and returns the
 //!   running [`Server`], which [`Server::stop`] shuts down gracefully.
+//! - [`start_worker`]: the same background tasks without a listener, for each shard an instance runs of a
+//!   sharded store; [`shards`] serves such an instance's `/health` and `/metrics`.
 //! - [`api`]: the routes ([`api::ROUTES`], described by `schemas/openapi.json`): work orders, their commands,
 //!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
 //! - [`feed`]: the outbox as server-sent events, and signed webhook delivery with retries and backoff.
@@ -20,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod feed;
+pub mod shards;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +74,12 @@ pub struct Options {
 pub struct Server {
     /// The address it listens on.
     pub addr: SocketAddr,
+    worker: Worker,
+}
+
+/// A pipeline's background tasks (supervision, a drop directory, upstream topics, webhooks) without an HTTP
+/// listener: what an instance runs for each shard of a sharded store ([`start_worker`]).
+pub struct Worker {
     state: AppState,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -85,6 +94,22 @@ pub fn start(
     options: Options,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
+    let mut worker = start_worker(pipeline, config, demo, options);
+    let app = api::router(worker.state.clone());
+    let mut stop = worker.shutdown.subscribe();
+    worker.tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    }));
+    Ok(Server { addr, worker })
+}
+
+/// Runs `pipeline`'s background tasks as `options` asks, and a deliverer per webhook, with no HTTP listener.
+pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, options: Options) -> Worker {
     let log = pipeline.log().clone();
     let clock = pipeline.clock().clone();
     let end = pipeline.outbox_end().unwrap_or(0);
@@ -103,18 +128,6 @@ pub fn start(
         metrics: metrics.clone(),
     };
     let mut tasks = Vec::new();
-
-    let app = api::router(state.clone());
-    let mut stop = shutdown.subscribe();
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "the HTTP server stopped");
-        }
-    }));
-
     if options.supervise {
         let every = Duration::from_secs(config.supervise_every_secs);
         tasks.push(periodic(state.clone(), every, shutdown.subscribe(), |p| {
@@ -164,12 +177,11 @@ pub fn start(
             shutdown.subscribe(),
         )));
     }
-    Ok(Server {
-        addr,
+    Worker {
         state,
         shutdown,
         tasks,
-    })
+    }
 }
 
 /// Tells SSE streams and webhook deliverers that the outbox may have grown.
@@ -280,11 +292,24 @@ fn periodic(
 impl Server {
     /// The shared state (tests drive the pipeline through it).
     pub fn state(&self) -> &AppState {
-        &self.state
+        &self.worker.state
     }
 
     /// Stops accepting requests, lets running ones and in-flight webhook deliveries finish, and waits for
     /// every task; the store is closed once the last handle to it is dropped.
+    pub async fn stop(self) {
+        self.worker.stop().await;
+    }
+}
+
+impl Worker {
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the tasks (an upstream topic's reader after its current batch, a webhook after its delivery) and
+    /// waits for them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {

@@ -109,6 +109,14 @@ pub(crate) fn serve(
             (s.clone(), bootstrap)
         })
         .collect();
+    let options = yujing_server::Options {
+        supervise: true,
+        watch_dir,
+        sources,
+    };
+    if config.store.backend == yujing_engine::Backend::Kafka && config.store.kafka.partitions > 1 {
+        return serve_shards(config, built, &server_config, options);
+    }
     // On Kafka, `run` waits as a standby until it holds the writer's lease, and stops if it loses it.
     let (log, leased): (Arc<dyn Log>, Option<Arc<yujing_log::KafkaLog>>) =
         if config.store.backend == yujing_engine::Backend::Kafka {
@@ -131,17 +139,7 @@ pub(crate) fn serve(
         let listener = tokio::net::TcpListener::bind(&server_config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", server_config.listen))?;
-        let server = yujing_server::start(
-            pipeline,
-            &server_config,
-            built.demo,
-            listener,
-            yujing_server::Options {
-                supervise: true,
-                watch_dir,
-                sources,
-            },
-        )?;
+        let server = yujing_server::start(pipeline, &server_config, built.demo, listener, options)?;
         tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");
         println!("listening on http://{}", server.addr);
         let lost = async {
@@ -161,6 +159,98 @@ pub(crate) fn serve(
         if lease_lost {
             anyhow::bail!("another instance took over writing the log; this one stopped");
         }
+        Ok(())
+    })
+}
+
+/// `yujing run` on a sharded store: joins the writers' group and runs each shard the group gives this instance
+/// (its pipeline and background tasks over the shard's partition), starting and stopping shards as instances
+/// come and go, until Ctrl-C or SIGTERM.
+fn serve_shards(
+    config: &EngineConfig,
+    built: &Built,
+    server_config: &yujing_engine::ServerConfig,
+    options: yujing_server::Options,
+) -> Result<()> {
+    let kafka = config.store.kafka.clone();
+    let partitions = kafka.partitions;
+    let lease = Arc::new(yujing_log::KafkaLease::join(&kafka).with_context(|| {
+        format!(
+            "cannot join the writers' group on Kafka at {}",
+            kafka.bootstrap_servers
+        )
+    })?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&server_config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", server_config.listen))?;
+        let shards = yujing_server::shards::Shards::new(partitions);
+        let front = yujing_server::shards::serve(listener, shards.clone())?;
+        tracing::info!(addr = %front.addr, partitions, "yujing is serving a sharded store");
+        println!("listening on http://{}", front.addr);
+        let mut shutdown = std::pin::pin!(shutdown_signal());
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+            let owned = lease.owned();
+            for shard in shards.running() {
+                if !owned.contains(&shard) {
+                    if let Some(worker) = shards.remove(shard) {
+                        // Another instance was given it: its writes are fenced from now on anyway.
+                        worker.stop().await;
+                        tracing::info!(shard, "shard handed over");
+                        println!("shard {shard} handed over");
+                    }
+                }
+            }
+            for shard in owned {
+                if shards.running().contains(&shard) {
+                    continue;
+                }
+                let opened = {
+                    let kafka = kafka.clone();
+                    let lease = lease.clone();
+                    let built = built.clone();
+                    tokio::task::spawn_blocking(move || -> Result<Pipeline> {
+                        let log = yujing_log::KafkaLog::open_shard(kafka, shard, lease)
+                            .with_context(|| format!("cannot open shard {shard} on Kafka"))?;
+                        let (pipeline, caught_up) = Pipeline::open_shard(
+                            Arc::new(log),
+                            built,
+                            Arc::new(SystemClock),
+                            yujing_engine::Shard::new(shard as u32, partitions),
+                        )?;
+                        tracing::info!(shard, warnings = caught_up.warnings.len(), "shard caught up");
+                        Ok(pipeline)
+                    })
+                    .await
+                };
+                match opened {
+                    Ok(Ok(pipeline)) => {
+                        let worker =
+                            yujing_server::start_worker(pipeline, server_config, built.demo, options.clone());
+                        shards.insert(shard, worker);
+                        tracing::info!(shard, "shard running");
+                        println!("shard {shard} running");
+                    }
+                    // Given and taken back while opening, or the cluster unreachable: the next round tries again.
+                    Ok(Err(error)) => {
+                        tracing::warn!(shard, error = format!("{error:#}"), "cannot run the shard yet")
+                    }
+                    Err(error) => tracing::error!(shard, %error, "opening the shard panicked"),
+                }
+            }
+        }
+        tracing::info!("stopping");
+        shards.stop_all().await;
+        front.stop().await;
+        drop(lease);
         Ok(())
     })
 }

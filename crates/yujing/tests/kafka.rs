@@ -413,3 +413,261 @@ fn a_standby_takes_over_when_the_writer_is_killed_and_ends_with_the_uninterrupte
         expected
     );
 }
+
+/// A stream of a simulated county: the export files of `disputes` disputes over `days`, in the order they
+/// would arrive (by period, then feed), each with the number of clue versions the store holds once it is in.
+struct Stream {
+    files: Vec<(String, PathBuf)>,
+    clues_after: Vec<usize>,
+    /// The warnings of the same files ingested one by one into an unsharded embedded store.
+    unsharded_warnings: Vec<String>,
+}
+
+fn simulated_stream(dir: &Path, disputes: usize, days: usize) -> Stream {
+    let sim = dir.join("sim");
+    let store = dir.join("staged");
+    ok(demo(
+        &store,
+        None,
+        &[
+            "simulate",
+            "--out",
+            &sim.display().to_string(),
+            "--disputes",
+            &disputes.to_string(),
+            "--days",
+            &days.to_string(),
+            "--seed",
+            "7",
+        ],
+    ));
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(sim.join("feeds"))
+        .expect("feeds")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, p)
+        })
+        .collect();
+    // `police-2026-01.csv`, `justice-2026-W03.xml`: by period first, so the feeds interleave as they would.
+    let period = |name: &str| {
+        let stem = name.split_once('-').map_or("", |(_, rest)| rest);
+        let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s);
+        match stem.split_once("-W") {
+            // A week's files sort inside their month.
+            Some((year, week)) => {
+                let week: u32 = week.parse().unwrap_or(0);
+                format!("{year}-{:02}-{week:02}", (week * 7 / 31 + 1).min(12))
+            }
+            None => format!("{stem}-00"),
+        }
+    };
+    files.sort_by_key(|(name, _)| (period(name), name.clone()));
+    let mut clues_after = Vec::new();
+    for (_, path) in &files {
+        ok(demo(&store, None, &["ingest", &path.display().to_string()]));
+        clues_after.push(ok(demo(&store, None, &["clues"])).lines().count());
+    }
+    Stream {
+        files,
+        clues_after,
+        unsharded_warnings: sorted_warnings(&ok(demo(&store, None, &["warnings", "--json"]))),
+    }
+}
+
+/// Warnings as JSON lines, sorted (a sharded store lists them shard by shard).
+fn sorted_warnings(json_lines: &str) -> Vec<String> {
+    let mut lines: Vec<String> = json_lines.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// A configuration of a store of `partitions` shards that reads each feed's export files from an upstream topic
+/// `<name>.up.<feed>`; returns it with the topic of each feed.
+fn sharded_config(dir: &Path, name: &str, partitions: u32) -> (PathBuf, HashMap<String, String>) {
+    let config = kafka_config(dir, name);
+    let base = std::fs::read_to_string(&config).expect("config");
+    let prefix = base
+        .lines()
+        .find_map(|l| l.strip_prefix("topic_prefix = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("prefix")
+        .to_owned();
+    let mut text = format!("{base}partitions = {partitions}\n");
+    let mut topics = HashMap::new();
+    for feed in [
+        "hotline12345",
+        "grid",
+        "police",
+        "screening",
+        "justice",
+        "exchange",
+    ] {
+        let topic = format!("{prefix}up.{feed}");
+        text.push_str(&format!(
+            "\n[[sources]]\nname = \"{feed}\"\nfeed = \"{feed}\"\ntopic = \"{topic}\"\nformat = \"files\"\n"
+        ));
+        // Created empty, as the upstream system would have.
+        publish(&bootstrap(), &topic, 1, &[]);
+        topics.insert(feed.to_owned(), topic);
+    }
+    std::fs::write(&config, text).expect("config");
+    (config, topics)
+}
+
+/// Publishes one export file as one message.
+fn publish_file(topics: &HashMap<String, String>, name: &str, path: &Path) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let feed = name.split('-').next().expect("feed");
+    let topic = &topics[feed];
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("producer");
+    let bytes = std::fs::read(path).expect("file");
+    producer
+        .send(BaseRecord::to(topic).key(name).payload(&bytes))
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    producer.flush(std::time::Duration::from_secs(30)).expect("flush");
+}
+
+/// Waits (up to 90 s: a takeover waits out the group's session timeout) until the store holds `n` clue versions.
+fn wait_for_kafka_clues(config: &Path, n: usize, stage: &str) {
+    let unused = config.with_extension("unused");
+    let mut held = 0;
+    for _ in 0..900 {
+        let output = demo(&unused, Some(config), &["clues"]);
+        held = String::from_utf8_lossy(&output.stdout).lines().count();
+        if output.status.success() && held == n {
+            return;
+        }
+        assert!(
+            held <= n,
+            "{stage}: {held} clue versions, more than the {n} expected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{stage}: the store never held {n} clue versions (it holds {held})");
+}
+
+/// `yujing run` with every line it prints sent to the receiver.
+fn run_instance(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = spawn_run(&config.with_extension("unused"), Some(config));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits (up to 60 s) for `line` from an instance.
+fn expect_line(lines: &std::sync::mpsc::Receiver<String>, line: &str, who: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(got) if got == line => return,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("{who} never printed '{line}'");
+}
+
+use std::collections::HashMap;
+
+#[test]
+fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_of_an_uninterrupted_run() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stream = simulated_stream(dir.path(), 150, 60);
+    assert!(stream.files.len() >= 20, "{} files", stream.files.len());
+
+    // The uninterrupted run: one instance runs both shards and takes the stream file by file.
+    let (config, topics) = sharded_config(dir.path(), "whole", 2);
+    let (mut single, lines) = run_instance(&config);
+    expect_line(&lines, "shard 0 running", "the single instance");
+    expect_line(&lines, "shard 1 running", "the single instance");
+    for (stage, ((name, path), n)) in stream.files.iter().zip(&stream.clues_after).enumerate() {
+        publish_file(&topics, name, path);
+        wait_for_kafka_clues(&config, *n, &format!("uninterrupted, file {stage} ({name})"));
+    }
+    single.kill().expect("stop");
+    single.wait().expect("reaped");
+    let unused = dir.path().join("unused");
+    let expected = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));
+    assert!(expected.len() >= 10, "{} warnings", expected.len());
+
+    // Two instances share the shards: the first takes both, then hands one to the second when it joins.
+    let (config, topics) = sharded_config(dir.path(), "pair", 2);
+    let (mut first, first_lines) = run_instance(&config);
+    expect_line(&first_lines, "shard 0 running", "the first instance");
+    expect_line(&first_lines, "shard 1 running", "the first instance");
+    let (mut second, second_lines) = run_instance(&config);
+    let moved = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline
+                .checked_duration_since(std::time::Instant::now())
+                .expect("the second instance runs a shard within a minute");
+            let line = second_lines.recv_timeout(left).expect("a line");
+            if let Some(shard) = line
+                .strip_prefix("shard ")
+                .and_then(|l| l.strip_suffix(" running"))
+            {
+                break shard.to_owned();
+            }
+        }
+    };
+    expect_line(
+        &first_lines,
+        &format!("shard {moved} handed over"),
+        "the first instance",
+    );
+    let kill_at = stream.files.len() / 2;
+    for (stage, ((name, path), n)) in stream.files.iter().zip(&stream.clues_after).enumerate() {
+        publish_file(&topics, name, path);
+        if stage == kill_at {
+            // SIGKILL the first while both are taking this file in; the second takes over its shard (after the
+            // group's session timeout), fencing whatever the first left half-written.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            first.kill().expect("SIGKILL");
+            first.wait().expect("reaped");
+            let kept = if moved == "0" { "1" } else { "0" };
+            expect_line(
+                &second_lines,
+                &format!("shard {kept} running"),
+                "the second instance taking over",
+            );
+        }
+        wait_for_kafka_clues(&config, *n, &format!("pair, file {stage} ({name})"));
+    }
+    second.kill().expect("stop");
+    second.wait().expect("reaped");
+    let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));
+    assert_eq!(got, expected, "no warning lost or doubled across the kill");
+    // Splitting the county by town changes no warning of this month: the same disputes, clusters, levels and
+    // counts as the files ingested unsharded. Only evidence scores move (term weights are learned per shard).
+    let substance = |lines: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                format!(
+                    "{} {} {} {} {}",
+                    v["warning_id"], v["level"], v["cluster_id"], v["occurrences"], v["subject"]
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(substance(&got), substance(&stream.unsharded_warnings));
+}
