@@ -15,10 +15,12 @@
 //!
 //! - [`KafkaLog`]: the production backend, Apache Kafka: each topic a Kafka topic, the state a compacted topic,
 //!   each [`Batch`] one Kafka transaction ([`KafkaConfig`]). [`KafkaSource`] reads an upstream system's topic.
+//!   With `partitions` > 1 the store is split into shards by town: [`KafkaLog::open_shard`] writes one, under
+//!   the [`KafkaLease`] of the writers' group; a read-only log reads them all ([`shard_offset`]).
 
 mod kafka;
 
-pub use kafka::{KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage};
+pub use kafka::{shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

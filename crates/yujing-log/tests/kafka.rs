@@ -326,3 +326,89 @@ fn topics_an_administrator_created_are_verified_and_wrong_settings_are_named() {
         "{refused}"
     );
 }
+
+#[test]
+fn shards_are_written_apart_share_the_lease_and_read_back_together() {
+    let _serial = serial();
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use yujing_log::{shard_offset, KafkaLease, LogError};
+    let mut config = config("shards");
+    config.partitions = 2;
+    // One log cannot be opened on a sharded store: only its shards can.
+    assert!(matches!(
+        KafkaLog::open(config.clone()),
+        Err(LogError::Sharded { partitions: 2 })
+    ));
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Alone in the group, the first instance is given both shards; a second joining takes one of them.
+    let first = Arc::new(KafkaLease::join(&config).unwrap_or_else(|e| panic!("{e}")));
+    wait_for("the first holds both shards", &|| first.owned() == [0, 1]);
+    let second = Arc::new(KafkaLease::join(&config).unwrap_or_else(|e| panic!("{e}")));
+    wait_for("the shards are shared", &|| {
+        first.owned().len() == 1 && second.owned().len() == 1
+    });
+    let mine = first.owned()[0];
+    let theirs = second.owned()[0];
+    let a = KafkaLog::open_shard(config.clone(), mine, first.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let b = KafkaLog::open_shard(config.clone(), theirs, second.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.shard(), Some((mine, 2)));
+    for (log, name) in [(&a, "a"), (&b, "b")] {
+        for i in 0..3 {
+            let mut batch = Batch::new();
+            batch.append("clues", record(name, &format!("{name}{i}")));
+            batch.put_state(b"last".to_vec(), format!("{name}{i}").into_bytes());
+            log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    // Each shard is its own log: its own offsets and its own state.
+    assert_eq!(values(&a, "clues"), ["a0", "a1", "a2"]);
+    assert_eq!(values(&b, "clues"), ["b0", "b1", "b2"]);
+    assert_eq!(a.state(b"last").unwrap_or_default(), Some(b"a2".to_vec()));
+    // A reader sees every shard, one after the other, with offsets that say which.
+    let reader = KafkaLog::open_read_only(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reader.shard(), None);
+    let mut seen = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = reader.read("clues", from, 2).unwrap_or_else(|e| panic!("{e}"));
+        let Some(last) = page.last() else { break };
+        from = last.offset + 1;
+        seen.extend(page.into_iter().map(|e| {
+            (
+                e.offset >> 40,
+                String::from_utf8_lossy(&e.record.value).into_owned(),
+            )
+        }));
+    }
+    let (zero, one) = if mine == 0 { ("a", "b") } else { ("b", "a") };
+    let expected: Vec<(u64, String)> = [(0, zero), (1, one)]
+        .iter()
+        .flat_map(|(p, n)| (0..3).map(move |i| (*p, format!("{n}{i}"))))
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(reader.end_offset("clues").unwrap_or(0) > shard_offset(1, 0));
+
+    // The second instance goes: the first is given its shard, opens it and writes on from where it stood.
+    drop(b);
+    drop(second);
+    wait_for("the first holds both again", &|| first.owned() == [0, 1]);
+    let zombie =
+        KafkaLog::open_shard(config.clone(), theirs, first.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let taken = KafkaLog::open_shard(config, theirs, first.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taken.state(b"last").unwrap_or_default(), Some(b"b2".to_vec()));
+    let mut batch = Batch::new();
+    batch.append("clues", record("b", "b3"));
+    taken.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    // A writer of the shard opened before it (a zombie) is fenced by the shard's transactional id.
+    let mut batch = Batch::new();
+    batch.append("clues", record("b", "zombie"));
+    assert!(zombie.write(batch).is_err(), "the zombie is fenced");
+    assert_eq!(values(&taken, "clues"), ["b0", "b1", "b2", "b3"]);
+}

@@ -262,13 +262,23 @@ struct LogRangeArgs {
 }
 
 impl LogRangeArgs {
-    fn range(&self) -> yujing_engine::ClueRange {
-        yujing_engine::ClueRange {
+    fn range(&self, config: &EngineConfig) -> Result<yujing_engine::ClueRange> {
+        let shards = config.store.kafka.partitions;
+        if config.store.backend == Backend::Kafka
+            && shards > 1
+            && (self.from_offset.is_some() || self.to_offset.is_some())
+        {
+            anyhow::bail!(
+                "--from-offset and --to-offset name a record within one partition, and this store is split into \
+                 {shards} shards (partitions): choose the history by event time with --since and --until"
+            );
+        }
+        Ok(yujing_engine::ClueRange {
             from_offset: self.from_offset,
             to_offset: self.to_offset,
             since: self.since,
             until: self.until,
-        }
+        })
     }
 }
 
@@ -396,7 +406,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let input = match &truth {
                 Some(dir) if !from_log => tune::TuneInput::Simulation(dir),
-                _ => tune::TuneInput::StoredLog(range.range()),
+                _ => tune::TuneInput::StoredLog(range.range(&config)?),
             };
             tune::tune(&config, &built, input, &tune::grid_path(&grid), &out)
         }
@@ -414,7 +424,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let source = match &feeds {
                 Some(feeds) if !from_log => ReplaySource::Feeds(feeds),
-                _ => ReplaySource::Log(range.range()),
+                _ => ReplaySource::Log(range.range(&config)?),
             };
             replay(&config, &built, source, &out)
         }

@@ -670,4 +670,57 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
         out
     };
     assert_eq!(substance(&got), substance(&stream.unsharded_warnings));
+
+    // The history reads back from every shard: a replay of the stored log by time gives what a replay of the
+    // same export files gives; offsets, which name a record only within a partition, are refused; and only
+    // `yujing run` writes a sharded store.
+    let replayed = dir.path().join("replayed");
+    let printed = ok(demo(
+        &unused,
+        Some(&config),
+        &[
+            "replay",
+            "--from-log",
+            "--since",
+            "2025-12-01",
+            "--out",
+            &replayed.display().to_string(),
+        ],
+    ));
+    assert!(printed.contains("from the stored log (Kafka"), "{printed}");
+    let files = dir.path().join("files");
+    let feeds = stream.files[0].1.parent().expect("feeds").display().to_string();
+    ok(demo(
+        &unused,
+        None,
+        &["replay", "--feeds", &feeds, "--out", &files.display().to_string()],
+    ));
+    let read = |d: &Path| std::fs::read_to_string(d.join("warnings.jsonl")).expect("replay output");
+    assert_eq!(read(&replayed), read(&files));
+    let refused = demo(
+        &unused,
+        Some(&config),
+        &[
+            "replay",
+            "--from-log",
+            "--from-offset",
+            "3",
+            "--out",
+            &replayed.display().to_string(),
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("split into 2 shards"),
+        "{refused:?}"
+    );
+    let refused = demo(
+        &unused,
+        Some(&config),
+        &["ingest", &stream.files[0].1.display().to_string()],
+    );
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("only `yujing run` writes it"),
+        "{refused:?}"
+    );
 }
