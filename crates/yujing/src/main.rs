@@ -462,6 +462,13 @@ fn validate(config: &EngineConfig, built: &Built) -> Result<()> {
             "  log:                embedded, {}",
             config.store.data_dir.display()
         ),
+        Backend::Kafka if config.store.kafka.partitions > 1 => println!(
+            "  log:                Kafka {} (topics {}*, {} shards by town, writers {}-p<n>)",
+            config.store.kafka.bootstrap_servers,
+            config.store.kafka.topic_prefix,
+            config.store.kafka.partitions,
+            config.store.kafka.transactional_id
+        ),
         Backend::Kafka => println!(
             "  log:                Kafka {} (topics {}*, writer {})",
             config.store.kafka.bootstrap_servers,

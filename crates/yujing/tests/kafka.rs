@@ -14,7 +14,7 @@ use std::process::Child;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use broker::{bootstrap, serial};
-use support::{demo, ok, post_sample, samples, serve, spawn_run, SAMPLE_FILES};
+use support::{demo, http, ok, post_sample, samples, serve, spawn_run, SAMPLE_FILES};
 
 /// A configuration file putting the log on the test broker under topics of its own.
 fn kafka_config(dir: &Path, name: &str) -> PathBuf {
@@ -611,6 +611,14 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     expect_line(&first_lines, "shard 0 running", "the first instance");
     expect_line(&first_lines, "shard 1 running", "the first instance");
     let (mut second, second_lines) = run_instance(&config);
+    let second_addr = {
+        let line = second_lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the second instance listens");
+        line.strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_owned()
+    };
     let moved = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
@@ -649,6 +657,21 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
         }
         wait_for_kafka_clues(&config, *n, &format!("pair, file {stage} ({name})"));
     }
+    // The survivor runs both shards: its health says so, its metrics carry both, the order API is not served.
+    let (status, health) = http(&second_addr, "GET", "/health", None, b"");
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&health).expect("JSON");
+    assert_eq!(health["shards"], serde_json::json!({"running": [0, 1], "of": 2}));
+    let (_, metrics) = http(&second_addr, "GET", "/metrics", None, b"");
+    for shard in ["0", "1"] {
+        assert!(
+            metrics.contains(&format!("yujing_clusters{{shard=\"{shard}\"}}")),
+            "{metrics}"
+        );
+    }
+    let (status, refused) = http(&second_addr, "GET", "/api/v1/orders", Some("demo-centre"), b"");
+    assert_eq!(status, 503, "{refused}");
+    assert!(refused.contains("\"sharded\""), "{refused}");
     second.kill().expect("stop");
     second.wait().expect("reaped");
     let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));
