@@ -63,6 +63,11 @@ pub struct ServerConfig {
     pub watch_every_secs: u64,
     /// The largest HTTP ingestion body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// On a sharded store, the base URL the other instances forward API requests to this one at
+    /// (`http://host:port`). Empty: `http://<listen address>`, with the machine's host name in place of an
+    /// address that listens on every interface.
+    #[serde(default)]
+    pub advertise: String,
     /// Bearer tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,

@@ -25,3 +25,8 @@ pub const WORKORDERS: &str = "workorders";
 /// The command-centre feed ([`crate::outbox::OutboxEvent`]): every warning and work-order event, in the order
 /// written. Its offsets are the SSE event ids; webhook deliveries record how far they got.
 pub const OUTBOX: &str = "outbox";
+
+/// Which instance runs each shard of a sharded store: the instance that opens shard p appends its address to
+/// partition p, in the shard's own transaction (so a fenced writer cannot claim it back). The last record of a
+/// partition names the shard's current owner.
+pub const OWNERS: &str = "owners";

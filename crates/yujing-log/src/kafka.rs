@@ -333,7 +333,9 @@ impl KafkaLog {
         if topic == STATE_TOPIC {
             new = new.set("cleanup.policy", "compact");
         }
-        let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(self.timeout()))
+            .request_timeout(Some(self.timeout()));
         let results = block_on(self.admin.create_topics([&new], &options))
             .map_err(kafka(format!("creating topic {name}")))?;
         for result in results {
@@ -365,7 +367,9 @@ impl KafkaLog {
     /// offsets name records and order is total), and keeps every record — unlimited retention and no compaction for a log topic, compaction only
     /// for the state topic. `refused` is what creating it answered.
     fn verify_topic(&self, topic: &str, name: &str, refused: RDKafkaErrorCode) -> Result<(), LogError> {
-        let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(self.timeout()))
+            .request_timeout(Some(self.timeout()));
         let described = block_on(
             self.admin
                 .describe_configs([&ResourceSpecifier::Topic(name)], &options),
@@ -990,7 +994,9 @@ impl KafkaLease {
             partitions,
             TopicReplication::Fixed(config.replication_factor),
         );
-        let options = AdminOptions::new().operation_timeout(Some(timeout));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(timeout))
+            .request_timeout(Some(timeout));
         for result in
             block_on(admin.create_topics([&new], &options)).map_err(kafka(format!("creating {topic}")))?
         {

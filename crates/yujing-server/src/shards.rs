@@ -1,42 +1,84 @@
-//! An instance's share of a sharded store (`[store.kafka] partitions` > 1).
+//! An instance's share of a sharded store (`[store.kafka] partitions` > 1), and the API over all the shards.
 //!
 //! Each shard the writers' group gives the instance runs as a [`Worker`]: its own pipeline over its partition
 //! of the log, with supervision, upstream topics and webhooks. [`Shards`] holds them by shard; [`serve`] answers
-//! `/health` (which shards run here) and `/metrics` (every running shard's series, labelled `shard`).
+//! `/health` (which shards run here), `/metrics` (every running shard's series, labelled `shard`) and the API.
 //!
-//! The work-order API, the SSE feed and ingestion over HTTP are not served in this mode: an order lives in the
-//! shard of its town, which may run on another instance, and routing a request there is not built. The command
-//! centre reads the outbox topic (its partitions are the shards') or receives webhooks from every instance.
+//! **The API over every shard.** A work order lives in the shard of its town, which may run on another
+//! instance. Each request is answered by every shard: the shards running here through their own routers, the
+//! others by forwarding the request to the instance that runs them ([`OwnerDirectory`]) with
+//! `x-yujing-shards: local`, which makes that instance answer for its own shards only. The answers are combined
+//! by what the route does: a request about one order, warning or cluster takes the answer of the shard that
+//! knows it (404 only when every shard says so); lists, supervision and ingestion need every shard and merge
+//! their answers. While a shard has no running instance (a takeover takes a few seconds) such requests answer
+//! 503 naming it, and the caller retries. The event stream (SSE) is not served in this mode: the outbox topic
+//! and webhooks carry the same events.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 use yujing_engine::Metrics;
 
-use crate::{ApiError, Worker};
+use crate::{api, ApiError, Worker};
 
-/// The shards running on this instance.
+/// The header that asks an instance to answer for the shards running on it only (set when forwarding).
+pub const LOCAL_HEADER: &str = "x-yujing-shards";
+
+/// Where each shard runs: shard → the base URL (`http://host:port`) of the instance running it, as last
+/// recorded by the instances themselves.
+pub trait OwnerDirectory: Send + Sync {
+    /// The owners now, or why they cannot be read.
+    fn owners(&self) -> Result<BTreeMap<i32, String>, String>;
+}
+
+/// The shards running on this instance, and how to reach the others.
 pub struct Shards {
     partitions: u32,
     running: Mutex<BTreeMap<i32, Worker>>,
+    advertised: String,
+    directory: Arc<dyn OwnerDirectory>,
+    max_body_bytes: usize,
+    client: reqwest::Client,
 }
 
 impl Shards {
-    /// None running yet, of a store of `partitions` shards.
-    pub fn new(partitions: u32) -> Arc<Shards> {
+    /// None running yet, of a store of `partitions` shards; this instance is reached at `advertised`, the
+    /// others through `directory`.
+    pub fn new(
+        partitions: u32,
+        advertised: String,
+        directory: Arc<dyn OwnerDirectory>,
+        max_body_bytes: usize,
+    ) -> Arc<Shards> {
         Arc::new(Shards {
             partitions,
             running: Mutex::new(BTreeMap::new()),
+            advertised,
+            directory,
+            max_body_bytes,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
         })
+    }
+
+    /// The base URL other instances reach this one at.
+    pub fn advertised(&self) -> &str {
+        &self.advertised
     }
 
     /// Adds the worker of `shard`.
@@ -83,13 +125,14 @@ impl Front {
     }
 }
 
-/// Serves `/health` and `/metrics` of `shards` on `listener`; every other path answers 503 saying why.
+/// Serves `/health`, `/metrics` and the API over every shard on `listener`.
 pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Front> {
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .fallback(not_here)
+        .route("/api/v1/events", get(no_events))
+        .fallback(route)
         .with_state(shards);
     let (shutdown, mut stop) = watch::channel(false);
     let task = tokio::spawn(async move {
@@ -107,7 +150,7 @@ async fn health(State(shards): State<Arc<Shards>>) -> Json<Value> {
     Json(json!({"status": "ok", "shards": {"running": shards.running(), "of": shards.partitions}}))
 }
 
-async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl axum::response::IntoResponse, ApiError> {
+async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse, ApiError> {
     let pipelines: Vec<_> = shards
         .lock()
         .values()
@@ -136,16 +179,320 @@ async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl axum::respons
     ))
 }
 
-async fn not_here(State(shards): State<Arc<Shards>>) -> ApiError {
+async fn no_events(State(shards): State<Arc<Shards>>) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "sharded",
         format!(
-            "this instance runs shards {:?} of a store split into {} by town; the work-order API, the event \
-             stream and ingestion over HTTP are served only by an unsharded store (partitions = 1) for now. \
-             Read the outbox topic or a webhook for warnings and orders, and publish records to an upstream topic",
-            shards.running(),
+            "the event stream is not served by a store split into {} shards: read the outbox topic (one partition \
+             per shard) or receive the webhooks every instance delivers",
             shards.partitions
         ),
     )
+}
+
+/// What a route needs of the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// About one order, warning or cluster: the shard that knows it answers.
+    One,
+    /// Lists, supervision, ingestion: every shard answers, and the answers merge.
+    Every,
+}
+
+fn reach(method: &Method, path: &str) -> Reach {
+    let every = matches!(
+        (method.as_str(), path),
+        ("GET", "/api/v1/orders") | ("GET", "/api/v1/warnings") | ("POST", "/api/v1/supervise")
+    ) || (method == Method::POST && path.starts_with("/api/v1/ingest/"));
+    if every {
+        Reach::Every
+    } else {
+        Reach::One
+    }
+}
+
+/// One answer: from the shards it speaks for.
+struct Answer {
+    shards: Vec<i32>,
+    status: StatusCode,
+    body: Bytes,
+}
+
+async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, shards.max_body_bytes).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {} bytes", shards.max_body_bytes),
+        )
+        .into_response();
+    };
+    let reach = reach(&parts.method, parts.uri.path());
+    let local_only = parts.headers.contains_key(LOCAL_HEADER);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+
+    // The shards running here, each through its own router.
+    let local: Vec<(i32, crate::AppState)> = shards
+        .lock()
+        .iter()
+        .map(|(shard, worker)| (*shard, worker.state().clone()))
+        .collect();
+    let mut answers = Vec::new();
+    for (shard, state) in &local {
+        let mut request = axum::http::Request::builder()
+            .method(parts.method.clone())
+            .uri(parts.uri.clone());
+        for (name, value) in &parts.headers {
+            request = request.header(name, value);
+        }
+        let Ok(request) = request.body(Body::from(body.clone())) else {
+            return ApiError::internal("rebuilding a request").into_response();
+        };
+        let response = match api::router(state.clone()).oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        answers.push(Answer {
+            shards: vec![*shard],
+            status,
+            body: bytes,
+        });
+    }
+
+    // The others, through the instances running them.
+    let mut unreachable: Vec<i32> = Vec::new();
+    if !local_only {
+        let running_here: Vec<i32> = local.iter().map(|(s, _)| *s).collect();
+        let directory = shards.directory.clone();
+        let owners = tokio::task::spawn_blocking(move || directory.owners())
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let owners = match owners {
+            Ok(owners) => owners,
+            Err(reason) => {
+                tracing::warn!(%reason, "reading which instance runs each shard");
+                BTreeMap::new()
+            }
+        };
+        let mut by_instance: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for shard in 0..shards.partitions as i32 {
+            if running_here.contains(&shard) {
+                continue;
+            }
+            match owners.get(&shard) {
+                Some(url) if url != &shards.advertised => {
+                    by_instance.entry(url.clone()).or_default().push(shard)
+                }
+                // Never claimed, or claimed by this instance before it lost it: nobody runs it now.
+                _ => unreachable.push(shard),
+            }
+        }
+        for (url, their_shards) in by_instance {
+            let mut forwarded = shards
+                .client
+                .request(parts.method.clone(), format!("{url}{path_and_query}"))
+                .header(LOCAL_HEADER, HeaderValue::from_static("local"))
+                .body(body.clone());
+            for name in [
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ] {
+                if let Some(value) = parts.headers.get(&name) {
+                    forwarded = forwarded.header(name, value);
+                }
+            }
+            match forwarded.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let bytes = response.bytes().await.unwrap_or_default();
+                    answers.push(Answer {
+                        shards: their_shards,
+                        status,
+                        body: bytes,
+                    });
+                }
+                Err(error) => {
+                    // Its instance died and the others have not taken over yet.
+                    tracing::warn!(%error, instance = %url, shards = ?their_shards, "forwarding a request");
+                    unreachable.extend(their_shards);
+                }
+            }
+        }
+    }
+    combine(reach, answers, &unreachable, parts.uri.path())
+}
+
+fn unavailable(unreachable: &[i32]) -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "shard_unavailable",
+        format!(
+            "shard(s) {unreachable:?} run on no reachable instance right now (an instance is taking them over); \
+             try again in a few seconds"
+        ),
+    )
+    .into_response()
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// One response from the shards' answers (see the module's overview).
+fn combine(reach: Reach, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
+    match reach {
+        Reach::One => {
+            let found = answers
+                .iter()
+                .position(|a| a.status.is_success())
+                .or_else(|| answers.iter().position(|a| a.status != StatusCode::NOT_FOUND));
+            match found {
+                Some(i) => {
+                    let answer = answers.into_iter().nth(i).unwrap_or_else(|| unreachable!());
+                    json_response(answer.status, answer.body)
+                }
+                None if !unreachable.is_empty() => unavailable(unreachable),
+                None => match answers.into_iter().next() {
+                    Some(answer) => json_response(answer.status, answer.body),
+                    None => {
+                        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no shard knows it").into_response()
+                    }
+                },
+            }
+        }
+        Reach::Every => {
+            if !unreachable.is_empty() {
+                return unavailable(unreachable);
+            }
+            if let Some(refused) = answers.iter().find(|a| !a.status.is_success()) {
+                tracing::debug!(shards = ?refused.shards, status = %refused.status, "a shard refused");
+                return json_response(refused.status, refused.body.clone());
+            }
+            let ingest = path.starts_with("/api/v1/ingest/");
+            let mut merged: Option<Value> = None;
+            for answer in &answers {
+                let value: Value = match serde_json::from_slice(&answer.body) {
+                    Ok(value) => value,
+                    Err(error) => return ApiError::internal(error).into_response(),
+                };
+                merged = Some(match merged {
+                    None => value,
+                    Some(acc) => merge(acc, value),
+                });
+            }
+            let mut merged = merged.unwrap_or_else(|| json!({}));
+            if ingest {
+                // Every shard read the whole input: it has as many records as one shard saw, and none was left
+                // to a shard outside the answer.
+                if let Some(file) = merged.get_mut("file").and_then(Value::as_object_mut) {
+                    let records = answers
+                        .iter()
+                        .filter_map(|a| serde_json::from_slice::<Value>(&a.body).ok())
+                        .filter_map(|v| v["file"]["records"].as_u64())
+                        .max()
+                        .unwrap_or(0);
+                    file.insert("records".to_owned(), json!(records));
+                    file.remove("other_shards");
+                }
+            }
+            Json(merged).into_response()
+        }
+    }
+}
+
+/// Two shards' answers as one: arrays joined, numbers added, objects merged key by key, anything else as the
+/// first said it.
+fn merge(first: Value, second: Value) -> Value {
+    match (first, second) {
+        (Value::Array(mut a), Value::Array(b)) => {
+            a.extend(b);
+            Value::Array(a)
+        }
+        (Value::Number(a), Value::Number(b)) => match (a.as_u64(), b.as_u64()) {
+            (Some(x), Some(y)) => json!(x + y),
+            _ => json!(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+        },
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (key, value) in b {
+                let joined = match a.remove(&key) {
+                    Some(mine) => merge(mine, value),
+                    None => value,
+                };
+                a.insert(key, joined);
+            }
+            Value::Object(a)
+        }
+        (first, _) => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_join_reports_add_up_and_one_resource_comes_from_the_shard_that_knows_it() {
+        let merged = merge(
+            json!({"orders": [{"order_id": "wo-a"}], "file": {"new_clues": 2, "file": "x.jsonl"}}),
+            json!({"orders": [{"order_id": "wo-b"}], "file": {"new_clues": 3, "file": "x.jsonl"}}),
+        );
+        assert_eq!(
+            merged,
+            json!({"orders": [{"order_id": "wo-a"}, {"order_id": "wo-b"}], "file": {"new_clues": 5, "file": "x.jsonl"}})
+        );
+        assert_eq!(reach(&Method::GET, "/api/v1/orders"), Reach::Every);
+        assert_eq!(reach(&Method::POST, "/api/v1/ingest/grid"), Reach::Every);
+        assert_eq!(reach(&Method::GET, "/api/v1/orders/wo-a"), Reach::One);
+        assert_eq!(reach(&Method::POST, "/api/v1/orders/wo-a/commands"), Reach::One);
+        let answer = |status: StatusCode, body: &str| Answer {
+            shards: vec![0],
+            status,
+            body: Bytes::from(body.to_owned()),
+        };
+        let one = combine(
+            Reach::One,
+            vec![
+                answer(StatusCode::NOT_FOUND, "{}"),
+                answer(StatusCode::OK, "{\"order\":1}"),
+            ],
+            &[],
+            "/api/v1/orders/wo-a",
+        );
+        assert_eq!(one.status(), StatusCode::OK);
+        let missing = combine(
+            Reach::One,
+            vec![answer(StatusCode::NOT_FOUND, "{}")],
+            &[1],
+            "/api/v1/orders/wo-a",
+        );
+        assert_eq!(missing.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let gone = combine(
+            Reach::One,
+            vec![answer(StatusCode::NOT_FOUND, "{}")],
+            &[],
+            "/api/v1/orders/wo-a",
+        );
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let partial = combine(
+            Reach::Every,
+            vec![answer(StatusCode::OK, "{}")],
+            &[1],
+            "/api/v1/orders",
+        );
+        assert_eq!(partial.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -188,7 +188,18 @@ fn serve_shards(
         let listener = tokio::net::TcpListener::bind(&server_config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", server_config.listen))?;
-        let shards = yujing_server::shards::Shards::new(partitions);
+        let bound = listener.local_addr().context("reading the address listened on")?;
+        let advertised = advertised_url(&server_config.advertise, bound);
+        let directory = Arc::new(ShardOwners {
+            log: yujing_log::KafkaLog::open_read_only(kafka.clone())
+                .with_context(|| format!("cannot read the log on Kafka at {}", kafka.bootstrap_servers))?,
+        });
+        let shards = yujing_server::shards::Shards::new(
+            partitions,
+            advertised.clone(),
+            directory,
+            server_config.max_body_bytes,
+        );
         let front = yujing_server::shards::serve(listener, shards.clone())?;
         tracing::info!(addr = %front.addr, partitions, "yujing is serving a sharded store");
         println!("listening on http://{}", front.addr);
@@ -217,9 +228,25 @@ fn serve_shards(
                     let kafka = kafka.clone();
                     let lease = lease.clone();
                     let built = built.clone();
+                    let advertised = advertised.clone();
                     tokio::task::spawn_blocking(move || -> Result<Pipeline> {
                         let log = yujing_log::KafkaLog::open_shard(kafka, shard, lease)
                             .with_context(|| format!("cannot open shard {shard} on Kafka"))?;
+                        // Say where the shard runs now, in the shard's own transaction: API requests about its
+                        // towns are forwarded here.
+                        let mut claim = yujing_log::Batch::new();
+                        claim.append(
+                            yujing_engine::topics::OWNERS,
+                            yujing_log::Record {
+                                key: shard.to_string().into_bytes(),
+                                value: serde_json::to_vec(
+                                    &serde_json::json!({"shard": shard, "url": advertised}),
+                                )?,
+                                timestamp_ms: chrono::Utc::now().timestamp_millis(),
+                            },
+                        );
+                        log.write(claim)
+                            .with_context(|| format!("cannot claim shard {shard}"))?;
                         let (pipeline, caught_up) = Pipeline::open_shard(
                             Arc::new(log),
                             built,
@@ -253,6 +280,50 @@ fn serve_shards(
         drop(lease);
         Ok(())
     })
+}
+
+/// The URL other instances reach this one at: `advertise` if set, else the address listened on (the host name
+/// in place of an address that listens on every interface).
+fn advertised_url(advertise: &str, bound: std::net::SocketAddr) -> String {
+    if !advertise.trim().is_empty() {
+        return advertise.trim().trim_end_matches('/').to_owned();
+    }
+    if bound.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".to_owned());
+        return format!("http://{host}:{}", bound.port());
+    }
+    format!("http://{bound}")
+}
+
+/// Which instance runs each shard: the last claim in each partition of the `owners` topic.
+struct ShardOwners {
+    log: yujing_log::KafkaLog,
+}
+
+impl yujing_server::shards::OwnerDirectory for ShardOwners {
+    fn owners(&self) -> std::result::Result<std::collections::BTreeMap<i32, String>, String> {
+        #[derive(serde::Deserialize)]
+        struct Claim {
+            shard: i32,
+            url: String,
+        }
+        let mut owners = std::collections::BTreeMap::new();
+        yujing_engine::read::for_each_decoded(
+            &self.log,
+            yujing_engine::topics::OWNERS,
+            0,
+            |_, claim: Claim| {
+                owners.insert(claim.shard, claim.url);
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(owners)
+    }
 }
 
 async fn shutdown_signal() {

@@ -553,8 +553,8 @@ fn wait_for_kafka_clues(config: &Path, n: usize, stage: &str) {
 }
 
 /// `yujing run` with every line it prints sent to the receiver.
-fn run_instance(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = spawn_run(&config.with_extension("unused"), Some(config));
+fn run_instance(config: &Path) -> (support::Reaped, std::sync::mpsc::Receiver<String>) {
+    let mut child = support::Reaped(spawn_run(&config.with_extension("unused"), Some(config)));
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -583,6 +583,111 @@ fn expect_line(lines: &std::sync::mpsc::Receiver<String>, line: &str, who: &str)
 
 use std::collections::HashMap;
 
+/// The address an instance listens on, from its first line.
+fn listening(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    let line = lines
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the instance listens");
+    line.strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned()
+}
+
+/// The ids of the orders `GET /api/v1/orders` lists (of every shard, or with `local` of the instance's own).
+fn orders_via_api(addr: &str, local: bool) -> Vec<String> {
+    let (status, body) = if local {
+        support::http_with(
+            addr,
+            "GET",
+            "/api/v1/orders",
+            Some("demo-centre"),
+            &[("x-yujing-shards", "local")],
+            b"",
+        )
+    } else {
+        http(addr, "GET", "/api/v1/orders", Some("demo-centre"), b"")
+    };
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut ids: Vec<String> = body["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| o["order_id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ids of the orders on the log (every shard).
+fn orders_on_log(config: &Path) -> Vec<String> {
+    let unused = config.with_extension("unused");
+    let mut ids: Vec<String> = ok(demo(&unused, Some(config), &["orders", "--json"]))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v["order_id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// With two instances each running one shard, either one's API answers for both: lists hold every shard's
+/// orders, and a command on an order of the other instance's shard is carried out there.
+fn api_over_two_instances(config: &Path, first: &str, second: &str, ingested: &(String, PathBuf)) {
+    let all = orders_on_log(config);
+    let theirs = orders_via_api(second, true);
+    let mine = orders_via_api(first, true);
+    assert!(
+        !theirs.is_empty() && !mine.is_empty(),
+        "both shards have orders: {mine:?} {theirs:?}"
+    );
+    assert_eq!(orders_via_api(first, false), all);
+    assert_eq!(orders_via_api(second, false), all);
+    let order = &theirs[0];
+    let (status, answer) = http(
+        first,
+        "POST",
+        &format!("/api/v1/orders/{order}/commands"),
+        Some("demo-centre"),
+        br#"{"command":"dispatch"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = http(
+        first,
+        "GET",
+        &format!("/api/v1/orders/{order}"),
+        Some("demo-centre"),
+        b"",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    assert_eq!(answer["order"]["status"], "dispatched", "{answer}");
+    let (status, _) = http(first, "GET", "/api/v1/orders/wo-none", Some("demo-centre"), b"");
+    assert_eq!(status, 404);
+    // A file posted to one instance reaches every shard; posted again, it adds nothing anywhere.
+    let (name, path) = ingested;
+    let feed = name.split('-').next().expect("feed");
+    let (status, answer) = http(
+        second,
+        "POST",
+        &format!("/api/v1/ingest/{feed}?file={name}"),
+        Some("demo-centre"),
+        &std::fs::read(path).expect("file"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    let file = &answer["file"];
+    assert!(file["records"].as_u64().unwrap_or(0) > 0, "{answer}");
+    assert_eq!(
+        (file["new_clues"].as_u64(), file["new_versions"].as_u64()),
+        (Some(0), Some(0)),
+        "{answer}"
+    );
+    assert!(file.get("other_shards").is_none(), "{answer}");
+}
+
 #[test]
 fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_of_an_uninterrupted_run() {
     let _serial = serial();
@@ -608,17 +713,11 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     // Two instances share the shards: the first takes both, then hands one to the second when it joins.
     let (config, topics) = sharded_config(dir.path(), "pair", 2);
     let (mut first, first_lines) = run_instance(&config);
+    let first_addr = listening(&first_lines);
     expect_line(&first_lines, "shard 0 running", "the first instance");
     expect_line(&first_lines, "shard 1 running", "the first instance");
     let (mut second, second_lines) = run_instance(&config);
-    let second_addr = {
-        let line = second_lines
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("the second instance listens");
-        line.strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{line}"))
-            .to_owned()
-    };
+    let second_addr = listening(&second_lines);
     let moved = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
@@ -641,6 +740,9 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     );
     let kill_at = stream.files.len() / 2;
     for (stage, ((name, path), n)) in stream.files.iter().zip(&stream.clues_after).enumerate() {
+        if stage == kill_at {
+            api_over_two_instances(&config, &first_addr, &second_addr, &stream.files[0]);
+        }
         publish_file(&topics, name, path);
         if stage == kill_at {
             // SIGKILL the first while both are taking this file in; the second takes over its shard (after the
@@ -657,7 +759,7 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
         }
         wait_for_kafka_clues(&config, *n, &format!("pair, file {stage} ({name})"));
     }
-    // The survivor runs both shards: its health says so, its metrics carry both, the order API is not served.
+    // The survivor runs both shards: its health says so, its metrics carry both, its API answers for both.
     let (status, health) = http(&second_addr, "GET", "/health", None, b"");
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).expect("JSON");
@@ -669,9 +771,13 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
             "{metrics}"
         );
     }
-    let (status, refused) = http(&second_addr, "GET", "/api/v1/orders", Some("demo-centre"), b"");
+    assert_eq!(
+        orders_via_api(&second_addr, false),
+        orders_on_log(&config),
+        "the survivor's API lists every shard's orders"
+    );
+    let (status, refused) = http(&second_addr, "GET", "/api/v1/events", Some("demo-centre"), b"");
     assert_eq!(status, 503, "{refused}");
-    assert!(refused.contains("\"sharded\""), "{refused}");
     second.kill().expect("stop");
     second.wait().expect("reaped");
     let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));

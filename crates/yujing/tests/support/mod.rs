@@ -94,10 +94,25 @@ pub fn try_http(
     token: Option<&str>,
     body: &[u8],
 ) -> Option<(u16, String)> {
+    try_http_with(addr, method, path, token, &[], body)
+}
+
+/// [`try_http`] with extra headers.
+pub fn try_http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    let auth = token
+    let mut auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    for (name, value) in headers {
+        auth.push_str(&format!("{name}: {value}\r\n"));
+    }
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -113,6 +128,19 @@ pub fn try_http(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// [`try_http_with`] to a server that must answer.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    try_http_with(addr, method, path, token, headers, body)
+        .unwrap_or_else(|| panic!("no answer to {method} {path}"))
 }
 
 /// [`try_http`] to a server that must answer.
@@ -133,4 +161,27 @@ pub fn post_sample(addr: &str, name: &str) -> Option<u16> {
         &body,
     )
     .map(|(status, _)| status)
+}
+
+/// A child process killed and reaped when dropped, so a failing test leaves no `yujing run` behind.
+pub struct Reaped(pub Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
