@@ -23,6 +23,9 @@
 //! - `ingest`: the files through the whole pipeline into a fresh embedded log (then Kafka): records/s, peak
 //!   RSS, store size;
 //! - `state`: the correlator rebuilt from the stored clues in a fresh process: resident bytes per open clue;
+//! - `shards` (Kafka only): the `ingest` phase on a store split into `YUJING_E2E_SHARDS` shards (default 2),
+//!   each shard's pipeline on a thread of its own reading every file and keeping its towns (what that many
+//!   `yujing run` instances do, one core each): records/s, and how the warnings compare with the unsharded run;
 //! - `live`: the JSON feeds' records sent at a fixed rate in 100 ms ticks into a fresh store, each tick
 //!   ingested and correlated at once; latency from a report's scheduled arrival to the warning it completed.
 
@@ -198,7 +201,14 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let stats = pipeline.correlator_mut().stats();
     let orders = pipeline.orders().orders().count();
     let (peak, _) = memory();
+    let mut warning_ids: Vec<String> = step
+        .warnings
+        .iter()
+        .map(|w| format!("{} {}", w.warning_id, w.level.as_str()))
+        .collect();
+    warning_ids.sort();
     Ok(json!({
+        "warning_ids": warning_ids,
         "records": report.total.records,
         "bytes": feed_files(sim)?.iter().map(|f| f.metadata().map_or(0, |m| m.len())).sum::<u64>(),
         "clues": stats.clues,
@@ -212,6 +222,83 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
             Ok("kafka") => Value::Null,
             _ => json!(dir_size(&scratch.join("ingest"))),
         },
+    }))
+}
+
+/// What one shard did: records kept, clues, warnings (id and level), seconds from the start when it was done.
+type ShardRun = (u64, u64, Vec<String>, f64);
+
+fn phase_shards(sim: &Path) -> Result<Value, Failure> {
+    let built = built()?;
+    let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
+    let shards: u32 = env_or("YUJING_E2E_SHARDS", "2").parse()?;
+    let mut config = kafka_config(&bootstrap, "shards");
+    config.partitions = shards;
+    // Alone in the writers' group, this process is given every shard.
+    let lease = Arc::new(yujing_log::KafkaLease::join(&config)?);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lease.owned().len() < shards as usize {
+        if Instant::now() > deadline {
+            return Err("the writers' group never gave this process every shard".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let results: Vec<Result<ShardRun, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..shards)
+            .map(|index| {
+                let (config, lease, built) = (config.clone(), lease.clone(), built.clone());
+                scope.spawn(move || -> Result<ShardRun, String> {
+                    let log = KafkaLog::open_shard(config, index as i32, lease).map_err(|e| e.to_string())?;
+                    let (mut pipeline, _) = Pipeline::open_shard(
+                        Arc::new(log),
+                        built,
+                        Arc::new(SystemClock),
+                        yujing_engine::Shard::new(index, shards),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let (report, step) = pipeline
+                        .ingest_paths(&[sim.join("feeds")])
+                        .map_err(|e| e.to_string())?;
+                    let kept = report.total.records - report.total.other_shards;
+                    let stats = pipeline.correlator_mut().stats();
+                    let warnings = step
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{} {}", w.warning_id, w.level.as_str()))
+                        .collect();
+                    Ok((kept, stats.clues, warnings, started.elapsed().as_secs_f64()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a shard panicked".to_owned())))
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let mut records = 0;
+    let mut clues = 0;
+    let mut warnings = Vec::new();
+    let mut per_shard = Vec::new();
+    for result in results {
+        let (kept, shard_clues, shard_warnings, done) = result?;
+        records += kept;
+        clues += shard_clues;
+        per_shard.push(json!({"records": kept, "warnings": shard_warnings.len(), "seconds": done}));
+        warnings.extend(shard_warnings);
+    }
+    warnings.sort();
+    let (peak, _) = memory();
+    Ok(json!({
+        "shards": shards,
+        "records": records,
+        "clues": clues,
+        "warnings": warnings.len(),
+        "warning_ids": warnings,
+        "seconds": seconds,
+        "per_shard": per_shard,
+        "peak_rss": peak,
     }))
 }
 
@@ -463,6 +550,40 @@ fn report(results: &Value) -> String {
                 .map_or_else(|| "on the broker".to_owned(), |b| format!("{:.0} MB", b / 1e6))
         );
         }
+        let sh = &b["shards"];
+        if !sh.is_null() {
+            let _ = writeln!(
+                s,
+                "| the same on {} shards, one thread each ({backend}) | {:.0} | | {:.1} s (shards done at {}), peak RSS {:.0} MB, {} clues, {} warnings, {} |",
+                sh["shards"],
+                per_s(sh),
+                sh["seconds"].as_f64().unwrap_or(0.0),
+                sh["per_shard"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .map(|p| format!("{:.0} s", p["seconds"].as_f64().unwrap_or(0.0)))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                sh["peak_rss"].as_f64().unwrap_or(0.0) / 1e6,
+                sh["clues"],
+                sh["warnings"],
+                {
+                    let unsharded: std::collections::HashSet<&str> = i["warning_ids"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let common = sh["warning_ids"].as_array().map_or(0, |a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .filter(|w| unsharded.contains(w))
+                            .count()
+                    });
+                    format!("{common} of them also raised unsharded (of {})", unsharded.len())
+                }
+            );
+        }
         let l = &b["live"];
         if !l.is_null() {
             let _ = writeln!(
@@ -508,6 +629,7 @@ fn main() -> Result<(), Failure> {
             "ingest" => phase_ingest(&sim, &scratch)?,
             "state" => phase_state(&scratch)?,
             "live" => phase_live(&sim, &scratch)?,
+            "shards" => phase_shards(&sim)?,
             other => return Err(format!("unknown phase {other}").into()),
         };
         println!("{result}");
@@ -562,6 +684,7 @@ fn main() -> Result<(), Failure> {
     if std::env::var_os("YUJING_KAFKA_BOOTSTRAP").is_some() {
         results["kafka"] = json!({
             "ingest": run("ingest", "kafka")?,
+            "shards": run("shards", "kafka")?,
             "live": run("live", "kafka")?,
         });
     }
