@@ -553,7 +553,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 &mut pending_dead,
             )?;
         }
-        self.log.write(batch)?;
+        // A chunk that brought nothing new (a re-read input, or only other shards' records) costs no write: on
+        // Kafka every write is a transaction.
+        if !batch.is_empty() {
+            self.log.write(batch)?;
+        }
         Ok(())
     }
 
