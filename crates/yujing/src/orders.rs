@@ -131,14 +131,8 @@ pub(crate) fn serve(
             (open_log(config)?, None)
         };
     let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&server_config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", server_config.listen))?;
+    async_runtime()?.block_on(async move {
+        let listener = listen(&server_config.listen).await?;
         let server = yujing_server::start(pipeline, &server_config, built.demo, listener, options)?;
         tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");
         println!("listening on http://{}", server.addr);
@@ -180,14 +174,8 @@ fn serve_shards(
             kafka.bootstrap_servers
         )
     })?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&server_config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", server_config.listen))?;
+    async_runtime()?.block_on(async move {
+        let listener = listen(&server_config.listen).await?;
         let bound = listener.local_addr().context("reading the address listened on")?;
         let advertised = advertised_url(&server_config.advertise, bound);
         let directory = Arc::new(ShardOwners {
@@ -280,6 +268,21 @@ fn serve_shards(
         drop(lease);
         Ok(())
     })
+}
+
+/// The runtime `yujing run` serves on.
+fn async_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A listener on `address` (`server.listen` or `--listen`).
+async fn listen(address: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 /// The URL other instances reach this one at: `advertise` if set, else the address listened on (the host name
