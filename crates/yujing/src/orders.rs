@@ -132,7 +132,7 @@ pub(crate) fn serve(
         };
     let pipeline = Pipeline::open(log, built.clone(), Arc::new(SystemClock))?;
     async_runtime()?.block_on(async move {
-        let listener = listen(&server_config.listen).await?;
+        let listener = listen_on(&server_config.listen).await?;
         let server = yujing_server::start(pipeline, &server_config, built.demo, listener, options)?;
         tracing::info!(addr = %server.addr, webhooks = server_config.webhooks.len(), "yujing is serving");
         println!("listening on http://{}", server.addr);
@@ -175,7 +175,7 @@ fn serve_shards(
         )
     })?);
     async_runtime()?.block_on(async move {
-        let listener = listen(&server_config.listen).await?;
+        let listener = listen_on(&server_config.listen).await?;
         let bound = listener.local_addr().context("reading the address listened on")?;
         let advertised = advertised_url(&server_config.advertise, bound);
         let directory = Arc::new(ShardOwners {
@@ -279,7 +279,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// A listener on `address` (`server.listen` or `--listen`).
-async fn listen(address: &str) -> Result<tokio::net::TcpListener> {
+async fn listen_on(address: &str) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))
