@@ -7,7 +7,8 @@
 //!   and returns the
 //!   running [`Server`], which [`Server::stop`] shuts down gracefully.
 //! - [`start_worker`]: the same background tasks without a listener, for each shard an instance runs of a
-//!   sharded store; [`shards`] serves such an instance's `/health` and `/metrics`.
+//!   sharded store; [`shards`] serves such an instance's `/health`, `/metrics`, the API over every shard and the
+//!   event stream of every shard.
 //! - [`api`]: the routes ([`api::ROUTES`], described by `schemas/openapi.json`): work orders, their commands,
 //!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
 //! - [`feed`]: the outbox as server-sent events, and signed webhook delivery with retries and backoff.

@@ -11,8 +11,13 @@
 //! by what the route does: a request about one order, warning or cluster takes the answer of the shard that
 //! knows it (404 only when every shard says so); lists, supervision and ingestion need every shard and merge
 //! their answers. While a shard has no running instance (a takeover takes a few seconds) such requests answer
-//! 503 naming it, and the caller retries. The event stream (SSE) is not served in this mode: the outbox topic
-//! and webhooks carry the same events.
+//! 503 naming it, and the caller retries.
+//!
+//! **The event stream over every shard.** `GET /api/v1/events` reads each shard's partition of the outbox from
+//! the log itself (a read-only log over every partition) and interleaves them; an event's id is the cursor
+//! after it, the next offset of each shard (`0:13,1:40`), so `Last-Event-ID` resumes every shard where it
+//! stood. It is served to tokens without a town: a town handler's filter needs each order's town, which only
+//! the shard running it knows (town handlers use the API or a webhook).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,7 +37,10 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use yujing_engine::Metrics;
 
-use crate::{api, ApiError, Worker};
+use crate::{api, ApiError, Tokens, Worker};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use yujing_engine::{read_outbox, OutboxEvent};
+use yujing_log::{shard_offset, Log, Offset};
 
 /// The header that asks an instance to answer for the shards running on it only (set when forwarding).
 pub const LOCAL_HEADER: &str = "x-yujing-shards";
@@ -50,29 +58,41 @@ pub struct Shards {
     running: Mutex<BTreeMap<i32, Worker>>,
     advertised: String,
     directory: Arc<dyn OwnerDirectory>,
+    /// Every shard's log, read-only (offsets from [`shard_offset`]): the event stream reads the outbox here.
+    every_shard: Arc<dyn Log>,
+    tokens: Tokens,
     max_body_bytes: usize,
     client: reqwest::Client,
+    stopping: watch::Sender<bool>,
+}
+
+/// How a sharded instance reaches the rest of the store.
+pub struct Reach {
+    /// The base URL other instances reach this one at.
+    pub advertised: String,
+    /// Where the other shards run.
+    pub directory: Arc<dyn OwnerDirectory>,
+    /// A read-only log over every shard.
+    pub every_shard: Arc<dyn Log>,
 }
 
 impl Shards {
-    /// None running yet, of a store of `partitions` shards; this instance is reached at `advertised`, the
-    /// others through `directory`.
-    pub fn new(
-        partitions: u32,
-        advertised: String,
-        directory: Arc<dyn OwnerDirectory>,
-        max_body_bytes: usize,
-    ) -> Arc<Shards> {
+    /// None running yet, of a store of `partitions` shards, reaching the rest of the store through `reach`,
+    /// authenticating with `tokens`.
+    pub fn new(partitions: u32, reach: Reach, tokens: Tokens, max_body_bytes: usize) -> Arc<Shards> {
         Arc::new(Shards {
             partitions,
             running: Mutex::new(BTreeMap::new()),
-            advertised,
-            directory,
+            advertised: reach.advertised,
+            directory: reach.directory,
+            every_shard: reach.every_shard,
+            tokens,
             max_body_bytes,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap_or_default(),
+            stopping: watch::channel(false).0,
         })
     }
 
@@ -113,14 +133,14 @@ impl Shards {
 pub struct Front {
     /// The address it listens on.
     pub addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
+    shards: Arc<Shards>,
     task: JoinHandle<()>,
 }
 
 impl Front {
-    /// Stops serving.
+    /// Stops serving (event streams end too).
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
+        let _ = self.shards.stopping.send(true);
         let _ = self.task.await;
     }
 }
@@ -131,10 +151,10 @@ pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Fron
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/api/v1/events", get(no_events))
+        .route("/api/v1/events", get(events))
         .fallback(route)
-        .with_state(shards);
-    let (shutdown, mut stop) = watch::channel(false);
+        .with_state(shards.clone());
+    let mut stop = shards.stopping.subscribe();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -143,7 +163,7 @@ pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Fron
             tracing::error!(%error, "the HTTP server stopped");
         }
     });
-    Ok(Front { addr, shutdown, task })
+    Ok(Front { addr, shards, task })
 }
 
 async fn health(State(shards): State<Arc<Shards>>) -> Json<Value> {
@@ -179,36 +199,126 @@ async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse,
     ))
 }
 
-async fn no_events(State(shards): State<Arc<Shards>>) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "sharded",
-        format!(
-            "the event stream is not served by a store split into {} shards: read the outbox topic (one partition \
-             per shard) or receive the webhooks every instance delivers",
-            shards.partitions
-        ),
-    )
+/// Entries of one shard's outbox read per page.
+const PAGE: usize = 200;
+
+/// Parses an event id of the sharded stream (`0:13,1:40`: the next offset of each shard).
+fn parse_cursor(text: &str) -> Option<BTreeMap<i32, Offset>> {
+    let mut cursor = BTreeMap::new();
+    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let (shard, next) = part.trim().split_once(':')?;
+        cursor.insert(shard.parse().ok()?, next.parse().ok()?);
+    }
+    Some(cursor)
+}
+
+fn cursor_id(cursor: &BTreeMap<i32, Offset>) -> String {
+    cursor
+        .iter()
+        .map(|(shard, next)| format!("{shard}:{next}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `GET /api/v1/events` over every shard (see the module's overview).
+async fn events(
+    State(shards): State<Arc<Shards>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    let principal = shards.tokens.authenticate(&headers)?;
+    if principal.town.is_some() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sharded",
+            "on a store split into shards the event stream is served to tokens without a town (a town's \
+             filter needs every order's town); use the work-order API or a webhook",
+        ));
+    }
+    let mut cursor: BTreeMap<i32, Offset> = (0..shards.partitions as i32).map(|p| (p, 0)).collect();
+    if let Some(last) = headers.get("last-event-id") {
+        let parsed = last.to_str().ok().and_then(parse_cursor).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_last_event_id",
+                "Last-Event-ID must be an event id this stream sent (shard:offset,…)",
+            )
+        })?;
+        cursor.extend(parsed);
+    }
+    let state = (
+        shards.clone(),
+        cursor,
+        std::collections::VecDeque::<(i32, Offset, OutboxEvent)>::new(),
+        shards.stopping.subscribe(),
+    );
+    let stream =
+        futures_util::stream::unfold(state, |(shards, mut cursor, mut pending, stopping)| async move {
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                if let Some((shard, offset, event)) = pending.pop_front() {
+                    cursor.insert(shard, offset + 1);
+                    let sse = Event::default()
+                        .id(cursor_id(&cursor))
+                        .event(format!("{}.{}", event.kind, event.event))
+                        .data(serde_json::to_string(&event).unwrap_or_default());
+                    return Some((Ok(sse), (shards, cursor, pending, stopping)));
+                }
+                let log = shards.every_shard.clone();
+                let from = cursor.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    let mut page = Vec::new();
+                    for (shard, next) in from {
+                        // A read past the end of a shard's partition goes on into the next one's: keep this shard's.
+                        for (offset, event) in read_outbox(log.as_ref(), shard_offset(shard, next), PAGE)? {
+                            if (offset >> 40) as i32 == shard {
+                                page.push((shard, offset & ((1 << 40) - 1), event));
+                            }
+                        }
+                    }
+                    Ok::<_, yujing_engine::ReadError>(page)
+                })
+                .await;
+                match page {
+                    Ok(Ok(page)) if !page.is_empty() => pending.extend(page),
+                    Ok(Ok(_)) => {
+                        // Caught up: the shards write on other instances too, so look again shortly.
+                        let mut stopping = stopping.clone();
+                        tokio::select! {
+                            _ = stopping.changed() => {}
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "reading the outbox for SSE");
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+            }
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// What a route needs of the shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reach {
+enum Needs {
     /// About one order, warning or cluster: the shard that knows it answers.
     One,
     /// Lists, supervision, ingestion: every shard answers, and the answers merge.
     Every,
 }
 
-fn reach(method: &Method, path: &str) -> Reach {
+fn needs(method: &Method, path: &str) -> Needs {
     let every = matches!(
         (method.as_str(), path),
         ("GET", "/api/v1/orders") | ("GET", "/api/v1/warnings") | ("POST", "/api/v1/supervise")
     ) || (method == Method::POST && path.starts_with("/api/v1/ingest/"));
     if every {
-        Reach::Every
+        Needs::Every
     } else {
-        Reach::One
+        Needs::One
     }
 }
 
@@ -229,7 +339,7 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
         )
         .into_response();
     };
-    let reach = reach(&parts.method, parts.uri.path());
+    let needs = needs(&parts.method, parts.uri.path());
     let local_only = parts.headers.contains_key(LOCAL_HEADER);
     let path_and_query = parts
         .uri
@@ -328,7 +438,7 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
             }
         }
     }
-    combine(reach, answers, &unreachable, parts.uri.path())
+    combine(needs, answers, &unreachable, parts.uri.path())
 }
 
 fn unavailable(unreachable: &[i32]) -> Response {
@@ -353,9 +463,9 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// One response from the shards' answers (see the module's overview).
-fn combine(reach: Reach, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
-    match reach {
-        Reach::One => {
+fn combine(needs: Needs, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
+    match needs {
+        Needs::One => {
             let found = answers
                 .iter()
                 .position(|a| a.status.is_success())
@@ -374,7 +484,7 @@ fn combine(reach: Reach, answers: Vec<Answer>, unreachable: &[i32], path: &str) 
                 },
             }
         }
-        Reach::Every => {
+        Needs::Every => {
             if !unreachable.is_empty() {
                 return unavailable(unreachable);
             }
@@ -451,20 +561,26 @@ mod tests {
             json!({"orders": [{"order_id": "wo-b"}], "file": {"new_clues": 3, "file": "x.jsonl"}}),
         );
         assert_eq!(
+            parse_cursor("0:13,1:40"),
+            Some(BTreeMap::from([(0, 13), (1, 40)]))
+        );
+        assert_eq!(cursor_id(&BTreeMap::from([(0, 13), (1, 40)])), "0:13,1:40");
+        assert_eq!(parse_cursor("13"), None);
+        assert_eq!(
             merged,
             json!({"orders": [{"order_id": "wo-a"}, {"order_id": "wo-b"}], "file": {"new_clues": 5, "file": "x.jsonl"}})
         );
-        assert_eq!(reach(&Method::GET, "/api/v1/orders"), Reach::Every);
-        assert_eq!(reach(&Method::POST, "/api/v1/ingest/grid"), Reach::Every);
-        assert_eq!(reach(&Method::GET, "/api/v1/orders/wo-a"), Reach::One);
-        assert_eq!(reach(&Method::POST, "/api/v1/orders/wo-a/commands"), Reach::One);
+        assert_eq!(needs(&Method::GET, "/api/v1/orders"), Needs::Every);
+        assert_eq!(needs(&Method::POST, "/api/v1/ingest/grid"), Needs::Every);
+        assert_eq!(needs(&Method::GET, "/api/v1/orders/wo-a"), Needs::One);
+        assert_eq!(needs(&Method::POST, "/api/v1/orders/wo-a/commands"), Needs::One);
         let answer = |status: StatusCode, body: &str| Answer {
             shards: vec![0],
             status,
             body: Bytes::from(body.to_owned()),
         };
         let one = combine(
-            Reach::One,
+            Needs::One,
             vec![
                 answer(StatusCode::NOT_FOUND, "{}"),
                 answer(StatusCode::OK, "{\"order\":1}"),
@@ -474,21 +590,21 @@ mod tests {
         );
         assert_eq!(one.status(), StatusCode::OK);
         let missing = combine(
-            Reach::One,
+            Needs::One,
             vec![answer(StatusCode::NOT_FOUND, "{}")],
             &[1],
             "/api/v1/orders/wo-a",
         );
         assert_eq!(missing.status(), StatusCode::SERVICE_UNAVAILABLE);
         let gone = combine(
-            Reach::One,
+            Needs::One,
             vec![answer(StatusCode::NOT_FOUND, "{}")],
             &[],
             "/api/v1/orders/wo-a",
         );
         assert_eq!(gone.status(), StatusCode::NOT_FOUND);
         let partial = combine(
-            Reach::Every,
+            Needs::Every,
             vec![answer(StatusCode::OK, "{}")],
             &[1],
             "/api/v1/orders",

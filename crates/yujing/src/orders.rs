@@ -178,14 +178,20 @@ fn serve_shards(
         let listener = listen_on(&server_config.listen).await?;
         let bound = listener.local_addr().context("reading the address listened on")?;
         let advertised = advertised_url(&server_config.advertise, bound);
-        let directory = Arc::new(ShardOwners {
-            log: yujing_log::KafkaLog::open_read_only(kafka.clone())
+        let every_shard = Arc::new(
+            yujing_log::KafkaLog::open_read_only(kafka.clone())
                 .with_context(|| format!("cannot read the log on Kafka at {}", kafka.bootstrap_servers))?,
-        });
+        );
         let shards = yujing_server::shards::Shards::new(
             partitions,
-            advertised.clone(),
-            directory,
+            yujing_server::shards::Reach {
+                advertised: advertised.clone(),
+                directory: Arc::new(ShardOwners {
+                    log: every_shard.clone(),
+                }),
+                every_shard,
+            },
+            yujing_server::Tokens::new(&server_config.tokens, built.demo),
             server_config.max_body_bytes,
         );
         let front = yujing_server::shards::serve(listener, shards.clone())?;
@@ -305,7 +311,7 @@ fn advertised_url(advertise: &str, bound: std::net::SocketAddr) -> String {
 
 /// Which instance runs each shard: the last claim in each partition of the `owners` topic.
 struct ShardOwners {
-    log: yujing_log::KafkaLog,
+    log: Arc<yujing_log::KafkaLog>,
 }
 
 impl yujing_server::shards::OwnerDirectory for ShardOwners {
