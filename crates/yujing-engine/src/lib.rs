@@ -40,7 +40,7 @@ pub use correlate::{
 pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
 pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};
-pub use outbox::{read_outbox, OutboxEvent};
+pub use outbox::{read_outbox, EventScope, OutboxEvent};
 pub use pipeline::{Pipeline, PipelineError, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
 pub use shard::Shard;

@@ -11,7 +11,7 @@ use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{Actor, CorrelationEvent, Warning, WorkOrderEvent};
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
-use crate::outbox::OutboxEvent;
+use crate::outbox::{EventScope, OutboxEvent};
 use crate::read::{for_each_decoded, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
@@ -197,6 +197,9 @@ impl OrderStage {
         now: DateTime<Utc>,
     ) -> Result<(), OrderError> {
         let now_ms = now.timestamp_millis();
+        // Each feed entry carries its order's town and unit after the event: the orders as they will be once
+        // these events are applied, folded here on copies.
+        let mut after: HashMap<&str, WorkOrder> = HashMap::new();
         for event in events {
             batch.append(
                 WORKORDERS,
@@ -206,7 +209,28 @@ impl OrderStage {
                     timestamp_ms: now_ms,
                 },
             );
-            OutboxEvent::work_order(event)?.append_to(&mut batch, now_ms)?;
+            let scope = match after.get_mut(event.order_id.as_str()) {
+                Some(order) => {
+                    order.apply(event);
+                    Some(EventScope::of_order(order))
+                }
+                None => {
+                    let order = match self.order(&event.order_id) {
+                        Some(known) => {
+                            let mut order = known.clone();
+                            order.apply(event);
+                            Some(order)
+                        }
+                        None => WorkOrder::from_first(event),
+                    };
+                    order.map(|order| {
+                        let scope = EventScope::of_order(&order);
+                        after.insert(event.order_id.as_str(), order);
+                        scope
+                    })
+                }
+            };
+            OutboxEvent::work_order(event, scope)?.append_to(&mut batch, now_ms)?;
         }
         if !batch.is_empty() {
             log.write(batch)?;

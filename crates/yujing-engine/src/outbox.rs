@@ -23,6 +23,35 @@ pub struct OutboxEvent {
     pub at: DateTime<Utc>,
     /// The warning or the work-order event itself.
     pub data: serde_json::Value,
+    /// Whose it is: the dispute's town and, for a work-order event, the unit handling the order once the event
+    /// is applied. A feed filtered for a town handler decides from it alone, without looking the order up
+    /// (on a sharded store the order may live on another instance). Absent in entries written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<EventScope>,
+}
+
+/// The town and unit an outbox entry belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventScope {
+    /// The dispute's town code (`unknown` when unresolved).
+    pub town_code: String,
+    /// The town's name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub town_name: Option<String>,
+    /// The unit handling the order, if dispatched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+impl EventScope {
+    /// The scope of `order` as it stands.
+    pub fn of_order(order: &yujing_workorder::WorkOrder) -> EventScope {
+        EventScope {
+            town_code: order.subject.town_code.clone(),
+            town_name: order.subject.town_name.clone(),
+            unit: order.unit.clone(),
+        }
+    }
 }
 
 impl OutboxEvent {
@@ -34,17 +63,26 @@ impl OutboxEvent {
             event: warning.level.as_str().to_owned(),
             at: warning.raised_at,
             data: serde_json::to_value(warning)?,
+            scope: Some(EventScope {
+                town_code: warning.subject.town_code.clone(),
+                town_name: warning.subject.town_name.clone(),
+                unit: None,
+            }),
         })
     }
 
-    /// The feed entry of a work-order event.
-    pub fn work_order(event: &WorkOrderEvent) -> Result<OutboxEvent, serde_json::Error> {
+    /// The feed entry of a work-order event, `scope` being its order's once the event is applied.
+    pub fn work_order(
+        event: &WorkOrderEvent,
+        scope: Option<EventScope>,
+    ) -> Result<OutboxEvent, serde_json::Error> {
         Ok(OutboxEvent {
             id: event.event_id(),
             kind: "work_order".to_owned(),
             event: event.change.name().to_owned(),
             at: event.at,
             data: serde_json::to_value(event)?,
+            scope,
         })
     }
 

@@ -64,6 +64,13 @@ impl Principal {
             Some(town) => town_name == Some(town.as_str()) || town_code == town,
         }
     }
+
+    /// Whether the principal may see a feed entry of `scope`: as [`Principal::may_see`], from the town and unit
+    /// the entry carries.
+    pub fn may_see_scope(&self, scope: &yujing_engine::EventScope) -> bool {
+        self.may_see_town(&scope.town_code, scope.town_name.as_deref())
+            || (self.town.is_some() && scope.unit.as_deref() == Some(self.actor.unit.as_str()))
+    }
 }
 
 /// The configured tokens.

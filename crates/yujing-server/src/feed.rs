@@ -132,6 +132,10 @@ pub(crate) async fn events(
 
 /// Whether `principal` may see a feed entry: a warning about its town, or an event of an order it may see.
 fn visible_to(principal: &Principal, pipeline: &yujing_engine::Pipeline, event: &OutboxEvent) -> bool {
+    if let Some(scope) = &event.scope {
+        return principal.may_see_scope(scope);
+    }
+    // Entries written before they carried their scope.
     if event.kind == "warning" {
         let subject = event.data.get("subject");
         let field = |name: &str| subject.and_then(|s| s.get(name)).and_then(|v| v.as_str());

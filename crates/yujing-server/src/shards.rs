@@ -16,8 +16,8 @@
 //! **The event stream over every shard.** `GET /api/v1/events` reads each shard's partition of the outbox from
 //! the log itself (a read-only log over every partition) and interleaves them; an event's id is the cursor
 //! after it, the next offset of each shard (`0:13,1:40`), so `Last-Event-ID` resumes every shard where it
-//! stood. It is served to tokens without a town: a town handler's filter needs each order's town, which only
-//! the shard running it knows (town handlers use the API or a webhook).
+//! stood. A town handler's stream is filtered by the town and unit each entry carries
+//! ([`yujing_engine::EventScope`]), so no order needs looking up on the shard that holds it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -226,14 +226,6 @@ async fn events(
     headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let principal = shards.tokens.authenticate(&headers)?;
-    if principal.town.is_some() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sharded",
-            "on a store split into shards the event stream is served to tokens without a town (a town's \
-             filter needs every order's town); use the work-order API or a webhook",
-        ));
-    }
     let mut cursor: BTreeMap<i32, Offset> = (0..shards.partitions as i32).map(|p| (p, 0)).collect();
     if let Some(last) = headers.get("last-event-id") {
         let parsed = last.to_str().ok().and_then(parse_cursor).ok_or_else(|| {
@@ -247,23 +239,32 @@ async fn events(
     }
     let state = (
         shards.clone(),
+        principal,
         cursor,
         std::collections::VecDeque::<(i32, Offset, OutboxEvent)>::new(),
         shards.stopping.subscribe(),
     );
-    let stream =
-        futures_util::stream::unfold(state, |(shards, mut cursor, mut pending, stopping)| async move {
+    let stream = futures_util::stream::unfold(
+        state,
+        |(shards, principal, mut cursor, mut pending, stopping)| async move {
             loop {
                 if *stopping.borrow() {
                     return None;
                 }
                 if let Some((shard, offset, event)) = pending.pop_front() {
                     cursor.insert(shard, offset + 1);
+                    // A town handler sees its town's entries, decided from the scope each entry carries (an
+                    // entry written before entries carried one is not shown to it).
+                    let visible = principal.town.is_none()
+                        || event.scope.as_ref().is_some_and(|s| principal.may_see_scope(s));
+                    if !visible {
+                        continue;
+                    }
                     let sse = Event::default()
                         .id(cursor_id(&cursor))
                         .event(format!("{}.{}", event.kind, event.event))
                         .data(serde_json::to_string(&event).unwrap_or_default());
-                    return Some((Ok(sse), (shards, cursor, pending, stopping)));
+                    return Some((Ok(sse), (shards, principal, cursor, pending, stopping)));
                 }
                 let log = shards.every_shard.clone();
                 let from = cursor.clone();
@@ -297,7 +298,8 @@ async fn events(
                     Err(_) => return None,
                 }
             }
-        });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

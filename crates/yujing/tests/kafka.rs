@@ -619,10 +619,11 @@ fn orders_via_api(addr: &str, local: bool) -> Vec<String> {
     ids
 }
 
-/// Reads the event stream of `addr` (resuming after `last_event_id`) until `enough` says so of the (id, data)
+/// Reads the event stream of `addr` with `token` (resuming after `last_event_id`) until `enough` says so of the (id, data)
 /// pairs received, or 30 s pass; returns them.
 fn read_events(
     addr: &str,
+    token: &str,
     last_event_id: Option<&str>,
     enough: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
@@ -636,7 +637,7 @@ fn read_events(
         .unwrap_or_default();
     write!(
         stream,
-        "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer demo-centre\r\n{resume}\r\n"
+        "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
     )
     .expect("request");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -835,15 +836,24 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
             .iter()
             .all(|w| events.iter().any(|(_, data)| data.contains(&format!("\"{w}\""))))
     };
-    let events = read_events(&second_addr, None, all_warnings);
+    let events = read_events(&second_addr, "demo-centre", None, all_warnings);
     assert!(
         all_warnings(&events),
         "every shard's warnings are in the stream ({} events)",
         events.len()
     );
     assert!(events.iter().any(|(id, _)| id.starts_with("0:")) && events[0].0.contains(",1:"));
-    let resumed = read_events(&second_addr, Some(&events[4].0), |e| !e.is_empty());
+    let resumed = read_events(&second_addr, "demo-centre", Some(&events[4].0), |e| !e.is_empty());
     assert_eq!(resumed.first(), events.get(5), "resumed after the fifth event");
+    // A town handler's stream holds exactly its town's entries, told by the scope each entry carries.
+    let town_of = |data: &str| {
+        let v: serde_json::Value = serde_json::from_str(data).expect("JSON");
+        v["scope"]["town_name"].as_str().unwrap_or_default().to_owned()
+    };
+    let rucheng: Vec<&(String, String)> = events.iter().filter(|(_, d)| town_of(d) == "如城街道").collect();
+    assert!(!rucheng.is_empty(), "the month has 如城街道 entries");
+    let handler = read_events(&second_addr, "demo-rucheng", None, |e| e.len() >= rucheng.len());
+    assert_eq!(handler.iter().collect::<Vec<_>>(), rucheng);
     second.kill().expect("stop");
     second.wait().expect("reaped");
     let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));
