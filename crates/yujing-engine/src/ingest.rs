@@ -132,14 +132,13 @@ pub struct Ingestor<'a, L: Log + ?Sized> {
     shard: Shard,
 }
 
-/// What one shard keeps of a chunk of an input (see [`Ingestor::claims`]).
+/// What one shard of a sharded store keeps of a chunk of an input (see [`Ingestor::claims`]).
 struct Claims {
     /// By unit of the chunk: whether to log it.
     units: Vec<bool>,
-    /// Indexes (in the input) of the records to keep.
-    records: std::collections::HashSet<usize>,
-    /// Records already normalized to find their town, by index.
-    normalized: HashMap<usize, Result<Clue, Reject>>,
+    /// The records to keep, by index in the input, with the outcome of normalizing them when that was needed
+    /// to learn their town.
+    kept: HashMap<usize, Option<Result<Clue, Reject>>>,
 }
 
 /// The export files found under the paths given to an ingest.
@@ -332,34 +331,28 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         Ok(report)
     }
 
-    /// Which units and records of `units` this shard keeps. The whole store keeps everything; a shard keeps the
-    /// clues of its towns (normalized here to learn the town, and handed on so as not to normalize twice) and
-    /// the records without a town whose unit hashes to it; it logs a unit when it keeps one of its records.
-    fn claims(&self, decoded: &DecodedInput, units: std::ops::Range<usize>) -> Claims {
-        let in_chunk = |r: &&yujing_feeds::Decoded| units.contains(&r.unit);
+    /// Which units and records of `units` this shard keeps: `None` for the whole store, which keeps everything.
+    /// A shard keeps the clues of its towns (normalized here to learn the town, and handed on so as not to
+    /// normalize twice) and the records without a town whose unit hashes to it; it logs a unit when it keeps one
+    /// of its records.
+    fn claims(&self, decoded: &DecodedInput, units: std::ops::Range<usize>) -> Option<Claims> {
         if self.shard.is_whole() {
-            return Claims {
-                units: vec![true; units.len()],
-                records: decoded
-                    .records
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| in_chunk(r))
-                    .map(|(i, _)| i)
-                    .collect(),
-                normalized: HashMap::new(),
-            };
+            return None;
         }
         let mut claims = Claims {
             units: vec![false; units.len()],
-            records: std::collections::HashSet::new(),
-            normalized: HashMap::new(),
+            kept: HashMap::new(),
         };
         let mut has_records = vec![false; units.len()];
-        for (index, record) in decoded.records.iter().enumerate().filter(|(_, r)| in_chunk(r)) {
+        for (index, record) in decoded
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| units.contains(&r.unit))
+        {
             let unit = record.unit - units.start;
             has_records[unit] = true;
-            let claimed = match &record.outcome {
+            let kept = match &record.outcome {
                 Outcome::Record(source) => {
                     let placeholder = RawPointer {
                         topic: String::new(),
@@ -371,15 +364,15 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                         Ok(clue) => self.shard.claims_town(clue.town.town_code.as_str()),
                         Err(_) => self.shard.claims_unit(&decoded.units[record.unit].bytes),
                     };
-                    if claimed {
-                        claims.normalized.insert(index, outcome);
-                    }
-                    claimed
+                    claimed.then_some(Some(outcome))
                 }
-                _ => self.shard.claims_unit(&decoded.units[record.unit].bytes),
+                _ => self
+                    .shard
+                    .claims_unit(&decoded.units[record.unit].bytes)
+                    .then_some(None),
             };
-            if claimed {
-                claims.records.insert(index);
+            if let Some(normalized) = kept {
+                claims.kept.insert(index, normalized);
                 claims.units[unit] = true;
             }
         }
@@ -389,7 +382,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 claims.units[unit] = true;
             }
         }
-        claims
+        Some(claims)
     }
 
     fn record_state(
@@ -426,7 +419,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut raw_offsets = Vec::with_capacity(units.len());
         let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
         for (index, unit) in decoded.units[units.clone()].iter().enumerate() {
-            if !claims.units[index] {
+            if claims.as_ref().is_some_and(|c| !c.units[index]) {
                 // No record of it is this shard's: the shard that keeps them logs it.
                 raw_offsets.push(0);
                 continue;
@@ -467,7 +460,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         };
         let mut pending: HashMap<String, RecordState> = HashMap::new();
         let mut pending_dead: Vec<Vec<u8>> = Vec::new();
-        let mut normalized = claims.normalized;
+        let mut kept = claims.map(|c| c.kept);
         for (index, record) in decoded
             .records
             .iter()
@@ -475,10 +468,15 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             .filter(|(_, r)| units.contains(&r.unit))
         {
             report.records += 1;
-            if !claims.records.contains(&index) {
-                report.other_shards += 1;
-                continue;
-            }
+            // On a shard: another shard's record is skipped; a kept one may have been normalized already.
+            let normalized = match kept.as_mut().map(|kept| kept.remove(&index)) {
+                None => None,
+                Some(Some(normalized)) => normalized,
+                Some(None) => {
+                    report.other_shards += 1;
+                    continue;
+                }
+            };
             // A span per record: feed, position and source id (redacted, in case a bad record put a phone there).
             let _span = tracing::debug_span!(
                 "record",
@@ -495,7 +493,6 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 }
                 Outcome::Rejected(reject) => reject.clone(),
                 Outcome::Record(source) => match normalized
-                    .remove(&index)
                     .map(|outcome| {
                         // Normalized before the raw offsets were known (to find its town): point it now.
                         outcome.map(|mut clue| {

@@ -11,7 +11,8 @@
 //! - [`outbox`]: every warning and work-order event on the `outbox` topic, the command-centre feed.
 //! - [`Pipeline`]: ingestion, correlation and work orders as one long-lived value, for `yujing run`.
 //! - [`Metrics`]: the Prometheus instruments the stages update and `/metrics` exposes.
-//! - [`Shard`]: which shard of a store on Kafka a town's records belong to (`[store.kafka] partitions`).
+//! - [`Shard`]: which shard of a store on Kafka a town's records belong to (`[store.kafka] partitions`), and
+//!   which instance runs each shard ([`shard::claim_shard`], [`shard::shard_owners`]).
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.

@@ -197,10 +197,8 @@ impl OrderStage {
         now: DateTime<Utc>,
     ) -> Result<(), OrderError> {
         let now_ms = now.timestamp_millis();
-        // Each feed entry carries its order's town and unit after the event: the orders as they will be once
-        // these events are applied, folded here on copies.
-        let mut after: HashMap<&str, WorkOrder> = HashMap::new();
-        for event in events {
+        let scopes = self.scopes_after(events);
+        for (event, scope) in events.iter().zip(scopes) {
             batch.append(
                 WORKORDERS,
                 Record {
@@ -209,33 +207,40 @@ impl OrderStage {
                     timestamp_ms: now_ms,
                 },
             );
-            let scope = match after.get_mut(event.order_id.as_str()) {
-                Some(order) => {
-                    order.apply(event);
-                    Some(EventScope::of_order(order))
-                }
-                None => {
-                    let order = match self.order(&event.order_id) {
-                        Some(known) => {
-                            let mut order = known.clone();
-                            order.apply(event);
-                            Some(order)
-                        }
-                        None => WorkOrder::from_first(event),
-                    };
-                    order.map(|order| {
-                        let scope = EventScope::of_order(&order);
-                        after.insert(event.order_id.as_str(), order);
-                        scope
-                    })
-                }
-            };
             OutboxEvent::work_order(event, scope)?.append_to(&mut batch, now_ms)?;
         }
         if !batch.is_empty() {
             log.write(batch)?;
         }
         Ok(())
+    }
+
+    /// The feed scope of each of `events`: its order's town and unit once the event is applied, from copies of
+    /// the orders folded here (the events are written before the stage applies them).
+    fn scopes_after(&self, events: &[WorkOrderEvent]) -> Vec<Option<EventScope>> {
+        let mut after: HashMap<&str, WorkOrder> = HashMap::new();
+        events
+            .iter()
+            .map(|event| {
+                let order = match after.remove(event.order_id.as_str()) {
+                    Some(mut order) => {
+                        order.apply(event);
+                        Some(order)
+                    }
+                    None => match self.order(&event.order_id) {
+                        Some(known) => {
+                            let mut order = known.clone();
+                            order.apply(event);
+                            Some(order)
+                        }
+                        None => WorkOrder::from_first(event),
+                    },
+                }?;
+                let scope = EventScope::of_order(&order);
+                after.insert(event.order_id.as_str(), order);
+                Some(scope)
+            })
+            .collect()
     }
 
     /// Writes `events` and then applies them: memory never runs ahead of the log.

@@ -4,9 +4,54 @@
 //! A clue belongs to the shard of its town, so one town's reports, clusters, warnings and work orders stay in one
 //! partition and one instance; a record without a town (a rejected record, one that is not a dispute) belongs to
 //! the shard its raw bytes hash to, so exactly one shard keeps it. Every shard reads every input and keeps what
-//! belongs to it: the choice is a pure function of the bytes, so the instances agree without talking.
+//! belongs to it: the choice is a pure function of the bytes, so the instances agree without talking. The
+//! instance running a shard records its address on the `owners` topic, so the others can forward API requests.
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yujing_log::{Batch, Log, LogError, Record};
+
+use crate::read::{for_each_decoded, ReadError};
+use crate::topics::OWNERS;
+
+/// A record of the `owners` topic: shard `shard` runs on the instance reached at `url` from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OwnerClaim {
+    shard: u32,
+    url: String,
+}
+
+/// Records on `shard_log` (the shard's own log, so in its own transaction: a fenced writer cannot claim it back)
+/// that the shard runs on the instance reached at `url`; `now_ms` stamps the record.
+pub fn claim_shard(shard_log: &dyn Log, shard: Shard, url: &str, now_ms: i64) -> Result<(), LogError> {
+    let claim = OwnerClaim {
+        shard: shard.index,
+        url: url.to_owned(),
+    };
+    let mut batch = Batch::new();
+    batch.append(
+        OWNERS,
+        Record {
+            key: shard.index.to_string().into_bytes(),
+            value: serde_json::to_vec(&claim).unwrap_or_default(),
+            timestamp_ms: now_ms,
+        },
+    );
+    shard_log.write(batch)?;
+    Ok(())
+}
+
+/// Where each shard runs, by the last claim of each: shard → the instance's base URL. `log` reads every shard
+/// (a read-only log over a sharded store).
+pub fn shard_owners(log: &dyn Log) -> Result<BTreeMap<u32, String>, ReadError> {
+    let mut owners = BTreeMap::new();
+    for_each_decoded(log, OWNERS, 0, |_, claim: OwnerClaim| {
+        owners.insert(claim.shard, claim.url);
+    })?;
+    Ok(owners)
+}
 
 /// One shard of a store, or the whole of an unsharded one ([`Shard::WHOLE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -64,6 +64,13 @@ fn one_partition() -> u32 {
     1
 }
 
+impl KafkaConfig {
+    /// The number of shards (at least 1, whatever was configured).
+    pub fn shards(&self) -> u32 {
+        self.partitions.max(1)
+    }
+}
+
 /// Bits of a read-only sharded log's offset that hold the offset within the partition.
 const PARTITION_SHIFT: u32 = 40;
 
@@ -71,6 +78,14 @@ const PARTITION_SHIFT: u32 = 40;
 /// one partition keep their order, and every offset of partition p comes before those of p + 1.
 pub fn shard_offset(partition: i32, offset: Offset) -> Offset {
     ((partition.max(0) as u64) << PARTITION_SHIFT) | (offset & ((1 << PARTITION_SHIFT) - 1))
+}
+
+/// The partition and the offset within it of an offset from [`shard_offset`].
+pub fn split_shard_offset(offset: Offset) -> (i32, Offset) {
+    (
+        (offset >> PARTITION_SHIFT) as i32,
+        offset & ((1 << PARTITION_SHIFT) - 1),
+    )
 }
 
 /// Which partitions a [`KafkaLog`] reads and writes.
@@ -170,7 +185,7 @@ impl KafkaLog {
         partition: i32,
         lease: std::sync::Arc<KafkaLease>,
     ) -> Result<KafkaLog, LogError> {
-        if partition < 0 || partition as u32 >= config.partitions.max(1) {
+        if partition < 0 || partition as u32 >= config.shards() {
             return Err(LogError::TopicMisconfigured {
                 topic: format!("{}lease", config.topic_prefix),
                 problems: vec![format!(
@@ -210,7 +225,7 @@ impl KafkaLog {
     /// read-only log over every partition of a sharded store.
     pub fn shard(&self) -> Option<(i32, u32)> {
         match self.scope {
-            Scope::Partition(p) => Some((p, self.config.partitions.max(1))),
+            Scope::Partition(p) => Some((p, self.config.shards())),
             Scope::All(_) => None,
         }
     }
@@ -218,7 +233,7 @@ impl KafkaLog {
     /// `writer`: the partition to write (its producer is started); `None` for reading only.
     fn open_with(config: KafkaConfig, writer: Option<i32>) -> Result<KafkaLog, LogError> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let partitions = config.partitions.max(1);
+        let partitions = config.shards();
         let scope = match writer {
             Some(partition) => Scope::Partition(partition),
             None if partitions == 1 => Scope::Partition(0),
@@ -322,7 +337,7 @@ impl KafkaLog {
             return Ok(());
         }
         let name = self.name(topic);
-        let partitions = self.config.partitions.max(1) as i32;
+        let partitions = self.config.shards() as i32;
         let mut new = NewTopic::new(
             &name,
             partitions,
@@ -333,9 +348,7 @@ impl KafkaLog {
         if topic == STATE_TOPIC {
             new = new.set("cleanup.policy", "compact");
         }
-        let options = AdminOptions::new()
-            .operation_timeout(Some(self.timeout()))
-            .request_timeout(Some(self.timeout()));
+        let options = admin_options(self.timeout());
         let results = block_on(self.admin.create_topics([&new], &options))
             .map_err(kafka(format!("creating topic {name}")))?;
         for result in results {
@@ -367,9 +380,7 @@ impl KafkaLog {
     /// offsets name records and order is total), and keeps every record — unlimited retention and no compaction for a log topic, compaction only
     /// for the state topic. `refused` is what creating it answered.
     fn verify_topic(&self, topic: &str, name: &str, refused: RDKafkaErrorCode) -> Result<(), LogError> {
-        let options = AdminOptions::new()
-            .operation_timeout(Some(self.timeout()))
-            .request_timeout(Some(self.timeout()));
+        let options = admin_options(self.timeout());
         let described = block_on(
             self.admin
                 .describe_configs([&ResourceSpecifier::Topic(name)], &options),
@@ -383,7 +394,7 @@ impl KafkaLog {
                     problems: vec![format!(
                         "it does not exist and yujing may not create it ({refused}); create it with {} \
                          partition(s), {}",
-                        self.config.partitions.max(1),
+                        self.config.shards(),
                         if topic == STATE_TOPIC {
                             "cleanup.policy=compact"
                         } else {
@@ -416,7 +427,7 @@ impl KafkaLog {
                 .find(|t| t.name() == name)
                 .map_or(0, |t| t.partitions().len())
         };
-        let configured = self.config.partitions.max(1) as usize;
+        let configured = self.config.shards() as usize;
         if partitions != configured {
             problems.push(format!(
                 "it has {partitions} partitions, yujing's log is configured for {configured} \
@@ -580,6 +591,14 @@ impl KafkaLog {
         consumer.unassign().map_err(kafka(format!("reading {name}")))?;
         Ok(out)
     }
+}
+
+/// Admin calls wait at most `timeout`, on the broker and for its answer (without the latter, a call to a broker
+/// that is down waits forever).
+fn admin_options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout))
 }
 
 /// Runs an admin future to completion on this thread (the admin client's futures need no runtime).
@@ -747,11 +766,10 @@ impl Log for KafkaLog {
         validate_topic(topic)?;
         let (mut partition, mut within, last) = match self.scope {
             Scope::Partition(partition) => (partition, from, partition),
-            Scope::All(partitions) => (
-                (from >> PARTITION_SHIFT) as i32,
-                from & ((1 << PARTITION_SHIFT) - 1),
-                partitions as i32 - 1,
-            ),
+            Scope::All(partitions) => {
+                let (partition, within) = split_shard_offset(from);
+                (partition, within, partitions as i32 - 1)
+            }
         };
         // Over every partition: the next partition that has something from the position on.
         let mut page = Vec::new();
@@ -982,7 +1000,7 @@ impl KafkaLease {
     /// once; [`KafkaLease::owned`] says which shards the group has given this process, as it changes.
     pub fn join(config: &KafkaConfig) -> Result<KafkaLease, LogError> {
         let topic = format!("{}lease", config.topic_prefix);
-        let partitions = config.partitions.max(1) as i32;
+        let partitions = config.shards() as i32;
         let timeout = Duration::from_millis(config.timeout_ms);
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.bootstrap_servers)
@@ -994,9 +1012,7 @@ impl KafkaLease {
             partitions,
             TopicReplication::Fixed(config.replication_factor),
         );
-        let options = AdminOptions::new()
-            .operation_timeout(Some(timeout))
-            .request_timeout(Some(timeout));
+        let options = admin_options(timeout);
         for result in
             block_on(admin.create_topics([&new], &options)).map_err(kafka(format!("creating {topic}")))?
         {

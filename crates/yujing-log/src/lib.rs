@@ -20,7 +20,9 @@
 
 mod kafka;
 
-pub use kafka::{shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage};
+pub use kafka::{
+    shard_offset, split_shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage,
+};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -40,7 +40,7 @@ use yujing_engine::Metrics;
 use crate::{api, ApiError, Tokens, Worker};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use yujing_engine::{read_outbox, OutboxEvent};
-use yujing_log::{shard_offset, Log, Offset};
+use yujing_log::{shard_offset, split_shard_offset, Log, Offset};
 
 /// The header that asks an instance to answer for the shards running on it only (set when forwarding).
 pub const LOCAL_HEADER: &str = "x-yujing-shards";
@@ -273,8 +273,9 @@ async fn events(
                     for (shard, next) in from {
                         // A read past the end of a shard's partition goes on into the next one's: keep this shard's.
                         for (offset, event) in read_outbox(log.as_ref(), shard_offset(shard, next), PAGE)? {
-                            if (offset >> 40) as i32 == shard {
-                                page.push((shard, offset & ((1 << 40) - 1), event));
+                            let (partition, within) = split_shard_offset(offset);
+                            if partition == shard {
+                                page.push((shard, within, event));
                             }
                         }
                     }

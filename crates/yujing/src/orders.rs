@@ -226,27 +226,17 @@ fn serve_shards(
                     tokio::task::spawn_blocking(move || -> Result<Pipeline> {
                         let log = yujing_log::KafkaLog::open_shard(kafka, shard, lease)
                             .with_context(|| format!("cannot open shard {shard} on Kafka"))?;
-                        // Say where the shard runs now, in the shard's own transaction: API requests about its
-                        // towns are forwarded here.
-                        let mut claim = yujing_log::Batch::new();
-                        claim.append(
-                            yujing_engine::topics::OWNERS,
-                            yujing_log::Record {
-                                key: shard.to_string().into_bytes(),
-                                value: serde_json::to_vec(
-                                    &serde_json::json!({"shard": shard, "url": advertised}),
-                                )?,
-                                timestamp_ms: chrono::Utc::now().timestamp_millis(),
-                            },
-                        );
-                        log.write(claim)
-                            .with_context(|| format!("cannot claim shard {shard}"))?;
-                        let (pipeline, caught_up) = Pipeline::open_shard(
-                            Arc::new(log),
-                            built,
-                            Arc::new(SystemClock),
-                            yujing_engine::Shard::new(shard as u32, partitions),
-                        )?;
+                        // Say where the shard runs now: API requests about its towns are forwarded here.
+                        let on = yujing_engine::Shard::new(shard as u32, partitions);
+                        yujing_engine::shard::claim_shard(
+                            &log,
+                            on,
+                            &advertised,
+                            chrono::Utc::now().timestamp_millis(),
+                        )
+                        .with_context(|| format!("cannot claim shard {shard}"))?;
+                        let (pipeline, caught_up) =
+                            Pipeline::open_shard(Arc::new(log), built, Arc::new(SystemClock), on)?;
                         tracing::info!(shard, warnings = caught_up.warnings.len(), "shard caught up");
                         Ok(pipeline)
                     })
@@ -316,22 +306,11 @@ struct ShardOwners {
 
 impl yujing_server::shards::OwnerDirectory for ShardOwners {
     fn owners(&self) -> std::result::Result<std::collections::BTreeMap<i32, String>, String> {
-        #[derive(serde::Deserialize)]
-        struct Claim {
-            shard: i32,
-            url: String,
-        }
-        let mut owners = std::collections::BTreeMap::new();
-        yujing_engine::read::for_each_decoded(
-            &self.log,
-            yujing_engine::topics::OWNERS,
-            0,
-            |_, claim: Claim| {
-                owners.insert(claim.shard, claim.url);
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(owners)
+        let owners = yujing_engine::shard::shard_owners(self.log.as_ref()).map_err(|e| e.to_string())?;
+        Ok(owners
+            .into_iter()
+            .map(|(shard, url)| (shard as i32, url))
+            .collect())
     }
 }
 

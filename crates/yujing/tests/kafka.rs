@@ -495,14 +495,7 @@ fn sharded_config(dir: &Path, name: &str, partitions: u32) -> (PathBuf, HashMap<
         .to_owned();
     let mut text = format!("{base}partitions = {partitions}\n");
     let mut topics = HashMap::new();
-    for feed in [
-        "hotline12345",
-        "grid",
-        "police",
-        "screening",
-        "justice",
-        "exchange",
-    ] {
+    for feed in yujing_model::FeedId::ALL.map(|f| f.as_str()) {
         let topic = format!("{prefix}up.{feed}");
         text.push_str(&format!(
             "\n[[sources]]\nname = \"{feed}\"\nfeed = \"{feed}\"\ntopic = \"{topic}\"\nformat = \"files\"\n"
@@ -595,18 +588,12 @@ fn listening(lines: &std::sync::mpsc::Receiver<String>) -> String {
 
 /// The ids of the orders `GET /api/v1/orders` lists (of every shard, or with `local` of the instance's own).
 fn orders_via_api(addr: &str, local: bool) -> Vec<String> {
-    let (status, body) = if local {
-        support::http_with(
-            addr,
-            "GET",
-            "/api/v1/orders",
-            Some("demo-centre"),
-            &[("x-yujing-shards", "local")],
-            b"",
-        )
+    let headers: &[(&str, &str)] = if local {
+        &[("x-yujing-shards", "local")]
     } else {
-        http(addr, "GET", "/api/v1/orders", Some("demo-centre"), b"")
+        &[]
     };
+    let (status, body) = support::http_with(addr, "GET", "/api/v1/orders", Some("demo-centre"), headers, b"");
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let mut ids: Vec<String> = body["orders"]
