@@ -116,6 +116,15 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("place_topic.other_subject", -4.43),
     ("place_topic.place_only", 0.0),
     ("place_topic.no_shared_place", -1.93),
+    // Set by hand, not fitted (the simulator gives no accounts and few free-text places); docs/QUALITY.md says
+    // how they were checked on real posts.
+    ("account.same", 6.0),
+    ("account.different", -0.3),
+    ("account.missing", 0.0),
+    ("mention.same", 3.0),
+    ("mention.common", 0.3),
+    ("mention.none", -0.5),
+    ("mention.missing", 0.0),
 ];
 
 impl Default for ScoringConfig {

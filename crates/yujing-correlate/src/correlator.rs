@@ -13,7 +13,7 @@ use yujing_model::{
 };
 
 use crate::config::{Rule, Settings};
-use crate::profile::{BigramFrequencies, ClueProfile, TopicLexicon};
+use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
 
 const DAY: i64 = 86_400;
@@ -65,6 +65,7 @@ pub struct Correlator {
     settings: Settings,
     lexicon: TopicLexicon,
     frequencies: BigramFrequencies,
+    place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
     joins: Vec<JoinInfo>,
     by_clue: HashMap<String, u32>,
@@ -180,6 +181,7 @@ impl Correlator {
         Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
             frequencies: BigramFrequencies::default(),
+            place_frequencies: PlaceFrequencies::default(),
             settings,
             profiles: Vec::new(),
             joins: Vec::new(),
@@ -219,6 +221,13 @@ impl Correlator {
         }
         for k in &p.name_keys {
             keys.push(block_key(&["name", k]));
+        }
+        for k in &p.accounts {
+            keys.push(block_key(&["account", k]));
+        }
+        // Only specific mentions: a district many reports name would fill its key with unrelated reports.
+        for place in &p.specific_places {
+            keys.push(block_key(&["place", &place.to_string()]));
         }
         // Estates are keyed without the town: a report whose town could not be resolved (an address that is
         // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict.
@@ -325,6 +334,7 @@ impl Correlator {
         }
         let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
         self.frequencies.weigh(&mut profile);
+        self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
 
         // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
@@ -442,6 +452,7 @@ impl Correlator {
         }
         self.by_clue.insert(profile.clue_id.clone(), node);
         self.frequencies.add(&profile.bigrams);
+        self.place_frequencies.add(&profile.places);
         self.profiles.push(profile);
         self.index_node(node, &keys);
         let merged = outputs
@@ -695,6 +706,7 @@ impl Correlator {
     pub fn explain(&self, clue: &Clue) -> Vec<Explanation> {
         let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
         self.frequencies.weigh(&mut profile);
+        self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
         let mut out: Vec<Explanation> = self
             .scored_candidates(&profile, &keys)

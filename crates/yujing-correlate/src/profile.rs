@@ -22,6 +22,8 @@ pub struct ClueProfile {
     pub town_name: Option<String>,
     /// Canonical type.
     pub dispute_type: DisputeType,
+    /// Whether the type was inferred from an unmapped category word (then it never conflicts).
+    pub type_inferred: bool,
     /// Community code.
     pub community: Option<String>,
     /// Estate name as written.
@@ -43,6 +45,16 @@ pub struct ClueProfile {
     pub strong_kinds: u8,
     /// Full-name keys of all parties.
     pub name_keys: Vec<String>,
+    /// Account keys of all parties (a message board's user id, an openid).
+    pub accounts: Vec<String>,
+    /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
+    /// spellings agree; sorted and distinct.
+    pub places: Vec<u64>,
+    /// The mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
+    pub specific_places: Vec<u64>,
+    /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
+    /// than an address): they weigh double, since a headline carries most of what a report is about.
+    pub headline: Vec<u32>,
     /// Name tokens of persons: (char tokens, sound tokens).
     pub names: Vec<(Vec<String>, Vec<String>)>,
     /// Organisations named (counter-parties), as given.
@@ -72,6 +84,7 @@ impl ClueProfile {
         let mut strong_keys = BTreeSet::new();
         let mut strong_kinds = 0u8;
         let mut name_keys = BTreeSet::new();
+        let mut accounts = BTreeSet::new();
         let mut names = Vec::new();
         let mut organisations = Vec::new();
         let mut reporter = None;
@@ -87,6 +100,7 @@ impl ClueProfile {
                         strong_keys.insert(key.hash.clone())
                     }
                     PartyKeyKind::Name => name_keys.insert(key.hash.clone()),
+                    PartyKeyKind::Account => accounts.insert(key.hash.clone()),
                 };
             }
             if let Some(tokens) = &party.name_tokens {
@@ -111,7 +125,25 @@ impl ClueProfile {
             text.push_str(title);
             text.push(' ');
         }
+        let address = &clue.address;
+        // An address field that yields no address part is free text (a message board's title put there): it
+        // is part of what the report says.
+        let free_address = address.estate.is_none()
+            && address.road.is_none()
+            && address.village_group.is_none()
+            && address.building.is_none()
+            && !address.text.is_empty();
+        let mut headline_text = clue.title.clone().unwrap_or_default();
+        if free_address {
+            headline_text.push(' ');
+            headline_text.push_str(&address.text);
+            text.push_str(&address.text);
+            text.push(' ');
+        }
         text.push_str(&clue.description);
+        let mut places: Vec<u64> = address.places.iter().map(|p| place_key(p)).collect();
+        places.sort_unstable();
+        places.dedup();
         let estate = clue.address.estate.clone();
         for org in organisations_in(&text) {
             if !organisations.contains(&org) {
@@ -126,6 +158,7 @@ impl ClueProfile {
             town: clue.town.town_code.0.clone(),
             town_name: clue.town.town_name.clone(),
             dispute_type: clue.dispute_type,
+            type_inferred: clue.category_inferred,
             community: clue.town.community_code.clone(),
             estate_sound: estate.as_deref().map(sound_of),
             estate,
@@ -136,6 +169,10 @@ impl ClueProfile {
             strong_keys: strong_keys.into_iter().collect(),
             strong_kinds,
             name_keys: name_keys.into_iter().collect(),
+            accounts: accounts.into_iter().collect(),
+            places,
+            specific_places: Vec::new(),
+            headline: bigrams(&headline_text),
             names,
             organisations,
             bigrams: bigrams(&text),
@@ -190,6 +227,53 @@ impl TopicLexicon {
     }
 }
 
+/// The key of a place mention: the hash of its toneless pinyin, so `华庭`/`华廷` spellings are one place.
+pub fn place_key(mention: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sound_of(mention).hash(&mut h);
+    h.finish()
+}
+
+/// How many clues mention each place, learned from the stream: a mention many reports share (a district,
+/// `农村学校`) says little about which dispute a report is; a rare one shared by two reports ties them.
+#[derive(Debug, Clone, Default)]
+pub struct PlaceFrequencies {
+    documents: u32,
+    frequency: std::collections::HashMap<u64, u32>,
+}
+
+impl PlaceFrequencies {
+    /// The share of clues beyond which a mention is common, not specific.
+    const COMMON_SHARE: f64 = 0.02;
+    /// A mention used by at most this many clues is specific however few clues were seen.
+    const SPECIFIC_FLOOR: u32 = 8;
+
+    /// Count one clue's mentions.
+    pub fn add(&mut self, places: &[u64]) {
+        self.documents += 1;
+        for p in places {
+            *self.frequency.entry(*p).or_insert(0) += 1;
+        }
+    }
+
+    /// Whether a mention is specific: used by few clues so far.
+    pub fn is_specific(&self, place: u64) -> bool {
+        let df = self.frequency.get(&place).copied().unwrap_or(0);
+        df <= Self::SPECIFIC_FLOOR || f64::from(df) <= Self::COMMON_SHARE * f64::from(self.documents)
+    }
+
+    /// Keep only the specific mentions of a profile, in `specific_places`.
+    pub fn weigh(&self, profile: &mut ClueProfile) {
+        profile.specific_places = profile
+            .places
+            .iter()
+            .copied()
+            .filter(|p| self.is_specific(*p))
+            .collect();
+    }
+}
+
 /// Organisations named in free text (`永安服饰有限公司，…`), normalized like party organisations.
 fn organisations_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -222,14 +306,36 @@ fn is_reporting_role(role: PartyRole) -> bool {
 /// and `安居物业` compare equal.
 pub fn normalize_org(name: &str) -> String {
     let mut s: &str = name.trim();
-    for prefix in ["江苏省", "南通市", "如皋市", "如皋"] {
-        s = s.strip_prefix(prefix).unwrap_or(s);
+    // Any county's: a province, city or county written first (`江苏省`, `南通市`, `如皋市`), repeatedly.
+    while let Some(rest) = strip_division_prefix(s) {
+        s = rest;
     }
+    s = s.strip_prefix("如皋").unwrap_or(s);
     for suffix in ["股份有限公司", "有限责任公司", "有限公司", "公司"] {
         s = s.strip_suffix(suffix).unwrap_or(s);
     }
     s = s.strip_suffix("服务").unwrap_or(s);
     s.to_owned()
+}
+
+/// `name` without a leading division name of two or three characters and its unit (`南通市`, `长沙县`),
+/// when what follows is still a name; `超市`, `市场` and the like are not divisions.
+fn strip_division_prefix(name: &str) -> Option<&str> {
+    let chars: Vec<(usize, char)> = name.char_indices().collect();
+    for len in [3, 4] {
+        let (at, unit) = *chars.get(len - 1)?;
+        if !"省市县".contains(unit) {
+            continue;
+        }
+        let before = chars[len - 2].1;
+        let after = chars.get(len).map(|c| c.1);
+        if "超门夜集菜黑".contains(before) || after == Some('场') {
+            return None;
+        }
+        let rest = &name[at + unit.len_utf8()..];
+        return (rest.chars().count() >= 2).then_some(rest);
+    }
+    None
 }
 
 /// A road's own name, without an area written before it (`工业园区海阳北路` → `海阳北路`).
@@ -325,7 +431,19 @@ impl BigramFrequencies {
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
     pub fn weigh(&self, profile: &mut ClueProfile) {
-        profile.bigram_weights = profile.bigrams.iter().map(|&b| self.idf(b) as f32).collect();
+        let headline = &profile.headline;
+        profile.bigram_weights = profile
+            .bigrams
+            .iter()
+            .map(|&b| {
+                let w = self.idf(b) as f32;
+                if headline.binary_search(&b).is_ok() {
+                    2.0 * w
+                } else {
+                    w
+                }
+            })
+            .collect();
     }
 }
 
@@ -401,6 +519,8 @@ mod tests {
     fn organisations_compare_without_prefix_and_legal_form() {
         assert_eq!(normalize_org("如皋市安居物业服务有限公司"), "安居物业");
         assert_eq!(normalize_org("安居物业"), "安居物业");
+        assert_eq!(normalize_org("长沙县星沙物业有限公司"), "星沙物业");
+        assert_eq!(normalize_org("华润超市有限公司"), "华润超市");
         assert_eq!(
             organisations_in("永安服饰有限公司，加班费不给"),
             vec!["永安服饰".to_owned()]

@@ -186,6 +186,7 @@ pub(crate) fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
         location: None,
         dispute_type: DisputeType::Property,
         source_category: "物业".to_owned(),
+        category_inferred: false,
         request_kind: RequestKind::Complaint,
         source_status: None,
         parties: vec![Party {

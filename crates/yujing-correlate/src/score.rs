@@ -64,6 +64,11 @@ pub const FEATURES: &[Feature] = &[
         anchor: false,
         [("same_subject", true), ("other_subject", false), ("place_only", false), ("no_shared_place", false)]
     ),
+    // A platform account (a message board's user): one reporter, who may report several problems.
+    feature!("account", anchor: true, [("same", true), ("different", false), ("missing", false)]),
+    // A place named in the free text (an estate, a road, a school, a landmark), compared by sound: `same` when
+    // the two share a mention that few reports use, `common` when they share only mentions many reports use.
+    feature!("mention", anchor: true, [("same", true), ("common", false), ("none", false), ("missing", false)]),
 ];
 
 /// The index of a feature in [`FEATURES`].
@@ -86,6 +91,8 @@ pub fn feature_index(name: &str) -> Option<usize> {
         "description" => 13,
         "gap" => 14,
         "place_topic" => 15,
+        "account" => 16,
+        "mention" => 17,
         _ => return None,
     })
 }
@@ -108,7 +115,7 @@ pub struct Comparison {
 }
 
 /// How many features there are.
-pub const FEATURE_COUNT: usize = 16;
+pub const FEATURE_COUNT: usize = 18;
 
 impl Comparison {
     fn set(&mut self, feature: &str, level: &str) {
@@ -349,7 +356,12 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "type",
         if a.dispute_type == b.dispute_type {
             "same"
-        } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
+        } else if a.dispute_type == DisputeType::Other
+            || b.dispute_type == DisputeType::Other
+            || a.type_inferred
+            || b.type_inferred
+        {
+            // A type inferred from a word no table maps is a guess: it tells as little as 其他.
             "other"
         } else {
             "conflict"
@@ -415,20 +427,47 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         }
     };
     c.set("topic", topic);
+    c.set(
+        "account",
+        if shares(&a.accounts, &b.accounts) {
+            "same"
+        } else if a.accounts.is_empty() || b.accounts.is_empty() {
+            "missing"
+        } else {
+            "different"
+        },
+    );
+    let mention = if a.places.is_empty() || b.places.is_empty() {
+        "missing"
+    } else if a
+        .specific_places
+        .iter()
+        .any(|p| b.places.binary_search(p).is_ok())
+    {
+        "same"
+    } else if a.places.iter().any(|p| b.places.binary_search(p).is_ok()) {
+        "common"
+    } else {
+        "none"
+    };
+    c.set("mention", mention);
     let same_place = matches!(c.level("estate"), Some("same" | "similar"))
         || c.level("village_group") == Some("same")
-        || c.level("road") == Some("same");
+        || c.level("road") == Some("same")
+        || mention == "same";
+    let d = weighted_dice(a, b);
     c.set(
         "place_topic",
         match (same_place, topic) {
             (false, _) => "no_shared_place",
             (true, "all" | "most") => "same_subject",
-            // No topic on one side: the place is shared, the subject unknown.
+            // No topic on one side (the lexicon does not know the subject): the distinctive words the two
+            // share, weighed by what the stream has taught, tell whether they are about one thing.
+            (true, "missing") if d >= 0.25 => "same_subject",
             (true, "missing") => "place_only",
             (true, _) => "other_subject",
         },
     );
-    let d = weighted_dice(a, b);
     c.set(
         "description",
         if d >= 0.5 {

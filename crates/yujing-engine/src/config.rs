@@ -265,6 +265,13 @@ impl std::fmt::Debug for PiiConfig {
 pub struct GazetteerConfig {
     /// A divisions TSV; empty means the Rugao file compiled in.
     pub path: PathBuf,
+    /// The 6-digit county code the divisions file must be of; empty takes the county of the file.
+    #[serde(default)]
+    pub county_code: String,
+    /// The province, city and county names written before a town in addresses (`江苏省`, `南通市`, `如皋市`,
+    /// `如皋`), cut off before an address is read.
+    #[serde(default)]
+    pub context: Vec<String>,
 }
 
 /// Configuration problems, all of them.
@@ -342,7 +349,7 @@ impl EngineConfig {
         } else {
             match std::fs::read_to_string(&self.gazetteer.path) {
                 Ok(text) => match Gazetteer::from_tsv(&text) {
-                    Ok(g) => Some(g),
+                    Ok(g) => Some(g.with_context(self.gazetteer.context.clone())),
                     Err(e) => {
                         errors.push(format!("gazetteer.path {}: {e}", self.gazetteer.path.display()));
                         None
@@ -354,6 +361,22 @@ impl EngineConfig {
                 }
             }
         };
+        let gazetteer = gazetteer.map(|g| {
+            if self.gazetteer.context.is_empty() {
+                g
+            } else {
+                g.with_context(self.gazetteer.context.clone())
+            }
+        });
+        if let Some(g) = &gazetteer {
+            let wanted = self.gazetteer.county_code.trim();
+            if !wanted.is_empty() && wanted != g.county_code() {
+                errors.push(format!(
+                    "gazetteer.county_code is {wanted}, but the divisions file is of county {}",
+                    g.county_code()
+                ));
+            }
+        }
         let rules: Option<FeedRules> = match self.feeds.build() {
             Ok(rules) => Some(rules),
             Err(e) => {

@@ -73,6 +73,9 @@ pub struct FileReport {
     pub rejected: u64,
     /// Rejections by kind.
     pub rejected_by_kind: BTreeMap<String, u64>,
+    /// Clues logged (new or new versions) whose category word no table maps, so their type was inferred.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub category_inferred: u64,
     /// Records left to the other shards of a sharded store (their town, or their bytes, belong there).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_shards: u64,
@@ -89,6 +92,7 @@ impl FileReport {
         self.other_shards += other.other_shards;
         self.new_clues += other.new_clues;
         self.new_versions += other.new_versions;
+        self.category_inferred += other.category_inferred;
         self.duplicates += other.duplicates;
         self.not_disputes += other.not_disputes;
         self.rejected += other.rejected;
@@ -513,6 +517,9 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                                 report.new_clues += 1;
                             } else {
                                 report.new_versions += 1;
+                            }
+                            if clue.category_inferred {
+                                report.category_inferred += 1;
                             }
                             state.fingerprints.push(print);
                             clue.version = state.fingerprints.len() as u32;

@@ -16,6 +16,7 @@
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
+//! - [`vocab`]: the category words no table maps, for `yujing vocab`.
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
 
 pub mod clock;
@@ -30,6 +31,7 @@ pub mod read;
 pub mod shard;
 pub mod sources;
 pub mod topics;
+pub mod vocab;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
@@ -46,3 +48,4 @@ pub use pipeline::{Pipeline, PipelineError, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
 pub use shard::Shard;
 pub use sources::{SourceConfig, SourceFormat};
+pub use vocab::{UnmappedWord, VocabCollector};

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub records_read: IntCounterVec,
     /// New clues and new versions per feed (`yujing_clues_ingested_total`).
     pub clues_ingested: IntCounterVec,
+    /// Clues whose category word no table maps, their type inferred (`yujing_clues_category_inferred_total`).
+    pub category_inferred: IntCounterVec,
     /// Records received again unchanged (`yujing_records_duplicate_total`).
     pub duplicates: IntCounterVec,
     /// Rejected records per feed and reason (`yujing_records_rejected_total`).
@@ -120,6 +122,12 @@ impl Metrics {
                 r,
                 "yujing_clues_ingested_total",
                 "New clues and new versions written to the log, per feed.",
+                &["feed"],
+            ),
+            category_inferred: counter_vec(
+                r,
+                "yujing_clues_category_inferred_total",
+                "Clues written whose category word no table maps (type inferred from the word and text; see yujing vocab), per feed.",
                 &["feed"],
             ),
             duplicates: counter_vec(

@@ -225,6 +225,10 @@ impl Pipeline {
         let new = report.new_clues + report.new_versions;
         self.metrics.clues_ingested.with_label_values(&[f]).inc_by(new);
         self.metrics
+            .category_inferred
+            .with_label_values(&[f])
+            .inc_by(report.category_inferred);
+        self.metrics
             .duplicates
             .with_label_values(&[f])
             .inc_by(report.duplicates);

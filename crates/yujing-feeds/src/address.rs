@@ -59,9 +59,6 @@ const ESTATE_ENDS: &[&str] = &[
     " ",
 ];
 
-/// Prefixes that are context, not place: the province, city and county.
-const CONTEXT_PREFIXES: &[&str] = &["江苏省", "南通市", "如皋市", "如皋"];
-
 /// Suffixes that make a name an estate even without 小区 (`华庭`, `花苑`, `新村`).
 const ESTATE_SUFFIXES: &[&str] = &[
     "华庭", "华廷", "花园", "花苑", "家园", "新村", "新邨", "公寓", "名苑", "名都", "府", "苑", "园", "城",
@@ -94,20 +91,14 @@ pub fn normalize_address(
     town: &TownRef,
     gazetteer: &Gazetteer,
 ) -> Address {
-    let mut rest = text.trim().to_owned();
-    // Repeatedly: clerks write the county twice (`如皋市如皋市经济开发区`).
-    while let Some(stripped) = CONTEXT_PREFIXES.iter().find_map(|p| rest.strip_prefix(p)) {
-        rest = stripped.to_owned();
-    }
+    // The province, city and county are context, not place; stripped repeatedly, since clerks write the county
+    // twice (`如皋市如皋市经济开发区`).
+    let mut rest = gazetteer.strip_context(text.trim()).to_owned();
     // Strip the town and community names the gazetteer knows.
     if let Some(town_entry) = gazetteer.town(town.town_code.as_str()) {
         // A town named with the county in its name (`如皋市经济开发区`) is written without it once the county
         // prefix is gone.
-        let without_county = town_entry
-            .name
-            .trim_start_matches("如皋市")
-            .trim_start_matches("如皋")
-            .to_owned();
+        let without_county = gazetteer.strip_context(&town_entry.name).to_owned();
         for name in std::iter::once(&town_entry.name)
             .chain(std::iter::once(&without_county))
             .chain(town_entry.aliases.iter())
@@ -166,6 +157,7 @@ pub fn normalize_address(
         building,
         road,
         normalized: parts.join("/"),
+        places: Vec::new(),
     }
 }
 
@@ -194,7 +186,21 @@ pub(crate) fn building_in(text: &str) -> Option<String> {
 }
 
 fn clean_estate(name: &str) -> String {
-    name.strip_suffix("小区").unwrap_or(name).to_owned()
+    strip_phase(name.strip_suffix("小区").unwrap_or(name)).to_owned()
+}
+
+/// An estate name without its phase (`锦绣华庭二期` → `锦绣华庭`, `凯旋名门1期` → `凯旋名门`): the phases of one
+/// estate are one place to its residents and to the property company.
+pub(crate) fn strip_phase(name: &str) -> &str {
+    let Some(stripped) = name.strip_suffix('期') else {
+        return name;
+    };
+    let head = stripped.trim_end_matches(|c: char| c.is_ascii_digit() || "一二三四五六七八九十".contains(c));
+    if head.len() < stripped.len() && head.chars().count() >= 2 {
+        head
+    } else {
+        name
+    }
 }
 
 /// The estate name at the start of `rest`, if it looks like one.
@@ -211,7 +217,7 @@ pub(crate) fn estate_in(rest: &str) -> Option<String> {
             end = end.min(i);
         }
     }
-    let candidate: String = rest[..end]
+    let candidate: String = strip_phase(&rest[..end])
         .chars()
         .filter(|c| !c.is_ascii_digit() && *c != '号')
         .collect();
@@ -249,6 +255,18 @@ mod tests {
         );
         assert_eq!(norm("如城", "锦绣华庭东门").estate.as_deref(), Some("锦绣华庭"));
         assert_eq!(norm("如城", "锦绣华庭五号楼").building.as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn an_estate_and_its_phases_are_one_place() {
+        let a = norm("如城街道", "如皋市如城街道海阳南路锦绣华庭二期5幢");
+        assert_eq!(a.estate.as_deref(), Some("锦绣华庭"));
+        assert_eq!(a.building.as_deref(), Some("5"));
+        assert_eq!(
+            norm("如城", "锦绣华庭3期小区").estate.as_deref(),
+            Some("锦绣华庭")
+        );
+        assert_eq!(strip_phase("二期"), "二期");
     }
 
     #[test]

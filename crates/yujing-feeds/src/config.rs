@@ -44,6 +44,9 @@ pub struct CategoriesConfig {
     pub justice: BTreeMap<String, String>,
     /// Category words of exchange resources.
     pub exchange: BTreeMap<String, String>,
+    /// Words in a report's text that suggest a canonical type (`物业 = ["物业费", "电梯"]`), used with the
+    /// tables above to infer the type of a category word no table maps.
+    pub keywords: BTreeMap<String, Vec<String>>,
 }
 
 /// Risk words found in descriptions and outcomes.
@@ -152,6 +155,12 @@ pub struct FeedRules {
     pub(crate) negations: Vec<String>,
     pub(crate) gathering_people: u32,
     pub(crate) resources: BTreeMap<String, Resource>,
+    /// Every word of every table and every canonical name, with its type: what an unknown word is compared
+    /// with.
+    pub(crate) known_words: Vec<(Vec<char>, DisputeType)>,
+    /// The type keywords in one automaton, and the type of each pattern.
+    pub(crate) type_matcher: Option<aho_corasick::AhoCorasick>,
+    pub(crate) type_of_keyword: Vec<DisputeType>,
 }
 
 /// A checked exchange resource mapping.
@@ -196,6 +205,45 @@ impl FeedsConfig {
             }
             categories.insert(feed, typed);
         }
+        let mut keyword_list = Vec::new();
+        for (target, words) in &c.keywords {
+            match DisputeType::from_name(target) {
+                Some(t) => keyword_list.extend(words.iter().map(|w| (w.clone(), t))),
+                None => errors.push(format!(
+                    "feeds.categories.keywords: '{target}' is not one of the 16 canonical dispute types"
+                )),
+            }
+            if words.iter().any(|w| w.trim().is_empty()) {
+                errors.push(format!(
+                    "feeds.categories.keywords.{target}: contains an empty word"
+                ));
+            }
+        }
+        let type_matcher = if keyword_list.is_empty() {
+            None
+        } else {
+            match aho_corasick::AhoCorasick::new(keyword_list.iter().map(|(w, _)| w.as_str())) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(format!(
+                        "feeds.categories.keywords: cannot build the word matcher: {e}"
+                    ));
+                    None
+                }
+            }
+        };
+        let mut known_words: Vec<(Vec<char>, DisputeType)> = DisputeType::ALL
+            .iter()
+            .filter(|t| **t != DisputeType::Other)
+            .map(|t| (t.name().chars().collect(), *t))
+            .collect();
+        for table in categories.values() {
+            for (word, t) in table {
+                if *t != DisputeType::Other && word.chars().any(|ch| !ch.is_ascii()) {
+                    known_words.push((word.chars().collect(), *t));
+                }
+            }
+        }
         if c.grid_dispute_prefix.is_empty() {
             errors.push("feeds.categories.grid_dispute_prefix is empty".to_owned());
         }
@@ -236,6 +284,9 @@ impl FeedsConfig {
                 negations: self.risk.negations.clone(),
                 gathering_people: self.risk.gathering_people,
                 resources,
+                known_words,
+                type_of_keyword: keyword_list.into_iter().map(|(_, t)| t).collect(),
+                type_matcher,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -336,6 +387,51 @@ impl FeedRules {
         })
     }
 
+    /// The canonical type of a category word that no table maps, inferred from the word and the report's
+    /// texts; [`DisputeType::Other`] when nothing suggests one.
+    ///
+    /// The word is compared with every mapped word and canonical name: each shares its longest common run of
+    /// characters (`劳动保障` and `劳动争议` share `劳动`, `人身损害赔偿` contains the mapped `人身损害`), and a
+    /// run of two characters or more votes for that word's type, weighted by its length. The texts add one vote
+    /// per distinct type keyword they contain (`[feeds.categories.keywords]`). Category words are short
+    /// labels that reuse the vocabulary of the tables, so a shared run is strong evidence; the text decides
+    /// when the word shares nothing (`城乡建设` with a text about a property fee).
+    pub fn infer_type(&self, word: &str, texts: &[&str]) -> DisputeType {
+        let word: Vec<char> = word.trim().chars().collect();
+        let mut votes = [0.0_f64; DisputeType::ALL.len()];
+        let slot = |t: DisputeType| DisputeType::ALL.iter().position(|x| *x == t).unwrap_or(0);
+        let mut by_word = [0usize; DisputeType::ALL.len()];
+        for (known, t) in &self.known_words {
+            let run = longest_common_run(&word, known);
+            if run >= 2 {
+                let i = slot(*t);
+                by_word[i] = by_word[i].max(run);
+            }
+        }
+        for (i, run) in by_word.iter().enumerate() {
+            votes[i] += 2.0 * *run as f64;
+        }
+        if let Some(matcher) = &self.type_matcher {
+            let mut seen = std::collections::BTreeSet::new();
+            for text in texts {
+                for found in matcher.find_overlapping_iter(*text) {
+                    let pattern = found.pattern().as_usize();
+                    if seen.insert(pattern) {
+                        votes[slot(self.type_of_keyword[pattern])] += 1.0;
+                    }
+                }
+            }
+        }
+        let mut best = (DisputeType::Other, 0.0);
+        for (i, v) in votes.iter().enumerate() {
+            // Ties keep the earlier type of the statistics list: the same inputs always give the same type.
+            if *v > best.1 {
+                best = (DisputeType::ALL[i], *v);
+            }
+        }
+        best.0
+    }
+
     /// Whether the configuration maps this exchange resource.
     pub fn maps_resource(&self, code: &str) -> bool {
         self.resources.contains_key(code)
@@ -345,6 +441,23 @@ impl FeedRules {
     pub fn resource_codes(&self) -> impl Iterator<Item = &str> {
         self.resources.keys().map(String::as_str)
     }
+}
+
+/// The length of the longest run of characters `a` and `b` share.
+fn longest_common_run(a: &[char], b: &[char]) -> usize {
+    let mut best = 0;
+    let mut previous = vec![0usize; b.len() + 1];
+    for x in a {
+        let mut current = vec![0usize; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            if x == y {
+                current[j + 1] = previous[j] + 1;
+                best = best.max(current[j + 1]);
+            }
+        }
+        previous = current;
+    }
+    best
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The gazetteer: Rugao's towns and communities, and town resolution.
+//! The gazetteer: a county's towns and communities (Rugao's ship with yujing; any county's divisions file can
+//! replace them), and town resolution.
 //!
 //! Feeds name a town in full (如城街道), abbreviated (如城, 开发区), by a former name (城北街道), through a police
 //! station (如城派出所), through digits inside a grid code, ledger id or committee code, or not at all, leaving only
@@ -11,8 +12,11 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use yujing_model::{TownCode, TownEvidence, TownRef};
 
-/// The county division code that every town, community and grid code starts with.
-pub const COUNTY_CODE: &str = "320682";
+/// The division code of Rugao, the county whose divisions file ships with yujing.
+pub const RUGAO_COUNTY_CODE: &str = "320682";
+
+/// The names that enclose Rugao's towns (province, city, county), written before them in addresses.
+pub const RUGAO_CONTEXT: &[&str] = &["江苏省", "南通市", "如皋市", "如皋"];
 
 /// One town, zone or sub-district.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +91,10 @@ pub struct Gazetteer {
     communities_by_name: HashMap<String, Vec<usize>>,
     text_search: AhoCorasick,
     needles: Vec<Needle>,
+    /// The 6-digit county code every town code starts with.
+    county_code: String,
+    /// The province, city and county names written before a town in addresses, longest first.
+    context: Vec<String>,
 }
 
 /// The Rugao divisions file shipped with yujing (`config/rugao-divisions.tsv`).
@@ -95,7 +103,61 @@ pub const RUGAO_DIVISIONS: &str = include_str!("../../../config/rugao-divisions.
 impl Gazetteer {
     /// The gazetteer of the shipped Rugao divisions file.
     pub fn rugao() -> Gazetteer {
-        Gazetteer::from_tsv(RUGAO_DIVISIONS).expect("the shipped divisions file is valid")
+        Gazetteer::from_tsv(RUGAO_DIVISIONS)
+            .expect("the shipped divisions file is valid")
+            .with_context(RUGAO_CONTEXT.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    /// The same gazetteer with `names` as the enclosing province, city and county names (`江苏省`, `南通市`,
+    /// `如皋市`): addresses written with them are read without them.
+    pub fn with_context(mut self, mut names: Vec<String>) -> Gazetteer {
+        names.retain(|n| !n.trim().is_empty());
+        // Longest first, so `如皋市` is cut before `如皋`.
+        names.sort_by_key(|n| std::cmp::Reverse(n.chars().count()));
+        self.context = names;
+        self
+    }
+
+    /// The 6-digit county code every town code starts with.
+    pub fn county_code(&self) -> &str {
+        &self.county_code
+    }
+
+    /// The enclosing province, city and county names, longest first.
+    pub fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    /// `text` with every town, town alias, police station and enclosing name replaced by `，`, leaving the
+    /// communities and everything else: what place mentions are looked for in (a town is resolved, not
+    /// compared as a place, and a segmenter would glue its name to the next word).
+    pub fn without_divisions(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for found in self.text_search.find_iter(text) {
+            if matches!(self.needles[found.pattern().as_usize()], Needle::Community(_)) {
+                continue;
+            }
+            out.push_str(&text[at..found.start()]);
+            out.push('，');
+            at = found.end();
+        }
+        out.push_str(&text[at..]);
+        for name in &self.context {
+            if out.contains(name.as_str()) {
+                out = out.replace(name.as_str(), "，");
+            }
+        }
+        out
+    }
+
+    /// `text` without the enclosing names written before it (repeatedly: clerks write the county twice).
+    pub fn strip_context<'a>(&self, text: &'a str) -> &'a str {
+        let mut rest = text.trim_start();
+        while let Some(stripped) = self.context.iter().find_map(|p| rest.strip_prefix(p.as_str())) {
+            rest = stripped;
+        }
+        rest
     }
 
     /// Reads a divisions file: a header, then `town_code town short aliases police_station community_code
@@ -104,6 +166,7 @@ impl Gazetteer {
         let mut towns: Vec<Town> = Vec::new();
         let mut communities = Vec::new();
         let mut town_by_code = HashMap::new();
+        let mut county_code: Option<String> = None;
         for (index, line) in text.lines().enumerate() {
             let line_no = index + 1;
             if index == 0 || line.trim().is_empty() || line.starts_with('#') {
@@ -121,9 +184,14 @@ impl Gazetteer {
                 )));
             }
             let (town_code, community_code) = (cols[0], cols[5]);
-            if town_code.len() != 9 || !town_code.starts_with(COUNTY_CODE) {
+            if town_code.len() != 9 || !town_code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err(format!("town code '{town_code}' is not 9 digits")));
+            }
+            // The county is the file's: every town of it must share the first town's county code.
+            let county = county_code.get_or_insert_with(|| town_code[..6].to_owned());
+            if !town_code.starts_with(county.as_str()) {
                 return Err(err(format!(
-                    "town code '{town_code}' is not 9 digits starting with {COUNTY_CODE}"
+                    "town code '{town_code}' is not in county {county}, the county of the file's first town"
                 )));
             }
             if community_code.len() != 12 || !community_code.starts_with(town_code) {
@@ -158,13 +226,15 @@ impl Gazetteer {
                 reason: "the file lists no towns".to_owned(),
             });
         }
-        Ok(Gazetteer::index(towns, communities, town_by_code))
+        let county_code = county_code.unwrap_or_default();
+        Ok(Gazetteer::index(towns, communities, town_by_code, county_code))
     }
 
     fn index(
         towns: Vec<Town>,
         communities: Vec<Community>,
         town_by_code: HashMap<String, usize>,
+        county_code: String,
     ) -> Gazetteer {
         let mut town_by_name = HashMap::new();
         let mut town_by_station = HashMap::new();
@@ -218,6 +288,8 @@ impl Gazetteer {
             communities_by_name,
             text_search,
             needles,
+            county_code,
+            context: Vec::new(),
         }
     }
 
@@ -238,8 +310,7 @@ impl Gazetteer {
 
     /// The town a name, short name or former name stands for (`如城`, `城北街道`), with the kind of name it was.
     pub fn town_by_name(&self, name: &str) -> Option<(&Town, TownEvidence)> {
-        let name = name.trim();
-        let name = name.strip_prefix("如皋市").unwrap_or(name);
+        let name = self.strip_context(name.trim());
         self.town_by_name
             .get(name)
             .map(|&(i, evidence)| (&self.towns[i], evidence))
@@ -256,10 +327,7 @@ impl Gazetteer {
             match hint {
                 TownHint::Name(name) => {
                     if town.is_none() {
-                        town = self
-                            .town_by_name
-                            .get(name.trim().strip_prefix("如皋市").unwrap_or(name.trim()))
-                            .copied();
+                        town = self.town_by_name.get(self.strip_context(name.trim())).copied();
                     }
                 }
                 TownHint::PoliceStation(station) => {
@@ -289,7 +357,7 @@ impl Gazetteer {
                     if town.is_none() {
                         town = id
                             .split('-')
-                            .find(|part| part.len() == 9 && part.starts_with(COUNTY_CODE))
+                            .find(|part| part.len() == 9 && part.starts_with(self.county_code.as_str()))
                             .and_then(|code| self.town_by_code.get(code))
                             .map(|&i| (i, TownEvidence::LedgerId));
                     }
@@ -310,7 +378,7 @@ impl Gazetteer {
         let mut leading_short = None;
         let mut text_communities = Vec::new();
         let address_body = address.trim_start();
-        let address_body = address_body.strip_prefix("如皋市").unwrap_or(address_body);
+        let address_body = self.strip_context(address_body);
         let body_offset = address.len() - address_body.len();
         for (n, text) in std::iter::once(address).chain(texts.iter().copied()).enumerate() {
             for found in self.text_search.find_iter(text) {

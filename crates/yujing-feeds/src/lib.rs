@@ -6,6 +6,8 @@
 //!   [`adapters::decode`] dispatches, [`adapters::detect_feed`] reads a feed from a file name.
 //! - [`Normalizer`]: a decoded [`SourceRecord`] → a [`Clue`](yujing_model::Clue): town resolution through the
 //!   [`Gazetteer`], address parts, category mapping, risk flags, party keys and masking.
+//! - [`places`]: place mentions in free text (estates, roads, villages, landmarks), found with the jieba
+//!   segmenter rather than from lists.
 //! - [`pii`]: HMAC party keys ([`PartyHasher`]), masking and [`pii::redact`]ion of free text.
 //! - [`FeedsConfig`] → [`FeedRules`]: category tables, risk words and exchange resource mappings, checked with
 //!   every error reported at once.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod gazetteer;
 mod normalize;
 pub mod pii;
+pub mod places;
 mod record;
 pub mod time;
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use yujing_model::{Clue, FeedId, Party, PartyKind, RawPointer, RejectKind, RiskFlag, SourceLocation};
+use yujing_model::{Clue, FeedId, Party, PartyKind, RawPointer, RiskFlag, SourceLocation};
 
 use crate::address::normalize_address;
 use crate::config::FeedRules;
@@ -44,21 +44,19 @@ impl Normalizer {
 
     /// The clue of `record`, version `version`, whose raw bytes are at `raw`; or why it cannot be one.
     pub fn normalize(&self, record: &SourceRecord, version: u32, raw: RawPointer) -> Result<Clue, Reject> {
-        let dispute_type = match &record.category {
-            Category::Known(t) => *t,
-            Category::Word(word) => self
-                .rules
-                .dispute_type(record.feed.as_str(), word)
-                .ok_or_else(|| {
-                    Reject::new(
-                        RejectKind::UnknownCategory,
-                        format!(
-                            "category '{}' maps to no canonical dispute type (add it to feeds.categories.{})",
-                            pii::redact(word),
-                            record.feed
-                        ),
-                    )
-                })?,
+        // A word no table maps is not a bad record: the type is inferred and the clue flagged, so the report
+        // still counts (`yujing vocab` lists such words for an operator to map).
+        let (dispute_type, category_inferred) = match &record.category {
+            Category::Known(t) => (*t, false),
+            Category::Word(word) => match self.rules.dispute_type(record.feed.as_str(), word) {
+                Some(t) => (t, false),
+                None => {
+                    let mut texts: Vec<&str> = record.texts.iter().map(String::as_str).collect();
+                    texts.extend(record.title.as_deref());
+                    texts.push(&record.address);
+                    (self.rules.infer_type(word, &texts), true)
+                }
+            },
         };
         let person_names: Vec<&str> = record
             .parties
@@ -121,6 +119,15 @@ impl Normalizer {
         {
             risk_flags.insert(RiskFlag::Gathering);
         }
+        // Places named anywhere in the record: the address first, then the title and the text.
+        let mut place_text = address_text.clone();
+        for text in search_texts.iter().rev() {
+            place_text.push('\n');
+            // Places are named early; the first few hundred characters keep segmentation cheap on long texts.
+            let head: String = text.chars().take(600).collect();
+            place_text.push_str(&clean(&head));
+        }
+        address.places = crate::places::mentions_in(&self.gazetteer.without_divisions(&place_text));
         let description = texts
             .iter()
             .map(|t| clean(t))
@@ -139,6 +146,7 @@ impl Normalizer {
             location: record.location,
             dispute_type,
             source_category: record.source_category.clone(),
+            category_inferred,
             request_kind: record.request_kind,
             source_status: record.status.clone(),
             parties: record
@@ -159,13 +167,35 @@ impl Normalizer {
     fn party(&self, party: &crate::record::SourceParty) -> Party {
         let mut keys = BTreeSet::new();
         let person = party.kind == PartyKind::Person;
-        let name_tokens = if person {
+        // A message board or an app gives an account id where a hotline gives a name or a number: it is a
+        // stable identifier of the reporter, keyed like the others and shown masked.
+        let account = party
+            .name
+            .as_deref()
+            .filter(|n| pii::normalize_account(n).is_some())
+            .or_else(|| {
+                party
+                    .phones
+                    .iter()
+                    .map(String::as_str)
+                    .find(|p| pii::normalize_phone(p).is_none() && pii::normalize_account(p).is_some())
+            });
+        if let Some(key) = account.and_then(|a| self.hasher.account_key(a)) {
+            keys.insert(key);
+        }
+        let name_is_account = party
+            .name
+            .as_deref()
+            .is_some_and(|n| pii::normalize_account(n).is_some());
+        let name_tokens = if person && !name_is_account {
             party.name.as_deref().and_then(|n| self.hasher.name_tokens(n))
         } else {
             None
         };
         let name_masked = party.name.as_deref().and_then(|n| {
-            if person {
+            if name_is_account {
+                pii::mask_account(n)
+            } else if person {
                 if let Some(k) = self.hasher.name_key(n) {
                     keys.insert(k);
                 }
@@ -174,6 +204,8 @@ impl Normalizer {
                 pii::non_empty_org(n)
             }
         });
+        // An account given in the number field is shown, masked, in place of a missing name.
+        let name_masked = name_masked.or_else(|| account.and_then(pii::mask_account));
         let mut phone_masked = Vec::new();
         for phone in &party.phones {
             if let Some(k) = self.hasher.phone_key(phone) {

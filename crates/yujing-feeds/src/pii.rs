@@ -61,6 +61,7 @@ impl PartyHasher {
             PartyKeyKind::Phone => b"phone\0",
             PartyKeyKind::IdNumber => b"id\0",
             PartyKeyKind::Name => b"name\0",
+            PartyKeyKind::Account => b"account\0",
         };
         mac.update(domain);
         mac.update(normalized.as_bytes());
@@ -83,6 +84,12 @@ impl PartyHasher {
     /// The key of a full personal name, or `None` for anonymous or partial names (`匿名`, `赵先生`, `赵某某`).
     pub fn name_key(&self, name: &str) -> Option<PartyKey> {
         normalize_full_name(name).map(|n| self.key(PartyKeyKind::Name, &n))
+    }
+
+    /// The key of a platform account id or openid (`A00087964`, `oUpF8uMuAJO_M2pxb1Q9`), or `None` when
+    /// `account` does not look like one (see [`normalize_account`]).
+    pub fn account_key(&self, account: &str) -> Option<PartyKey> {
+        normalize_account(account).map(|a| self.key(PartyKeyKind::Account, &a))
     }
 
     /// Per-character tokens of a full personal name (see [`NameTokens`]), or `None` for anonymous or partial
@@ -143,6 +150,28 @@ pub fn normalize_id_number(id: &str) -> Option<String> {
         && id[..17].bytes().all(|b| b.is_ascii_digit())
         && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X');
     valid.then_some(id)
+}
+
+/// A platform account id or openid as written, when `value` is one: 4 to 64 ASCII letters, digits and `_-.@:`,
+/// with at least one letter and at least one digit or an underscore. Digits alone are not an account (a phone
+/// number written wrong would pass for one), and neither is an English word.
+pub fn normalize_account(value: &str) -> Option<String> {
+    let value = value.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.@:".contains(c);
+    let valid = (4..=64).contains(&value.len())
+        && value.chars().all(allowed)
+        && value.chars().any(|c| c.is_ascii_alphabetic())
+        && value.chars().any(|c| c.is_ascii_digit() || c == '_');
+    valid.then(|| value.to_owned())
+}
+
+/// The display form of an account id: its first two and last two characters (`A0****64`).
+pub fn mask_account(account: &str) -> Option<String> {
+    let account = normalize_account(account)?;
+    let chars: Vec<char> = account.chars().collect();
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    Some(format!("{head}****{tail}"))
 }
 
 /// Words that stand in for a name without being one.

@@ -438,6 +438,11 @@ pub struct Address {
     pub road: Option<String>,
     /// A compact key for matching: town code, community, estate or group, building, joined by `/`.
     pub normalized: String,
+    /// The places the address, title and description mention (estates, roads, villages, schools, companies,
+    /// landmarks), normalized: phases and the word 小区 dropped (`佳园星城`, `劳动东路`). Found by shape, not
+    /// from a list, so places no gazetteer knows still tie reports together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub places: Vec<String>,
 }
 
 /// A point in WGS-84 degrees.
@@ -489,6 +494,9 @@ pub enum PartyKeyKind {
     IdNumber,
     /// The normalized full name (a weak key: namesakes share it).
     Name,
+    /// A platform account id or openid (a message board's user, a mini-program's caller): stable for one
+    /// reporter, though one reporter may report several problems.
+    Account,
 }
 
 /// A keyed hash (HMAC-SHA256, 64 letters `a`–`p`, four bits each) identifying a party without revealing them.
@@ -573,6 +581,10 @@ pub struct Clue {
     pub dispute_type: DisputeType,
     /// The feed's own category, as given (`物业管理`, `JF-03 物业纠纷`).
     pub source_category: String,
+    /// Whether no category table maps `source_category`, so `dispute_type` was inferred from the word and the
+    /// text (`yujing vocab` lists such words for an operator to map).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub category_inferred: bool,
     /// What was asked for, or how the record came in.
     pub request_kind: RequestKind,
     /// The upstream status of this version (`已派单`, `调解中`), when the feed has one.

@@ -124,12 +124,37 @@ impl Writers {
         } else {
             &r.town_short
         };
+        let category = vocab::category_label(rng, FeedId::Hotline12345, r.dispute_type);
+        // One in ten comes through the web or the app: an account id instead of a name and a number.
+        let (caller, number) = match r.reporter_phone.as_deref().filter(|_| rng.random_bool(0.1)) {
+            Some(phone) => (account_of(phone), String::new()),
+            None => (
+                r.reporter_name.clone().unwrap_or_else(|| "匿名".to_owned()),
+                r.reporter_phone.clone().unwrap_or_default(),
+            ),
+        };
+        // One in ten estate reports names the place only in the text, as a landmark, with no address.
+        let (content, address, town) = match r.estate.as_deref().filter(|_| rng.random_bool(0.1)) {
+            Some(estate) => {
+                let landmark = ["附近", "门口", "对面", "旁边"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("附近");
+                let town = if rng.random_bool(0.5) { town.as_str() } else { "" };
+                (
+                    format!("{estate}{landmark}，{}", r.description),
+                    String::new(),
+                    town,
+                )
+            }
+            None => (r.description.clone(), r.address.clone(), town.as_str()),
+        };
         let mut record = json!({
             "gdbh": id, "ldsj": at, "gxsj": at,
-            "ldrxm": r.reporter_name.clone().unwrap_or_else(|| "匿名".to_owned()),
-            "ldhm": r.reporter_phone.clone().unwrap_or_default(),
-            "sqlx": kind, "sqlb": vocab::category_word(FeedId::Hotline12345, r.dispute_type),
-            "sqnr": r.description, "sjdz": r.address, "ssjd": town, "blzt": "待派单"
+            "ldrxm": caller,
+            "ldhm": number,
+            "sqlx": kind, "sqlb": category,
+            "sqnr": content, "sjdz": address, "ssjd": town, "blzt": "待派单"
         });
         let name = format!("hotline12345-{}.jsonl", t.format("%Y-%m"));
         if rng.random_bool(0.0025) {
@@ -222,6 +247,7 @@ impl Writers {
         let id = format!("J320682{day}{:05}", self.next(&format!("police{day}")));
         let at = format!("{}/{}/{} {}", t.year(), t.month(), t.day(), t.format("%H:%M:%S"));
         let name = format!("police-{}.csv", t.format("%Y-%m"));
+        let category = vocab::category_label(rng, FeedId::Police, r.dispute_type);
         let row = |id: &str, at: &str| {
             csv_line(&[
                 id.to_owned(),
@@ -229,7 +255,7 @@ impl Writers {
                 r.reporter_name.clone().unwrap_or_else(|| "匿名".to_owned()),
                 r.reporter_phone.clone().unwrap_or_default(),
                 "纠纷".to_owned(),
-                vocab::category_word(FeedId::Police, r.dispute_type),
+                category.clone(),
                 r.address.clone(),
                 r.description.clone(),
                 r.police_station.clone(),
@@ -276,6 +302,7 @@ impl Writers {
         };
         // Ledgers are compiled weekly and sent the week after: the file is named after the week it arrives.
         let name = format!("screening-{}.csv", week_name(r.at + Duration::days(7)));
+        let category = vocab::category_label(rng, FeedId::Screening, r.dispute_type);
         let row = |id: &str| {
             csv_line(&[
                 id.to_owned(),
@@ -286,7 +313,7 @@ impl Writers {
                     r.town_short.clone()
                 },
                 r.community_name.clone(),
-                vocab::category_word(FeedId::Screening, r.dispute_type),
+                category.clone(),
                 names.join("、"),
                 phones.join("/"),
                 r.people.unwrap_or(names.len() as u32).to_string(),
@@ -391,7 +418,7 @@ impl Writers {
                     "sfzh": r.reporter_id.clone().unwrap_or_default(),
                     "lxdh": r.reporter_phone.clone().unwrap_or_default(),
                     "xfxs": "来访", "wtsd": r.address, "zysq": r.description,
-                    "wtfl": vocab::category_word(FeedId::Exchange, r.dispute_type),
+                    "wtfl": vocab::category_label(rng, FeedId::Exchange, r.dispute_type),
                     "rs": r.people.unwrap_or(1), "sfjf": "0"
                 });
                 ("XF-001", id, record, midnight_utc(r.at))
@@ -481,6 +508,17 @@ impl Writers {
 }
 
 /// Whether a ledger writes the town's full name (most do) or its short name: fixed per town, like a habit.
+/// The account id a caller's web or app channel gives: stable for one person, written without the digits of
+/// their phone.
+fn account_of(phone: &str) -> String {
+    let letters: String = phone
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|d| char::from(b'a' + (d - b'0')))
+        .collect();
+    format!("wx_{letters}")
+}
+
 fn rng_free_pick(town_code: &str) -> bool {
     !town_code.ends_with('3') && !town_code.ends_with('7')
 }

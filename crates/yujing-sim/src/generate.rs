@@ -431,18 +431,24 @@ fn build_report(
             let b =
                 building.map(|b| format!("{b}{}", ["幢", "栋", "号楼"].choose(rng).copied().unwrap_or("幢")));
             let b = b.unwrap_or_default();
+            // One in ten names the estate's phase, as residents of a phased estate do.
+            let phase = if rng.random_bool(0.1) {
+                ["一期", "二期", "三期"].choose(rng).copied().unwrap_or("二期")
+            } else {
+                ""
+            };
             let roll: f64 = rng.random();
             let address = if roll < 0.35 {
                 format!(
-                    "如皋市{}{road}{written}{b}",
+                    "如皋市{}{road}{written}{phase}{b}",
                     town.name.trim_start_matches("如皋市")
                 )
             } else if roll < 0.55 {
-                format!("{}{written}", town.name)
+                format!("{}{written}{phase}", town.name)
             } else if roll < 0.8 {
-                format!("{written}小区{b}")
+                format!("{written}{phase}小区{b}")
             } else {
-                format!("{}{written}{b}", town.short)
+                format!("{}{written}{phase}{b}", town.short)
             };
             (address, Some(written))
         }

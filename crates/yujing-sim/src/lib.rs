@@ -3,8 +3,9 @@
 //! # Layout
 //! - [`simulate`] (`generate`): a seeded generator of disputes and their reports through the six feeds, written
 //!   in the feeds' real formats and encodings ([`Simulation::files`]): name variants (张先生, a homophone
-//!   character, anonymous), address variants (abbreviated, the estate's homophone spelling), paraphrased
-//!   descriptions, bystanders reporting, re-deliveries (new status, a repeated exchange record), late weekly
+//!   character, anonymous), address variants (abbreviated, the estate's homophone spelling, the estate's phase),
+//!   places only in the text as landmarks (`锦绣华庭附近`), callers known only by an app account id, category
+//!   labels no table maps (one in five), paraphrased descriptions, bystanders reporting, re-deliveries (new status, a repeated exchange record), late weekly
 //!   ledgers, confusable non-duplicates (different disputes at one estate, same-surname neighbours in a village),
 //!   non-dispute records and malformed records.
 //! - [`TruthRecord`] and [`truth_warnings`] (`truth`): the dispute of every valid record, and the warnings the

@@ -373,6 +373,72 @@ pub const REQUESTS: &[&str] = &[
     "希望尽快解决。",
 ];
 
+/// Category labels clerks and platforms also use, drawn from government complaint taxonomies, that the built-in
+/// category tables do not list: a report labelled with one must still count (its type is inferred).
+const LABEL_VARIANTS: &[(DisputeType, &[&str])] = &[
+    (
+        DisputeType::Property,
+        &["小区管理", "物业收费", "业委会", "住宅小区", "物业维修"],
+    ),
+    (
+        DisputeType::Neighbour,
+        &["邻里矛盾", "相邻关系", "邻里噪声", "楼上漏水"],
+    ),
+    (
+        DisputeType::MarriageFamily,
+        &["家庭矛盾", "婚姻纠葛", "赡养抚养", "家事"],
+    ),
+    (
+        DisputeType::Labour,
+        &["劳动关系", "工资报酬", "农民工工资", "用工纠纷", "劳务报酬"],
+    ),
+    (
+        DisputeType::ForestLand,
+        &["土地流转", "农村土地", "承包经营权", "耕地占用"],
+    ),
+    (
+        DisputeType::HousingHomestead,
+        &["宅基地使用", "农村建房", "房屋产权", "违法建设"],
+    ),
+    (
+        DisputeType::DamageCompensation,
+        &["人身伤害", "财产损害", "侵权赔偿"],
+    ),
+    (
+        DisputeType::Contract,
+        &["民间借贷", "合同履行", "债务清偿", "经济往来"],
+    ),
+    (
+        DisputeType::Pollution,
+        &["大气污染", "水污染", "生态环境", "油烟扰民"],
+    ),
+    (
+        DisputeType::Consumer,
+        &["消费投诉", "商品质量", "服务质量", "价格收费"],
+    ),
+    (
+        DisputeType::LandExpropriation,
+        &["征收补偿", "拆迁补偿", "房屋征收"],
+    ),
+    (DisputeType::Medical, &["医患关系", "医疗服务"]),
+    (DisputeType::TrafficAccident, &["交通安全", "道路事故"]),
+    (DisputeType::VillageAffairs, &["村级事务", "村务公开", "集体经济"]),
+    (DisputeType::Business, &["经营管理", "商户经营"]),
+];
+
+/// The label a feed writes for a type this time: usually its own word, sometimes (one in five) a label of the
+/// wider vocabulary that no table maps.
+pub fn category_label(rng: &mut ChaCha8Rng, feed: FeedId, t: DisputeType) -> String {
+    if feed != FeedId::Grid && rng.random_bool(0.2) {
+        if let Some(words) = LABEL_VARIANTS.iter().find(|(x, _)| *x == t).map(|(_, w)| *w) {
+            if let Some(word) = words.choose(rng) {
+                return (*word).to_owned();
+            }
+        }
+    }
+    category_word(feed, t)
+}
+
 /// Each feed's own word for a dispute type (as the feeds' category tables expect).
 pub fn category_word(feed: FeedId, t: DisputeType) -> String {
     match feed {

@@ -100,6 +100,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the category words no table maps (their records' type was inferred), with counts, an example and
+    /// the suggested type, and the configuration lines that would map them.
+    Vocab {
+        /// Only words of this feed.
+        #[arg(long)]
+        feed: Option<FeedId>,
+        /// Print JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the warnings on the log, in the order raised.
     Warnings {
         /// Print JSON Lines (with the evidence) instead of a table.
@@ -415,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),
         Command::Clues { feed, latest } => clues(&config, feed, latest),
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
+        Command::Vocab { feed, json } => vocab(&config, feed, json),
         Command::Warnings { json } => warnings(&config, json),
         Command::Replay {
             feeds,
@@ -655,6 +666,54 @@ fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
     write_json_lines(&mut out, &selected)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> {
+    let log = open_log_for_reading(config)?;
+    let mut collector = yujing_engine::VocabCollector::default();
+    for_each_clue(&log, |clue| {
+        if feed.is_none_or(|f| f == clue.feed) {
+            collector.add(&clue);
+        }
+    })?;
+    let words = collector.finish();
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    if json {
+        write_json_lines(&mut out, &words)?;
+    } else {
+        for w in &words {
+            writeln!(
+                out,
+                "{:<12} {:<16} {:>7} {:<8} {}",
+                w.feed.as_str(),
+                w.word,
+                w.records,
+                w.suggested_type.name(),
+                w.example_clue_id
+            )?;
+        }
+        writeln!(out, "{} unmapped category word(s)", words.len())?;
+        if !words.is_empty() {
+            writeln!(
+                out,
+                "\nTo map them, check the suggested types and add to the configuration:"
+            )?;
+            // One table per feed: a TOML table may be opened only once.
+            let mut by_feed: Vec<&yujing_engine::UnmappedWord> = words.iter().collect();
+            by_feed.sort_by(|a, b| a.feed.cmp(&b.feed).then(a.word.cmp(&b.word)));
+            let mut current = None;
+            for w in by_feed {
+                if current != Some(w.feed) {
+                    writeln!(out, "[feeds.categories.{}]", w.feed.as_str())?;
+                    current = Some(w.feed);
+                }
+                writeln!(out, "{:?} = {:?}", w.word, w.suggested_type.name())?;
+            }
+        }
+    }
     out.flush()?;
     Ok(())
 }

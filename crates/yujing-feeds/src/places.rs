@@ -1,0 +1,332 @@
+//! Place mentions in free text: the estates, roads, villages, schools, companies and landmarks a report names,
+//! wherever it names them.
+//!
+//! Real reports rarely fill an address field: the place is in the title or the text (`A2区丽发新城附近修建搅拌厂`,
+//! `劳动东路魅力之城小区临街餐饮`, `省委党校后`). No list of a county's places is complete, so mentions are found
+//! by shape, not looked up: the text is segmented into words with a real Chinese segmenter (jieba, with its
+//! part-of-speech tags), and a mention is a run of name-like words ending in a place word (`…小区`, `…路`,
+//! `…村`, `…学校`, `…公司`), a word the segmenter tags as a place name, or a run of name-like words before a
+//! landmark word (`…附近`, `…旁`, `…对面`). Administrative prefixes (province, city, county, district, town)
+//! are cut off, so `A7县星沙204路` and `星沙204路` mention the same thing.
+//!
+//! What makes a mention a *place* rather than a common phrase (`农村学校`) is learned downstream, from the
+//! stream: correlation counts how many reports use each mention and trusts only the specific ones.
+
+use std::sync::OnceLock;
+
+use jieba_rs::Jieba;
+
+/// Words that end a place name and belong to it, longest first where one ends another.
+const PLACE_ENDINGS: &[&str] = &[
+    "小区",
+    "花园",
+    "新城",
+    "家园",
+    "公寓",
+    "大厦",
+    "广场",
+    "华庭",
+    "华府",
+    "名苑",
+    "花苑",
+    "佳苑",
+    "新村",
+    "社区",
+    "大道",
+    "路",
+    "街",
+    "巷",
+    "桥",
+    "村",
+    "组",
+    "苑",
+    "城",
+    "府",
+    "湾",
+    "院",
+    "学校",
+    "小学",
+    "中学",
+    "大学",
+    "学院",
+    "幼儿园",
+    "医院",
+    "卫生院",
+    "市场",
+    "公园",
+    "车站",
+    "站",
+    "公司",
+    "厂",
+    "驾校",
+    "中心",
+    "大楼",
+    "酒店",
+    "宾馆",
+    "超市",
+    "商场",
+    "银行",
+    "码头",
+    "水库",
+    "工地",
+    "营业厅",
+    "派出所",
+    "物流园",
+    "工业园",
+    "产业园",
+    "景区",
+    "商城",
+    "大楼",
+    "店",
+    "号线",
+    "农场",
+    "菜场",
+    "球场",
+    "停车场",
+    "养殖场",
+    "屠宰场",
+    "茶场",
+    "林场",
+    "渔场",
+];
+
+/// Words after a place that mark it as a landmark (`X附近`): the words before them are the place.
+const LANDMARK_WORDS: &[&str] = &[
+    "附近", "旁", "旁边", "对面", "门口", "周边", "后面", "背后", "楼下", "隔壁",
+];
+
+/// Words that end an administrative unit: a prefix to cut, not a place to compare.
+const ADMIN_ENDINGS: &[&str] = &["省", "市", "县", "区", "街道", "镇", "乡", "自治州", "地区"];
+
+/// Words ending in `区` that are places, not administrative units.
+const PLACE_AREAS: &[&str] = &[
+    "小区",
+    "社区",
+    "园区",
+    "景区",
+    "片区",
+    "城区",
+    "新区",
+    "校区",
+    "厂区",
+    "库区",
+    "安置区",
+];
+
+/// Verbs and function words that are never the name before a place word (`反映…路`, `位于…村`).
+const NOT_NAMES: &[&str] = &[
+    "反映", "投诉", "举报", "请求", "希望", "咨询", "关于", "要求", "建议", "反对", "位于", "靠近", "居住",
+    "修建", "建设", "前往", "经过", "路过", "住在", "来到", "进入", "一个", "这个", "那个", "我们", "他们",
+    "整治", "解决",
+];
+
+/// A mention shorter than this (in characters) is too generic to anchor anything (`该村`, `新城`).
+const MIN_CHARS: usize = 3;
+
+/// The longest mention kept, in characters: longer runs are sentences the segmenter could not cut.
+const MAX_CHARS: usize = 12;
+
+fn coded_units() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"[A-Za-z][0-9]*(?:省|市|县|区)").expect("valid regex"))
+}
+
+fn jieba() -> &'static Jieba {
+    static JIEBA: OnceLock<Jieba> = OnceLock::new();
+    JIEBA.get_or_init(Jieba::new)
+}
+
+/// Whether a part-of-speech tag is a name-like word that can be part of a place name: nouns, place and
+/// organisation names, unknown words, numerals (`204路`, `3号线`), distinguishing words.
+fn name_like(tag: &str) -> bool {
+    matches!(
+        tag,
+        "n" | "nr"
+            | "nrt"
+            | "nrfg"
+            | "ns"
+            | "nt"
+            | "nz"
+            | "ng"
+            | "x"
+            | "eng"
+            | "m"
+            | "j"
+            | "b"
+            | "an"
+            | "s"
+            | "l"
+            | "vn"
+    )
+}
+
+fn is_admin(word: &str) -> bool {
+    // `A7县`, `西地省`, `如皋市`, `如城街道`: a word ending in an administrative unit, unless it is a place area.
+    if PLACE_AREAS.iter().any(|a| word.ends_with(a)) {
+        return false;
+    }
+    ADMIN_ENDINGS.iter().any(|a| word.ends_with(a)) || is_code(word)
+}
+
+/// An anonymised or coded unit (`A7`, `K`): letters and digits only.
+fn is_code(word: &str) -> bool {
+    !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric())
+        && word.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// The place mentions of `text`, normalized (see [`normalize_mention`]), distinct, in order of appearance.
+pub fn mentions_in(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |name: String| {
+        let name = normalize_mention(&name);
+        // A building or group number alone (`5号楼`, `12组`) is part of an address, not a place of its own.
+        let numbered = name
+            .chars()
+            .filter(|c| !c.is_ascii_digit() && !"一二三四五六七八九十百号".contains(*c))
+            .count()
+            <= 1;
+        if !numbered
+            && chars(&name) >= MIN_CHARS
+            && chars(&name) <= MAX_CHARS
+            && !name.contains('*')
+            && !PLACE_ENDINGS.contains(&name.as_str())
+            && !out.contains(&name)
+        {
+            out.push(name);
+        }
+    };
+    // A coded unit (`A2区`, `K7县`, as anonymised data writes them) is cut before segmenting: the segmenter would
+    // otherwise read its unit character as the start of the next word (`区丽发`).
+    let text = coded_units().replace_all(text, "，");
+    for piece in text.split(|c: char| !(c.is_alphanumeric())) {
+        if piece.is_empty() {
+            continue;
+        }
+        // The run of name-like words since the last boundary.
+        let mut run: Vec<&str> = Vec::new();
+        let mut previous: Option<&str> = None;
+        for tag in jieba().tag(piece, true) {
+            let word = tag.word;
+            if is_admin(word) {
+                run.clear();
+                previous = None;
+                continue;
+            }
+            if LANDMARK_WORDS.contains(&word) {
+                if !run.is_empty() {
+                    push(run.concat());
+                }
+                run.clear();
+                previous = None;
+                continue;
+            }
+            // `之` joins the words of a name (`魅力之城`).
+            let connector = word == "之" && !run.is_empty();
+            if !name_like(tag.tag) && !connector && !PLACE_ENDINGS.iter().any(|e| word.ends_with(e)) {
+                run.clear();
+                // The segmenter's dictionary reads some name words as verbs (`丽发`); one such word right
+                // before a place word is taken as the name.
+                previous = (chars(word) >= 2
+                    && word.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+                    && !NOT_NAMES.contains(&word))
+                .then_some(word);
+                continue;
+            }
+            if run.is_empty() {
+                if let Some(p) = previous.take() {
+                    if PLACE_ENDINGS.iter().any(|e| word.ends_with(e)) && chars(word) <= 2 {
+                        run.push(p);
+                    }
+                }
+            }
+            previous = None;
+            run.push(word);
+            // Keep the last few words: a place name is rarely more than three of them.
+            if run.len() > 4 {
+                run.remove(0);
+            }
+            let ends_place = PLACE_ENDINGS.iter().any(|e| word.ends_with(e));
+            if ends_place {
+                push(run.concat());
+                run.clear();
+            } else if tag.tag == "ns" && chars(word) >= 2 {
+                push(word.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// A mention in the form compared: phases (`二期`, `3期`) and the generic `小区` dropped, so `佳园星城小区` and
+/// `佳园星城二期` are one place.
+pub fn normalize_mention(name: &str) -> String {
+    let mut name = name.trim().to_owned();
+    loop {
+        let before = name.clone();
+        for suffix in ["小区", "片区", "一带"] {
+            if let Some(stripped) = name.strip_suffix(suffix) {
+                if chars(stripped) >= 2 {
+                    name = stripped.to_owned();
+                }
+            }
+        }
+        if let Some(stripped) = name.strip_suffix('期') {
+            let phase_start = stripped
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_ascii_digit() || "一二三四五六七八九十".contains(*c))
+                .last()
+                .map(|(i, _)| i);
+            if let Some(i) = phase_start {
+                if chars(&stripped[..i]) >= 2 {
+                    name = stripped[..i].to_owned();
+                }
+            }
+        }
+        if name == before {
+            return name;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_estates_roads_and_landmarks_in_free_text() {
+        let found = mentions_in("A2区丽发新城附近修建搅拌厂，噪音扰民");
+        assert!(found.iter().any(|m| m == "丽发新城"), "{found:?}");
+        let found = mentions_in("劳动东路魅力之城小区临街餐饮油烟扰民");
+        assert!(found.iter().any(|m| m.ends_with("魅力之城")), "{found:?}");
+        assert!(found.iter().any(|m| m == "劳动东路"), "{found:?}");
+    }
+
+    #[test]
+    fn administrative_prefixes_are_cut_off() {
+        let a = mentions_in("强烈反对A7县星沙204路公交线的调整");
+        let b = mentions_in("反对星沙204路调整线路");
+        assert!(a.iter().any(|m| b.contains(m)), "{a:?} / {b:?}");
+        assert!(a.iter().all(|m| !m.contains('县')), "{a:?}");
+    }
+
+    #[test]
+    fn phases_and_the_estate_word_do_not_make_another_place() {
+        assert_eq!(normalize_mention("佳园星城小区"), "佳园星城");
+        assert_eq!(normalize_mention("木水清华二期"), "木水清华");
+        assert_eq!(normalize_mention("凯旋名门1期"), "凯旋名门");
+        assert_eq!(normalize_mention("锦绣华庭"), "锦绣华庭");
+    }
+
+    #[test]
+    fn masked_names_and_bare_place_words_are_no_mentions() {
+        let found = mentions_in("赵**家门口的小区");
+        assert!(found.iter().all(|m| !m.contains('*')), "{found:?}");
+        assert!(!found.contains(&"小区".to_owned()));
+    }
+}
