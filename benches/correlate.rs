@@ -97,11 +97,14 @@ impl Stream {
                 normalized: format!("{town}/{estate}"),
                 estate: Some(estate.clone()),
                 building: Some(building.to_string()),
+                // Normalization finds the estate in the text too, as a place mention.
+                places: vec![estate.clone()],
                 ..Address::default()
             },
             location: None,
             dispute_type: DisputeType::Property,
             source_category: "物业管理".to_owned(),
+            category_inferred: false,
             request_kind: RequestKind::Complaint,
             source_status: None,
             parties: vec![Party {

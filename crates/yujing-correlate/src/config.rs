@@ -75,6 +75,7 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("type.same", 0.29),
     ("type.conflict", -10.0),
     ("type.other", 2.01),
+    ("type.guessed", 0.0),
     ("estate.same", 1.78),
     ("estate.similar", 0.0),
     ("estate.conflict", -5.26),
@@ -118,13 +119,15 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("place_topic.no_shared_place", -1.93),
     // Set by hand, not fitted (the simulator gives no accounts and few free-text places); docs/QUALITY.md says
     // how they were checked on real posts.
-    ("account.same", 6.0),
+    ("account.same", 4.0),
     ("account.different", -0.3),
     ("account.missing", 0.0),
     ("mention.same", 3.0),
     ("mention.common", 0.3),
     ("mention.none", -0.5),
     ("mention.missing", 0.0),
+    ("near_duplicate.yes", 8.0),
+    ("near_duplicate.no", 0.0),
 ];
 
 impl Default for ScoringConfig {

@@ -118,6 +118,10 @@ pub struct Explanation {
     pub anchored: bool,
     /// Every feature's level (`estate.same`, `gap.week`…).
     pub levels: Vec<String>,
+    /// How alike the descriptions are (weighted Dice of bigrams, 0–1).
+    pub description_similarity: f64,
+    /// How alike what they say happens is, leaving out the places' names (0–1).
+    pub subject_similarity: f64,
 }
 
 /// A clue's cluster assignment, for `clusters.jsonl`.
@@ -224,6 +228,12 @@ impl Correlator {
         }
         for k in &p.accounts {
             keys.push(block_key(&["account", k]));
+        }
+        // A text posted again: found by its MinHash signatures, whatever else it shares.
+        if p.bigrams.len() >= crate::score::NEAR_DUPLICATE_MIN_BIGRAMS {
+            for (i, h) in crate::profile::minhashes(&p.bigrams).iter().enumerate() {
+                keys.push(block_key(&["minhash", &i.to_string(), &h.to_string()]));
+            }
         }
         // Only specific mentions: a district many reports name would fill its key with unrelated reports.
         for place in &p.specific_places {
@@ -721,6 +731,14 @@ impl Correlator {
                     .iter()
                     .map(|f| format!("{}.{}", f.name, pair.comparison.level(f.name).unwrap_or("?")))
                     .collect(),
+                description_similarity: round2(crate::profile::weighted_dice(
+                    &profile,
+                    &self.profiles[n as usize],
+                )),
+                subject_similarity: round2(crate::profile::subject_similarity(
+                    &profile,
+                    &self.profiles[n as usize],
+                )),
             })
             .collect();
         out.sort_by(|a, b| {

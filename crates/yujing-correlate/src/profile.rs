@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use pinyin::ToPinyin;
 use yujing_model::{Clue, DisputeType, FeedId, PartyKeyKind, PartyKind, PartyRole, RiskFlag};
 
+/// How many of a clue's first place mentions say where it happens (see [`ClueProfile::lead_places`]).
+const LEAD_PLACES: usize = 3;
+
 /// What correlation knows of one clue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClueProfile {
@@ -50,11 +53,22 @@ pub struct ClueProfile {
     /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
     /// spellings agree; sorted and distinct.
     pub places: Vec<u64>,
-    /// The mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
+    /// The first few places the clue names (the address's, the title's, the lead sentence's), sorted: what the
+    /// report is about, where a long text may name many more places in passing.
+    pub lead_places: Vec<u64>,
+    /// The lead mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
     pub specific_places: Vec<u64>,
     /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
     /// than an address): they weigh double, since a headline carries most of what a report is about.
     pub headline: Vec<u32>,
+    /// The headline's bigrams without those of the places it names: what it says happens there.
+    pub subject_headline: Vec<u32>,
+    /// The IDF of each `subject_headline` bigram when the clue arrived.
+    pub subject_headline_weights: Vec<f32>,
+    /// The bigrams of the whole text without those of the places it names.
+    pub subject_text: Vec<u32>,
+    /// The IDF of each `subject_text` bigram when the clue arrived.
+    pub subject_text_weights: Vec<f32>,
     /// Name tokens of persons: (char tokens, sound tokens).
     pub names: Vec<(Vec<String>, Vec<String>)>,
     /// Organisations named (counter-parties), as given.
@@ -128,11 +142,7 @@ impl ClueProfile {
         let address = &clue.address;
         // An address field that yields no address part is free text (a message board's title put there): it
         // is part of what the report says.
-        let free_address = address.estate.is_none()
-            && address.road.is_none()
-            && address.village_group.is_none()
-            && address.building.is_none()
-            && !address.text.is_empty();
+        let free_address = is_free_text_address(clue);
         let mut headline_text = clue.title.clone().unwrap_or_default();
         if free_address {
             headline_text.push(' ');
@@ -140,7 +150,38 @@ impl ClueProfile {
             text.push_str(&address.text);
             text.push(' ');
         }
+        if headline_text.trim().is_empty() {
+            // No title anywhere: the lead sentence of the text is the report's own headline.
+            let lead: String = clue
+                .description
+                .split(['。', '！', '？', '\n'])
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(40)
+                .collect();
+            headline_text = lead;
+        }
         text.push_str(&clue.description);
+        // The bigrams of every place the clue names, so what is said about a place can be compared apart
+        // from the place itself.
+        let mut place_text = address.places.join(" ");
+        for part in [&address.estate, &address.road, &address.village_group]
+            .into_iter()
+            .flatten()
+        {
+            place_text.push(' ');
+            place_text.push_str(part);
+        }
+        let place_bigrams = bigrams(&place_text);
+        let mut lead_places: Vec<u64> = address
+            .places
+            .iter()
+            .take(LEAD_PLACES)
+            .map(|p| place_key(p))
+            .collect();
+        lead_places.sort_unstable();
+        lead_places.dedup();
         let mut places: Vec<u64> = address.places.iter().map(|p| place_key(p)).collect();
         places.sort_unstable();
         places.dedup();
@@ -171,7 +212,12 @@ impl ClueProfile {
             name_keys: name_keys.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
             places,
+            lead_places,
             specific_places: Vec::new(),
+            subject_headline: without(bigrams(&headline_text), &place_bigrams),
+            subject_headline_weights: Vec::new(),
+            subject_text: without(bigrams(&text), &place_bigrams),
+            subject_text_weights: Vec::new(),
             headline: bigrams(&headline_text),
             names,
             organisations,
@@ -227,6 +273,30 @@ impl TopicLexicon {
     }
 }
 
+/// Whether a clue's address field holds more than an address: what is left of it without the town, the
+/// community, the road, the estate, the group, the building and address words is three characters or more
+/// (`丽景新城旁搅拌站粉尘扰民`, a message board's title put in the address field), not a leftover `小区`.
+fn is_free_text_address(clue: &Clue) -> bool {
+    let address = &clue.address;
+    let mut rest = address.text.clone();
+    let parts = [
+        clue.town.town_name.as_deref(),
+        clue.town.community_name.as_deref(),
+        address.road.as_deref(),
+        address.estate.as_deref(),
+        address.village_group.as_deref(),
+    ];
+    for part in parts.into_iter().flatten() {
+        rest = rest.replace(part, "");
+    }
+    let leftover = rest
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .filter(|c| !"省市县区镇乡街道村组社小幢栋号楼室单元期一二三四五六七八九十".contains(*c))
+        .count();
+    leftover >= 3
+}
+
 /// The key of a place mention: the hash of its toneless pinyin, so `华庭`/`华廷` spellings are one place.
 pub fn place_key(mention: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -263,10 +333,10 @@ impl PlaceFrequencies {
         df <= Self::SPECIFIC_FLOOR || f64::from(df) <= Self::COMMON_SHARE * f64::from(self.documents)
     }
 
-    /// Keep only the specific mentions of a profile, in `specific_places`.
+    /// Keep only the specific lead mentions of a profile, in `specific_places`.
     pub fn weigh(&self, profile: &mut ClueProfile) {
         profile.specific_places = profile
-            .places
+            .lead_places
             .iter()
             .copied()
             .filter(|p| self.is_specific(*p))
@@ -375,6 +445,19 @@ fn is_content_char(c: char) -> bool {
         || "，。、；：？！“”‘’（）《》【】—…·".contains(c))
 }
 
+/// Two MinHash signatures of a bigram set (the least of two independent permutations of the bigram hashes):
+/// two texts share each with a probability equal to their Jaccard similarity, so a text posted again finds
+/// its earlier copy through them however little else it says.
+pub fn minhashes(bigrams: &[u32]) -> [u32; 2] {
+    let permute = |b: u32, seed: u32| (b ^ seed).wrapping_mul(0x9e37_79b1).rotate_left(13) ^ seed;
+    let mut out = [u32::MAX; 2];
+    for &b in bigrams {
+        out[0] = out[0].min(permute(b, 0x85eb_ca6b));
+        out[1] = out[1].min(permute(b, 0xc2b2_ae35));
+    }
+    out
+}
+
 /// The distinct hashed character bigrams of `text`, sorted (FNV-1a over the two characters).
 pub fn bigrams(text: &str) -> Vec<u32> {
     // A masked name (`赵**`) keeps its surname, which says nothing about the dispute: drop it with the stars.
@@ -431,6 +514,12 @@ impl BigramFrequencies {
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
     pub fn weigh(&self, profile: &mut ClueProfile) {
+        profile.subject_headline_weights = profile
+            .subject_headline
+            .iter()
+            .map(|&b| self.idf(b) as f32)
+            .collect();
+        profile.subject_text_weights = profile.subject_text.iter().map(|&b| self.idf(b) as f32).collect();
         let headline = &profile.headline;
         profile.bigram_weights = profile
             .bigrams
@@ -450,8 +539,33 @@ impl BigramFrequencies {
 /// Dice similarity of two clues' bigram sets, each bigram weighted (see [`BigramFrequencies::weigh`]): twice
 /// the weight of what they share over the weight of both.
 pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
-    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weights.get(i).copied().unwrap_or(1.0));
-    let (x, y) = (&a.bigrams, &b.bigrams);
+    weighted_dice_of((&a.bigrams, &a.bigram_weights), (&b.bigrams, &b.bigram_weights))
+}
+
+/// How alike two clues are in what they say happens, leaving out the places they name: the more alike of
+/// their headlines (titles, free-text address fields, lead sentences) and their whole texts, each by weighted
+/// Dice over bigrams. Two reports at one place share its name; this tells whether they share the problem.
+pub fn subject_similarity(a: &ClueProfile, b: &ClueProfile) -> f64 {
+    let headline = weighted_dice_of(
+        (&a.subject_headline, &a.subject_headline_weights),
+        (&b.subject_headline, &b.subject_headline_weights),
+    );
+    let text = weighted_dice_of(
+        (&a.subject_text, &a.subject_text_weights),
+        (&b.subject_text, &b.subject_text_weights),
+    );
+    headline.max(text)
+}
+
+/// The sorted set `set` without the members of the sorted set `remove`.
+fn without(mut set: Vec<u32>, remove: &[u32]) -> Vec<u32> {
+    set.retain(|b| remove.binary_search(b).is_err());
+    set
+}
+
+/// Weighted Dice of two sorted, distinct sets, each with its weights (empty weights mean 1 each).
+fn weighted_dice_of((x, wx): (&[u32], &[f32]), (y, wy): (&[u32], &[f32])) -> f64 {
+    let weight = |w: &[f32], i: usize| f64::from(w.get(i).copied().unwrap_or(1.0));
     if x.is_empty() || y.is_empty() {
         return 0.0;
     }
@@ -460,15 +574,15 @@ pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
     while i < x.len() && j < y.len() {
         match x[i].cmp(&y[j]) {
             std::cmp::Ordering::Less => {
-                total += weight(a, i);
+                total += weight(wx, i);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                total += weight(b, j);
+                total += weight(wy, j);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                let w = weight(a, i) + weight(b, j);
+                let w = weight(wx, i) + weight(wy, j);
                 common += w;
                 total += w;
                 i += 1;
@@ -476,8 +590,8 @@ pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
             }
         }
     }
-    total += (i..x.len()).map(|k| weight(a, k)).sum::<f64>();
-    total += (j..y.len()).map(|k| weight(b, k)).sum::<f64>();
+    total += (i..x.len()).map(|k| weight(wx, k)).sum::<f64>();
+    total += (j..y.len()).map(|k| weight(wy, k)).sum::<f64>();
     if total > 0.0 {
         common / total
     } else {

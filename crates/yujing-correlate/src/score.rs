@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::profile::{weighted_dice, ClueProfile};
+use crate::profile::{subject_similarity, weighted_dice, ClueProfile};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,8 @@ pub const FEATURES: &[Feature] = &[
         [("same", true), ("similar", true), ("different", false), ("missing", false)]
     ),
     feature!("town", anchor: false, [("same", false), ("conflict", false), ("unknown", false)]),
-    feature!("type", anchor: false, [("same", true), ("conflict", false), ("other", false)]),
+    // `guessed`: the types differ and one was inferred from a category word no table maps.
+    feature!("type", anchor: false, [("same", true), ("conflict", false), ("other", false), ("guessed", false)]),
     feature!("estate", anchor: true, [("same", true), ("similar", true), ("conflict", false), ("missing", false)]),
     feature!("village_group", anchor: true, [("same", true), ("conflict", false), ("missing", false)]),
     feature!("building", anchor: false, [("same", true), ("conflict", false), ("missing", false)]),
@@ -69,6 +70,9 @@ pub const FEATURES: &[Feature] = &[
     // A place named in the free text (an estate, a road, a school, a landmark), compared by sound: `same` when
     // the two share a mention that few reports use, `common` when they share only mentions many reports use.
     feature!("mention", anchor: true, [("same", true), ("common", false), ("none", false), ("missing", false)]),
+    // The same text again (posted twice, a petition signed by many): weighted Dice of the descriptions at
+    // least 0.8 over texts long enough to say something.
+    feature!("near_duplicate", anchor: true, [("yes", true), ("no", false)]),
 ];
 
 /// The index of a feature in [`FEATURES`].
@@ -93,6 +97,7 @@ pub fn feature_index(name: &str) -> Option<usize> {
         "place_topic" => 15,
         "account" => 16,
         "mention" => 17,
+        "near_duplicate" => 18,
         _ => return None,
     })
 }
@@ -115,7 +120,7 @@ pub struct Comparison {
 }
 
 /// How many features there are.
-pub const FEATURE_COUNT: usize = 18;
+pub const FEATURE_COUNT: usize = 19;
 
 impl Comparison {
     fn set(&mut self, feature: &str, level: &str) {
@@ -260,6 +265,19 @@ impl PairScore {
     }
 }
 
+/// From this subject similarity (weighted Dice of what two reports at one place say, without the place's
+/// name), they are about the same thing when no topic of the lexicon tells.
+const SAME_SUBJECT: f64 = 0.1;
+
+/// From this weighted Dice of two descriptions, one is the other again.
+const NEAR_DUPLICATE: f64 = 0.8;
+
+/// Texts with fewer distinct bigrams than this are too short to be told apart from a common phrase.
+pub const NEAR_DUPLICATE_MIN_BIGRAMS: usize = 12;
+
+/// Below this subject similarity, two reports at one place are about different things.
+const OTHER_SUBJECT: f64 = 0.05;
+
 /// Names sharing fewer than this similarity are not evidence.
 const NAME_SIMILARITY_FLOOR: f64 = 0.9;
 
@@ -356,12 +374,10 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "type",
         if a.dispute_type == b.dispute_type {
             "same"
-        } else if a.dispute_type == DisputeType::Other
-            || b.dispute_type == DisputeType::Other
-            || a.type_inferred
-            || b.type_inferred
-        {
-            // A type inferred from a word no table maps is a guess: it tells as little as 其他.
+        } else if a.type_inferred || b.type_inferred {
+            // A type inferred from a word no table maps is a guess: a different guess is no conflict.
+            "guessed"
+        } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
             "other"
         } else {
             "conflict"
@@ -442,7 +458,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     } else if a
         .specific_places
         .iter()
-        .any(|p| b.places.binary_search(p).is_ok())
+        .any(|p| b.lead_places.binary_search(p).is_ok())
     {
         "same"
     } else if a.places.iter().any(|p| b.places.binary_search(p).is_ok()) {
@@ -456,6 +472,13 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         || c.level("road") == Some("same")
         || mention == "same";
     let d = weighted_dice(a, b);
+    // What the two say happens at the place, when no topic of the lexicon says: their texts and headlines
+    // compared without the places' names (a title says in ten characters what the text says in two hundred).
+    let subject = if topic == "missing" && same_place {
+        subject_similarity(a, b)
+    } else {
+        d
+    };
     c.set(
         "place_topic",
         match (same_place, topic) {
@@ -463,9 +486,22 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             (true, "all" | "most") => "same_subject",
             // No topic on one side (the lexicon does not know the subject): the distinctive words the two
             // share, weighed by what the stream has taught, tell whether they are about one thing.
-            (true, "missing") if d >= 0.25 => "same_subject",
+            // The whole texts must share something too: a title's boilerplate (`咨询…问题`) alone is not a subject.
+            (true, "missing") if subject >= SAME_SUBJECT && d >= OTHER_SUBJECT => "same_subject",
+            // Nothing said in common besides the place: two things happening there.
+            (true, "missing") if subject < OTHER_SUBJECT => "other_subject",
             (true, "missing") => "place_only",
             (true, _) => "other_subject",
+        },
+    );
+    let long_enough =
+        a.bigrams.len() >= NEAR_DUPLICATE_MIN_BIGRAMS && b.bigrams.len() >= NEAR_DUPLICATE_MIN_BIGRAMS;
+    c.set(
+        "near_duplicate",
+        if long_enough && d >= NEAR_DUPLICATE {
+            "yes"
+        } else {
+            "no"
         },
     );
     c.set(

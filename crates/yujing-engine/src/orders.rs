@@ -121,7 +121,9 @@ impl OrderStage {
             .push(event.clone());
     }
 
-    fn read_links<L: Log + ?Sized>(&mut self, log: &L) -> Result<(), OrderError> {
+    /// Reads the correlation events written since the last call, following the merges of clusters; returns
+    /// the clusters kept by the new merges.
+    fn read_links<L: Log + ?Sized>(&mut self, log: &L) -> Result<Vec<String>, OrderError> {
         let mut next = self.links_read;
         let mut merges = Vec::new();
         for_each_decoded(log, LINKS, self.links_read, |offset, event: CorrelationEvent| {
@@ -133,15 +135,63 @@ impl OrderStage {
                 merges.push((merged, cluster_id));
             }
         })?;
+        let mut kept_clusters = Vec::new();
         for (merged, kept) in merges {
             self.absorbed
                 .entry(kept.clone())
                 .or_default()
                 .push(merged.clone());
-            self.merged_into.insert(merged, kept);
+            self.merged_into.insert(merged, kept.clone());
+            kept_clusters.push(kept);
         }
         self.links_read = next;
-        Ok(())
+        Ok(kept_clusters)
+    }
+
+    /// When correlation found that two clusters are one dispute and each already had an open order, the
+    /// dispute now has two: the newer ones are merged into the oldest open one (the centre's unit acting),
+    /// so one dispute is handled, supervised and closed once. Returns the events, applied in memory.
+    fn merge_orders_of_merged_clusters(
+        &mut self,
+        kept: &[String],
+        now: DateTime<Utc>,
+    ) -> Vec<WorkOrderEvent> {
+        let system = Actor::system(&self.policy.config.centre_unit);
+        let mut events = Vec::new();
+        for cluster in kept {
+            let open: Vec<String> = self
+                .positions_of_dispute(cluster)
+                .into_iter()
+                .map(|i| self.raised[i].clone())
+                .filter(|id| self.orders.get(id).is_some_and(|o| !o.status.is_final()))
+                .collect();
+            let Some((into_id, newer)) = open.split_first() else {
+                continue;
+            };
+            for order_id in newer {
+                let (Some(order), Some(into)) = (self.orders.get(order_id), self.orders.get(into_id)) else {
+                    continue;
+                };
+                let command = Command::Merge {
+                    into_order_id: into_id.clone(),
+                };
+                let reason =
+                    format!("同一纠纷：聚类 {cluster} 合并了两条线索链 (clusters of one dispute merged)");
+                let Ok(mut decided) =
+                    order.decide(&command, &system, Some(&reason), now, &self.policy, Some(into))
+                else {
+                    continue;
+                };
+                if let Some(merged) = decided.first().cloned() {
+                    decided.extend(into.absorb(&merged));
+                }
+                for event in &decided {
+                    self.apply(event);
+                }
+                events.extend(decided);
+            }
+        }
+        events
     }
 
     /// The cluster `cluster_id` is part of now (following merges).
@@ -264,10 +314,17 @@ impl OrderStage {
         log: &L,
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkOrderEvent>, OrderError> {
-        self.read_links(log)?;
+        let kept = self.read_links(log)?;
+        let merged_orders = self.merge_orders_of_merged_clusters(&kept, now);
         let end = log.end_offset(WARNINGS)?;
         if end <= self.warnings_read {
-            return Ok(Vec::new());
+            if !merged_orders.is_empty() {
+                if let Err(e) = self.append_and_write(log, &merged_orders, Batch::new(), now) {
+                    self.stale = true;
+                    return Err(e);
+                }
+            }
+            return Ok(merged_orders);
         }
         let mut fresh = Vec::new();
         for_each_decoded(log, WARNINGS, self.warnings_read, |offset, warning: Warning| {
@@ -277,7 +334,7 @@ impl OrderStage {
         })?;
         // Each warning is decided against the orders the previous ones opened or changed, so they are applied
         // in memory as decided; if the write then fails, the stage is stale and must be opened again.
-        let mut events = Vec::new();
+        let mut events = merged_orders;
         for warning in &fresh {
             let decided = match self
                 .order_of_cluster(&warning.cluster_id)

@@ -464,6 +464,47 @@ fn longest_common_run(a: &[char], b: &[char]) -> usize {
 mod tests {
     use super::*;
 
+    fn default_rules() -> FeedRules {
+        let text = include_str!("../../../config/yujing.toml");
+        let table: toml::Table = toml::from_str(text).expect("the default configuration parses");
+        let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("[feeds] is valid");
+        feeds.build().expect("the default rules build")
+    }
+
+    #[test]
+    fn unmapped_category_words_get_the_type_their_words_and_text_suggest() {
+        let rules = default_rules();
+        for (word, expected) in [
+            ("劳动保障", DisputeType::Labour),
+            ("人身损害赔偿", DisputeType::DamageCompensation),
+            ("道路交通", DisputeType::TrafficAccident),
+            ("环境保护", DisputeType::Pollution),
+            ("拆迁安置", DisputeType::LandExpropriation),
+            ("消费维权", DisputeType::Consumer),
+            ("医疗卫生", DisputeType::Medical),
+            ("噪音污染", DisputeType::Pollution),
+            ("企业经营", DisputeType::Business),
+        ] {
+            assert_eq!(
+                rules.dispute_type("hotline12345", word),
+                None,
+                "{word} is mapped already"
+            );
+            assert_eq!(rules.infer_type(word, &[]), expected, "{word}");
+        }
+        // A word that shares nothing with the tables: the text decides.
+        assert_eq!(
+            rules.infer_type("网络问政", &["小区物业乱收停车费，电梯坏了没人修"]),
+            DisputeType::Property
+        );
+        assert_eq!(
+            rules.infer_type("网络问政", &["丽发新城附近修建搅拌厂，粉尘和噪音扰民"]),
+            DisputeType::Pollution
+        );
+        // Nothing to go on: 其他.
+        assert_eq!(rules.infer_type("外星人入侵", &["无"]), DisputeType::Other);
+    }
+
     #[test]
     fn collects_every_error_at_once() {
         let mut config = FeedsConfig::default();

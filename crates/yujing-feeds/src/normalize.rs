@@ -128,6 +128,19 @@ impl Normalizer {
             place_text.push_str(&clean(&head));
         }
         address.places = crate::places::mentions_in(&self.gazetteer.without_divisions(&place_text));
+        // An estate read from a free-text address field takes the words before it (`咨询星沙东城名苑`): the
+        // segmenter's mention at its end is the estate.
+        if let Some(estate) = address.estate.clone() {
+            let better = address
+                .places
+                .iter()
+                .filter(|m| m.chars().count() >= 2 && estate.ends_with(m.as_str()) && **m != estate)
+                .max_by_key(|m| m.len());
+            if let Some(better) = better {
+                address.normalized = address.normalized.replace(&estate, better);
+                address.estate = Some(better.clone());
+            }
+        }
         let description = texts
             .iter()
             .map(|t| clean(t))

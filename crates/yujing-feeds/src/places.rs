@@ -41,7 +41,6 @@ const PLACE_ENDINGS: &[&str] = &[
     "组",
     "苑",
     "城",
-    "府",
     "湾",
     "院",
     "学校",
@@ -88,6 +87,12 @@ const PLACE_ENDINGS: &[&str] = &[
     "茶场",
     "林场",
     "渔场",
+];
+
+/// Place words that make a name of whatever words come before them: estates, villages, groups.
+const ESTATE_ENDINGS: &[&str] = &[
+    "小区", "花园", "新城", "家园", "公寓", "大厦", "华庭", "华府", "名苑", "花苑", "佳苑", "新村", "社区",
+    "苑", "城", "湾", "庭", "村", "组",
 ];
 
 /// Words after a place that mark it as a landmark (`X附近`): the words before them are the place.
@@ -160,6 +165,19 @@ fn name_like(tag: &str) -> bool {
     )
 }
 
+/// Whether a part-of-speech tag marks a name rather than a common noun: person, place and organisation names,
+/// other proper nouns, words the dictionary does not know. (A number names a place only right before its
+/// place word: `204路`, `8号线`.)
+fn proper_name(tag: &str) -> bool {
+    matches!(tag, "nr" | "nrt" | "nrfg" | "ns" | "nt" | "nz" | "x" | "eng")
+}
+
+/// Measure words a number leaves before a place word (`5公里毛路`): not part of its name.
+const MEASURES: &[&str] = &["公里", "千米", "米", "里", "家", "个", "条", "座", "处", "所"];
+
+/// Place names too wide to tell one problem's place: the country, a whole province or city.
+const NOT_PLACES: &[&str] = &["中华人民共和国", "中国", "全国", "全省", "全市", "全县", "国务院"];
+
 fn is_admin(word: &str) -> bool {
     // `A7县`, `西地省`, `如皋市`, `如城街道`: a word ending in an administrative unit, unless it is a place area.
     if PLACE_AREAS.iter().any(|a| word.ends_with(a)) {
@@ -182,8 +200,29 @@ fn chars(s: &str) -> usize {
 /// The place mentions of `text`, normalized (see [`normalize_mention`]), distinct, in order of appearance.
 pub fn mentions_in(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut push = |name: String| {
-        let name = normalize_mention(&name);
+    // A mention is kept only when some word of it is a name (a place or person name, an organisation, a word
+    // the dictionary does not know, a number): `火车站`, `人民医院` and `物业公司` are common nouns that every city
+    // has, `丽发新城`, `仁爱医院` and `星沙204路` are places.
+    let mut push = |words: &[(&str, bool)]| {
+        let joined: String = words.iter().map(|(w, _)| *w).collect();
+        // Estates and villages are named with common words (`佳园星城`, `锦绣华庭`): their words make a name
+        // whatever they are. An institution or a road needs a name word: `人民医院`, `水泥路` are common nouns.
+        let estate_like = ESTATE_ENDINGS.iter().any(|e| {
+            joined
+                .strip_suffix(e)
+                .is_some_and(|head| chars(head) >= 2 && words.len() >= 2)
+        });
+        if !estate_like && !words.iter().any(|(_, proper)| *proper) {
+            return;
+        }
+        let name = normalize_mention(&joined);
+        // A village group or an estate named with its village or road (`长龙村托塘组`): the lower unit is a place
+        // of its own, as other reports write it alone.
+        let tail = ["村", "社区", "路", "街"].iter().find_map(|unit| {
+            let (_, after) = name.rsplit_once(unit)?;
+            (chars(after) >= MIN_CHARS && PLACE_ENDINGS.iter().any(|e| after.ends_with(e)))
+                .then(|| after.to_owned())
+        });
         // A building or group number alone (`5号楼`, `12组`) is part of an address, not a place of its own.
         let numbered = name
             .chars()
@@ -195,9 +234,15 @@ pub fn mentions_in(text: &str) -> Vec<String> {
             && chars(&name) <= MAX_CHARS
             && !name.contains('*')
             && !PLACE_ENDINGS.contains(&name.as_str())
+            && !NOT_PLACES.contains(&name.as_str())
             && !out.contains(&name)
         {
             out.push(name);
+        }
+        if let Some(tail) = tail {
+            if !out.contains(&tail) {
+                out.push(tail);
+            }
         }
     };
     // A coded unit (`A2区`, `K7县`, as anonymised data writes them) is cut before segmenting: the segmenter would
@@ -207,8 +252,8 @@ pub fn mentions_in(text: &str) -> Vec<String> {
         if piece.is_empty() {
             continue;
         }
-        // The run of name-like words since the last boundary.
-        let mut run: Vec<&str> = Vec::new();
+        // The run of name-like words since the last boundary, each with whether it is a name.
+        let mut run: Vec<(&str, bool)> = Vec::new();
         let mut previous: Option<&str> = None;
         for tag in jieba().tag(piece, true) {
             let word = tag.word;
@@ -218,16 +263,15 @@ pub fn mentions_in(text: &str) -> Vec<String> {
                 continue;
             }
             if LANDMARK_WORDS.contains(&word) {
-                if !run.is_empty() {
-                    push(run.concat());
-                }
+                push(&run);
                 run.clear();
                 previous = None;
                 continue;
             }
+            let ends_place = PLACE_ENDINGS.iter().any(|e| word.ends_with(e));
             // `之` joins the words of a name (`魅力之城`).
             let connector = word == "之" && !run.is_empty();
-            if !name_like(tag.tag) && !connector && !PLACE_ENDINGS.iter().any(|e| word.ends_with(e)) {
+            if !name_like(tag.tag) && !connector && !ends_place {
                 run.clear();
                 // The segmenter's dictionary reads some name words as verbs (`丽发`); one such word right
                 // before a place word is taken as the name.
@@ -239,23 +283,38 @@ pub fn mentions_in(text: &str) -> Vec<String> {
             }
             if run.is_empty() {
                 if let Some(p) = previous.take() {
-                    if PLACE_ENDINGS.iter().any(|e| word.ends_with(e)) && chars(word) <= 2 {
-                        run.push(p);
+                    if ends_place && chars(word) <= 2 {
+                        run.push((p, true));
                     }
                 }
             }
             previous = None;
-            run.push(word);
+            // A name joined with `之` is a name, whatever its words.
+            run.push((word, proper_name(tag.tag) || connector));
             // Keep the last few words: a place name is rarely more than three of them.
             if run.len() > 4 {
                 run.remove(0);
             }
-            let ends_place = PLACE_ENDINGS.iter().any(|e| word.ends_with(e));
             if ends_place {
-                push(run.concat());
+                // A number right before the place word names it (`204路`); numbers and measure words further
+                // back (`5公里毛路`, `一家私营菜市场`) are not part of the name.
+                let n = run.len();
+                if n >= 2 && run[n - 2].0.chars().all(|c| c.is_ascii_digit()) {
+                    run[n - 2].1 = true;
+                }
+                let first_name_word = run
+                    .iter()
+                    .position(|(w, _)| {
+                        !(w.chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_digit() || "一两几每".contains(c))
+                            || MEASURES.contains(w))
+                    })
+                    .unwrap_or(0);
+                push(&run[first_name_word..]);
                 run.clear();
             } else if tag.tag == "ns" && chars(word) >= 2 {
-                push(word.to_owned());
+                push(&[(word, true)]);
             }
         }
     }

@@ -334,6 +334,11 @@ pub(crate) fn explain(config: &EngineConfig, built: &Built, clue_id: &str, top: 
             c.cluster_id
         )?;
         writeln!(out, "        {}", c.levels.join(" "))?;
+        writeln!(
+            out,
+            "        similarity: description {:.2}, subject (without places) {:.2}",
+            c.description_similarity, c.subject_similarity
+        )?;
     }
     out.flush()?;
     Ok(())
