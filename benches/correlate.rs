@@ -105,6 +105,8 @@ impl Stream {
             dispute_type: DisputeType::Property,
             source_category: "物业管理".to_owned(),
             category_inferred: false,
+            category_guessed: false,
+            category_guessed: false,
             request_kind: RequestKind::Complaint,
             source_status: None,
             parties: vec![Party {

@@ -25,7 +25,7 @@ pub struct ClueProfile {
     pub town_name: Option<String>,
     /// Canonical type.
     pub dispute_type: DisputeType,
-    /// Whether the type was inferred from an unmapped category word (then it never conflicts).
+    /// Whether the type is a guess from the text for an unmapped category word (then it never conflicts).
     pub type_inferred: bool,
     /// Community code.
     pub community: Option<String>,
@@ -174,15 +174,33 @@ impl ClueProfile {
             place_text.push_str(part);
         }
         let place_bigrams = bigrams(&place_text);
+        // The estate, road, group and community have features of their own: a mention of them adds nothing
+        // new (and a village's name is shared by all its neighbours' disputes).
+        let structured: Vec<u64> = [
+            &address.estate,
+            &address.road,
+            &address.village_group,
+            &clue.town.community_name,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| place_key(p))
+        .collect();
         let mut lead_places: Vec<u64> = address
             .places
             .iter()
             .take(LEAD_PLACES)
             .map(|p| place_key(p))
+            .filter(|k| !structured.contains(k))
             .collect();
         lead_places.sort_unstable();
         lead_places.dedup();
-        let mut places: Vec<u64> = address.places.iter().map(|p| place_key(p)).collect();
+        let mut places: Vec<u64> = address
+            .places
+            .iter()
+            .map(|p| place_key(p))
+            .filter(|k| !structured.contains(k))
+            .collect();
         places.sort_unstable();
         places.dedup();
         let estate = clue.address.estate.clone();
@@ -199,7 +217,7 @@ impl ClueProfile {
             town: clue.town.town_code.0.clone(),
             town_name: clue.town.town_name.clone(),
             dispute_type: clue.dispute_type,
-            type_inferred: clue.category_inferred,
+            type_inferred: clue.category_guessed,
             community: clue.town.community_code.clone(),
             estate_sound: estate.as_deref().map(sound_of),
             estate,
@@ -274,7 +292,7 @@ impl TopicLexicon {
 }
 
 /// Whether a clue's address field holds more than an address: what is left of it without the town, the
-/// community, the road, the estate, the group, the building and address words is three characters or more
+/// community, the road, the estate, the group, the building and address words is four characters or more
 /// (`丽景新城旁搅拌站粉尘扰民`, a message board's title put in the address field), not a leftover `小区`.
 fn is_free_text_address(clue: &Clue) -> bool {
     let address = &clue.address;
@@ -292,9 +310,12 @@ fn is_free_text_address(clue: &Clue) -> bool {
     let leftover = rest
         .chars()
         .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-        .filter(|c| !"省市县区镇乡街道村组社小幢栋号楼室单元期一二三四五六七八九十".contains(*c))
+        .filter(|c| {
+            !"省市县区镇乡街道村组社小幢栋号楼室单元期一二三四五六七八九十工业园开发经济技术高新产"
+                .contains(*c)
+        })
         .count();
-    leftover >= 3
+    leftover >= 4
 }
 
 /// The key of a place mention: the hash of its toneless pinyin, so `华庭`/`华廷` spellings are one place.

@@ -187,6 +187,7 @@ pub(crate) fn synthetic_clue(index: usize, spec: &TestClueConfig) -> Clue {
         dispute_type: DisputeType::Property,
         source_category: "物业".to_owned(),
         category_inferred: false,
+        category_guessed: false,
         request_kind: RequestKind::Complaint,
         source_status: None,
         parties: vec![Party {

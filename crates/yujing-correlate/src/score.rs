@@ -273,7 +273,7 @@ const SAME_SUBJECT: f64 = 0.1;
 const NEAR_DUPLICATE: f64 = 0.8;
 
 /// Texts with fewer distinct bigrams than this are too short to be told apart from a common phrase.
-pub const NEAR_DUPLICATE_MIN_BIGRAMS: usize = 12;
+pub const NEAR_DUPLICATE_MIN_BIGRAMS: usize = 40;
 
 /// Below this subject similarity, two reports at one place are about different things.
 const OTHER_SUBJECT: f64 = 0.05;
@@ -467,9 +467,10 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "none"
     };
     c.set("mention", mention);
+    // A road is shared by every estate on it: it is the place only when the estates do not differ.
     let same_place = matches!(c.level("estate"), Some("same" | "similar"))
         || c.level("village_group") == Some("same")
-        || c.level("road") == Some("same")
+        || (c.level("road") == Some("same") && c.level("estate") != Some("conflict"))
         || mention == "same";
     let d = weighted_dice(a, b);
     // What the two say happens at the place, when no topic of the lexicon says: their texts and headlines

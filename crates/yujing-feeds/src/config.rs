@@ -397,6 +397,13 @@ impl FeedRules {
     /// labels that reuse the vocabulary of the tables, so a shared run is strong evidence; the text decides
     /// when the word shares nothing (`城乡建设` with a text about a property fee).
     pub fn infer_type(&self, word: &str, texts: &[&str]) -> DisputeType {
+        self.infer(word, texts).dispute_type
+    }
+
+    /// [`FeedRules::infer_type`], and whether the word itself pointed to the type (rather than only the text,
+    /// or nothing): a type the word points to is nearly as good as a mapped one; one the text suggests is a
+    /// guess.
+    pub fn infer(&self, word: &str, texts: &[&str]) -> Inferred {
         let word: Vec<char> = word.trim().chars().collect();
         let mut votes = [0.0_f64; DisputeType::ALL.len()];
         let slot = |t: DisputeType| DisputeType::ALL.iter().position(|x| *x == t).unwrap_or(0);
@@ -429,7 +436,13 @@ impl FeedRules {
                 best = (DisputeType::ALL[i], *v);
             }
         }
-        best.0
+        Inferred {
+            dispute_type: best.0,
+            from_word: by_word
+                .iter()
+                .enumerate()
+                .any(|(i, run)| *run > 0 && DisputeType::ALL[i] == best.0),
+        }
     }
 
     /// Whether the configuration maps this exchange resource.
@@ -441,6 +454,15 @@ impl FeedRules {
     pub fn resource_codes(&self) -> impl Iterator<Item = &str> {
         self.resources.keys().map(String::as_str)
     }
+}
+
+/// A type inferred for a category word no table maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inferred {
+    /// The type.
+    pub dispute_type: DisputeType,
+    /// Whether the word shares a run of characters with a word mapped to this type (or with its name).
+    pub from_word: bool,
 }
 
 /// The length of the longest run of characters `a` and `b` share.

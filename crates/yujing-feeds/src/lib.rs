@@ -27,7 +27,7 @@ mod record;
 pub mod time;
 
 pub use address::normalize_address;
-pub use config::{ConfigErrors, FeedRules, FeedsConfig};
+pub use config::{ConfigErrors, FeedRules, FeedsConfig, Inferred};
 pub use gazetteer::{Gazetteer, GazetteerError, TownHint};
 pub use normalize::{clue_id, detached_pointer, Normalizer};
 pub use pii::PartyHasher;

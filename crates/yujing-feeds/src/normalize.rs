@@ -46,15 +46,16 @@ impl Normalizer {
     pub fn normalize(&self, record: &SourceRecord, version: u32, raw: RawPointer) -> Result<Clue, Reject> {
         // A word no table maps is not a bad record: the type is inferred and the clue flagged, so the report
         // still counts (`yujing vocab` lists such words for an operator to map).
-        let (dispute_type, category_inferred) = match &record.category {
-            Category::Known(t) => (*t, false),
+        let (dispute_type, category_inferred, category_guessed) = match &record.category {
+            Category::Known(t) => (*t, false, false),
             Category::Word(word) => match self.rules.dispute_type(record.feed.as_str(), word) {
-                Some(t) => (t, false),
+                Some(t) => (t, false, false),
                 None => {
                     let mut texts: Vec<&str> = record.texts.iter().map(String::as_str).collect();
                     texts.extend(record.title.as_deref());
                     texts.push(&record.address);
-                    (self.rules.infer_type(word, &texts), true)
+                    let inferred = self.rules.infer(word, &texts);
+                    (inferred.dispute_type, true, !inferred.from_word)
                 }
             },
         };
@@ -160,6 +161,7 @@ impl Normalizer {
             dispute_type,
             source_category: record.source_category.clone(),
             category_inferred,
+            category_guessed,
             request_kind: record.request_kind,
             source_status: record.status.clone(),
             parties: record

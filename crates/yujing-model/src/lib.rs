@@ -585,6 +585,10 @@ pub struct Clue {
     /// text (`yujing vocab` lists such words for an operator to map).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub category_inferred: bool,
+    /// Whether that inferred type is only a guess from the text (the word itself shares nothing with a mapped
+    /// word): correlation then never takes a different type as a conflict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub category_guessed: bool,
     /// What was asked for, or how the record came in.
     pub request_kind: RequestKind,
     /// The upstream status of this version (`已派单`, `调解中`), when the feed has one.
