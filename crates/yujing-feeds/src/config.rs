@@ -239,7 +239,7 @@ impl FeedsConfig {
             .collect();
         for table in categories.values() {
             for (word, t) in table {
-                if *t != DisputeType::Other && word.chars().any(|ch| !ch.is_ascii()) {
+                if *t != DisputeType::Other && !word.is_ascii() {
                     known_words.push((word.chars().collect(), *t));
                 }
             }
