@@ -106,7 +106,6 @@ impl Stream {
             source_category: "物业管理".to_owned(),
             category_inferred: false,
             category_guessed: false,
-            category_guessed: false,
             request_kind: RequestKind::Complaint,
             source_status: None,
             parties: vec![Party {

@@ -689,7 +689,11 @@ fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> 
                 out,
                 "{:<12} {:<16} {:>7} {:<8} {}",
                 w.feed.as_str(),
-                w.word,
+                if w.word.trim().is_empty() {
+                    "(none)"
+                } else {
+                    w.word.as_str()
+                },
                 w.records,
                 w.suggested_type.name(),
                 w.example_clue_id
@@ -705,7 +709,8 @@ fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> 
             let mut by_feed: Vec<&yujing_engine::UnmappedWord> = words.iter().collect();
             by_feed.sort_by(|a, b| a.feed.cmp(&b.feed).then(a.word.cmp(&b.word)));
             let mut current = None;
-            for w in by_feed {
+            // Records without any category word have nothing to map.
+            for w in by_feed.into_iter().filter(|w| !w.word.trim().is_empty()) {
                 if current != Some(w.feed) {
                     writeln!(out, "[feeds.categories.{}]", w.feed.as_str())?;
                     current = Some(w.feed);

@@ -36,7 +36,9 @@ fn record(f: &Fields<'_>) -> Result<SourceRecord, Reject> {
     let source_id = f.id("gdbh")?;
     let occurred_at = f.time("ldsj")?;
     let updated_at = f.optional_time("gxsj")?;
-    let category = f.required("sqlb")?;
+    // A work order without a category (a message-board post, a web form) is still a report: its type is
+    // inferred from the text.
+    let category = f.text("sqlb").unwrap_or_default();
     let name = f.text("ldrxm");
     let phone = f.text("ldhm");
     let parties: Vec<SourceParty> = SourceParty::reporter(name, phone).into_iter().collect();
