@@ -235,14 +235,22 @@ impl Correlator {
                 keys.push(block_key(&["minhash", &i.to_string(), &h.to_string()]));
             }
         }
+        // Estates are keyed without the town: a report whose town could not be resolved (an address that is
+        // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict. An
+        // estate and a place mention share one key space (both by sound), so a report naming the estate only in
+        // its text meets the reports whose address gives it.
+        if let Some(sound) = &p.estate_sound {
+            keys.push(block_key(&[
+                "place",
+                &crate::profile::sound_key(sound).to_string(),
+            ]));
+        }
         // Only specific mentions: a district many reports name would fill its key with unrelated reports.
         for place in &p.specific_places {
-            keys.push(block_key(&["place", &place.to_string()]));
-        }
-        // Estates are keyed without the town: a report whose town could not be resolved (an address that is
-        // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict.
-        if let Some(sound) = &p.estate_sound {
-            keys.push(block_key(&["estate", sound]));
+            let key = block_key(&["place", &place.to_string()]);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
         }
         if let Some(estate) = &p.estate {
             // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).

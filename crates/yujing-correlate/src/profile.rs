@@ -61,14 +61,14 @@ pub struct ClueProfile {
     /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
     /// than an address): they weigh double, since a headline carries most of what a report is about.
     pub headline: Vec<u32>,
-    /// The headline's bigrams without those of the places it names: what it says happens there.
-    pub subject_headline: Vec<u32>,
-    /// The IDF of each `subject_headline` bigram when the clue arrived.
-    pub subject_headline_weights: Vec<f32>,
-    /// The bigrams of the whole text without those of the places it names.
-    pub subject_text: Vec<u32>,
-    /// The IDF of each `subject_text` bigram when the clue arrived.
-    pub subject_text_weights: Vec<f32>,
+    /// The bigrams of the places the clue names (mentions, estate, road, group), sorted: left out when what
+    /// two reports say about a place is compared (see [`subject_similarity`]).
+    pub place_bigrams: Vec<u32>,
+    /// Whether each of `bigrams` is one of `place_bigrams` (set by [`BigramFrequencies::weigh`]), so one walk
+    /// over two clues' bigrams gives both their description and their subject similarity.
+    pub bigram_is_place: Vec<bool>,
+    /// The headline's bigrams without the places', with their weights (set by [`BigramFrequencies::weigh`]).
+    pub subject_headline: (Vec<u32>, Vec<f32>),
     /// Name tokens of persons: (char tokens, sound tokens).
     pub names: Vec<(Vec<String>, Vec<String>)>,
     /// Organisations named (counter-parties), as given.
@@ -174,33 +174,25 @@ impl ClueProfile {
             place_text.push_str(part);
         }
         let place_bigrams = bigrams(&place_text);
-        // The estate, road, group and community have features of their own: a mention of them adds nothing
-        // new (and a village's name is shared by all its neighbours' disputes).
-        let structured: Vec<u64> = [
-            &address.estate,
-            &address.road,
-            &address.village_group,
-            &clue.town.community_name,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|p| place_key(p))
-        .collect();
-        let mut lead_places: Vec<u64> = address
-            .places
+        // The road, group and community have features of their own: a mention of them adds nothing new (and a
+        // village's name is shared by all its neighbours' disputes). The estate stays: another report may name
+        // it only in its text, and `compare` does not count it twice.
+        let structured: Vec<u64> = [&address.road, &address.village_group, &clue.town.community_name]
+            .into_iter()
+            .flatten()
+            .map(|p| place_key(p))
+            .collect();
+        // Each mention's key once (its pinyin is the costly part), in the order the clue names them.
+        let keyed: Vec<u64> = address.places.iter().map(|p| place_key(p)).collect();
+        let mut lead_places: Vec<u64> = keyed
             .iter()
             .take(LEAD_PLACES)
-            .map(|p| place_key(p))
+            .copied()
             .filter(|k| !structured.contains(k))
             .collect();
         lead_places.sort_unstable();
         lead_places.dedup();
-        let mut places: Vec<u64> = address
-            .places
-            .iter()
-            .map(|p| place_key(p))
-            .filter(|k| !structured.contains(k))
-            .collect();
+        let mut places: Vec<u64> = keyed.into_iter().filter(|k| !structured.contains(k)).collect();
         places.sort_unstable();
         places.dedup();
         let estate = clue.address.estate.clone();
@@ -232,10 +224,9 @@ impl ClueProfile {
             places,
             lead_places,
             specific_places: Vec::new(),
-            subject_headline: without(bigrams(&headline_text), &place_bigrams),
-            subject_headline_weights: Vec::new(),
-            subject_text: without(bigrams(&text), &place_bigrams),
-            subject_text_weights: Vec::new(),
+            place_bigrams,
+            bigram_is_place: Vec::new(),
+            subject_headline: (Vec::new(), Vec::new()),
             headline: bigrams(&headline_text),
             names,
             organisations,
@@ -320,9 +311,14 @@ fn is_free_text_address(clue: &Clue) -> bool {
 
 /// The key of a place mention: the hash of its toneless pinyin, so `华庭`/`华廷` spellings are one place.
 pub fn place_key(mention: &str) -> u64 {
+    sound_key(&sound_of(mention))
+}
+
+/// The key of a place already written as toneless pinyin (see [`sound_of`]).
+pub fn sound_key(sound: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    sound_of(mention).hash(&mut h);
+    sound.hash(&mut h);
     h.finish()
 }
 
@@ -535,12 +531,6 @@ impl BigramFrequencies {
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
     pub fn weigh(&self, profile: &mut ClueProfile) {
-        profile.subject_headline_weights = profile
-            .subject_headline
-            .iter()
-            .map(|&b| self.idf(b) as f32)
-            .collect();
-        profile.subject_text_weights = profile.subject_text.iter().map(|&b| self.idf(b) as f32).collect();
         let headline = &profile.headline;
         profile.bigram_weights = profile
             .bigrams
@@ -554,6 +544,28 @@ impl BigramFrequencies {
                 }
             })
             .collect();
+        // What is said without the places' names, for `subject_similarity`: derived once per clue here, so a
+        // pair costs two merges.
+        let place = &profile.place_bigrams;
+        profile.bigram_is_place = profile
+            .bigrams
+            .iter()
+            .map(|b| place.binary_search(b).is_ok())
+            .collect();
+        profile.subject_headline = profile
+            .headline
+            .iter()
+            .filter(|b| place.binary_search(b).is_err())
+            .map(|b| {
+                let w = profile
+                    .bigrams
+                    .binary_search(b)
+                    .ok()
+                    .and_then(|i| profile.bigram_weights.get(i).copied())
+                    .unwrap_or(1.0);
+                (*b, w)
+            })
+            .unzip();
     }
 }
 
@@ -565,23 +577,96 @@ pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
 
 /// How alike two clues are in what they say happens, leaving out the places they name: the more alike of
 /// their headlines (titles, free-text address fields, lead sentences) and their whole texts, each by weighted
-/// Dice over bigrams. Two reports at one place share its name; this tells whether they share the problem.
+/// Dice over bigrams without the bigrams of each clue's own places. Two reports at one place share its name;
+/// this tells whether they share the problem.
 pub fn subject_similarity(a: &ClueProfile, b: &ClueProfile) -> f64 {
+    let (_, text) = description_and_subject(a, b);
+    subject_with_text(a, b, text)
+}
+
+/// [`subject_similarity`] given the whole texts' part, from [`description_and_subject`].
+pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
     let headline = weighted_dice_of(
-        (&a.subject_headline, &a.subject_headline_weights),
-        (&b.subject_headline, &b.subject_headline_weights),
-    );
-    let text = weighted_dice_of(
-        (&a.subject_text, &a.subject_text_weights),
-        (&b.subject_text, &b.subject_text_weights),
+        (&a.subject_headline.0, &a.subject_headline.1),
+        (&b.subject_headline.0, &b.subject_headline.1),
     );
     headline.max(text)
 }
 
-/// The sorted set `set` without the members of the sorted set `remove`.
-fn without(mut set: Vec<u32>, remove: &[u32]) -> Vec<u32> {
-    set.retain(|b| remove.binary_search(b).is_err());
-    set
+/// The weighted Dice of two clues' descriptions ([`weighted_dice`]) and the same without each clue's place
+/// bigrams, in one walk over both.
+pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
+    let (x, y) = (&a.bigrams[..], &b.bigrams[..]);
+    if x.is_empty() || y.is_empty() {
+        return (0.0, 0.0);
+    }
+    // Weights and place flags as slices of the bigrams' length (1 and no place for a profile not weighed), so
+    // the walk below indexes without bounds checks.
+    let ones = |n: usize| vec![1.0_f32; n];
+    let no = |n: usize| vec![false; n];
+    let (wa_owned, wb_owned, pa_owned, pb_owned);
+    let wa: &[f32] = if a.bigram_weights.len() == x.len() {
+        &a.bigram_weights
+    } else {
+        wa_owned = ones(x.len());
+        &wa_owned
+    };
+    let wb: &[f32] = if b.bigram_weights.len() == y.len() {
+        &b.bigram_weights
+    } else {
+        wb_owned = ones(y.len());
+        &wb_owned
+    };
+    let pa: &[bool] = if a.bigram_is_place.len() == x.len() {
+        &a.bigram_is_place
+    } else {
+        pa_owned = no(x.len());
+        &pa_owned
+    };
+    let pb: &[bool] = if b.bigram_is_place.len() == y.len() {
+        &b.bigram_is_place
+    } else {
+        pb_owned = no(y.len());
+        &pb_owned
+    };
+    let (mut i, mut j) = (0, 0);
+    let (mut common, mut total, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
+    while i < x.len() && j < y.len() {
+        let (bx, by) = (x[i], y[j]);
+        if bx < by {
+            let w = f64::from(wa[i]);
+            total += w;
+            subject_total += if pa[i] { 0.0 } else { w };
+            i += 1;
+        } else if bx > by {
+            let w = f64::from(wb[j]);
+            total += w;
+            subject_total += if pb[j] { 0.0 } else { w };
+            j += 1;
+        } else {
+            let w = f64::from(wa[i]) + f64::from(wb[j]);
+            common += w;
+            total += w;
+            if !pa[i] && !pb[j] {
+                subject_common += w;
+                subject_total += w;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    for k in i..x.len() {
+        let w = f64::from(wa[k]);
+        total += w;
+        subject_total += if pa[k] { 0.0 } else { w };
+    }
+    for k in j..y.len() {
+        let w = f64::from(wb[k]);
+        total += w;
+        subject_total += if pb[k] { 0.0 } else { w };
+    }
+    let ratio = |c: f64, t: f64| if t > 0.0 { c / t } else { 0.0 };
+    (ratio(common, total), ratio(subject_common, subject_total))
 }
 
 /// Weighted Dice of two sorted, distinct sets, each with its weights (empty weights mean 1 each).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::profile::{subject_similarity, weighted_dice, ClueProfile};
+use crate::profile::{description_and_subject, subject_with_text, ClueProfile};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,7 @@ pub const FEATURES: &[Feature] = &[
 ];
 
 /// The index of a feature in [`FEATURES`].
+#[inline(always)]
 pub fn feature_index(name: &str) -> Option<usize> {
     // A match rather than a search: `compare` sets fifteen levels per pair, millions of times.
     Some(match name {
@@ -102,6 +103,7 @@ pub fn feature_index(name: &str) -> Option<usize> {
     })
 }
 
+#[inline(always)]
 fn level_index(feature: usize, level: &str) -> u8 {
     let found = FEATURES[feature].levels.iter().position(|(l, _)| *l == level);
     debug_assert!(found.is_some(), "{} has no level {level}", FEATURES[feature].name);
@@ -123,6 +125,8 @@ pub struct Comparison {
 pub const FEATURE_COUNT: usize = 19;
 
 impl Comparison {
+    // Inlined so that `compare`'s constant names fold to constant indices.
+    #[inline(always)]
     fn set(&mut self, feature: &str, level: &str) {
         if let Some(i) = feature_index(feature) {
             self.levels[i] = level_index(i, level);
@@ -466,17 +470,23 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     } else {
         "none"
     };
+    // Two estates that already agree are one shared place, not two pieces of evidence.
+    let mention = if mention == "same" && matches!(c.level("estate"), Some("same" | "similar")) {
+        "common"
+    } else {
+        mention
+    };
     c.set("mention", mention);
     // A road is shared by every estate on it: it is the place only when the estates do not differ.
     let same_place = matches!(c.level("estate"), Some("same" | "similar"))
         || c.level("village_group") == Some("same")
         || (c.level("road") == Some("same") && c.level("estate") != Some("conflict"))
         || mention == "same";
-    let d = weighted_dice(a, b);
+    let (d, subject_text) = description_and_subject(a, b);
     // What the two say happens at the place, when no topic of the lexicon says: their texts and headlines
     // compared without the places' names (a title says in ten characters what the text says in two hundred).
     let subject = if topic == "missing" && same_place {
-        subject_similarity(a, b)
+        subject_with_text(a, b, subject_text)
     } else {
         d
     };
