@@ -845,8 +845,11 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     second.wait().expect("reaped");
     let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));
     assert_eq!(got, expected, "no warning lost or doubled across the kill");
-    // Splitting the county by town changes no warning of this month: the same disputes, clusters, levels and
-    // counts as the files ingested unsharded. Only evidence scores move (term weights are learned per shard).
+    // Splitting the county by town keeps the warnings of this month but at most a couple: the same disputes,
+    // clusters, levels and counts as the files ingested unsharded. Term and place weights are learned per
+    // shard, and a report without a town (a landmark in the text, no address) lands in the shard its bytes hash
+    // to: correlation does not cross shards, so a dispute near a threshold may warn in one run and not the
+    // other (0.75 % of a county year's warnings, docs/PERFORMANCE.md).
     let substance = |lines: &[String]| -> Vec<String> {
         let mut out: Vec<String> = lines
             .iter()
@@ -861,7 +864,18 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
         out.sort();
         out
     };
-    assert_eq!(substance(&got), substance(&stream.unsharded_warnings));
+    let (sharded, unsharded) = (substance(&got), substance(&stream.unsharded_warnings));
+    let differ: Vec<&String> = sharded
+        .iter()
+        .filter(|w| !unsharded.contains(w))
+        .chain(unsharded.iter().filter(|w| !sharded.contains(w)))
+        .collect();
+    assert!(
+        unsharded.len() >= 20 && differ.len() <= 2,
+        "{} of {} warnings differ between the sharded and the unsharded run: {differ:#?}",
+        differ.len(),
+        unsharded.len()
+    );
 
     // The history reads back from every shard: a replay of the stored log by time gives what a replay of the
     // same export files gives; offsets, which name a record only within a partition, are refused; and only
