@@ -177,13 +177,29 @@ impl ClueProfile {
         // The road, group and community have features of their own: a mention of them adds nothing new (and a
         // village's name is shared by all its neighbours' disputes). The estate stays: another report may name
         // it only in its text, and `compare` does not count it twice.
-        let structured: Vec<u64> = [&address.road, &address.village_group, &clue.town.community_name]
+        let mut structured: Vec<u64> = [&address.road, &address.village_group, &clue.town.community_name]
             .into_iter()
             .flatten()
             .map(|p| place_key(p))
             .collect();
-        // Each mention's key once (its pinyin is the costly part), in the order the clue names them.
-        let keyed: Vec<u64> = address.places.iter().map(|p| place_key(p)).collect();
+        for org in organisations_in(&text) {
+            if !organisations.contains(&org) {
+                organisations.push(org);
+            }
+        }
+        // Each mention's key once (its pinyin is the costly part), in the order the clue names them. A company
+        // named is the counter-party's feature (an employer is shared by its workers' separate disputes).
+        let keyed: Vec<u64> = address
+            .places
+            .iter()
+            .map(|p| {
+                let key = place_key(p);
+                if organisations.contains(&normalize_org(p)) {
+                    structured.push(key);
+                }
+                key
+            })
+            .collect();
         let mut lead_places: Vec<u64> = keyed
             .iter()
             .take(LEAD_PLACES)
@@ -196,11 +212,6 @@ impl ClueProfile {
         places.sort_unstable();
         places.dedup();
         let estate = clue.address.estate.clone();
-        for org in organisations_in(&text) {
-            if !organisations.contains(&org) {
-                organisations.push(org);
-            }
-        }
         ClueProfile {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
