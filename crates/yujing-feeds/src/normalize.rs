@@ -121,11 +121,13 @@ impl Normalizer {
             risk_flags.insert(RiskFlag::Gathering);
         }
         // Places named anywhere in the record: the address first, then the title and the text.
-        let mut place_text = address_text.clone();
+        // Places are named early; the first few hundred characters of each field keep segmentation cheap on
+        // long (or hostile) texts.
+        const PLACE_CHARS: usize = 600;
+        let mut place_text: String = address_text.chars().take(PLACE_CHARS).collect();
         for text in search_texts.iter().rev() {
             place_text.push('\n');
-            // Places are named early; the first few hundred characters keep segmentation cheap on long texts.
-            let head: String = text.chars().take(600).collect();
+            let head: String = text.chars().take(PLACE_CHARS).collect();
             place_text.push_str(&clean(&head));
         }
         address.places = crate::places::mentions_in(&self.gazetteer.without_divisions(&place_text));

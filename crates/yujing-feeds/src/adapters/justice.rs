@@ -211,9 +211,8 @@ fn record(case: &Element, pushed_at: Option<chrono::DateTime<chrono::Utc>>) -> R
         .text_of("AcceptDate")
         .ok_or_else(|| Reject::new(RejectKind::MissingField, "the case has no <AcceptDate>"))?;
     let occurred_at = time::parse_local(&accept).map_err(|e| time_reject("AcceptDate", e))?;
-    let category = case
-        .text_of("DisputeType")
-        .ok_or_else(|| Reject::new(RejectKind::MissingField, "the case has no <DisputeType>"))?;
+    // A case without a <DisputeType> is still a report: its type is inferred from the text.
+    let category = case.text_of("DisputeType").unwrap_or_default();
     let request_kind = match case.text_of("Source").as_deref() {
         Some("申请") => RequestKind::MediationApplication,
         Some("主动") => RequestKind::MediationInitiative,

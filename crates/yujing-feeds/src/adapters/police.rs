@@ -44,15 +44,11 @@ fn record(row: &Row) -> Result<SourceRecord, Reject> {
             )
         })
         .and_then(|t| time::parse_local(&t).map_err(|e| time_reject(TIME, e)))?;
+    // A call without a category is still a report: its type is inferred from the text.
     let category = row
         .get("警情细类")
         .or_else(|| row.get("警情类别"))
-        .ok_or_else(|| {
-            Reject::new(
-                RejectKind::MissingField,
-                "the category columns '警情细类' and '警情类别' are empty",
-            )
-        })?;
+        .unwrap_or_default();
     let name = row.get("报警人");
     let phone = row.get("联系电话");
     let parties: Vec<SourceParty> = SourceParty::reporter(name, phone).into_iter().collect();

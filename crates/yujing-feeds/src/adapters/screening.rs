@@ -56,12 +56,8 @@ fn record(row: &Row) -> Result<SourceRecord, Reject> {
             )
         })
         .and_then(|t| time::parse_local(&t).map_err(|e| time_reject(DATE, e)))?;
-    let category = row.get("纠纷类别").ok_or_else(|| {
-        Reject::new(
-            RejectKind::MissingField,
-            "the category column '纠纷类别' is empty",
-        )
-    })?;
+    // A ledger row without a category is still a report: its type is inferred from the text.
+    let category = row.get("纠纷类别").unwrap_or_default();
     let people_involved = parse_people_count(&row.get("涉及人数").unwrap_or_default())
         .map_err(|e| Reject::new(RejectKind::InvalidValue, format!("column '涉及人数': {e}")))?;
     let names = split(
