@@ -613,33 +613,12 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     }
     // Weights and place flags as slices of the bigrams' length (1 and no place for a profile not weighed), so
     // the walk below indexes without bounds checks.
-    let ones = |n: usize| vec![1.0_f32; n];
-    let no = |n: usize| vec![false; n];
-    let (wa_owned, wb_owned, pa_owned, pb_owned);
-    let wa: &[f32] = if a.bigram_weights.len() == x.len() {
-        &a.bigram_weights
-    } else {
-        wa_owned = ones(x.len());
-        &wa_owned
-    };
-    let wb: &[f32] = if b.bigram_weights.len() == y.len() {
-        &b.bigram_weights
-    } else {
-        wb_owned = ones(y.len());
-        &wb_owned
-    };
-    let pa: &[bool] = if a.bigram_is_place.len() == x.len() {
-        &a.bigram_is_place
-    } else {
-        pa_owned = no(x.len());
-        &pa_owned
-    };
-    let pb: &[bool] = if b.bigram_is_place.len() == y.len() {
-        &b.bigram_is_place
-    } else {
-        pb_owned = no(y.len());
-        &pb_owned
-    };
+    let (mut wa_default, mut wb_default, mut pa_default, mut pb_default) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let wa = of_len(&a.bigram_weights, x.len(), 1.0, &mut wa_default);
+    let wb = of_len(&b.bigram_weights, y.len(), 1.0, &mut wb_default);
+    let pa = of_len(&a.bigram_is_place, x.len(), false, &mut pa_default);
+    let pb = of_len(&b.bigram_is_place, y.len(), false, &mut pb_default);
     let (mut i, mut j) = (0, 0);
     let (mut common, mut total, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
     while i < x.len() && j < y.len() {
@@ -678,6 +657,16 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     }
     let ratio = |c: f64, t: f64| if t > 0.0 { c / t } else { 0.0 };
     (ratio(common, total), ratio(subject_common, subject_total))
+}
+
+/// `values` when it has `len` entries, else `len` copies of `default` (kept in `storage`).
+fn of_len<'a, T: Copy>(values: &'a [T], len: usize, default: T, storage: &'a mut Vec<T>) -> &'a [T] {
+    if values.len() == len {
+        values
+    } else {
+        *storage = vec![default; len];
+        storage
+    }
 }
 
 /// Weighted Dice of two sorted, distinct sets, each with its weights (empty weights mean 1 each).
@@ -794,6 +783,34 @@ mod tests {
             profile("彩礼不退，希望解决", &empty),
         );
         assert!((weighted_dice(&a, &b) - dice(&a.bigrams, &b.bigrams)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_subject_is_compared_without_the_places_named() {
+        let profile = |text: &str| {
+            let mut clue = yujing_model_clue(text);
+            clue.address.places = vec!["丽景新城".to_owned()];
+            let mut p = ClueProfile::of(&clue);
+            BigramFrequencies::default().weigh(&mut p);
+            p
+        };
+        let dust = profile("丽景新城附近搅拌站粉尘太大");
+        let dust_again = profile("丽景新城旁边的搅拌站粉尘依旧");
+        let parking = profile("丽景新城物业乱收停车费");
+        // The estate's name makes the whole texts look alike; without it, only the plant and its dust do.
+        assert!(description_and_subject(&dust, &parking).0 > 0.1);
+        assert!(
+            subject_similarity(&dust, &parking) < 0.05,
+            "{}",
+            subject_similarity(&dust, &parking)
+        );
+        assert!(
+            subject_similarity(&dust, &dust_again) >= 0.2,
+            "{}",
+            subject_similarity(&dust, &dust_again)
+        );
+        let (d, _) = description_and_subject(&dust, &dust_again);
+        assert!((d - weighted_dice(&dust, &dust_again)).abs() < 1e-9);
     }
 
     fn yujing_model_clue(description: &str) -> Clue {
