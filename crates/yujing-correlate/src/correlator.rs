@@ -730,7 +730,19 @@ impl Correlator {
             .scored_candidates(&profile, &keys)
             .into_iter()
             .filter(|(n, _, _)| self.profiles[*n as usize].clue_id != profile.clue_id)
-            .map(|(n, root, pair)| Explanation {
+            .map(|(n, root, pair)| {
+                let candidate = &self.profiles[n as usize];
+                let (description, subject_text) =
+                    crate::profile::description_and_subject(&profile, candidate);
+                (
+                    n,
+                    root,
+                    pair,
+                    description,
+                    crate::profile::subject_with_text(&profile, candidate, subject_text),
+                )
+            })
+            .map(|(n, root, pair, description, subject)| Explanation {
                 candidate_clue_id: self.profiles[n as usize].clue_id.clone(),
                 cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
                 score: pair.score,
@@ -739,14 +751,8 @@ impl Correlator {
                     .iter()
                     .map(|f| format!("{}.{}", f.name, pair.comparison.level(f.name).unwrap_or("?")))
                     .collect(),
-                description_similarity: round2(crate::profile::weighted_dice(
-                    &profile,
-                    &self.profiles[n as usize],
-                )),
-                subject_similarity: round2(crate::profile::subject_similarity(
-                    &profile,
-                    &self.profiles[n as usize],
-                )),
+                description_similarity: round2(description),
+                subject_similarity: round2(subject),
             })
             .collect();
         out.sort_by(|a, b| {

@@ -26,7 +26,7 @@ pub struct ClueProfile {
     /// Canonical type.
     pub dispute_type: DisputeType,
     /// Whether the type is a guess from the text for an unmapped category word (then it never conflicts).
-    pub type_inferred: bool,
+    pub type_guessed: bool,
     /// Community code.
     pub community: Option<String>,
     /// Estate name as written.
@@ -220,7 +220,7 @@ impl ClueProfile {
             town: clue.town.town_code.0.clone(),
             town_name: clue.town.town_name.clone(),
             dispute_type: clue.dispute_type,
-            type_inferred: clue.category_guessed,
+            type_guessed: clue.category_guessed,
             community: clue.town.community_code.clone(),
             estate_sound: estate.as_deref().map(sound_of),
             estate,

@@ -378,7 +378,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         "type",
         if a.dispute_type == b.dispute_type {
             "same"
-        } else if a.type_inferred || b.type_inferred {
+        } else if a.type_guessed || b.type_guessed {
             // A type inferred from a word no table maps is a guess: a different guess is no conflict.
             "guessed"
         } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
@@ -457,24 +457,21 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             "different"
         },
     );
+    // Two estates that already agree are one shared place, not two pieces of evidence: the mention is only
+    // `common` then.
+    let estates_agree = matches!(c.level("estate"), Some("same" | "similar"));
     let mention = if a.places.is_empty() || b.places.is_empty() {
         "missing"
-    } else if a
-        .specific_places
-        .iter()
-        .any(|p| b.lead_places.binary_search(p).is_ok())
+    } else if !estates_agree
+        && a.specific_places
+            .iter()
+            .any(|p| b.lead_places.binary_search(p).is_ok())
     {
         "same"
     } else if a.places.iter().any(|p| b.places.binary_search(p).is_ok()) {
         "common"
     } else {
         "none"
-    };
-    // Two estates that already agree are one shared place, not two pieces of evidence.
-    let mention = if mention == "same" && matches!(c.level("estate"), Some("same" | "similar")) {
-        "common"
-    } else {
-        mention
     };
     c.set("mention", mention);
     // A road is shared by every estate on it: it is the place only when the estates do not differ.

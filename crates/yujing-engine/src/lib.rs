@@ -48,4 +48,4 @@ pub use pipeline::{Pipeline, PipelineError, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
 pub use shard::Shard;
 pub use sources::{SourceConfig, SourceFormat};
-pub use vocab::{UnmappedWord, VocabCollector};
+pub use vocab::{mapping_config, UnmappedWord, VocabCollector};

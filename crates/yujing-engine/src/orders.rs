@@ -169,22 +169,14 @@ impl OrderStage {
                 continue;
             };
             for order_id in newer {
-                let (Some(order), Some(into)) = (self.orders.get(order_id), self.orders.get(into_id)) else {
-                    continue;
-                };
                 let command = Command::Merge {
                     into_order_id: into_id.clone(),
                 };
                 let reason =
                     format!("同一纠纷：聚类 {cluster} 合并了两条线索链 (clusters of one dispute merged)");
-                let Ok(mut decided) =
-                    order.decide(&command, &system, Some(&reason), now, &self.policy, Some(into))
-                else {
+                let Ok(decided) = self.decide(order_id, &command, &system, Some(&reason), now) else {
                     continue;
                 };
-                if let Some(merged) = decided.first().cloned() {
-                    decided.extend(into.absorb(&merged));
-                }
                 for event in &decided {
                     self.apply(event);
                 }
@@ -383,6 +375,20 @@ impl OrderStage {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        let events = self.decide(order_id, command, actor, reason, now)?;
+        self.write(log, events, now)
+    }
+
+    /// The events `command` on order `order_id` gives, without applying them: for a merge, the merged order's
+    /// and the absorbing order's.
+    fn decide(
+        &self,
+        order_id: &str,
+        command: &Command,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
         let order = self
             .orders
             .get(order_id)
@@ -395,7 +401,7 @@ impl OrderStage {
         if let (Some(into), Some(merged)) = (into, events.first().cloned()) {
             events.extend(into.absorb(&merged));
         }
-        self.write(log, events, now)
+        Ok(events)
     }
 
     /// Supervision at `now`: cards for passed deadlines, automatic escalation, parked orders due for review.

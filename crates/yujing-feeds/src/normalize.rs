@@ -186,24 +186,20 @@ impl Normalizer {
         let person = party.kind == PartyKind::Person;
         // A message board or an app gives an account id where a hotline gives a name or a number: it is a
         // stable identifier of the reporter, keyed like the others and shown masked.
-        let account = party
-            .name
-            .as_deref()
-            .filter(|n| pii::normalize_account(n).is_some())
-            .or_else(|| {
-                party
-                    .phones
-                    .iter()
-                    .map(String::as_str)
-                    .find(|p| pii::normalize_phone(p).is_none() && pii::normalize_account(p).is_some())
-            });
-        if let Some(key) = account.and_then(|a| self.hasher.account_key(a)) {
-            keys.insert(key);
-        }
         let name_is_account = party
             .name
             .as_deref()
             .is_some_and(|n| pii::normalize_account(n).is_some());
+        let account = party.name.as_deref().filter(|_| name_is_account).or_else(|| {
+            party
+                .phones
+                .iter()
+                .map(String::as_str)
+                .find(|p| pii::normalize_phone(p).is_none() && pii::normalize_account(p).is_some())
+        });
+        if let Some(key) = account.and_then(|a| self.hasher.account_key(a)) {
+            keys.insert(key);
+        }
         let name_tokens = if person && !name_is_account {
             party.name.as_deref().and_then(|n| self.hasher.name_tokens(n))
         } else {

@@ -75,7 +75,6 @@ const PLACE_ENDINGS: &[&str] = &[
     "产业园",
     "景区",
     "商城",
-    "大楼",
     "店",
     "号线",
     "农场",
@@ -334,19 +333,7 @@ pub fn normalize_mention(name: &str) -> String {
                 }
             }
         }
-        if let Some(stripped) = name.strip_suffix('期') {
-            let phase_start = stripped
-                .char_indices()
-                .rev()
-                .take_while(|(_, c)| c.is_ascii_digit() || "一二三四五六七八九十".contains(*c))
-                .last()
-                .map(|(i, _)| i);
-            if let Some(i) = phase_start {
-                if chars(&stripped[..i]) >= 2 {
-                    name = stripped[..i].to_owned();
-                }
-            }
-        }
+        name = crate::address::strip_phase(&name).to_owned();
         if name == before {
             return name;
         }

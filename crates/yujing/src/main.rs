@@ -705,18 +705,7 @@ fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> 
                 out,
                 "\nTo map them, check the suggested types and add to the configuration:"
             )?;
-            // One table per feed: a TOML table may be opened only once.
-            let mut by_feed: Vec<&yujing_engine::UnmappedWord> = words.iter().collect();
-            by_feed.sort_by(|a, b| a.feed.cmp(&b.feed).then(a.word.cmp(&b.word)));
-            let mut current = None;
-            // Records without any category word have nothing to map.
-            for w in by_feed.into_iter().filter(|w| !w.word.trim().is_empty()) {
-                if current != Some(w.feed) {
-                    writeln!(out, "[feeds.categories.{}]", w.feed.as_str())?;
-                    current = Some(w.feed);
-                }
-                writeln!(out, "{:?} = {:?}", w.word, w.suggested_type.name())?;
-            }
+            write!(out, "{}", yujing_engine::mapping_config(&words))?;
         }
     }
     out.flush()?;
