@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Development benchmark of recognition on real message-board posts (not a CI test).
 
-    python3 benches/real-posts.py ../shared/real [--yujing PATH] [--labels FILE] [--keep DIR]
+    python3 benches/real-posts.py ../shared/real [--yujing PATH] [--labels FILE] [--keep DIR] [--config FILE]
 
 Turns the posts of the folder (messages-*.csv: message_id, user, title, time, text) into hotline exports the way
 a centre would receive them (the account id as the caller, no phone, the board's category or a generic word as
@@ -113,6 +113,7 @@ def main():
     parser.add_argument("--yujing", default=os.environ.get("YUJING", "yujing"))
     parser.add_argument("--labels", default=str(here / "real" / "labels.tsv"))
     parser.add_argument("--keep", help="keep the exports and replays in this folder")
+    parser.add_argument("--config", help="a configuration file layered over the built-in one (weights to try)")
     args = parser.parse_args()
     posts = read_posts(args.folder)
     groups = read_labels(args.labels)
@@ -122,8 +123,11 @@ def main():
             feeds, out = work / layout / "feeds", work / layout / "replay"
             shutil.rmtree(work / layout, ignore_errors=True)
             write_export(posts, feeds, layout)
+            command = [args.yujing, "--demo", "replay", "--feeds", str(feeds), "--out", str(out)]
+            if args.config:
+                command += ["--config", args.config]
             subprocess.run(
-                [args.yujing, "--demo", "replay", "--feeds", str(feeds), "--out", str(out)],
+                command,
                 check=True,
                 stdout=subprocess.DEVNULL,
             )

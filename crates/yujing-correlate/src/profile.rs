@@ -194,7 +194,14 @@ impl ClueProfile {
             .iter()
             .map(|p| {
                 let key = place_key(p);
-                if organisations.contains(&normalize_org(p)) {
+                // The segmenter may give a village or community without its `村`/`社区`: still the community.
+                let names_community = clue
+                    .town
+                    .community_name
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix(p.as_str()))
+                    .is_some_and(|suffix| suffix.chars().count() <= 3);
+                if names_community || organisations.contains(&normalize_org(p)) {
                     structured.push(key);
                 }
                 key

@@ -59,11 +59,18 @@ pub const FEATURES: &[Feature] = &[
     feature!("gap", anchor: false, [("day", false), ("week", false), ("month", false), ("longer", false)]),
     // The conjunction Fellegi–Sunter's independence misses: two reports about the same subject at the same
     // place are far likelier one dispute than the estate and the topic each suggest alone (different
-    // disputes at one estate are about different things).
+    // disputes at one estate are about different things). `same_subject`: the topics of the lexicon agree;
+    // `same_words`: the lexicon knows neither report's subject, and their distinctive words say it is one.
     feature!(
         "place_topic",
         anchor: false,
-        [("same_subject", true), ("other_subject", false), ("place_only", false), ("no_shared_place", false)]
+        [
+            ("same_subject", true),
+            ("other_subject", false),
+            ("place_only", false),
+            ("no_shared_place", false),
+            ("same_words", true),
+        ]
     ),
     // A platform account (a message board's user): one reporter, who may report several problems.
     feature!("account", anchor: true, [("same", true), ("different", false), ("missing", false)]),
@@ -495,7 +502,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             // No topic on one side (the lexicon does not know the subject): the distinctive words the two
             // share, weighed by what the stream has taught, tell whether they are about one thing.
             // The whole texts must share something too: a title's boilerplate (`咨询…问题`) alone is not a subject.
-            (true, "missing") if subject >= SAME_SUBJECT && d >= OTHER_SUBJECT => "same_subject",
+            (true, "missing") if subject >= SAME_SUBJECT && d >= OTHER_SUBJECT => "same_words",
             // Nothing said in common besides the place: two things happening there.
             (true, "missing") if subject < OTHER_SUBJECT => "other_subject",
             (true, "missing") => "place_only",

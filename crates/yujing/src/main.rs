@@ -185,6 +185,10 @@ enum Command {
         /// Also write the table to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Features not to fit but to hold at the configuration's weights, the others fitted around them
+        /// (comma-separated: `description,mention`): those the labeled data cannot speak for.
+        #[arg(long, value_name = "FEATURES", value_delimiter = ',')]
+        hold: Vec<String>,
     },
     /// Score a replay against a simulation's truth: clusters (pairwise, B-cubed) and warnings (per level).
     ///
@@ -460,7 +464,7 @@ fn run(cli: Cli) -> Result<()> {
             &out,
         ),
         Command::Eval { truth, replay, json } => eval(&built, &truth, &replay, json),
-        Command::Fit { truth, out } => fit(&built, &truth, out.as_deref()),
+        Command::Fit { truth, out, hold } => fit(&built, &truth, out.as_deref(), &hold),
     }
 }
 

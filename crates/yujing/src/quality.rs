@@ -136,7 +136,33 @@ pub(crate) fn eval(
     Ok(())
 }
 
-pub(crate) fn fit(built: &Built, truth_dir: &std::path::Path, out: Option<&std::path::Path>) -> Result<()> {
+pub(crate) fn fit(
+    built: &Built,
+    truth_dir: &std::path::Path,
+    out: Option<&std::path::Path>,
+    hold: &[String],
+) -> Result<()> {
+    let mut held = std::collections::BTreeMap::new();
+    for name in hold {
+        let Some(feature) = yujing_correlate::feature_index(name) else {
+            anyhow::bail!(
+                "--hold: no feature `{name}`; the features are {}",
+                yujing_correlate::FEATURES
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let levels = yujing_correlate::FEATURES[feature].levels.len();
+        let weights = &built.correlate.weights;
+        held.insert(
+            feature,
+            (0..levels)
+                .map(|l| weights.weight(feature, l as u8))
+                .collect::<Vec<f64>>(),
+        );
+    }
     let records: Vec<yujing_sim::TruthRecord> =
         yujing_sim::read_json_lines(&truth_dir.join("truth/records.jsonl"))?;
     let dispute_of: std::collections::HashMap<String, String> = records
@@ -181,7 +207,7 @@ pub(crate) fn fit(built: &Built, truth_dir: &std::path::Path, out: Option<&std::
             }
         }
     }
-    let report = yujing_sim::fit_weights(&pairs);
+    let report = yujing_sim::fit_weights(&pairs, &held);
     let toml = report.to_toml();
     if let Some(path) = out {
         std::fs::write(path, &toml).with_context(|| format!("cannot write {}", path.display()))?;
@@ -201,12 +227,29 @@ pub(crate) fn fit(built: &Built, truth_dir: &std::path::Path, out: Option<&std::
         "# blocking recall: {repeats_found} of {repeats} repeat reports had an earlier report of their dispute among their candidates ({:.4})",
         repeats_found as f64 / repeats.max(1) as f64
     )?;
-    writeln!(stdout, "# {:<28} {:>8} {:>8} {:>7}", "level", "m", "u", "weight")?;
+    writeln!(
+        stdout,
+        "# weights fitted jointly (logistic regression, log2 odds); prior log2 odds of a candidate pair {:.2}; \
+         log2(m/u) is each level's weight were the features independent",
+        report.intercept
+    )?;
+    if !hold.is_empty() {
+        writeln!(
+            stdout,
+            "# held at the configuration's weights, not fitted: {}",
+            hold.join(", ")
+        )?;
+    }
+    writeln!(
+        stdout,
+        "# {:<28} {:>8} {:>8} {:>9} {:>7}",
+        "level", "m", "u", "log2(m/u)", "weight"
+    )?;
     for l in &report.levels {
         writeln!(
             stdout,
-            "# {:<28} {:>8.5} {:>8.5} {:>7.2}",
-            l.level, l.m, l.u, l.weight
+            "# {:<28} {:>8.5} {:>8.5} {:>9.2} {:>7.2}",
+            l.level, l.m, l.u, l.marginal, l.weight
         )?;
     }
     write!(stdout, "{toml}")?;
