@@ -59,54 +59,55 @@ pub struct ScoringConfig {
     pub weights: std::collections::BTreeMap<String, f64>,
 }
 
-/// The built-in weights (`feature.level`, log2 odds), fitted jointly by `yujing fit --hold
-/// description,account,mention,near_duplicate` (logistic regression) on `yujing simulate --seed 101` (20,000
-/// disputes, the simulator with unmapped labels, app accounts and places only in the text; 2026-12-05). The
-/// held features keep the weights they had: the simulator says nothing true about how alike real texts are,
-/// how often one account reports, or how specific a place named in free text is. docs/QUALITY.md has the
+/// The built-in weights (`feature.level`, log2 odds; a level that knows nothing, `missing` or `unknown`, weighs
+/// 0), fitted jointly by `yujing fit --hold description,account,mention,near_duplicate` (logistic regression)
+/// on `yujing simulate --seed 101` (20,000 disputes, the simulator with unmapped labels, app accounts and
+/// places only in the text; 2026-12-05). The held features are set apart: the simulator says nothing true
+/// about how alike real texts are, how often one account reports, or how specific a place named in free text
+/// is. docs/QUALITY.md has the
 /// figures and how to re-estimate them on labeled real data.
 pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("phone_or_id.same", 10.00),
-    ("phone_or_id.different", -1.38),
-    ("phone_or_id.missing", -0.68),
+    ("phone_or_id.different", -0.73),
+    ("phone_or_id.missing", 0.00),
     ("name.same", 10.00),
-    ("name.similar", 6.82),
-    ("name.different", -1.89),
-    ("name.missing", -0.26),
-    ("town.same", 1.91),
-    ("town.conflict", -10.00),
-    ("town.unknown", -0.05),
-    ("type.same", 0.16),
-    ("type.conflict", -5.61),
-    ("type.other", -0.34),
-    ("type.guessed", 0.19),
-    ("estate.same", 5.98),
+    ("name.similar", 7.11),
+    ("name.different", -1.64),
+    ("name.missing", 0.00),
+    ("town.same", 2.48),
+    ("town.conflict", -6.13),
+    ("town.unknown", 0.00),
+    ("type.same", 0.18),
+    ("type.conflict", -5.67),
+    ("type.other", -0.19),
+    ("type.guessed", 0.26),
+    ("estate.same", 8.68),
     ("estate.similar", 0.00),
-    ("estate.conflict", -4.77),
-    ("estate.missing", -0.77),
-    ("village_group.same", 5.71),
-    ("village_group.conflict", -9.54),
-    ("village_group.missing", -0.19),
-    ("building.same", 5.22),
-    ("building.conflict", -7.82),
-    ("building.missing", -0.56),
-    ("community.same", 4.04),
-    ("community.conflict", -8.95),
-    ("community.missing", -0.67),
-    ("place_kind.conflict", -7.08),
-    ("place_kind.compatible", 0.19),
-    ("position.near", -2.46),
-    ("position.far", -3.23),
-    ("position.missing", 0.02),
-    ("counterparty.same", 3.03),
-    ("counterparty.conflict", -8.58),
-    ("counterparty.missing", -0.24),
-    ("road.same", 4.89),
-    ("road.conflict", -7.63),
-    ("road.missing", -0.18),
-    ("topic.all", 2.96),
-    ("topic.most", 0.76),
-    ("topic.some", -2.58),
+    ("estate.conflict", -4.20),
+    ("estate.missing", 0.00),
+    ("village_group.same", 7.55),
+    ("village_group.conflict", -9.44),
+    ("village_group.missing", 0.00),
+    ("building.same", 6.03),
+    ("building.conflict", -7.24),
+    ("building.missing", 0.00),
+    ("community.same", 4.88),
+    ("community.conflict", -8.52),
+    ("community.missing", 0.00),
+    ("place_kind.conflict", -7.44),
+    ("place_kind.compatible", 0.24),
+    ("position.near", -2.54),
+    ("position.far", -3.28),
+    ("position.missing", 0.00),
+    ("counterparty.same", 3.29),
+    ("counterparty.conflict", -8.31),
+    ("counterparty.missing", 0.00),
+    ("road.same", 6.82),
+    ("road.conflict", -7.37),
+    ("road.missing", 0.00),
+    ("topic.all", 3.18),
+    ("topic.most", 0.95),
+    ("topic.some", -2.50),
     ("topic.none", -10.00),
     ("topic.missing", 0.00),
     // Held (fitted jointly on the simulator, they came out flat: its texts are templates, where real texts
@@ -116,35 +117,36 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("description.low", -0.26),
     ("description.none", -1.50),
     ("gap.day", 2.03),
-    ("gap.week", 1.66),
+    ("gap.week", 1.67),
     ("gap.month", 0.12),
-    ("gap.longer", -3.73),
-    ("place_topic.same_subject", 0.10),
-    ("place_topic.other_subject", -2.81),
+    ("gap.longer", -3.75),
+    ("place_topic.same_subject", -1.53),
+    ("place_topic.other_subject", -4.35),
     ("place_topic.place_only", 0.00),
-    ("place_topic.no_shared_place", -2.04),
-    // Never seen on the simulator (its topic lexicon knows every subject): set to what a subject the lexicon
-    // recognises weighs, `topic.all` + `place_topic.same_subject`.
-    ("place_topic.same_words", 3.10),
+    ("place_topic.no_shared_place", -1.93),
+    // Never seen on the simulator (its topic lexicon knows every subject): what a subject the lexicon
+    // recognises weighs at one place, `topic.all` + `place_topic.same_subject`.
+    ("place_topic.same_words", 1.65),
     // Set by hand, not fitted (the simulator's accounts and free-text places are few and shaped by its
     // templates); docs/QUALITY.md says how they were checked on real posts. A specific place named in the
-    // text weighs what an estate both reports name weighs (`estate.same`).
+    // text weighs what an estate both reports name weighs (`estate.same`); the same long text again what a
+    // shared phone weighs.
     ("account.same", 4.00),
     ("account.different", -0.30),
     ("account.missing", 0.00),
-    ("mention.same", 6.00),
+    ("mention.same", 8.67),
     ("mention.common", 0.30),
     ("mention.none", -0.50),
     ("mention.missing", 0.00),
-    ("near_duplicate.yes", 8.00),
+    ("near_duplicate.yes", 10.00),
     ("near_duplicate.no", 0.00),
 ];
 
 impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
-            link_threshold: 6.0,
-            merge_threshold: 12.0,
+            link_threshold: 10.7,
+            merge_threshold: 16.7,
             require_anchor: true,
             near_meters: 300.0,
             weights: DEFAULT_WEIGHTS

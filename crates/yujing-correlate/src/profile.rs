@@ -77,6 +77,8 @@ pub struct ClueProfile {
     pub bigrams: Vec<u32>,
     /// The weight (IDF) of each bigram when the clue arrived, parallel to `bigrams`; empty means 1 each.
     pub bigram_weights: Vec<f32>,
+    /// The sum of `bigram_weights`, and the same without the place bigrams (set with them).
+    pub bigram_weight_sums: (f64, f64),
     /// Topics of the lexicon the title and description mention, by index, sorted.
     pub topics: Vec<u16>,
     /// Risk flags.
@@ -88,6 +90,17 @@ pub struct ClueProfile {
 }
 
 impl ClueProfile {
+    /// The total weight of the bigrams, and the same without the place bigrams: the stored sums once the
+    /// profile is weighed ([`BigramFrequencies::weigh`]), else one per bigram.
+    pub fn weight_sums(&self) -> (f64, f64) {
+        if self.bigram_weights.len() == self.bigrams.len() && !self.bigrams.is_empty() {
+            self.bigram_weight_sums
+        } else {
+            let subject = self.bigrams.len() - self.bigram_is_place.iter().filter(|p| **p).count();
+            (self.bigrams.len() as f64, subject as f64)
+        }
+    }
+
     /// The profile of `clue`, with no topic lexicon.
     pub fn of(clue: &Clue) -> ClueProfile {
         ClueProfile::with_topics(clue, &TopicLexicon::default())
@@ -250,6 +263,7 @@ impl ClueProfile {
             organisations,
             bigrams: bigrams(&text),
             bigram_weights: Vec::new(),
+            bigram_weight_sums: (0.0, 0.0),
             topics: lexicon.topics_in(&text),
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
@@ -570,6 +584,13 @@ impl BigramFrequencies {
             .iter()
             .map(|b| place.binary_search(b).is_ok())
             .collect();
+        profile.bigram_weight_sums = profile.bigram_weights.iter().zip(&profile.bigram_is_place).fold(
+            (0.0, 0.0),
+            |(all, subject), (&w, &place)| {
+                let w = f64::from(w);
+                (all + w, if place { subject } else { subject + w })
+            },
+        );
         profile.subject_headline = profile
             .headline
             .iter()
@@ -613,67 +634,43 @@ pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
 
 /// The weighted Dice of two clues' descriptions ([`weighted_dice`]) and the same without each clue's place
 /// bigrams, in one walk over both.
+///
+/// Called for every candidate pair, so the walk does only what depends on both: each profile's total weights
+/// are summed once when it is weighed ([`ClueProfile::weight_sums`]), and the walk adds up what the two share.
 pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     let (x, y) = (&a.bigrams[..], &b.bigrams[..]);
     if x.is_empty() || y.is_empty() {
         return (0.0, 0.0);
     }
-    // Weights and place flags as slices of the bigrams' length (1 and no place for a profile not weighed), so
-    // the walk below indexes without bounds checks.
-    let (mut wa_default, mut wb_default, mut pa_default, mut pb_default) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let wa = of_len(&a.bigram_weights, x.len(), 1.0, &mut wa_default);
-    let wb = of_len(&b.bigram_weights, y.len(), 1.0, &mut wb_default);
-    let pa = of_len(&a.bigram_is_place, x.len(), false, &mut pa_default);
-    let pb = of_len(&b.bigram_is_place, y.len(), false, &mut pb_default);
+    let ((total_a, subject_a), (total_b, subject_b)) = (a.weight_sums(), b.weight_sums());
+    let weight = |p: &ClueProfile, i: usize| p.bigram_weights.get(i).map_or(1.0, |&w| f64::from(w));
+    let is_place = |p: &ClueProfile, i: usize| p.bigram_is_place.get(i).copied().unwrap_or(false);
     let (mut i, mut j) = (0, 0);
-    let (mut common, mut total, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
+    let (mut common, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, subject_a + subject_b);
     while i < x.len() && j < y.len() {
-        let (bx, by) = (x[i], y[j]);
-        if bx < by {
-            let w = f64::from(wa[i]);
-            total += w;
-            subject_total += if pa[i] { 0.0 } else { w };
-            i += 1;
-        } else if bx > by {
-            let w = f64::from(wb[j]);
-            total += w;
-            subject_total += if pb[j] { 0.0 } else { w };
-            j += 1;
-        } else {
-            let w = f64::from(wa[i]) + f64::from(wb[j]);
-            common += w;
-            total += w;
-            if !pa[i] && !pb[j] {
-                subject_common += w;
-                subject_total += w;
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let (wa, wb) = (weight(a, i), weight(b, j));
+                common += wa + wb;
+                // A bigram shared as a place name on one side only leaves the other side's subject as well.
+                match (is_place(a, i), is_place(b, j)) {
+                    (false, false) => subject_common += wa + wb,
+                    (true, false) => subject_total -= wb,
+                    (false, true) => subject_total -= wa,
+                    (true, true) => {}
+                }
+                i += 1;
+                j += 1;
             }
-            i += 1;
-            j += 1;
         }
     }
-    for k in i..x.len() {
-        let w = f64::from(wa[k]);
-        total += w;
-        subject_total += if pa[k] { 0.0 } else { w };
-    }
-    for k in j..y.len() {
-        let w = f64::from(wb[k]);
-        total += w;
-        subject_total += if pb[k] { 0.0 } else { w };
-    }
     let ratio = |c: f64, t: f64| if t > 0.0 { c / t } else { 0.0 };
-    (ratio(common, total), ratio(subject_common, subject_total))
-}
-
-/// `values` when it has `len` entries, else `len` copies of `default` (kept in `storage`).
-fn of_len<'a, T: Copy>(values: &'a [T], len: usize, default: T, storage: &'a mut Vec<T>) -> &'a [T] {
-    if values.len() == len {
-        values
-    } else {
-        *storage = vec![default; len];
-        storage
-    }
+    (
+        ratio(common, total_a + total_b),
+        ratio(subject_common, subject_total),
+    )
 }
 
 /// Weighted Dice of two sorted, distinct sets, each with its weights (empty weights mean 1 each).

@@ -131,6 +131,31 @@ pub struct Comparison {
 /// How many features there are.
 pub const FEATURE_COUNT: usize = 19;
 
+/// The most levels a feature has: [`FeatureWeights`] keeps a row of this many per feature.
+const MAX_LEVELS: usize = 8;
+
+/// Per feature, a bit per level that is an agreement of an anchor feature (see [`Comparison::anchored`]).
+const ANCHOR_LEVELS: [u8; FEATURE_COUNT] = anchor_levels();
+
+const fn anchor_levels() -> [u8; FEATURE_COUNT] {
+    assert!(FEATURES.len() == FEATURE_COUNT);
+    let mut masks = [0u8; FEATURE_COUNT];
+    let mut i = 0;
+    while i < FEATURE_COUNT {
+        let feature = &FEATURES[i];
+        assert!(feature.levels.len() <= MAX_LEVELS);
+        let mut j = 0;
+        while j < feature.levels.len() {
+            if feature.anchor && feature.levels[j].1 {
+                masks[i] |= 1 << j;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    masks
+}
+
 impl Comparison {
     // Inlined so that `compare`'s constant names fold to constant indices.
     #[inline(always)]
@@ -161,10 +186,11 @@ impl Comparison {
 
     /// Whether a feature that ties the two to one place or person agreed.
     pub fn anchored(&self) -> bool {
-        FEATURES
+        // Asked of every candidate pair: a bit test per feature rather than a walk of the level tables.
+        self.levels
             .iter()
-            .zip(self.levels)
-            .any(|(f, l)| f.anchor && f.levels.get(usize::from(l)).is_some_and(|(_, agree)| *agree))
+            .zip(ANCHOR_LEVELS)
+            .any(|(&l, mask)| l < 8 && mask & (1 << l) != 0)
     }
 
     /// Set a feature's level outright (what the cluster's other members know decides it).
@@ -185,6 +211,9 @@ impl Comparison {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureWeights {
     weights: Vec<Vec<f64>>,
+    /// The same, one fixed-size row per feature: scoring a pair (done for every candidate) indexes it with no
+    /// bounds to check.
+    rows: [[f64; MAX_LEVELS]; FEATURE_COUNT],
 }
 
 impl FeatureWeights {
@@ -209,7 +238,11 @@ impl FeatureWeights {
             }
         }
         if errors.is_empty() {
-            Ok(FeatureWeights { weights })
+            let mut rows = [[0.0; MAX_LEVELS]; FEATURE_COUNT];
+            for (row, levels) in rows.iter_mut().zip(&weights) {
+                row[..levels.len()].copy_from_slice(levels);
+            }
+            Ok(FeatureWeights { weights, rows })
         } else {
             Err(errors)
         }
@@ -229,8 +262,8 @@ impl FeatureWeights {
         comparison
             .levels
             .iter()
-            .enumerate()
-            .map(|(i, &l)| self.weight(i, l))
+            .zip(&self.rows)
+            .map(|(&l, row)| row[usize::from(l) % MAX_LEVELS])
             .sum()
     }
 
@@ -394,9 +427,13 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             "conflict"
         },
     );
+    // A place is named within its town: an estate, a group, a road or a building of the same name in another
+    // town is another place (namesake estates are common across a county's towns).
+    let other_towns = c.level("town") == Some("conflict");
     c.set(
         "estate",
         match estate_similarity(a, b) {
+            Some(s) if s > 0.0 && other_towns => "conflict",
             Some(s) if s >= 0.99 => "same",
             Some(s) if s > 0.0 => "similar",
             Some(_) => "conflict",
@@ -404,7 +441,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
         },
     );
     let same_or_conflict = |x: &Option<String>, y: &Option<String>| match (x, y) {
-        (Some(x), Some(y)) if x == y => "same",
+        (Some(x), Some(y)) if x == y && !other_towns => "same",
         (Some(_), Some(_)) => "conflict",
         _ => "missing",
     };
@@ -470,6 +507,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     let mention = if a.places.is_empty() || b.places.is_empty() {
         "missing"
     } else if !estates_agree
+        && !other_towns
         && a.specific_places
             .iter()
             .any(|p| b.lead_places.binary_search(p).is_ok())

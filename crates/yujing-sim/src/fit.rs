@@ -120,17 +120,29 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
             });
         }
         // Only the differences between a feature's levels are identified (adding a constant to all of them
-        // moves every score alike); shift them so that, over pairs of different disputes, they weigh on
-        // average what the independent estimate weighs: the scores keep the scale of a Fellegi–Sunter table
-        // and a level keeps its sign's meaning (evidence for, or against).
+        // moves every score alike, which a threshold absorbs). Shift them so that knowing nothing is no
+        // evidence: the `missing` (or `unknown`) level weighs 0, so a report that says little scores near 0
+        // and a level set by hand means what it says whatever the rest. A feature with no such level is
+        // shifted so that, over pairs of different disputes, it weighs on average what the independent
+        // estimate weighs.
         let own = &mut levels[offsets[i]..offsets[i] + n];
         if held.contains_key(&i) {
             row.extend(own.iter().map(|l| l.weight));
             table.push(row);
             continue;
         }
-        let shift: f64 = own.iter().map(|l| l.u * (l.marginal - l.weight)).sum::<f64>()
-            / own.iter().map(|l| l.u).sum::<f64>().max(f64::MIN_POSITIVE);
+        let reference = feature
+            .levels
+            .iter()
+            .position(|(level, _)| matches!(*level, "missing" | "unknown"))
+            .filter(|&j| in_match[j] + in_non[j] > 0);
+        let shift: f64 = match reference {
+            Some(j) => -own[j].weight,
+            None => {
+                own.iter().map(|l| l.u * (l.marginal - l.weight)).sum::<f64>()
+                    / own.iter().map(|l| l.u).sum::<f64>().max(f64::MIN_POSITIVE)
+            }
+        };
         intercept -= shift;
         for (l, seen) in own
             .iter_mut()

@@ -10,8 +10,8 @@
 //!   non-dispute records and malformed records.
 //! - [`TruthRecord`] and [`truth_warnings`] (`truth`): the dispute of every valid record, and the warnings the
 //!   rules would raise on the true disputes.
-//! - [`fit_weights`] (`fit`): Fellegi–Sunter weights (log2 m/u per feature level) estimated from labeled
-//!   candidate pairs, and the link threshold that best separates them.
+//! - [`fit_weights`] (`fit`): feature-level weights (log2 odds) fitted jointly by logistic regression on labeled
+//!   candidate pairs (with each level's m, u and log2(m/u)), and the link threshold that best separates them.
 //! - [`evaluate`] (`eval`): pairwise and B-cubed precision, recall and F1 of `clusters.jsonl`, and per level the
 //!   precision, recall, duplicates and lag of `warnings.jsonl`.
 //!

@@ -173,11 +173,12 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         estates_per_town: usize,
     },
-    /// Estimate the scoring weights (Fellegi–Sunter log2 m/u per feature level) from labeled data.
+    /// Estimate the scoring weights (log2 odds per feature level, fitted jointly) from labeled data.
     ///
     /// Ingests the simulation's (or any labeled folder's) export files into a scratch store, correlates them
-    /// in event-time order while keeping every candidate pair compared, labels each pair from the truth, and
-    /// prints the [correlate.scoring] table to put in a configuration file.
+    /// in event-time order while keeping every candidate pair compared, labels each pair from the truth, fits
+    /// every level's weight jointly by logistic regression (m, u and log2(m/u) printed beside it), and prints
+    /// the [correlate.scoring] table to put in a configuration file.
     Fit {
         /// The labeled directory: export files in DIR/feeds, truth in DIR/truth/records.jsonl.
         #[arg(long, value_name = "DIR")]
