@@ -184,8 +184,9 @@ impl Correlator {
     pub fn new(settings: Settings) -> Correlator {
         Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
-            frequencies: BigramFrequencies::default(),
-            place_frequencies: PlaceFrequencies::default(),
+            // Term and place weights are learned over the window of clues that can still be candidates.
+            frequencies: BigramFrequencies::new(settings.blocking.horizon_days / 2),
+            place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
             settings,
             profiles: Vec::new(),
             joins: Vec::new(),
@@ -469,8 +470,8 @@ impl Correlator {
             }
         }
         self.by_clue.insert(profile.clue_id.clone(), node);
-        self.frequencies.add(&profile.bigrams);
-        self.place_frequencies.add(&profile.places);
+        self.frequencies.add(profile.at, &profile.bigrams);
+        self.place_frequencies.add(profile.at, &profile.places);
         self.profiles.push(profile);
         self.index_node(node, &keys);
         let merged = outputs

@@ -30,7 +30,7 @@ pub use config::{
 pub use correlator::{cluster_id_for, Assignment, Correlator, Explanation, PairRecord, Stats};
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, subject_similarity, weighted_dice, BigramFrequencies,
-    ClueProfile, TopicLexicon,
+    ClueProfile, TopicLexicon, WindowedCounts,
 };
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
 pub use score::{

@@ -354,12 +354,11 @@ pub fn sound_key(sound: &str) -> u64 {
     h.finish()
 }
 
-/// How many clues mention each place, learned from the stream: a mention many reports share (a district,
-/// `农村学校`) says little about which dispute a report is; a rare one shared by two reports ties them.
+/// How many clues mention each place, learned from the recent stream: a mention many reports share (a
+/// district, `农村学校`) says little about which dispute a report is; a rare one shared by two reports ties them.
 #[derive(Debug, Clone, Default)]
 pub struct PlaceFrequencies {
-    documents: u32,
-    frequency: std::collections::HashMap<u64, u32>,
+    counts: WindowedCounts<u64>,
 }
 
 impl PlaceFrequencies {
@@ -368,18 +367,22 @@ impl PlaceFrequencies {
     /// A mention used by at most this many clues is specific however few clues were seen.
     const SPECIFIC_FLOOR: u32 = 8;
 
-    /// Count one clue's mentions.
-    pub fn add(&mut self, places: &[u64]) {
-        self.documents += 1;
-        for p in places {
-            *self.frequency.entry(*p).or_insert(0) += 1;
+    /// Counts over the last `window_days` to twice that (see [`WindowedCounts`]).
+    pub fn new(window_days: u32) -> PlaceFrequencies {
+        PlaceFrequencies {
+            counts: WindowedCounts::new(window_days),
         }
     }
 
-    /// Whether a mention is specific: used by few clues so far.
-    pub fn is_specific(&self, place: u64) -> bool {
-        let df = self.frequency.get(&place).copied().unwrap_or(0);
-        df <= Self::SPECIFIC_FLOOR || f64::from(df) <= Self::COMMON_SHARE * f64::from(self.documents)
+    /// Count one clue's mentions, at its event time.
+    pub fn add(&mut self, at: i64, places: &[u64]) {
+        self.counts.add(at, places.iter().copied());
+    }
+
+    /// Whether a mention is specific: used by few of the clues before `at`, in the window.
+    pub fn is_specific(&self, at: i64, place: u64) -> bool {
+        let (documents, df) = (self.counts.documents(at), self.counts.count(at, place));
+        df <= Self::SPECIFIC_FLOOR || f64::from(df) <= Self::COMMON_SHARE * f64::from(documents)
     }
 
     /// Keep only the specific lead mentions of a profile, in `specific_places`.
@@ -388,7 +391,7 @@ impl PlaceFrequencies {
             .lead_places
             .iter()
             .copied()
-            .filter(|p| self.is_specific(*p))
+            .filter(|p| self.is_specific(profile.at, *p))
             .collect();
     }
 }
@@ -535,40 +538,127 @@ pub fn bigrams(text: &str) -> Vec<u32> {
     out
 }
 
-/// Document frequencies of description bigrams over the clues seen so far, for weighting: a bigram every
-/// report uses (`要求`, `协调`, `解决`) says little about which dispute it is; a rare one (`道闸`, `彩礼`) says
-/// much. Updated as clues arrive, so the weights depend only on the clues before, in order.
-#[derive(Debug, Clone, Default)]
-pub struct BigramFrequencies {
-    documents: u32,
-    frequency: std::collections::HashMap<u32, u32>,
+/// How many clues carried each key, over a sliding event-time window: two buckets of `span`, the current and
+/// the one before, so a count covers the last `span` to `2 × span`. Old buckets are dropped whole, so memory
+/// follows the window, not the history. A clue later than the current bucket opens a new one; a late clue
+/// (event time before the current bucket) is counted in the current one.
+#[derive(Debug, Clone)]
+pub struct WindowedCounts<K> {
+    span: i64,
+    /// Where the current bucket starts (a multiple of `span` since the epoch); `None` before the first clue.
+    start: Option<i64>,
+    current: (u32, std::collections::HashMap<K, u32>),
+    previous: (u32, std::collections::HashMap<K, u32>),
 }
 
-impl BigramFrequencies {
-    /// Count one clue's bigrams.
-    pub fn add(&mut self, bigrams: &[u32]) {
-        self.documents += 1;
-        for b in bigrams {
-            *self.frequency.entry(*b).or_insert(0) += 1;
+impl<K> Default for WindowedCounts<K> {
+    /// Buckets of 30 days: half the default blocking horizon.
+    fn default() -> Self {
+        WindowedCounts::new(30)
+    }
+}
+
+impl<K> WindowedCounts<K> {
+    /// Buckets of `span_days` (at least one day).
+    pub fn new(span_days: u32) -> WindowedCounts<K> {
+        WindowedCounts {
+            span: i64::from(span_days.max(1)) * 86_400,
+            start: None,
+            current: (0, std::collections::HashMap::new()),
+            previous: (0, std::collections::HashMap::new()),
         }
     }
 
-    /// The inverse document frequency of a bigram, `ln((N + 1) / (df + 1)) + 1`: 1 for a bigram in every
-    /// clue, more for rarer ones.
-    pub fn idf(&self, bigram: u32) -> f64 {
-        let df = self.frequency.get(&bigram).copied().unwrap_or(0);
-        (f64::from(self.documents + 1) / f64::from(df + 1)).ln() + 1.0
+    /// Which buckets count at `at`: both, only the current one (the previous is out of the window), or none.
+    fn buckets_at(&self, at: i64) -> (bool, bool) {
+        let Some(start) = self.start else {
+            return (false, false);
+        };
+        let bucket = at.div_euclid(self.span) * self.span;
+        if bucket <= start {
+            (true, true)
+        } else if bucket == start + self.span {
+            (true, false)
+        } else {
+            (false, false)
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> WindowedCounts<K> {
+    /// Count one clue's keys (each key once per clue is the caller's business) at event time `at`.
+    pub fn add(&mut self, at: i64, keys: impl Iterator<Item = K>) {
+        let bucket = at.div_euclid(self.span) * self.span;
+        match self.start {
+            Some(start) if bucket <= start => {}
+            Some(start) if bucket == start + self.span => {
+                self.previous = std::mem::take(&mut self.current);
+                self.start = Some(bucket);
+            }
+            _ => {
+                self.previous = Default::default();
+                self.current = Default::default();
+                self.start = Some(bucket);
+            }
+        }
+        self.current.0 += 1;
+        for key in keys {
+            *self.current.1.entry(key).or_insert(0) += 1;
+        }
+    }
+
+    /// How many clues of the window at `at` were counted.
+    pub fn documents(&self, at: i64) -> u32 {
+        let (current, previous) = self.buckets_at(at);
+        u32::from(current) * self.current.0 + u32::from(previous) * self.previous.0
+    }
+
+    /// How many clues of the window at `at` carried `key`.
+    pub fn count(&self, at: i64, key: K) -> u32 {
+        let (current, previous) = self.buckets_at(at);
+        let of = |bucket: &(u32, std::collections::HashMap<K, u32>)| bucket.1.get(&key).copied().unwrap_or(0);
+        (if current { of(&self.current) } else { 0 }) + (if previous { of(&self.previous) } else { 0 })
+    }
+}
+
+/// Document frequencies of description bigrams over the recent clues, for weighting: a bigram every report
+/// uses (`要求`, `协调`, `解决`) says little about which dispute it is; a rare one (`道闸`, `彩礼`) says much.
+/// Updated as clues arrive, so the weights depend only on the clues before, in order, and only on those of the
+/// window: what the county talks about this month, not over the years the store holds.
+#[derive(Debug, Clone, Default)]
+pub struct BigramFrequencies {
+    counts: WindowedCounts<u32>,
+}
+
+impl BigramFrequencies {
+    /// Counts over the last `window_days` to twice that (see [`WindowedCounts`]).
+    pub fn new(window_days: u32) -> BigramFrequencies {
+        BigramFrequencies {
+            counts: WindowedCounts::new(window_days),
+        }
+    }
+
+    /// Count one clue's bigrams, at its event time.
+    pub fn add(&mut self, at: i64, bigrams: &[u32]) {
+        self.counts.add(at, bigrams.iter().copied());
+    }
+
+    /// The inverse document frequency of a bigram among the clues of the window before `at`,
+    /// `ln((N + 1) / (df + 1)) + 1`: 1 for a bigram in every clue, more for rarer ones.
+    pub fn idf(&self, at: i64, bigram: u32) -> f64 {
+        let (documents, df) = (self.counts.documents(at), self.counts.count(at, bigram));
+        (f64::from(documents + 1) / f64::from(df + 1)).ln() + 1.0
     }
 
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
     pub fn weigh(&self, profile: &mut ClueProfile) {
-        let headline = &profile.headline;
+        let (headline, at) = (&profile.headline, profile.at);
         profile.bigram_weights = profile
             .bigrams
             .iter()
             .map(|&b| {
-                let w = self.idf(b) as f32;
+                let w = self.idf(at, b) as f32;
                 if headline.binary_search(&b).is_ok() {
                     2.0 * w
                 } else {
@@ -763,10 +853,32 @@ mod tests {
     }
 
     #[test]
+    fn counts_cover_the_window_and_forget_what_is_older() {
+        let day = 86_400;
+        let mut counts: WindowedCounts<u32> = WindowedCounts::new(30);
+        counts.add(day, [1, 2].into_iter());
+        counts.add(10 * day, [1].into_iter());
+        assert_eq!((counts.documents(20 * day), counts.count(20 * day, 1)), (2, 2));
+        // The next bucket: the previous one still counts.
+        counts.add(35 * day, [1].into_iter());
+        assert_eq!((counts.documents(40 * day), counts.count(40 * day, 1)), (3, 3));
+        // Read from a clue two buckets on: only the bucket before it counts.
+        assert_eq!((counts.documents(65 * day), counts.count(65 * day, 2)), (1, 0));
+        // A late clue counts in the current bucket.
+        counts.add(5 * day, [2].into_iter());
+        assert_eq!(counts.count(40 * day, 2), 2);
+        // A clue after a long pause starts afresh.
+        counts.add(200 * day, [3].into_iter());
+        assert_eq!((counts.documents(200 * day), counts.count(200 * day, 1)), (1, 0));
+        assert_eq!(counts.documents(500 * day), 0);
+    }
+
+    #[test]
     fn boilerplate_bigrams_weigh_less_than_rare_ones() {
         let mut freq = BigramFrequencies::default();
+        let at = ClueProfile::of(&yujing_model_clue("")).at;
         for _ in 0..50 {
-            freq.add(&bigrams("希望有关部门协调解决"));
+            freq.add(at, &bigrams("希望有关部门协调解决"));
         }
         let profile = |text: &str, freq: &BigramFrequencies| {
             let mut p = ClueProfile::of(&yujing_model_clue(text));
