@@ -547,8 +547,11 @@ pub struct WindowedCounts<K> {
     span: i64,
     /// Where the current bucket starts (a multiple of `span` since the epoch); `None` before the first clue.
     start: Option<i64>,
-    current: (u32, std::collections::HashMap<K, u32>),
-    previous: (u32, std::collections::HashMap<K, u32>),
+    /// Clues counted in the current and the previous bucket.
+    documents: (u32, u32),
+    /// Per key, its clues in the current and the previous bucket: one lookup answers for the window (a
+    /// clue's every bigram is looked up when it arrives).
+    counts: std::collections::HashMap<K, (u32, u32)>,
 }
 
 impl<K> Default for WindowedCounts<K> {
@@ -564,23 +567,23 @@ impl<K> WindowedCounts<K> {
         WindowedCounts {
             span: i64::from(span_days.max(1)) * 86_400,
             start: None,
-            current: (0, std::collections::HashMap::new()),
-            previous: (0, std::collections::HashMap::new()),
+            documents: (0, 0),
+            counts: std::collections::HashMap::new(),
         }
     }
 
     /// Which buckets count at `at`: both, only the current one (the previous is out of the window), or none.
-    fn buckets_at(&self, at: i64) -> (bool, bool) {
+    fn buckets_at(&self, at: i64) -> (u32, u32) {
         let Some(start) = self.start else {
-            return (false, false);
+            return (0, 0);
         };
         let bucket = at.div_euclid(self.span) * self.span;
         if bucket <= start {
-            (true, true)
+            (1, 1)
         } else if bucket == start + self.span {
-            (true, false)
+            (1, 0)
         } else {
-            (false, false)
+            (0, 0)
         }
     }
 }
@@ -592,32 +595,38 @@ impl<K: std::hash::Hash + Eq + Copy> WindowedCounts<K> {
         match self.start {
             Some(start) if bucket <= start => {}
             Some(start) if bucket == start + self.span => {
-                self.previous = std::mem::take(&mut self.current);
+                // The current bucket becomes the previous one; keys seen only before it are dropped.
+                self.documents = (0, self.documents.0);
+                self.counts.retain(|_, c| {
+                    *c = (0, c.0);
+                    c.1 > 0
+                });
                 self.start = Some(bucket);
             }
             _ => {
-                self.previous = Default::default();
-                self.current = Default::default();
+                self.documents = (0, 0);
+                self.counts.clear();
                 self.start = Some(bucket);
             }
         }
-        self.current.0 += 1;
+        self.documents.0 += 1;
         for key in keys {
-            *self.current.1.entry(key).or_insert(0) += 1;
+            self.counts.entry(key).or_insert((0, 0)).0 += 1;
         }
     }
 
     /// How many clues of the window at `at` were counted.
     pub fn documents(&self, at: i64) -> u32 {
         let (current, previous) = self.buckets_at(at);
-        u32::from(current) * self.current.0 + u32::from(previous) * self.previous.0
+        current * self.documents.0 + previous * self.documents.1
     }
 
     /// How many clues of the window at `at` carried `key`.
     pub fn count(&self, at: i64, key: K) -> u32 {
         let (current, previous) = self.buckets_at(at);
-        let of = |bucket: &(u32, std::collections::HashMap<K, u32>)| bucket.1.get(&key).copied().unwrap_or(0);
-        (if current { of(&self.current) } else { 0 }) + (if previous { of(&self.previous) } else { 0 })
+        self.counts
+            .get(&key)
+            .map_or(0, |c| current * c.0 + previous * c.1)
     }
 }
 
