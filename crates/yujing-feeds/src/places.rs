@@ -214,6 +214,17 @@ pub fn mentions_in(text: &str) -> Vec<String> {
         if !estate_like && !words.iter().any(|(_, proper)| *proper) {
             return;
         }
+        // A common two-character noun that only ends in a place character (`农村`, `乡村`, `县城`) names no
+        // place: its name would be one character. (A named village is a proper noun or a name and `村`.)
+        if let Some((last, false)) = words.last() {
+            if chars(last) == 2
+                && ["村", "城", "湾", "庭", "苑", "组"]
+                    .iter()
+                    .any(|e| last.ends_with(e))
+            {
+                return;
+            }
+        }
         let name = normalize_mention(&joined);
         // A village group or an estate named with its village or road (`长龙村托塘组`): the lower unit is a place
         // of its own, as other reports write it alone.
@@ -343,6 +354,18 @@ pub fn normalize_mention(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_countryside_is_no_place() {
+        assert_eq!(
+            mentions_in("2018年农村合作医疗保险费逐年增加"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mentions_in("咨询M市2018年农村医保的收费标准"),
+            Vec::<String>::new()
+        );
+    }
 
     #[test]
     fn finds_estates_roads_and_landmarks_in_free_text() {
