@@ -571,6 +571,34 @@ fn simulate_replay_and_eval_score_a_seeded_data_set_deterministically() {
     assert!(orange["precision"].as_f64().expect("p") >= 0.95, "{orange}");
     assert!(orange["recall"].as_f64().expect("r") >= 0.9, "{orange}");
     assert_eq!(orange["duplicates"], 0);
+
+    // The weights fitted on it, jointly, with the text features held at the configured weights.
+    let truth = sim.display().to_string();
+    let fitted = ok(yujing(
+        dir.path(),
+        &["fit", "--truth", &truth, "--hold", "description,mention"],
+    ));
+    assert!(
+        fitted.contains("held at the configuration's weights, not fitted: description, mention"),
+        "{fitted}"
+    );
+    assert!(
+        fitted.contains("\"description.high\" = 3.55"),
+        "a held level keeps its weight:\n{fitted}"
+    );
+    assert!(
+        fitted.contains("\"estate.missing\" = 0.00"),
+        "knowing nothing weighs 0:\n{fitted}"
+    );
+    assert!(fitted.contains("[correlate.scoring.weights]"), "{fitted}");
+    // A feature that does not exist is named, with the ones that do.
+    let wrong = yujing(dir.path(), &["fit", "--truth", &truth, "--hold", "estates"]);
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("--hold: no feature `estates`") && stderr.contains("estate, village_group"),
+        "{stderr}"
+    );
 }
 
 #[test]
