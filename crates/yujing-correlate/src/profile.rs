@@ -947,6 +947,91 @@ mod tests {
     }
 
     #[test]
+    fn a_namesake_estate_in_another_town_is_another_place() {
+        let here = ClueProfile::of(&yujing_model_clue("电梯坏了"));
+        let mut there_clue = yujing_model_clue("电梯坏了");
+        there_clue.town.town_code = yujing_model::TownCode("320682002".to_owned());
+        there_clue.town.community_code = None;
+        there_clue.town.community_name = None;
+        let there = ClueProfile::of(&there_clue);
+        let same_town = crate::score::compare(&here, &here.clone(), 300.0);
+        assert_eq!(same_town.level("estate"), Some("same"));
+        assert_eq!(same_town.level("building"), Some("same"));
+        let other_town = crate::score::compare(&here, &there, 300.0);
+        assert_eq!(other_town.level("town"), Some("conflict"));
+        assert_eq!(other_town.level("estate"), Some("conflict"));
+        assert_eq!(other_town.level("building"), Some("conflict"));
+        // The same caller still ties them (the sample clue's phone): only the place no longer does.
+        let agreements = other_town.agreements();
+        assert!(
+            !agreements
+                .iter()
+                .any(|f| ["estate", "building", "mention", "place_topic"].contains(f)),
+            "{agreements:?}"
+        );
+    }
+
+    #[test]
+    fn the_one_walk_gives_what_two_plain_walks_give() {
+        // The walk adds up only what two clues share, from sums kept per profile; check it against the
+        // definition (weighted Dice over all bigrams, and over the bigrams that are no place on either side),
+        // with places that are a place on one side only.
+        let mut freq = BigramFrequencies::default();
+        let texts = [
+            "锦绣华庭门口修建搅拌厂，粉尘很大",
+            "丽发新城附近搅拌厂粉尘扰民，锦绣华庭也受影响",
+            "锦绣华庭停车费上涨",
+        ];
+        let mut profiles: Vec<ClueProfile> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let mut clue = yujing_model_clue(text);
+            clue.address.estate = None;
+            clue.address.places = vec![["锦绣华庭", "丽发新城", "锦绣华庭"][i].to_owned()];
+            let mut p = ClueProfile::of(&clue);
+            freq.weigh(&mut p);
+            freq.add(p.at, &p.bigrams);
+            profiles.push(p);
+        }
+        // A bigram that names a place on either side is left out on both.
+        let plain = |a: &ClueProfile, b: &ClueProfile, without_places: bool| {
+            let place = |x: &u32| {
+                let of = |p: &ClueProfile| {
+                    p.bigrams
+                        .iter()
+                        .position(|y| y == x)
+                        .is_some_and(|i| p.bigram_is_place[i])
+                };
+                without_places && (of(a) || of(b))
+            };
+            let (mut common, mut total) = (0.0, 0.0);
+            for (i, x) in a.bigrams.iter().enumerate().filter(|(_, x)| !place(x)) {
+                let w = f64::from(a.bigram_weights[i]);
+                total += w;
+                if let Some(j) = b.bigrams.iter().position(|y| y == x) {
+                    common += w + f64::from(b.bigram_weights[j]);
+                }
+            }
+            for (j, _) in b.bigrams.iter().enumerate().filter(|(_, x)| !place(x)) {
+                total += f64::from(b.bigram_weights[j]);
+            }
+            if total > 0.0 {
+                common / total
+            } else {
+                0.0
+            }
+        };
+        // `锦绣华庭` is the place of the first report and only words in the second.
+        assert!(profiles[0].bigram_is_place.iter().any(|p| *p));
+        for a in &profiles {
+            for b in &profiles {
+                let (text, subject) = description_and_subject(a, b);
+                assert!((text - plain(a, b, false)).abs() < 1e-9, "{text}");
+                assert!((subject - plain(a, b, true)).abs() < 1e-9, "{subject}");
+            }
+        }
+    }
+
+    #[test]
     fn dice_of_bigrams_ignores_punctuation_and_masks() {
         let a = bigrams("电梯坏了，物业不修。赵**");
         let b = bigrams("电梯坏了物业不修");
