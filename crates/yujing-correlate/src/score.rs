@@ -210,9 +210,8 @@ impl Comparison {
 /// The weight of every level of every feature.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureWeights {
-    weights: Vec<Vec<f64>>,
-    /// The same, one fixed-size row per feature: scoring a pair (done for every candidate) indexes it with no
-    /// bounds to check.
+    /// One fixed-size row per feature (levels past a feature's own weigh 0): scoring a pair, done for every
+    /// candidate, indexes it with no bounds to check.
     rows: [[f64; MAX_LEVELS]; FEATURE_COUNT],
 }
 
@@ -220,7 +219,7 @@ impl FeatureWeights {
     /// Weights from a `feature.level → weight` table; a level not in the table weighs 0. Unknown names are
     /// returned as errors.
     pub fn from_table(table: &BTreeMap<String, f64>) -> Result<FeatureWeights, Vec<String>> {
-        let mut weights: Vec<Vec<f64>> = FEATURES.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+        let mut rows = [[0.0; MAX_LEVELS]; FEATURE_COUNT];
         let mut errors = Vec::new();
         for (key, &weight) in table {
             let known = key.split_once('.').and_then(|(feature, level)| {
@@ -229,7 +228,7 @@ impl FeatureWeights {
                 Some((i, j))
             });
             match known {
-                Some((i, j)) if weight.is_finite() => weights[i][j] = weight,
+                Some((i, j)) if weight.is_finite() => rows[i][j] = weight,
                 Some(_) => errors.push(format!("scoring.weights.\"{key}\" must be a finite number")),
                 None => errors.push(format!(
                     "scoring.weights.\"{key}\" names no feature level (known: {})",
@@ -238,11 +237,7 @@ impl FeatureWeights {
             }
         }
         if errors.is_empty() {
-            let mut rows = [[0.0; MAX_LEVELS]; FEATURE_COUNT];
-            for (row, levels) in rows.iter_mut().zip(&weights) {
-                row[..levels.len()].copy_from_slice(levels);
-            }
-            Ok(FeatureWeights { weights, rows })
+            Ok(FeatureWeights { rows })
         } else {
             Err(errors)
         }
@@ -250,7 +245,7 @@ impl FeatureWeights {
 
     /// The weight of one feature level.
     pub fn weight(&self, feature: usize, level: u8) -> f64 {
-        self.weights
+        self.rows
             .get(feature)
             .and_then(|w| w.get(usize::from(level)))
             .copied()
@@ -272,7 +267,7 @@ impl FeatureWeights {
         let mut out = BTreeMap::new();
         for (i, f) in FEATURES.iter().enumerate() {
             for (j, (level, _)) in f.levels.iter().enumerate() {
-                out.insert(format!("{}.{level}", f.name), self.weights[i][j]);
+                out.insert(format!("{}.{level}", f.name), self.rows[i][j]);
             }
         }
         out

@@ -217,11 +217,7 @@ pub fn mentions_in(text: &str) -> Vec<String> {
         // A common two-character noun that only ends in a place character (`农村`, `乡村`, `县城`) names no
         // place: its name would be one character. (A named village is a proper noun or a name and `村`.)
         if let Some((last, false)) = words.last() {
-            if chars(last) == 2
-                && ["村", "城", "湾", "庭", "苑", "组"]
-                    .iter()
-                    .any(|e| last.ends_with(e))
-            {
+            if chars(last) == 2 && ESTATE_ENDINGS.iter().any(|e| chars(e) == 1 && last.ends_with(e)) {
                 return;
             }
         }

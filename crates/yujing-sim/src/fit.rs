@@ -85,7 +85,6 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
     }
     let (joint, mut intercept) = logistic_weights(pairs, &offsets, &fixed);
     let mut levels = Vec::new();
-    let mut table: Vec<Vec<f64>> = Vec::new();
     for (i, feature) in FEATURES.iter().enumerate() {
         let n = feature.levels.len();
         let mut in_match = vec![0usize; n];
@@ -98,7 +97,6 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
                 in_non[l] += 1;
             }
         }
-        let mut row = Vec::new();
         for (j, (level, _)) in feature.levels.iter().enumerate() {
             // Shrink both rates towards the level's pooled rate with a prior of PRIOR pairs: a level seen a
             // handful of times gets a weight near 0 instead of an artefact of its tiny counts.
@@ -127,8 +125,6 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
         // estimate weighs.
         let own = &mut levels[offsets[i]..offsets[i] + n];
         if held.contains_key(&i) {
-            row.extend(own.iter().map(|l| l.weight));
-            table.push(row);
             continue;
         }
         let reference = feature
@@ -154,9 +150,7 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
             } else {
                 0.0
             };
-            row.push(l.weight);
         }
-        table.push(row);
     }
     // The threshold: sweep the scores of all pairs, best F1 first, ties to the higher threshold.
     let mut scored: Vec<(f64, bool)> = pairs
@@ -166,7 +160,7 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
                 .levels
                 .iter()
                 .enumerate()
-                .map(|(i, &l)| table[i][usize::from(l)])
+                .map(|(i, &l)| levels[offsets[i] + usize::from(l).min(FEATURES[i].levels.len() - 1)].weight)
                 .sum();
             (s, *same)
         })
@@ -200,6 +194,7 @@ pub fn fit_weights(pairs: &[(Comparison, bool)], held: &BTreeMap<usize, Vec<f64>
         intercept,
     }
 }
+
 /// The L2 penalty of the logistic fit, in pairs: it keeps a level seen a handful of times near 0 instead of an
 /// artefact of its tiny counts, and makes the one-hot levels of a feature identifiable.
 const RIDGE: f64 = 5.0;
