@@ -261,14 +261,27 @@ impl Correlator {
         if let Some(group) = &p.village_group {
             keys.push(block_key(&["group", group]));
         }
+        // The road and community keys carry the type, so that a busy road's other disputes stay out of them. A
+        // clue whose type says little (`其他`, or a guess from the text for a word no table maps) is keyed under
+        // every type: its dispute's reports under a mapped type must still find it, and it them.
+        let weak_type = p.type_guessed || p.dispute_type == DisputeType::Other;
+        let key_types: &[DisputeType] = if weak_type {
+            &DisputeType::ALL
+        } else {
+            std::slice::from_ref(&p.dispute_type)
+        };
         if let Some(road) = &p.road {
-            keys.push(block_key(&["road", &p.town, road, p.dispute_type.name()]));
+            for t in key_types {
+                keys.push(block_key(&["road", &p.town, road, t.name()]));
+            }
         }
         for org in &p.organisations {
             keys.push(block_key(&["org", org]));
         }
         if let Some(community) = &p.community {
-            keys.push(block_key(&["community", community, p.dispute_type.name()]));
+            for t in key_types {
+                keys.push(block_key(&["community", community, t.name()]));
+            }
         }
         keys.push(block_key(&["town-type", &p.town, p.dispute_type.name()]));
         keys
@@ -640,8 +653,10 @@ impl Correlator {
         warnings
     }
 
-    /// Fill the building, estate and village group levels the best member left `missing` from what the
-    /// cluster's members near in time know.
+    /// Fill the levels the best member left `missing` (building, estate, village group, road, community,
+    /// counter-party) from what the cluster's members near in time know. A report that does not name the road
+    /// may be the best match by its words while the report before it named the road: the cluster knows both,
+    /// and another member's different road is as good a reason to doubt as the best member's own.
     fn refine(&self, p: &ClueProfile, root: u32, comparison: &mut Comparison) {
         const NEAREST: usize = 12;
         let Some(cluster) = self.clusters.get(&root) else {
@@ -684,6 +699,20 @@ impl Correlator {
         }
         if let Some(level) = known_level(&p.village_group, &|m| m.village_group.clone()) {
             comparison.refine_missing("village_group", level);
+        }
+        if let Some(level) = known_level(&p.road, &|m| m.road.clone()) {
+            comparison.refine_missing("road", level);
+        }
+        if let Some(level) = known_level(&p.community, &|m| m.community.clone()) {
+            comparison.refine_missing("community", level);
+        }
+        if !p.organisations.is_empty() {
+            let known: Vec<&String> = near.iter().flat_map(|m| &m.organisations).collect();
+            if p.organisations.iter().any(|o| known.contains(&o)) {
+                comparison.refine_missing("counterparty", "same");
+            } else if !known.is_empty() {
+                comparison.refine_missing("counterparty", "conflict");
+            }
         }
         if p.estate.is_some() {
             let similarity = near
@@ -1090,4 +1119,143 @@ impl Correlator {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CorrelateConfig;
+
+    /// A report at `road` in the sample clue's town, with no estate, no position and no party: only the road,
+    /// the type and the words can tie it to another.
+    fn road_report(id: &str, hours: i64, dispute_type: DisputeType, road: &str, description: &str) -> Clue {
+        let mut clue: Clue = serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+            .expect("the sample clue parses");
+        clue.clue_id = format!("hotline12345:{id}");
+        clue.feed = FeedId::Hotline12345;
+        clue.source_id = id.to_owned();
+        clue.occurred_at += chrono::Duration::hours(hours);
+        clue.reported_at = clue.occurred_at;
+        clue.dispute_type = dispute_type;
+        clue.town.community_code = None;
+        clue.town.community_name = None;
+        clue.town.grid_code = None;
+        clue.address = yujing_model::Address {
+            text: format!("如城街道{road}"),
+            normalized: "320682001".to_owned(),
+            road: Some(road.to_owned()),
+            ..yujing_model::Address::default()
+        };
+        clue.location = None;
+        clue.parties.clear();
+        clue.people_involved = None;
+        clue.risk_flags.clear();
+        clue.title = None;
+        clue.description = description.to_owned();
+        clue
+    }
+
+    fn correlator() -> Correlator {
+        let orange = crate::config::RuleConfig {
+            name: "orange".to_owned(),
+            level: yujing_model::WarningLevel::Orange,
+            occurrences: 5,
+            within_days: 30,
+            when: None,
+            tests: vec![],
+        };
+        let config = CorrelateConfig {
+            rules: vec![orange],
+            ..CorrelateConfig::default()
+        };
+        Correlator::new(
+            config
+                .build()
+                .expect("one rule and the built-in weights are valid"),
+        )
+    }
+
+    fn candidates(correlator: &Correlator, clue: &Clue) -> Vec<String> {
+        correlator
+            .explain(clue)
+            .into_iter()
+            .map(|e| e.candidate_clue_id)
+            .collect()
+    }
+
+    #[test]
+    fn a_report_of_a_type_that_says_little_meets_the_roads_reports_of_any_type() {
+        let mut correlator = correlator();
+        let wages = road_report(
+            "A",
+            0,
+            DisputeType::Labour,
+            "中山路",
+            "加班工资被克扣，要求给个说法",
+        );
+        correlator.observe(&wages);
+        // `其他纠纷`, or a type guessed from the text, says too little to keep the report out of a typed key.
+        let other = road_report("B", 2, DisputeType::Other, "中山路", "工资拖欠三个月");
+        assert_eq!(candidates(&correlator, &other), vec!["hotline12345:A".to_owned()]);
+        let mut guessed = road_report("C", 2, DisputeType::Consumer, "中山路", "工资拖欠三个月");
+        guessed.category_guessed = true;
+        assert_eq!(
+            candidates(&correlator, &guessed),
+            vec!["hotline12345:A".to_owned()]
+        );
+        // A mapped type keeps the road's other disputes out.
+        let fees = road_report("D", 2, DisputeType::Consumer, "中山路", "商家不退款");
+        assert!(candidates(&correlator, &fees).is_empty());
+    }
+
+    #[test]
+    fn another_member_that_knows_the_road_says_what_the_best_member_did_not() {
+        let text = "加班工资被克扣，双方发生口角，请求调解。老板一直拖着不给，工人们多次找过劳动监察大队都没有结果，希望政府尽快出面协调解决";
+        let link = |road_of_the_new_report: &str| {
+            let mut correlator = correlator();
+            // One dispute in two reports, tied by the caller's phone: the first names the road, the second
+            // does not.
+            let mut first = road_report("A", 0, DisputeType::Labour, "纬二路", "工人讨薪");
+            let phone = yujing_model::Party {
+                role: yujing_model::PartyRole::Reporter,
+                kind: yujing_model::PartyKind::Person,
+                name_masked: None,
+                phone_masked: None,
+                id_masked: None,
+                keys: vec![yujing_model::PartyKey {
+                    kind: yujing_model::PartyKeyKind::Phone,
+                    hash: "caller".to_owned(),
+                }],
+                name_tokens: None,
+            };
+            first.parties.push(phone.clone());
+            let mut second = road_report("B", 1, DisputeType::Labour, "纬二路", text);
+            second.address.road = None;
+            second.address.text = "如城街道".to_owned();
+            second.parties.push(phone);
+            correlator.observe(&first);
+            let joined = correlator.observe(&second);
+            assert!(
+                matches!(
+                    &joined[0],
+                    CorrelationEvent::Linked {
+                        new_cluster: false,
+                        ..
+                    }
+                ),
+                "{joined:?}"
+            );
+            // The new report repeats the second's words: that pair is the best, and it says nothing of the road.
+            let third = road_report("C", 2, DisputeType::Labour, road_of_the_new_report, text);
+            match correlator.observe(&third).remove(0) {
+                CorrelationEvent::Linked { score, matched, .. } => (score, matched),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (same_road, matched) = link("纬二路");
+        assert!(matched.contains(&"road".to_owned()), "{matched:?}");
+        let (other_road, matched) = link("中山路");
+        assert!(!matched.contains(&"road".to_owned()), "{matched:?}");
+        assert!(same_road > other_road, "{same_road} vs {other_road}");
+    }
 }

@@ -199,7 +199,7 @@ impl Comparison {
     }
 
     /// Refine a level that is `missing` on the pair with what a third clue (another member of the cluster)
-    /// knows: used for the building, estate and village group.
+    /// knows: used for the building, estate, village group, road, community and counter-party.
     pub fn refine_missing(&mut self, feature: &str, level: &str) {
         if self.level(feature) == Some("missing") {
             self.set(feature, level);
