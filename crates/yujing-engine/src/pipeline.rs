@@ -359,9 +359,18 @@ impl Pipeline {
         reason: Option<&str>,
     ) -> Result<Vec<WorkOrderEvent>, PipelineError> {
         let now = self.clock.now();
-        Ok(self
-            .orders
-            .execute(self.log.as_ref(), order_id, command, actor, reason, now)?)
+        // An operator's words go on the log and out to every subscriber: a phone or ID number typed into a
+        // reason or a summary is redacted like one in a report.
+        let command = redacted(command);
+        let reason = reason.map(yujing_feeds::pii::redact);
+        Ok(self.orders.execute(
+            self.log.as_ref(),
+            order_id,
+            &command,
+            actor,
+            reason.as_deref(),
+            now,
+        )?)
     }
 
     /// Supervision at the clock's now.
@@ -426,5 +435,19 @@ impl Pipeline {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+}
+
+/// `command` with its free text redacted (see [`yujing_feeds::pii::redact`]).
+fn redacted(command: &Command) -> Command {
+    use yujing_feeds::pii::redact;
+    match command {
+        Command::Resolve { summary } => Command::Resolve {
+            summary: redact(summary),
+        },
+        Command::Dispatch { unit } => Command::Dispatch {
+            unit: unit.as_deref().map(redact),
+        },
+        other => other.clone(),
     }
 }

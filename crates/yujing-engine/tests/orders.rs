@@ -249,3 +249,68 @@ fn a_warning_on_the_cluster_another_was_merged_into_finds_the_merged_clusters_or
     let reopened = OrderStage::open(&log, built().policy).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reopened.order(&order_id), stage.order(&order_id));
 }
+
+#[test]
+fn numbers_an_operator_types_into_a_reason_or_a_summary_are_redacted_on_the_log() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("store");
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let mut pipeline = open(&store, &clock);
+    let police = sample("police.sample.csv");
+    let second = police
+        .windows(20)
+        .position(|w| w == b"J3206822026061001207")
+        .unwrap_or(police.len());
+    for (feed, file, body) in [
+        (
+            FeedId::Hotline12345,
+            "hotline.jsonl",
+            first_lines("hotline12345.sample.jsonl", 3),
+        ),
+        (FeedId::Grid, "grid.jsonl", first_lines("grid.sample.jsonl", 1)),
+        (FeedId::Police, "police.csv", police[..second].to_vec()),
+        (
+            FeedId::Screening,
+            "screening.csv",
+            first_lines("screening.sample.csv", 2),
+        ),
+    ] {
+        pipeline
+            .ingest_bytes(feed, file, &body)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let order_id = pipeline
+        .orders()
+        .orders()
+        .next()
+        .map(|o| o.order_id.clone())
+        .unwrap_or_else(|| panic!("an order"));
+    let clear = [
+        "13962751208",
+        "139-6275-1208",
+        "１３９６２７５１２０８",
+        "320682197805126617",
+    ];
+    for command in [
+        Command::Dispatch { unit: None },
+        Command::Accept,
+        Command::Resolve {
+            summary: "已联系业主赵某，电话139-6275-1208，身份证320682 19780512 6617".to_owned(),
+        },
+    ] {
+        pipeline
+            .command(
+                &order_id,
+                &command,
+                &centre(),
+                Some("回访电话１３９６２７５１２０８，另一号码13962751208"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let history = serde_json::to_string(pipeline.orders().history(&order_id)).unwrap_or_default();
+    assert!(history.contains("139****1208"), "{history}");
+    for number in clear {
+        assert!(!history.contains(number), "{number} in {history}");
+    }
+    assert!(!yujing_feeds::pii::contains_clear_pii(&history), "{history}");
+}

@@ -161,11 +161,12 @@ impl Normalizer {
             address,
             location: record.location,
             dispute_type,
-            source_category: record.source_category.clone(),
+            // Category and status words are free text too: an upstream system may put a number in them.
+            source_category: pii::redact(&record.source_category),
             category_inferred,
             category_guessed,
             request_kind: record.request_kind,
-            source_status: record.status.clone(),
+            source_status: record.status.as_deref().map(pii::redact),
             parties: record
                 .parties
                 .iter()

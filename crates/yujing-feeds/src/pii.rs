@@ -132,7 +132,7 @@ pub fn letters_hex(bytes: &[u8]) -> String {
 
 /// The digits of a phone number: an 11-digit mobile (`+86`/`86` dropped) or a landline with area code.
 pub fn normalize_phone(phone: &str) -> Option<String> {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits: String = fold_width(phone).chars().filter(char::is_ascii_digit).collect();
     let digits = if digits.len() == 13 && digits.starts_with("86") {
         digits[2..].to_owned()
     } else {
@@ -143,13 +143,44 @@ pub fn normalize_phone(phone: &str) -> Option<String> {
     (is_mobile || is_landline).then_some(digits)
 }
 
-/// An 18-character ID number, upper-cased, when `id` is one.
+/// An 18-character ID number, upper-cased, when `id` is one (spaces and hyphens between its digits, and
+/// full-width digits, are allowed: `320682 19780512 6617`).
 pub fn normalize_id_number(id: &str) -> Option<String> {
-    let id: String = id.trim().to_ascii_uppercase();
-    let valid = id.len() == 18
-        && id[..17].bytes().all(|b| b.is_ascii_digit())
-        && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X');
+    let id: String = fold_width(id.trim())
+        .chars()
+        .filter(|c| !is_digit_separator(*c))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    // Checked on bytes: a string of 18 bytes may end inside a multi-byte character (`320682197805126号`).
+    let bytes = id.as_bytes();
+    let valid = bytes.len() == 18
+        && bytes[..17].iter().all(u8::is_ascii_digit)
+        && matches!(bytes[17], b'0'..=b'9' | b'X');
     valid.then_some(id)
+}
+
+/// Whether `c` may stand between the digits of a number written by hand: a space or a hyphen.
+fn is_digit_separator(c: char) -> bool {
+    matches!(c, ' ' | '-')
+}
+
+/// Full-width digits, `Ｘ`, `＋`, the full-width hyphen and the ideographic space in their ASCII forms, so that
+/// `１３９６２７５１２０８` is found and masked like `13962751208`. Every other character is kept.
+pub fn fold_width(text: &str) -> std::borrow::Cow<'_, str> {
+    let folded = |c: char| match c {
+        '０'..='９' => char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')),
+        'Ｘ' => Some('X'),
+        'ｘ' => Some('x'),
+        '＋' => Some('+'),
+        '－' => Some('-'),
+        '\u{3000}' => Some(' '),
+        _ => None,
+    };
+    if text.chars().any(|c| folded(c).is_some()) {
+        std::borrow::Cow::Owned(text.chars().map(|c| folded(c).unwrap_or(c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// A platform account id or openid as written, when `value` is one: 4 to 64 ASCII letters, digits and `_-.@:`,
@@ -240,18 +271,21 @@ pub fn mask_id_number(id: &str) -> Option<String> {
 
 fn id_pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    // 18-character ID numbers, not inside a longer run of digits.
+    // 18-character ID numbers, not inside a longer run of digits; a space or hyphen may stand between any
+    // two of their characters (`320682 19780512 6617`).
     RE.get_or_init(|| {
-        Regex::new(r"(?:^|[^0-9])([1-9][0-9]{16}[0-9Xx])(?:[^0-9A-Za-z]|$)").expect("valid regex")
+        Regex::new(r"(?:^|[^0-9])([1-9](?:[- ]?[0-9]){16}[- ]?[0-9Xx])(?:[^0-9A-Za-z]|$)")
+            .expect("valid regex")
     })
 }
 
 fn phone_pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    // Mobiles (optionally +86) and landlines with an area code, not inside a longer run of digits.
+    // Mobiles (optionally +86) and landlines with an area code, not inside a longer run of digits; a space or
+    // hyphen may stand between their digits (`139-6275-1208`, `139 6275 1208`).
     RE.get_or_init(|| {
         Regex::new(
-            r"(?:^|[^0-9])((?:\+?86[- ]?)?1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7})(?:[^0-9]|$)",
+            r"(?:^|[^0-9])((?:\+?86[- ]?)?1[3-9](?:[- ]?[0-9]){9}|0[1-9][0-9]{1,2}[- ]?[2-9](?:[- ]?[0-9]){6,7})(?:[^0-9]|$)",
         )
         .expect("valid regex")
     })
@@ -259,9 +293,11 @@ fn phone_pattern() -> &'static Regex {
 
 /// Free text with every phone and ID number replaced by its masked form.
 ///
-/// Runs before any text leaves the raw log: descriptions, addresses, titles and dead-letter reasons.
+/// Runs before any text leaves the raw log: descriptions, addresses, titles, category and status words,
+/// dead-letter reasons and operators' reasons. Full-width digits are read as digits (and written back as ASCII).
 pub fn redact(text: &str) -> String {
-    let text = replace_group(text, id_pattern(), |m| {
+    let text = fold_width(text);
+    let text = replace_group(&text, id_pattern(), |m| {
         mask_id_number(m).unwrap_or_else(|| "******************".to_owned())
     });
     replace_group(&text, phone_pattern(), |m| {
@@ -288,7 +324,8 @@ fn replace_group(text: &str, re: &Regex, mask: impl Fn(&str) -> String) -> Strin
 ///
 /// Used by tests and by the engine's own guard before output is written.
 pub fn contains_clear_pii(text: &str) -> bool {
-    id_pattern().is_match(text) || phone_pattern().is_match(text)
+    let text = fold_width(text);
+    id_pattern().is_match(&text) || phone_pattern().is_match(&text)
 }
 
 /// An organisation's name for display: shown as given (it is not personal data), with numbers redacted.
@@ -344,6 +381,48 @@ mod tests {
         assert!(!contains_clear_pii(&red));
         assert!(contains_clear_pii(text));
         assert_eq!(redact("13962751208/15851309977"), "139****1208/158****9977");
+    }
+
+    #[test]
+    fn redacts_numbers_written_with_separators_or_full_width_digits() {
+        for (text, expected) in [
+            ("电话139-6275-1208，", "电话139****1208，"),
+            ("电话139 6275 1208", "电话139****1208"),
+            ("电话１３９６２７５１２０８", "电话139****1208"),
+            ("+86 139 6275 1208", "139****1208"),
+            ("座机0513-8765 1234", "座机0513-****1234"),
+            ("身份证320682 19780512 6617。", "身份证320682********6617。"),
+            ("身份证320682-19780512-661X", "身份证320682********661X"),
+            (
+                "身份证３２０６８２１９７８０５１２６６１７",
+                "身份证320682********6617",
+            ),
+        ] {
+            let red = redact(text);
+            assert_eq!(red, expected, "{text}");
+            assert!(contains_clear_pii(text), "{text}");
+            assert!(!contains_clear_pii(&red), "{red}");
+        }
+        // Dates, times, amounts and room numbers are no phone or ID number.
+        for text in [
+            "2026-01-28 04:10:00",
+            "欠款 12000 元，房号 1201 室",
+            "2026年3月5日 14:30",
+        ] {
+            assert_eq!(redact(text), text);
+        }
+    }
+
+    #[test]
+    fn an_id_number_that_ends_inside_a_character_is_no_id_number_and_does_not_panic() {
+        // 17 digits and a three-byte character: 18 characters' worth of bytes would end inside `号`.
+        assert_eq!(normalize_id_number("320682197805126号"), None);
+        assert_eq!(mask_id_number("32068219780512661号"), None);
+        assert_eq!(redact("身份证320682197805126号"), "身份证320682197805126号");
+        assert_eq!(
+            normalize_id_number("320682 19780512 661x").as_deref(),
+            Some("32068219780512661X")
+        );
     }
 
     #[test]

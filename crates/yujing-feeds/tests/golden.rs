@@ -82,6 +82,7 @@ macro_rules! golden {
 golden! {
     hotline12345_good => "hotline12345.good.jsonl",
     hotline12345_bad => "hotline12345.bad.jsonl",
+    hotline12345_pii => "hotline12345.pii.jsonl",
     grid_good => "grid.good.jsonl",
     grid_bad => "grid.bad.jsonl",
     police_good => "police.good.csv",
