@@ -6,7 +6,7 @@
 //! (feed, source id): the content fingerprints already logged. So a file ingested twice adds no clue, a re-delivery
 //! with a new status becomes version n+1 of the same clue, and a crash mid-file leaves nothing half-written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -161,7 +161,7 @@ pub fn collect_inputs(paths: &[PathBuf], feed: Option<FeedId>) -> Result<Inputs,
     for path in paths {
         if path.is_dir() {
             let mut files = Vec::new();
-            walk(path, &mut files)?;
+            walk(path, &mut files, &mut BTreeSet::new())?;
             files.sort();
             for file in files {
                 let detected = adapters::detect_feed(&file);
@@ -200,17 +200,33 @@ pub fn collect_inputs(paths: &[PathBuf], feed: Option<FeedId>) -> Result<Inputs,
     })
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+/// The files under `dir`. Each directory is entered once, by its canonical path, however many links lead to
+/// it: a link to a parent (`a -> .`) would otherwise make the walk exponential. A linked file is read where it
+/// is; one reached twice is read once.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> Result<(), IngestError> {
     let read = |source| IngestError::Read {
         path: dir.to_path_buf(),
         source,
     };
-    for entry in std::fs::read_dir(dir).map_err(read)? {
-        let path = entry.map_err(read)?.path();
+    if !visited.insert(std::fs::canonicalize(dir).map_err(read)?) {
+        return Ok(());
+    }
+    // In name order, so that which of two names of one file is read does not depend on the file system.
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(read)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<PathBuf>, _>>()
+        .map_err(read)?;
+    entries.sort();
+    for path in entries {
         if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
+            walk(&path, out, visited)?;
+        } else if path.is_file() {
+            // A dangling link or a socket is nothing to ingest.
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if visited.insert(canonical) {
+                out.push(path);
+            }
         }
     }
     Ok(())

@@ -184,3 +184,34 @@ fn shards_split_a_county_by_town_and_together_hold_exactly_the_unsharded_store()
         }
     }
 }
+
+#[test]
+fn a_directory_that_links_to_itself_is_walked_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(feeds.join("sub")).expect("mkdir");
+    std::fs::write(feeds.join("hotline12345-06.jsonl"), HOTLINE).expect("write");
+    std::fs::write(feeds.join("sub/grid-06.jsonl"), b"").expect("write");
+    // Two links to the directory itself and one to its parent: a walk that followed every link would list
+    // each file 2^depth times (or never end).
+    std::os::unix::fs::symlink(".", feeds.join("a")).expect("symlink");
+    std::os::unix::fs::symlink(".", feeds.join("b")).expect("symlink");
+    std::os::unix::fs::symlink("..", feeds.join("sub/up")).expect("symlink");
+    std::os::unix::fs::symlink("hotline12345-06.jsonl", feeds.join("hotline12345-again.jsonl"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("missing.jsonl", feeds.join("hotline12345-dangling.jsonl")).expect("symlink");
+    let inputs = yujing_engine::collect_inputs(std::slice::from_ref(&feeds), None).expect("inputs");
+    let names: Vec<String> = inputs
+        .files
+        .iter()
+        .map(|(path, _)| {
+            path.strip_prefix(&feeds)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    // The linked copy of the hotline file is the same file: read once, under the first of its names.
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("grid-06.jsonl")), "{names:?}");
+    assert!(names.contains(&"hotline12345-06.jsonl".to_owned()), "{names:?}");
+}

@@ -33,4 +33,5 @@ pub use normalize::{clue_id, detached_pointer, Normalizer};
 pub use pii::PartyHasher;
 pub use record::{
     parse_people_count, Category, Decoded, DecodedInput, Outcome, RawUnit, Reject, SourceParty, SourceRecord,
+    MAX_FIELD_BYTES, MAX_LINE_BYTES,
 };

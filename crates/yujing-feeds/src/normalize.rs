@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use yujing_model::{Clue, FeedId, Party, PartyKind, RawPointer, RiskFlag, SourceLocation};
+use yujing_model::{Clue, FeedId, Party, PartyKind, RawPointer, RejectKind, RiskFlag, SourceLocation};
 
 use crate::address::normalize_address;
 use crate::config::FeedRules;
@@ -44,6 +44,24 @@ impl Normalizer {
 
     /// The clue of `record`, version `version`, whose raw bytes are at `raw`; or why it cannot be one.
     pub fn normalize(&self, record: &SourceRecord, version: u32, raw: RawPointer) -> Result<Clue, Reject> {
+        let fields = record
+            .texts
+            .iter()
+            .map(|t| ("text", t.as_str()))
+            .chain(record.title.as_deref().map(|t| ("title", t)))
+            .chain([("address", record.address.as_str())]);
+        for (field, text) in fields {
+            if text.len() > crate::record::MAX_FIELD_BYTES {
+                return Err(Reject::new(
+                    RejectKind::TooLarge,
+                    format!(
+                        "the {field} is {} bytes; the limit is {} bytes a field",
+                        text.len(),
+                        crate::record::MAX_FIELD_BYTES
+                    ),
+                ));
+            }
+        }
         // A word no table maps is not a bad record: the type is inferred and the clue flagged, so the report
         // still counts (`yujing vocab` lists such words for an operator to map).
         let (dispute_type, category_inferred, category_guessed) = match &record.category {

@@ -150,6 +150,15 @@ pub struct Decoded {
     pub outcome: Outcome,
 }
 
+/// The largest line of a JSON Lines feed accepted, in bytes: 16 MiB. A line is one report (hotline, grid) or
+/// one exchange envelope of many; a longer one is rejected before it is parsed.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The largest text field of a record accepted (a description, a title, an address), in bytes: 64 KiB, some
+/// thirty times the longest report seen in any feed. A larger one would be carried through every stage (a
+/// 50 MB JSON line made a 50 MB description).
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
 /// An input file or push, decoded.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DecodedInput {

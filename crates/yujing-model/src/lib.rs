@@ -632,11 +632,13 @@ pub enum RejectKind {
     InvalidValue,
     /// An exchange envelope's resource has no mapping in the configuration.
     UnmappedResource,
+    /// The record, one of its fields or its nesting exceeds a limit (the reason names it).
+    TooLarge,
 }
 
 impl RejectKind {
     /// Every kind.
-    pub const ALL: [RejectKind; 9] = [
+    pub const ALL: [RejectKind; 10] = [
         RejectKind::Truncated,
         RejectKind::InvalidEncoding,
         RejectKind::Malformed,
@@ -646,6 +648,7 @@ impl RejectKind {
         RejectKind::UnknownCategory,
         RejectKind::InvalidValue,
         RejectKind::UnmappedResource,
+        RejectKind::TooLarge,
     ];
 
     /// The snake_case name used in JSON and metrics.
@@ -660,6 +663,7 @@ impl RejectKind {
             RejectKind::UnknownCategory => "unknown_category",
             RejectKind::InvalidValue => "invalid_value",
             RejectKind::UnmappedResource => "unmapped_resource",
+            RejectKind::TooLarge => "too_large",
         }
     }
 }

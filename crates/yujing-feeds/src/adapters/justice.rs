@@ -43,6 +43,13 @@ impl Element {
     }
 }
 
+/// How deep a case's elements may nest: a case is five levels deep (case, parties, party, name), so sixteen
+/// leave room for any extension, and a push nested 300,000 deep is refused before it is built.
+const MAX_DEPTH: usize = 16;
+
+/// The largest case accepted, in bytes: 1 MiB, a few hundred times a real case.
+const MAX_CASE_BYTES: usize = 1024 * 1024;
+
 fn parse_element(bytes: &[u8]) -> Result<Element, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("bad UTF-8 at byte {}", e.valid_up_to()))?;
     let mut reader = Reader::from_str(text);
@@ -71,7 +78,14 @@ fn parse_element(bytes: &[u8]) -> Result<Element, String> {
             .read_event()
             .map_err(|e| format!("{e} (near byte {position} of the case)"))?;
         match event {
-            Event::Start(start) => stack.push(open(&start)?),
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!(
+                        "elements nest deeper than {MAX_DEPTH} levels (near byte {position} of the case)"
+                    ));
+                }
+                stack.push(open(&start)?)
+            }
             Event::Empty(start) => {
                 let element = open(&start)?;
                 match stack.last_mut() {
@@ -123,8 +137,23 @@ fn next_case(bytes: &[u8], mut from: usize) -> Option<usize> {
     None
 }
 
-fn line_of(bytes: &[u8], at: usize) -> u64 {
-    bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+/// Line numbers of positions met in increasing order, counted once over the input: counting from the start
+/// for every case made a push of many cases quadratic.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    fn line_of(&mut self, at: usize) -> u64 {
+        let at = at.min(self.bytes.len());
+        if at >= self.at {
+            self.line += self.bytes[self.at..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.at = at;
+        }
+        self.line
+    }
 }
 
 fn push_time(bytes: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -141,24 +170,30 @@ fn push_time(bytes: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
 pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
     let mut out = DecodedInput::default();
     let pushed_at = push_time(bytes);
-    let mut from = 0;
     let mut record_index = 0;
-    while let Some(start) = next_case(bytes, from) {
-        let next = next_case(bytes, start + OPEN.len());
-        let close = find(bytes, CLOSE, start).filter(|&c| next.is_none_or(|n| c < n));
+    let mut lines = Lines {
+        bytes,
+        at: 0,
+        line: 1,
+    };
+    let mut next = next_case(bytes, 0);
+    while let Some(start) = next {
+        next = next_case(bytes, start + OPEN.len());
+        // The closing tag is looked for only up to the next case: searching to the end for each of many unclosed
+        // cases made a push quadratic.
+        let close = find(&bytes[..next.unwrap_or(bytes.len())], CLOSE, start);
         let end = match close {
             Some(c) => c + CLOSE.len(),
             None => next.unwrap_or(bytes.len()),
         };
         let location = SourceLocation {
             file: file.to_owned(),
-            line: Some(line_of(bytes, start)),
+            line: Some(lines.line_of(start)),
             record_index,
         };
         record_index += 1;
         let raw = &bytes[start..end];
         let unit = out.push_unit(location.clone(), raw);
-        from = end;
         if close.is_none() {
             let reason = if next.is_some() {
                 "the case has no closing </MediationCase> before the next case begins"
@@ -166,6 +201,14 @@ pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
                 "the push ends before the case's closing </MediationCase>"
             };
             out.reject(unit, location, None, Reject::new(RejectKind::Truncated, reason));
+            continue;
+        }
+        if raw.len() > MAX_CASE_BYTES {
+            let reason = format!(
+                "the case is {} bytes; the limit is {MAX_CASE_BYTES} bytes a case",
+                raw.len()
+            );
+            out.reject(unit, location, None, Reject::new(RejectKind::TooLarge, reason));
             continue;
         }
         if std::str::from_utf8(raw).is_err() {

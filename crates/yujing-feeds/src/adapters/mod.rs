@@ -78,6 +78,17 @@ pub(crate) fn json_lines(
             record_index,
         };
         record_index += 1;
+        if line.len() > crate::record::MAX_LINE_BYTES {
+            // Not parsed: the raw log keeps it as it came, and the dead letter says where it is and how long.
+            let unit = out.push_unit(location.clone(), line);
+            let reason = format!(
+                "the line is {} bytes; the limit is {} bytes a line",
+                line.len(),
+                crate::record::MAX_LINE_BYTES
+            );
+            out.reject(unit, location, None, Reject::new(RejectKind::TooLarge, reason));
+            continue;
+        }
         let unit = out.push_unit(location.clone(), line);
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
