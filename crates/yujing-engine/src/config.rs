@@ -63,6 +63,15 @@ pub struct ServerConfig {
     pub watch_every_secs: u64,
     /// The largest HTTP ingestion body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How many event streams (`/api/v1/events`) may be open at once; one more is answered 503.
+    #[serde(default = "default_max_event_streams")]
+    pub max_event_streams: usize,
+    /// How many HTTP connections may be open at once; further ones wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head, in seconds; a slower one is disconnected.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
     /// On a sharded store, the base URL the other instances forward API requests to this one at
     /// (`http://host:port`). Empty: `http://<listen address>`, with the machine's host name in place of an
     /// address that listens on every interface.
@@ -150,8 +159,27 @@ impl WebhookConfig {
     }
 }
 
+fn default_max_event_streams() -> usize {
+    64
+}
+
+fn default_max_connections() -> usize {
+    // Well under the usual limit of 1,024 open files, which RocksDB and the event streams share.
+    512
+}
+
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+
 impl ServerConfig {
     fn check(&self, errors: &mut Vec<String>) {
+        if self.max_event_streams == 0 || self.max_connections == 0 || self.header_timeout_secs == 0 {
+            errors.push(
+                "server.max_event_streams, server.max_connections and server.header_timeout_secs must be at least 1"
+                    .to_owned(),
+            );
+        }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             errors.push(format!(
                 "server.listen: '{}' is not an address like 127.0.0.1:8080",

@@ -293,6 +293,13 @@ impl EmbeddedLog {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // The default recovery (point in time) stops replaying the write-ahead log at the first bad record and
+        // opens anyway: a flipped byte silently dropped every record after it. A log that is the system of
+        // record must refuse to open instead, naming the corruption, so that an operator restores it
+        // (docs/OPERATIONS.md). Only a torn last record is tolerated: it is the write a crash interrupted, which
+        // nobody was told had succeeded (absolute consistency would refuse to open after every such crash).
+        options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+        options.set_paranoid_checks(true);
         let families = [CF_LOG, CF_META, CF_STATE]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
@@ -520,6 +527,76 @@ mod tests {
         assert_eq!(log.state(b"seen/a").expect("state").as_deref(), Some(&b"x"[..]));
         assert_eq!(log.state_with_prefix(b"seen/").expect("scan").len(), 1);
         assert_eq!(log.topics(), vec!["clues".to_owned(), "raw.grid".to_owned()]);
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_write_ahead_log_refuses_to_open_instead_of_losing_what_follows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let log = EmbeddedLog::open(dir.path()).expect("open");
+            // Twenty-one writes of one record each, as twenty-one clues arrive: all in the WAL, none flushed.
+            for i in 0..21 {
+                let mut batch = Batch::new();
+                batch.append("clues", record(&format!("k{i}"), &"v".repeat(200)));
+                log.write(batch).expect("write");
+            }
+        }
+        let wal = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .expect("a write-ahead log file");
+        let mut bytes = std::fs::read(&wal).expect("read WAL");
+        assert!(
+            bytes.len() > 4_000,
+            "the records are in the WAL ({} bytes)",
+            bytes.len()
+        );
+        // A byte in the middle: inside the record of a write around the tenth.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&wal, &bytes).expect("write WAL");
+        match EmbeddedLog::open(dir.path()) {
+            Ok(log) => panic!(
+                "opened with {} of 21 clues instead of refusing",
+                log.end_offset("clues").unwrap_or(0)
+            ),
+            Err(e) => {
+                let text = format!(
+                    "{e}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
+                assert!(text.contains("cannot open the log"), "{text}");
+                assert!(text.to_lowercase().contains("corrupt"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_last_record_torn_by_a_crash_is_dropped_and_the_log_opens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let log = EmbeddedLog::open(dir.path()).expect("open");
+            for i in 0..21 {
+                let mut batch = Batch::new();
+                batch.append("clues", record(&format!("k{i}"), &"v".repeat(200)));
+                log.write(batch).expect("write");
+            }
+        }
+        let wal = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .expect("a write-ahead log file");
+        // The process died in the middle of writing the last record: its tail never reached the file.
+        let bytes = std::fs::read(&wal).expect("read WAL");
+        std::fs::write(&wal, &bytes[..bytes.len() - 50]).expect("write WAL");
+        let log = EmbeddedLog::open(dir.path()).expect("a torn tail is no corruption");
+        assert_eq!(log.end_offset("clues").expect("end"), 20);
     }
 
     #[test]

@@ -27,11 +27,15 @@ const PAGE: usize = 200;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsParams {
-    /// The first offset to send (the default: from the start, or after `Last-Event-ID`).
+    /// The first offset to send (`0`: the whole history). The default is what happens from now on, or after
+    /// `Last-Event-ID`: a page loads the current state from the API and follows the stream, so 500 open pages
+    /// do not each replay the history.
     from: Option<Offset>,
 }
 
 struct Cursor {
+    /// Held while the stream is open: one of `server.max_event_streams`.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     state: AppState,
     principal: Principal,
     log: Arc<dyn Log>,
@@ -65,8 +69,19 @@ pub(crate) async fn events(
             ))
         }
     };
-    let next = last.map(|id| id + 1).or(params.from).unwrap_or(0);
+    let next = last
+        .map(|id| id + 1)
+        .or(params.from)
+        .unwrap_or_else(|| *state.outbox_end.borrow());
+    let Ok(permit) = state.event_streams.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_event_streams",
+            "every event stream this server allows is open (server.max_event_streams); retry later",
+        ));
+    };
     let cursor = Cursor {
+        _permit: permit,
         log: state.log.clone(),
         changes: state.outbox_end.subscribe(),
         stopping: state.stopping.clone(),

@@ -23,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod feed;
+pub mod http;
 pub mod shards;
 
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// The metrics (`/metrics`).
     pub metrics: Arc<Metrics>,
+    /// One permit per event stream that may be open (`server.max_event_streams`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// How [`start`] runs the background tasks.
@@ -97,15 +100,11 @@ pub fn start(
     let addr = listener.local_addr()?;
     let mut worker = start_worker(pipeline, config, demo, options);
     let app = api::router(worker.state.clone());
-    let mut stop = worker.shutdown.subscribe();
-    worker.tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "the HTTP server stopped");
-        }
-    }));
+    let stop = worker.shutdown.subscribe();
+    let limits = http::Limits::of(config);
+    worker
+        .tasks
+        .push(tokio::spawn(http::serve(listener, app, limits, stop)));
     Ok(Server { addr, worker })
 }
 
@@ -127,6 +126,7 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         max_body_bytes: config.max_body_bytes,
         stopping,
         metrics: metrics.clone(),
+        event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
     };
     let mut tasks = Vec::new();
     if options.supervise {

@@ -39,7 +39,7 @@ use yujing_engine::Metrics;
 
 use crate::{api, ApiError, Tokens, Worker};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use yujing_engine::{read_outbox, OutboxEvent};
+use yujing_engine::{read_outbox, OutboxEvent, ServerConfig};
 use yujing_log::{shard_offset, split_shard_offset, Log, Offset};
 
 /// The header that asks an instance to answer for the shards running on it only (set when forwarding).
@@ -62,6 +62,9 @@ pub struct Shards {
     every_shard: Arc<dyn Log>,
     tokens: Tokens,
     max_body_bytes: usize,
+    limits: crate::http::Limits,
+    /// One permit per event stream that may be open.
+    event_streams: Arc<tokio::sync::Semaphore>,
     client: reqwest::Client,
     stopping: watch::Sender<bool>,
 }
@@ -78,8 +81,8 @@ pub struct Reach {
 
 impl Shards {
     /// None running yet, of a store of `partitions` shards, reaching the rest of the store through `reach`,
-    /// authenticating with `tokens`.
-    pub fn new(partitions: u32, reach: Reach, tokens: Tokens, max_body_bytes: usize) -> Arc<Shards> {
+    /// authenticating with `tokens`, within the limits of `config`.
+    pub fn new(partitions: u32, reach: Reach, tokens: Tokens, config: &ServerConfig) -> Arc<Shards> {
         Arc::new(Shards {
             partitions,
             running: Mutex::new(BTreeMap::new()),
@@ -87,7 +90,9 @@ impl Shards {
             directory: reach.directory,
             every_shard: reach.every_shard,
             tokens,
-            max_body_bytes,
+            max_body_bytes: config.max_body_bytes,
+            limits: crate::http::Limits::of(config),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -154,15 +159,8 @@ pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Fron
         .route("/api/v1/events", get(events))
         .fallback(route)
         .with_state(shards.clone());
-    let mut stop = shards.stopping.subscribe();
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "the HTTP server stopped");
-        }
-    });
+    let stop = shards.stopping.subscribe();
+    let task = tokio::spawn(crate::http::serve(listener, app, shards.limits, stop));
     Ok(Front { addr, shards, task })
 }
 
@@ -226,6 +224,13 @@ async fn events(
     headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let principal = shards.tokens.authenticate(&headers)?;
+    let Ok(permit) = shards.event_streams.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_event_streams",
+            "every event stream this server allows is open (server.max_event_streams); retry later",
+        ));
+    };
     let mut cursor: BTreeMap<i32, Offset> = (0..shards.partitions as i32).map(|p| (p, 0)).collect();
     if let Some(last) = headers.get("last-event-id") {
         let parsed = last.to_str().ok().and_then(parse_cursor).ok_or_else(|| {
@@ -239,14 +244,14 @@ async fn events(
     }
     let state = (
         shards.clone(),
-        principal,
+        (principal, permit),
         cursor,
         std::collections::VecDeque::<(i32, Offset, OutboxEvent)>::new(),
         shards.stopping.subscribe(),
     );
     let stream = futures_util::stream::unfold(
         state,
-        |(shards, principal, mut cursor, mut pending, stopping)| async move {
+        |(shards, (principal, permit), mut cursor, mut pending, stopping)| async move {
             loop {
                 if *stopping.borrow() {
                     return None;
@@ -264,7 +269,7 @@ async fn events(
                         .id(cursor_id(&cursor))
                         .event(format!("{}.{}", event.kind, event.event))
                         .data(serde_json::to_string(&event).unwrap_or_default());
-                    return Some((Ok(sse), (shards, principal, cursor, pending, stopping)));
+                    return Some((Ok(sse), (shards, (principal, permit), cursor, pending, stopping)));
                 }
                 let log = shards.every_shard.clone();
                 let from = cursor.clone();
@@ -334,6 +339,11 @@ struct Answer {
 
 async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    // Every route behind the fallback needs a token: check it before reading a byte of the body, so that an
+    // unauthenticated upload costs nothing (the shard checks it again, with the route's own rules).
+    if let Err(error) = shards.tokens.authenticate(&parts.headers) {
+        return error.into_response();
+    }
     let Ok(body) = axum::body::to_bytes(body, shards.max_body_bytes).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -278,9 +278,11 @@ async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
     let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
     let (server, api, order_id) = with_one_order(&dir.path().join("store"), &clock).await;
     let connect = |last: Option<u64>| {
+        // Without Last-Event-ID, from the start of the history (`from=0`); the default is from now on.
+        let from = if last.is_some() { "" } else { "?from=0" };
         let mut request = api
             .http
-            .get(format!("{}/api/v1/events", api.base))
+            .get(format!("{}/api/v1/events{from}", api.base))
             .bearer_auth("viewer-token-0123456789");
         if let Some(last) = last {
             request = request.header("Last-Event-ID", last.to_string());
@@ -298,6 +300,16 @@ async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
     // Resume after the first: the second again, then what happens next, live.
     let response = connect(Some(first[0].0)).await.unwrap_or_else(|e| panic!("{e}"));
     let waiting = tokio::spawn(read_events(response, 3));
+    // A stream opened with neither starts now: it gets only what happens next.
+    let now = api
+        .http
+        .get(format!("{}/api/v1/events", api.base))
+        .bearer_auth("viewer-token-0123456789")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(now.status().as_u16(), 200);
+    let from_now = tokio::spawn(read_events(now, 2));
     api.command(
         "centre-token-0123456789",
         &order_id,
@@ -311,6 +323,9 @@ async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
         ["work_order.raised", "work_order.triaged", "work_order.dispatched"]
     );
     assert_eq!(resumed[0].0, first[1].0);
+    let live = from_now.await.unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = live.iter().map(|(_, e, _)| e.as_str()).collect();
+    assert_eq!(kinds, ["work_order.triaged", "work_order.dispatched"]);
     // A bad Last-Event-ID is refused.
     let response = api
         .http
@@ -324,11 +339,135 @@ async fn the_sse_feed_streams_new_events_and_resumes_after_the_last_event_id() {
     // Town handlers get their own town's entries only.
     let response = api
         .http
-        .get(format!("{}/api/v1/events", api.base))
+        .get(format!("{}/api/v1/events?from=0", api.base))
         .bearer_auth("rucheng-token-0123456789")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read_events(response, 4).await.len(), 4);
+    server.stop().await;
+}
+
+/// Sends only the head of a request (its body announced, never sent) and returns the status line the server
+/// answers with, or what the wait ended with.
+async fn answer_to_a_head(addr: std::net::SocketAddr, head: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut buffer = vec![0u8; 4096];
+    // Generous: an answer comes at once or, if the server waits for the body that never comes, not at all.
+    match tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buffer)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buffer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Ok(Err(e)) => format!("read error: {e}"),
+        Err(_) => "no answer: the server is waiting for the body".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_without_a_valid_token_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let (server, _api, _) = with_one_order(&dir.path().join("store"), &clock).await;
+    // 60 MB announced, none sent: refused on the head alone.
+    let head = |auth: &str| {
+        format!(
+            "POST /api/v1/ingest/hotline12345?file=a.jsonl HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 60000000\r\n\r\n"
+        )
+    };
+    assert!(answer_to_a_head(server.addr, head("")).await.contains(" 401 "));
+    assert!(answer_to_a_head(
+        server.addr,
+        head("Authorization: Bearer wrong-token-0123456789\r\n")
+    )
+    .await
+    .contains(" 401 "));
+    // A viewer may not ingest: refused as soon as the token is known, too.
+    assert!(answer_to_a_head(
+        server.addr,
+        head("Authorization: Bearer viewer-token-0123456789\r\n")
+    )
+    .await
+    .contains(" 403 "));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_beyond_the_configured_number_are_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let mut config = common::config(&dir.path().join("store"), None);
+    config.server.max_event_streams = 2;
+    let server = common::start_with(config, &clock).await;
+    let api = Client::new(&server);
+    let open = || async {
+        api.http
+            .get(format!("{}/api/v1/events", api.base))
+            .bearer_auth("demo-viewer")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let first = open().await;
+    let second = open().await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = open().await;
+    assert_eq!(third.status().as_u16(), 503);
+    let answer: Value = third.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code(&answer), "too_many_event_streams");
+    // The API itself still answers.
+    let (status, _) = api.get("demo-viewer", "/api/v1/orders").await;
+    assert_eq!(status.as_u16(), 200);
+    drop((first, second));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_cannot_keep_health_from_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let mut config = common::config(&dir.path().join("store"), None);
+    config.server.max_connections = 8;
+    config.server.header_timeout_secs = 1;
+    let server = common::start_with(config, &clock).await;
+    // Three times as many clients as connections allowed, each sending half a request head and then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..24 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        stream
+            .write_all(b"GET /api/v1/orders HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        stalled.push(stream);
+    }
+    // The server drops each stalled client when its head is late, so /health gets its turn.
+    let mut health = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    health
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        health.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "/health did not answer while clients stalled");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(stalled);
     server.stop().await;
 }

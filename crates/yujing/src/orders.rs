@@ -192,7 +192,7 @@ fn serve_shards(
                 every_shard,
             },
             yujing_server::Tokens::new(&server_config.tokens, built.demo),
-            server_config.max_body_bytes,
+            server_config,
         );
         let front = yujing_server::shards::serve(listener, shards.clone())?;
         tracing::info!(addr = %front.addr, partitions, "yujing is serving a sharded store");

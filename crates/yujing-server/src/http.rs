@@ -1,0 +1,89 @@
+//! The accept loop both servers (one pipeline, or the front of the shards) run: axum's router on hyper, with
+//! the limits `axum::serve` does not expose. A client that sends a request's head too slowly is disconnected
+//! (`server.header_timeout_secs`), and at most `server.max_connections` connections are open at once: further
+//! ones wait in the listen queue instead of taking the process's last file descriptors, so `/health` keeps
+//! answering under a flood of half-sent requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// The limits of the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// The longest a request's head may take to arrive.
+    pub header_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits `[server]` configures.
+    pub fn of(config: &yujing_engine::ServerConfig) -> Limits {
+        Limits {
+            max_connections: config.max_connections,
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+        }
+    }
+}
+
+/// How long open connections get to finish once the server stops (event streams end at once).
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open connections finish (for at most ten
+/// seconds).
+pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted: wait and go on.
+                    tracing::warn!(%error, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out is its own business, not the server's error.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            "connections still open {} s after stopping; closing them",
+            DRAIN.as_secs()
+        );
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard wait_for returns is dropped here: it must not live across the accept loop's awaits.
+    let _ = stop.wait_for(|s| *s).await;
+}
