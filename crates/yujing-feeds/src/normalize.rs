@@ -43,7 +43,29 @@ impl Normalizer {
     }
 
     /// The clue of `record`, version `version`, whose raw bytes are at `raw`; or why it cannot be one.
+    ///
+    /// A bug that panics on one record makes that record an `internal` dead letter; the others go on.
     pub fn normalize(&self, record: &SourceRecord, version: u32, raw: RawPointer) -> Result<Clue, Reject> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.normalize_unguarded(record, version, raw)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(Reject::new(
+                RejectKind::Internal,
+                format!(
+                    "normalizing the record failed inside yujing ({}): report it with the record",
+                    pii::panic_message(panic.as_ref())
+                ),
+            ))
+        })
+    }
+
+    fn normalize_unguarded(
+        &self,
+        record: &SourceRecord,
+        version: u32,
+        raw: RawPointer,
+    ) -> Result<Clue, Reject> {
         let fields = record
             .texts
             .iter()

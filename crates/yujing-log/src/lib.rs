@@ -107,6 +107,14 @@ pub enum LogError {
         /// The storage error.
         source: rocksdb::Error,
     },
+    /// The store's directory could not be made private to its user.
+    #[error("cannot make the log's directory {path} private (mode 0700)")]
+    Permissions {
+        /// The store's directory.
+        path: PathBuf,
+        /// The file-system error.
+        source: std::io::Error,
+    },
     /// A read or write failed.
     #[error("log storage error while {doing}")]
     Storage {
@@ -312,6 +320,20 @@ impl EmbeddedLog {
             path: path.clone(),
             source,
         })?;
+        if !read_only {
+            // The raw log holds reports as delivered, personal data included, and RocksDB writes its files
+            // world-readable: only the service's own user may enter the directory.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(
+                    |source| LogError::Permissions {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
+            }
+        }
         let mut ends = HashMap::new();
         {
             let meta = db.cf_handle(CF_META).expect("column family created at open");
@@ -527,6 +549,17 @@ mod tests {
         assert_eq!(log.state(b"seen/a").expect("state").as_deref(), Some(&b"x"[..]));
         assert_eq!(log.state_with_prefix(b"seen/").expect("scan").len(), 1);
         assert_eq!(log.topics(), vec!["clues".to_owned(), "raw.grid".to_owned()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_its_user_may_enter_the_store() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("store");
+        let _log = EmbeddedLog::open(&store).expect("open");
+        let mode = std::fs::metadata(&store).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
 
     #[test]

@@ -634,11 +634,13 @@ pub enum RejectKind {
     UnmappedResource,
     /// The record, one of its fields or its nesting exceeds a limit (the reason names it).
     TooLarge,
+    /// yujing failed on the record (a bug, caught): the reason says where.
+    Internal,
 }
 
 impl RejectKind {
     /// Every kind.
-    pub const ALL: [RejectKind; 10] = [
+    pub const ALL: [RejectKind; 11] = [
         RejectKind::Truncated,
         RejectKind::InvalidEncoding,
         RejectKind::Malformed,
@@ -649,6 +651,7 @@ impl RejectKind {
         RejectKind::InvalidValue,
         RejectKind::UnmappedResource,
         RejectKind::TooLarge,
+        RejectKind::Internal,
     ];
 
     /// The snake_case name used in JSON and metrics.
@@ -664,6 +667,7 @@ impl RejectKind {
             RejectKind::InvalidValue => "invalid_value",
             RejectKind::UnmappedResource => "unmapped_resource",
             RejectKind::TooLarge => "too_large",
+            RejectKind::Internal => "internal",
         }
     }
 }

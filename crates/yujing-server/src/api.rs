@@ -52,8 +52,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /health`: whether the log can be read now and no pipeline step is failing, checked without waiting for
+/// the pipeline (a long step holds it). 200 `ok`, or 503 `failing` with what failed and since when.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let log = state.log.clone();
+    let storage = tokio::task::spawn_blocking(move || log.end_offset(yujing_engine::topics::OUTBOX))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|read| read.map_err(|e| yujing_feeds::pii::redact(&crate::error::error_chain(&e))));
+    let failing = state.failing.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let healthy = storage.is_ok() && failing.is_none() && !*state.stopping.borrow();
+    let body = json!({
+        "status": if healthy { "ok" } else { "failing" },
+        "storage": match &storage { Ok(_) => "ok".to_owned(), Err(e) => e.clone() },
+        "failing": failing,
+        "stopping": *state.stopping.borrow(),
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 /// `GET /metrics`: the Prometheus text exposition. Unauthenticated, like every scrape target: no label value is
@@ -80,9 +100,25 @@ pub(crate) async fn with_pipeline<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let pipeline = state.pipeline.clone();
     let notify = state.outbox_end.clone();
+    let failing = state.failing.clone();
     tokio::task::spawn_blocking(move || {
         let mut pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
         let result = f(&mut pipeline);
+        // A failure inside yujing (5xx) is what /health reports until a step succeeds again; a client's
+        // mistake (4xx) says nothing about the server.
+        let mut failing = failing.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Err(error) if error.status.is_server_error() => {
+                if failing.is_none() {
+                    *failing = Some(crate::Failure {
+                        since: chrono::Utc::now(),
+                        error: error.detail.clone().unwrap_or_else(|| error.message.clone()),
+                    });
+                }
+            }
+            _ => *failing = None,
+        }
+        drop(failing);
         if let Ok(end) = pipeline.outbox_end() {
             notify.send_if_modified(|seen| {
                 let changed = *seen != end;

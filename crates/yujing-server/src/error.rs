@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what would work.
     pub message: String,
+    /// For a failure inside yujing: what failed, redacted. Logged and shown by `/health`, never in the answer.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -38,12 +41,16 @@ impl ApiError {
 
     /// 500, logged; the message names no internals.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
-        tracing::error!(%error, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "yujing could not complete the request; see its log",
-        )
+        let detail = yujing_feeds::pii::redact(&error.to_string());
+        tracing::error!(error = %detail, "internal error");
+        ApiError {
+            detail: Some(detail),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "yujing could not complete the request; see its log",
+            )
+        }
     }
 }
 
@@ -52,9 +59,21 @@ impl From<PipelineError> for ApiError {
         match error {
             PipelineError::Orders(OrderError::Unknown(id)) => ApiError::not_found("work order", &id),
             PipelineError::Orders(OrderError::Refused(refused)) => refused.into(),
-            other => ApiError::internal(other),
+            other => ApiError::internal(error_chain(&other)),
         }
     }
+}
+
+/// An error and its causes, `: `-joined: the cause is where a full disk or a corrupt record shows.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl From<CommandError> for ApiError {

@@ -61,6 +61,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// One permit per event stream that may be open (`server.max_event_streams`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// The last pipeline step that failed inside yujing, until one succeeds again (`/health`).
+    pub failing: Arc<Mutex<Option<Failure>>>,
+}
+
+/// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    /// When, by the wall clock.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// What failed (redacted).
+    pub error: String,
 }
 
 /// How [`start`] runs the background tasks.
@@ -127,6 +138,7 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         stopping,
         metrics: metrics.clone(),
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
+        failing: Arc::new(Mutex::new(None)),
     };
     let mut tasks = Vec::new();
     if options.supervise {

@@ -471,3 +471,46 @@ async fn half_sent_requests_cannot_keep_health_from_answering() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_when_a_step_is_failing_and_recovers_with_the_next_that_succeeds() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let server = common::start(&dir.path().join("store"), &clock, None).await;
+    let api = Client::new(&server);
+    let health = || async {
+        let response = api
+            .http
+            .get(format!("{}/health", api.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (status, body) = health().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["storage"], "ok");
+    // A step failed inside yujing (as on a full disk): /health says so, with what failed.
+    *server.state().failing.lock().unwrap_or_else(|e| e.into_inner()) = Some(yujing_server::Failure {
+        since: at("2026-06-10T08:00:00Z"),
+        error: "log storage error while writing: IO error: No space left on device".to_owned(),
+    });
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "failing");
+    assert!(
+        body["failing"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No space left"),
+        "{body}"
+    );
+    // The next step that succeeds clears it.
+    let (status, _) = api.get("demo-viewer", "/api/v1/orders").await;
+    assert_eq!(status.as_u16(), 200);
+    let (status, body) = health().await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}

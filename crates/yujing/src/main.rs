@@ -327,6 +327,17 @@ fn init_tracing(global: &Global) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    // A panic's message may quote the input it failed on (a phone or ID number in a record): the default hook
+    // would print it in clear. Panics in decoding and normalizing are caught and become dead letters; this
+    // hook is what reaches the log, redacted.
+    std::panic::set_hook(Box::new(|info| {
+        let message = yujing_feeds::pii::panic_message(info.payload());
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(at = %at, "panic: {message}");
+    }));
 }
 
 fn load_config(global: &Global) -> Result<EngineConfig> {
