@@ -947,6 +947,33 @@ mod tests {
     }
 
     #[test]
+    fn the_same_short_text_again_from_one_account_is_a_near_duplicate_and_from_two_is_not() {
+        let posted_by = |account: &str| {
+            let mut clue = yujing_model_clue("咨询本市婚假政策，请问婚假有几天");
+            clue.parties = vec![yujing_model::Party {
+                role: yujing_model::PartyRole::Reporter,
+                kind: yujing_model::PartyKind::Person,
+                name_masked: None,
+                phone_masked: None,
+                id_masked: None,
+                keys: vec![yujing_model::PartyKey {
+                    kind: yujing_model::PartyKeyKind::Account,
+                    hash: account.to_owned(),
+                }],
+                name_tokens: None,
+            }];
+            ClueProfile::of(&clue)
+        };
+        let (first, again, someone_else) = (posted_by("u1"), posted_by("u1"), posted_by("u2"));
+        assert!(first.bigrams.len() < crate::score::NEAR_DUPLICATE_MIN_BIGRAMS);
+        let reposted = crate::score::compare(&again, &first, 300.0);
+        assert_eq!(reposted.level("account"), Some("same"));
+        assert_eq!(reposted.level("near_duplicate"), Some("yes"));
+        let common_phrase = crate::score::compare(&someone_else, &first, 300.0);
+        assert_eq!(common_phrase.level("near_duplicate"), Some("no"));
+    }
+
+    #[test]
     fn a_namesake_estate_in_another_town_is_another_place() {
         let here = ClueProfile::of(&yujing_model_clue("电梯坏了"));
         let mut there_clue = yujing_model_clue("电梯坏了");

@@ -314,6 +314,9 @@ const NEAR_DUPLICATE: f64 = 0.8;
 /// Texts with fewer distinct bigrams than this are too short to be told apart from a common phrase.
 pub const NEAR_DUPLICATE_MIN_BIGRAMS: usize = 40;
 
+/// From this many distinct bigrams, a text posted again by the same account is a near-duplicate.
+pub const NEAR_DUPLICATE_MIN_BIGRAMS_ONE_ACCOUNT: usize = 8;
+
 /// Below this subject similarity, two reports at one place are about different things.
 const OTHER_SUBJECT: f64 = 0.05;
 
@@ -542,8 +545,14 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             (true, _) => "other_subject",
         },
     );
-    let long_enough =
-        a.bigrams.len() >= NEAR_DUPLICATE_MIN_BIGRAMS && b.bigrams.len() >= NEAR_DUPLICATE_MIN_BIGRAMS;
+    // A short text is too likely a common phrase when two people write it; one account writing it again is
+    // the same request again (a user re-posting the question a day later).
+    let min_bigrams = if c.level("account") == Some("same") {
+        NEAR_DUPLICATE_MIN_BIGRAMS_ONE_ACCOUNT
+    } else {
+        NEAR_DUPLICATE_MIN_BIGRAMS
+    };
+    let long_enough = a.bigrams.len() >= min_bigrams && b.bigrams.len() >= min_bigrams;
     c.set(
         "near_duplicate",
         if long_enough && d >= NEAR_DUPLICATE {
