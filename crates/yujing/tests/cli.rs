@@ -887,3 +887,37 @@ fn posts_that_name_their_place_only_in_the_text_are_recognised_as_one_problem_ap
     // Each account is a reporter of its own: five posts, five reporters.
     assert_eq!(warnings[0]["reporters"], 5);
 }
+
+#[test]
+fn store_check_reads_everything_back_and_a_backup_restores_the_same_warnings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    report(&store, &[&samples()]);
+    let check = ok(yujing(&store, &["store", "check"]));
+    assert!(check.contains("ok: 12 topics"), "{check}");
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with("clues") && l.ends_with(" 21")),
+        "{check}"
+    );
+    let backup = dir.path().join("backup");
+    let backed_up = ok(yujing(
+        &store,
+        &["store", "backup", &backup.display().to_string()],
+    ));
+    assert!(backed_up.contains("checked"), "{backed_up}");
+    // Restored: the copy is a store that answers like the original.
+    assert_eq!(
+        ok(yujing(&backup, &["warnings", "--json"])),
+        ok(yujing(&store, &["warnings", "--json"]))
+    );
+    assert_eq!(
+        ok(yujing(&backup, &["orders", "--json"])),
+        ok(yujing(&store, &["orders", "--json"]))
+    );
+    // A backup never overwrites.
+    let again = yujing(&store, &["store", "backup", &backup.display().to_string()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}
