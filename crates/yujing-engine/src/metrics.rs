@@ -55,6 +55,8 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     /// When each webhook last acknowledged an entry, unix seconds (`yujing_webhook_last_success_timestamp_seconds`).
     pub webhook_last_success: GaugeVec,
+    /// Entries each webhook's receiver refused for good, kept to be sent again (`yujing_webhook_refused`).
+    pub webhook_refused: IntGaugeVec,
     /// From a report's arrival to the warning it completed, seconds (`yujing_warning_latency_seconds`).
     pub warning_latency: Histogram,
     /// Processing time per stage and call, seconds (`yujing_stage_duration_seconds`).
@@ -209,6 +211,12 @@ impl Metrics {
                 "When the webhook last acknowledged an entry (unix seconds).",
                 &["webhook"],
             ),
+            webhook_refused: int_gauge_vec(
+                r,
+                "yujing_webhook_refused",
+                "Entries the webhook's receiver refused for good, kept to be sent again (yujing webhook retry).",
+                &["webhook"],
+            ),
             warning_latency: register(
                 r,
                 Histogram::with_opts(
@@ -270,6 +278,7 @@ impl Metrics {
             self.webhook_deliveries.with_label_values(&[name, outcome]);
         }
         self.lag.with_label_values(&[&format!("webhook:{name}")]);
+        self.webhook_refused.with_label_values(&[name]);
     }
 
     /// The text exposition of every metric.

@@ -30,6 +30,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/supervise"),
     ("post", "/api/v1/ingest/{feed}"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks/{name}/retry"),
     ("get", "/metrics"),
 ];
 
@@ -47,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/supervise", post(supervise))
         .route("/api/v1/ingest/{feed}", post(ingest))
         .route("/api/v1/events", get(feed::events))
+        .route("/api/v1/webhooks", get(list_webhooks))
+        .route("/api/v1/webhooks/{name}/retry", post(retry_webhook))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -469,6 +473,70 @@ async fn ingest(
         })))
     })
     .await
+}
+
+fn centre_only(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if principal.actor.role == Role::Centre {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            format!("only the centre's tokens may {what}"),
+        ))
+    }
+}
+
+/// `GET /api/v1/webhooks`: each configured webhook's delivery position, the entries its receiver refused for
+/// good and whether a retry is pending. Centre tokens only.
+async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    centre_only(&principal, "see the webhooks")?;
+    let log = state.log.clone();
+    let names = state.webhooks.clone();
+    let webhooks = tokio::task::spawn_blocking(move || {
+        names
+            .iter()
+            .map(|name| {
+                let next: yujing_log::Offset = log
+                    .state(&feed::delivered_key(name))?
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or(0);
+                Ok::<_, yujing_engine::RefusedError>(json!({
+                    "name": name,
+                    "next": next,
+                    "refused": yujing_engine::refused(log.as_ref(), name)?,
+                    "retry_pending": yujing_engine::retry_requested(log.as_ref(), name)?.len(),
+                }))
+            })
+            .collect::<Result<Vec<Value>, _>>()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(crate::error::error_chain(&e)))?;
+    Ok(Json(json!({ "webhooks": webhooks })))
+}
+
+/// `POST /api/v1/webhooks/{name}/retry`: sends the entries webhook `name`'s receiver refused again, before its
+/// next new entries. Answers how many. Centre tokens only.
+async fn retry_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate(&headers)?;
+    centre_only(&principal, "retry a webhook")?;
+    if !state.webhooks.contains(&name) {
+        return Err(ApiError::not_found("webhook", &file_name_for_logs(&name)));
+    }
+    let log = state.log.clone();
+    let retrying = tokio::task::spawn_blocking(move || yujing_engine::request_retry(log.as_ref(), &name))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(crate::error::error_chain(&e)))?;
+    // Wake the deliverer now rather than at its next look.
+    state.outbox_end.send_modify(|_| {});
+    Ok(Json(json!({ "retrying": retrying })))
 }
 
 /// A file name as a client gave it, made safe to log and to keep in raw pointers: control characters (a

@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::watch;
+use yujing_engine::refused::{self, RefusedDelivery};
 use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent, WebhookConfig};
 use yujing_log::{Batch, Log, Offset};
 
@@ -190,8 +191,11 @@ enum Attempt {
 
 /// Delivers the outbox to one webhook until `shutdown` turns true: in order, each entry once it is acknowledged
 /// (any 2xx, or 409 "already have it"), retrying failures (connection errors, timeouts, 408, 429, 5xx) with
-/// exponential backoff; another 4xx is a permanent refusal, logged and skipped so one bad entry cannot stop the
-/// feed. Progress is recorded in the store after each entry, so a restart resumes where it stopped.
+/// exponential backoff. Another 4xx is a refusal for good: the entry goes on the webhook's refused list (in the
+/// same write as the progress past it, so a crash loses neither), is counted by `yujing_webhook_refused`, and the
+/// feed goes on; a retry request (`yujing webhook retry`, `POST /api/v1/webhooks/{name}/retry`) sends the list
+/// again, before the next new entries. Progress is recorded in the store after each entry, so a restart resumes
+/// where it stopped.
 pub async fn deliver_webhook(
     hook: WebhookConfig,
     secret: String,
@@ -201,10 +205,10 @@ pub async fn deliver_webhook(
     mut changes: watch::Receiver<Offset>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let outcome = |name: &str| metrics.webhook_deliveries.with_label_values(&[&hook.name, name]);
     let lag = metrics
         .lag
         .with_label_values(&[&format!("webhook:{}", hook.name)]);
+    let refused_gauge = metrics.webhook_refused.with_label_values(&[&hook.name]);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_millis(hook.timeout_ms))
         .user_agent(concat!("yujing/", env!("CARGO_PKG_VERSION")))
@@ -216,38 +220,99 @@ pub async fn deliver_webhook(
             return;
         }
     };
+    let sender = Sender {
+        client,
+        hook: &hook,
+        secret: &secret,
+        clock: clock.as_ref(),
+        metrics: &metrics,
+    };
     let key = delivered_key(&hook.name);
+    let name = hook.name.clone();
+    match blocking(&log, move |log| refused::refused(log, &name)).await {
+        Some(Ok(list)) => refused_gauge.set(list.len() as i64),
+        Some(Err(error)) => tracing::error!(webhook = %hook.name, %error, "reading the refused entries"),
+        None => return,
+    }
     loop {
         if *shutdown.borrow() {
             return;
         }
+        // A retry request first: the refused entries again, in their order.
+        let name = hook.name.clone();
+        let retry = match blocking(&log, move |log| refused::retry_requested(log, &name)).await {
+            Some(Ok(retry)) => retry,
+            Some(Err(error)) => {
+                tracing::error!(webhook = %hook.name, %error, "reading a retry request");
+                Vec::new()
+            }
+            None => return,
+        };
+        if !retry.is_empty() {
+            let name = hook.name.clone();
+            let Some(Ok(mut list)) = blocking(&log, move |log| refused::refused(log, &name)).await else {
+                tracing::error!(webhook = %hook.name, "reading the refused entries to retry them");
+                return;
+            };
+            for offset in retry {
+                let page = blocking(&log, move |log| read_outbox(log, offset, 1)).await;
+                let Some(Ok(page)) = page else { return };
+                let Some((_, event)) = page.into_iter().find(|(o, _)| *o == offset) else {
+                    continue;
+                };
+                match sender.deliver(offset, &event, &mut shutdown).await {
+                    None => return,
+                    Some(Ok(())) => list.retain(|r| r.offset != offset),
+                    Some(Err(status)) => {
+                        if let Some(entry) = list.iter_mut().find(|r| r.offset == offset) {
+                            entry.status = status.as_u16();
+                            entry.at = clock.now();
+                        }
+                    }
+                }
+            }
+            let mut batch = Batch::new();
+            if let Err(error) = refused::put_refused(&mut batch, &hook.name, &list) {
+                tracing::error!(webhook = %hook.name, %error, "recording the refused entries");
+                return;
+            }
+            refused::clear_retry(&mut batch, &hook.name);
+            match blocking(&log, move |log| log.write(batch)).await {
+                Some(Ok(_)) => {
+                    tracing::info!(webhook = %hook.name, still_refused = list.len(), "refused entries sent again");
+                    refused_gauge.set(list.len() as i64);
+                }
+                Some(Err(error)) => {
+                    tracing::error!(webhook = %hook.name, %error, "recording the retried entries");
+                    return;
+                }
+                None => return,
+            }
+            continue;
+        }
         let next: Offset = {
-            let log = log.clone();
             let key = key.clone();
-            match tokio::task::spawn_blocking(move || log.state(&key)).await {
-                Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or(0),
-                Ok(Ok(None)) => 0,
-                Ok(Err(error)) => {
+            match blocking(&log, move |log| log.state(&key)).await {
+                Some(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or(0),
+                Some(Ok(None)) => 0,
+                Some(Err(error)) => {
                     tracing::error!(webhook = %hook.name, %error, "reading delivery progress");
                     0
                 }
-                Err(_) => return,
+                None => return,
             }
         };
-        let page = {
-            let log = log.clone();
-            tokio::task::spawn_blocking(move || read_outbox(log.as_ref(), next, PAGE)).await
-        };
+        let page = blocking(&log, move |log| read_outbox(log, next, PAGE)).await;
         if let Ok(end) = log.end_offset(yujing_engine::topics::OUTBOX) {
             lag.set(end.saturating_sub(next) as i64);
         }
         let entries = match page {
-            Ok(Ok(entries)) => entries,
-            Ok(Err(error)) => {
+            Some(Ok(entries)) => entries,
+            Some(Err(error)) => {
                 tracing::error!(webhook = %hook.name, %error, "reading the outbox");
                 Vec::new()
             }
-            Err(_) => return,
+            None => return,
         };
         if entries.is_empty() {
             tokio::select! {
@@ -258,49 +323,120 @@ pub async fn deliver_webhook(
             continue;
         }
         for (offset, event) in entries {
-            let body = serde_json::to_vec(&event).unwrap_or_default();
-            let mut backoff = hook.initial_backoff_ms;
-            loop {
-                if *shutdown.borrow() {
-                    return;
-                }
-                match attempt(&client, &hook, &secret, clock.as_ref(), offset, &event, &body).await {
-                    Attempt::Delivered => {
-                        outcome("delivered").inc();
-                        metrics
-                            .webhook_last_success
-                            .with_label_values(&[&hook.name])
-                            .set(clock.now().timestamp_millis() as f64 / 1000.0);
-                        break;
+            let mut batch = Batch::new();
+            match sender.deliver(offset, &event, &mut shutdown).await {
+                None => return,
+                Some(Ok(())) => {}
+                Some(Err(status)) => {
+                    let name = hook.name.clone();
+                    let Some(Ok(mut list)) = blocking(&log, move |log| refused::refused(log, &name)).await
+                    else {
+                        tracing::error!(webhook = %hook.name, "reading the refused entries");
+                        return;
+                    };
+                    list.push(RefusedDelivery {
+                        offset,
+                        event_id: event.id.clone(),
+                        event: format!("{}.{}", event.kind, event.event),
+                        status: status.as_u16(),
+                        at: clock.now(),
+                    });
+                    if let Err(error) = refused::put_refused(&mut batch, &hook.name, &list) {
+                        tracing::error!(webhook = %hook.name, %error, "recording a refused entry");
+                        return;
                     }
-                    Attempt::Rejected(status) => {
-                        outcome("rejected").inc();
-                        tracing::error!(webhook = %hook.name, offset, id = %event.id, %status,
-                            "the receiver refused the event for good; skipped");
-                        break;
-                    }
-                    Attempt::Retry(why) => {
-                        outcome("failed").inc();
-                        tracing::warn!(webhook = %hook.name, offset, id = %event.id, %why, retry_in_ms = backoff,
-                            "delivery failed; will retry");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                        backoff = (backoff.saturating_mul(2)).min(hook.max_backoff_ms);
-                    }
+                    refused_gauge.set(list.len() as i64);
                 }
             }
-            let mut batch = Batch::new();
-            batch.put_state(key.clone(), serde_json::to_vec(&(offset + 1)).unwrap_or_default());
-            let log = log.clone();
-            match tokio::task::spawn_blocking(move || log.write(batch)).await {
-                Ok(Ok(_)) => lag.dec(),
-                Ok(Err(error)) => {
+            match serde_json::to_vec(&(offset + 1)) {
+                Ok(next) => batch.put_state(key.clone(), next),
+                Err(error) => {
+                    tracing::error!(webhook = %hook.name, %error, "encoding delivery progress");
+                    return;
+                }
+            }
+            match blocking(&log, move |log| log.write(batch)).await {
+                Some(Ok(_)) => lag.dec(),
+                Some(Err(error)) => {
                     tracing::error!(webhook = %hook.name, %error, "recording delivery progress");
                     return;
                 }
-                Err(_) => return,
+                None => return,
+            }
+        }
+    }
+}
+
+/// Runs `f` on the log off the async threads; `None` when the task could not run (the runtime is stopping).
+async fn blocking<T: Send + 'static>(
+    log: &Arc<dyn Log>,
+    f: impl FnOnce(&dyn Log) -> T + Send + 'static,
+) -> Option<T> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || f(log.as_ref())).await.ok()
+}
+
+/// What sends one webhook's entries.
+struct Sender<'a> {
+    client: reqwest::Client,
+    hook: &'a WebhookConfig,
+    secret: &'a str,
+    clock: &'a dyn Clock,
+    metrics: &'a Metrics,
+}
+
+impl Sender<'_> {
+    /// Sends one entry until the receiver takes it (`Ok`) or refuses it for good (`Err` with the status),
+    /// retrying with backoff in between; `None` when the server stops first.
+    async fn deliver(
+        &self,
+        offset: Offset,
+        event: &OutboxEvent,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Result<(), StatusCode>> {
+        let hook = self.hook;
+        let outcome = |name: &str| {
+            self.metrics
+                .webhook_deliveries
+                .with_label_values(&[&hook.name, name])
+        };
+        let body = match serde_json::to_vec(event) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(webhook = %hook.name, offset, %error, "encoding an outbox entry");
+                return None;
+            }
+        };
+        let mut backoff = hook.initial_backoff_ms;
+        loop {
+            if *shutdown.borrow() {
+                return None;
+            }
+            match attempt(&self.client, hook, self.secret, self.clock, offset, event, &body).await {
+                Attempt::Delivered => {
+                    outcome("delivered").inc();
+                    self.metrics
+                        .webhook_last_success
+                        .with_label_values(&[&hook.name])
+                        .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
+                    return Some(Ok(()));
+                }
+                Attempt::Rejected(status) => {
+                    outcome("rejected").inc();
+                    tracing::error!(webhook = %hook.name, offset, id = %event.id, %status,
+                        "the receiver refused the event for good; kept on the refused list (yujing webhook retry)");
+                    return Some(Err(status));
+                }
+                Attempt::Retry(why) => {
+                    outcome("failed").inc();
+                    tracing::warn!(webhook = %hook.name, offset, id = %event.id, %why, retry_in_ms = backoff,
+                        "delivery failed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff.saturating_mul(2)).min(hook.max_backoff_ms);
+                }
             }
         }
     }

@@ -63,6 +63,8 @@ pub struct AppState {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// The last pipeline step that failed inside yujing, until one succeeds again (`/health`).
     pub failing: Arc<Mutex<Option<Failure>>>,
+    /// The names of the configured webhooks (`/api/v1/webhooks`).
+    pub webhooks: Arc<Vec<String>>,
 }
 
 /// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.
@@ -139,6 +141,7 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         metrics: metrics.clone(),
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
         failing: Arc::new(Mutex::new(None)),
+        webhooks: Arc::new(config.webhooks.iter().map(|h| h.name.clone()).collect()),
     };
     let mut tasks = Vec::new();
     if options.supervise {

@@ -321,8 +321,12 @@ enum Needs {
 fn needs(method: &Method, path: &str) -> Needs {
     let every = matches!(
         (method.as_str(), path),
-        ("GET", "/api/v1/orders") | ("GET", "/api/v1/warnings") | ("POST", "/api/v1/supervise")
-    ) || (method == Method::POST && path.starts_with("/api/v1/ingest/"));
+        ("GET", "/api/v1/orders")
+            | ("GET", "/api/v1/warnings")
+            | ("POST", "/api/v1/supervise")
+            | ("GET", "/api/v1/webhooks")
+    ) || (method == Method::POST
+        && (path.starts_with("/api/v1/ingest/") || path.starts_with("/api/v1/webhooks/")));
     if every {
         Needs::Every
     } else {

@@ -514,3 +514,78 @@ async fn health_says_when_a_step_is_failing_and_recovers_with_the_next_that_succ
     assert_eq!(status, 200, "{body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_a_webhook_refuses_are_kept_counted_and_sent_again_on_request() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let receiver = common::Receiver::default();
+    let hook = receiver.start().await;
+    // The receiver's signing secret is wrong: it answers 401 to everything.
+    receiver.refusing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let server = common::start(&dir.path().join("store"), &clock, Some(hook)).await;
+    let api = Client::new(&server);
+    for (feed, file, body) in common::first_five_reports() {
+        api.ingest(feed, file, body).await;
+    }
+    // The orange warning and its order's `raised`: both refused, kept, and the feed went past them.
+    let refused = || async {
+        let (status, answer) = api.get("demo-centre", "/api/v1/webhooks").await;
+        assert_eq!(status.as_u16(), 200, "{answer}");
+        answer["webhooks"][0].clone()
+    };
+    let mut listed = Value::Null;
+    for _ in 0..3000 {
+        listed = refused().await;
+        if listed["refused"].as_array().map_or(0, Vec::len) >= 2 && listed["next"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(listed["name"], "command-centre");
+    let entries = listed["refused"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{listed}");
+    assert_eq!(entries[0]["status"], 401);
+    assert_eq!(entries[0]["event"], "warning.orange");
+    assert_eq!(entries[1]["event"], "work_order.raised");
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("yujing_webhook_refused{webhook=\"command-centre\"} 2"),
+        "{metrics}"
+    );
+    // Only the centre sees and retries them.
+    let (status, _) = api.get("demo-viewer", "/api/v1/webhooks").await;
+    assert_eq!(status.as_u16(), 403);
+    let (status, _) = api
+        .post("demo-centre", "/api/v1/webhooks/nobody/retry", json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 404);
+    // The secret is fixed; the centre asks for them again: the receiver gets both, in order, and the list empties.
+    receiver
+        .refusing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, answer) = api
+        .post("demo-centre", "/api/v1/webhooks/command-centre/retry", json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{answer}");
+    assert_eq!(answer["retrying"], 2);
+    receiver.wait_for(2).await;
+    let accepted = receiver.accepted();
+    let ids: Vec<&str> = entries.iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert_eq!(accepted, ids);
+    for _ in 0..3000 {
+        if refused().await["refused"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let listed = refused().await;
+    assert_eq!(listed["refused"], json!([]), "{listed}");
+    assert_eq!(listed["retry_pending"], 0);
+    server.stop().await;
+}

@@ -65,6 +65,23 @@ enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+enum WebhookAction {
+    /// List each configured webhook's refused entries (a 4xx other than 408/409/429): offset, event, status,
+    /// when. Works beside `yujing run`.
+    Refused {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask for webhook NAME's refused entries to be sent again, before its next new ones. Needs the store's
+    /// writer (the next `yujing run` sends them); beside a running server use POST /api/v1/webhooks/NAME/retry.
+    Retry {
+        /// The webhook's name in [[server.webhooks]].
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum StoreAction {
     /// Read every record of every topic back: each topic dense from 0 to its end, every block's checksum
     /// verified. Prints each topic's count; fails naming the first problem. Works beside `yujing run`.
@@ -122,6 +139,11 @@ enum Command {
         /// Print JSON Lines instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// The entries a webhook's receiver refused for good, and sending them again.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
     },
     /// Check or back up the embedded store.
     Store {
@@ -462,6 +484,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Vocab { feed, json } => vocab(&config, feed, json),
         Command::Warnings { json } => warnings(&config, json),
         Command::Store { action } => store(&config, action),
+        Command::Webhook { action } => webhook(&config, action),
         Command::Replay {
             feeds,
             from_log,
@@ -671,6 +694,56 @@ pub(crate) fn write_json_lines<T: serde::Serialize>(out: &mut impl Write, items:
     for item in items {
         serde_json::to_writer(&mut *out, item)?;
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn webhook(config: &EngineConfig, action: WebhookAction) -> Result<()> {
+    match action {
+        WebhookAction::Refused { json } => {
+            let log = open_log_for_reading(config)?;
+            let mut all = Vec::new();
+            for hook in &config.server.webhooks {
+                let refused = yujing_engine::refused(log.as_ref(), &hook.name)
+                    .with_context(|| format!("reading webhook {}'s refused entries", hook.name))?;
+                all.push((hook.name.clone(), refused));
+            }
+            if json {
+                let value: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|(name, refused)| serde_json::json!({"name": name, "refused": refused}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!(
+                    "{:<20} {:>8} {:<28} {:>6} {:<25}",
+                    "webhook", "offset", "event", "status", "at"
+                );
+                for (name, refused) in &all {
+                    for r in refused {
+                        println!(
+                            "{:<20} {:>8} {:<28} {:>6} {:<25}",
+                            name,
+                            r.offset,
+                            r.event,
+                            r.status,
+                            r.at.to_rfc3339()
+                        );
+                    }
+                }
+            }
+        }
+        WebhookAction::Retry { name } => {
+            if !config.server.webhooks.iter().any(|h| h.name == name) {
+                anyhow::bail!("no webhook named '{name}' in [[server.webhooks]]");
+            }
+            let log = open_log(config).context(
+                "beside a running `yujing run`, ask it instead: POST /api/v1/webhooks/NAME/retry with a centre token",
+            )?;
+            let retrying = yujing_engine::request_retry(log.as_ref(), &name)
+                .with_context(|| format!("requesting a retry of webhook {name}"))?;
+            println!("{retrying} refused entries of {name} will be sent again when `yujing run` next starts");
+        }
     }
     Ok(())
 }

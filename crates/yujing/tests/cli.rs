@@ -921,3 +921,56 @@ fn store_check_reads_everything_back_and_a_backup_restores_the_same_warnings() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
+
+#[test]
+fn webhook_lists_refused_entries_and_requests_their_retry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    report(&store, &[&samples()]);
+    let config = dir.path().join("hooks.toml");
+    std::fs::write(
+        &config,
+        "[[server.webhooks]]\nname = \"centre\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"hook-secret-0123456789\"\n\
+         initial_backoff_ms = 100\nmax_backoff_ms = 1000\ntimeout_ms = 1000\n",
+    )
+    .expect("config");
+    let config = config.display().to_string();
+    // What the deliverer records when the receiver refuses an entry for good.
+    {
+        let log = yujing_log::EmbeddedLog::open(&store).expect("open");
+        let mut batch = yujing_log::Batch::new();
+        yujing_engine::refused::put_refused(
+            &mut batch,
+            "centre",
+            &[yujing_engine::RefusedDelivery {
+                offset: 0,
+                event_id: "w-x".to_owned(),
+                event: "warning.orange".to_owned(),
+                status: 401,
+                at: chrono::DateTime::UNIX_EPOCH,
+            }],
+        )
+        .expect("encode");
+        yujing_log::Log::write(&log, batch).expect("write");
+    }
+    let listed = ok(yujing(
+        &store,
+        &["--config", &config, "webhook", "refused", "--json"],
+    ));
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["name"], "centre");
+    assert_eq!(listed[0]["refused"][0]["status"], 401);
+    let retried = ok(yujing(
+        &store,
+        &["--config", &config, "webhook", "retry", "centre"],
+    ));
+    assert!(retried.starts_with("1 refused entries of centre"), "{retried}");
+    let log = yujing_log::EmbeddedLog::open_read_only(&store).expect("open");
+    assert_eq!(
+        yujing_engine::retry_requested(&log, "centre").expect("read"),
+        vec![0]
+    );
+    let unknown = yujing(&store, &["--config", &config, "webhook", "retry", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no webhook named 'nobody'"));
+}

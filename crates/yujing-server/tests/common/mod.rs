@@ -221,6 +221,8 @@ pub struct Received {
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub down: Arc<AtomicBool>,
+    /// Answers 401, as a receiver with the wrong signing secret does: a refusal for good.
+    pub refusing: Arc<AtomicBool>,
     pub received: Arc<Mutex<Received>>,
 }
 
@@ -265,6 +267,9 @@ impl Receiver {
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let mut received = receiver.received.lock().unwrap_or_else(|e| e.into_inner());
+    if receiver.refusing.load(Ordering::SeqCst) {
+        return StatusCode::UNAUTHORIZED;
+    }
     if receiver.down.load(Ordering::SeqCst) {
         received.refused_while_down += 1;
         return StatusCode::SERVICE_UNAVAILABLE;
