@@ -71,6 +71,13 @@ impl KafkaConfig {
     }
 }
 
+/// How many replicas must have a write before it is acknowledged (`min.insync.replicas`; the producer sends
+/// with `acks=all`): one fewer than the replicas, at most 2, at least 1. With three replicas a write survives the
+/// loss of any one broker and the log still takes writes while one is down.
+pub fn min_insync_replicas(replication_factor: i32) -> i32 {
+    (replication_factor - 1).clamp(1, 2)
+}
+
 /// Bits of a read-only sharded log's offset that hold the offset within the partition.
 const PARTITION_SHIFT: u32 = 40;
 
@@ -345,6 +352,8 @@ impl KafkaLog {
         )
         .set("retention.ms", "-1")
         .set("retention.bytes", "-1");
+        let min_insync = min_insync_replicas(self.config.replication_factor).to_string();
+        new = new.set("min.insync.replicas", &min_insync);
         if topic == STATE_TOPIC {
             new = new.set("cleanup.policy", "compact");
         }
@@ -427,6 +436,30 @@ impl KafkaLog {
                 .find(|t| t.name() == name)
                 .map_or(0, |t| t.partitions().len())
         };
+        let replicas = {
+            let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+            consumer
+                .fetch_metadata(Some(name), self.timeout())
+                .map_err(kafka(format!("reading the metadata of {name}")))?
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).min())
+                .unwrap_or(0)
+        };
+        let factor = self.config.replication_factor.max(1) as usize;
+        if replicas < factor {
+            problems.push(format!(
+                "it has {replicas} replica(s) a partition, [store.kafka] replication_factor is {factor}: a broker lost                  would lose what only it held (recreate it with --replication-factor {factor})"
+            ));
+        }
+        let required = min_insync_replicas(self.config.replication_factor);
+        let insync: i32 = value("min.insync.replicas").parse().unwrap_or(1);
+        if insync < required {
+            problems.push(format!(
+                "min.insync.replicas is {insync}: with replication factor {factor} a write must reach {required}                  replicas before it is acknowledged, or a broker lost right after loses it (set                  min.insync.replicas={required})"
+            ));
+        }
         let configured = self.config.shards() as usize;
         if partitions != configured {
             problems.push(format!(

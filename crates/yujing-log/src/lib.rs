@@ -21,7 +21,8 @@
 mod kafka;
 
 pub use kafka::{
-    shard_offset, split_shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource, SourceMessage,
+    min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource,
+    SourceMessage,
 };
 
 use std::collections::HashMap;

@@ -265,6 +265,33 @@ fn create_topic(name: &str, partitions: i32, settings: &[(&str, &str)]) {
 }
 
 #[test]
+fn a_topic_with_fewer_replicas_or_in_sync_replicas_than_configured_is_refused() {
+    let _serial = serial();
+    // A production configuration (three replicas) against topics an administrator made on one broker.
+    let mut config = config("replicas");
+    config.replication_factor = 3;
+    create_topic(
+        &format!("{}state", config.topic_prefix),
+        1,
+        &[("cleanup.policy", "compact"), ("min.insync.replicas", "1")],
+    );
+    let refused = KafkaLog::open(config)
+        .expect_err("one replica where three are configured is refused")
+        .to_string();
+    assert!(
+        refused.contains("1 replica(s) a partition, [store.kafka] replication_factor is 3"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("min.insync.replicas is 1") && refused.contains("min.insync.replicas=2"),
+        "{refused}"
+    );
+    assert_eq!(yujing_log::min_insync_replicas(1), 1);
+    assert_eq!(yujing_log::min_insync_replicas(3), 2);
+    assert_eq!(yujing_log::min_insync_replicas(5), 2);
+}
+
+#[test]
 fn topics_an_administrator_created_are_verified_and_wrong_settings_are_named() {
     let _serial = serial();
     let config = config("precreated");
