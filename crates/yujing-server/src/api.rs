@@ -81,13 +81,29 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// `GET /metrics`: the Prometheus text exposition. Unauthenticated, like every scrape target: no label value is
-/// personal data; keep the port on the monitoring network.
+/// personal data; keep the port on the monitoring network. It never waits for the pipeline: when a step holds
+/// it, the scrape gets the values of the last refresh (the counters and the webhook gauges are live anyway).
 async fn metrics(State(state): State<AppState>) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let text = with_pipeline(&state, |p| {
-        p.refresh_metrics().map_err(ApiError::from)?;
-        Ok(p.metrics().encode())
+    let pipeline = state.pipeline.clone();
+    let metrics = state.metrics.clone();
+    let refreshing = state.metrics_refresh.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        // One scrape refreshes at a time, so none reads the order gauges halfway through a refresh.
+        let _refreshing = refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = match pipeline.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(pipeline) = idle {
+            if let Err(error) = pipeline.refresh_metrics() {
+                tracing::warn!(%error, "refreshing the metrics");
+            }
+        }
+        metrics.encode()
     })
-    .await?;
+    .await
+    .map_err(ApiError::internal)?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -65,6 +65,8 @@ pub struct AppState {
     pub failing: Arc<Mutex<Option<Failure>>>,
     /// The names of the configured webhooks (`/api/v1/webhooks`).
     pub webhooks: Arc<Vec<String>>,
+    /// Held while `/metrics` refreshes and encodes (never the pipeline's lock: a scrape does not wait for a step).
+    pub metrics_refresh: Arc<Mutex<()>>,
 }
 
 /// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.
@@ -142,6 +144,7 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
         failing: Arc::new(Mutex::new(None)),
         webhooks: Arc::new(config.webhooks.iter().map(|h| h.name.clone()).collect()),
+        metrics_refresh: Arc::new(Mutex::new(())),
     };
     let mut tasks = Vec::new();
     if options.supervise {

@@ -589,3 +589,42 @@ async fn entries_a_webhook_refuses_are_kept_counted_and_sent_again_on_request() 
     assert_eq!(listed["retry_pending"], 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_while_a_step_holds_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let (server, api, _) = with_one_order(&dir.path().join("store"), &clock).await;
+    // A scrape while idle refreshes: the order the five reports opened is counted.
+    let scrape = || async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            reqwest::get(format!("{}/metrics", api.base))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .text()
+                .await
+                .unwrap_or_default()
+        })
+        .await
+    };
+    let idle = scrape()
+        .await
+        .unwrap_or_else(|_| panic!("an idle scrape answers"));
+    assert!(idle.contains("yujing_work_orders{status=\"raised\""), "{idle}");
+    // A long step holds the pipeline (here: this test, until the scrape is over).
+    let pipeline = server.state().pipeline.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _step = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = held_tx.send(());
+        let _ = release_rx.recv();
+    });
+    held_rx.recv().unwrap_or_else(|e| panic!("{e}"));
+    let busy = scrape().await;
+    let _ = release_tx.send(());
+    holder.join().unwrap_or_else(|_| panic!("the holder"));
+    let busy = busy.unwrap_or_else(|_| panic!("the scrape waited for the pipeline"));
+    assert!(busy.contains("yujing_work_orders{status=\"raised\""), "{busy}");
+    server.stop().await;
+}
