@@ -373,7 +373,15 @@ async fn get_cluster(
         }
         let mut seen = std::collections::HashSet::new();
         let members: Vec<String> = members.into_iter().filter(|m| seen.insert(m.clone())).collect();
-        let clues = p.clues(&members).map_err(ApiError::from)?;
+        let mut clues = p.clues(&members).map_err(ApiError::from)?;
+        // A party's name tokens (keyed hashes of each character and its sound) are for matching inside yujing.
+        // Served beside the masked names they can be inverted: the surname shown in `赵**` names its token, and
+        // that token in another name's second place gives away a character. Nobody is served them.
+        for clue in &mut clues {
+            for party in &mut clue.parties {
+                party.name_tokens = None;
+            }
+        }
         if let Some(first) = clues.first() {
             if !principal.may_see_town(&first.town.town_code.0, first.town.town_name.as_deref()) {
                 return Err(ApiError::new(

@@ -66,6 +66,9 @@ async fn the_seed_story_from_five_reports_to_closure() {
     for clear in ["13962751208", "15851309977", "李红梅", "赵国庆", "钱秀英"] {
         assert!(!text.contains(clear), "{clear} in clear in the cluster view");
     }
+    // Masked names come without the per-character tokens that would let them be unmasked.
+    assert!(text.contains("赵**"), "{text}");
+    assert!(!text.contains("name_tokens"), "{text}");
 
     // The warning opened an order; the centre triages and dispatches it by routing: to 如城街道.
     let (_, orders) = api.get("demo-centre", "/api/v1/orders?status=raised").await;
