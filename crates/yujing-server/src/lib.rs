@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod drop_dir;
 pub mod error;
 pub mod feed;
 pub mod http;
@@ -159,19 +160,12 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
     }
     if let Some(dir) = options.watch_dir {
         let every = Duration::from_secs(config.watch_every_secs);
-        tasks.push(periodic(state.clone(), every, shutdown.subscribe(), move |p| {
-            let (report, step) = p.ingest_paths(std::slice::from_ref(&dir))?;
-            if report.total.new_clues + report.total.new_versions + report.total.rejected > 0 {
-                tracing::info!(
-                    dir = %dir.display(),
-                    new_clues = report.total.new_clues,
-                    rejected = report.total.rejected,
-                    warnings = step.warnings.len(),
-                    "drop directory ingested"
-                );
-            }
-            Ok(())
-        }));
+        tasks.push(tokio::spawn(drop_dir::poll(
+            state.clone(),
+            dir,
+            every,
+            shutdown.subscribe(),
+        )));
     }
     for (source, bootstrap) in options.sources {
         tasks.push(spawn_source(

@@ -628,3 +628,82 @@ async fn metrics_answer_while_a_step_holds_the_pipeline() {
     assert!(busy.contains("yujing_work_orders{status=\"raised\""), "{busy}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_directory_takes_new_files_once_each_and_rereads_a_changed_one() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let drop_dir = dir.path().join("drop");
+    std::fs::create_dir_all(&drop_dir).unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let mut config = common::config(&dir.path().join("store"), None);
+    config.server.watch_every_secs = 1;
+    let built = config.check().unwrap_or_else(|e| panic!("{e}"));
+    let log: std::sync::Arc<dyn yujing_log::Log> = std::sync::Arc::new(
+        yujing_log::EmbeddedLog::open(&config.store.data_dir).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let pipeline = yujing_engine::Pipeline::open(log.clone(), built, std::sync::Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = yujing_server::start(
+        pipeline,
+        &config.server,
+        true,
+        listener,
+        yujing_server::Options {
+            supervise: false,
+            watch_dir: Some(drop_dir.clone()),
+            sources: Vec::new(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let api = Client::new(&server);
+    let reports = common::first_five_reports();
+    let clues = || log.end_offset("clues").unwrap_or(0);
+    let wait_for = |n: u64| {
+        let clues = &clues;
+        async move {
+            for _ in 0..3000 {
+                if clues() >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("{} clues, not {n}", clues());
+        }
+    };
+    // The first file, then, later, a second.
+    let (_, _, hotline) = &reports[0];
+    let lines: Vec<&[u8]> = hotline.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    std::fs::write(drop_dir.join("hotline12345-a.jsonl"), [lines[0], b"\n"].concat())
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(1).await;
+    std::fs::write(drop_dir.join("hotline12345-b.jsonl"), [lines[1], b"\n"].concat())
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(2).await;
+    // Several polls later, neither file was read again: no record came in twice.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let scrape = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        scrape.contains("yujing_records_read_total{feed=\"hotline12345\"} 2"),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("yujing_records_duplicate_total{feed=\"hotline12345\"} 0"),
+        "{scrape}"
+    );
+    // A file rewritten in place (a third report appended) is read again.
+    std::fs::write(
+        drop_dir.join("hotline12345-a.jsonl"),
+        [lines[0], b"\n", lines[2], b"\n"].concat(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(3).await;
+    server.stop().await;
+}
