@@ -39,22 +39,9 @@ fn open(store: &Path, clock: &ManualClock) -> Pipeline {
     Pipeline::open(log, built(), Arc::new(clock.clone())).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn centre() -> Actor {
-    Actor {
-        name: "centre".to_owned(),
-        role: Role::Centre,
-        unit: "如皋市社会治理现代化指挥中心".to_owned(),
-    }
-}
-
-#[test]
-fn reports_after_a_resolution_raise_red_and_a_rebuild_sees_the_same_resolution() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = dir.path().join("store");
-    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
-    let mut pipeline = open(&store, &clock);
-
-    // Five reports: orange, and its order.
+/// The seed case's first five reports (hotline ×3, grid, police, screening ×2 of the samples, cut before the
+/// later ones): enough for the orange warning and its order.
+fn ingest_the_first_five_reports(pipeline: &mut Pipeline) {
     let police = sample("police.sample.csv");
     let second = police
         .windows(20)
@@ -78,6 +65,25 @@ fn reports_after_a_resolution_raise_red_and_a_rebuild_sees_the_same_resolution()
             .ingest_bytes(feed, file, &body)
             .unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+fn centre() -> Actor {
+    Actor {
+        name: "centre".to_owned(),
+        role: Role::Centre,
+        unit: "如皋市社会治理现代化指挥中心".to_owned(),
+    }
+}
+
+#[test]
+fn reports_after_a_resolution_raise_red_and_a_rebuild_sees_the_same_resolution() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("store");
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let mut pipeline = open(&store, &clock);
+
+    // Five reports: orange, and its order.
+    ingest_the_first_five_reports(&mut pipeline);
     let order_id = {
         let orders: Vec<_> = pipeline.orders().orders().collect();
         assert_eq!(orders.len(), 1);
@@ -256,29 +262,7 @@ fn numbers_an_operator_types_into_a_reason_or_a_summary_are_redacted_on_the_log(
     let store = dir.path().join("store");
     let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
     let mut pipeline = open(&store, &clock);
-    let police = sample("police.sample.csv");
-    let second = police
-        .windows(20)
-        .position(|w| w == b"J3206822026061001207")
-        .unwrap_or(police.len());
-    for (feed, file, body) in [
-        (
-            FeedId::Hotline12345,
-            "hotline.jsonl",
-            first_lines("hotline12345.sample.jsonl", 3),
-        ),
-        (FeedId::Grid, "grid.jsonl", first_lines("grid.sample.jsonl", 1)),
-        (FeedId::Police, "police.csv", police[..second].to_vec()),
-        (
-            FeedId::Screening,
-            "screening.csv",
-            first_lines("screening.sample.csv", 2),
-        ),
-    ] {
-        pipeline
-            .ingest_bytes(feed, file, &body)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    ingest_the_first_five_reports(&mut pipeline);
     let order_id = pipeline
         .orders()
         .orders()

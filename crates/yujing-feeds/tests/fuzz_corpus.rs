@@ -2,17 +2,15 @@
 //! once crashed on) replayed on stable: each file decoded as its feed's export and every record normalized,
 //! with no panic and no clear phone or ID number in what comes out. `bash fuzz/run.sh` does the fuzzing.
 
+mod support;
+
 use std::path::Path;
 
-use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
+use yujing_feeds::{adapters, detached_pointer, Normalizer, Outcome};
 use yujing_model::FeedId;
 
 fn normalizer() -> Normalizer {
-    let table: toml::Table =
-        toml::from_str(include_str!("../../../config/yujing.toml")).expect("config parses");
-    let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("feeds config");
-    let hasher = PartyHasher::new(b"fuzz-secret-0123456789").expect("secret");
-    Normalizer::new(Gazetteer::rugao(), hasher, feeds.build().expect("rules"))
+    support::normalizer(b"fuzz-secret-0123456789")
 }
 
 #[test]

@@ -2,15 +2,13 @@
 //! push nested 300,000 levels deep, a case larger than any real one, thousands of unclosed cases, a line of many
 //! megabytes and a field of one.
 
-use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
+mod support;
+
+use yujing_feeds::{adapters, detached_pointer, Normalizer, Outcome};
 use yujing_model::{FeedId, RejectKind};
 
 fn normalizer() -> Normalizer {
-    let table: toml::Table =
-        toml::from_str(include_str!("../../../config/yujing.toml")).expect("config parses");
-    let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("feeds config");
-    let hasher = PartyHasher::new(b"limits-test-secret-0123456789").expect("secret");
-    Normalizer::new(Gazetteer::rugao(), hasher, feeds.build().expect("rules"))
+    support::normalizer(b"limits-test-secret-0123456789")
 }
 
 /// Each record's outcome after normalization: `Ok(source id)` or `Err((kind, reason))`.

@@ -1,16 +1,14 @@
 //! No input makes yujing panic: every prefix of every sample (a file cut at every byte), and seeded random byte
 //! mutations of each, are decoded and normalized. The test passes when all of them return, whatever they return.
 
+mod support;
+
 use std::path::Path;
 
-use yujing_feeds::{adapters, detached_pointer, FeedsConfig, Gazetteer, Normalizer, Outcome, PartyHasher};
+use yujing_feeds::{adapters, detached_pointer, Normalizer, Outcome};
 
 fn normalizer() -> Normalizer {
-    let table: toml::Table =
-        toml::from_str(include_str!("../../../config/yujing.toml")).expect("config parses");
-    let feeds: FeedsConfig = table["feeds"].clone().try_into().expect("feeds config");
-    let hasher = PartyHasher::new(b"no-panic-test-secret-0123").expect("secret");
-    Normalizer::new(Gazetteer::rugao(), hasher, feeds.build().expect("rules"))
+    support::normalizer(b"no-panic-test-secret-0123")
 }
 
 fn run(normalizer: &Normalizer, path: &Path, bytes: &[u8]) {

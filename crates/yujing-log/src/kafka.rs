@@ -426,26 +426,20 @@ impl KafkaLog {
                 .unwrap_or_default()
         };
         let mut problems = Vec::new();
-        let partitions = {
+        // Its partitions, and the fewest replicas any of them has.
+        let (partitions, replicas) = {
             let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
-            consumer
+            let metadata = consumer
                 .fetch_metadata(Some(name), self.timeout())
-                .map_err(kafka(format!("reading the metadata of {name}")))?
+                .map_err(kafka(format!("reading the metadata of {name}")))?;
+            metadata
                 .topics()
                 .iter()
                 .find(|t| t.name() == name)
-                .map_or(0, |t| t.partitions().len())
-        };
-        let replicas = {
-            let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
-            consumer
-                .fetch_metadata(Some(name), self.timeout())
-                .map_err(kafka(format!("reading the metadata of {name}")))?
-                .topics()
-                .iter()
-                .find(|t| t.name() == name)
-                .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).min())
-                .unwrap_or(0)
+                .map_or((0, 0), |t| {
+                    let replicas = t.partitions().iter().map(|p| p.replicas().len()).min();
+                    (t.partitions().len(), replicas.unwrap_or(0))
+                })
         };
         let factor = self.config.replication_factor.max(1) as usize;
         if replicas < factor {

@@ -679,24 +679,29 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
 
-    #[test]
-    fn a_flipped_byte_in_the_write_ahead_log_refuses_to_open_instead_of_losing_what_follows() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// Twenty-one writes of one record each to a log in `dir`, as twenty-one clues arrive, then closed: all in
+    /// the write-ahead log, none flushed. Returns the log file.
+    fn twenty_one_clues_in_the_wal(dir: &Path) -> PathBuf {
         {
-            let log = EmbeddedLog::open(dir.path()).expect("open");
-            // Twenty-one writes of one record each, as twenty-one clues arrive: all in the WAL, none flushed.
+            let log = EmbeddedLog::open(dir).expect("open");
             for i in 0..21 {
                 let mut batch = Batch::new();
                 batch.append("clues", record(&format!("k{i}"), &"v".repeat(200)));
                 log.write(batch).expect("write");
             }
         }
-        let wal = std::fs::read_dir(dir.path())
+        std::fs::read_dir(dir)
             .expect("list")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "log"))
             .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .expect("a write-ahead log file");
+            .expect("a write-ahead log file")
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_write_ahead_log_refuses_to_open_instead_of_losing_what_follows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wal = twenty_one_clues_in_the_wal(dir.path());
         let mut bytes = std::fs::read(&wal).expect("read WAL");
         assert!(
             bytes.len() > 4_000,
@@ -728,20 +733,7 @@ mod tests {
     #[test]
     fn a_last_record_torn_by_a_crash_is_dropped_and_the_log_opens() {
         let dir = tempfile::tempdir().expect("temp dir");
-        {
-            let log = EmbeddedLog::open(dir.path()).expect("open");
-            for i in 0..21 {
-                let mut batch = Batch::new();
-                batch.append("clues", record(&format!("k{i}"), &"v".repeat(200)));
-                log.write(batch).expect("write");
-            }
-        }
-        let wal = std::fs::read_dir(dir.path())
-            .expect("list")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .expect("a write-ahead log file");
+        let wal = twenty_one_clues_in_the_wal(dir.path());
         // The process died in the middle of writing the last record: its tail never reached the file.
         let bytes = std::fs::read(&wal).expect("read WAL");
         std::fs::write(&wal, &bytes[..bytes.len() - 50]).expect("write WAL");
