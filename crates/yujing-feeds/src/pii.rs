@@ -297,6 +297,10 @@ fn phone_pattern() -> &'static Regex {
 /// dead-letter reasons and operators' reasons. Full-width digits are read as digits (and written back as ASCII).
 pub fn redact(text: &str) -> String {
     let text = fold_width(text);
+    if !enough_digits(&text) {
+        // Most texts hold a few digits at most (a date, a room): no number to find, so no regex to run.
+        return text.into_owned();
+    }
     let text = replace_group(&text, id_pattern(), |m| {
         mask_id_number(m).unwrap_or_else(|| "******************".to_owned())
     });
@@ -336,7 +340,14 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Used by tests and by the engine's own guard before output is written.
 pub fn contains_clear_pii(text: &str) -> bool {
     let text = fold_width(text);
-    id_pattern().is_match(&text) || phone_pattern().is_match(&text)
+    enough_digits(&text) && (id_pattern().is_match(&text) || phone_pattern().is_match(&text))
+}
+
+/// Whether `text` (width-folded) holds as many digits as the shortest number the patterns find: a landline
+/// with its area code has ten.
+fn enough_digits(text: &str) -> bool {
+    const FEWEST: usize = 10;
+    text.bytes().filter(u8::is_ascii_digit).take(FEWEST).count() >= FEWEST
 }
 
 /// An organisation's name for display: shown as given (it is not personal data), with numbers redacted.
