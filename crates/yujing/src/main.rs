@@ -441,6 +441,10 @@ pub(crate) fn open_log(config: &EngineConfig) -> Result<Arc<dyn Log>> {
 }
 
 fn main() -> std::process::ExitCode {
+    // Everything yujing writes (the store, backups, replay outputs, reports) holds personal data or is derived
+    // from it: only the user the service runs as may read it, whatever the shell's umask.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     init_tracing(&cli.global);
     match run(cli) {

@@ -974,3 +974,20 @@ fn webhook_lists_refused_entries_and_requests_their_retry() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no webhook named 'nobody'"));
 }
+
+#[cfg(unix)]
+#[test]
+fn every_file_of_the_store_is_its_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    report(&store, &[&samples()]);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&store).expect("the store") {
+        let path = entry.expect("an entry").path();
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", path.display(), mode & 0o777);
+        files += 1;
+    }
+    assert!(files > 3, "{files} files");
+}
