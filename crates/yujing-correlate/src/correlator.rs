@@ -669,19 +669,20 @@ impl Correlator {
             .iter()
             .map(|&(_, n)| &self.profiles[n as usize])
             .collect();
-        let known_level = |mine: &Option<String>, theirs: &dyn Fn(&ClueProfile) -> Option<String>| {
-            let mine = mine.as_ref()?;
-            let known: Vec<String> = near.iter().filter_map(|m| theirs(m)).collect();
-            if known.contains(mine) {
-                Some("same")
-            } else if known.is_empty() {
-                None
-            } else {
-                Some("conflict")
+        // A field the best member left missing, filled from what the members near in time say of it (nothing is
+        // looked up for a field the best member already spoke to).
+        let fields: [(&str, Field); 4] = [
+            ("building", |m| m.building.as_deref()),
+            ("village_group", |m| m.village_group.as_deref()),
+            ("road", |m| m.road.as_deref()),
+            ("community", |m| m.community.as_deref()),
+        ];
+        for (feature, field) in fields {
+            if comparison.level(feature) == Some("missing") {
+                if let Some(level) = known_level(&near, field(p), field) {
+                    comparison.refine_level(feature, level);
+                }
             }
-        };
-        if let Some(level) = known_level(&p.building, &|m| m.building.clone()) {
-            comparison.refine_missing("building", level);
         }
         // A member whose town was not resolved can bridge two towns' namesake estates; the cluster's other
         // members know its town.
@@ -697,24 +698,20 @@ impl Correlator {
                 comparison.refine_level("town", "conflict");
             }
         }
-        if let Some(level) = known_level(&p.village_group, &|m| m.village_group.clone()) {
-            comparison.refine_missing("village_group", level);
-        }
-        if let Some(level) = known_level(&p.road, &|m| m.road.clone()) {
-            comparison.refine_missing("road", level);
-        }
-        if let Some(level) = known_level(&p.community, &|m| m.community.clone()) {
-            comparison.refine_missing("community", level);
-        }
-        if !p.organisations.is_empty() {
-            let known: Vec<&String> = near.iter().flat_map(|m| &m.organisations).collect();
-            if p.organisations.iter().any(|o| known.contains(&o)) {
-                comparison.refine_missing("counterparty", "same");
-            } else if !known.is_empty() {
-                comparison.refine_missing("counterparty", "conflict");
+        if !p.organisations.is_empty() && comparison.level("counterparty") == Some("missing") {
+            let (mut named, mut same) = (false, false);
+            for organisation in near.iter().flat_map(|m| &m.organisations) {
+                named = true;
+                if p.organisations.contains(organisation) {
+                    same = true;
+                    break;
+                }
+            }
+            if named {
+                comparison.refine_level("counterparty", if same { "same" } else { "conflict" });
             }
         }
-        if p.estate.is_some() {
+        if p.estate.is_some() && comparison.level("estate") == Some("missing") {
             let similarity = near
                 .iter()
                 .filter_map(|m| crate::score::estate_similarity(p, m))
@@ -1115,6 +1112,24 @@ impl Correlator {
             })
             .collect()
     }
+}
+
+/// One field of a profile, as text (a building, a road…).
+type Field = fn(&ClueProfile) -> Option<&str>;
+
+/// What the members near in time say of a field, against this clue's `mine`: `same` when one names it too,
+/// `conflict` when some name it and none the same, nothing when none names it (or the clue does not).
+fn known_level(near: &[&ClueProfile], mine: Option<&str>, field: Field) -> Option<&'static str> {
+    let mine = mine?;
+    let mut named = false;
+    for member in near {
+        match field(member) {
+            Some(theirs) if theirs == mine => return Some("same"),
+            Some(_) => named = true,
+            None => {}
+        }
+    }
+    named.then_some("conflict")
 }
 
 fn round2(x: f64) -> f64 {

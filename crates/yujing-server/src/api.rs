@@ -522,10 +522,7 @@ async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> Res
         names
             .iter()
             .map(|name| {
-                let next: yujing_log::Offset = log
-                    .state(&feed::delivered_key(name))?
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .unwrap_or(0);
+                let next = feed::delivered(log.as_ref(), name)?;
                 Ok::<_, yujing_engine::RefusedError>(json!({
                     "name": name,
                     "next": next,

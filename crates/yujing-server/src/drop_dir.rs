@@ -7,7 +7,7 @@
 //! quarantined: skipped, with an error naming it, until it changes. Ingestion is idempotent, so a restart that
 //! reads every file once more adds nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -56,7 +56,7 @@ pub async fn poll(state: AppState, dir: PathBuf, every: Duration, mut shutdown: 
             }
             Err(_) => return,
         };
-        let mut current = Vec::with_capacity(files.len());
+        let mut current = HashSet::with_capacity(files.len());
         for (path, _) in files {
             if *shutdown.borrow() {
                 return;
@@ -67,7 +67,7 @@ pub async fn poll(state: AppState, dir: PathBuf, every: Duration, mut shutdown: 
             let previous = seen.get(&path).filter(|s| s.version == version).map(|s| s.state);
             let failures = match previous {
                 Some(State::Ingested | State::Quarantined) => {
-                    current.push(path);
+                    current.insert(path);
                     continue;
                 }
                 Some(State::Failed(n)) => n,
@@ -103,7 +103,7 @@ pub async fn poll(state: AppState, dir: PathBuf, every: Duration, mut shutdown: 
                         "a drop-directory file failed; the others go on, it is tried again");
                 }
             }
-            current.push(path.clone());
+            current.insert(path.clone());
             seen.insert(path, Seen { version, state });
         }
         // Files that went away are forgotten: the map follows the directory, not its history.

@@ -183,6 +183,14 @@ pub fn delivered_key(name: &str) -> Vec<u8> {
     format!("webhook/{name}/next").into_bytes()
 }
 
+/// The next outbox offset to deliver to webhook `name` (0 before the first delivery).
+pub fn delivered(log: &dyn Log, name: &str) -> Result<Offset, yujing_log::LogError> {
+    Ok(log
+        .state(&delivered_key(name))?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(0))
+}
+
 enum Attempt {
     Delivered,
     Rejected(StatusCode),
@@ -291,10 +299,9 @@ pub async fn deliver_webhook(
             continue;
         }
         let next: Offset = {
-            let key = key.clone();
-            match blocking(&log, move |log| log.state(&key)).await {
-                Some(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or(0),
-                Some(Ok(None)) => 0,
+            let name = hook.name.clone();
+            match blocking(&log, move |log| delivered(log, &name)).await {
+                Some(Ok(next)) => next,
                 Some(Err(error)) => {
                     tracing::error!(webhook = %hook.name, %error, "reading delivery progress");
                     0

@@ -548,12 +548,7 @@ async fn entries_a_webhook_refuses_are_kept_counted_and_sent_again_on_request() 
     assert_eq!(entries[0]["status"], 401);
     assert_eq!(entries[0]["event"], "warning.orange");
     assert_eq!(entries[1]["event"], "work_order.raised");
-    let metrics = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = api.metrics().await;
     assert!(
         metrics.contains("yujing_webhook_refused{webhook=\"command-centre\"} 2"),
         "{metrics}"
@@ -597,15 +592,7 @@ async fn metrics_answer_while_a_step_holds_the_pipeline() {
     let (server, api, _) = with_one_order(&dir.path().join("store"), &clock).await;
     // A scrape while idle refreshes: the order the five reports opened is counted.
     let scrape = || async {
-        tokio::time::timeout(std::time::Duration::from_secs(20), async {
-            reqwest::get(format!("{}/metrics", api.base))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .text()
-                .await
-                .unwrap_or_default()
-        })
-        .await
+        tokio::time::timeout(std::time::Duration::from_secs(20), async { api.metrics().await }).await
     };
     let idle = scrape()
         .await
@@ -684,12 +671,7 @@ async fn the_drop_directory_takes_new_files_once_each_and_rereads_a_changed_one(
     wait_for(2).await;
     // Several polls later, neither file was read again: no record came in twice.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let scrape = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let scrape = api.metrics().await;
     assert!(
         scrape.contains("yujing_records_read_total{feed=\"hotline12345\"} 2"),
         "{scrape}"

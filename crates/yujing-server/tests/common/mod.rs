@@ -148,6 +148,16 @@ impl Client {
         }
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
         let response = self
             .http
