@@ -104,6 +104,7 @@ fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
         replication_factor: 1,
         timeout_ms: 30_000,
         partitions: 1,
+        snapshot_dir: PathBuf::new(),
     }
 }
 
@@ -201,6 +202,13 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let stats = pipeline.correlator_mut().stats();
     let orders = pipeline.orders().orders().count();
     let (peak, _) = memory();
+    // What stopping costs: the snapshot the next start loads (the `restart` phase).
+    let snapshot_started = Instant::now();
+    let snapshot = pipeline.write_snapshot()?;
+    let snapshot_seconds = snapshot_started.elapsed().as_secs_f64();
+    let snapshot_bytes = snapshot
+        .as_ref()
+        .map_or(0, |p| p.metadata().map_or(0, |m| m.len()));
     let mut warning_ids: Vec<String> = step
         .warnings
         .iter()
@@ -217,6 +225,8 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "orders": orders,
         "seconds": seconds,
         "peak_rss": peak,
+        "snapshot_seconds": snapshot_seconds,
+        "snapshot_bytes": snapshot_bytes,
         // On Kafka the topics live in the broker's directory, not measured here.
         "store_bytes": match std::env::var("YUJING_E2E_BACKEND").as_deref() {
             Ok("kafka") => Value::Null,
@@ -319,6 +329,33 @@ fn phase_state(scratch: &Path) -> Result<Value, Failure> {
         "peak_rss": peak,
         "bytes_per_clue": (after.saturating_sub(before)) as f64 / stats.clues.max(1) as f64,
         "rebuild_seconds": seconds,
+    }))
+}
+
+/// A restart of the ingest phase's store: the pipeline opened (from the snapshot the ingest phase wrote and
+/// the log after it), ready to serve.
+fn phase_restart(scratch: &Path) -> Result<Value, Failure> {
+    let built = built()?;
+    let (_, before) = memory();
+    let started = Instant::now();
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(scratch.join("ingest"))?);
+    let pipeline = Pipeline::open(log, built, Arc::new(SystemClock))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak, after) = memory();
+    let stats = pipeline.correlator().stats();
+    let from = match pipeline.restart() {
+        yujing_engine::Restart::Snapshot { .. } => "snapshot".to_owned(),
+        yujing_engine::Restart::Rebuilt { because, .. } => format!("the whole log ({because:?})"),
+    };
+    Ok(json!({
+        "clues": stats.clues,
+        "orders": pipeline.orders().orders().count(),
+        "from": from,
+        "seconds": seconds,
+        "rss_before": before,
+        "rss_after": after,
+        "peak_rss": peak,
+        "bytes_per_clue": (after.saturating_sub(before)) as f64 / stats.clues.max(1) as f64,
     }))
 }
 
@@ -606,6 +643,28 @@ fn report(results: &Value) -> String {
             );
         }
     }
+    let i = &results["embedded"]["ingest"];
+    if !i["snapshot_seconds"].is_null() {
+        let _ = writeln!(
+            s,
+            "| snapshot written after the ingest | | | {:.1} s, {:.0} MB |",
+            i["snapshot_seconds"].as_f64().unwrap_or(0.0),
+            i["snapshot_bytes"].as_f64().unwrap_or(0.0) / 1e6
+        );
+    }
+    let re = &results["embedded"]["restart"];
+    if !re.is_null() {
+        let _ = writeln!(
+            s,
+            "| restart: the pipeline opened, ready to serve | | | {:.1} s from {}, {} clues, {} orders, {:.0} bytes resident per clue, peak RSS {:.0} MB |",
+            re["seconds"].as_f64().unwrap_or(0.0),
+            re["from"].as_str().unwrap_or("?"),
+            re["clues"],
+            re["orders"],
+            re["bytes_per_clue"].as_f64().unwrap_or(0.0),
+            re["peak_rss"].as_f64().unwrap_or(0.0) / 1e6
+        );
+    }
     let st = &results["embedded"]["state"];
     if st.is_null() {
         return s;
@@ -633,6 +692,7 @@ fn main() -> Result<(), Failure> {
             "rocksdb" => phase_rocksdb(&sim, &scratch)?,
             "ingest" => phase_ingest(&sim, &scratch)?,
             "state" => phase_state(&scratch)?,
+            "restart" => phase_restart(&scratch)?,
             "live" => phase_live(&sim, &scratch)?,
             "shards" => phase_shards(&sim)?,
             other => return Err(format!("unknown phase {other}").into()),
@@ -683,6 +743,7 @@ fn main() -> Result<(), Failure> {
         "embedded": {
             "ingest": run("ingest", "embedded")?,
             "state": run("state", "embedded")?,
+            "restart": run("restart", "embedded")?,
             "live": run("live", "embedded")?,
         },
     });

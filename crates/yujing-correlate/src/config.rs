@@ -339,6 +339,17 @@ pub struct Settings {
     pub weights: crate::score::FeatureWeights,
 }
 
+impl Settings {
+    /// A digest of everything that decides how clues are clustered and judged: a correlator's state is only
+    /// valid under the settings it was built with, so a snapshot carries this and is refused under others.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        // `Debug` spells out every field (floats exactly); the settings hold no maps, so the order is fixed.
+        let digest = sha2::Sha256::digest(format!("{self:?}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Problems in `[correlate]`, all of them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} problem(s) in [correlate]:\n  - {}", .0.len(), .0.join("\n  - "))]

@@ -16,6 +16,10 @@ use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
 
+mod snapshot;
+
+pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT};
+
 const DAY: i64 = 86_400;
 
 /// Clusters of at most this many clues are reconsidered (see [`Correlator::reconsider`]).
@@ -32,7 +36,7 @@ struct JoinInfo {
 }
 
 /// One cluster: a dispute as far as yujing can tell.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Cluster {
     /// The stable id (from the cluster's first clue).
     id: String,

@@ -11,6 +11,8 @@
 //!   `petgraph` union-find; a clue matching two clusters merges them (a [`CorrelationEvent::Merged`]).
 //!   Occurrences are counted per cluster in event time over each rule's sliding window; a rule's crossing raises
 //!   a [`Warning`] with its evidence and a deterministic id. A level only rises, once per episode.
+//! - [`Correlator::snapshot`] / [`Correlator::from_snapshot`] (`correlator/snapshot`): the state as bytes,
+//!   so a restart loads it instead of observing every clue again; refused under other settings or layout.
 //! - [`CorrelateConfig`] (`config`): `[correlate]` of `yujing.toml`, checked into [`Settings`] with every problem
 //!   reported at once; rules can carry test cases, run by [`run_rule_tests`] (`yujing test`).
 //!
@@ -27,7 +29,9 @@ pub use config::{
     BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
     RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig,
 };
-pub use correlator::{cluster_id_for, Assignment, Correlator, Explanation, PairRecord, Stats};
+pub use correlator::{
+    cluster_id_for, Assignment, Correlator, Explanation, PairRecord, SnapshotError, Stats, SNAPSHOT_FORMAT,
+};
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, subject_similarity, weighted_dice, BigramFrequencies,
     ClueProfile, TopicLexicon, WindowedCounts,

@@ -9,7 +9,7 @@ use yujing_model::{Clue, DisputeType, FeedId, PartyKeyKind, PartyKind, PartyRole
 const LEAD_PLACES: usize = 3;
 
 /// What correlation knows of one clue.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClueProfile {
     /// `<feed>:<source id>`.
     pub clue_id: String,
@@ -356,7 +356,7 @@ pub fn sound_key(sound: &str) -> u64 {
 
 /// How many clues mention each place, learned from the recent stream: a mention many reports share (a
 /// district, `农村学校`) says little about which dispute a report is; a rare one shared by two reports ties them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PlaceFrequencies {
     counts: WindowedCounts<u64>,
 }
@@ -542,7 +542,11 @@ pub fn bigrams(text: &str) -> Vec<u32> {
 /// the one before, so a count covers the last `span` to `2 × span`. Old buckets are dropped whole, so memory
 /// follows the window, not the history. A clue later than the current bucket opens a new one; a late clue
 /// (event time before the current bucket) is counted in the current one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "K: serde::Serialize + std::hash::Hash + Eq",
+    deserialize = "K: serde::Deserialize<'de> + std::hash::Hash + Eq"
+))]
 pub struct WindowedCounts<K> {
     span: i64,
     /// Where the current bucket starts (a multiple of `span` since the epoch); `None` before the first clue.
@@ -634,7 +638,7 @@ impl<K: std::hash::Hash + Eq + Copy> WindowedCounts<K> {
 /// uses (`要求`, `协调`, `解决`) says little about which dispute it is; a rare one (`道闸`, `彩礼`) says much.
 /// Updated as clues arrive, so the weights depend only on the clues before, in order, and only on those of the
 /// window: what the county talks about this month, not over the years the store holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct BigramFrequencies {
     counts: WindowedCounts<u32>,
 }

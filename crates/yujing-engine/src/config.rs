@@ -248,6 +248,25 @@ pub struct StoreConfig {
     pub backend: Backend,
     /// The Kafka cluster and topic names, used when `backend = "kafka"`.
     pub kafka: KafkaConfig,
+    /// Correlated clue versions between two snapshots of the projections (0: only at stop and after an
+    /// ingest).
+    #[serde(default = "default_snapshot_every_clues")]
+    pub snapshot_every_clues: u64,
+}
+
+fn default_snapshot_every_clues() -> u64 {
+    50_000
+}
+
+impl StoreConfig {
+    /// `[store.kafka]` as a log opens it: snapshots default to `<data_dir>/kafka-snapshots`.
+    pub fn kafka_log_config(&self) -> KafkaConfig {
+        let mut kafka = self.kafka.clone();
+        if kafka.snapshot_dir.as_os_str().is_empty() {
+            kafka.snapshot_dir = self.data_dir.join("kafka-snapshots");
+        }
+        kafka
+    }
 }
 
 /// The log's backend.
@@ -318,6 +337,8 @@ pub struct Built {
     pub correlate: Settings,
     /// The checked work-order policy.
     pub policy: Policy,
+    /// Correlated clue versions between two snapshots (`[store] snapshot_every_clues`).
+    pub snapshot_every_clues: u64,
 }
 
 impl EngineConfig {
@@ -491,6 +512,7 @@ impl EngineConfig {
                     demo: self.pii.demo && self.pii.secret.is_empty(),
                     correlate,
                     policy,
+                    snapshot_every_clues: self.store.snapshot_every_clues,
                 })
             }
             _ => Err(ConfigError(errors)),

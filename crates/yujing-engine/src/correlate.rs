@@ -94,6 +94,13 @@ enum Segment {
 }
 
 impl Segment {
+    fn from_pair((clues, orders): (Offset, Option<Offset>)) -> Segment {
+        match orders {
+            None => Segment::CluesOnly(clues),
+            Some(orders) => Segment::Both { clues, orders },
+        }
+    }
+
     fn clues(self) -> Offset {
         match self {
             Segment::CluesOnly(clues) | Segment::Both { clues, .. } => clues,
@@ -108,6 +115,23 @@ impl Segment {
     }
 }
 
+fn read_segments<L: Log + ?Sized>(log: &L) -> Result<Vec<Segment>, CorrelateError> {
+    Ok(match log.state(SEGMENTS_KEY)? {
+        Some(bytes) => serde_json::from_slice(&bytes)?,
+        None => Vec::new(),
+    })
+}
+
+/// What a snapshot keeps of the [`CorrelationStage`] besides the correlator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct StageSnapshot {
+    /// The segments consumed: `clues` end and, when recorded, `workorders` end.
+    segments: Vec<(Offset, Option<Offset>)>,
+    orders_applied: Offset,
+    order_clusters: Vec<(String, String)>,
+    latest: Vec<(String, u32, Offset)>,
+}
+
 /// The correlation stage, kept in memory between runs: the correlator, the segments consumed, and the work
 /// orders' resolutions applied so far.
 pub struct CorrelationStage {
@@ -119,6 +143,8 @@ pub struct CorrelationStage {
     order_clusters: HashMap<String, String>,
     /// The warnings the rebuild derived again (they were written when the segments first ran).
     rederived: Vec<Warning>,
+    /// The `warnings` offset `rederived` begins at.
+    rederived_from: Offset,
     /// Each consumed clue's latest version and its `clues` offset, to fetch a cluster's evidence.
     latest: HashMap<String, (u32, Offset)>,
 }
@@ -131,47 +157,120 @@ impl CorrelationStage {
         log: &L,
         settings: &Settings,
     ) -> Result<(CorrelationStage, u64), CorrelateError> {
-        let segments: Vec<Segment> = match log.state(SEGMENTS_KEY)? {
-            Some(bytes) => serde_json::from_slice(&bytes)?,
-            None => Vec::new(),
-        };
-        let mut stage = CorrelationStage {
+        let stage = CorrelationStage {
             correlator: Correlator::new(settings.clone()),
             segments: Vec::new(),
             orders_applied: 0,
             order_clusters: HashMap::new(),
             rederived: Vec::new(),
+            rederived_from: 0,
             latest: HashMap::new(),
         };
+        let segments = read_segments(log)?;
+        stage.replay(log, segments)
+    }
+
+    /// The stage a snapshot holds (the correlator's bytes and [`StageSnapshot`]), brought up to date by
+    /// observing only the segments recorded after it. `Ok(Err(reason))` when the snapshot does not fit this
+    /// log or these settings: the caller rebuilds with [`CorrelationStage::open`].
+    pub(crate) fn resume<L: Log + ?Sized>(
+        log: &L,
+        settings: &Settings,
+        correlator: &[u8],
+        snapshot: StageSnapshot,
+        warnings_end: Offset,
+    ) -> Result<Result<(CorrelationStage, u64), String>, CorrelateError> {
+        let correlator = match Correlator::from_snapshot(settings.clone(), correlator) {
+            Ok(correlator) => correlator,
+            Err(refused) => return Ok(Err(refused.to_string())),
+        };
+        let taken: Vec<Segment> = snapshot.segments.iter().map(|&s| Segment::from_pair(s)).collect();
+        let segments = read_segments(log)?;
+        if segments.len() < taken.len() || segments[..taken.len()] != taken[..] {
+            return Ok(Err(format!(
+                "the log records {} correlated segment(s) that do not begin with the snapshot's {}",
+                segments.len(),
+                taken.len()
+            )));
+        }
+        let stage = CorrelationStage {
+            correlator,
+            segments: taken,
+            orders_applied: snapshot.orders_applied,
+            order_clusters: snapshot.order_clusters.into_iter().collect(),
+            rederived: Vec::new(),
+            rederived_from: warnings_end,
+            latest: snapshot
+                .latest
+                .into_iter()
+                .map(|(clue, version, offset)| (clue, (version, offset)))
+                .collect(),
+        };
+        Ok(Ok(stage.replay(log, segments)?))
+    }
+
+    /// What a snapshot keeps of the stage besides the correlator ([`Correlator::snapshot`]).
+    pub(crate) fn snapshot(&self) -> StageSnapshot {
+        StageSnapshot {
+            segments: self.segments.iter().map(|s| (s.clues(), s.orders())).collect(),
+            orders_applied: self.orders_applied,
+            order_clusters: self
+                .order_clusters
+                .iter()
+                .map(|(order, cluster)| (order.clone(), cluster.clone()))
+                .collect(),
+            latest: self
+                .latest
+                .iter()
+                .map(|(clue, &(version, offset))| (clue.clone(), version, offset))
+                .collect(),
+        }
+    }
+
+    /// Observes again the `segments` after those the stage already holds, each after the work-order
+    /// resolutions that were on the log when it ran, writing nothing; the stage then holds them all.
+    fn replay<L: Log + ?Sized>(
+        mut self,
+        log: &L,
+        segments: Vec<Segment>,
+    ) -> Result<(CorrelationStage, u64), CorrelateError> {
+        let held = self.segments.len();
+        let start = self.consumed();
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
-        let mut done = read_clues(log, 0, consumed)?;
+        let mut done = read_clues(log, start, consumed)?;
         for (offset, clue) in &done {
-            stage.remember(clue, *offset);
+            self.remember(clue, *offset);
         }
         let mut from = 0;
-        for segment in &segments {
+        for segment in &segments[held..] {
             if let Some(orders) = segment.orders() {
-                stage.apply_resolutions(log, orders)?;
+                self.apply_resolutions(log, orders)?;
             }
             // Offsets of earlier segments are all below the end, sorted or not: the partition holds.
             let to = done.partition_point(|(offset, _)| *offset < segment.clues());
             sort_by_event_time(&mut done[from..to]);
             for (_, clue) in &done[from..to] {
-                stage.correlator.observe(clue);
+                self.correlator.observe(clue);
             }
-            stage.correlator.reconsider();
-            let warnings = stage.correlator.flush();
-            stage.rederived.extend(warnings);
+            self.correlator.reconsider();
+            let warnings = self.correlator.flush();
+            self.rederived.extend(warnings);
             from = to;
         }
-        stage.segments = segments;
-        Ok((stage, done.len() as u64))
+        self.segments = segments;
+        Ok((self, done.len() as u64))
     }
 
     /// The warnings the rebuild derived again, in the order first raised. A deterministic rebuild derives
-    /// exactly the warnings on the `warnings` topic.
+    /// exactly the warnings on the `warnings` topic from [`CorrelationStage::rederived_from`] on.
     pub fn rederived_warnings(&self) -> &[Warning] {
         &self.rederived
+    }
+
+    /// The `warnings` offset the re-derived warnings begin at: 0 after a full rebuild, the snapshot's end of
+    /// `warnings` after a resume from one.
+    pub fn rederived_from(&self) -> Offset {
+        self.rederived_from
     }
 
     fn remember(&mut self, clue: &Clue, offset: Offset) {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{Actor, CorrelationEvent, Warning, WorkOrderEvent};
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
@@ -58,9 +59,33 @@ pub struct OrderStage {
     stale: bool,
 }
 
+/// What a snapshot keeps of the [`OrderStage`]: every order's events (in the order the orders were raised),
+/// the warnings read, the merges of clusters, and how far into each topic the stage had read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct OrderSnapshot {
+    histories: Vec<(String, Vec<WorkOrderEvent>)>,
+    warnings: Vec<Warning>,
+    merged_into: Vec<(String, String)>,
+    absorbed: Vec<(String, Vec<String>)>,
+    links_read: Offset,
+    warnings_read: Offset,
+    /// The `workorders` end the histories cover.
+    workorders_read: Offset,
+}
+
 impl OrderStage {
     /// Rebuilds the stage from the log.
     pub fn open<L: Log + ?Sized>(log: &L, policy: Policy) -> Result<OrderStage, OrderError> {
+        OrderStage::resume(log, policy, OrderSnapshot::default())
+    }
+
+    /// The stage `snapshot` holds, brought up to date with the log after it: the work-order events,
+    /// warnings and correlation events written since.
+    pub(crate) fn resume<L: Log + ?Sized>(
+        log: &L,
+        policy: Policy,
+        snapshot: OrderSnapshot,
+    ) -> Result<OrderStage, OrderError> {
         let warnings_read = match log.state(WARNINGS_READ_KEY)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => 0,
@@ -71,29 +96,85 @@ impl OrderStage {
             raised: Vec::new(),
             history: HashMap::new(),
             warnings: BTreeMap::new(),
-            merged_into: HashMap::new(),
-            absorbed: HashMap::new(),
+            merged_into: snapshot.merged_into.into_iter().collect(),
+            absorbed: snapshot.absorbed.into_iter().collect(),
             by_cluster: HashMap::new(),
-            links_read: 0,
+            links_read: snapshot.links_read,
             warnings_read,
             stale: false,
         };
+        // Applying each order's events in the order the orders were raised rebuilds `raised` (and the
+        // positions that index it) as the log's order did: events of different orders do not interact.
+        for (_, events) in &snapshot.histories {
+            for event in events {
+                stage.apply(event);
+            }
+        }
+        for warning in snapshot.warnings {
+            stage.warnings.insert(warning.warning_id.clone(), warning);
+        }
         let mut events = Vec::new();
-        for_each_decoded(log, WORKORDERS, 0, |_, event: WorkOrderEvent| events.push(event))?;
+        for_each_decoded(
+            log,
+            WORKORDERS,
+            snapshot.workorders_read,
+            |_, event: WorkOrderEvent| events.push(event),
+        )?;
         for event in &events {
             stage.apply(event);
         }
         let mut warnings = Vec::new();
-        for_each_decoded(log, WARNINGS, 0, |offset, warning: Warning| {
-            if offset < warnings_read {
-                warnings.push(warning);
-            }
-        })?;
+        for_each_decoded(
+            log,
+            WARNINGS,
+            snapshot.warnings_read,
+            |offset, warning: Warning| {
+                if offset < warnings_read {
+                    warnings.push(warning);
+                }
+            },
+        )?;
         for warning in warnings {
             stage.warnings.insert(warning.warning_id.clone(), warning);
         }
         stage.read_links(log)?;
         Ok(stage)
+    }
+
+    /// What a snapshot keeps of the stage, `workorders_end` being the end of `workorders` it has applied
+    /// (the whole topic: the stage applies every event it writes).
+    pub(crate) fn snapshot(&self, workorders_end: Offset) -> OrderSnapshot {
+        let mut histories: Vec<(String, Vec<WorkOrderEvent>)> = self
+            .raised
+            .iter()
+            .filter_map(|id| self.history.get(id).map(|h| (id.clone(), h.clone())))
+            .collect();
+        // Events of an order whose raising event was never read (none in a store yujing wrote) come after.
+        let mut orphans: Vec<(String, Vec<WorkOrderEvent>)> = self
+            .history
+            .iter()
+            .filter(|(id, _)| !self.orders.contains_key(*id))
+            .map(|(id, h)| (id.clone(), h.clone()))
+            .collect();
+        orphans.sort_by(|a, b| a.0.cmp(&b.0));
+        histories.extend(orphans);
+        OrderSnapshot {
+            histories,
+            warnings: self.warnings.values().cloned().collect(),
+            merged_into: self
+                .merged_into
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect(),
+            absorbed: self
+                .absorbed
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect(),
+            links_read: self.links_read,
+            warnings_read: self.warnings_read,
+            workorders_read: workorders_end,
+        }
     }
 
     /// The policy (routing, deadlines, calendar).
@@ -357,6 +438,11 @@ impl OrderStage {
     /// How far into `warnings` the stage has read.
     pub fn warnings_read(&self) -> Offset {
         self.warnings_read
+    }
+
+    /// Whether the stage has read `warnings` and `links` up to these ends.
+    pub(crate) fn has_read(&self, warnings_end: Offset, links_end: Offset) -> bool {
+        self.warnings_read >= warnings_end && self.links_read >= links_end
     }
 
     /// Whether a write failed after the stage had applied its events in memory: open it again from the log.

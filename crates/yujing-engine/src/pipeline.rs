@@ -20,6 +20,7 @@ use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS, ORDER_STATES};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
 use crate::shard::Shard;
+use crate::snapshot::{self, NoSnapshot, Positions, SnapshotWriteError, ToWrite};
 use crate::sources::{self, SourceConfig};
 use crate::topics::{CLUES, OUTBOX};
 
@@ -58,6 +59,32 @@ pub struct Pipeline {
     orders: OrderStage,
     metrics: Arc<Metrics>,
     shard: Shard,
+    /// When each feed last delivered (ms): the `feed_last_record` gauges, kept for snapshots.
+    feed_last: std::sync::Mutex<HashMap<FeedId, i64>>,
+    /// The `clues` end the newest snapshot covers (written or loaded).
+    snapshot_at: Option<Offset>,
+    restart: Restart,
+}
+
+/// How a pipeline's stages were restored when it opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// From a snapshot, then the log after it.
+    Snapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The `clues` end it covered.
+        covered: Offset,
+        /// Clue versions replayed after it.
+        replayed: u64,
+    },
+    /// From the whole log.
+    Rebuilt {
+        /// Clue versions replayed.
+        replayed: u64,
+        /// Why no snapshot was used.
+        because: NoSnapshot,
+    },
 }
 
 fn seconds(at: DateTime<Utc>) -> f64 {
@@ -88,9 +115,14 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
         shard: Shard,
     ) -> Result<(Pipeline, StepReport), PipelineError> {
-        let (correlation, _) = CorrelationStage::open(log.as_ref(), &built.correlate)?;
+        let (correlation, orders, mut last, scanned, restart) = Pipeline::restore(log.as_ref(), &built)?;
         let mut on_log = Vec::new();
-        crate::read::for_each_warning(log.as_ref(), |w| on_log.push(w))?;
+        crate::read::for_each_decoded(
+            log.as_ref(),
+            crate::topics::WARNINGS,
+            correlation.rederived_from(),
+            |_, w: Warning| on_log.push(w),
+        )?;
         if correlation.rederived_warnings() != on_log.as_slice() {
             // Not an error: the rules or weights were changed since these clues were correlated. The log keeps
             // what was raised; new clues are judged by the configuration now in force.
@@ -101,12 +133,11 @@ impl Pipeline {
                  than those raised (rules or weights changed?); `yujing replay` shows history under the new rules"
             );
         }
-        let orders = OrderStage::open(log.as_ref(), built.policy.clone())?;
         let metrics = Arc::new(Metrics::for_shard(shard));
         metrics.start_time.set(seconds(clock.now()));
-        // When each feed last delivered, from the log (clue keys are `<feed>:<source id>`).
-        let mut last: HashMap<FeedId, i64> = HashMap::new();
-        crate::read::for_each_entry(log.as_ref(), CLUES, 0, |entry| {
+        // When each feed last delivered, from the log (clue keys are `<feed>:<source id>`), after what the
+        // snapshot knew.
+        crate::read::for_each_entry(log.as_ref(), CLUES, scanned, |entry| {
             let feed = std::str::from_utf8(&entry.record.key)
                 .ok()
                 .and_then(|key| key.split(':').next())
@@ -117,12 +148,16 @@ impl Pipeline {
             }
             Ok(())
         })?;
-        for (feed, ms) in last {
+        for (feed, ms) in &last {
             metrics
                 .feed_last_record
                 .with_label_values(&[feed.as_str()])
-                .set(ms as f64 / 1000.0);
+                .set(*ms as f64 / 1000.0);
         }
+        let snapshot_at = match &restart {
+            Restart::Snapshot { covered, .. } => Some(*covered),
+            Restart::Rebuilt { .. } => None,
+        };
         let mut pipeline = Pipeline {
             log,
             built,
@@ -131,9 +166,180 @@ impl Pipeline {
             orders,
             metrics,
             shard,
+            feed_last: std::sync::Mutex::new(last),
+            snapshot_at,
+            restart,
         };
         let report = pipeline.advance()?;
         Ok((pipeline, report))
+    }
+
+    /// The stages as of the log's end: from the newest valid snapshot and the log after it, or rebuilt from
+    /// the whole log when there is none (saying why). Also when each feed last delivered, and from which
+    /// `clues` offset the log still has to be scanned for that.
+    #[allow(clippy::type_complexity)]
+    fn restore(
+        log: &dyn Log,
+        built: &Built,
+    ) -> Result<
+        (
+            CorrelationStage,
+            OrderStage,
+            HashMap<FeedId, i64>,
+            Offset,
+            Restart,
+        ),
+        PipelineError,
+    > {
+        let started = Instant::now();
+        let refused = match snapshot::load(log, &built.correlate.fingerprint()) {
+            Ok(mut loaded) => {
+                let stage = std::mem::take(&mut loaded.stage);
+                let resumed = CorrelationStage::resume(
+                    log,
+                    &built.correlate,
+                    loaded.correlator(),
+                    stage,
+                    loaded.positions.warnings,
+                )?;
+                match resumed {
+                    Ok((correlation, tail)) => {
+                        let orders = OrderStage::resume(
+                            log,
+                            built.policy.clone(),
+                            std::mem::take(&mut loaded.orders),
+                        )?;
+                        let last = loaded
+                            .feed_last
+                            .iter()
+                            .filter_map(|(feed, ms)| Some((feed.parse::<FeedId>().ok()?, *ms)))
+                            .collect();
+                        tracing::info!(
+                            snapshot = %loaded.path.display(),
+                            replayed_clue_versions = tail,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "restored the projections from a snapshot and the log after it"
+                        );
+                        let restart = Restart::Snapshot {
+                            path: loaded.path.clone(),
+                            covered: loaded.positions.clues,
+                            replayed: tail,
+                        };
+                        return Ok((correlation, orders, last, loaded.positions.clues, restart));
+                    }
+                    Err(reason) => NoSnapshot::Refused(vec![format!(
+                        "{}: {reason}",
+                        loaded
+                            .path
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
+                    )]),
+                }
+            }
+            Err(none) => none,
+        };
+        let (correlation, replayed) = CorrelationStage::open(log, &built.correlate)?;
+        let orders = OrderStage::open(log, built.policy.clone())?;
+        match &refused {
+            NoSnapshot::Refused(reasons) => tracing::warn!(
+                refused = reasons.join("; "),
+                replayed_clue_versions = replayed,
+                seconds = started.elapsed().as_secs_f64(),
+                "no usable snapshot: rebuilt the projections from the whole log"
+            ),
+            NoSnapshot::None if replayed > 0 => tracing::info!(
+                replayed_clue_versions = replayed,
+                seconds = started.elapsed().as_secs_f64(),
+                "no snapshot yet: rebuilt the projections from the whole log"
+            ),
+            NoSnapshot::None => {}
+        }
+        let restart = Restart::Rebuilt {
+            replayed,
+            because: refused,
+        };
+        Ok((correlation, orders, HashMap::new(), 0, restart))
+    }
+
+    /// How the stages were restored when the pipeline opened.
+    pub fn restart(&self) -> &Restart {
+        &self.restart
+    }
+
+    /// Writes a snapshot of the stages beside the log, so the next start replays only what comes after it.
+    /// Returns its path. Nothing is written when the stages are behind the log or the work orders must be
+    /// reopened; the pipeline is not affected by a failure.
+    pub fn write_snapshot(&mut self) -> Result<Option<PathBuf>, SnapshotWriteError> {
+        let log = self.log.as_ref();
+        let positions = Positions {
+            clues: log.end_offset(CLUES)?,
+            workorders: log.end_offset(crate::topics::WORKORDERS)?,
+            warnings: log.end_offset(crate::topics::WARNINGS)?,
+            links: log.end_offset(crate::topics::LINKS)?,
+        };
+        // Only a quiet pipeline is snapshotted: every clue correlated, every warning and link read.
+        if self.orders.is_stale()
+            || self.correlation.consumed() != positions.clues
+            || !self.orders.has_read(positions.warnings, positions.links)
+        {
+            return Ok(None);
+        }
+        let stage = self.correlation.snapshot();
+        let orders = self.orders.snapshot(positions.workorders);
+        let mut feed_last: Vec<(String, i64)> = self
+            .feed_last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(feed, ms)| (feed.as_str().to_owned(), *ms))
+            .collect();
+        feed_last.sort();
+        let started = Instant::now();
+        let path = snapshot::write(
+            log,
+            ToWrite {
+                positions,
+                settings_fingerprint: self.built.correlate.fingerprint(),
+                correlator: self.correlation.correlator().snapshot(),
+                stage: &stage,
+                orders: &orders,
+                feed_last: &feed_last,
+                now_ms: self.clock.now().timestamp_millis(),
+            },
+        )?;
+        tracing::info!(snapshot = %path.display(), clues = positions.clues,
+            seconds = started.elapsed().as_secs_f64(), "snapshot written");
+        self.snapshot_at = Some(positions.clues);
+        Ok(Some(path))
+    }
+
+    /// Writes a snapshot when the stages have correlated `[store] snapshot_every_clues` clue versions since
+    /// the last one (`force`: whenever anything was correlated since); a failure is logged, not returned.
+    pub fn snapshot_if_due(&mut self, force: bool) {
+        let consumed = self.correlation.consumed();
+        let since = consumed - self.snapshot_at.unwrap_or(0).min(consumed);
+        let every = self.built.snapshot_every_clues;
+        let due = if force {
+            since > 0 || (self.snapshot_at.is_none() && consumed > 0)
+        } else {
+            every > 0 && since >= every
+        };
+        if !due || self.log.snapshot_dir().is_none() {
+            return;
+        }
+        if let Err(error) = self.write_snapshot() {
+            let mut chain = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            tracing::warn!(
+                error = chain,
+                "cannot write a snapshot; the next start replays more of the log"
+            );
+        }
     }
 
     /// Correlates the new clues, then turns the new warnings into work-order events.
@@ -167,6 +373,7 @@ impl Pipeline {
             self.observe_stage("orders", started);
         }
         self.count_order_events(&order_events);
+        self.snapshot_if_due(false);
         Ok(StepReport {
             warnings: correlation.warnings,
             order_events,
@@ -236,10 +443,15 @@ impl Pipeline {
             self.metrics.rejected.with_label_values(&[f, kind]).inc_by(*n);
         }
         if new > 0 {
+            let now = self.clock.now();
+            self.feed_last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(feed, now.timestamp_millis());
             self.metrics
                 .feed_last_record
                 .with_label_values(&[f])
-                .set(seconds(self.clock.now()));
+                .set(seconds(now));
         }
     }
 
@@ -389,6 +601,11 @@ impl Pipeline {
     }
 
     /// The correlator, for cluster queries.
+    pub fn correlator(&self) -> &Correlator {
+        self.correlation.correlator()
+    }
+
+    /// The correlator, mutably (for queries that compress its cluster sets).
     pub fn correlator_mut(&mut self) -> &mut Correlator {
         self.correlation.correlator_mut()
     }

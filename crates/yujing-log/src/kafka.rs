@@ -58,6 +58,10 @@ pub struct KafkaConfig {
     /// 1 (the default) keeps the whole log in one partition, written by one instance at a time.
     #[serde(default = "one_partition")]
     pub partitions: u32,
+    /// A local directory for snapshots of the projections of the partitions this instance writes (one
+    /// subdirectory per store and partition); empty: no snapshots, a restart rebuilds from the topics.
+    #[serde(default)]
+    pub snapshot_dir: std::path::PathBuf,
 }
 
 fn one_partition() -> u32 {
@@ -840,6 +844,22 @@ impl Log for KafkaLog {
                 }
                 Ok(end)
             }
+        }
+    }
+
+    /// `<snapshot_dir>/<topic prefix>p<partition>` for a log of one partition, so that no other store or shard
+    /// can take its snapshots for its own; none for a read-only log over every partition.
+    fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
+        if self.config.snapshot_dir.as_os_str().is_empty() {
+            return None;
+        }
+        match self.scope {
+            Scope::Partition(partition) => Some(
+                self.config
+                    .snapshot_dir
+                    .join(format!("{}p{partition}", self.config.topic_prefix)),
+            ),
+            Scope::All(_) => None,
         }
     }
 

@@ -187,6 +187,12 @@ pub trait Log: Send + Sync {
 
     /// The value of state `key`.
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError>;
+
+    /// The directory beside this log where snapshots of its projections are kept, if any: they belong to
+    /// this log (and this shard of it) and to no other.
+    fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A shared log is a log (the server and its tasks hold the log behind an `Arc`).
@@ -205,6 +211,10 @@ impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
 
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
         (**self).state(key)
+    }
+
+    fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
+        (**self).snapshot_dir()
     }
 }
 
@@ -569,6 +579,12 @@ impl Log for EmbeddedLog {
                 doing: "reading state".to_owned(),
                 source,
             })
+    }
+
+    /// `snapshots/` inside the store's directory: a backup or copy of the directory takes them along, and
+    /// RocksDB leaves files it does not know alone.
+    fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.path.join("snapshots"))
     }
 }
 

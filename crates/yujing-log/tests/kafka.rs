@@ -26,6 +26,7 @@ fn config(name: &str) -> KafkaConfig {
         replication_factor: 1,
         timeout_ms: 30_000,
         partitions: 1,
+        snapshot_dir: std::path::PathBuf::new(),
     }
 }
 

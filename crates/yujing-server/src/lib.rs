@@ -328,5 +328,15 @@ impl Worker {
         for task in self.tasks {
             let _ = task.await;
         }
+        // The tasks are done: snapshot what was correlated since the last snapshot, so the next start replays
+        // only what comes after.
+        let pipeline = self.state.pipeline.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            pipeline
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .snapshot_if_due(true)
+        })
+        .await;
     }
 }

@@ -394,7 +394,7 @@ fn load_config(global: &Global) -> Result<EngineConfig> {
 /// Opens the store for reading: works while an ingest or `yujing run` is writing it.
 pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>> {
     if config.store.backend == Backend::Kafka {
-        let kafka = config.store.kafka.clone();
+        let kafka = config.store.kafka_log_config();
         let servers = kafka.bootstrap_servers.clone();
         return Ok(Arc::new(KafkaLog::open_read_only(kafka).with_context(|| {
             format!("cannot read the log on Kafka at {servers}")
@@ -414,7 +414,7 @@ pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>
 /// Opens the store for writing (one writer at a time).
 pub(crate) fn open_log(config: &EngineConfig) -> Result<Arc<dyn Log>> {
     if config.store.backend == Backend::Kafka {
-        let kafka = config.store.kafka.clone();
+        let kafka = config.store.kafka_log_config();
         let servers = kafka.bootstrap_servers.clone();
         tracing::info!(brokers = %servers, prefix = %kafka.topic_prefix, "the log is on Kafka");
         return Ok(Arc::new(KafkaLog::open(kafka).with_context(|| {
@@ -603,7 +603,9 @@ fn ingest(
     })?;
     bar.finish_and_clear();
     // Correlate the new clues and open or update the work orders of the new warnings.
-    let (_, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(clock))?;
+    let (mut pipeline, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(clock))?;
+    // The next ingest then replays only what comes after this one.
+    pipeline.snapshot_if_due(true);
     tracing::info!(
         warnings = step.warnings.len(),
         order_events = step.order_events.len(),

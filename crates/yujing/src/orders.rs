@@ -120,7 +120,7 @@ pub(crate) fn serve(
     // On Kafka, `run` waits as a standby until it holds the writer's lease, and stops if it loses it.
     let (log, leased): (Arc<dyn Log>, Option<Arc<yujing_log::KafkaLog>>) =
         if config.store.backend == yujing_engine::Backend::Kafka {
-            let kafka = config.store.kafka.clone();
+            let kafka = config.store.kafka_log_config();
             let servers = kafka.bootstrap_servers.clone();
             let log = Arc::new(
                 yujing_log::KafkaLog::open_leased(kafka, None)
@@ -166,7 +166,7 @@ fn serve_shards(
     server_config: &yujing_engine::ServerConfig,
     options: yujing_server::Options,
 ) -> Result<()> {
-    let kafka = config.store.kafka.clone();
+    let kafka = config.store.kafka_log_config();
     let partitions = kafka.partitions;
     let lease = Arc::new(yujing_log::KafkaLease::join(&kafka).with_context(|| {
         format!(

@@ -1,0 +1,218 @@
+//! The correlator's state as bytes, and back: what a restart loads instead of observing every clue again.
+//!
+//! The encoding is postcard (compact, not self-describing), so the layout is pinned by
+//! [`SNAPSHOT_FORMAT`]: a change to any snapshotted type changes the number, and an older snapshot is refused
+//! (the caller rebuilds from the log). Settings are not stored: the caller passes the ones in force, and a
+//! snapshot taken under other settings (their [`Settings::fingerprint`]) is refused too, because the clusters
+//! it holds are what the old weights and rules decided.
+
+use std::collections::{HashMap, VecDeque};
+
+use petgraph::unionfind::UnionFind;
+use serde::{Deserialize, Serialize};
+
+use super::{Cluster, Correlator, JoinInfo};
+use crate::config::Settings;
+use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
+use crate::score::{feature_index, FEATURES};
+
+/// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Written by another version of yujing whose layout differs.
+    #[error("the snapshot has format {found}, this yujing reads format {expected}")]
+    Format {
+        /// The format found.
+        found: u32,
+        /// The format this build reads.
+        expected: u32,
+    },
+    /// Taken under other correlation settings (weights, thresholds, rules, topics).
+    #[error("the snapshot was taken under other [correlate] settings")]
+    SettingsChanged,
+    /// The bytes do not decode, or decode to an impossible state.
+    #[error("the snapshot is damaged: {0}")]
+    Damaged(String),
+}
+
+/// How a clue joined its cluster, with the matched features as their positions in [`FEATURES`].
+#[derive(Serialize, Deserialize)]
+struct StoredJoin {
+    score: f64,
+    matched: Vec<u8>,
+}
+
+/// Everything of a [`Correlator`] that the clues decided, borrowed for writing.
+#[derive(Serialize)]
+struct StateRef<'a> {
+    format: u32,
+    fingerprint: String,
+    frequencies: &'a BigramFrequencies,
+    place_frequencies: &'a PlaceFrequencies,
+    profiles: &'a [ClueProfile],
+    joins: Vec<StoredJoin>,
+    /// Each node's cluster root: the union-find's partition, with the same roots.
+    roots: Vec<u32>,
+    clusters: &'a HashMap<u32, Cluster>,
+    index: &'a HashMap<u64, VecDeque<u32>>,
+    pending: &'a [(u32, bool)],
+    opened_by: &'a HashMap<String, u32>,
+    reconsider_later: &'a [u32],
+    warnings_raised: u64,
+    merges: u64,
+}
+
+/// [`StateRef`], owned, for reading.
+#[derive(Deserialize)]
+struct State {
+    /// Checked by [`FormatOnly`] before the rest is read.
+    _format: u32,
+    fingerprint: String,
+    frequencies: BigramFrequencies,
+    place_frequencies: PlaceFrequencies,
+    profiles: Vec<ClueProfile>,
+    joins: Vec<StoredJoin>,
+    roots: Vec<u32>,
+    clusters: HashMap<u32, Cluster>,
+    index: HashMap<u64, VecDeque<u32>>,
+    pending: Vec<(u32, bool)>,
+    opened_by: HashMap<String, u32>,
+    reconsider_later: Vec<u32>,
+    warnings_raised: u64,
+    merges: u64,
+}
+
+/// Only the format, read first so an old layout is told apart from damage.
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+impl Correlator {
+    /// The state as bytes: clue profiles, term and place counts, clusters, the blocking index, what is pending
+    /// for the next flush. [`Correlator::from_snapshot`] under the same settings gives a correlator that
+    /// decides exactly as this one would.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let joins = self
+            .joins
+            .iter()
+            .map(|join| StoredJoin {
+                score: join.score,
+                matched: join
+                    .matched
+                    .iter()
+                    .filter_map(|name| feature_index(name))
+                    .map(|i| i as u8)
+                    .collect(),
+            })
+            .collect();
+        let state = StateRef {
+            format: SNAPSHOT_FORMAT,
+            fingerprint: self.settings.fingerprint(),
+            frequencies: &self.frequencies,
+            place_frequencies: &self.place_frequencies,
+            profiles: &self.profiles,
+            joins,
+            roots: self.sets.clone().into_labeling(),
+            clusters: &self.clusters,
+            index: &self.index,
+            pending: &self.pending,
+            opened_by: &self.opened_by,
+            reconsider_later: &self.reconsider_later,
+            warnings_raised: self.warnings_raised,
+            merges: self.merges,
+        };
+        // Serialising owned, finite data into a vector cannot fail.
+        postcard::to_stdvec(&state).unwrap_or_default()
+    }
+
+    /// The correlator a [`Correlator::snapshot`] was taken of, running with `settings`, which must be those
+    /// it was taken under.
+    pub fn from_snapshot(settings: Settings, bytes: &[u8]) -> Result<Correlator, SnapshotError> {
+        let format = postcard::take_from_bytes::<FormatOnly>(bytes)
+            .map_err(|e| SnapshotError::Damaged(e.to_string()))?
+            .0
+            .format;
+        if format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format {
+                found: format,
+                expected: SNAPSHOT_FORMAT,
+            });
+        }
+        let state: State = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Damaged(e.to_string()))?;
+        if state.fingerprint != settings.fingerprint() {
+            return Err(SnapshotError::SettingsChanged);
+        }
+        let nodes = state.profiles.len();
+        let damaged = |what: &str| SnapshotError::Damaged(format!("{what} (of {nodes} clues)"));
+        if state.joins.len() != nodes || state.roots.len() != nodes {
+            return Err(damaged("joins or cluster roots do not match the clues"));
+        }
+        let in_range = |node: u32| (node as usize) < nodes;
+        if !state.roots.iter().all(|&r| in_range(r))
+            || !state
+                .clusters
+                .keys()
+                .all(|&r| in_range(r) && state.roots[r as usize] == r)
+            || !state.index.values().flatten().all(|&n| in_range(n))
+            || !state.pending.iter().all(|&(n, _)| in_range(n))
+            || !state.reconsider_later.iter().all(|&n| in_range(n))
+            || !state.opened_by.values().all(|&n| in_range(n))
+            || !state
+                .clusters
+                .values()
+                .all(|c| in_range(c.first) && c.members.iter().all(|&(_, n)| in_range(n)))
+        {
+            return Err(damaged("a node out of range, or a cluster not at its root"));
+        }
+        let mut joins = Vec::with_capacity(nodes);
+        for join in state.joins {
+            let mut matched = Vec::with_capacity(join.matched.len());
+            for i in join.matched {
+                let feature = FEATURES
+                    .get(usize::from(i))
+                    .ok_or_else(|| damaged("a matched feature unknown to this build"))?;
+                matched.push(feature.name);
+            }
+            joins.push(JoinInfo {
+                score: join.score,
+                matched,
+            });
+        }
+        // The same partition with the same roots: each node is joined under its root, and a root that is
+        // the first argument of a union stays the root.
+        let mut sets = UnionFind::new(nodes);
+        for (node, &root) in state.roots.iter().enumerate() {
+            if root as usize != node {
+                sets.union(root, node as u32);
+            }
+        }
+        let by_clue = state
+            .profiles
+            .iter()
+            .enumerate()
+            .map(|(node, p)| (p.clue_id.clone(), node as u32))
+            .collect();
+        Ok(Correlator {
+            lexicon: TopicLexicon::new(&settings.topics),
+            settings,
+            frequencies: state.frequencies,
+            place_frequencies: state.place_frequencies,
+            profiles: state.profiles,
+            joins,
+            by_clue,
+            sets,
+            clusters: state.clusters,
+            index: state.index,
+            pending: state.pending,
+            opened_by: state.opened_by,
+            reconsider_later: state.reconsider_later,
+            pairs: None,
+            warnings_raised: state.warnings_raised,
+            merges: state.merges,
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! Snapshots of the pipeline's projections, kept beside the log, so that a restart does not re-correlate the
+//! whole history.
+//!
+//! A snapshot is one file, `snapshot-<clues end>.yjs` in the log's [`Log::snapshot_dir`]:
+//!
+//! ```text
+//! "YJSNAP\r\n" | header length (u32 LE) | header (JSON) | section … section
+//! ```
+//!
+//! The header says which yujing wrote it, the layout ([`FORMAT`] and the correlator's
+//! [`yujing_correlate::SNAPSHOT_FORMAT`]), the correlation settings' fingerprint, the end of every topic the
+//! projections had read (`positions`), the digest of the last record below each end (`anchors`, so a snapshot
+//! is never applied to another log than its own), and the length and SHA-256 of each section: the correlator
+//! (postcard), the correlation stage (postcard) and the work-order stage (JSON, as its events are on the log).
+//!
+//! Loading checks all of it before anything is used; a missing, old, damaged or foreign snapshot is reported
+//! and the caller rebuilds from the log. A snapshot is written to a temporary file, synced, then renamed, so a
+//! crash leaves the previous one whole; the two newest are kept.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use yujing_log::{Log, LogError, Offset};
+
+use crate::correlate::StageSnapshot;
+use crate::orders::OrderSnapshot;
+use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
+
+/// The file layout. Raise it when the header or a section changes shape.
+pub const FORMAT: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"YJSNAP\r\n";
+
+/// How many snapshots are kept: the newest, and the one before in case the newest cannot be read.
+const KEEP: usize = 2;
+
+/// A failure to write a snapshot. The pipeline carries on without it.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotWriteError {
+    /// The log has no snapshot directory (a read-only view of every shard).
+    #[error("this log keeps no snapshots")]
+    NoDirectory,
+    /// Reading the log's ends or anchors failed.
+    #[error("reading the log for a snapshot")]
+    Log(#[from] LogError),
+    /// Writing the file failed.
+    #[error("writing the snapshot {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A section could not be encoded (a bug).
+    #[error("encoding the snapshot: {0}")]
+    Encode(String),
+}
+
+/// The end of each topic the projections had read when the snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Positions {
+    /// `clues` end.
+    pub clues: Offset,
+    /// `workorders` end.
+    pub workorders: Offset,
+    /// `warnings` end.
+    pub warnings: Offset,
+    /// `links` end.
+    pub links: Offset,
+}
+
+/// The digest of the last record below a position: the same offset on another log holds another record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Anchor {
+    topic: String,
+    offset: Offset,
+    sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Section {
+    name: String,
+    len: u64,
+    sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    correlator_format: u32,
+    yujing: String,
+    taken_at_ms: i64,
+    settings: String,
+    positions: Positions,
+    anchors: Vec<Anchor>,
+    sections: Vec<Section>,
+}
+
+/// What a snapshot holds, decoded.
+pub(crate) struct Loaded {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Where the projections had read to.
+    pub positions: Positions,
+    /// The file's bytes; the correlator's section is `correlator_at` of them.
+    bytes: Vec<u8>,
+    correlator_at: std::ops::Range<usize>,
+    /// The correlation stage's own state.
+    pub stage: StageSnapshot,
+    /// The work-order stage.
+    pub orders: OrderSnapshot,
+    /// Per feed, when it last delivered (ms), as of `positions.clues`.
+    pub feed_last: Vec<(String, i64)>,
+}
+
+impl Loaded {
+    /// The correlator's bytes ([`yujing_correlate::Correlator::from_snapshot`]).
+    pub fn correlator(&self) -> &[u8] {
+        &self.bytes[self.correlator_at.clone()]
+    }
+}
+
+/// What is written: borrowed from the running pipeline.
+pub(crate) struct ToWrite<'a> {
+    pub positions: Positions,
+    pub settings_fingerprint: String,
+    pub correlator: Vec<u8>,
+    pub stage: &'a StageSnapshot,
+    pub orders: &'a OrderSnapshot,
+    pub feed_last: &'a [(String, i64)],
+    pub now_ms: i64,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn anchors<L: Log + ?Sized>(log: &L, positions: &Positions) -> Result<Vec<Anchor>, LogError> {
+    let mut anchors = Vec::new();
+    for (topic, end) in [
+        (CLUES, positions.clues),
+        (WORKORDERS, positions.workorders),
+        (WARNINGS, positions.warnings),
+        (LINKS, positions.links),
+    ] {
+        // The last record below the end. On Kafka a transaction's marker takes an offset too, so look a
+        // little way back rather than at `end - 1` alone.
+        let from = end.saturating_sub(8);
+        let last = log.read(topic, from, 8)?.into_iter().rfind(|e| e.offset < end);
+        if let Some(entry) = last {
+            let mut sha = Sha256::new();
+            sha.update(&entry.record.key);
+            sha.update([0]);
+            sha.update(&entry.record.value);
+            anchors.push(Anchor {
+                topic: topic.to_owned(),
+                offset: entry.offset,
+                sha256: sha.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            });
+        }
+    }
+    Ok(anchors)
+}
+
+fn file_name(positions: &Positions) -> String {
+    format!("snapshot-{:020}.yjs", positions.clues)
+}
+
+/// Writes a snapshot into the log's snapshot directory; returns its path. Keeps the [`KEEP`] newest.
+pub(crate) fn write<L: Log + ?Sized>(log: &L, snapshot: ToWrite<'_>) -> Result<PathBuf, SnapshotWriteError> {
+    let dir = log.snapshot_dir().ok_or(SnapshotWriteError::NoDirectory)?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SnapshotWriteError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let stage = postcard::to_stdvec(snapshot.stage).map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
+    let orders = serde_json::to_vec(&(snapshot.orders, snapshot.feed_last))
+        .map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
+    let sections = [
+        ("correlator", snapshot.correlator.as_slice()),
+        ("correlation-stage", stage.as_slice()),
+        ("orders", orders.as_slice()),
+    ];
+    let header = Header {
+        format: FORMAT,
+        correlator_format: yujing_correlate::SNAPSHOT_FORMAT,
+        yujing: env!("CARGO_PKG_VERSION").to_owned(),
+        taken_at_ms: snapshot.now_ms,
+        settings: snapshot.settings_fingerprint,
+        positions: snapshot.positions,
+        anchors: anchors(log, &snapshot.positions)?,
+        sections: sections
+            .iter()
+            .map(|(name, bytes)| Section {
+                name: (*name).to_owned(),
+                len: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            })
+            .collect(),
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
+    let path = dir.join(file_name(&snapshot.positions));
+    let temporary = dir.join(format!(".{}.tmp", file_name(&snapshot.positions)));
+    {
+        let file = std::fs::File::create(&temporary).map_err(io(&temporary))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        out.write_all(MAGIC).map_err(io(&temporary))?;
+        out.write_all(&(header.len() as u32).to_le_bytes())
+            .map_err(io(&temporary))?;
+        out.write_all(&header).map_err(io(&temporary))?;
+        for (_, bytes) in sections {
+            out.write_all(bytes).map_err(io(&temporary))?;
+        }
+        let file = out.into_inner().map_err(|e| SnapshotWriteError::Io {
+            path: temporary.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io(&temporary))?;
+    }
+    std::fs::rename(&temporary, &path).map_err(io(&path))?;
+    // The rename is durable once the directory is synced.
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(&dir))?;
+    for old in snapshot_files(&dir).into_iter().skip(KEEP) {
+        if let Err(error) = std::fs::remove_file(&old) {
+            tracing::warn!(file = %old.display(), %error, "cannot remove an old snapshot");
+        }
+    }
+    Ok(path)
+}
+
+/// The snapshot files in `dir`, newest (highest `clues` end) first.
+fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snapshot-") && n.ends_with(".yjs"))
+        })
+        .collect();
+    files.sort();
+    files.reverse();
+    files
+}
+
+/// Why no snapshot was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSnapshot {
+    /// The log keeps none, or none was written yet.
+    None,
+    /// Every snapshot found was refused; the reasons, newest first (`file: reason`).
+    Refused(Vec<String>),
+}
+
+/// The newest snapshot of `log` that is whole, of this layout, taken under `settings_fingerprint` and of
+/// this very log; or why there is none.
+pub(crate) fn load<L: Log + ?Sized>(log: &L, settings_fingerprint: &str) -> Result<Loaded, NoSnapshot> {
+    let Some(dir) = log.snapshot_dir() else {
+        return Err(NoSnapshot::None);
+    };
+    let files = snapshot_files(&dir);
+    if files.is_empty() {
+        return Err(NoSnapshot::None);
+    }
+    let mut refused = Vec::new();
+    for path in files {
+        match read_one(log, &path, settings_fingerprint) {
+            Ok(loaded) => return Ok(loaded),
+            Err(reason) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                refused.push(format!("{name}: {reason}"));
+            }
+        }
+    }
+    Err(NoSnapshot::Refused(refused))
+}
+
+fn read_one<L: Log + ?Sized>(log: &L, path: &Path, settings_fingerprint: &str) -> Result<Loaded, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or("not a yujing snapshot (no magic)")?;
+    let (length, rest) = rest.split_at_checked(4).ok_or("cut short in its header")?;
+    let length = u32::from_le_bytes([length[0], length[1], length[2], length[3]]) as usize;
+    let (header, mut body) = rest.split_at_checked(length).ok_or("cut short in its header")?;
+    let header: Header =
+        serde_json::from_slice(header).map_err(|e| format!("its header does not read: {e}"))?;
+    if header.format != FORMAT || header.correlator_format != yujing_correlate::SNAPSHOT_FORMAT {
+        return Err(format!(
+            "written by yujing {} in format {}/{}; this yujing reads {FORMAT}/{}",
+            header.yujing,
+            header.format,
+            header.correlator_format,
+            yujing_correlate::SNAPSHOT_FORMAT
+        ));
+    }
+    if header.settings != settings_fingerprint {
+        return Err("taken under other [correlate] settings".to_owned());
+    }
+    let body_start = MAGIC.len() + 4 + length;
+    let mut sections = Vec::new();
+    for section in &header.sections {
+        let (bytes, after) = body
+            .split_at_checked(section.len as usize)
+            .ok_or_else(|| format!("cut short in section {}", section.name))?;
+        if sha256_hex(bytes) != section.sha256 {
+            return Err(format!("section {} is damaged (checksum)", section.name));
+        }
+        sections.push(bytes);
+        body = after;
+    }
+    if !body.is_empty() || sections.len() != 3 {
+        return Err("its sections do not match its header".to_owned());
+    }
+    // Of this log: each topic reaches as far as the snapshot read, and holds the same last record there.
+    let ends = (|| -> Result<Positions, LogError> {
+        Ok(Positions {
+            clues: log.end_offset(CLUES)?,
+            workorders: log.end_offset(WORKORDERS)?,
+            warnings: log.end_offset(WARNINGS)?,
+            links: log.end_offset(LINKS)?,
+        })
+    })()
+    .map_err(|e| format!("cannot read the log's ends: {e}"))?;
+    let p = header.positions;
+    if ends.clues < p.clues
+        || ends.workorders < p.workorders
+        || ends.warnings < p.warnings
+        || ends.links < p.links
+    {
+        return Err("it covers more of the log than the log holds (a snapshot of another store?)".to_owned());
+    }
+    let found = anchors(log, &p).map_err(|e| format!("cannot read the log: {e}"))?;
+    if found != header.anchors {
+        return Err("the log's records at its positions differ (a snapshot of another store)".to_owned());
+    }
+    let stage: StageSnapshot =
+        postcard::from_bytes(sections[1]).map_err(|e| format!("the correlation stage does not read: {e}"))?;
+    let (orders, feed_last): (OrderSnapshot, Vec<(String, i64)>) =
+        serde_json::from_slice(sections[2]).map_err(|e| format!("the work orders do not read: {e}"))?;
+    let correlator_at = body_start..body_start + sections[0].len();
+    Ok(Loaded {
+        path: path.to_owned(),
+        positions: p,
+        bytes,
+        correlator_at,
+        stage,
+        orders,
+        feed_last,
+    })
+}
