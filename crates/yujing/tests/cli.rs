@@ -442,15 +442,24 @@ fn live_ingest_correlates_each_run_and_a_rebuild_continues_where_it_stopped() {
     ] {
         std::fs::copy(samples().join(name), feeds.join(name)).expect("copy");
     }
-    let out = ok(yujing(&store, &["ingest", &feeds.display().to_string()]));
+    // The second run starts from the snapshot the first wrote, not from the whole log.
+    let second = yujing(&store, &["ingest", &feeds.display().to_string()]);
+    let log = String::from_utf8_lossy(&second.stderr).into_owned();
+    assert!(log.contains("restored the projections from a snapshot"), "{log}");
+    let out = ok(second);
     assert!(out.contains("new warnings:"), "{out}");
     let warnings = json_lines(&ok(yujing(&store, &["warnings", "--json"])));
     let levels: Vec<&str> = warnings.iter().filter_map(|w| w["level"].as_str()).collect();
     assert_eq!(levels, ["orange", "red"]);
     // The late exchange complaint and screening row count at their event time.
     assert_eq!(warnings[0]["raised_at"], "2026-06-08T07:20:00Z");
-    // A third run with nothing new rebuilds the state from the log and raises nothing twice.
-    let out = ok(yujing(&store, &["ingest", &feeds.display().to_string()]));
+    // A third run with nothing new, its snapshots gone, rebuilds the state from the whole log, says so, and
+    // raises nothing twice.
+    std::fs::remove_dir_all(store.join("snapshots")).expect("snapshots were written");
+    let third = yujing(&store, &["ingest", &feeds.display().to_string()]);
+    let log = String::from_utf8_lossy(&third.stderr).into_owned();
+    assert!(log.contains("no snapshot yet: rebuilt the projections from the whole log"), "{log}");
+    let out = ok(third);
     assert!(!out.contains("new warnings:"), "{out}");
     assert_eq!(json_lines(&ok(yujing(&store, &["warnings", "--json"]))).len(), 2);
 }
