@@ -192,50 +192,61 @@ impl Pipeline {
         PipelineError,
     > {
         let started = Instant::now();
-        let refused = match snapshot::load(log, &built.correlate.fingerprint()) {
-            Ok(mut loaded) => {
-                let stage = std::mem::take(&mut loaded.stage);
-                let resumed = CorrelationStage::resume(
-                    log,
-                    &built.correlate,
-                    loaded.correlator(),
-                    stage,
-                    loaded.positions.warnings,
-                )?;
-                match resumed {
-                    Ok((correlation, tail)) => {
-                        let orders = OrderStage::resume(
-                            log,
-                            built.policy.clone(),
-                            std::mem::take(&mut loaded.orders),
-                        )?;
-                        let last = loaded
-                            .feed_last
-                            .iter()
-                            .filter_map(|(feed, ms)| Some((feed.parse::<FeedId>().ok()?, *ms)))
-                            .collect();
-                        tracing::info!(
-                            snapshot = %loaded.path.display(),
-                            replayed_clue_versions = tail,
-                            seconds = started.elapsed().as_secs_f64(),
-                            "restored the projections from a snapshot and the log after it"
-                        );
-                        let restart = Restart::Snapshot {
-                            path: loaded.path.clone(),
-                            covered: loaded.positions.clues,
-                            replayed: tail,
-                        };
-                        return Ok((correlation, orders, last, loaded.positions.clues, restart));
-                    }
-                    Err(reason) => NoSnapshot::Refused(vec![format!(
-                        "{}: {reason}",
-                        loaded
-                            .path
-                            .file_name()
-                            .map(|n| n.to_string_lossy())
-                            .unwrap_or_default()
-                    )]),
+        let restored = snapshot::restore_newest(log, &built.correlate.fingerprint(), |mut loaded| {
+            let stage = std::mem::take(&mut loaded.stage);
+            let loaded = &loaded;
+            // The work orders (their JSON) decode on the other core while the correlator decodes here.
+            let (resumed, orders) = std::thread::scope(|scope| {
+                let orders = scope.spawn(|| -> Result<Result<_, String>, PipelineError> {
+                    let (orders, last) = match loaded.orders() {
+                        Ok(decoded) => decoded,
+                        Err(reason) => return Ok(Err(reason)),
+                    };
+                    let stage = OrderStage::resume(log, built.policy.clone(), orders)?;
+                    Ok(Ok((stage, last)))
+                });
+                let resumed = match loaded.correlator() {
+                    Ok(bytes) => CorrelationStage::resume(
+                        log,
+                        &built.correlate,
+                        bytes,
+                        stage,
+                        loaded.positions.warnings,
+                    ),
+                    Err(reason) => Ok(Err(reason)),
+                };
+                let orders = orders
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (resumed, orders)
+            });
+            Ok::<_, PipelineError>(match (resumed?, orders?) {
+                (Ok((correlation, tail)), Ok((orders, feed_last))) => {
+                    let last: HashMap<FeedId, i64> = feed_last
+                        .iter()
+                        .filter_map(|(feed, ms)| Some((feed.parse::<FeedId>().ok()?, *ms)))
+                        .collect();
+                    let restart = Restart::Snapshot {
+                        path: loaded.path.clone(),
+                        covered: loaded.positions.clues,
+                        replayed: tail,
+                    };
+                    Ok((correlation, orders, last, loaded.positions.clues, restart))
                 }
+                (Err(reason), _) | (_, Err(reason)) => Err(reason),
+            })
+        })?;
+        let refused = match restored {
+            Ok(restored) => {
+                if let Restart::Snapshot { path, replayed, .. } = &restored.4 {
+                    tracing::info!(
+                        snapshot = %path.display(),
+                        replayed_clue_versions = replayed,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "restored the projections from a snapshot and the log after it"
+                    );
+                }
+                return Ok(restored);
             }
             Err(none) => none,
         };

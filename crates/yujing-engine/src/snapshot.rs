@@ -104,21 +104,34 @@ pub(crate) struct Loaded {
     pub path: PathBuf,
     /// Where the projections had read to.
     pub positions: Positions,
-    /// The file's bytes; the correlator's section is `correlator_at` of them.
+    /// The file's bytes; the correlator's and the work orders' sections are ranges of them, checked and
+    /// decoded on their own (two threads at a restart).
     bytes: Vec<u8>,
-    correlator_at: std::ops::Range<usize>,
+    correlator_at: (std::ops::Range<usize>, String),
+    orders_at: (std::ops::Range<usize>, String),
     /// The correlation stage's own state.
     pub stage: StageSnapshot,
-    /// The work-order stage.
-    pub orders: OrderSnapshot,
-    /// Per feed, when it last delivered (ms), as of `positions.clues`.
-    pub feed_last: Vec<(String, i64)>,
 }
 
 impl Loaded {
-    /// The correlator's bytes ([`yujing_correlate::Correlator::from_snapshot`]).
-    pub fn correlator(&self) -> &[u8] {
-        &self.bytes[self.correlator_at.clone()]
+    /// The correlator's bytes ([`yujing_correlate::Correlator::from_snapshot`]), once their checksum holds.
+    pub fn correlator(&self) -> Result<&[u8], String> {
+        let (range, sha256) = &self.correlator_at;
+        let bytes = &self.bytes[range.clone()];
+        if sha256_hex(bytes) != *sha256 {
+            return Err("section correlator is damaged (checksum)".to_owned());
+        }
+        Ok(bytes)
+    }
+
+    /// The work-order stage, and per feed when it last delivered (ms) as of `positions.clues`.
+    pub fn orders(&self) -> Result<(OrderSnapshot, Vec<(String, i64)>), String> {
+        let (range, sha256) = &self.orders_at;
+        let bytes = &self.bytes[range.clone()];
+        if sha256_hex(bytes) != *sha256 {
+            return Err("section orders is damaged (checksum)".to_owned());
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("the work orders do not read: {e}"))
     }
 }
 
@@ -261,20 +274,30 @@ pub enum NoSnapshot {
     Refused(Vec<String>),
 }
 
-/// The newest snapshot of `log` that is whole, of this layout, taken under `settings_fingerprint` and of
-/// this very log; or why there is none.
-pub(crate) fn load<L: Log + ?Sized>(log: &L, settings_fingerprint: &str) -> Result<Loaded, NoSnapshot> {
+/// Tries the snapshots of `log`, newest first, until `restore` accepts one: each must be whole, of this
+/// layout, taken under `settings_fingerprint` and of this very log, and `restore` may still refuse it (a
+/// section that fails its checksum when decoded) with a reason. Returns what `restore` made, or why no
+/// snapshot was used.
+pub(crate) fn restore_newest<L: Log + ?Sized, T, E>(
+    log: &L,
+    settings_fingerprint: &str,
+    mut restore: impl FnMut(Loaded) -> Result<Result<T, String>, E>,
+) -> Result<Result<T, NoSnapshot>, E> {
     let Some(dir) = log.snapshot_dir() else {
-        return Err(NoSnapshot::None);
+        return Ok(Err(NoSnapshot::None));
     };
     let files = snapshot_files(&dir);
     if files.is_empty() {
-        return Err(NoSnapshot::None);
+        return Ok(Err(NoSnapshot::None));
     }
     let mut refused = Vec::new();
     for path in files {
-        match read_one(log, &path, settings_fingerprint) {
-            Ok(loaded) => return Ok(loaded),
+        let outcome = match read_one(log, &path, settings_fingerprint) {
+            Ok(loaded) => restore(loaded)?,
+            Err(reason) => Err(reason),
+        };
+        match outcome {
+            Ok(restored) => return Ok(Ok(restored)),
             Err(reason) => {
                 let name = path
                     .file_name()
@@ -284,7 +307,7 @@ pub(crate) fn load<L: Log + ?Sized>(log: &L, settings_fingerprint: &str) -> Resu
             }
         }
     }
-    Err(NoSnapshot::Refused(refused))
+    Ok(Err(NoSnapshot::Refused(refused)))
 }
 
 fn read_one<L: Log + ?Sized>(log: &L, path: &Path, settings_fingerprint: &str) -> Result<Loaded, String> {
@@ -309,16 +332,15 @@ fn read_one<L: Log + ?Sized>(log: &L, path: &Path, settings_fingerprint: &str) -
     if header.settings != settings_fingerprint {
         return Err("taken under other [correlate] settings".to_owned());
     }
-    let body_start = MAGIC.len() + 4 + length;
+    let mut start = MAGIC.len() + 4 + length;
     let mut sections = Vec::new();
     for section in &header.sections {
-        let (bytes, after) = body
+        let (_, after) = body
             .split_at_checked(section.len as usize)
             .ok_or_else(|| format!("cut short in section {}", section.name))?;
-        if sha256_hex(bytes) != section.sha256 {
-            return Err(format!("section {} is damaged (checksum)", section.name));
-        }
-        sections.push(bytes);
+        let end = start + section.len as usize;
+        sections.push((start..end, section.sha256.clone()));
+        start = end;
         body = after;
     }
     if !body.is_empty() || sections.len() != 3 {
@@ -346,18 +368,21 @@ fn read_one<L: Log + ?Sized>(log: &L, path: &Path, settings_fingerprint: &str) -
     if found != header.anchors {
         return Err("the log's records at its positions differ (a snapshot of another store)".to_owned());
     }
+    let (stage_at, stage_sha256) = &sections[1];
+    let stage_bytes = &bytes[stage_at.clone()];
+    if sha256_hex(stage_bytes) != *stage_sha256 {
+        return Err("section correlation-stage is damaged (checksum)".to_owned());
+    }
     let stage: StageSnapshot =
-        postcard::from_bytes(sections[1]).map_err(|e| format!("the correlation stage does not read: {e}"))?;
-    let (orders, feed_last): (OrderSnapshot, Vec<(String, i64)>) =
-        serde_json::from_slice(sections[2]).map_err(|e| format!("the work orders do not read: {e}"))?;
-    let correlator_at = body_start..body_start + sections[0].len();
+        postcard::from_bytes(stage_bytes).map_err(|e| format!("the correlation stage does not read: {e}"))?;
+    let orders_at = sections.pop().unwrap_or_default();
+    let correlator_at = sections.swap_remove(0);
     Ok(Loaded {
         path: path.to_owned(),
         positions: p,
         bytes,
         correlator_at,
+        orders_at,
         stage,
-        orders,
-        feed_last,
     })
 }

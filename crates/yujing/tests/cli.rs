@@ -458,7 +458,10 @@ fn live_ingest_correlates_each_run_and_a_rebuild_continues_where_it_stopped() {
     std::fs::remove_dir_all(store.join("snapshots")).expect("snapshots were written");
     let third = yujing(&store, &["ingest", &feeds.display().to_string()]);
     let log = String::from_utf8_lossy(&third.stderr).into_owned();
-    assert!(log.contains("no snapshot yet: rebuilt the projections from the whole log"), "{log}");
+    assert!(
+        log.contains("no snapshot yet: rebuilt the projections from the whole log"),
+        "{log}"
+    );
     let out = ok(third);
     assert!(!out.contains("new warnings:"), "{out}");
     assert_eq!(json_lines(&ok(yujing(&store, &["warnings", "--json"]))).len(), 2);
