@@ -283,12 +283,7 @@ impl Pipeline {
     /// reopened; the pipeline is not affected by a failure.
     pub fn write_snapshot(&mut self) -> Result<Option<PathBuf>, SnapshotWriteError> {
         let log = self.log.as_ref();
-        let positions = Positions {
-            clues: log.end_offset(CLUES)?,
-            workorders: log.end_offset(crate::topics::WORKORDERS)?,
-            warnings: log.end_offset(crate::topics::WARNINGS)?,
-            links: log.end_offset(crate::topics::LINKS)?,
-        };
+        let positions = Positions::at_end(log)?;
         // Only a quiet pipeline is snapshotted: every clue correlated, every warning and link read.
         if self.orders.is_stale()
             || self.correlation.consumed() != positions.clues

@@ -71,6 +71,18 @@ pub struct Positions {
     pub links: Offset,
 }
 
+impl Positions {
+    /// The end of each topic of `log` now.
+    pub(crate) fn at_end<L: Log + ?Sized>(log: &L) -> Result<Positions, LogError> {
+        Ok(Positions {
+            clues: log.end_offset(CLUES)?,
+            workorders: log.end_offset(WORKORDERS)?,
+            warnings: log.end_offset(WARNINGS)?,
+            links: log.end_offset(LINKS)?,
+        })
+    }
+}
+
 /// The digest of the last record below a position: the same offset on another log holds another record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Anchor {
@@ -347,15 +359,7 @@ fn read_one<L: Log + ?Sized>(log: &L, path: &Path, settings_fingerprint: &str) -
         return Err("its sections do not match its header".to_owned());
     }
     // Of this log: each topic reaches as far as the snapshot read, and holds the same last record there.
-    let ends = (|| -> Result<Positions, LogError> {
-        Ok(Positions {
-            clues: log.end_offset(CLUES)?,
-            workorders: log.end_offset(WORKORDERS)?,
-            warnings: log.end_offset(WARNINGS)?,
-            links: log.end_offset(LINKS)?,
-        })
-    })()
-    .map_err(|e| format!("cannot read the log's ends: {e}"))?;
+    let ends = Positions::at_end(log).map_err(|e| format!("cannot read the log's ends: {e}"))?;
     let p = header.positions;
     if ends.clues < p.clues
         || ends.workorders < p.workorders
