@@ -15,6 +15,7 @@ use yujing_model::{
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
+use crate::symbols::{Sym, Symbols};
 
 mod snapshot;
 
@@ -68,6 +69,8 @@ struct Judged<'a> {
 pub struct Correlator {
     settings: Settings,
     lexicon: TopicLexicon,
+    /// The interned towns, places, party keys, name tokens and counter-parties of every profile.
+    symbols: Symbols,
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
@@ -152,10 +155,25 @@ pub struct Stats {
     pub warnings: u64,
 }
 
-fn block_key(parts: &[&str]) -> u64 {
+/// The blocking key of a kind (`strong`, `road`…) and values that are symbols, numbers or hashes.
+fn block_key(kind: &str, parts: &[u64]) -> u64 {
     let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
     parts.hash(&mut h);
     h.finish()
+}
+
+/// The blocking key of a kind and a text (an estate's first characters).
+fn text_key(kind: &str, text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// A symbol, or a town left unresolved, as a blocking key's part.
+fn part(sym: Option<Sym>) -> u64 {
+    sym.map_or(u64::MAX, |s| u64::from(s.index()))
 }
 
 /// `prefix` and 16 letters `a`–`p` of the SHA-256 of `parts`: an id that is stable and never looks like a phone.
@@ -188,6 +206,7 @@ impl Correlator {
     pub fn new(settings: Settings) -> Correlator {
         Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
+            symbols: Symbols::default(),
             // Term and place weights are learned over the window of clues that can still be candidates.
             frequencies: BigramFrequencies::new(settings.blocking.horizon_days / 2),
             place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
@@ -226,44 +245,46 @@ impl Correlator {
     fn keys_of(&self, p: &ClueProfile) -> Vec<u64> {
         let mut keys = Vec::new();
         for k in &p.strong_keys {
-            keys.push(block_key(&["strong", k]));
+            keys.push(block_key("strong", &[part(Some(*k))]));
         }
         for k in &p.name_keys {
-            keys.push(block_key(&["name", k]));
+            keys.push(block_key("name", &[part(Some(*k))]));
         }
         for k in &p.accounts {
-            keys.push(block_key(&["account", k]));
+            keys.push(block_key("account", &[part(Some(*k))]));
         }
         // A text posted again: found by its MinHash signatures, whatever else it shares.
         if p.bigrams.len() >= crate::score::NEAR_DUPLICATE_MIN_BIGRAMS {
             for (i, h) in crate::profile::minhashes(&p.bigrams).iter().enumerate() {
-                keys.push(block_key(&["minhash", &i.to_string(), &h.to_string()]));
+                keys.push(block_key("minhash", &[i as u64, u64::from(*h)]));
             }
         }
         // Estates are keyed without the town: a report whose town could not be resolved (an address that is
         // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict. An
         // estate and a place mention share one key space (both by sound), so a report naming the estate only in
         // its text meets the reports whose address gives it.
-        if let Some(sound) = &p.estate_sound {
-            keys.push(block_key(&[
-                "place",
-                &crate::profile::sound_key(sound).to_string(),
-            ]));
+        if let Some(sound) = p.estate_sound {
+            let sound = self.symbols.places.resolve(sound);
+            keys.push(block_key("place", &[crate::profile::sound_key(sound)]));
         }
         // Only specific mentions: a district many reports name would fill its key with unrelated reports.
         for place in &p.specific_places {
-            let key = block_key(&["place", &place.to_string()]);
+            let key = block_key("place", &[*place]);
             if !keys.contains(&key) {
                 keys.push(key);
             }
         }
-        if let Some(estate) = &p.estate {
+        if let Some(estate) = p.estate {
             // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).
-            let head: String = estate.chars().take(2).collect();
-            keys.push(block_key(&["estate-head", &head]));
+            let estate = self.symbols.places.resolve(estate);
+            let head = estate
+                .char_indices()
+                .nth(2)
+                .map_or(estate, |(end, _)| &estate[..end]);
+            keys.push(text_key("estate-head", head));
         }
-        if let Some(group) = &p.village_group {
-            keys.push(block_key(&["group", group]));
+        if let Some(group) = p.village_group {
+            keys.push(block_key("group", &[part(Some(group))]));
         }
         // The road and community keys carry the type, so that a busy road's other disputes stay out of them. A
         // clue whose type says little (`其他`, or a guess from the text for a word no table maps) is keyed under
@@ -274,20 +295,20 @@ impl Correlator {
         } else {
             std::slice::from_ref(&p.dispute_type)
         };
-        if let Some(road) = &p.road {
+        if let Some(road) = p.road {
             for t in key_types {
-                keys.push(block_key(&["road", &p.town, road, t.name()]));
+                keys.push(block_key("road", &[part(p.town), part(Some(road)), *t as u64]));
             }
         }
         for org in &p.organisations {
-            keys.push(block_key(&["org", org]));
+            keys.push(block_key("org", &[part(Some(*org))]));
         }
-        if let Some(community) = &p.community {
+        if let Some(community) = p.community {
             for t in key_types {
-                keys.push(block_key(&["community", community, t.name()]));
+                keys.push(block_key("community", &[part(Some(community)), *t as u64]));
             }
         }
-        keys.push(block_key(&["town-type", &p.town, p.dispute_type.name()]));
+        keys.push(block_key("town-type", &[part(p.town), p.dispute_type as u64]));
         keys
     }
 
@@ -299,7 +320,7 @@ impl Correlator {
     }
 
     fn geo_key(cell: (i64, i64)) -> u64 {
-        block_key(&["geo", &cell.0.to_string(), &cell.1.to_string()])
+        block_key("geo", &[cell.0 as u64, cell.1 as u64])
     }
 
     /// Candidate nodes for `p`, most specific keys first, within the horizon, at most `max_candidates`.
@@ -340,7 +361,13 @@ impl Correlator {
         self.candidates(p, keys)
             .into_iter()
             .map(|n| {
-                let pair = score(p, &self.profiles[n as usize], &self.settings.weights, near_meters);
+                let pair = score(
+                    p,
+                    &self.profiles[n as usize],
+                    &self.settings.weights,
+                    near_meters,
+                    &self.symbols,
+                );
                 (n, self.sets.find(n), pair)
             })
             .collect()
@@ -368,7 +395,7 @@ impl Correlator {
         if self.by_clue.contains_key(&clue.clue_id) {
             return Vec::new();
         }
-        let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
+        let mut profile = ClueProfile::new(clue, &self.lexicon, &mut self.symbols);
         self.frequencies.weigh(&mut profile);
         self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
@@ -676,10 +703,10 @@ impl Correlator {
         // A field the best member left missing, filled from what the members near in time say of it (nothing is
         // looked up for a field the best member already spoke to).
         let fields: [(&str, Field); 4] = [
-            ("building", |m| m.building.as_deref()),
-            ("village_group", |m| m.village_group.as_deref()),
-            ("road", |m| m.road.as_deref()),
-            ("community", |m| m.community.as_deref()),
+            ("building", |m| m.building),
+            ("village_group", |m| m.village_group),
+            ("road", |m| m.road),
+            ("community", |m| m.community),
         ];
         for (feature, field) in fields {
             if comparison.level(feature) == Some("missing") {
@@ -690,13 +717,9 @@ impl Correlator {
         }
         // A member whose town was not resolved can bridge two towns' namesake estates; the cluster's other
         // members know its town.
-        if p.town != "unknown" && comparison.level("town") == Some("unknown") {
-            let towns: Vec<&str> = near
-                .iter()
-                .map(|m| m.town.as_str())
-                .filter(|t| *t != "unknown")
-                .collect();
-            if towns.contains(&p.town.as_str()) {
+        if let (Some(town), Some("unknown")) = (p.town, comparison.level("town")) {
+            let towns: Vec<Sym> = near.iter().filter_map(|m| m.town).collect();
+            if towns.contains(&town) {
                 comparison.refine_level("town", "same");
             } else if !towns.is_empty() {
                 comparison.refine_level("town", "conflict");
@@ -718,7 +741,7 @@ impl Correlator {
         if p.estate.is_some() && comparison.level("estate") == Some("missing") {
             let similarity = near
                 .iter()
-                .filter_map(|m| crate::score::estate_similarity(p, m))
+                .filter_map(|m| crate::score::estate_similarity(p, m, &self.symbols))
                 .fold(None, |acc: Option<f64>, s| Some(acc.map_or(s, |a| a.max(s))));
             let level = match similarity {
                 Some(s) if s >= 0.99 => Some("same"),
@@ -753,7 +776,9 @@ impl Correlator {
     /// clue, its cluster, the score, whether it has an anchor, and every feature's level. Changes nothing;
     /// `yujing explain` prints it so an analyst can see why a report did or did not join a cluster.
     pub fn explain(&self, clue: &Clue) -> Vec<Explanation> {
-        let mut profile = ClueProfile::with_topics(clue, &self.lexicon);
+        // Interned in a copy: explaining changes nothing, not even the tables (a CLI command, run once).
+        let mut symbols = self.symbols.clone();
+        let mut profile = ClueProfile::new(clue, &self.lexicon, &mut symbols);
         self.frequencies.weigh(&mut profile);
         self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
@@ -993,11 +1018,8 @@ impl Correlator {
             let p = &self.profiles[node as usize];
             let join = &self.joins[node as usize];
             feeds.insert(p.feed);
-            reporters.insert(
-                p.reporter
-                    .clone()
-                    .unwrap_or_else(|| format!("anonymous:{}", p.clue_id)),
-            );
+            // A report with no reporter key counts as a reporter of its own.
+            reporters.insert(p.reporter.ok_or(node));
             risk_flags.extend(p.risk_flags.iter().copied());
             evidence.push(WarningEvidence {
                 clue_id: p.clue_id.clone(),
@@ -1043,18 +1065,14 @@ impl Correlator {
             counts.into_iter().rev().max_by_key(|(_, n)| *n).map(|(v, _)| v)
         }
         let profiles: Vec<&ClueProfile> = counted.iter().map(|&(_, n)| &self.profiles[n as usize]).collect();
-        let town_code = most_common(
-            profiles
-                .iter()
-                .map(|p| p.town.as_str())
-                .filter(|t| *t != TownCode::UNKNOWN),
-        )
-        .unwrap_or(TownCode::UNKNOWN)
-        .to_owned();
+        let (towns, places) = (&self.symbols.towns, &self.symbols.places);
+        let town_code = most_common(profiles.iter().filter_map(|p| p.town.map(|t| towns.resolve(t))))
+            .unwrap_or(TownCode::UNKNOWN)
+            .to_owned();
         let town_name = profiles
             .iter()
-            .filter(|p| p.town == town_code)
-            .find_map(|p| p.town_name.clone());
+            .filter(|p| p.town.is_some_and(|t| towns.resolve(t) == town_code))
+            .find_map(|p| p.town_name.map(|n| towns.resolve(n).to_owned()));
         let dispute_type = most_common(
             profiles
                 .iter()
@@ -1063,9 +1081,14 @@ impl Correlator {
         )
         .and_then(DisputeType::from_name)
         .unwrap_or(DisputeType::Other);
-        let place = most_common(profiles.iter().filter_map(|p| p.estate.as_deref()))
-            .or_else(|| most_common(profiles.iter().filter_map(|p| p.village_group.as_deref())))
-            .or_else(|| most_common(profiles.iter().filter_map(|p| p.road.as_deref())))
+        let named = |field: Field| {
+            profiles
+                .iter()
+                .filter_map(move |p| field(p).map(|s| places.resolve(s)))
+        };
+        let place = most_common(named(|p| p.estate))
+            .or_else(|| most_common(named(|p| p.village_group)))
+            .or_else(|| most_common(named(|p| p.road)))
             .map(str::to_owned);
         DisputeSubject {
             cluster_id: cluster_id.to_owned(),
@@ -1118,12 +1141,12 @@ impl Correlator {
     }
 }
 
-/// One field of a profile, as text (a building, a road…).
-type Field = fn(&ClueProfile) -> Option<&str>;
+/// One field of a profile (a building, a road…).
+type Field = fn(&ClueProfile) -> Option<Sym>;
 
 /// What the members near in time say of a field, against this clue's `mine`: `same` when one names it too,
 /// `conflict` when some name it and none the same, nothing when none names it (or the clue does not).
-fn known_level(near: &[&ClueProfile], mine: Option<&str>, field: Field) -> Option<&'static str> {
+fn known_level(near: &[&ClueProfile], mine: Option<Sym>, field: Field) -> Option<&'static str> {
     let mine = mine?;
     let mut named = false;
     for member in near {

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`ClueProfile`] (`profile`): what matching looks at in a clue, computed once: keyed party hashes, name
 //!   tokens, estate (and its pinyin), village group, building, position, counter-parties, description bigrams.
+//! - [`Symbols`] (`symbols`): the correlator's tables of interned strings, one per kind (towns, places, party
+//!   keys, name tokens, counter-parties): a profile holds `u32` symbols, so comparing two is integer compares.
 //! - [`compare`] and [`score`] (`score`): the pairwise comparison as one level per feature ([`FEATURES`]),
 //!   weighed Fellegi–Sunter style by a [`FeatureWeights`] table of log-likelihood ratios.
 //! - [`Correlator`] (`correlator`): incremental entity resolution. Candidates come from a blocking index (party
@@ -24,6 +26,7 @@ mod correlator;
 mod profile;
 mod rule_tests;
 mod score;
+mod symbols;
 
 pub use config::{
     BlockingConfig, ConditionConfig, CorrelateConfig, CorrelateConfigErrors, ExpectedWarningConfig, Rule,
@@ -41,4 +44,5 @@ pub use score::{
     compare, distance_m, estate_similarity, feature_index, known_levels, name_similarity, score, Comparison,
     Feature, FeatureWeights, PairScore, FEATURES, FEATURE_COUNT,
 };
+pub use symbols::{Interner, Sym, Symbols};
 pub use yujing_model::{CorrelationEvent, Warning, WarningLevel};

@@ -3,12 +3,17 @@
 use std::collections::BTreeSet;
 
 use pinyin::ToPinyin;
-use yujing_model::{Clue, DisputeType, FeedId, PartyKeyKind, PartyKind, PartyRole, RiskFlag};
+use yujing_model::{Clue, DisputeType, FeedId, PartyKeyKind, PartyKind, PartyRole, RiskFlag, TownCode};
+
+use crate::symbols::{Sym, Symbols};
 
 /// How many of a clue's first place mentions say where it happens (see [`ClueProfile::lead_places`]).
 const LEAD_PLACES: usize = 3;
 
 /// What correlation knows of one clue.
+///
+/// Its towns, places, party keys, name tokens and counter-parties are [`Sym`]s of the correlator's
+/// [`Symbols`]: comparing two profiles compares integers, and only profiles built with one `Symbols` compare.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClueProfile {
     /// `<feed>:<source id>`.
@@ -19,37 +24,37 @@ pub struct ClueProfile {
     pub source_id: String,
     /// Event time, seconds since the epoch.
     pub at: i64,
-    /// Town code (`unknown` when unresolved).
-    pub town: String,
-    /// Town name, when resolved.
-    pub town_name: Option<String>,
+    /// Town code (`towns`); `None` when unresolved.
+    pub town: Option<Sym>,
+    /// Town name (`towns`), when resolved.
+    pub town_name: Option<Sym>,
     /// Canonical type.
     pub dispute_type: DisputeType,
     /// Whether the type is a guess from the text for an unmapped category word (then it never conflicts).
     pub type_guessed: bool,
-    /// Community code.
-    pub community: Option<String>,
-    /// Estate name as written.
-    pub estate: Option<String>,
-    /// Estate name as toneless pinyin, so homophones (华庭/华廷) agree.
-    pub estate_sound: Option<String>,
-    /// Village group.
-    pub village_group: Option<String>,
-    /// Building number.
-    pub building: Option<String>,
-    /// Road.
-    pub road: Option<String>,
+    /// Community code (`places`).
+    pub community: Option<Sym>,
+    /// Estate name as written (`places`).
+    pub estate: Option<Sym>,
+    /// Estate name as toneless pinyin, so homophones (华庭/华廷) agree (`places`).
+    pub estate_sound: Option<Sym>,
+    /// Village group (`places`).
+    pub village_group: Option<Sym>,
+    /// Building number (`places`).
+    pub building: Option<Sym>,
+    /// Road (`places`).
+    pub road: Option<Sym>,
     /// Position (longitude, latitude).
     pub location: Option<(f64, f64)>,
-    /// Phone and ID keys of all parties.
-    pub strong_keys: Vec<String>,
+    /// Phone and ID keys of all parties (`parties`), in the keys' text order.
+    pub strong_keys: Vec<Sym>,
     /// Which kinds of strong key the clue has: bit 0 a phone, bit 1 an ID number. A phone and an ID number
     /// never match, so only keys of a kind both clues have can disagree.
     pub strong_kinds: u8,
-    /// Full-name keys of all parties.
-    pub name_keys: Vec<String>,
-    /// Account keys of all parties (a message board's user id, an openid).
-    pub accounts: Vec<String>,
+    /// Full-name keys of all parties (`parties`), in the keys' text order.
+    pub name_keys: Vec<Sym>,
+    /// Account keys of all parties (a message board's user id, an openid; `parties`), in the keys' text order.
+    pub accounts: Vec<Sym>,
     /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
     /// spellings agree; sorted and distinct.
     pub places: Vec<u64>,
@@ -69,10 +74,10 @@ pub struct ClueProfile {
     pub bigram_is_place: Vec<bool>,
     /// The headline's bigrams without the places', with their weights (set by [`BigramFrequencies::weigh`]).
     pub subject_headline: (Vec<u32>, Vec<f32>),
-    /// Name tokens of persons: (char tokens, sound tokens).
-    pub names: Vec<(Vec<String>, Vec<String>)>,
-    /// Organisations named (counter-parties), as given.
-    pub organisations: Vec<String>,
+    /// Name tokens of persons (`name_tokens`): (char tokens, sound tokens).
+    pub names: Vec<(Vec<Sym>, Vec<Sym>)>,
+    /// Organisations named (counter-parties), normalized (`organisations`).
+    pub organisations: Vec<Sym>,
     /// Hashed character bigrams of the title and description, sorted and distinct.
     pub bigrams: Vec<u32>,
     /// The weight (IDF) of each bigram when the clue arrived, parallel to `bigrams`; empty means 1 each.
@@ -85,8 +90,8 @@ pub struct ClueProfile {
     pub risk_flags: BTreeSet<RiskFlag>,
     /// People involved (lower bound).
     pub people: Option<u32>,
-    /// The reporter's identity for counting distinct reporters: a strong key, else a name key.
-    pub reporter: Option<String>,
+    /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
+    pub reporter: Option<Sym>,
 }
 
 impl ClueProfile {
@@ -101,13 +106,16 @@ impl ClueProfile {
         }
     }
 
-    /// The profile of `clue`, with no topic lexicon.
+    /// The profile of `clue` with no topic lexicon, its values interned in one table per test thread (so the
+    /// profiles a test builds compare with each other).
+    #[cfg(test)]
     pub fn of(clue: &Clue) -> ClueProfile {
-        ClueProfile::with_topics(clue, &TopicLexicon::default())
+        TEST_SYMBOLS
+            .with(|symbols| ClueProfile::new(clue, &TopicLexicon::default(), &mut symbols.borrow_mut()))
     }
 
-    /// The profile of `clue`, its topics found with `lexicon`.
-    pub fn with_topics(clue: &Clue, lexicon: &TopicLexicon) -> ClueProfile {
+    /// The profile of `clue`, its topics found with `lexicon`, its values interned in `symbols`.
+    pub fn new(clue: &Clue, lexicon: &TopicLexicon, symbols: &mut Symbols) -> ClueProfile {
         let mut strong_keys = BTreeSet::new();
         let mut strong_kinds = 0u8;
         let mut name_keys = BTreeSet::new();
@@ -231,27 +239,43 @@ impl ClueProfile {
         let mut places: Vec<u64> = keyed.into_iter().filter(|k| !structured.contains(k)).collect();
         places.sort_unstable();
         places.dedup();
-        let estate = clue.address.estate.clone();
+        let estate = clue.address.estate.as_deref();
+        let Symbols {
+            towns,
+            places: place_names,
+            parties,
+            name_tokens,
+            organisations: organisation_names,
+        } = symbols;
+        let town_code = clue.town.town_code.0.as_str();
         ClueProfile {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
             source_id: clue.source_id.clone(),
             at: clue.occurred_at.timestamp(),
-            town: clue.town.town_code.0.clone(),
-            town_name: clue.town.town_name.clone(),
+            town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
+            town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
             dispute_type: clue.dispute_type,
             type_guessed: clue.category_guessed,
-            community: clue.town.community_code.clone(),
-            estate_sound: estate.as_deref().map(sound_of),
-            estate,
-            village_group: clue.address.village_group.clone(),
-            building: clue.address.building.clone(),
-            road: clue.address.road.as_deref().map(road_name),
+            community: clue.town.community_code.as_deref().map(|c| place_names.intern(c)),
+            estate_sound: estate.map(|e| place_names.intern(&sound_of(e))),
+            estate: estate.map(|e| place_names.intern(e)),
+            village_group: clue
+                .address
+                .village_group
+                .as_deref()
+                .map(|g| place_names.intern(g)),
+            building: clue.address.building.as_deref().map(|b| place_names.intern(b)),
+            road: clue
+                .address
+                .road
+                .as_deref()
+                .map(|r| place_names.intern(&road_name(r))),
             location: clue.location.map(|p| (p.lng, p.lat)),
-            strong_keys: strong_keys.into_iter().collect(),
+            strong_keys: strong_keys.iter().map(|k| parties.intern(k)).collect(),
             strong_kinds,
-            name_keys: name_keys.into_iter().collect(),
-            accounts: accounts.into_iter().collect(),
+            name_keys: name_keys.iter().map(|k| parties.intern(k)).collect(),
+            accounts: accounts.iter().map(|k| parties.intern(k)).collect(),
             places,
             lead_places,
             specific_places: Vec::new(),
@@ -259,17 +283,40 @@ impl ClueProfile {
             bigram_is_place: Vec::new(),
             subject_headline: (Vec::new(), Vec::new()),
             headline: bigrams(&headline_text),
-            names,
-            organisations,
+            names: names
+                .iter()
+                .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
+                    (
+                        chars.iter().map(|t| name_tokens.intern(t)).collect(),
+                        sounds.iter().map(|t| name_tokens.intern(t)).collect(),
+                    )
+                })
+                .collect(),
+            organisations: organisations
+                .iter()
+                .map(|o| organisation_names.intern(o))
+                .collect(),
             bigrams: bigrams(&text),
             bigram_weights: Vec::new(),
             bigram_weight_sums: (0.0, 0.0),
             topics: lexicon.topics_in(&text),
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
-            reporter,
+            reporter: reporter.map(|r: String| parties.intern(&r)),
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The tables [`ClueProfile::of`] interns into: one per test thread.
+    static TEST_SYMBOLS: std::cell::RefCell<Symbols> = std::cell::RefCell::new(Symbols::default());
+}
+
+/// A copy of the tables the profiles of [`ClueProfile::of`] were interned into, for comparing them.
+#[cfg(test)]
+pub(crate) fn test_symbols() -> Symbols {
+    TEST_SYMBOLS.with(|symbols| symbols.borrow().clone())
 }
 
 /// The topic lexicon compiled for search: every word of every topic in one Aho–Corasick automaton.
@@ -970,10 +1017,10 @@ mod tests {
         };
         let (first, again, someone_else) = (posted_by("u1"), posted_by("u1"), posted_by("u2"));
         assert!(first.bigrams.len() < crate::score::NEAR_DUPLICATE_MIN_BIGRAMS);
-        let reposted = crate::score::compare(&again, &first, 300.0);
+        let reposted = crate::score::compare(&again, &first, 300.0, &test_symbols());
         assert_eq!(reposted.level("account"), Some("same"));
         assert_eq!(reposted.level("near_duplicate"), Some("yes"));
-        let common_phrase = crate::score::compare(&someone_else, &first, 300.0);
+        let common_phrase = crate::score::compare(&someone_else, &first, 300.0, &test_symbols());
         assert_eq!(common_phrase.level("near_duplicate"), Some("no"));
     }
 
@@ -985,10 +1032,10 @@ mod tests {
         there_clue.town.community_code = None;
         there_clue.town.community_name = None;
         let there = ClueProfile::of(&there_clue);
-        let same_town = crate::score::compare(&here, &here.clone(), 300.0);
+        let same_town = crate::score::compare(&here, &here.clone(), 300.0, &test_symbols());
         assert_eq!(same_town.level("estate"), Some("same"));
         assert_eq!(same_town.level("building"), Some("same"));
-        let other_town = crate::score::compare(&here, &there, 300.0);
+        let other_town = crate::score::compare(&here, &there, 300.0, &test_symbols());
         assert_eq!(other_town.level("town"), Some("conflict"));
         assert_eq!(other_town.level("estate"), Some("conflict"));
         assert_eq!(other_town.level("building"), Some("conflict"));

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use yujing_model::DisputeType;
 
 use crate::profile::{description_and_subject, subject_with_text, ClueProfile};
+use crate::symbols::{Sym, Symbols};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,7 +330,7 @@ const NAME_SIMILARITY_FLOOR: f64 = 0.9;
 /// sound tokens catches homophone spellings (张玮/张伟), scored a little below an exact spelling. A name of a
 /// different length or with a different surname scores low: for names this short, one differing character in
 /// three is often a different person (a brother, a neighbour of the same surname).
-pub fn name_similarity(a: &(Vec<String>, Vec<String>), b: &(Vec<String>, Vec<String>)) -> f64 {
+pub fn name_similarity<T: PartialEq>(a: &(Vec<T>, Vec<T>), b: &(Vec<T>, Vec<T>)) -> f64 {
     if a.0.is_empty() || b.0.is_empty() {
         return 0.0;
     }
@@ -344,11 +345,12 @@ pub fn name_similarity(a: &(Vec<String>, Vec<String>), b: &(Vec<String>, Vec<Str
 /// The similarity of two estate names: 1 for the same name or a homophone spelling (锦绣华庭/锦绣华廷: Chinese
 /// is typed by sound, so misspellings are homophones), 0.8 for an abbreviation (`锦绣` for `锦绣华庭`), and 0 for
 /// different estates, however alike they look: 锦绣花苑 and 锦绣名苑 are two places.
-pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile) -> Option<f64> {
-    let (ea, eb) = (a.estate.as_deref()?, b.estate.as_deref()?);
+pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile, symbols: &Symbols) -> Option<f64> {
+    let (ea, eb) = (a.estate?, b.estate?);
     if ea == eb || a.estate_sound == b.estate_sound {
         return Some(1.0);
     }
+    let (ea, eb) = (symbols.places.resolve(ea), symbols.places.resolve(eb));
     let (short, long) = if ea.len() <= eb.len() { (ea, eb) } else { (eb, ea) };
     if short.chars().nth(1).is_some() && long.starts_with(short) {
         return Some(0.8);
@@ -356,7 +358,7 @@ pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile) -> Option<f64> {
     Some(0.0)
 }
 
-fn shares(a: &[String], b: &[String]) -> bool {
+fn shares(a: &[Sym], b: &[Sym]) -> bool {
     a.iter().any(|x| b.contains(x))
 }
 
@@ -368,9 +370,9 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     (dx * dx + dy * dy).sqrt()
 }
 
-/// Compare two clues; description bigrams count by their weights (see
+/// Compare two clues, both profiled with `symbols`; description bigrams count by their weights (see
 /// [`crate::BigramFrequencies::weigh`]), and positions within `near_meters` are near.
-pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison {
+pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Symbols) -> Comparison {
     let mut c = Comparison {
         levels: [0; FEATURE_COUNT],
     };
@@ -404,12 +406,10 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     c.set("name", name);
     c.set(
         "town",
-        if a.town == "unknown" || b.town == "unknown" {
-            "unknown"
-        } else if a.town == b.town {
-            "same"
-        } else {
-            "conflict"
+        match (a.town, b.town) {
+            (Some(x), Some(y)) if x == y => "same",
+            (Some(_), Some(_)) => "conflict",
+            _ => "unknown",
         },
     );
     c.set(
@@ -430,7 +430,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     let other_towns = c.level("town") == Some("conflict");
     c.set(
         "estate",
-        match estate_similarity(a, b) {
+        match estate_similarity(a, b, symbols) {
             Some(s) if s > 0.0 && other_towns => "conflict",
             Some(s) if s >= 0.99 => "same",
             Some(s) if s > 0.0 => "similar",
@@ -438,7 +438,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
             None => "missing",
         },
     );
-    let same_or_conflict = |x: &Option<String>, y: &Option<String>| match (x, y) {
+    let same_or_conflict = |x: &Option<Sym>, y: &Option<Sym>| match (x, y) {
         (Some(x), Some(y)) if x == y && !other_towns => "same",
         (Some(_), Some(_)) => "conflict",
         _ => "missing",
@@ -589,9 +589,15 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> Comparison
     c
 }
 
-/// Compare two clues and weigh the comparison.
-pub fn score(a: &ClueProfile, b: &ClueProfile, weights: &FeatureWeights, near_meters: f64) -> PairScore {
-    let comparison = compare(a, b, near_meters);
+/// Compare two clues (both profiled with `symbols`) and weigh the comparison.
+pub fn score(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    weights: &FeatureWeights,
+    near_meters: f64,
+    symbols: &Symbols,
+) -> PairScore {
+    let comparison = compare(a, b, near_meters, symbols);
     PairScore {
         score: weights.score(&comparison),
         comparison,

@@ -15,9 +15,10 @@ use super::{Cluster, Correlator, JoinInfo};
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{feature_index, FEATURES};
+use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,7 @@ struct StoredJoin {
 struct StateRef<'a> {
     format: u32,
     fingerprint: String,
+    symbols: &'a Symbols,
     frequencies: &'a BigramFrequencies,
     place_frequencies: &'a PlaceFrequencies,
     profiles: &'a [ClueProfile],
@@ -71,6 +73,7 @@ struct State {
     /// Checked by [`FormatOnly`] before the rest is read.
     _format: u32,
     fingerprint: String,
+    symbols: Symbols,
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
@@ -112,6 +115,7 @@ impl Correlator {
         let state = StateRef {
             format: SNAPSHOT_FORMAT,
             fingerprint: self.settings.fingerprint(),
+            symbols: &self.symbols,
             frequencies: &self.frequencies,
             place_frequencies: &self.place_frequencies,
             profiles: &self.profiles,
@@ -199,6 +203,7 @@ impl Correlator {
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
             settings,
+            symbols: state.symbols,
             frequencies: state.frequencies,
             place_frequencies: state.place_frequencies,
             profiles: state.profiles,

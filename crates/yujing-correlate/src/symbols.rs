@@ -1,0 +1,221 @@
+//! Interned strings: every town, place name, party key, name token and counter-party a profile holds becomes a
+//! [`Sym`], a `u32` into a table of its kind ([`Symbols`]).
+//!
+//! Why: a clue is compared with up to `max_candidates` others, and each comparison asks a dozen questions of
+//! equality (the same phone key? the same building? a shared name token?). As strings, each is a `memcmp` of
+//! up to 64 bytes behind a pointer, and each profile is some fifteen heap allocations; as symbols, each is one
+//! integer compare, and a value met in ten thousand clues (a town, a busy estate, a party who calls every week)
+//! is stored once. Equal strings of one kind always get the same symbol, so comparing symbols of one kind is
+//! exactly comparing the strings.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use serde::{Deserialize, Serialize};
+
+/// An interned string of one [`Interner`]: equal strings of one table have equal symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Sym(u32);
+
+impl Sym {
+    /// The symbol as a number, for hashing into blocking keys.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// One table of interned strings.
+///
+/// The strings are kept once, in the order first seen; the lookup map holds only a 64-bit hash of each (with
+/// linear probing on a collision), so a table of a million 64-character party keys costs the keys plus about
+/// 16 bytes each rather than the keys twice.
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    names: Vec<Box<str>>,
+    ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl Interner {
+    /// The symbol of `name`, added to the table when new.
+    pub fn intern(&mut self, name: &str) -> Sym {
+        let mut slot = hash_of(name);
+        loop {
+            match self.ids.get(&slot) {
+                Some(&id) if *self.names[id as usize] == *name => return Sym(id),
+                // Another string with the same hash: try the next slot.
+                Some(_) => slot = slot.wrapping_add(1),
+                None => break,
+            }
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct strings of one kind");
+        self.names.push(name.into());
+        self.ids.insert(slot, id);
+        Sym(id)
+    }
+
+    /// The symbol of `name` when it was interned before (nothing is added).
+    pub fn get(&self, name: &str) -> Option<Sym> {
+        let mut slot = hash_of(name);
+        loop {
+            let &id = self.ids.get(&slot)?;
+            if *self.names[id as usize] == *name {
+                return Some(Sym(id));
+            }
+            slot = slot.wrapping_add(1);
+        }
+    }
+
+    /// The string of a symbol of this table.
+    pub fn resolve(&self, sym: Sym) -> &str {
+        self.names.get(sym.0 as usize).map_or("", |n| n)
+    }
+
+    /// How many distinct strings the table holds.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The table's strings, in symbol order (what a snapshot stores).
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// A table holding `names` with the symbols they had (their positions): the inverse of [`Interner::names`].
+    pub fn from_names(names: Vec<Box<str>>) -> Interner {
+        let mut ids = HashMap::with_capacity_and_hasher(names.len(), BuildHasherDefault::default());
+        for (id, name) in names.iter().enumerate() {
+            let mut slot = hash_of(name);
+            while ids.contains_key(&slot) {
+                slot = slot.wrapping_add(1);
+            }
+            ids.insert(slot, id as u32);
+        }
+        Interner { names, ids }
+    }
+}
+
+impl Serialize for Interner {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.names.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Interner {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Interner, D::Error> {
+        Vec::<Box<str>>::deserialize(deserializer).map(Interner::from_names)
+    }
+}
+
+/// The tables of a correlator, one per kind of value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Symbols {
+    /// Town codes and names.
+    pub towns: Interner,
+    /// Estates (and their sounds), village groups, buildings, roads, communities.
+    pub places: Interner,
+    /// Keyed party hashes: phone, ID number, full name, account.
+    pub parties: Interner,
+    /// The keyed per-character and per-syllable tokens of persons' names.
+    pub name_tokens: Interner,
+    /// Counter-parties (organisations), normalized.
+    pub organisations: Interner,
+}
+
+impl Symbols {
+    /// How many strings all tables hold.
+    pub fn len(&self) -> usize {
+        self.towns.len()
+            + self.places.len()
+            + self.parties.len()
+            + self.name_tokens.len()
+            + self.organisations.len()
+    }
+
+    /// Whether every table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A fixed, seedless hash: the same strings give the same table on every run and after a snapshot (the
+/// standard library's `RandomState` would not matter for correctness, only for reproducible probing).
+fn hash_of(name: &str) -> u64 {
+    // FNV-1a, 64-bit: short strings, no allocation, no dependency.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The map's keys are already hashes: use them as they are.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a u64); fold anything else in so the hasher stays correct.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_strings_get_equal_symbols_and_resolve_back() {
+        let mut table = Interner::default();
+        let a = table.intern("锦绣华庭");
+        let b = table.intern("玉兰佳苑");
+        assert_ne!(a, b);
+        assert_eq!(table.intern("锦绣华庭"), a);
+        assert_eq!(table.resolve(a), "锦绣华庭");
+        assert_eq!(table.get("玉兰佳苑"), Some(b));
+        assert_eq!(table.get("丽景新城"), None);
+        assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn colliding_hashes_still_give_distinct_symbols() {
+        // Force two strings onto one slot: a table whose map already holds the first string's hash for
+        // another id must probe on and keep both apart.
+        let mut table = Interner::default();
+        let first = table.intern("a");
+        let slot = hash_of("b");
+        table.ids.insert(slot, first.0);
+        let b = table.intern("b");
+        assert_ne!(b, first);
+        assert_eq!(table.get("b"), Some(b));
+        assert_eq!(table.resolve(b), "b");
+    }
+
+    #[test]
+    fn a_table_rebuilt_from_its_names_gives_the_same_symbols() {
+        let mut table = Interner::default();
+        let syms: Vec<Sym> = ["x", "y", "z", "x"].iter().map(|s| table.intern(s)).collect();
+        let bytes = postcard::to_stdvec(&table).expect("serialize");
+        let mut back: Interner = postcard::from_bytes(&bytes).expect("deserialize");
+        for (name, sym) in ["x", "y", "z", "x"].iter().zip(&syms) {
+            assert_eq!(back.get(name), Some(*sym));
+            assert_eq!(back.intern(name), *sym);
+        }
+        assert_eq!(back.intern("w"), Sym(3));
+    }
+}
