@@ -356,19 +356,30 @@ impl Correlator {
     }
 
     /// Every candidate blocking finds for `p`: its node, its cluster's root and how the pair compares.
-    fn scored_candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<(u32, u32, PairScore)> {
+    ///
+    /// With `linkable_only`, only the candidates that could link: when an anchor is required, a pair without
+    /// one is left out before its texts are compared (the costliest part of a comparison, and most
+    /// candidates of a busy town and type share no place or person). Recording pairs for `yujing fit` keeps
+    /// them all.
+    fn scored_candidates(
+        &self,
+        p: &ClueProfile,
+        keys: &[u64],
+        linkable_only: bool,
+    ) -> Vec<(u32, u32, PairScore)> {
         let near_meters = self.settings.scoring.near_meters;
+        let weights = &self.settings.weights;
+        let anchored_only = linkable_only && self.settings.scoring.require_anchor && self.pairs.is_none();
         self.candidates(p, keys)
             .into_iter()
-            .map(|n| {
-                let pair = score(
-                    p,
-                    &self.profiles[n as usize],
-                    &self.settings.weights,
-                    near_meters,
-                    &self.symbols,
-                );
-                (n, self.sets.find(n), pair)
+            .filter_map(|n| {
+                let candidate = &self.profiles[n as usize];
+                let pair = if anchored_only {
+                    crate::score::score_if_anchored(p, candidate, weights, near_meters, &self.symbols)?
+                } else {
+                    score(p, candidate, weights, near_meters, &self.symbols)
+                };
+                Some((n, self.sets.find(n), pair))
             })
             .collect()
     }
@@ -403,7 +414,7 @@ impl Correlator {
         // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
         // comparison.
         let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
-        for (node, root, pair) in self.scored_candidates(&profile, &keys) {
+        for (node, root, pair) in self.scored_candidates(&profile, &keys, true) {
             if let Some(sink) = self.pairs.as_mut() {
                 sink.push(PairRecord {
                     clue_id: profile.clue_id.clone(),
@@ -556,7 +567,7 @@ impl Correlator {
             let profile = &self.profiles[node as usize];
             let keys = self.keys_of(profile);
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for (_, root, pair) in self.scored_candidates(profile, &keys) {
+            for (_, root, pair) in self.scored_candidates(profile, &keys, true) {
                 if root == own_root {
                     continue;
                 }
@@ -783,7 +794,7 @@ impl Correlator {
         self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
         let mut out: Vec<Explanation> = self
-            .scored_candidates(&profile, &keys)
+            .scored_candidates(&profile, &keys, false)
             .into_iter()
             .filter(|(n, _, _)| self.profiles[*n as usize].clue_id != profile.clue_id)
             .map(|(n, root, pair)| {

@@ -373,6 +373,22 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 /// Compare two clues, both profiled with `symbols`; description bigrams count by their weights (see
 /// [`crate::BigramFrequencies::weigh`]), and positions within `near_meters` are near.
 pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Symbols) -> Comparison {
+    // Without `anchored_only` every pair is compared to the end.
+    compare_pair(a, b, near_meters, symbols, false).unwrap_or(Comparison {
+        levels: [0; FEATURE_COUNT],
+    })
+}
+
+/// [`compare`], or `None` as soon as it is certain that no anchor can agree (see [`PairScore::anchored`]) when
+/// `anchored_only`: the texts, the costliest part, are then not compared. Every anchor but the near-duplicate
+/// is decided before the texts; the near-duplicate needs both texts long enough, which is known before too.
+fn compare_pair(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    near_meters: f64,
+    symbols: &Symbols,
+    anchored_only: bool,
+) -> Option<Comparison> {
     let mut c = Comparison {
         levels: [0; FEATURE_COUNT],
     };
@@ -517,6 +533,20 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Sym
         "none"
     };
     c.set("mention", mention);
+    // A short text is too likely a common phrase when two people write it; one account writing it again is
+    // the same request again (a user re-posting the question a day later).
+    let min_bigrams = if c.level("account") == Some("same") {
+        NEAR_DUPLICATE_MIN_BIGRAMS_ONE_ACCOUNT
+    } else {
+        NEAR_DUPLICATE_MIN_BIGRAMS
+    };
+    let long_enough = a.bigrams.len() >= min_bigrams && b.bigrams.len() >= min_bigrams;
+    // Levels not set yet are at their first (`near_duplicate.yes` would read as an anchor): set it to `no`
+    // until the texts say otherwise.
+    c.set("near_duplicate", "no");
+    if anchored_only && !long_enough && !c.anchored() {
+        return None;
+    }
     // A road is shared by every estate on it: it is the place only when the estates do not differ.
     let same_place = matches!(c.level("estate"), Some("same" | "similar"))
         || c.level("village_group") == Some("same")
@@ -545,14 +575,6 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Sym
             (true, _) => "other_subject",
         },
     );
-    // A short text is too likely a common phrase when two people write it; one account writing it again is
-    // the same request again (a user re-posting the question a day later).
-    let min_bigrams = if c.level("account") == Some("same") {
-        NEAR_DUPLICATE_MIN_BIGRAMS_ONE_ACCOUNT
-    } else {
-        NEAR_DUPLICATE_MIN_BIGRAMS
-    };
-    let long_enough = a.bigrams.len() >= min_bigrams && b.bigrams.len() >= min_bigrams;
     c.set(
         "near_duplicate",
         if long_enough && d >= NEAR_DUPLICATE {
@@ -586,7 +608,24 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Sym
             "longer"
         },
     );
-    c
+    Some(c)
+}
+
+/// [`score`] for a pair that can be anchored; `None` when no anchor agrees (such a pair never links while
+/// `[correlate.scoring] require_anchor` holds, so its texts are not compared).
+pub fn score_if_anchored(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    weights: &FeatureWeights,
+    near_meters: f64,
+    symbols: &Symbols,
+) -> Option<PairScore> {
+    let comparison = compare_pair(a, b, near_meters, symbols, true)?;
+    // The near-duplicate, decided with the texts, may still leave the pair without an anchor.
+    comparison.anchored().then(|| PairScore {
+        score: weights.score(&comparison),
+        comparison,
+    })
 }
 
 /// Compare two clues (both profiled with `symbols`) and weigh the comparison.
