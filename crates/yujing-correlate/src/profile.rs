@@ -1025,6 +1025,36 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_no_place_or_person_ties_is_not_scored_and_an_anchored_pair_scores_as_in_full() {
+        let weights = crate::score::FeatureWeights::from_table(&Default::default()).expect("empty table");
+        let here = ClueProfile::of(&yujing_model_clue("电梯坏了，多次反映无人处理"));
+        // Another report of the same words, nowhere and by no one: no anchor can agree.
+        let mut nowhere_clue = yujing_model_clue("电梯坏了，多次反映无人处理");
+        nowhere_clue.address = yujing_model::Address::default();
+        nowhere_clue.town.community_code = None;
+        nowhere_clue.town.community_name = None;
+        nowhere_clue.location = None;
+        nowhere_clue.parties.clear();
+        let nowhere = ClueProfile::of(&nowhere_clue);
+        let symbols = test_symbols();
+        let full = crate::score::score(&here, &nowhere, &weights, 300.0, &symbols);
+        assert!(!full.anchored(), "{:?}", full.comparison.agreements());
+        assert_eq!(
+            crate::score::score_if_anchored(&here, &nowhere, &weights, 300.0, &symbols),
+            None
+        );
+        // The same estate and phone: anchored, and every level as the full comparison gives it.
+        let again = ClueProfile::of(&yujing_model_clue("电梯又坏了"));
+        let symbols = test_symbols();
+        let full = crate::score::score(&here, &again, &weights, 300.0, &symbols);
+        assert!(full.anchored());
+        assert_eq!(
+            crate::score::score_if_anchored(&here, &again, &weights, 300.0, &symbols),
+            Some(full)
+        );
+    }
+
+    #[test]
     fn a_namesake_estate_in_another_town_is_another_place() {
         let here = ClueProfile::of(&yujing_model_clue("电梯坏了"));
         let mut there_clue = yujing_model_clue("电梯坏了");
