@@ -173,6 +173,11 @@ pub struct BlockingConfig {
     pub max_candidates: usize,
     /// The side of a geo cell, in metres.
     pub geo_cell_meters: f64,
+    /// How late a report may arrive (its event time behind the reports seen just before it) and still be
+    /// compared with every earlier report within the horizon. Reports further back than the horizon plus this
+    /// keep only what clusters and warnings need (memory follows the window, not the history); a report
+    /// arriving later than this is compared only with the reports still kept in full.
+    pub late_days: u32,
 }
 
 impl Default for BlockingConfig {
@@ -182,6 +187,7 @@ impl Default for BlockingConfig {
             max_per_key: 48,
             max_candidates: 160,
             geo_cell_meters: 500.0,
+            late_days: 60,
         }
     }
 }

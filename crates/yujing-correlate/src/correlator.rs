@@ -85,6 +85,12 @@ pub struct Correlator {
     opened_by: HashMap<String, u32>,
     /// Lone clues to reconsider at the next [`Correlator::reconsider`] besides the batch's own.
     reconsider_later: Vec<u32>,
+    /// The event times of the most recent clues observed (at most `watermark_span`), oldest first.
+    recent: VecDeque<i64>,
+    /// [`WATERMARK_SPAN`]; a field so that a test's short stream can use fewer.
+    watermark_span: usize,
+    /// Every node below this is compacted ([`Correlator::compact_past_window`] moves it on).
+    compacted_below: u32,
     /// Candidate pairs compared, when recording for `yujing fit`.
     pairs: Option<Vec<PairRecord>>,
     warnings_raised: u64,
@@ -153,7 +159,13 @@ pub struct Stats {
     pub merges: u64,
     /// Warnings raised.
     pub warnings: u64,
+    /// Clues past the window, kept compact (see [`ClueProfile::compact`]).
+    pub compacted: u64,
 }
+
+/// How many of the most recent event times observed make the watermark (their minimum): many, so that one
+/// report dated in the future by mistake cannot move it and compact what is still in use.
+const WATERMARK_SPAN: usize = 1024;
 
 /// The blocking key of a kind (`strong`, `road`…) and values that are symbols, numbers or hashes.
 fn block_key(kind: &str, parts: &[u64]) -> u64 {
@@ -220,6 +232,9 @@ impl Correlator {
             pending: Vec::new(),
             opened_by: HashMap::new(),
             reconsider_later: Vec::new(),
+            recent: VecDeque::new(),
+            watermark_span: WATERMARK_SPAN,
+            compacted_below: 0,
             pairs: None,
             warnings_raised: 0,
             merges: 0,
@@ -238,6 +253,7 @@ impl Correlator {
             clusters: self.clusters.len() as u64,
             merges: self.merges,
             warnings: self.warnings_raised,
+            compacted: u64::from(self.compacted_below),
         }
     }
 
@@ -343,7 +359,8 @@ impl Correlator {
                 continue;
             };
             for &node in nodes.iter().rev() {
-                if (self.profiles[node as usize].at - p.at).abs() > horizon || !seen.insert(node) {
+                let candidate = &self.profiles[node as usize];
+                if candidate.compacted || (candidate.at - p.at).abs() > horizon || !seen.insert(node) {
                     continue;
                 }
                 out.push(node);
@@ -525,6 +542,10 @@ impl Correlator {
             }
         }
         self.by_clue.insert(profile.clue_id.clone(), node);
+        if self.recent.len() >= self.watermark_span {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(profile.at);
         self.frequencies.add(profile.at, &profile.bigrams);
         self.place_frequencies.add(profile.at, &profile.places);
         self.profiles.push(profile);
@@ -640,7 +661,47 @@ impl Correlator {
             }
         }
         self.warnings_raised += warnings.len() as u64;
+        self.compact_past_window();
         warnings
+    }
+
+    /// Compact the clues no report to come can have as a candidate: those further back than the horizon plus
+    /// `late_days` from the watermark (the oldest of the most recent event times observed). They go in the
+    /// order observed, up to the first that is still in the window; their blocking keys forget them, and a key
+    /// left with none is dropped. Called by [`Correlator::flush`], after [`Correlator::reconsider`] has looked
+    /// at the batch's lone clues with every candidate still whole.
+    fn compact_past_window(&mut self) {
+        let Some(&watermark) = self.recent.iter().min() else {
+            return;
+        };
+        let blocking = &self.settings.blocking;
+        let keep = (i64::from(blocking.horizon_days) + i64::from(blocking.late_days)) * DAY;
+        let cutoff = watermark.saturating_sub(keep);
+        while let Some(profile) = self.profiles.get(self.compacted_below as usize) {
+            if profile.at >= cutoff {
+                break;
+            }
+            let node = self.compacted_below;
+            let mut keys = self.keys_of(profile);
+            if let Some(loc) = profile.location {
+                keys.push(Self::geo_key(self.geo_cell(loc)));
+            }
+            self.profiles[node as usize].compact();
+            self.compacted_below += 1;
+            for key in keys {
+                let Some(list) = self.index.get_mut(&key) else {
+                    continue;
+                };
+                // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
+                // forgets its oldest clues exactly as later arrivals would have pushed them out.
+                while list.front().is_some_and(|&n| self.profiles[n as usize].compacted) {
+                    list.pop_front();
+                }
+                if list.is_empty() {
+                    self.index.remove(&key);
+                }
+            }
+        }
     }
 
     /// The warnings `rules` (with `episode_gap_days`) would raise on the clusters as they stand now, every clue
@@ -1310,5 +1371,121 @@ mod tests {
         let (other_road, matched) = link("中山路");
         assert!(!matched.contains(&"road".to_owned()), "{matched:?}");
         assert!(same_road > other_road, "{same_road} vs {other_road}");
+    }
+
+    /// Two years of reports in batches of five days: a dispute on one road reported every other day, and a
+    /// report a day on one of seven other roads.
+    fn two_years() -> Vec<Vec<Clue>> {
+        let roads = [
+            "中山路",
+            "纬二路",
+            "解放路",
+            "福寿路",
+            "海阳路",
+            "宁海路",
+            "益寿路",
+        ];
+        let mut batches = Vec::new();
+        for batch in 0..146 {
+            let mut clues = Vec::new();
+            for day in batch * 5..batch * 5 + 5 {
+                let hours = i64::from(day) * 24;
+                if day % 2 == 0 {
+                    let mut report = road_report(
+                        &format!("L{day}"),
+                        hours,
+                        DisputeType::Neighbour,
+                        "长江路",
+                        "楼下烧烤店油烟扰民，多次反映没有改善",
+                    );
+                    if day < 20 {
+                        report.parties.push(caller("early-caller"));
+                    }
+                    clues.push(report);
+                }
+                let road = roads[day as usize % roads.len()];
+                clues.push(road_report(
+                    &format!("R{day}"),
+                    hours + 3,
+                    DisputeType::Neighbour,
+                    road,
+                    &format!("{road}第{day}号门前堆放杂物"),
+                ));
+            }
+            batches.push(clues);
+        }
+        batches
+    }
+
+    fn caller(key: &str) -> yujing_model::Party {
+        yujing_model::Party {
+            role: yujing_model::PartyRole::Reporter,
+            kind: yujing_model::PartyKind::Person,
+            name_masked: None,
+            phone_masked: None,
+            id_masked: None,
+            keys: vec![yujing_model::PartyKey {
+                kind: yujing_model::PartyKeyKind::Phone,
+                hash: key.to_owned(),
+            }],
+            name_tokens: None,
+        }
+    }
+
+    fn run_batches(
+        correlator: &mut Correlator,
+        batches: &[Vec<Clue>],
+    ) -> (Vec<CorrelationEvent>, Vec<Warning>) {
+        let (mut events, mut warnings) = (Vec::new(), Vec::new());
+        for batch in batches {
+            for clue in batch {
+                events.extend(correlator.observe(clue));
+            }
+            events.extend(correlator.reconsider());
+            warnings.extend(correlator.flush());
+        }
+        (events, warnings)
+    }
+
+    #[test]
+    fn clues_past_the_window_are_compacted_and_decide_nothing_differently() {
+        let batches = two_years();
+        let mut compacting = correlator();
+        let mut keeping = correlator();
+        keeping.settings.blocking.late_days = 100_000;
+        // About a month of this stream, as 1,024 clues are a week of a county's.
+        compacting.watermark_span = 40;
+        keeping.watermark_span = 40;
+        let (events, warnings) = run_batches(&mut compacting, &batches);
+        let (kept_events, kept_warnings) = run_batches(&mut keeping, &batches);
+        assert_eq!(events, kept_events);
+        assert_eq!(warnings, kept_warnings);
+        assert!(!warnings.is_empty(), "the recurring dispute warns");
+        // 730 days, of which the last 120 (horizon and lateness) are kept whole.
+        let stats = compacting.stats();
+        assert_eq!(keeping.stats().compacted, 0);
+        assert!(
+            stats.compacted > stats.clues * 3 / 5 && stats.compacted < stats.clues,
+            "{stats:?}"
+        );
+        let entries = |c: &Correlator| c.index.values().map(VecDeque::len).sum::<usize>();
+        assert!(entries(&compacting) < entries(&keeping));
+        // A report of the old road dispute by its first caller, dated in its first days and arriving now, is
+        // more than `late_days` late: it meets only what is kept whole. The correlator that kept everything
+        // still finds the caller's reports (the road's key has long forgotten them in both).
+        let mut late = road_report(
+            "late",
+            24,
+            DisputeType::Neighbour,
+            "长江路",
+            "楼下烧烤店油烟扰民，多次反映没有改善",
+        );
+        late.parties.push(caller("early-caller"));
+        assert!(candidates(&compacting, &late).is_empty());
+        assert!(!candidates(&keeping, &late).is_empty());
+        // And the compacted state survives a snapshot.
+        let restored = Correlator::from_snapshot(compacting.settings.clone(), &compacting.snapshot())
+            .expect("the snapshot loads");
+        assert_eq!(restored.stats(), stats);
     }
 }

@@ -92,6 +92,9 @@ pub struct ClueProfile {
     pub people: Option<u32>,
     /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
     pub reporter: Option<Sym>,
+    /// Whether the clue is past the window and keeps only what clusters, warnings and the refinement of a
+    /// comparison need (see [`ClueProfile::compact`]): it is never a candidate again.
+    pub compacted: bool,
 }
 
 impl ClueProfile {
@@ -303,7 +306,30 @@ impl ClueProfile {
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
+            compacted: false,
         }
+    }
+
+    /// Drop what only comparing the clue with a new one needs (party keys, names, mentions, bigrams and their
+    /// weights, topics), once it can no longer be a candidate. Kept: its identity, time, town, type, place
+    /// fields and counter-parties (what the members of a cluster tell a comparison, see `refine`), risk
+    /// signs, people involved and reporter (what a warning counts and shows).
+    pub fn compact(&mut self) {
+        self.strong_keys = Vec::new();
+        self.name_keys = Vec::new();
+        self.accounts = Vec::new();
+        self.places = Vec::new();
+        self.lead_places = Vec::new();
+        self.specific_places = Vec::new();
+        self.headline = Vec::new();
+        self.place_bigrams = Vec::new();
+        self.bigram_is_place = Vec::new();
+        self.subject_headline = (Vec::new(), Vec::new());
+        self.names = Vec::new();
+        self.bigrams = Vec::new();
+        self.bigram_weights = Vec::new();
+        self.topics = Vec::new();
+        self.compacted = true;
     }
 }
 

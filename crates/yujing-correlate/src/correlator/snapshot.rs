@@ -63,6 +63,8 @@ struct StateRef<'a> {
     pending: &'a [(u32, bool)],
     opened_by: &'a HashMap<String, u32>,
     reconsider_later: &'a [u32],
+    recent: &'a VecDeque<i64>,
+    compacted_below: u32,
     warnings_raised: u64,
     merges: u64,
 }
@@ -84,6 +86,8 @@ struct State {
     pending: Vec<(u32, bool)>,
     opened_by: HashMap<String, u32>,
     reconsider_later: Vec<u32>,
+    recent: VecDeque<i64>,
+    compacted_below: u32,
     warnings_raised: u64,
     merges: u64,
 }
@@ -126,6 +130,8 @@ impl Correlator {
             pending: &self.pending,
             opened_by: &self.opened_by,
             reconsider_later: &self.reconsider_later,
+            recent: &self.recent,
+            compacted_below: self.compacted_below,
             warnings_raised: self.warnings_raised,
             merges: self.merges,
         };
@@ -165,6 +171,7 @@ impl Correlator {
             || !state.pending.iter().all(|&(n, _)| in_range(n))
             || !state.reconsider_later.iter().all(|&n| in_range(n))
             || !state.opened_by.values().all(|&n| in_range(n))
+            || state.compacted_below as usize > nodes
             || !state
                 .clusters
                 .values()
@@ -215,6 +222,9 @@ impl Correlator {
             pending: state.pending,
             opened_by: state.opened_by,
             reconsider_later: state.reconsider_later,
+            recent: state.recent,
+            watermark_span: super::WATERMARK_SPAN,
+            compacted_below: state.compacted_below,
             pairs: None,
             warnings_raised: state.warnings_raised,
             merges: state.merges,
