@@ -41,8 +41,8 @@ pub use profile::{
 };
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
 pub use score::{
-    compare, distance_m, estate_similarity, feature_index, known_levels, name_similarity, score, Comparison,
-    Feature, FeatureWeights, PairScore, FEATURES, FEATURE_COUNT,
+    compare, distance_m, estate_similarity, feature_index, known_levels, name_similarity, score,
+    score_if_anchored, Comparison, Feature, FeatureWeights, PairScore, FEATURES, FEATURE_COUNT,
 };
 pub use symbols::{Interner, Sym, Symbols};
 pub use yujing_model::{CorrelationEvent, Warning, WarningLevel};
