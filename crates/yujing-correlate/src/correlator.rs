@@ -29,11 +29,33 @@ const FRAGMENT: usize = 2;
 /// What a clue of a two-clue fragment must score above the link threshold to take its fragment along.
 const FRAGMENT_MARGIN: f64 = 4.0;
 
-/// How a clue joined its cluster.
-#[derive(Debug, Clone, PartialEq)]
+/// How a clue joined its cluster: kept for every clue (its warning evidence), so a bit per matched feature
+/// rather than a list of names.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct JoinInfo {
     score: f64,
-    matched: Vec<&'static str>,
+    /// Bit `i` set: [`FEATURES`](crate::FEATURES)`[i]` agreed.
+    matched: u32,
+}
+
+impl JoinInfo {
+    fn new(score: f64, matched: &[&str]) -> JoinInfo {
+        let matched = matched
+            .iter()
+            .filter_map(|name| crate::score::feature_index(name))
+            .fold(0, |bits, i| bits | 1 << i);
+        JoinInfo { score, matched }
+    }
+
+    /// The matched features' names, in [`FEATURES`](crate::FEATURES) order.
+    fn matched(&self) -> Vec<String> {
+        crate::score::FEATURES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.matched & (1 << i) != 0)
+            .map(|(_, f)| f.name.to_owned())
+            .collect()
+    }
 }
 
 /// One cluster: a dispute as far as yujing can tell.
@@ -498,10 +520,7 @@ impl Correlator {
                     matched: Vec::new(),
                     occurred_at: utc(at),
                 });
-                self.joins.push(JoinInfo {
-                    score: 0.0,
-                    matched: Vec::new(),
-                });
+                self.joins.push(JoinInfo::new(0.0, &[]));
             }
             Some((root, s, matched)) => {
                 let root = *root;
@@ -513,10 +532,7 @@ impl Correlator {
                     matched: matched.iter().map(|m| (*m).to_owned()).collect(),
                     occurred_at: utc(at),
                 });
-                self.joins.push(JoinInfo {
-                    score: round2(*s),
-                    matched: matched.clone(),
-                });
+                self.joins.push(JoinInfo::new(round2(*s), matched));
                 let mut root = self.attach(root, node, at);
                 for (other, s, _) in ranked.iter().skip(1) {
                     if *s < merge {
@@ -1098,7 +1114,7 @@ impl Correlator {
                 feed: p.feed,
                 source_id: p.source_id.clone(),
                 occurred_at: utc(p.at),
-                matched: join.matched.iter().map(|m| (*m).to_owned()).collect(),
+                matched: join.matched(),
                 score: join.score,
                 risk_flags: p.risk_flags.clone(),
                 people_involved: p.people.map(|min| yujing_model::PeopleCount { min, max: None }),

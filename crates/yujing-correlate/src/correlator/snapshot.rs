@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::{Cluster, Correlator, JoinInfo};
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
-use crate::score::{feature_index, FEATURES};
+use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +39,6 @@ pub enum SnapshotError {
     Damaged(String),
 }
 
-/// How a clue joined its cluster, with the matched features as their positions in [`FEATURES`].
-#[derive(Serialize, Deserialize)]
-struct StoredJoin {
-    score: f64,
-    matched: Vec<u8>,
-}
-
 /// Everything of a [`Correlator`] that the clues decided, borrowed for writing.
 #[derive(Serialize)]
 struct StateRef<'a> {
@@ -55,7 +48,7 @@ struct StateRef<'a> {
     frequencies: &'a BigramFrequencies,
     place_frequencies: &'a PlaceFrequencies,
     profiles: &'a [ClueProfile],
-    joins: Vec<StoredJoin>,
+    joins: &'a [JoinInfo],
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
     clusters: &'a HashMap<u32, Cluster>,
@@ -79,7 +72,7 @@ struct State {
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
-    joins: Vec<StoredJoin>,
+    joins: Vec<JoinInfo>,
     roots: Vec<u32>,
     clusters: HashMap<u32, Cluster>,
     index: HashMap<u64, VecDeque<u32>>,
@@ -103,19 +96,6 @@ impl Correlator {
     /// for the next flush. [`Correlator::from_snapshot`] under the same settings gives a correlator that
     /// decides exactly as this one would.
     pub fn snapshot(&self) -> Vec<u8> {
-        let joins = self
-            .joins
-            .iter()
-            .map(|join| StoredJoin {
-                score: join.score,
-                matched: join
-                    .matched
-                    .iter()
-                    .filter_map(|name| feature_index(name))
-                    .map(|i| i as u8)
-                    .collect(),
-            })
-            .collect();
         let state = StateRef {
             format: SNAPSHOT_FORMAT,
             fingerprint: self.settings.fingerprint(),
@@ -123,7 +103,7 @@ impl Correlator {
             frequencies: &self.frequencies,
             place_frequencies: &self.place_frequencies,
             profiles: &self.profiles,
-            joins,
+            joins: &self.joins,
             roots: self.sets.clone().into_labeling(),
             clusters: &self.clusters,
             index: &self.index,
@@ -179,20 +159,10 @@ impl Correlator {
         {
             return Err(damaged("a node out of range, or a cluster not at its root"));
         }
-        let mut joins = Vec::with_capacity(nodes);
-        for join in state.joins {
-            let mut matched = Vec::with_capacity(join.matched.len());
-            for i in join.matched {
-                let feature = FEATURES
-                    .get(usize::from(i))
-                    .ok_or_else(|| damaged("a matched feature unknown to this build"))?;
-                matched.push(feature.name);
-            }
-            joins.push(JoinInfo {
-                score: join.score,
-                matched,
-            });
+        if state.joins.iter().any(|join| join.matched >> FEATURES.len() != 0) {
+            return Err(damaged("a matched feature unknown to this build"));
         }
+        let joins = state.joins;
         // The same partition with the same roots: each node is joined under its root, and a root that is
         // the first argument of a union stays the root.
         let mut sets = UnionFind::new(nodes);
