@@ -97,7 +97,8 @@ pub struct Correlator {
     place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
     joins: Vec<JoinInfo>,
-    by_clue: HashMap<String, u32>,
+    /// Clue ids to nodes (the ids themselves are the profiles').
+    by_clue: crate::symbols::SlotMap,
     sets: UnionFind<u32>,
     clusters: HashMap<u32, Cluster>,
     index: HashMap<u64, VecDeque<u32>>,
@@ -247,7 +248,7 @@ impl Correlator {
             settings,
             profiles: Vec::new(),
             joins: Vec::new(),
-            by_clue: HashMap::new(),
+            by_clue: Default::default(),
             sets: UnionFind::new(0),
             clusters: HashMap::new(),
             index: HashMap::new(),
@@ -438,11 +439,20 @@ impl Correlator {
         }
     }
 
+    /// The node of a clue id observed.
+    fn node_of(&self, clue_id: &str) -> Option<u32> {
+        self.by_clue.find(clue_id, |node| {
+            self.profiles
+                .get(node as usize)
+                .is_some_and(|p| p.clue_id == clue_id)
+        })
+    }
+
     /// Observe one clue version: link it to a cluster (merging clusters it bridges) and return what was
     /// decided. Rules are judged by [`Correlator::flush`]. A clue id seen before (a re-delivery or a new version)
     /// changes nothing: the record was counted once already.
     pub fn observe(&mut self, clue: &Clue) -> Vec<CorrelationEvent> {
-        if self.by_clue.contains_key(&clue.clue_id) {
+        if self.node_of(&clue.clue_id).is_some() {
             return Vec::new();
         }
         let mut profile = ClueProfile::new(clue, &self.lexicon, &mut self.symbols);
@@ -557,7 +567,7 @@ impl Correlator {
                 }
             }
         }
-        self.by_clue.insert(profile.clue_id.clone(), node);
+        self.by_clue.insert_new(&profile.clue_id, node);
         if self.recent.len() >= self.watermark_span {
             self.recent.pop_front();
         }
@@ -1189,7 +1199,7 @@ impl Correlator {
 
     /// The cluster of a clue id, when observed.
     pub fn cluster_of(&mut self, clue_id: &str) -> Option<String> {
-        let node = *self.by_clue.get(clue_id)?;
+        let node = self.node_of(clue_id)?;
         let root = self.sets.find_mut(node);
         self.clusters.get(&root).map(|c| c.id.clone())
     }

@@ -8,8 +8,9 @@
 //! is stored once. Equal strings of one kind always get the same symbol, so comparing symbols of one kind is
 //! exactly comparing the strings.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,37 +33,28 @@ impl Sym {
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     names: Vec<Box<str>>,
-    ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    ids: SlotMap,
 }
 
 impl Interner {
     /// The symbol of `name`, added to the table when new.
     pub fn intern(&mut self, name: &str) -> Sym {
-        let mut slot = hash_of(name);
-        loop {
-            match self.ids.get(&slot) {
-                Some(&id) if *self.names[id as usize] == *name => return Sym(id),
-                // Another string with the same hash: try the next slot.
-                Some(_) => slot = slot.wrapping_add(1),
-                None => break,
-            }
+        if let Some(sym) = self.get(name) {
+            return sym;
         }
         let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct strings of one kind");
+        self.ids.insert_new(name, id);
         self.names.push(name.into());
-        self.ids.insert(slot, id);
         Sym(id)
     }
 
     /// The symbol of `name` when it was interned before (nothing is added).
     pub fn get(&self, name: &str) -> Option<Sym> {
-        let mut slot = hash_of(name);
-        loop {
-            let &id = self.ids.get(&slot)?;
-            if *self.names[id as usize] == *name {
-                return Some(Sym(id));
-            }
-            slot = slot.wrapping_add(1);
-        }
+        self.ids
+            .find(name, |id| {
+                self.names.get(id as usize).is_some_and(|n| **n == *name)
+            })
+            .map(Sym)
     }
 
     /// The string of a symbol of this table.
@@ -87,13 +79,9 @@ impl Interner {
 
     /// A table holding `names` with the symbols they had (their positions): the inverse of [`Interner::names`].
     pub fn from_names(names: Vec<Box<str>>) -> Interner {
-        let mut ids = HashMap::with_capacity_and_hasher(names.len(), BuildHasherDefault::default());
+        let mut ids = SlotMap::with_capacity(names.len());
         for (id, name) in names.iter().enumerate() {
-            let mut slot = hash_of(name);
-            while ids.contains_key(&slot) {
-                slot = slot.wrapping_add(1);
-            }
-            ids.insert(slot, id as u32);
+            ids.insert_new(name, id as u32);
         }
         Interner { names, ids }
     }
@@ -142,21 +130,54 @@ impl Symbols {
     }
 }
 
-/// A fixed, seedless hash: the same strings give the same table on every run and after a snapshot (the
-/// standard library's `RandomState` would not matter for correctness, only for reproducible probing).
-fn hash_of(name: &str) -> u64 {
-    // FNV-1a, 64-bit: short strings, no allocation, no dependency.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+/// Strings to numbers by a keyed hash of each string and linear probing on a collision: the strings
+/// themselves live elsewhere (an [`Interner`]'s names, the correlator's profiles), which the caller compares
+/// against. The key is random per process (the standard library's SipHash), so text an upstream system sends
+/// cannot be crafted to collide; the map is never stored, only rebuilt.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SlotMap {
+    state: RandomState,
+    pub(crate) slots: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl SlotMap {
+    pub(crate) fn with_capacity(capacity: usize) -> SlotMap {
+        SlotMap {
+            state: RandomState::new(),
+            slots: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+        }
     }
-    hash
+
+    /// The first slot of `text`.
+    pub(crate) fn hash_of(&self, text: &str) -> u64 {
+        self.state.hash_one(text)
+    }
+
+    /// Map `text`, known not to be in the map, to `value`.
+    pub(crate) fn insert_new(&mut self, text: &str, value: u32) {
+        let mut slot = self.hash_of(text);
+        while self.slots.contains_key(&slot) {
+            slot = slot.wrapping_add(1);
+        }
+        self.slots.insert(slot, value);
+    }
+
+    /// The value of `text`: the first value along its slots for which `is_it` says the value stands for it.
+    pub(crate) fn find(&self, text: &str, is_it: impl Fn(u32) -> bool) -> Option<u32> {
+        let mut slot = self.hash_of(text);
+        loop {
+            let &value = self.slots.get(&slot)?;
+            if is_it(value) {
+                return Some(value);
+            }
+            slot = slot.wrapping_add(1);
+        }
+    }
 }
 
 /// The map's keys are already hashes: use them as they are.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl std::hash::Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -198,8 +219,8 @@ mod tests {
         // another id must probe on and keep both apart.
         let mut table = Interner::default();
         let first = table.intern("a");
-        let slot = hash_of("b");
-        table.ids.insert(slot, first.0);
+        let slot = table.ids.hash_of("b");
+        table.ids.slots.insert(slot, first.0);
         let b = table.intern("b");
         assert_ne!(b, first);
         assert_eq!(table.get("b"), Some(b));

@@ -171,12 +171,10 @@ impl Correlator {
                 sets.union(root, node as u32);
             }
         }
-        let by_clue = state
-            .profiles
-            .iter()
-            .enumerate()
-            .map(|(node, p)| (p.clue_id.clone(), node as u32))
-            .collect();
+        let mut by_clue = crate::symbols::SlotMap::with_capacity(nodes);
+        for (node, p) in state.profiles.iter().enumerate() {
+            by_clue.insert_new(&p.clue_id, node as u32);
+        }
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
             settings,
