@@ -1356,18 +1356,7 @@ mod tests {
             // One dispute in two reports, tied by the caller's phone: the first names the road, the second
             // does not.
             let mut first = road_report("A", 0, DisputeType::Labour, "纬二路", "工人讨薪");
-            let phone = yujing_model::Party {
-                role: yujing_model::PartyRole::Reporter,
-                kind: yujing_model::PartyKind::Person,
-                name_masked: None,
-                phone_masked: None,
-                id_masked: None,
-                keys: vec![yujing_model::PartyKey {
-                    kind: yujing_model::PartyKeyKind::Phone,
-                    hash: "caller".to_owned(),
-                }],
-                name_tokens: None,
-            };
+            let phone = caller("caller");
             first.parties.push(phone.clone());
             let mut second = road_report("B", 1, DisputeType::Labour, "纬二路", text);
             second.address.road = None;
