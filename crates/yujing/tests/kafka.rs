@@ -628,16 +628,22 @@ fn read_events(
     )
     .expect("request");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut text = String::new();
+    let mut received: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     while std::time::Instant::now() < deadline {
         let mut buffer = [0u8; 65536];
         match stream.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
             Err(_) => {}
         }
-        // Complete events end with a blank line; chunked framing puts its size lines between them.
+        // Complete events end with a blank line; chunked framing puts its size lines between them. Only what
+        // precedes the last blank line is read: a read may end inside an event, or inside a character.
+        let complete = received
+            .windows(2)
+            .rposition(|w| w == b"\n\n")
+            .map_or(&received[..0], |end| &received[..end]);
+        let text = String::from_utf8_lossy(complete);
         events = text
             .split("\n\n")
             .filter_map(|block| {
