@@ -383,7 +383,8 @@ impl Correlator {
             };
             for &node in nodes.iter().rev() {
                 let candidate = &self.profiles[node as usize];
-                if candidate.compacted || (candidate.at - p.at).abs() > horizon || !seen.insert(node) {
+                if node < self.compacted_below || (candidate.at - p.at).abs() > horizon || !seen.insert(node)
+                {
                     continue;
                 }
                 out.push(node);
@@ -720,7 +721,7 @@ impl Correlator {
                 };
                 // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
                 // forgets its oldest clues exactly as later arrivals would have pushed them out.
-                while list.front().is_some_and(|&n| self.profiles[n as usize].compacted) {
+                while list.front().is_some_and(|&n| n < self.compacted_below) {
                     list.pop_front();
                 }
                 if list.is_empty() {
@@ -1433,18 +1434,7 @@ mod tests {
     }
 
     fn caller(key: &str) -> yujing_model::Party {
-        yujing_model::Party {
-            role: yujing_model::PartyRole::Reporter,
-            kind: yujing_model::PartyKind::Person,
-            name_masked: None,
-            phone_masked: None,
-            id_masked: None,
-            keys: vec![yujing_model::PartyKey {
-                kind: yujing_model::PartyKeyKind::Phone,
-                hash: key.to_owned(),
-            }],
-            name_tokens: None,
-        }
+        crate::profile::test_reporter(yujing_model::PartyKeyKind::Phone, key)
     }
 
     fn run_batches(

@@ -92,9 +92,6 @@ pub struct ClueProfile {
     pub people: Option<u32>,
     /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
     pub reporter: Option<Sym>,
-    /// Whether the clue is past the window and keeps only what clusters, warnings and the refinement of a
-    /// comparison need (see [`ClueProfile::compact`]): it is never a candidate again.
-    pub compacted: bool,
 }
 
 impl ClueProfile {
@@ -306,7 +303,6 @@ impl ClueProfile {
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
-            compacted: false,
         }
     }
 
@@ -329,7 +325,6 @@ impl ClueProfile {
         self.bigrams = Vec::new();
         self.bigram_weights = Vec::new();
         self.topics = Vec::new();
-        self.compacted = true;
     }
 }
 
@@ -343,6 +338,23 @@ thread_local! {
 #[cfg(test)]
 pub(crate) fn test_symbols() -> Symbols {
     TEST_SYMBOLS.with(|symbols| symbols.borrow().clone())
+}
+
+/// A reporting person known only by one key of `kind` (`key` stands for its keyed hash), for tests.
+#[cfg(test)]
+pub(crate) fn test_reporter(kind: PartyKeyKind, key: &str) -> yujing_model::Party {
+    yujing_model::Party {
+        role: PartyRole::Reporter,
+        kind: PartyKind::Person,
+        name_masked: None,
+        phone_masked: None,
+        id_masked: None,
+        keys: vec![yujing_model::PartyKey {
+            kind,
+            hash: key.to_owned(),
+        }],
+        name_tokens: None,
+    }
 }
 
 /// The topic lexicon compiled for search: every word of every topic in one Aho–Corasick automaton.
@@ -1027,18 +1039,7 @@ mod tests {
     fn the_same_short_text_again_from_one_account_is_a_near_duplicate_and_from_two_is_not() {
         let posted_by = |account: &str| {
             let mut clue = yujing_model_clue("咨询本市婚假政策，请问婚假有几天");
-            clue.parties = vec![yujing_model::Party {
-                role: yujing_model::PartyRole::Reporter,
-                kind: yujing_model::PartyKind::Person,
-                name_masked: None,
-                phone_masked: None,
-                id_masked: None,
-                keys: vec![yujing_model::PartyKey {
-                    kind: yujing_model::PartyKeyKind::Account,
-                    hash: account.to_owned(),
-                }],
-                name_tokens: None,
-            }];
+            clue.parties = vec![test_reporter(PartyKeyKind::Account, account)];
             ClueProfile::of(&clue)
         };
         let (first, again, someone_else) = (posted_by("u1"), posted_by("u1"), posted_by("u2"));

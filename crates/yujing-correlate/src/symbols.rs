@@ -72,12 +72,7 @@ impl Interner {
         self.names.is_empty()
     }
 
-    /// The table's strings, in symbol order (what a snapshot stores).
-    pub fn names(&self) -> &[Box<str>] {
-        &self.names
-    }
-
-    /// A table holding `names` with the symbols they had (their positions): the inverse of [`Interner::names`].
+    /// A table holding `names` with the symbols they had (their positions): what a snapshot stores, read back.
     pub fn from_names(names: Vec<Box<str>>) -> Interner {
         let mut ids = SlotMap::with_capacity(names.len());
         for (id, name) in names.iter().enumerate() {
@@ -112,22 +107,6 @@ pub struct Symbols {
     pub name_tokens: Interner,
     /// Counter-parties (organisations), normalized.
     pub organisations: Interner,
-}
-
-impl Symbols {
-    /// How many strings all tables hold.
-    pub fn len(&self) -> usize {
-        self.towns.len()
-            + self.places.len()
-            + self.parties.len()
-            + self.name_tokens.len()
-            + self.organisations.len()
-    }
-
-    /// Whether every table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Strings to numbers by a keyed hash of each string and linear probing on a collision: the strings

@@ -15,7 +15,7 @@ use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent}
 
 use crate::clock::Clock;
 use crate::outbox::OutboxEvent;
-use crate::read::{for_each_decoded, for_each_entry, ReadError};
+use crate::read::{decoded_below, for_each_entry, ReadError};
 use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
 
 /// The segments consumed so far, as a JSON array of [`Segment`]s.
@@ -314,17 +314,7 @@ impl CorrelationStage {
         if end <= self.orders_applied {
             return Ok(());
         }
-        let mut events = Vec::new();
-        for_each_decoded(
-            log,
-            WORKORDERS,
-            self.orders_applied,
-            |offset, event: WorkOrderEvent| {
-                if offset < end {
-                    events.push(event);
-                }
-            },
-        )?;
+        let events: Vec<WorkOrderEvent> = decoded_below(log, WORKORDERS, self.orders_applied, end)?;
         for event in events {
             match &event.change {
                 OrderChange::Raised { subject, .. } => {

@@ -13,7 +13,7 @@ use yujing_model::{Actor, CorrelationEvent, Warning, WorkOrderEvent};
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{for_each_decoded, ReadError};
+use crate::read::{decoded_below, for_each_decoded, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -123,17 +123,7 @@ impl OrderStage {
         for event in &events {
             stage.apply(event);
         }
-        let mut warnings = Vec::new();
-        for_each_decoded(
-            log,
-            WARNINGS,
-            snapshot.warnings_read,
-            |offset, warning: Warning| {
-                if offset < warnings_read {
-                    warnings.push(warning);
-                }
-            },
-        )?;
+        let warnings: Vec<Warning> = decoded_below(log, WARNINGS, snapshot.warnings_read, warnings_read)?;
         for warning in warnings {
             stage.warnings.insert(warning.warning_id.clone(), warning);
         }

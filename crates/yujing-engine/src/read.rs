@@ -59,6 +59,24 @@ pub fn for_each_decoded<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The records of `topic` from offset `from` up to (not including) `end`, decoded, in log order. Records at
+/// `end` or after (written since a snapshot's positions were taken) are not decoded.
+pub fn decoded_below<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
+    log: &L,
+    topic: &str,
+    from: Offset,
+    end: Offset,
+) -> Result<Vec<T>, ReadError> {
+    let mut out = Vec::new();
+    for_each_entry(log, topic, from, |entry| {
+        if entry.offset < end {
+            out.push(decode(topic, entry)?);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
     serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
         topic: topic.to_owned(),
