@@ -47,6 +47,7 @@ fn warning(i: usize) -> Warning {
             place: Some("锦绣华庭".to_owned()),
         },
         evidence: Vec::new(),
+        location: None,
     }
 }
 

@@ -8,8 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use petgraph::unionfind::UnionFind;
 use sha2::{Digest, Sha256};
 use yujing_model::{
-    Clue, CorrelationEvent, DisputeSubject, DisputeType, FeedId, TownCode, Warning, WarningEvidence,
-    WarningLevel,
+    Clue, CorrelationEvent, DisputeSubject, DisputeType, FeedId, GeoPoint, TownCode, Warning,
+    WarningEvidence, WarningLevel,
 };
 
 use crate::config::{Rule, Settings};
@@ -1113,8 +1113,14 @@ impl Correlator {
         let mut reporters = BTreeSet::new();
         let mut risk_flags = BTreeSet::new();
         let mut evidence = Vec::new();
+        let (mut located, mut lng, mut lat) = (0u32, 0.0, 0.0);
         for &(_, node) in counted {
             let p = &self.profiles[node as usize];
+            if let Some((x, y)) = p.location {
+                located += 1;
+                lng += x;
+                lat += y;
+            }
             let join = &self.joins[node as usize];
             feeds.insert(p.feed);
             // A report with no reporter key counts as a reporter of its own.
@@ -1146,6 +1152,10 @@ impl Correlator {
             risk_flags,
             subject: self.subject_of(&cluster.id, counted),
             evidence,
+            location: (located > 0).then(|| GeoPoint {
+                lng: lng / f64::from(located),
+                lat: lat / f64::from(located),
+            }),
         }
     }
 

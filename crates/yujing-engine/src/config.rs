@@ -5,13 +5,14 @@
 //! `YUJING_PII_SECRET`. [`EngineConfig::check`] reports every problem at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use yujing_correlate::{CorrelateConfig, Settings};
 use yujing_feeds::pii::{PartyHasher, DEMO_SECRET, MIN_SECRET_LEN};
-use yujing_feeds::{FeedRules, FeedsConfig, Gazetteer, Normalizer};
+use yujing_feeds::{CountyOutline, FeedRules, FeedsConfig, Gazetteer, Normalizer};
 use yujing_log::KafkaConfig;
 
 use crate::sources::SourceConfig;
@@ -83,6 +84,40 @@ pub struct ServerConfig {
     /// Webhook receivers of the command-centre feed.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Who the CAP 1.2 alerts name as their sender.
+    #[serde(default)]
+    pub cap: CapConfig,
+}
+
+/// The sender of the CAP 1.2 alerts (`GET /api/v1/warnings/{id}` as `application/cap+xml`, webhooks with
+/// `format = "cap"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapConfig {
+    /// The alert's `<sender>`: a stable identifier of this system, without spaces, commas, `<` or `&`.
+    pub sender: String,
+    /// The alert's `<senderName>`: the centre's name as people read it.
+    pub sender_name: String,
+}
+
+impl Default for CapConfig {
+    fn default() -> CapConfig {
+        CapConfig {
+            sender: "yujing@rugao.gov.cn".to_owned(),
+            sender_name: "如皋市社会治理现代化指挥中心".to_owned(),
+        }
+    }
+}
+
+/// What a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Every feed entry as yujing's JSON (`application/json`).
+    #[default]
+    Json,
+    /// Warnings only, each as a CAP 1.2 alert (`application/cap+xml`); work-order events are not sent.
+    Cap,
 }
 
 /// A bearer token, bound to a role and, for town handlers, a town.
@@ -133,6 +168,9 @@ pub struct WebhookConfig {
     pub max_backoff_ms: u64,
     /// A delivery attempt gives up after this long.
     pub timeout_ms: u64,
+    /// `json` (every entry) or `cap` (warnings as CAP 1.2 alerts).
+    #[serde(default)]
+    pub format: WebhookFormat,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -234,6 +272,12 @@ impl ServerConfig {
                 errors.push(format!("{at}: webhook names must be distinct"));
             }
         }
+        let sender = &self.cap.sender;
+        if sender.is_empty() || sender.contains(|c: char| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
+            errors.push(format!(
+                "server.cap.sender {sender:?}: CAP needs a non-empty identifier without spaces, commas, < or &"
+            ));
+        }
     }
 }
 
@@ -319,6 +363,10 @@ pub struct GazetteerConfig {
     /// `如皋`), cut off before an address is read.
     #[serde(default)]
     pub context: Vec<String>,
+    /// The county's boundary as GeoJSON, the backdrop of the command centre's map; empty means Rugao's,
+    /// compiled in.
+    #[serde(default)]
+    pub outline: PathBuf,
 }
 
 /// Configuration problems, all of them.
@@ -339,6 +387,8 @@ pub struct Built {
     pub policy: Policy,
     /// Correlated clue versions between two snapshots (`[store] snapshot_every_clues`).
     pub snapshot_every_clues: u64,
+    /// The county's outline (`[gazetteer] outline`).
+    pub outline: Arc<CountyOutline>,
 }
 
 impl EngineConfig {
@@ -503,8 +553,23 @@ impl EngineConfig {
         if self.store.data_dir.as_os_str().is_empty() {
             errors.push("store.data_dir is empty".to_owned());
         }
-        match (hasher, gazetteer, rules, correlate, policy) {
-            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate), Some(policy))
+        let outline = if self.gazetteer.outline.as_os_str().is_empty() {
+            Some(CountyOutline::rugao())
+        } else {
+            let read = std::fs::read_to_string(&self.gazetteer.outline).map_err(|e| e.to_string());
+            match read.and_then(|text| CountyOutline::from_geojson(&text).map_err(|e| e.to_string())) {
+                Ok(outline) => Some(outline),
+                Err(e) => {
+                    errors.push(format!(
+                        "gazetteer.outline {}: {e}",
+                        self.gazetteer.outline.display()
+                    ));
+                    None
+                }
+            }
+        };
+        match (hasher, gazetteer, rules, correlate, policy, outline) {
+            (Some(hasher), Some(gazetteer), Some(rules), Some(correlate), Some(policy), Some(outline))
                 if errors.is_empty() =>
             {
                 Ok(Built {
@@ -513,6 +578,7 @@ impl EngineConfig {
                     correlate,
                     policy,
                     snapshot_every_clues: self.store.snapshot_every_clues,
+                    outline: Arc::new(outline),
                 })
             }
             _ => Err(ConfigError(errors)),

@@ -659,6 +659,16 @@ impl Pipeline {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
+
+    /// The county's towns, as the configured divisions file lists them.
+    pub fn towns(&self) -> &[yujing_feeds::gazetteer::Town] {
+        self.built.normalizer.gazetteer().towns()
+    }
+
+    /// The county's outline (`[gazetteer] outline`).
+    pub fn outline(&self) -> &Arc<yujing_feeds::CountyOutline> {
+        &self.built.outline
+    }
 }
 
 /// `command` with its free text redacted (see [`yujing_feeds::pii::redact`]).

@@ -195,6 +195,7 @@ fn warning(id: &str, cluster: &str, level: WarningLevel, raised_at: &str) -> yuj
             place: None,
         },
         evidence: Vec::new(),
+        location: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //!   [`adapters::decode`] dispatches, [`adapters::detect_feed`] reads a feed from a file name.
 //! - [`Normalizer`]: a decoded [`SourceRecord`] → a [`Clue`](yujing_model::Clue): town resolution through the
 //!   [`Gazetteer`], address parts, category mapping, risk flags, party keys and masking.
+//! - [`CountyOutline`]: the county's boundary (GeoJSON), the backdrop of the command centre's map.
 //! - [`places`]: place mentions in free text (estates, roads, villages, landmarks), found with the jieba
 //!   segmenter rather than from lists.
 //! - [`pii`]: HMAC party keys ([`PartyHasher`]), masking and [`pii::redact`]ion of free text.
@@ -21,6 +22,7 @@ mod address;
 pub mod config;
 pub mod gazetteer;
 mod normalize;
+pub mod outline;
 pub mod pii;
 pub mod places;
 mod record;
@@ -30,6 +32,7 @@ pub use address::normalize_address;
 pub use config::{ConfigErrors, FeedRules, FeedsConfig, Inferred};
 pub use gazetteer::{Gazetteer, GazetteerError, TownHint};
 pub use normalize::{clue_id, detached_pointer, Normalizer};
+pub use outline::{CountyOutline, OutlineError};
 pub use pii::PartyHasher;
 pub use record::{
     parse_people_count, Category, Decoded, DecodedInput, Outcome, RawUnit, Reject, SourceParty, SourceRecord,

@@ -770,6 +770,10 @@ pub struct Warning {
     pub subject: DisputeSubject,
     /// The counted clues, in event-time order.
     pub evidence: Vec<WarningEvidence>,
+    /// Where the counted clues that gave a point were, on average (absent when none gave one): the command
+    /// centre's map draws the warning here; without it, the map counts it under its town.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
 }
 
 /// What correlation decided about a clue, written to the `links` topic.

@@ -16,10 +16,18 @@ use yujing_workorder::{Command, WorkOrder};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::{feed, AppState};
+use crate::{console, feed, AppState};
 
 /// Every route: method and path, as in `schemas/openapi.json` (a test checks they agree).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/assets/app.js"),
+    ("get", "/assets/app.css"),
+    ("get", "/api/v1/session"),
+    ("post", "/api/v1/session"),
+    ("delete", "/api/v1/session"),
+    ("get", "/api/v1/map"),
+    ("get", "/api/v1/board"),
     ("get", "/health"),
     ("get", "/api/v1/orders"),
     ("get", "/api/v1/orders/{order_id}"),
@@ -39,6 +47,17 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
     Router::new()
+        .route("/", get(console::index))
+        .route("/assets/app.js", get(console::script))
+        .route("/assets/app.css", get(console::style))
+        .route(
+            "/api/v1/session",
+            get(console::session)
+                .post(console::sign_in)
+                .delete(console::sign_out),
+        )
+        .route("/api/v1/map", get(console::map))
+        .route("/api/v1/board", get(console::get_board))
         .route("/health", get(health))
         .route("/api/v1/orders", get(list_orders))
         .route("/api/v1/orders/{order_id}", get(get_order))
@@ -240,9 +259,57 @@ async fn get_order(
     with_pipeline(&state, move |p| {
         let order = visible_order(p, &principal, &order_id)?;
         let history: &[WorkOrderEvent] = p.orders().history(&order_id);
-        Ok(Json(json!({"order": order, "history": history})))
+        let actions = actions(order, &principal, p.clock().now(), p.orders().policy());
+        Ok(Json(
+            json!({"order": order, "history": history, "actions": actions}),
+        ))
     })
     .await
+}
+
+/// The commands `principal` may issue on `order` now (what the page offers), each tried on the order without
+/// changing it: a merge and a park need more than a button and are left to the API.
+fn actions(
+    order: &WorkOrder,
+    principal: &Principal,
+    now: chrono::DateTime<chrono::Utc>,
+    policy: &yujing_workorder::Policy,
+) -> Vec<&'static str> {
+    use yujing_model::{EscalationTarget, Satisfaction};
+    if principal.actor.role == Role::Viewer {
+        return Vec::new();
+    }
+    let candidates = [
+        Command::Triage,
+        Command::Dispatch { unit: None },
+        Command::Accept,
+        Command::Start,
+        Command::Return,
+        Command::Escalate {
+            target: EscalationTarget::CityDepartment {
+                department: "市级部门".to_owned(),
+            },
+        },
+        Command::Resolve {
+            summary: "已化解".to_owned(),
+        },
+        Command::Verify {
+            satisfaction: Satisfaction::Satisfied,
+        },
+        Command::Close,
+        Command::Reopen,
+        Command::Resume,
+        Command::Dismiss,
+    ];
+    candidates
+        .iter()
+        .filter(|c| {
+            order
+                .decide(c, &principal.actor, Some("理由"), now, policy, None)
+                .is_ok()
+        })
+        .map(Command::name)
+        .collect()
 }
 
 /// A command as posted: the command's fields, and the reason.
@@ -260,7 +327,7 @@ async fn command(
     Path(order_id): Path<String>,
     body: Result<Json<CommandRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = state.tokens.authenticate(&headers)?;
+    let principal = state.tokens.authenticate_action(&headers)?;
     let Json(request) = body.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -336,18 +403,31 @@ async fn list_warnings(
     .await
 }
 
+/// `GET /api/v1/warnings/{id}`: the warning with its evidence and orders; with `Accept: application/cap+xml`,
+/// the warning as a CAP 1.2 alert.
 async fn get_warning(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(warning_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let principal = state.tokens.authenticate(&headers)?;
+    let as_cap = crate::cap::wanted(&headers);
+    let sender = state.cap.clone();
     with_pipeline(&state, move |p| {
         let warning = p
             .orders()
             .warning(&warning_id)
             .filter(|w| warning_visible(&principal, w))
             .ok_or_else(|| ApiError::not_found("warning", &warning_id))?;
+        if as_cap {
+            let alert = crate::cap::alert(warning, &sender);
+            return Ok((
+                [(axum::http::header::CONTENT_TYPE, crate::cap::MEDIA_TYPE)],
+                alert,
+            )
+                .into_response());
+        }
         let orders: Vec<&str> = p
             .orders()
             .orders_of_cluster(&warning.cluster_id)
@@ -355,7 +435,7 @@ async fn get_warning(
             .filter(|o| o.warning_ids.contains(&warning.warning_id))
             .map(|o| o.order_id.as_str())
             .collect();
-        Ok(Json(json!({"warning": warning, "order_ids": orders})))
+        Ok(Json(json!({"warning": warning, "order_ids": orders})).into_response())
     })
     .await
 }
@@ -419,7 +499,7 @@ async fn get_cluster(
 }
 
 async fn supervise(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let principal = state.tokens.authenticate(&headers)?;
+    let principal = state.tokens.authenticate_action(&headers)?;
     if principal.actor.role != Role::Centre {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -450,7 +530,7 @@ async fn ingest(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     // The token is checked before a byte of the body is read: an unauthenticated upload must cost nothing.
-    let principal = state.tokens.authenticate(&headers)?;
+    let principal = state.tokens.authenticate_action(&headers)?;
     if principal.actor.role != Role::Centre {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -545,7 +625,7 @@ async fn retry_webhook(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = state.tokens.authenticate(&headers)?;
+    let principal = state.tokens.authenticate_action(&headers)?;
     centre_only(&principal, "retry a webhook")?;
     if !state.webhooks.contains(&name) {
         return Err(ApiError::not_found("webhook", &file_name_for_logs(&name)));

@@ -1,5 +1,11 @@
 //! Bearer tokens: each bound to a role, a unit and, for town handlers, a town. The configuration holds only the
 //! SHA-256 of each token; a presented token is hashed and compared in constant time.
+//!
+//! The command centre's page signs in once with a token and then holds a **session**: an `HttpOnly`,
+//! `SameSite=Strict` cookie naming a random session id, so the token is never kept where the page's scripts
+//! could read it. A request authenticated by the cookie that changes something (a command, supervision,
+//! ingestion, signing out) must also carry the session's CSRF token in `X-CSRF-Token`: another site can make a
+//! browser send the cookie, but cannot read the token. Sessions live in memory: a restart signs everyone out.
 
 use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
@@ -73,10 +79,71 @@ impl Principal {
     }
 }
 
-/// The configured tokens.
+/// The configured tokens, and the sessions signed in with them.
 #[derive(Clone)]
 pub struct Tokens {
     entries: Vec<([u8; 32], Principal)>,
+    sessions: std::sync::Arc<Sessions>,
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "yujing_session";
+
+/// The header that carries a session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How long a session lasts without being used.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// At most this many sessions at once; signing in beyond it ends the least recently used.
+const MAX_SESSIONS: usize = 10_000;
+
+/// A signed-in page.
+#[derive(Debug, Clone)]
+struct Session {
+    principal: Principal,
+    csrf: String,
+    last_used: std::time::Instant,
+}
+
+/// The sessions, by the SHA-256 of their id (the id itself is kept only in the browser's cookie).
+#[derive(Debug, Default)]
+struct Sessions {
+    by_id: std::sync::Mutex<std::collections::HashMap<[u8; 32], Session>>,
+}
+
+/// A new session: the cookie's value and the CSRF token the page sends back with its actions.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session id (the cookie's value).
+    pub id: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// Who signed in.
+    pub principal: Principal,
+}
+
+fn random_hex() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::internal(format!("no randomness for a session: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
 }
 
 impl std::fmt::Debug for Tokens {
@@ -115,33 +182,120 @@ impl Tokens {
                 entries.push((digest(token), principal(name, role, unit, town)));
             }
         }
-        Tokens { entries }
+        Tokens {
+            entries,
+            sessions: Default::default(),
+        }
     }
 
-    /// The principal of the request's `Authorization: Bearer …` header.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        let header = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+    /// The principal a token names.
+    fn principal_of(&self, token: &str) -> Option<Principal> {
         let presented = digest(token);
         // Compare every entry in full, so timing says nothing about which bytes matched.
         let mut found = None;
         for (hash, principal) in &self.entries {
-            let diff = hash
-                .iter()
-                .zip(presented.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
+            if same(hash, &presented) {
                 found = Some(principal.clone());
             }
         }
-        found.ok_or_else(|| unauthorized("the token is not valid"))
+        found
+    }
+
+    /// Signs in with `token`: a new session for its principal.
+    pub fn sign_in(&self, token: &str) -> Result<NewSession, ApiError> {
+        let principal = self.principal_of(token.trim()).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is not valid")
+        })?;
+        let (id, csrf) = (random_hex()?, random_hex()?);
+        let mut sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        sessions.retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
+        if sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            digest(&id),
+            Session {
+                principal: principal.clone(),
+                csrf: csrf.clone(),
+                last_used: now,
+            },
+        );
+        Ok(NewSession { id, csrf, principal })
+    }
+
+    /// Ends the request's session, if it has one.
+    pub fn sign_out(&self, headers: &HeaderMap) {
+        if let Some(id) = cookie(headers, SESSION_COOKIE) {
+            let mut sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.remove(&digest(id));
+        }
+    }
+
+    /// The request's session: its principal and CSRF token, if the cookie names a live one.
+    pub fn session(&self, headers: &HeaderMap) -> Option<(Principal, String)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let mut sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let key = digest(id);
+        let now = std::time::Instant::now();
+        match sessions.get_mut(&key) {
+            Some(session) if now.duration_since(session.last_used) < SESSION_IDLE => {
+                session.last_used = now;
+                Some((session.principal.clone(), session.csrf.clone()))
+            }
+            Some(_) => {
+                sessions.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The principal of a request that changes something: as [`Tokens::authenticate`], and when it is
+    /// authenticated by the session cookie, its `X-CSRF-Token` must be the session's.
+    pub fn authenticate_action(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        if headers.contains_key(axum::http::header::AUTHORIZATION) {
+            return self.authenticate(headers);
+        }
+        let (principal, csrf) = self.session(headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <token>, or sign in (POST /api/v1/session)",
+            )
+        })?;
+        let presented = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        if !same(presented, csrf.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "an action from a signed-in page must carry the session's X-CSRF-Token",
+            ));
+        }
+        Ok(principal)
+    }
+
+    /// The principal of the request's `Authorization: Bearer …` header or, without one, of its session cookie.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
+            return self
+                .session(headers)
+                .map(|(principal, _)| principal)
+                .ok_or_else(|| {
+                    unauthorized("send Authorization: Bearer <token>, or sign in (POST /api/v1/session)")
+                });
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        self.principal_of(token)
+            .ok_or_else(|| unauthorized("the token is not valid"))
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::watch;
 use yujing_engine::refused::{self, RefusedDelivery};
-use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent, WebhookConfig};
+use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent, WebhookConfig, WebhookFormat};
 use yujing_log::{Batch, Log, Offset};
 
 use crate::auth::Principal;
@@ -197,6 +197,16 @@ enum Attempt {
     Retry(String),
 }
 
+/// A webhook receiver: where and how to deliver.
+pub struct Receiver {
+    /// The webhook's configuration.
+    pub hook: WebhookConfig,
+    /// Its signing secret.
+    pub secret: String,
+    /// The sender its CAP alerts name (`format = "cap"`).
+    pub cap: yujing_engine::CapConfig,
+}
+
 /// Delivers the outbox to one webhook until `shutdown` turns true: in order, each entry once it is acknowledged
 /// (any 2xx, or 409 "already have it"), retrying failures (connection errors, timeouts, 408, 429, 5xx) with
 /// exponential backoff. Another 4xx is a refusal for good: the entry goes on the webhook's refused list (in the
@@ -205,14 +215,14 @@ enum Attempt {
 /// again, before the next new entries. Progress is recorded in the store after each entry, so a restart resumes
 /// where it stopped.
 pub async fn deliver_webhook(
-    hook: WebhookConfig,
-    secret: String,
+    receiver: Receiver,
     log: Arc<dyn Log>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     mut changes: watch::Receiver<Offset>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Receiver { hook, secret, cap } = receiver;
     let lag = metrics
         .lag
         .with_label_values(&[&format!("webhook:{}", hook.name)]);
@@ -230,6 +240,7 @@ pub async fn deliver_webhook(
     };
     let sender = Sender {
         client,
+        cap: &cap,
         hook: &hook,
         secret: &secret,
         clock: clock.as_ref(),
@@ -386,6 +397,7 @@ async fn blocking<T: Send + 'static>(
 /// What sends one webhook's entries.
 struct Sender<'a> {
     client: reqwest::Client,
+    cap: &'a yujing_engine::CapConfig,
     hook: &'a WebhookConfig,
     secret: &'a str,
     clock: &'a dyn Clock,
@@ -407,8 +419,21 @@ impl Sender<'_> {
                 .webhook_deliveries
                 .with_label_values(&[&hook.name, name])
         };
-        let body = match serde_json::to_vec(event) {
-            Ok(body) => body,
+        let encoded = match hook.format {
+            WebhookFormat::Json => serde_json::to_vec(event).map(|body| (body, "application/json")),
+            // A CAP receiver gets the warnings; work-order events are not alerts, and pass it by.
+            WebhookFormat::Cap if event.kind != "warning" => return Some(Ok(())),
+            WebhookFormat::Cap => {
+                serde_json::from_value::<yujing_model::Warning>(event.data.clone()).map(|warning| {
+                    (
+                        crate::cap::alert(&warning, self.cap).into_bytes(),
+                        crate::cap::MEDIA_TYPE,
+                    )
+                })
+            }
+        };
+        let (body, content_type) = match encoded {
+            Ok(encoded) => encoded,
             Err(error) => {
                 tracing::error!(webhook = %hook.name, offset, %error, "encoding an outbox entry");
                 return None;
@@ -419,7 +444,17 @@ impl Sender<'_> {
             if *shutdown.borrow() {
                 return None;
             }
-            match attempt(&self.client, hook, self.secret, self.clock, offset, event, &body).await {
+            match attempt(
+                &self.client,
+                hook,
+                self.secret,
+                self.clock,
+                offset,
+                event,
+                (&body, content_type),
+            )
+            .await
+            {
                 Attempt::Delivered => {
                     outcome("delivered").inc();
                     self.metrics
@@ -456,12 +491,12 @@ async fn attempt(
     clock: &dyn Clock,
     offset: Offset,
     event: &OutboxEvent,
-    body: &[u8],
+    (body, content_type): (&[u8], &str),
 ) -> Attempt {
     let t = clock.now().timestamp();
     let response = client
         .post(&hook.url)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .header("idempotency-key", &event.id)
         .header("x-yujing-event-id", offset.to_string())
         .header("x-yujing-event", format!("{}.{}", event.kind, event.event))

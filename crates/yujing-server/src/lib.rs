@@ -13,7 +13,11 @@
 //!   warnings and clusters with their evidence, supervision on demand, ingestion of a feed's own format.
 //! - [`feed`]: the outbox as server-sent events, and signed webhook delivery with retries and backoff.
 //! - `/metrics`: the Prometheus exposition ([`yujing_engine::Metrics`]), gauges refreshed at each scrape.
-//! - [`auth`]: bearer tokens bound to a role, a unit and a town ([`auth::Principal`]).
+//! - [`console`]: the command centre's page (一图展示) at `/`: the county map, the warnings, the work-order
+//!   board, the towns and the trend, live, with evidence and actions; embedded in the binary.
+//! - [`cap`]: warnings as CAP 1.2 alerts (`Accept: application/cap+xml`, webhooks with `format = "cap"`).
+//! - [`auth`]: bearer tokens bound to a role, a unit and a town ([`auth::Principal`]), and the page's
+//!   sessions (an `HttpOnly` cookie with a CSRF token).
 //! - [`error::ApiError`]: 4xx answers that say what was wrong and what would work.
 //!
 //! The server reads projections and issues commands through the [`Pipeline`]; it never writes the log itself,
@@ -21,6 +25,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod cap;
+pub mod console;
 pub mod drop_dir;
 pub mod error;
 pub mod feed;
@@ -68,6 +74,10 @@ pub struct AppState {
     pub webhooks: Arc<Vec<String>>,
     /// Held while `/metrics` refreshes and encodes (never the pipeline's lock: a scrape does not wait for a step).
     pub metrics_refresh: Arc<Mutex<()>>,
+    /// The county map, projected once.
+    pub map: Arc<console::map::CountyMap>,
+    /// The sender of CAP alerts.
+    pub cap: Arc<yujing_engine::CapConfig>,
 }
 
 /// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.
@@ -134,6 +144,7 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         metrics.add_webhook(&hook.name);
     }
     let (shutdown, stopping) = watch::channel(false);
+    let map = Arc::new(console::map::CountyMap::new(pipeline.outline().clone()));
     let state = AppState {
         pipeline: Arc::new(Mutex::new(pipeline)),
         log: log.clone(),
@@ -146,6 +157,8 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         failing: Arc::new(Mutex::new(None)),
         webhooks: Arc::new(config.webhooks.iter().map(|h| h.name.clone()).collect()),
         metrics_refresh: Arc::new(Mutex::new(())),
+        map,
+        cap: Arc::new(config.cap.clone()),
     };
     let mut tasks = Vec::new();
     if options.supervise {
@@ -181,8 +194,11 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
             continue;
         };
         tasks.push(tokio::spawn(feed::deliver_webhook(
-            hook.clone(),
-            secret,
+            feed::Receiver {
+                hook: hook.clone(),
+                secret,
+                cap: config.cap.clone(),
+            },
             log.clone(),
             clock.clone(),
             metrics.clone(),

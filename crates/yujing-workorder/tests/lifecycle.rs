@@ -53,6 +53,7 @@ fn warning(level: WarningLevel, raised_at: &str, episode_clue: &str) -> Warning 
             place: Some("锦绣华庭".to_owned()),
         },
         evidence: Vec::new(),
+        location: None,
     }
 }
 

@@ -97,6 +97,7 @@ pub fn config(store: &Path, webhook: Option<SocketAddr>) -> EngineConfig {
             initial_backoff_ms: 20,
             max_backoff_ms: 200,
             timeout_ms: 2000,
+            format: Default::default(),
         });
     }
     config

@@ -1,0 +1,531 @@
+//! The command centre's board: every panel of the page from the warnings and work orders, computed in one pass
+//! over each, filtered and scoped to who asks. Pure: the same projections, principal, filter and clock give the
+//! same board, which is what the unit tests and the benchmark rely on.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use yujing_feeds::gazetteer::Town;
+use yujing_model::{Card, DisputeType, OrderStatus, Warning, WarningLevel};
+use yujing_workorder::WorkOrder;
+
+use super::map::CountyMap;
+use crate::auth::Principal;
+
+/// Rows of the warnings panel sent at most (newest first); the total says how many match.
+pub const WARNING_ROWS: usize = 200;
+/// Orders sent per column of the work-order board (the most urgent first); the column's total says how many.
+pub const ORDERS_PER_COLUMN: usize = 50;
+/// Days in the trend.
+pub const TREND_DAYS: i64 = 30;
+
+/// The page's filters (`?town=&level=&type=&state=`), each optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardFilter {
+    /// A town's code or name.
+    pub town: Option<String>,
+    /// `orange` or `red`.
+    pub level: Option<String>,
+    /// A dispute type's Chinese name (`物业`).
+    #[serde(rename = "type")]
+    pub dispute_type: Option<String>,
+    /// A work order's state (`dispatched`); a warning matches through its order.
+    pub state: Option<String>,
+}
+
+impl BoardFilter {
+    fn town_matches(&self, code: &str, name: Option<&str>) -> bool {
+        self.town
+            .as_deref()
+            .is_none_or(|t| t.is_empty() || t == code || Some(t) == name)
+    }
+
+    fn level_matches(&self, level: WarningLevel) -> bool {
+        self.level
+            .as_deref()
+            .is_none_or(|l| l.is_empty() || l == level.as_str())
+    }
+
+    fn type_matches(&self, dispute_type: DisputeType) -> bool {
+        self.dispute_type
+            .as_deref()
+            .is_none_or(|t| t.is_empty() || t == dispute_type.name())
+    }
+
+    fn state_matches(&self, status: Option<OrderStatus>) -> bool {
+        self.state
+            .as_deref()
+            .is_none_or(|s| s.is_empty() || status.is_some_and(|status| status.as_str() == s))
+    }
+}
+
+/// Everything the page shows but the map's outline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    /// The clock's time the board was computed at (deadlines are judged against it).
+    pub now: DateTime<Utc>,
+    /// Warnings matching the filter.
+    pub warnings_total: usize,
+    /// The newest of them, at most [`WARNING_ROWS`].
+    pub warnings: Vec<WarningRow>,
+    /// Open warnings with a location, one per dispute (its latest warning): the map's points.
+    pub points: Vec<MapPoint>,
+    /// The work-order board, one column per state.
+    pub columns: Vec<OrderColumn>,
+    /// Per town: open warnings by level, those without a location, overdue and escalated orders.
+    pub towns: Vec<TownRow>,
+    /// Warnings per day.
+    pub trend: Trend,
+    /// What the filters can choose from.
+    pub choices: Choices,
+}
+
+/// A row of the warnings panel.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarningRow {
+    /// The warning.
+    pub warning_id: String,
+    /// Its dispute.
+    pub cluster_id: String,
+    /// `orange` or `red`.
+    pub level: WarningLevel,
+    /// The town's code.
+    pub town_code: String,
+    /// The town's name, when known.
+    pub town_name: Option<String>,
+    /// The dispute type.
+    pub dispute_type: DisputeType,
+    /// The place, when the reports named one.
+    pub place: Option<String>,
+    /// Reports counted.
+    pub occurrences: u32,
+    /// The first and last counted report.
+    pub first_report: Option<DateTime<Utc>>,
+    /// The last counted report.
+    pub last_report: Option<DateTime<Utc>>,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+    /// The work order of its dispute, and its state.
+    pub order_id: Option<String>,
+    /// The order's state.
+    pub order_status: Option<OrderStatus>,
+    /// Whether the dispute is still open (no order, or its order is not closed, dismissed or merged).
+    pub open: bool,
+    /// Whether it has a location on the map.
+    pub located: bool,
+}
+
+/// A point on the map.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapPoint {
+    /// The warning drawn.
+    pub warning_id: String,
+    /// `orange` or `red`.
+    pub level: WarningLevel,
+    /// Reports counted (the point's size).
+    pub occurrences: u32,
+    /// SVG coordinates.
+    pub x: f64,
+    /// SVG coordinates.
+    pub y: f64,
+    /// Whether the point lies inside the county's outline.
+    pub inside: bool,
+    /// A label: town, place and type.
+    pub label: String,
+}
+
+/// A column of the work-order board.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderColumn {
+    /// The state.
+    pub status: OrderStatus,
+    /// Orders in it.
+    pub total: usize,
+    /// The most urgent of them: overdue first, then red, then the oldest.
+    pub orders: Vec<OrderCard>,
+}
+
+/// An order on the board.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderCard {
+    /// The order.
+    pub order_id: String,
+    /// Its highest level.
+    pub level: WarningLevel,
+    /// The town's name or code.
+    pub town: String,
+    /// The place.
+    pub place: Option<String>,
+    /// The dispute type.
+    pub dispute_type: DisputeType,
+    /// The unit handling it.
+    pub unit: Option<String>,
+    /// The supervision card it carries: `red` over `yellow`.
+    pub card: Option<Card>,
+    /// Whether a deadline has passed or a card was issued.
+    pub overdue: bool,
+    /// 0 the town, 1 a city department, 2 joint handling.
+    pub escalation_level: u8,
+    /// The deadline that runs now: acceptance while dispatched, handling after.
+    pub due: Option<DateTime<Utc>>,
+    /// The latest warning that raised it.
+    pub warning_id: Option<String>,
+}
+
+/// A row of the per-town panel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TownRow {
+    /// The town's code.
+    pub town_code: String,
+    /// The town's name.
+    pub town_name: String,
+    /// Open disputes whose latest warning is orange.
+    pub open_orange: usize,
+    /// Open disputes whose latest warning is red.
+    pub open_red: usize,
+    /// Of those, the ones without a location (the map counts them here).
+    pub unlocated: usize,
+    /// Orders past a deadline or carrying a card.
+    pub overdue: usize,
+    /// Orders escalated (提级).
+    pub escalated: usize,
+}
+
+/// Warnings per day (+08:00), the last [`TREND_DAYS`] days up to `to`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trend {
+    /// The first day.
+    pub from: NaiveDate,
+    /// The last day: today, or the newest warning's day when none fell in the last 30 days (a replayed
+    /// history), so the trend shows the history rather than an empty month.
+    pub to: NaiveDate,
+    /// One entry per day, oldest first.
+    pub days: Vec<TrendDay>,
+}
+
+/// One day of the trend.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendDay {
+    /// The day.
+    pub day: NaiveDate,
+    /// Orange warnings raised.
+    pub orange: usize,
+    /// Red warnings raised.
+    pub red: usize,
+}
+
+/// What the filters offer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choices {
+    /// Towns the principal may see: `(code, name)`.
+    pub towns: Vec<(String, String)>,
+    /// Dispute types.
+    pub types: Vec<&'static str>,
+    /// Order states.
+    pub states: Vec<&'static str>,
+}
+
+/// The states shown as columns, in the order of the loop.
+pub const COLUMNS: [OrderStatus; 11] = [
+    OrderStatus::Raised,
+    OrderStatus::Triaged,
+    OrderStatus::Dispatched,
+    OrderStatus::Accepted,
+    OrderStatus::InProgress,
+    OrderStatus::Resolved,
+    OrderStatus::Verifying,
+    OrderStatus::Parked,
+    OrderStatus::Closed,
+    OrderStatus::Dismissed,
+    OrderStatus::Merged,
+];
+
+fn terminal(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::Closed | OrderStatus::Dismissed | OrderStatus::Merged
+    )
+}
+
+/// Whether `order` is past a deadline at `now` or carries a card.
+pub fn overdue(order: &WorkOrder, now: DateTime<Utc>) -> bool {
+    let deadline = match order.status {
+        OrderStatus::Dispatched => order.accept_by,
+        OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
+        _ => None,
+    };
+    !terminal(order.status) && (!order.cards.is_empty() || deadline.is_some_and(|d| d < now))
+}
+
+fn day_of(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&yujing_feeds::time::shanghai()).date_naive()
+}
+
+/// The board of `warnings` and `orders` as `principal` may see it, filtered by `filter`, at `now`.
+pub fn board<'a>(
+    warnings: impl IntoIterator<Item = &'a Warning>,
+    orders: impl IntoIterator<Item = &'a WorkOrder>,
+    towns: &[Town],
+    map: &CountyMap,
+    principal: &Principal,
+    filter: &BoardFilter,
+    now: DateTime<Utc>,
+) -> Board {
+    // The order of each dispute: the one not merged away, the latest raised.
+    let mut order_of: HashMap<&str, &WorkOrder> = HashMap::new();
+    let mut visible_orders = Vec::new();
+    for order in orders {
+        if !principal.may_see(order) {
+            continue;
+        }
+        let slot = order_of.entry(order.subject.cluster_id.as_str()).or_insert(order);
+        if order.status != OrderStatus::Merged
+            && (slot.status == OrderStatus::Merged || order.raised_at > slot.raised_at)
+        {
+            *slot = order;
+        }
+        visible_orders.push(order);
+    }
+
+    // Warnings: the visible ones, and each dispute's latest.
+    let mut visible: Vec<&Warning> = warnings
+        .into_iter()
+        .filter(|w| principal.may_see_town(&w.subject.town_code, w.subject.town_name.as_deref()))
+        .collect();
+    visible.sort_by(|a, b| {
+        b.raised_at
+            .cmp(&a.raised_at)
+            .then(b.level.cmp(&a.level))
+            .then_with(|| b.warning_id.cmp(&a.warning_id))
+    });
+    let mut latest_of: HashMap<&str, &Warning> = HashMap::new();
+    for warning in &visible {
+        // Newest first: the first seen of a dispute is its latest.
+        latest_of.entry(warning.cluster_id.as_str()).or_insert(warning);
+    }
+    let status_of = |cluster: &str| order_of.get(cluster).map(|o| o.status);
+    let is_open = |cluster: &str| status_of(cluster).is_none_or(|s| !terminal(s));
+    let matches = |w: &Warning| {
+        filter.town_matches(&w.subject.town_code, w.subject.town_name.as_deref())
+            && filter.level_matches(w.level)
+            && filter.type_matches(w.subject.dispute_type)
+            && filter.state_matches(status_of(&w.cluster_id))
+    };
+
+    let mut warnings_total = 0;
+    let mut rows = Vec::new();
+    let mut per_day: BTreeMap<NaiveDate, (usize, usize)> = BTreeMap::new();
+    for warning in visible.iter().copied().filter(|w| matches(w)) {
+        warnings_total += 1;
+        let day = per_day.entry(day_of(warning.raised_at)).or_default();
+        match warning.level {
+            WarningLevel::Orange => day.0 += 1,
+            WarningLevel::Red => day.1 += 1,
+        }
+        if rows.len() < WARNING_ROWS {
+            let order = order_of.get(warning.cluster_id.as_str());
+            rows.push(WarningRow {
+                warning_id: warning.warning_id.clone(),
+                cluster_id: warning.cluster_id.clone(),
+                level: warning.level,
+                town_code: warning.subject.town_code.clone(),
+                town_name: warning.subject.town_name.clone(),
+                dispute_type: warning.subject.dispute_type,
+                place: warning.subject.place.clone(),
+                occurrences: warning.occurrences,
+                first_report: warning.evidence.first().map(|e| e.occurred_at),
+                last_report: warning.evidence.last().map(|e| e.occurred_at),
+                raised_at: warning.raised_at,
+                order_id: order.map(|o| o.order_id.clone()),
+                order_status: order.map(|o| o.status),
+                open: is_open(&warning.cluster_id),
+                located: warning.location.is_some(),
+            });
+        }
+    }
+
+    // The map and the town tallies: each open dispute once, by its latest warning.
+    let mut town_rows: BTreeMap<String, TownRow> = towns
+        .iter()
+        .filter(|t| principal.may_see_town(&t.code, Some(&t.name)))
+        .filter(|t| filter.town_matches(&t.code, Some(&t.name)))
+        .map(|t| {
+            (
+                t.code.clone(),
+                TownRow {
+                    town_code: t.code.clone(),
+                    town_name: t.name.clone(),
+                    ..TownRow::default()
+                },
+            )
+        })
+        .collect();
+    fn town_row<'r>(
+        rows: &'r mut BTreeMap<String, TownRow>,
+        code: &str,
+        name: Option<&str>,
+    ) -> &'r mut TownRow {
+        rows.entry(code.to_owned()).or_insert_with(|| TownRow {
+            town_code: code.to_owned(),
+            town_name: name
+                .unwrap_or(if code == "unknown" { "未定镇街" } else { code })
+                .to_owned(),
+            ..TownRow::default()
+        })
+    }
+    let mut points = Vec::new();
+    let mut open_latest: Vec<&Warning> = latest_of
+        .values()
+        .copied()
+        .filter(|w| is_open(&w.cluster_id) && matches(w))
+        .collect();
+    open_latest.sort_by(|a, b| a.warning_id.cmp(&b.warning_id));
+    for warning in open_latest {
+        let subject = &warning.subject;
+        let row = town_row(&mut town_rows, &subject.town_code, subject.town_name.as_deref());
+        match warning.level {
+            WarningLevel::Orange => row.open_orange += 1,
+            WarningLevel::Red => row.open_red += 1,
+        }
+        match warning.location {
+            None => row.unlocated += 1,
+            Some(point) => {
+                let (x, y) = map.project(point.lng, point.lat);
+                let label = [
+                    subject.town_name.as_deref().unwrap_or(&subject.town_code),
+                    subject.place.as_deref().unwrap_or(""),
+                    subject.dispute_type.name(),
+                ]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+                points.push(MapPoint {
+                    warning_id: warning.warning_id.clone(),
+                    level: warning.level,
+                    occurrences: warning.occurrences,
+                    x: (x * 10.0).round() / 10.0,
+                    y: (y * 10.0).round() / 10.0,
+                    inside: map.contains(point.lng, point.lat),
+                    label,
+                });
+            }
+        }
+    }
+    // Red on top of orange.
+    points.sort_by(|a, b| a.level.cmp(&b.level).then(a.occurrences.cmp(&b.occurrences)));
+
+    // The work-order board.
+    let mut columns: Vec<OrderColumn> = COLUMNS
+        .iter()
+        .filter(|s| filter.state_matches(Some(**s)))
+        .map(|&status| OrderColumn {
+            status,
+            total: 0,
+            orders: Vec::new(),
+        })
+        .collect();
+    let mut cards: Vec<(bool, OrderCard, DateTime<Utc>, OrderStatus)> = Vec::new();
+    for order in visible_orders {
+        let subject = &order.subject;
+        if !(filter.town_matches(&subject.town_code, subject.town_name.as_deref())
+            && filter.level_matches(order.level)
+            && filter.type_matches(subject.dispute_type)
+            && filter.state_matches(Some(order.status)))
+        {
+            continue;
+        }
+        let late = overdue(order, now);
+        if !terminal(order.status) {
+            let row = town_row(&mut town_rows, &subject.town_code, subject.town_name.as_deref());
+            row.overdue += usize::from(late);
+            row.escalated += usize::from(order.escalation_level > 0);
+        }
+        let due = match order.status {
+            OrderStatus::Dispatched => order.accept_by,
+            OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
+            _ => None,
+        };
+        cards.push((
+            late,
+            OrderCard {
+                order_id: order.order_id.clone(),
+                level: order.level,
+                town: subject
+                    .town_name
+                    .clone()
+                    .unwrap_or_else(|| subject.town_code.clone()),
+                place: subject.place.clone(),
+                dispute_type: subject.dispute_type,
+                unit: order.unit.clone(),
+                card: order.cards.iter().max().copied(),
+                overdue: late,
+                escalation_level: order.escalation_level,
+                due,
+                warning_id: order.warning_ids.last().cloned(),
+            },
+            order.raised_at,
+            order.status,
+        ));
+    }
+    // Overdue first, then red, then the oldest; closed columns newest first.
+    cards.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.level.cmp(&a.1.level))
+            .then_with(|| {
+                if terminal(a.3) {
+                    b.2.cmp(&a.2)
+                } else {
+                    a.2.cmp(&b.2)
+                }
+            })
+            .then_with(|| a.1.order_id.cmp(&b.1.order_id))
+    });
+    for (_, card, _, status) in cards {
+        if let Some(column) = columns.iter_mut().find(|c| c.status == status) {
+            column.total += 1;
+            if column.orders.len() < ORDERS_PER_COLUMN {
+                column.orders.push(card);
+            }
+        }
+    }
+
+    // The trend: the last 30 days up to today, or up to the newest warning's day when none is that recent.
+    let today = day_of(now);
+    let newest = per_day.keys().next_back().copied();
+    let to = match newest {
+        Some(day) if day <= today - Duration::days(TREND_DAYS) => day,
+        _ => today,
+    };
+    let from = to - Duration::days(TREND_DAYS - 1);
+    let days = (0..TREND_DAYS)
+        .map(|i| {
+            let day = from + Duration::days(i);
+            let (orange, red) = per_day.get(&day).copied().unwrap_or_default();
+            TrendDay { day, orange, red }
+        })
+        .collect();
+
+    let choices = Choices {
+        towns: towns
+            .iter()
+            .filter(|t| principal.may_see_town(&t.code, Some(&t.name)))
+            .map(|t| (t.code.clone(), t.name.clone()))
+            .collect(),
+        types: DisputeType::ALL.iter().map(|t| t.name()).collect(),
+        states: COLUMNS.iter().map(|s| s.as_str()).collect(),
+    };
+    Board {
+        now,
+        warnings_total,
+        warnings: rows,
+        points,
+        columns,
+        towns: town_rows.into_values().collect(),
+        trend: Trend { from, to, days },
+        choices,
+    }
+}
