@@ -86,7 +86,9 @@ async fn every_listed_route_is_served() {
         assert!(
             (status == 401 && body.contains("unauthorized"))
                 || (status == 200 && public.contains(path))
-                || (status == 400 && (*method, *path) == ("post", "/api/v1/session") && body.contains("bad_sign_in")),
+                || (status == 400
+                    && (*method, *path) == ("post", "/api/v1/session")
+                    && body.contains("bad_sign_in")),
             "{method} {path}: {status} {body}"
         );
     }

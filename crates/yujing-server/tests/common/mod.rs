@@ -224,8 +224,10 @@ pub struct Received {
     pub refused_while_down: usize,
     /// Deliveries with a bad signature.
     pub bad_signatures: usize,
-    /// The bodies accepted, by id.
+    /// The bodies accepted, by id (JSON; `null` for another format).
     pub bodies: HashMap<String, Value>,
+    /// The bodies accepted as sent, with their content type, by id.
+    pub raw: HashMap<String, (String, String)>,
 }
 
 /// A webhook receiver that checks signatures, drops repeats by idempotency key, and can be down (503).
@@ -309,6 +311,11 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
     }
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     received.bodies.insert(key.clone(), value);
+    let raw = (
+        header("content-type"),
+        String::from_utf8_lossy(&body).into_owned(),
+    );
+    received.raw.insert(key.clone(), raw);
     received.accepted.push(key);
     StatusCode::OK
 }
