@@ -552,7 +552,14 @@ mod tests {
         config.check().unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn warning(id: &str, cluster: &str, level: WarningLevel, town: (&str, &str), raised: &str, point: bool) -> Warning {
+    fn warning(
+        id: &str,
+        cluster: &str,
+        level: WarningLevel,
+        town: (&str, &str),
+        raised: &str,
+        point: bool,
+    ) -> Warning {
         let raised_at = at(raised);
         Warning {
             warning_id: id.to_owned(),
@@ -583,7 +590,10 @@ mod tests {
                 risk_flags: BTreeSet::new(),
                 people_involved: None,
             }],
-            location: point.then_some(GeoPoint { lng: 120.5689, lat: 32.3874 }),
+            location: point.then_some(GeoPoint {
+                lng: 120.5689,
+                lat: 32.3874,
+            }),
         }
     }
 
@@ -606,7 +616,14 @@ mod tests {
         }
         for command in steps {
             let events = order
-                .decide(command, &centre().actor, None, warning.raised_at, &built.policy, None)
+                .decide(
+                    command,
+                    &centre().actor,
+                    None,
+                    warning.raised_at,
+                    &built.policy,
+                    None,
+                )
                 .unwrap_or_else(|e| panic!("{e}"));
             for event in &events {
                 order.apply(event);
@@ -623,10 +640,38 @@ mod tests {
         let built = built();
         let map = CountyMap::new(Arc::clone(&built.outline));
         let warnings = [
-            warning("w-1", "k-1", WarningLevel::Orange, RUCHENG, "2026-06-08T07:20:00Z", true),
-            warning("w-2", "k-1", WarningLevel::Red, RUCHENG, "2026-06-12T00:00:00Z", true),
-            warning("w-3", "k-2", WarningLevel::Orange, BAIPU, "2026-06-14T02:20:00Z", false),
-            warning("w-4", "k-3", WarningLevel::Orange, BAIPU, "2026-06-01T02:20:00Z", true),
+            warning(
+                "w-1",
+                "k-1",
+                WarningLevel::Orange,
+                RUCHENG,
+                "2026-06-08T07:20:00Z",
+                true,
+            ),
+            warning(
+                "w-2",
+                "k-1",
+                WarningLevel::Red,
+                RUCHENG,
+                "2026-06-12T00:00:00Z",
+                true,
+            ),
+            warning(
+                "w-3",
+                "k-2",
+                WarningLevel::Orange,
+                BAIPU,
+                "2026-06-14T02:20:00Z",
+                false,
+            ),
+            warning(
+                "w-4",
+                "k-3",
+                WarningLevel::Orange,
+                BAIPU,
+                "2026-06-01T02:20:00Z",
+                true,
+            ),
         ];
         let dispatched = [Command::Dispatch { unit: None }];
         let closed = [
@@ -646,7 +691,15 @@ mod tests {
         ];
         let now = at("2026-06-20T00:00:00Z");
         let towns = built.normalizer.gazetteer().towns();
-        let all = board(&warnings, &orders, towns, &map, &centre(), &BoardFilter::default(), now);
+        let all = board(
+            &warnings,
+            &orders,
+            towns,
+            &map,
+            &centre(),
+            &BoardFilter::default(),
+            now,
+        );
 
         assert_eq!(all.warnings_total, 4);
         let ids: Vec<&str> = all.warnings.iter().map(|w| w.warning_id.as_str()).collect();
@@ -654,14 +707,26 @@ mod tests {
         assert!(!all.warnings[3].open, "k-3's order is closed");
         // k-1 once, by its red; k-2 has no point; k-3 is closed.
         assert_eq!(all.points.len(), 1);
-        assert_eq!((all.points[0].warning_id.as_str(), all.points[0].inside), ("w-2", true));
-        let row = |code: &str| all.towns.iter().find(|t| t.town_code == code).cloned().unwrap_or_default();
+        assert_eq!(
+            (all.points[0].warning_id.as_str(), all.points[0].inside),
+            ("w-2", true)
+        );
+        let row = |code: &str| {
+            all.towns
+                .iter()
+                .find(|t| t.town_code == code)
+                .cloned()
+                .unwrap_or_default()
+        };
         assert_eq!((row(RUCHENG.0).open_red, row(RUCHENG.0).open_orange), (1, 0));
         assert_eq!((row(BAIPU.0).open_orange, row(BAIPU.0).unlocated), (1, 1));
         // The dispatched order is past its acceptance deadline by now.
         assert_eq!(row(RUCHENG.0).overdue, 1);
         let column = |status: OrderStatus| all.columns.iter().find(|c| c.status == status).map(|c| c.total);
-        assert_eq!((column(OrderStatus::Dispatched), column(OrderStatus::Closed)), (Some(1), Some(1)));
+        assert_eq!(
+            (column(OrderStatus::Dispatched), column(OrderStatus::Closed)),
+            (Some(1), Some(1))
+        );
         assert!(all.columns[2].orders[0].overdue);
 
         // A handler of 白蒲镇 sees 白蒲镇 alone; filters narrow what anyone sees.
@@ -673,21 +738,38 @@ mod tests {
             },
             town: Some("白蒲镇".to_owned()),
         };
-        let scoped = board(&warnings, &orders, towns, &map, &baipu, &BoardFilter::default(), now);
+        let scoped = board(
+            &warnings,
+            &orders,
+            towns,
+            &map,
+            &baipu,
+            &BoardFilter::default(),
+            now,
+        );
         assert_eq!(scoped.warnings_total, 2);
         assert!(scoped.towns.iter().all(|t| t.town_code == BAIPU.0));
-        assert_eq!(scoped.choices.towns, vec![(BAIPU.0.to_owned(), BAIPU.1.to_owned())]);
+        assert_eq!(
+            scoped.choices.towns,
+            vec![(BAIPU.0.to_owned(), BAIPU.1.to_owned())]
+        );
         let red = BoardFilter {
             level: Some("red".to_owned()),
             ..BoardFilter::default()
         };
-        assert_eq!(board(&warnings, &orders, towns, &map, &centre(), &red, now).warnings_total, 1);
+        assert_eq!(
+            board(&warnings, &orders, towns, &map, &centre(), &red, now).warnings_total,
+            1
+        );
         let dispatched_only = BoardFilter {
             state: Some("dispatched".to_owned()),
             ..BoardFilter::default()
         };
         let by_state = board(&warnings, &orders, towns, &map, &centre(), &dispatched_only, now);
-        assert_eq!(by_state.warnings_total, 2, "k-1's two warnings, through their order");
+        assert_eq!(
+            by_state.warnings_total, 2,
+            "k-1's two warnings, through their order"
+        );
         assert_eq!(by_state.columns.len(), 1);
     }
 
@@ -696,17 +778,47 @@ mod tests {
         let built = built();
         let map = CountyMap::new(Arc::clone(&built.outline));
         let warnings = [
-            warning("w-1", "k-1", WarningLevel::Orange, RUCHENG, "2026-06-08T07:20:00Z", true),
+            warning(
+                "w-1",
+                "k-1",
+                WarningLevel::Orange,
+                RUCHENG,
+                "2026-06-08T07:20:00Z",
+                true,
+            ),
             // 23:30 UTC is the next day in China.
-            warning("w-2", "k-1", WarningLevel::Red, RUCHENG, "2026-06-11T23:30:00Z", true),
+            warning(
+                "w-2",
+                "k-1",
+                WarningLevel::Red,
+                RUCHENG,
+                "2026-06-11T23:30:00Z",
+                true,
+            ),
         ];
         let towns = built.normalizer.gazetteer().towns();
-        let trend = |now: &str| board(&warnings, &[], towns, &map, &centre(), &BoardFilter::default(), at(now)).trend;
+        let trend = |now: &str| {
+            board(
+                &warnings,
+                &[],
+                towns,
+                &map,
+                &centre(),
+                &BoardFilter::default(),
+                at(now),
+            )
+            .trend
+        };
 
         let live = trend("2026-06-20T00:00:00Z");
         assert_eq!(live.to.to_string(), "2026-06-20");
         assert_eq!(live.days.len(), 30);
-        let day = |t: &Trend, d: &str| t.days.iter().find(|x| x.day.to_string() == d).map(|x| (x.orange, x.red));
+        let day = |t: &Trend, d: &str| {
+            t.days
+                .iter()
+                .find(|x| x.day.to_string() == d)
+                .map(|x| (x.orange, x.red))
+        };
         assert_eq!(day(&live, "2026-06-08"), Some((1, 0)));
         assert_eq!(day(&live, "2026-06-12"), Some((0, 1)));
 
