@@ -104,6 +104,9 @@ struct Session {
     principal: Principal,
     csrf: String,
     last_used: std::time::Instant,
+    /// The token signed in with: the front of a sharded store forwards requests to the shards with it, as the
+    /// shards know tokens, not this instance's sessions. Held in memory only, like every request's token.
+    token: String,
 }
 
 /// The sessions, by the SHA-256 of their id (the id itself is kept only in the browser's cookie).
@@ -221,6 +224,7 @@ impl Tokens {
                 principal: principal.clone(),
                 csrf: csrf.clone(),
                 last_used: now,
+                token: token.trim().to_owned(),
             },
         );
         Ok(NewSession { id, csrf, principal })
@@ -251,6 +255,14 @@ impl Tokens {
             }
             None => None,
         }
+    }
+
+    /// The token of the request's session, for forwarding it as a bearer token (the sharded front).
+    pub fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        self.session(headers)?;
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(&digest(id)).map(|s| s.token.clone())
     }
 
     /// The principal of a request that changes something: as [`Tokens::authenticate`], and when it is

@@ -157,11 +157,32 @@ pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Fron
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", get(events))
+        .route("/", get(crate::console::index))
+        .route("/assets/app.js", get(crate::console::script))
+        .route("/assets/app.css", get(crate::console::style))
+        .route("/api/v1/session", get(session).post(sign_in).delete(sign_out))
         .fallback(route)
         .with_state(shards.clone());
     let stop = shards.stopping.subscribe();
     let task = tokio::spawn(crate::http::serve(listener, app, shards.limits, stop));
     Ok(Front { addr, shards, task })
+}
+
+/// The page's sessions live on the instance it signed in to: the front answers them itself.
+async fn session(State(shards): State<Arc<Shards>>, headers: axum::http::HeaderMap) -> Response {
+    crate::console::session_of(&shards.tokens, &headers).into_response()
+}
+
+async fn sign_in(
+    State(shards): State<Arc<Shards>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<crate::console::SignIn>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    crate::console::sign_in_with(&shards.tokens, &headers, body).into_response()
+}
+
+async fn sign_out(State(shards): State<Arc<Shards>>, headers: axum::http::HeaderMap) -> Response {
+    crate::console::sign_out_of(&shards.tokens, &headers).into_response()
 }
 
 async fn health(State(shards): State<Arc<Shards>>) -> Json<Value> {
@@ -323,6 +344,7 @@ fn needs(method: &Method, path: &str) -> Needs {
         (method.as_str(), path),
         ("GET", "/api/v1/orders")
             | ("GET", "/api/v1/warnings")
+            | ("GET", "/api/v1/board")
             | ("POST", "/api/v1/supervise")
             | ("GET", "/api/v1/webhooks")
     ) || (method == Method::POST
@@ -342,11 +364,28 @@ struct Answer {
 }
 
 async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     // Every route behind the fallback needs a token: check it before reading a byte of the body, so that an
-    // unauthenticated upload costs nothing (the shard checks it again, with the route's own rules).
-    if let Err(error) = shards.tokens.authenticate(&parts.headers) {
+    // unauthenticated upload costs nothing (the shard checks it again, with the route's own rules). A page's
+    // session is this instance's: a change needs its CSRF token here, and the shards get the session's token.
+    let checked = if matches!(parts.method, Method::GET | Method::HEAD) {
+        shards.tokens.authenticate(&parts.headers)
+    } else {
+        shards.tokens.authenticate_action(&parts.headers)
+    };
+    if let Err(error) = checked {
         return error.into_response();
+    }
+    if !parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let bearer = shards
+            .tokens
+            .session_token(&parts.headers)
+            .and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok());
+        if let Some(bearer) = bearer {
+            parts.headers.insert(axum::http::header::AUTHORIZATION, bearer);
+            parts.headers.remove(axum::http::header::COOKIE);
+            parts.headers.remove(crate::auth::CSRF_HEADER);
+        }
     }
     let Ok(body) = axum::body::to_bytes(body, shards.max_body_bytes).await else {
         return ApiError::new(
@@ -508,6 +547,15 @@ fn combine(needs: Needs, answers: Vec<Answer>, unreachable: &[i32], path: &str) 
             if let Some(refused) = answers.iter().find(|a| !a.status.is_success()) {
                 tracing::debug!(shards = ?refused.shards, status = %refused.status, "a shard refused");
                 return json_response(refused.status, refused.body.clone());
+            }
+            if path == "/api/v1/board" {
+                let boards: Result<Vec<crate::console::board::Board>, _> =
+                    answers.iter().map(|a| serde_json::from_slice(&a.body)).collect();
+                return match boards.map(crate::console::board::merge) {
+                    Ok(Some(board)) => Json(board).into_response(),
+                    Ok(None) => unavailable(&[]),
+                    Err(error) => ApiError::internal(error).into_response(),
+                };
             }
             let ingest = path.starts_with("/api/v1/ingest/");
             let mut merged: Option<Value> = None;

@@ -675,6 +675,33 @@ fn orders_on_log(config: &Path) -> Vec<String> {
 
 /// With two instances each running one shard, either one's API answers for both: lists hold every shard's
 /// orders, and a command on an order of the other instance's shard is carried out there.
+/// Signs in to the page of the instance at `addr` with the demo centre's token: the session cookie and its CSRF
+/// token.
+fn page_session(addr: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let body = br#"{"token":"demo-centre"}"#;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST /api/v1/session HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let cookie = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim().split(';').next().unwrap_or("").to_owned())
+        })
+        .expect("a session cookie");
+    let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    (cookie, body["csrf"].as_str().expect("csrf").to_owned())
+}
+
 fn api_over_two_instances(config: &Path, first: &str, second: &str, ingested: &(String, PathBuf)) {
     let all = orders_on_log(config);
     let theirs = orders_via_api(second, true);
@@ -706,6 +733,50 @@ fn api_over_two_instances(config: &Path, first: &str, second: &str, ingested: &(
     assert_eq!(answer["order"]["status"], "dispatched", "{answer}");
     let (status, _) = http(first, "GET", "/api/v1/orders/wo-none", Some("demo-centre"), b"");
     assert_eq!(status, 404);
+    // The command centre's page on a sharded store: signed in to one instance, it sees every shard's board and
+    // acts on an order of another instance's shard, with its session's CSRF token.
+    let (cookie, csrf) = page_session(first);
+    let with_cookie = [("Cookie", cookie.as_str())];
+    let (status, board) = support::http_with(first, "GET", "/api/v1/board", None, &with_cookie, b"");
+    assert_eq!(status, 200, "{board}");
+    let board: serde_json::Value = serde_json::from_str(&board).expect("JSON");
+    let (_, warnings) = http(first, "GET", "/api/v1/warnings", Some("demo-centre"), b"");
+    let warnings: serde_json::Value = serde_json::from_str(&warnings).expect("JSON");
+    assert_eq!(
+        board["warnings_total"].as_u64(),
+        warnings["warnings"].as_array().map(|w| w.len() as u64),
+        "{board}"
+    );
+    let mut on_board: Vec<String> = board["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .flat_map(|c| c["orders"].as_array().cloned().unwrap_or_default())
+        .map(|o| o["order_id"].as_str().expect("id").to_owned())
+        .collect();
+    on_board.sort();
+    assert_eq!(on_board, all, "every shard's orders on one board");
+    let accept = format!("/api/v1/orders/{order}/commands");
+    let (status, _) = support::http_with(
+        first,
+        "POST",
+        &accept,
+        None,
+        &with_cookie,
+        br#"{"command":"accept"}"#,
+    );
+    assert_eq!(status, 403, "an action by cookie needs the CSRF token");
+    let with_csrf = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    let (status, answer) = support::http_with(
+        first,
+        "POST",
+        &accept,
+        None,
+        &with_csrf,
+        br#"{"command":"accept"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"accepted\""), "{answer}");
     // A file posted to one instance reaches every shard; posted again, it adds nothing anywhere.
     let (name, path) = ingested;
     let feed = name.split('-').next().expect("feed");

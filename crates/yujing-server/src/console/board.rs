@@ -62,7 +62,7 @@ impl BoardFilter {
 }
 
 /// Everything the page shows but the map's outline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Board {
     /// The clock's time the board was computed at (deadlines are judged against it).
     pub now: DateTime<Utc>,
@@ -83,7 +83,7 @@ pub struct Board {
 }
 
 /// A row of the warnings panel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WarningRow {
     /// The warning.
     pub warning_id: String,
@@ -118,7 +118,7 @@ pub struct WarningRow {
 }
 
 /// A point on the map.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MapPoint {
     /// The warning drawn.
     pub warning_id: String,
@@ -137,7 +137,7 @@ pub struct MapPoint {
 }
 
 /// A column of the work-order board.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderColumn {
     /// The state.
     pub status: OrderStatus,
@@ -148,7 +148,7 @@ pub struct OrderColumn {
 }
 
 /// An order on the board.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderCard {
     /// The order.
     pub order_id: String,
@@ -172,10 +172,14 @@ pub struct OrderCard {
     pub due: Option<DateTime<Utc>>,
     /// The latest warning that raised it.
     pub warning_id: Option<String>,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+    /// Its state.
+    pub status: OrderStatus,
 }
 
 /// A row of the per-town panel.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TownRow {
     /// The town's code.
     pub town_code: String,
@@ -194,7 +198,7 @@ pub struct TownRow {
 }
 
 /// Warnings per day (+08:00), the last [`TREND_DAYS`] days up to `to`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trend {
     /// The first day.
     pub from: NaiveDate,
@@ -206,7 +210,7 @@ pub struct Trend {
 }
 
 /// One day of the trend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrendDay {
     /// The day.
     pub day: NaiveDate,
@@ -217,14 +221,14 @@ pub struct TrendDay {
 }
 
 /// What the filters offer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Choices {
     /// Towns the principal may see: `(code, name)`.
     pub towns: Vec<(String, String)>,
     /// Dispute types.
-    pub types: Vec<&'static str>,
+    pub types: Vec<String>,
     /// Order states.
-    pub states: Vec<&'static str>,
+    pub states: Vec<String>,
 }
 
 /// The states shown as columns, in the order of the loop.
@@ -257,6 +261,108 @@ pub fn overdue(order: &WorkOrder, now: DateTime<Utc>) -> bool {
         _ => None,
     };
     !terminal(order.status) && (!order.cards.is_empty() || deadline.is_some_and(|d| d < now))
+}
+
+/// Warnings newest first (a red before the orange of the same moment), then by id, so the order is total.
+fn newest_first(
+    a: (DateTime<Utc>, WarningLevel, &String),
+    b: (DateTime<Utc>, WarningLevel, &String),
+) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| b.2.cmp(a.2))
+}
+
+/// Orders on the board: overdue first, then red, then the oldest; in the closed columns the newest first.
+fn most_urgent_first(a: &OrderCard, b: &OrderCard) -> std::cmp::Ordering {
+    b.overdue
+        .cmp(&a.overdue)
+        .then(b.level.cmp(&a.level))
+        .then_with(|| {
+            if terminal(a.status) {
+                b.raised_at.cmp(&a.raised_at)
+            } else {
+                a.raised_at.cmp(&b.raised_at)
+            }
+        })
+        .then_with(|| a.order_id.cmp(&b.order_id))
+}
+
+/// Points drawn orange first, red on top, larger over smaller.
+fn drawing_order(a: &MapPoint, b: &MapPoint) -> std::cmp::Ordering {
+    a.level
+        .cmp(&b.level)
+        .then(a.occurrences.cmp(&b.occurrences))
+        .then_with(|| a.warning_id.cmp(&b.warning_id))
+}
+
+/// The boards of the shards of a sharded store as one: what one board over all their warnings and orders would
+/// show (each dispute and each order lives in exactly one shard, the shard of its town). The trend covers the 30
+/// days up to the latest day any shard ends at.
+pub fn merge(boards: Vec<Board>) -> Option<Board> {
+    let mut boards = boards.into_iter();
+    let mut merged = boards.next()?;
+    for board in boards {
+        merged.now = merged.now.max(board.now);
+        merged.warnings_total += board.warnings_total;
+        merged.warnings.extend(board.warnings);
+        merged.points.extend(board.points);
+        for column in board.columns {
+            match merged.columns.iter_mut().find(|c| c.status == column.status) {
+                Some(mine) => {
+                    mine.total += column.total;
+                    mine.orders.extend(column.orders);
+                }
+                None => merged.columns.push(column),
+            }
+        }
+        for town in board.towns {
+            match merged.towns.iter_mut().find(|t| t.town_code == town.town_code) {
+                Some(mine) => {
+                    mine.open_orange += town.open_orange;
+                    mine.open_red += town.open_red;
+                    mine.unlocated += town.unlocated;
+                    mine.overdue += town.overdue;
+                    mine.escalated += town.escalated;
+                }
+                None => merged.towns.push(town),
+            }
+        }
+        let to = merged.trend.to.max(board.trend.to);
+        let from = to - Duration::days(TREND_DAYS - 1);
+        let mut days: BTreeMap<NaiveDate, (usize, usize)> = BTreeMap::new();
+        for day in merged.trend.days.iter().chain(&board.trend.days) {
+            let entry = days.entry(day.day).or_default();
+            entry.0 += day.orange;
+            entry.1 += day.red;
+        }
+        merged.trend = Trend {
+            from,
+            to,
+            days: (0..TREND_DAYS)
+                .map(|i| {
+                    let day = from + Duration::days(i);
+                    let (orange, red) = days.get(&day).copied().unwrap_or_default();
+                    TrendDay { day, orange, red }
+                })
+                .collect(),
+        };
+    }
+    merged.warnings.sort_by(|a, b| {
+        newest_first(
+            (a.raised_at, a.level, &a.warning_id),
+            (b.raised_at, b.level, &b.warning_id),
+        )
+    });
+    merged.warnings.truncate(WARNING_ROWS);
+    merged.points.sort_by(drawing_order);
+    merged
+        .columns
+        .sort_by_key(|c| COLUMNS.iter().position(|s| *s == c.status));
+    for column in &mut merged.columns {
+        column.orders.sort_by(most_urgent_first);
+        column.orders.truncate(ORDERS_PER_COLUMN);
+    }
+    merged.towns.sort_by(|a, b| a.town_code.cmp(&b.town_code));
+    Some(merged)
 }
 
 fn day_of(at: DateTime<Utc>) -> NaiveDate {
@@ -295,10 +401,10 @@ pub fn board<'a>(
         .filter(|w| principal.may_see_town(&w.subject.town_code, w.subject.town_name.as_deref()))
         .collect();
     visible.sort_by(|a, b| {
-        b.raised_at
-            .cmp(&a.raised_at)
-            .then(b.level.cmp(&a.level))
-            .then_with(|| b.warning_id.cmp(&a.warning_id))
+        newest_first(
+            (a.raised_at, a.level, &a.warning_id),
+            (b.raised_at, b.level, &b.warning_id),
+        )
     });
     let mut latest_of: HashMap<&str, &Warning> = HashMap::new();
     for warning in &visible {
@@ -415,8 +521,7 @@ pub fn board<'a>(
             }
         }
     }
-    // Red on top of orange.
-    points.sort_by(|a, b| a.level.cmp(&b.level).then(a.occurrences.cmp(&b.occurrences)));
+    points.sort_by(drawing_order);
 
     // The work-order board.
     let mut columns: Vec<OrderColumn> = COLUMNS
@@ -428,7 +533,7 @@ pub fn board<'a>(
             orders: Vec::new(),
         })
         .collect();
-    let mut cards: Vec<(bool, OrderCard, DateTime<Utc>, OrderStatus)> = Vec::new();
+    let mut cards: Vec<OrderCard> = Vec::new();
     for order in visible_orders {
         let subject = &order.subject;
         if !(filter.town_matches(&subject.town_code, subject.town_name.as_deref())
@@ -449,43 +554,28 @@ pub fn board<'a>(
             OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
             _ => None,
         };
-        cards.push((
-            late,
-            OrderCard {
-                order_id: order.order_id.clone(),
-                level: order.level,
-                town: subject
-                    .town_name
-                    .clone()
-                    .unwrap_or_else(|| subject.town_code.clone()),
-                place: subject.place.clone(),
-                dispute_type: subject.dispute_type,
-                unit: order.unit.clone(),
-                card: order.cards.iter().max().copied(),
-                overdue: late,
-                escalation_level: order.escalation_level,
-                due,
-                warning_id: order.warning_ids.last().cloned(),
-            },
-            order.raised_at,
-            order.status,
-        ));
+        cards.push(OrderCard {
+            order_id: order.order_id.clone(),
+            level: order.level,
+            town: subject
+                .town_name
+                .clone()
+                .unwrap_or_else(|| subject.town_code.clone()),
+            place: subject.place.clone(),
+            dispute_type: subject.dispute_type,
+            unit: order.unit.clone(),
+            card: order.cards.iter().max().copied(),
+            overdue: late,
+            escalation_level: order.escalation_level,
+            due,
+            warning_id: order.warning_ids.last().cloned(),
+            raised_at: order.raised_at,
+            status: order.status,
+        });
     }
-    // Overdue first, then red, then the oldest; closed columns newest first.
-    cards.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then(b.1.level.cmp(&a.1.level))
-            .then_with(|| {
-                if terminal(a.3) {
-                    b.2.cmp(&a.2)
-                } else {
-                    a.2.cmp(&b.2)
-                }
-            })
-            .then_with(|| a.1.order_id.cmp(&b.1.order_id))
-    });
-    for (_, card, _, status) in cards {
-        if let Some(column) = columns.iter_mut().find(|c| c.status == status) {
+    cards.sort_by(most_urgent_first);
+    for card in cards {
+        if let Some(column) = columns.iter_mut().find(|c| c.status == card.status) {
             column.total += 1;
             if column.orders.len() < ORDERS_PER_COLUMN {
                 column.orders.push(card);
@@ -515,8 +605,8 @@ pub fn board<'a>(
             .filter(|t| principal.may_see_town(&t.code, Some(&t.name)))
             .map(|t| (t.code.clone(), t.name.clone()))
             .collect(),
-        types: DisputeType::ALL.iter().map(|t| t.name()).collect(),
-        states: COLUMNS.iter().map(|s| s.as_str()).collect(),
+        types: DisputeType::ALL.iter().map(|t| t.name().to_owned()).collect(),
+        states: COLUMNS.iter().map(|s| s.as_str().to_owned()).collect(),
     };
     Board {
         now,
@@ -771,6 +861,65 @@ mod tests {
             "k-1's two warnings, through their order"
         );
         assert_eq!(by_state.columns.len(), 1);
+    }
+
+    #[test]
+    fn the_boards_of_the_shards_merge_into_the_board_of_the_whole() {
+        let built = built();
+        let map = CountyMap::new(Arc::clone(&built.outline));
+        let warnings = [
+            warning(
+                "w-1",
+                "k-1",
+                WarningLevel::Orange,
+                RUCHENG,
+                "2026-06-08T07:20:00Z",
+                true,
+            ),
+            warning(
+                "w-2",
+                "k-1",
+                WarningLevel::Red,
+                RUCHENG,
+                "2026-06-12T00:00:00Z",
+                true,
+            ),
+            warning(
+                "w-3",
+                "k-2",
+                WarningLevel::Orange,
+                BAIPU,
+                "2026-06-14T02:20:00Z",
+                false,
+            ),
+            warning(
+                "w-4",
+                "k-3",
+                WarningLevel::Orange,
+                BAIPU,
+                "2026-06-01T02:20:00Z",
+                true,
+            ),
+        ];
+        let orders = [
+            order_of(&warnings[0], &built, &[Command::Dispatch { unit: None }]),
+            order_of(&warnings[2], &built, &[Command::Triage]),
+            order_of(&warnings[3], &built, &[]),
+        ];
+        let now = at("2026-06-20T00:00:00Z");
+        let towns = built.normalizer.gazetteer().towns();
+        let filter = BoardFilter::default();
+        let whole = board(&warnings, &orders, towns, &map, &centre(), &filter, now);
+        // A shard per town, as a sharded store keeps them.
+        let shard = |town: &str| {
+            let warnings: Vec<&Warning> = warnings.iter().filter(|w| w.subject.town_code == town).collect();
+            let orders: Vec<&WorkOrder> = orders.iter().filter(|o| o.subject.town_code == town).collect();
+            // Each shard knows every town of the county, as every instance has the same gazetteer.
+            board(warnings, orders, towns, &map, &centre(), &filter, now)
+        };
+        let merged = merge(vec![shard(BAIPU.0), shard(RUCHENG.0)]).unwrap_or_else(|| panic!("two boards"));
+        let json = |b: &Board| serde_json::to_value(b).unwrap_or_default();
+        assert_eq!(json(&merged), json(&whole));
     }
 
     #[test]

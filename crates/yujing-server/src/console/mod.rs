@@ -19,7 +19,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Principal, SESSION_COOKIE, SESSION_IDLE};
+use crate::auth::{Principal, Tokens, SESSION_COOKIE, SESSION_IDLE};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -83,7 +83,12 @@ pub(crate) async fn session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (principal, csrf) = state.tokens.session(&headers).ok_or_else(|| {
+    session_of(&state.tokens, &headers)
+}
+
+/// The answer of `GET /api/v1/session` (also the sharded front's).
+pub(crate) fn session_of(tokens: &Tokens, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+    let (principal, csrf) = tokens.session(headers).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -107,6 +112,15 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    sign_in_with(&state.tokens, &headers, body)
+}
+
+/// The answer of `POST /api/v1/session` (also the sharded front's).
+pub(crate) fn sign_in_with(
+    tokens: &Tokens,
+    headers: &HeaderMap,
+    body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -114,7 +128,7 @@ pub(crate) async fn sign_in(
             format!("{}; send {{\"token\": \"…\"}}", e.body_text()),
         )
     })?;
-    let session = state.tokens.sign_in(&request.token)?;
+    let session = tokens.sign_in(&request.token)?;
     tracing::info!(actor = %session.principal.actor.name, "signed in to the page");
     // Secure when the page is served over HTTPS (by a terminating proxy that says so).
     let secure = headers
@@ -140,9 +154,14 @@ pub(crate) async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    sign_out_of(&state.tokens, &headers)
+}
+
+/// The answer of `DELETE /api/v1/session` (also the sharded front's).
+pub(crate) fn sign_out_of(tokens: &Tokens, headers: &HeaderMap) -> Result<Response, ApiError> {
     // A session's sign-out needs its CSRF token, like every action of the page.
-    state.tokens.authenticate_action(&headers)?;
-    state.tokens.sign_out(&headers);
+    tokens.authenticate_action(headers)?;
+    tokens.sign_out(headers);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
