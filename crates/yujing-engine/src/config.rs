@@ -608,6 +608,7 @@ mod tests {
         let mut config = EngineConfig::defaults();
         config.pii.secret = "short".to_owned();
         config.gazetteer.path = PathBuf::from("/nonexistent/divisions.tsv");
+        config.gazetteer.outline = PathBuf::from("/nonexistent/county.geojson");
         config
             .feeds
             .categories
@@ -615,7 +616,13 @@ mod tests {
             .insert("怪纠纷".to_owned(), "不存在".to_owned());
         config.store.data_dir = PathBuf::new();
         let errors = config.check().expect_err("invalid").0;
-        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("gazetteer.outline /nonexistent/county.geojson:")),
+            "{errors:#?}"
+        );
     }
 
     #[test]
