@@ -5,55 +5,15 @@ mod common;
 use axum::http::StatusCode;
 use common::{at, Client};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use yujing_engine::{ManualClock, TokenConfig};
-use yujing_model::Role;
+use yujing_engine::ManualClock;
 
 /// A yujing with the five reports in: one orange order, raised. Returns the server, the client and the order id.
 async fn with_one_order(
     store: &std::path::Path,
     clock: &ManualClock,
 ) -> (yujing_server::Server, Client, String) {
-    let mut config = common::config(store, None);
-    // A handler of another town, with a token of its own (the demo tokens are off once tokens are configured).
-    for (token, name, role, unit, town) in [
-        (
-            "centre-token-0123456789",
-            "centre",
-            Role::Centre,
-            "如皋市社会治理现代化指挥中心",
-            "",
-        ),
-        (
-            "rucheng-token-0123456789",
-            "rucheng",
-            Role::TownHandler,
-            "如城街道",
-            "如城街道",
-        ),
-        (
-            "baipu-token-0123456789",
-            "baipu",
-            Role::TownHandler,
-            "白蒲镇",
-            "白蒲镇",
-        ),
-        (
-            "viewer-token-0123456789",
-            "viewer",
-            Role::Viewer,
-            "如皋市社会治理现代化指挥中心",
-            "",
-        ),
-    ] {
-        config.server.tokens.push(TokenConfig {
-            name: name.to_owned(),
-            sha256: hex::encode(Sha256::digest(token.as_bytes())),
-            role,
-            unit: unit.to_owned(),
-            town: town.to_owned(),
-        });
-    }
+    // Handlers of two towns, a viewer and the centre, each with a token of its own.
+    let config = common::config_with_tokens(store);
     let server = common::start_with(config, clock).await;
     let api = Client::new(&server);
     for (feed, file, body) in common::first_five_reports() {

@@ -13,14 +13,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::{at, Client};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
-use yujing_engine::{ManualClock, TokenConfig};
-use yujing_model::Role;
+use yujing_engine::ManualClock;
 
-const CENTRE: &str = "centre-token-0123456789";
-const BAIPU: &str = "baipu-token-0123456789";
+const CENTRE: &str = common::TOKENS[0].0;
+const BAIPU: &str = common::TOKENS[2].0;
 
 /// Chromium with one page, spoken to over the DevTools protocol (one flattened session).
 struct Browser {
@@ -225,18 +223,6 @@ fn baipu_reports() -> String {
     .collect()
 }
 
-async fn post(api: &Client, feed: &str, file: &str, body: Vec<u8>) {
-    let response = api
-        .http
-        .post(format!("{}/api/v1/ingest/{feed}?file={file}", api.base))
-        .bearer_auth(CENTRE)
-        .body(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 200, "{file}");
-}
-
 fn artifact(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
@@ -247,23 +233,11 @@ fn artifact(name: &str) -> PathBuf {
 async fn the_page_shows_updates_acts_and_scopes_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2026-06-15T09:00:00Z"));
-    let mut config = common::config(&dir.path().join("store"), None);
-    for (token, name, role, unit, town) in [
-        (CENTRE, "centre", Role::Centre, "如皋市社会治理现代化指挥中心", ""),
-        (BAIPU, "baipu", Role::TownHandler, "白蒲镇", "白蒲镇"),
-    ] {
-        config.server.tokens.push(TokenConfig {
-            name: name.to_owned(),
-            sha256: hex::encode(Sha256::digest(token.as_bytes())),
-            role,
-            unit: unit.to_owned(),
-            town: town.to_owned(),
-        });
-    }
+    let config = common::config_with_tokens(&dir.path().join("store"));
     let server = common::start_with(config, &clock).await;
     let api = Client::new(&server);
     for (feed, file, body) in common::all_reports() {
-        post(&api, feed, file, body).await;
+        api.ingest_as(CENTRE, feed, file, body).await;
     }
     let base = api.base.clone();
 
@@ -385,8 +359,8 @@ async fn the_page_shows_updates_acts_and_scopes_in_a_real_browser() {
             .unwrap_or_else(|| panic!("the browser's checks failed (see above)")),
         "post the 白蒲镇 reports"
     );
-    post(
-        &api,
+    api.ingest_as(
+        CENTRE,
         "hotline12345",
         "hotline12345.0614.jsonl",
         baipu_reports().into_bytes(),

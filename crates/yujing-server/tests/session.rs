@@ -5,9 +5,7 @@ mod common;
 
 use common::{at, Client};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use yujing_engine::{ManualClock, TokenConfig};
-use yujing_model::Role;
+use yujing_engine::ManualClock;
 
 struct Session {
     cookie: String,
@@ -71,50 +69,11 @@ async fn command(api: &Client, session: &Session, order: &str, csrf: Option<&str
 async fn sessions_scope_guard_and_end() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2026-06-15T09:00:00Z"));
-    let mut config = common::config(&dir.path().join("store"), None);
-    for (token, name, role, unit, town) in [
-        (
-            "centre-token-0123456789",
-            "centre",
-            Role::Centre,
-            "如皋市社会治理现代化指挥中心",
-            "",
-        ),
-        (
-            "baipu-token-0123456789",
-            "baipu",
-            Role::TownHandler,
-            "白蒲镇",
-            "白蒲镇",
-        ),
-        (
-            "viewer-token-0123456789",
-            "viewer",
-            Role::Viewer,
-            "如皋市社会治理现代化指挥中心",
-            "",
-        ),
-    ] {
-        config.server.tokens.push(TokenConfig {
-            name: name.to_owned(),
-            sha256: hex::encode(Sha256::digest(token.as_bytes())),
-            role,
-            unit: unit.to_owned(),
-            town: town.to_owned(),
-        });
-    }
+    let config = common::config_with_tokens(&dir.path().join("store"));
     let server = common::start_with(config, &clock).await;
     let api = Client::new(&server);
     for (feed, file, body) in common::all_reports() {
-        let response = api
-            .http
-            .post(format!("{}/api/v1/ingest/{feed}?file={file}", api.base))
-            .bearer_auth("centre-token-0123456789")
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.status().as_u16(), 200);
+        api.ingest_as("centre-token-0123456789", feed, file, body).await;
     }
 
     // A wrong token buys nothing; a cookie that names no session is no one.

@@ -725,11 +725,9 @@ mod tests {
     const RUCHENG: (&str, &str) = ("320682001", "如城街道");
     const BAIPU: (&str, &str) = ("320682006", "白蒲镇");
 
-    #[test]
-    fn each_open_dispute_is_one_point_or_one_unlocated_and_a_closed_one_is_neither() {
-        let built = built();
-        let map = CountyMap::new(Arc::clone(&built.outline));
-        let warnings = [
+    /// 如城街道's dispute warned orange then red, with a point; 白蒲镇's two, one without a point.
+    fn four_warnings() -> [Warning; 4] {
+        [
             warning(
                 "w-1",
                 "k-1",
@@ -762,7 +760,14 @@ mod tests {
                 "2026-06-01T02:20:00Z",
                 true,
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn each_open_dispute_is_one_point_or_one_unlocated_and_a_closed_one_is_neither() {
+        let built = built();
+        let map = CountyMap::new(Arc::clone(&built.outline));
+        let warnings = four_warnings();
         let dispatched = [Command::Dispatch { unit: None }];
         let closed = [
             Command::Dispatch { unit: None },
@@ -867,40 +872,7 @@ mod tests {
     fn the_boards_of_the_shards_merge_into_the_board_of_the_whole() {
         let built = built();
         let map = CountyMap::new(Arc::clone(&built.outline));
-        let warnings = [
-            warning(
-                "w-1",
-                "k-1",
-                WarningLevel::Orange,
-                RUCHENG,
-                "2026-06-08T07:20:00Z",
-                true,
-            ),
-            warning(
-                "w-2",
-                "k-1",
-                WarningLevel::Red,
-                RUCHENG,
-                "2026-06-12T00:00:00Z",
-                true,
-            ),
-            warning(
-                "w-3",
-                "k-2",
-                WarningLevel::Orange,
-                BAIPU,
-                "2026-06-14T02:20:00Z",
-                false,
-            ),
-            warning(
-                "w-4",
-                "k-3",
-                WarningLevel::Orange,
-                BAIPU,
-                "2026-06-01T02:20:00Z",
-                true,
-            ),
-        ];
+        let warnings = four_warnings();
         let orders = [
             order_of(&warnings[0], &built, &[Command::Dispatch { unit: None }]),
             order_of(&warnings[2], &built, &[Command::Triage]),

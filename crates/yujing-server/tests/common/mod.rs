@@ -14,8 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use yujing_engine::{EngineConfig, ManualClock, Pipeline, WebhookConfig};
+use sha2::{Digest, Sha256};
+use yujing_engine::{EngineConfig, ManualClock, Pipeline, TokenConfig, WebhookConfig};
 use yujing_log::{EmbeddedLog, Log};
+use yujing_model::Role;
 use yujing_server::{Options, Server};
 
 /// The webhook's signing secret in these tests.
@@ -103,6 +105,54 @@ pub fn config(store: &Path, webhook: Option<SocketAddr>) -> EngineConfig {
     config
 }
 
+/// The tokens of the tests that configure their own (the demo tokens are off once tokens are configured):
+/// (token, name, role, unit, town).
+pub const TOKENS: [(&str, &str, Role, &str, &str); 4] = [
+    (
+        "centre-token-0123456789",
+        "centre",
+        Role::Centre,
+        "如皋市社会治理现代化指挥中心",
+        "",
+    ),
+    (
+        "rucheng-token-0123456789",
+        "rucheng",
+        Role::TownHandler,
+        "如城街道",
+        "如城街道",
+    ),
+    (
+        "baipu-token-0123456789",
+        "baipu",
+        Role::TownHandler,
+        "白蒲镇",
+        "白蒲镇",
+    ),
+    (
+        "viewer-token-0123456789",
+        "viewer",
+        Role::Viewer,
+        "如皋市社会治理现代化指挥中心",
+        "",
+    ),
+];
+
+/// [`config`] with [`TOKENS`] configured.
+pub fn config_with_tokens(store: &Path) -> EngineConfig {
+    let mut config = config(store, None);
+    for (token, name, role, unit, town) in TOKENS {
+        config.server.tokens.push(TokenConfig {
+            name: name.to_owned(),
+            sha256: hex::encode(Sha256::digest(token.as_bytes())),
+            role,
+            unit: unit.to_owned(),
+            town: town.to_owned(),
+        });
+    }
+    config
+}
+
 /// Opens the store and serves it on a free port.
 pub async fn start(store: &Path, clock: &ManualClock, webhook: Option<SocketAddr>) -> Server {
     start_with(config(store, webhook), clock).await
@@ -185,10 +235,15 @@ impl Client {
     }
 
     pub async fn ingest(&self, feed: &str, file: &str, body: Vec<u8>) -> Value {
+        self.ingest_as("demo-centre", feed, file, body).await
+    }
+
+    /// [`Client::ingest`] with `token`.
+    pub async fn ingest_as(&self, token: &str, feed: &str, file: &str, body: Vec<u8>) -> Value {
         let response = self
             .http
             .post(format!("{}/api/v1/ingest/{feed}?file={file}", self.base))
-            .bearer_auth("demo-centre")
+            .bearer_auth(token)
             .body(body)
             .send()
             .await
