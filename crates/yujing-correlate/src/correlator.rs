@@ -1499,8 +1499,9 @@ mod tests {
         assert!(candidates(&compacting, &late).is_empty());
         assert!(!candidates(&keeping, &late).is_empty());
         // And the compacted state survives a snapshot.
-        let restored = Correlator::from_snapshot(compacting.settings.clone(), &compacting.snapshot())
-            .expect("the snapshot loads");
+        let bytes = compacting.snapshot().expect("the snapshot encodes");
+        let restored =
+            Correlator::from_snapshot(compacting.settings.clone(), &bytes).expect("the snapshot loads");
         assert_eq!(restored.stats(), stats);
     }
 }

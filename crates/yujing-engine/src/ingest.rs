@@ -40,6 +40,14 @@ pub enum IngestError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A record could not be encoded for the log (a bug: nothing is written rather than an empty record).
+    #[error("cannot encode {what} for the log")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
     /// A state entry could not be decoded.
     #[error("corrupt ingest state for {key}: {reason}")]
     CorruptState {
@@ -232,7 +240,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> 
     Ok(())
 }
 
-fn fingerprint(clue: &Clue) -> String {
+/// `value` as JSON for the log, or an error naming `what` it is.
+fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8>, IngestError> {
+    serde_json::to_vec(value).map_err(|source| IngestError::Encode { what, source })
+}
+
+fn fingerprint(clue: &Clue) -> Result<String, IngestError> {
     // The content of a version: everything but where and when it was delivered and its version number.
     let mut content = clue.clone();
     content.version = 0;
@@ -246,8 +259,8 @@ fn fingerprint(clue: &Clue) -> String {
             record_index: 0,
         },
     };
-    let json = serde_json::to_vec(&content).unwrap_or_default();
-    pii::letters_hex(&Sha256::digest(json))
+    let json = encode("a clue's content", &content)?;
+    Ok(pii::letters_hex(&Sha256::digest(json)))
 }
 
 fn state_key(clue_id: &str) -> Vec<u8> {
@@ -459,7 +472,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     batch.append(
                         topic.clone(),
                         Record {
-                            key: serde_json::to_vec(&unit.location).unwrap_or_default(),
+                            key: encode("a raw unit's location", &unit.location)?,
                             value: unit.bytes.clone(),
                             timestamp_ms: now.timestamp_millis(),
                         },
@@ -525,7 +538,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     Err(reject) => reject,
                     Ok(mut clue) => {
                         let mut state = self.record_state(&pending, &clue.clue_id)?;
-                        let print = fingerprint(&clue);
+                        let print = fingerprint(&clue)?;
                         if state.fingerprints.contains(&print) {
                             report.duplicates += 1;
                         } else {
@@ -543,13 +556,13 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                                 CLUES,
                                 Record {
                                     key: clue.clue_id.clone().into_bytes(),
-                                    value: serde_json::to_vec(&clue).unwrap_or_default(),
+                                    value: encode("a clue", &clue)?,
                                     timestamp_ms: now.timestamp_millis(),
                                 },
                             );
                             batch.put_state(
                                 state_key(&clue.clue_id),
-                                serde_json::to_vec(&state).unwrap_or_default(),
+                                encode("a clue's ingest state", &state)?,
                             );
                             pending.insert(clue.clue_id.clone(), state);
                         }
@@ -623,7 +636,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             DEADLETTER,
             Record {
                 key: feed.as_str().as_bytes().to_vec(),
-                value: serde_json::to_vec(&letter).unwrap_or_default(),
+                value: encode("a dead letter", &letter)?,
                 timestamp_ms: now.timestamp_millis(),
             },
         );

@@ -307,7 +307,11 @@ impl Pipeline {
             ToWrite {
                 positions,
                 settings_fingerprint: self.built.correlate.fingerprint(),
-                correlator: self.correlation.correlator().snapshot(),
+                correlator: self
+                    .correlation
+                    .correlator()
+                    .snapshot()
+                    .map_err(|e| snapshot::SnapshotWriteError::Encode(e.to_string()))?,
                 stage: &stage,
                 orders: &orders,
                 feed_last: &feed_last,

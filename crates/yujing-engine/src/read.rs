@@ -14,6 +14,14 @@ pub enum ReadError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A record could not be encoded for the log (a bug: nothing is written rather than an empty record).
+    #[error("cannot encode {what} for the log")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
     /// A record's JSON does not decode into its type.
     #[error("topic '{topic}' offset {offset}: {reason}")]
     Decode {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use yujing_log::{Batch, Log, LogError, Record};
+use yujing_log::{Batch, Log, Record};
 
 use crate::read::{for_each_decoded, ReadError};
 use crate::topics::OWNERS;
@@ -25,7 +25,7 @@ struct OwnerClaim {
 
 /// Records on `shard_log` (the shard's own log, so in its own transaction: a fenced writer cannot claim it back)
 /// that the shard runs on the instance reached at `url`; `now_ms` stamps the record.
-pub fn claim_shard(shard_log: &dyn Log, shard: Shard, url: &str, now_ms: i64) -> Result<(), LogError> {
+pub fn claim_shard(shard_log: &dyn Log, shard: Shard, url: &str, now_ms: i64) -> Result<(), ReadError> {
     let claim = OwnerClaim {
         shard: shard.index,
         url: url.to_owned(),
@@ -35,7 +35,10 @@ pub fn claim_shard(shard_log: &dyn Log, shard: Shard, url: &str, now_ms: i64) ->
         OWNERS,
         Record {
             key: shard.index.to_string().into_bytes(),
-            value: serde_json::to_vec(&claim).unwrap_or_default(),
+            value: serde_json::to_vec(&claim).map_err(|source| ReadError::Encode {
+                what: "a shard's owner claim",
+                source,
+            })?,
             timestamp_ms: now_ms,
         },
     );

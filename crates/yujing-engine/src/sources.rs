@@ -117,10 +117,11 @@ pub fn record_positions<L: Log + ?Sized>(
     positions: &HashMap<i32, i64>,
 ) -> Result<(), ReadError> {
     let mut batch = Batch::new();
-    batch.put_state(
-        position_key(name),
-        serde_json::to_vec(positions).unwrap_or_default(),
-    );
+    let positions = serde_json::to_vec(positions).map_err(|source| ReadError::Encode {
+        what: "a source's positions",
+        source,
+    })?;
+    batch.put_state(position_key(name), positions);
     log.write(batch)?;
     Ok(())
 }

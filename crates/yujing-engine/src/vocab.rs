@@ -88,7 +88,7 @@ impl VocabCollector {
 /// The configuration that maps `words` to their suggested types, to check and paste into the configuration file:
 /// one `[feeds.categories.<feed>]` table per feed (a TOML table may be opened only once), words sorted. Records
 /// that had no category word at all have nothing to map and are left out.
-pub fn mapping_config(words: &[UnmappedWord]) -> String {
+pub fn mapping_config(words: &[UnmappedWord]) -> Result<String, toml::ser::Error> {
     let mut tables: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
     for w in words.iter().filter(|w| !w.word.trim().is_empty()) {
         tables
@@ -97,8 +97,7 @@ pub fn mapping_config(words: &[UnmappedWord]) -> String {
             .insert(w.word.as_str(), w.suggested_type.name());
     }
     let config = BTreeMap::from([("feeds", BTreeMap::from([("categories", tables)]))]);
-    // Maps of strings always serialize.
-    toml::to_string(&config).unwrap_or_default()
+    toml::to_string(&config)
 }
 
 #[cfg(test)]
@@ -134,7 +133,7 @@ mod tests {
         assert_eq!(words[0].example_clue_id, "a");
         assert_eq!(words[0].suggested_type, DisputeType::Labour);
         assert_eq!(words[1].word, "城乡建设");
-        let config = mapping_config(&words);
+        let config = mapping_config(&words).unwrap_or_else(|e| panic!("{e}"));
         let parsed: toml::Table = toml::from_str(&config).expect("valid TOML");
         let feed = words[0].feed.as_str();
         assert_eq!(

@@ -807,28 +807,29 @@ pub enum CorrelationEvent {
 }
 
 /// The JSON Schemas of the canonical events, by file name in `schemas/`.
-pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
-    let clue = schemars::schema_for!(Clue);
-    let dead_letter = schemars::schema_for!(DeadLetter);
-    let warning = schemars::schema_for!(Warning);
-    let link = schemars::schema_for!(CorrelationEvent);
-    let work_order_event = schemars::schema_for!(WorkOrderEvent);
-    vec![
-        ("clue.schema.json", serde_json::to_value(clue).unwrap_or_default()),
+pub fn json_schemas() -> Result<Vec<(&'static str, serde_json::Value)>, serde_json::Error> {
+    Ok(vec![
+        (
+            "clue.schema.json",
+            serde_json::to_value(schemars::schema_for!(Clue))?,
+        ),
         (
             "deadletter.schema.json",
-            serde_json::to_value(dead_letter).unwrap_or_default(),
+            serde_json::to_value(schemars::schema_for!(DeadLetter))?,
         ),
         (
             "warning.schema.json",
-            serde_json::to_value(warning).unwrap_or_default(),
+            serde_json::to_value(schemars::schema_for!(Warning))?,
         ),
-        ("link.schema.json", serde_json::to_value(link).unwrap_or_default()),
+        (
+            "link.schema.json",
+            serde_json::to_value(schemars::schema_for!(CorrelationEvent))?,
+        ),
         (
             "workorder-event.schema.json",
-            serde_json::to_value(work_order_event).unwrap_or_default(),
+            serde_json::to_value(schemars::schema_for!(WorkOrderEvent))?,
         ),
-    ]
+    ])
 }
 
 #[cfg(test)]
@@ -839,7 +840,7 @@ mod tests {
     fn feed_ids_round_trip_through_their_names() {
         for feed in FeedId::ALL {
             assert_eq!(feed.as_str().parse::<FeedId>(), Ok(feed));
-            let json = serde_json::to_string(&feed).unwrap_or_default();
+            let json = serde_json::to_string(&feed).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(json, format!("\"{}\"", feed.as_str()));
         }
         assert!("hotline".parse::<FeedId>().is_err());
@@ -851,7 +852,7 @@ mod tests {
         for t in DisputeType::ALL {
             assert_eq!(DisputeType::from_name(t.name()), Some(t));
             assert_eq!(
-                serde_json::to_string(&t).unwrap_or_default(),
+                serde_json::to_string(&t).unwrap_or_else(|e| panic!("{e}")),
                 format!("\"{}\"", t.name())
             );
         }

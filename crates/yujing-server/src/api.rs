@@ -221,8 +221,9 @@ async fn list_orders(
                     .as_deref()
                     .is_none_or(|c| o.subject.cluster_id == c)
             })
-            .map(|order| serde_json::to_value(OrderView { order }).unwrap_or_default())
-            .collect();
+            .map(|order| serde_json::to_value(OrderView { order }))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
         Ok(Json(json!({"orders": orders})))
     })
     .await

@@ -97,7 +97,14 @@ pub(crate) async fn events(
                 return None;
             }
             if let Some((offset, event)) = cursor.pending.pop_front() {
-                let data = serde_json::to_string(&event).unwrap_or_default();
+                let data = match serde_json::to_string(&event) {
+                    Ok(data) => data,
+                    Err(error) => {
+                        // Never an empty event: the stream ends, and the client resumes after the last one.
+                        tracing::error!(%error, id = %event.id, "encoding a feed entry for SSE");
+                        return None;
+                    }
+                };
                 let sse = Event::default()
                     .id(offset.to_string())
                     .event(format!("{}.{}", event.kind, event.event))

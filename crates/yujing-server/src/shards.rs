@@ -286,10 +286,18 @@ async fn events(
                     if !visible {
                         continue;
                     }
+                    let data = match serde_json::to_string(&event) {
+                        Ok(data) => data,
+                        Err(error) => {
+                            // Never an empty event: the stream ends, and the client resumes after the last one.
+                            tracing::error!(%error, id = %event.id, "encoding a feed entry for SSE");
+                            return None;
+                        }
+                    };
                     let sse = Event::default()
                         .id(cursor_id(&cursor))
                         .event(format!("{}.{}", event.kind, event.event))
-                        .data(serde_json::to_string(&event).unwrap_or_default());
+                        .data(data);
                     return Some((Ok(sse), (shards, (principal, permit), cursor, pending, stopping)));
                 }
                 let log = shards.every_shard.clone();

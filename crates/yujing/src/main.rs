@@ -869,7 +869,11 @@ fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> 
                 out,
                 "\nTo map them, check the suggested types and add to the configuration:"
             )?;
-            write!(out, "{}", yujing_engine::mapping_config(&words))?;
+            write!(
+                out,
+                "{}",
+                yujing_engine::mapping_config(&words).context("writing the suggested mapping")?
+            )?;
         }
     }
     out.flush()?;

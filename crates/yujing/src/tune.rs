@@ -372,8 +372,9 @@ pub(crate) fn tune(
             path.clone(),
             values
                 .iter()
-                .map(|v| serde_json::to_value(v).unwrap_or_default())
-                .collect(),
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{}: {path} has a value JSON cannot hold", grid_path.display()))?,
         );
     }
     let base = serde_json::to_value(&config.correlate)?;
@@ -969,7 +970,7 @@ mod tests {
             let full = full_run(settings, &clues);
             assert!(!full.is_empty(), "configuration {i} raises warnings");
             assert_eq!(run.warnings, full, "configuration {i}");
-            differ.insert(serde_json::to_string(&run.warnings).unwrap_or_default());
+            differ.insert(serde_json::to_string(&run.warnings).expect("warnings serialise"));
         }
         // The configurations really differ in what they raise.
         assert!(differ.len() >= 6, "{} distinct outcomes", differ.len());

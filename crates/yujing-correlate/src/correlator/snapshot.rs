@@ -37,6 +37,9 @@ pub enum SnapshotError {
     /// The bytes do not decode, or decode to an impossible state.
     #[error("the snapshot is damaged: {0}")]
     Damaged(String),
+    /// The correlator could not be encoded (a bug: no snapshot is written rather than an empty one).
+    #[error("cannot encode the correlator: {0}")]
+    Encode(String),
 }
 
 /// Everything of a [`Correlator`] that the clues decided, borrowed for writing.
@@ -95,7 +98,7 @@ impl Correlator {
     /// The state as bytes: clue profiles, term and place counts, clusters, the blocking index, what is pending
     /// for the next flush. [`Correlator::from_snapshot`] under the same settings gives a correlator that
     /// decides exactly as this one would.
-    pub fn snapshot(&self) -> Vec<u8> {
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         let state = StateRef {
             format: SNAPSHOT_FORMAT,
             fingerprint: self.settings.fingerprint(),
@@ -115,8 +118,7 @@ impl Correlator {
             warnings_raised: self.warnings_raised,
             merges: self.merges,
         };
-        // Serialising owned, finite data into a vector cannot fail.
-        postcard::to_stdvec(&state).unwrap_or_default()
+        postcard::to_stdvec(&state).map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// The correlator a [`Correlator::snapshot`] was taken of, running with `settings`, which must be those

@@ -890,7 +890,7 @@ mod tests {
             board(warnings, orders, towns, &map, &centre(), &filter, now)
         };
         let merged = merge(vec![shard(BAIPU.0), shard(RUCHENG.0)]).unwrap_or_else(|| panic!("two boards"));
-        let json = |b: &Board| serde_json::to_value(b).unwrap_or_default();
+        let json = |b: &Board| serde_json::to_value(b).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(json(&merged), json(&whole));
     }
 
