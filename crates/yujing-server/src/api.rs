@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -17,60 +17,112 @@ use yujing_workorder::{Command, WorkOrder};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::{console, feed, AppState};
+use Sharded::{Every, Front, One};
 
-/// Every route: method and path, as in `schemas/openapi.json` (a test checks they agree).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/"),
-    ("get", "/assets/app.js"),
-    ("get", "/assets/app.css"),
-    ("get", "/api/v1/session"),
-    ("post", "/api/v1/session"),
-    ("delete", "/api/v1/session"),
-    ("get", "/api/v1/map"),
-    ("get", "/api/v1/board"),
-    ("get", "/health"),
-    ("get", "/api/v1/orders"),
-    ("get", "/api/v1/orders/{order_id}"),
-    ("post", "/api/v1/orders/{order_id}/commands"),
-    ("get", "/api/v1/warnings"),
-    ("get", "/api/v1/warnings/{warning_id}"),
-    ("get", "/api/v1/clusters/{cluster_id}"),
-    ("post", "/api/v1/supervise"),
-    ("post", "/api/v1/ingest/{feed}"),
-    ("get", "/api/v1/events"),
-    ("get", "/api/v1/webhooks"),
-    ("post", "/api/v1/webhooks/{name}/retry"),
-    ("get", "/metrics"),
+/// How a route is answered on a sharded store, where an instance runs some of the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharded {
+    /// The instance's front answers it itself: the page and its sessions, `/health`, `/metrics` and the event
+    /// stream over every shard.
+    Front,
+    /// About one order, warning or cluster: the shard that knows it answers.
+    One,
+    /// Lists, the board, supervision, ingestion: every shard answers, and the answers merge.
+    Every,
+}
+
+/// A route: its method and path (as in `schemas/openapi.json`), how a sharded store answers it, and its handler.
+pub struct Route {
+    /// `get`, `post` or `delete`.
+    pub method: &'static str,
+    /// The path, with `{name}` for a segment.
+    pub path: &'static str,
+    /// How a sharded store answers it.
+    pub sharded: Sharded,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+impl Route {
+    /// Whether a request of `method` to `path` is this route's.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut pattern = self.path.split('/');
+        let mut given = path.split('/');
+        loop {
+            match (pattern.next(), given.next()) {
+                (None, None) => return true,
+                (Some(p), Some(g)) if p == g || (p.starts_with('{') && !g.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({:?})", self.method, self.path, self.sharded)
+    }
+}
+
+/// A route of the table.
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    sharded: Sharded,
+    handler: fn() -> MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        sharded,
+        handler,
+    }
+}
+
+/// Every route, the one table the router, the sharded front and the OpenAPI check derive from.
+pub const ROUTES: &[Route] = &[
+    route("get", "/", Front, || get(console::index)),
+    route("get", "/assets/app.js", Front, || get(console::script)),
+    route("get", "/assets/app.css", Front, || get(console::style)),
+    route("get", "/api/v1/session", Front, || get(console::session)),
+    route("post", "/api/v1/session", Front, || post(console::sign_in)),
+    route("delete", "/api/v1/session", Front, || delete(console::sign_out)),
+    route("get", "/api/v1/map", One, || get(console::map)),
+    route("get", "/api/v1/board", Every, || get(console::get_board)),
+    route("get", "/health", Front, || get(health)),
+    route("get", "/api/v1/orders", Every, || get(list_orders)),
+    route("get", "/api/v1/orders/{order_id}", One, || get(get_order)),
+    route("post", "/api/v1/orders/{order_id}/commands", One, || {
+        post(command)
+    }),
+    route("get", "/api/v1/warnings", Every, || get(list_warnings)),
+    route("get", "/api/v1/warnings/{warning_id}", One, || get(get_warning)),
+    route("get", "/api/v1/clusters/{cluster_id}", One, || get(get_cluster)),
+    route("post", "/api/v1/supervise", Every, || post(supervise)),
+    route("post", "/api/v1/ingest/{feed}", Every, || post(ingest)),
+    route("get", "/api/v1/events", Front, || get(feed::events)),
+    route("get", "/api/v1/webhooks", Every, || get(list_webhooks)),
+    route("post", "/api/v1/webhooks/{name}/retry", Every, || {
+        post(retry_webhook)
+    }),
+    route("get", "/metrics", Front, || get(metrics)),
 ];
 
-/// The router over `state`.
+/// The route a request of `method` to `path` is, if any.
+pub fn route_of(method: &str, path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.matches(method, path))
+}
+
+/// The router over `state`: every route of [`ROUTES`].
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
-    Router::new()
-        .route("/", get(console::index))
-        .route("/assets/app.js", get(console::script))
-        .route("/assets/app.css", get(console::style))
-        .route(
-            "/api/v1/session",
-            get(console::session)
-                .post(console::sign_in)
-                .delete(console::sign_out),
-        )
-        .route("/api/v1/map", get(console::map))
-        .route("/api/v1/board", get(console::get_board))
-        .route("/health", get(health))
-        .route("/api/v1/orders", get(list_orders))
-        .route("/api/v1/orders/{order_id}", get(get_order))
-        .route("/api/v1/orders/{order_id}/commands", post(command))
-        .route("/api/v1/warnings", get(list_warnings))
-        .route("/api/v1/warnings/{warning_id}", get(get_warning))
-        .route("/api/v1/clusters/{cluster_id}", get(get_cluster))
-        .route("/api/v1/supervise", post(supervise))
-        .route("/api/v1/ingest/{feed}", post(ingest))
-        .route("/api/v1/events", get(feed::events))
-        .route("/api/v1/webhooks", get(list_webhooks))
-        .route("/api/v1/webhooks/{name}/retry", post(retry_webhook))
-        .route("/metrics", get(metrics))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -652,6 +704,36 @@ fn file_name_for_logs(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_finds_its_route_by_method_and_path() {
+        let route = |method: &str, path: &str| super::route_of(method, path).map(|r| (r.path, r.sharded));
+        use super::Sharded;
+        assert_eq!(
+            route("GET", "/api/v1/orders"),
+            Some(("/api/v1/orders", Sharded::Every))
+        );
+        assert_eq!(
+            route("GET", "/api/v1/orders/wo-a"),
+            Some(("/api/v1/orders/{order_id}", Sharded::One))
+        );
+        assert_eq!(
+            route("POST", "/api/v1/orders/wo-a/commands"),
+            Some(("/api/v1/orders/{order_id}/commands", Sharded::One))
+        );
+        assert_eq!(
+            route("POST", "/api/v1/ingest/grid"),
+            Some(("/api/v1/ingest/{feed}", Sharded::Every))
+        );
+        assert_eq!(
+            route("DELETE", "/api/v1/session"),
+            Some(("/api/v1/session", Sharded::Front))
+        );
+        assert_eq!(route("GET", "/"), Some(("/", Sharded::Front)));
+        assert_eq!(route("GET", "/api/v1/orders/"), None, "an empty segment is no id");
+        assert_eq!(route("PUT", "/api/v1/orders"), None);
+        assert_eq!(route("GET", "/api/v1/orders/a/b"), None);
+    }
+
     #[test]
     fn a_file_name_cannot_forge_a_log_line_or_colour_the_terminal() {
         assert_eq!(

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use yujing_engine::Metrics;
 
+use crate::api::Sharded;
 use crate::{api, ApiError, Tokens, Worker};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use yujing_engine::{read_outbox, OutboxEvent, ServerConfig};
@@ -153,19 +154,37 @@ impl Front {
 /// Serves `/health`, `/metrics` and the API over every shard on `listener`.
 pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Front> {
     let addr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/events", get(events))
-        .route("/", get(crate::console::index))
-        .route("/assets/app.js", get(crate::console::script))
-        .route("/assets/app.css", get(crate::console::style))
-        .route("/api/v1/session", get(session).post(sign_in).delete(sign_out))
+    // The routes the front answers itself, from the one table; every other request goes to the shards.
+    let app = api::ROUTES
+        .iter()
+        .filter(|r| r.sharded == Sharded::Front)
+        .filter_map(|r| front_handler(r.method, r.path).map(|handler| (r.path, handler)))
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
         .fallback(route)
         .with_state(shards.clone());
     let stop = shards.stopping.subscribe();
     let task = tokio::spawn(crate::http::serve(listener, app, shards.limits, stop));
     Ok(Front { addr, shards, task })
+}
+
+/// The front's own handler of a route the front answers itself ([`Sharded::Front`]); a test checks every such
+/// route has one.
+fn front_handler(method: &str, path: &str) -> Option<axum::routing::MethodRouter<Arc<Shards>>> {
+    use axum::routing::{delete, post};
+    Some(match (method, path) {
+        ("get", "/health") => get(health),
+        ("get", "/metrics") => get(metrics),
+        ("get", "/api/v1/events") => get(events),
+        ("get", "/") => get(crate::console::index),
+        ("get", "/assets/app.js") => get(crate::console::script),
+        ("get", "/assets/app.css") => get(crate::console::style),
+        ("get", "/api/v1/session") => get(session),
+        ("post", "/api/v1/session") => post(sign_in),
+        ("delete", "/api/v1/session") => delete(sign_out),
+        _ => return None,
+    })
 }
 
 /// The page's sessions live on the instance it signed in to: the front answers them itself.
@@ -338,30 +357,10 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// What a route needs of the shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Needs {
-    /// About one order, warning or cluster: the shard that knows it answers.
-    One,
-    /// Lists, supervision, ingestion: every shard answers, and the answers merge.
-    Every,
-}
-
-fn needs(method: &Method, path: &str) -> Needs {
-    let every = matches!(
-        (method.as_str(), path),
-        ("GET", "/api/v1/orders")
-            | ("GET", "/api/v1/warnings")
-            | ("GET", "/api/v1/board")
-            | ("POST", "/api/v1/supervise")
-            | ("GET", "/api/v1/webhooks")
-    ) || (method == Method::POST
-        && (path.starts_with("/api/v1/ingest/") || path.starts_with("/api/v1/webhooks/")));
-    if every {
-        Needs::Every
-    } else {
-        Needs::One
-    }
+/// How a sharded store answers `method` on `path`: by its route in [`api::ROUTES`]; a path no route has goes
+/// to the shards, whose router answers 404.
+fn needs(method: &Method, path: &str) -> Sharded {
+    api::route_of(method.as_str(), path).map_or(Sharded::One, |route| route.sharded)
 }
 
 /// One answer: from the shards it speaks for.
@@ -527,9 +526,9 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// One response from the shards' answers (see the module's overview).
-fn combine(needs: Needs, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
+fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
     match needs {
-        Needs::One => {
+        Sharded::One | Sharded::Front => {
             let found = answers
                 .iter()
                 .position(|a| a.status.is_success())
@@ -548,7 +547,7 @@ fn combine(needs: Needs, answers: Vec<Answer>, unreachable: &[i32], path: &str) 
                 },
             }
         }
-        Needs::Every => {
+        Sharded::Every => {
             if !unreachable.is_empty() {
                 return unavailable(unreachable);
             }
@@ -628,6 +627,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_front_answers_every_route_the_table_gives_it() {
+        for route in api::ROUTES.iter().filter(|r| r.sharded == Sharded::Front) {
+            assert!(front_handler(route.method, route.path).is_some(), "{route:?}");
+        }
+    }
+
+    #[test]
     fn lists_join_reports_add_up_and_one_resource_comes_from_the_shard_that_knows_it() {
         let merged = merge(
             json!({"orders": [{"order_id": "wo-a"}], "file": {"new_clues": 2, "file": "x.jsonl"}}),
@@ -643,17 +649,18 @@ mod tests {
             merged,
             json!({"orders": [{"order_id": "wo-a"}, {"order_id": "wo-b"}], "file": {"new_clues": 5, "file": "x.jsonl"}})
         );
-        assert_eq!(needs(&Method::GET, "/api/v1/orders"), Needs::Every);
-        assert_eq!(needs(&Method::POST, "/api/v1/ingest/grid"), Needs::Every);
-        assert_eq!(needs(&Method::GET, "/api/v1/orders/wo-a"), Needs::One);
-        assert_eq!(needs(&Method::POST, "/api/v1/orders/wo-a/commands"), Needs::One);
+        assert_eq!(needs(&Method::GET, "/api/v1/orders"), Sharded::Every);
+        assert_eq!(needs(&Method::POST, "/api/v1/ingest/grid"), Sharded::Every);
+        assert_eq!(needs(&Method::GET, "/api/v1/orders/wo-a"), Sharded::One);
+        assert_eq!(needs(&Method::POST, "/api/v1/orders/wo-a/commands"), Sharded::One);
+        assert_eq!(needs(&Method::GET, "/api/v1/nothing"), Sharded::One);
         let answer = |status: StatusCode, body: &str| Answer {
             shards: vec![0],
             status,
             body: Bytes::from(body.to_owned()),
         };
         let one = combine(
-            Needs::One,
+            Sharded::One,
             vec![
                 answer(StatusCode::NOT_FOUND, "{}"),
                 answer(StatusCode::OK, "{\"order\":1}"),
@@ -663,21 +670,21 @@ mod tests {
         );
         assert_eq!(one.status(), StatusCode::OK);
         let missing = combine(
-            Needs::One,
+            Sharded::One,
             vec![answer(StatusCode::NOT_FOUND, "{}")],
             &[1],
             "/api/v1/orders/wo-a",
         );
         assert_eq!(missing.status(), StatusCode::SERVICE_UNAVAILABLE);
         let gone = combine(
-            Needs::One,
+            Sharded::One,
             vec![answer(StatusCode::NOT_FOUND, "{}")],
             &[],
             "/api/v1/orders/wo-a",
         );
         assert_eq!(gone.status(), StatusCode::NOT_FOUND);
         let partial = combine(
-            Needs::Every,
+            Sharded::Every,
             vec![answer(StatusCode::OK, "{}")],
             &[1],
             "/api/v1/orders",

@@ -30,7 +30,7 @@ fn documented() -> BTreeSet<(String, String)> {
 fn the_document_lists_exactly_the_routes() {
     let served: BTreeSet<(String, String)> = yujing_server::api::ROUTES
         .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
         .collect();
     assert_eq!(documented(), served);
 }
@@ -65,7 +65,8 @@ async fn every_listed_route_is_served() {
     let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
     let server = common::start(&dir.path().join("store"), &clock, None).await;
     let http = reqwest::Client::new();
-    for (method, path) in yujing_server::api::ROUTES {
+    for route in yujing_server::api::ROUTES {
+        let (method, path) = (&route.method, &route.path);
         let url = format!(
             "http://{}{}",
             server.addr,
