@@ -87,18 +87,95 @@ impl Command {
         }
     }
 
-    /// The roles that may issue it. The centre may do everything; a town handler what a handling unit does.
-    fn roles(&self) -> &'static [Role] {
-        match self {
-            Command::Accept
-            | Command::Start
-            | Command::Return
-            | Command::Escalate { .. }
-            | Command::Resolve { .. } => &[Role::Centre, Role::TownHandler],
-            _ => &[Role::Centre],
-        }
+    /// The command's row of [`TRANSITIONS`].
+    pub fn transition(&self) -> &'static Transition {
+        let name = self.name();
+        TRANSITIONS
+            .iter()
+            .find(|t| t.command == name)
+            .expect("every command has a row in TRANSITIONS (a test checks it)")
     }
 }
+
+/// Who may issue a command.
+const CENTRE: &[Role] = &[Role::Centre];
+/// The centre may do everything; a town handler what a handling unit does.
+const CENTRE_OR_UNIT: &[Role] = &[Role::Centre, Role::TownHandler];
+
+/// The states an order is open in: it can still be parked, dismissed or merged.
+const OPEN: &[OrderStatus] = &[
+    OrderStatus::Raised,
+    OrderStatus::Triaged,
+    OrderStatus::Dispatched,
+    OrderStatus::Accepted,
+    OrderStatus::InProgress,
+    OrderStatus::Resolved,
+    OrderStatus::Verifying,
+];
+
+/// A command's place in the lifecycle: the states it applies in, who may issue it, and whether it needs a
+/// reason. The events it gives are [`WorkOrder::decide`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The command's name.
+    pub command: &'static str,
+    /// The states it applies in.
+    pub from: &'static [OrderStatus],
+    /// The roles that may issue it (the system may issue any).
+    pub roles: &'static [Role],
+    /// Whether it is refused without a reason.
+    pub reason_required: bool,
+}
+
+const fn row(
+    command: &'static str,
+    from: &'static [OrderStatus],
+    roles: &'static [Role],
+    reason_required: bool,
+) -> Transition {
+    Transition {
+        command,
+        from,
+        roles,
+        reason_required,
+    }
+}
+
+/// The work order's lifecycle in one table: each command, the states it applies in, who may issue it, and
+/// whether it needs a reason.
+pub const TRANSITIONS: &[Transition] = {
+    use OrderStatus::{
+        Accepted, Closed, Dispatched, InProgress, Parked, Raised, Resolved, Triaged, Verifying,
+    };
+    &[
+        row("triage", &[Raised], CENTRE, false),
+        row("dispatch", &[Raised, Triaged], CENTRE, false),
+        row("accept", &[Dispatched], CENTRE_OR_UNIT, false),
+        row("start", &[Accepted], CENTRE_OR_UNIT, false),
+        row("return", &[Dispatched, Accepted], CENTRE_OR_UNIT, true),
+        row(
+            "escalate",
+            &[Triaged, Dispatched, Accepted, InProgress],
+            CENTRE_OR_UNIT,
+            false,
+        ),
+        row("resolve", &[Accepted, InProgress], CENTRE_OR_UNIT, false),
+        row("verify", &[Resolved], CENTRE, false),
+        row("close", &[Verifying], CENTRE, false),
+        row("reopen", &[Resolved, Verifying, Closed], CENTRE, true),
+        row("park", OPEN, CENTRE, false),
+        row("resume", &[Parked], CENTRE, false),
+        row("dismiss", OPEN, CENTRE, true),
+        row(
+            "merge",
+            &[
+                Raised, Triaged, Dispatched, Accepted, InProgress, Resolved, Verifying, Parked,
+            ],
+            CENTRE,
+            false,
+        ),
+    ]
+};
 
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -417,6 +494,9 @@ impl WorkOrder {
 
     /// The events `command` by `actor` at `at` gives, or why it is refused. `into` is the order a `merge` names,
     /// as the caller found it. Changes nothing: apply the events to change the state.
+    ///
+    /// Who may issue it, the states it applies in and whether it needs a reason are its row of
+    /// [`TRANSITIONS`]; what follows here is what each command writes and its own checks.
     pub fn decide(
         &self,
         command: &Command,
@@ -426,178 +506,74 @@ impl WorkOrder {
         policy: &Policy,
         into: Option<&WorkOrder>,
     ) -> Result<Vec<WorkOrderEvent>, CommandError> {
-        use OrderStatus as S;
-        if actor.role != Role::System && !command.roles().contains(&actor.role) {
+        let transition = command.transition();
+        if actor.role != Role::System && !transition.roles.contains(&actor.role) {
             return Err(CommandError::NotAllowed {
                 role: actor.role.as_str(),
                 command: command.name(),
             });
         }
+        self.require(command, transition.from)?;
         let reason = reason_of(reason);
-        let open = [
-            S::Raised,
-            S::Triaged,
-            S::Dispatched,
-            S::Accepted,
-            S::InProgress,
-            S::Resolved,
-            S::Verifying,
-        ];
+        if transition.reason_required && reason.is_none() {
+            return Err(CommandError::ReasonRequired {
+                command: command.name(),
+            });
+        }
         let mut events = self.events(at);
+        let invalid = |why: String| CommandError::Invalid {
+            command: command.name(),
+            reason: why,
+        };
         match command {
-            Command::Triage => {
-                self.require(command, &[S::Raised])?;
-                events.push(actor, reason, OrderChange::Triaged);
-            }
+            Command::Triage => events.push(actor, reason, OrderChange::Triaged),
             Command::Dispatch { unit } => {
-                self.require(command, &[S::Raised, S::Triaged])?;
-                let unit = match unit.as_deref().map(str::trim) {
-                    Some("") => {
-                        return Err(CommandError::Invalid {
-                            command: command.name(),
-                            reason: "the unit is empty".to_owned(),
-                        })
-                    }
-                    Some(unit) => unit.to_owned(),
-                    None => policy.route(&self.subject),
-                };
-                if self.returns >= policy.config.max_returns && unit != policy.config.centre_unit {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: format!(
-                            "units returned this order {} times; the centre ({}) keeps it",
-                            self.returns, policy.config.centre_unit
-                        ),
-                    });
-                }
-                if self.status == S::Raised {
+                let unit = self
+                    .unit_to_dispatch_to(unit.as_deref(), policy)
+                    .map_err(invalid)?;
+                if self.status == OrderStatus::Raised {
                     events.push(actor, None, OrderChange::Triaged);
                 }
                 events.push(actor, reason, self.dispatch_to(unit, at, policy));
             }
-            Command::Accept => {
-                self.require(command, &[S::Dispatched])?;
-                events.push(actor, reason, OrderChange::Accepted);
-            }
-            Command::Start => {
-                self.require(command, &[S::Accepted])?;
-                events.push(actor, reason, OrderChange::Started);
-            }
-            Command::Return => {
-                self.require(command, &[S::Dispatched, S::Accepted])?;
-                let Some(reason) = reason else {
-                    return Err(CommandError::ReasonRequired {
-                        command: command.name(),
-                    });
-                };
-                let returns = self.returns + 1;
-                events.push(
-                    actor,
-                    Some(reason),
-                    OrderChange::Returned {
-                        unit: self.unit.clone().unwrap_or_default(),
-                        returns,
-                    },
-                );
-                if returns >= policy.config.max_returns {
-                    let centre = policy.config.centre_unit.clone();
-                    events.push(
-                        &Actor::system(&centre),
-                        Some(format!("returned {returns} times: the centre keeps it")),
-                        self.dispatch_to(centre.clone(), at, policy),
-                    );
-                }
-            }
+            Command::Accept => events.push(actor, reason, OrderChange::Accepted),
+            Command::Start => events.push(actor, reason, OrderChange::Started),
+            Command::Return => self.push_return(&mut events, actor, reason, at, policy),
             Command::Escalate { target } => {
-                self.require(command, &[S::Triaged, S::Dispatched, S::Accepted, S::InProgress])?;
-                if target.level() <= self.escalation_level {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: format!(
-                            "the order is already at escalation level {}; escalate to a higher level",
-                            self.escalation_level
-                        ),
-                    });
-                }
-                if let EscalationTarget::JointHandling { departments } = target {
-                    if departments.iter().filter(|d| !d.trim().is_empty()).count() < 2 {
-                        return Err(CommandError::Invalid {
-                            command: command.name(),
-                            reason: "joint handling needs at least two departments".to_owned(),
-                        });
-                    }
-                }
-                events.push(
-                    actor,
-                    reason,
-                    OrderChange::Escalated {
-                        target: target.clone(),
-                        level: target.level(),
-                        automatic: false,
-                    },
-                );
+                self.check_escalation(target).map_err(invalid)?;
+                let change = OrderChange::Escalated {
+                    target: target.clone(),
+                    level: target.level(),
+                    automatic: false,
+                };
+                events.push(actor, reason, change);
             }
             Command::Resolve { summary } => {
-                self.require(command, &[S::Accepted, S::InProgress])?;
                 if summary.trim().is_empty() {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: "say how it was resolved (summary)".to_owned(),
-                    });
+                    return Err(invalid("say how it was resolved (summary)".to_owned()));
                 }
-                events.push(
-                    actor,
-                    reason,
-                    OrderChange::Resolved {
-                        summary: summary.trim().to_owned(),
-                    },
-                );
+                let summary = summary.trim().to_owned();
+                events.push(actor, reason, OrderChange::Resolved { summary });
             }
             Command::Verify { satisfaction } => {
-                self.require(command, &[S::Resolved])?;
-                events.push(
-                    actor,
-                    reason,
-                    OrderChange::Verified {
-                        satisfaction: *satisfaction,
-                    },
-                );
-                if *satisfaction == Satisfaction::Dissatisfied {
-                    events.push(
-                        actor,
-                        Some("the follow-up visit found the parties dissatisfied".to_owned()),
-                        OrderChange::Reopened {
-                            cause: ReopenCause::VerificationFailed,
-                        },
-                    );
+                let satisfaction = *satisfaction;
+                events.push(actor, reason, OrderChange::Verified { satisfaction });
+                if satisfaction == Satisfaction::Dissatisfied {
+                    let cause = ReopenCause::VerificationFailed;
+                    let why = "the follow-up visit found the parties dissatisfied".to_owned();
+                    events.push(actor, Some(why), OrderChange::Reopened { cause });
                 }
             }
-            Command::Close => {
-                self.require(command, &[S::Verifying])?;
-                events.push(actor, reason, OrderChange::Closed);
-            }
+            Command::Close => events.push(actor, reason, OrderChange::Closed),
             Command::Reopen => {
-                self.require(command, &[S::Resolved, S::Verifying, S::Closed])?;
-                let Some(reason) = reason else {
-                    return Err(CommandError::ReasonRequired {
-                        command: command.name(),
-                    });
-                };
-                events.push(
-                    actor,
-                    Some(reason),
-                    OrderChange::Reopened {
-                        cause: ReopenCause::Manual,
-                    },
-                );
+                let cause = ReopenCause::Manual;
+                events.push(actor, reason, OrderChange::Reopened { cause });
             }
             Command::Park { review_on } => {
-                self.require(command, &open)?;
                 if *review_on <= policy.calendar.local_date(at) {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: format!("the review date {review_on} is not in the future"),
-                    });
+                    return Err(invalid(format!(
+                        "the review date {review_on} is not in the future"
+                    )));
                 }
                 events.push(
                     actor,
@@ -607,49 +583,85 @@ impl WorkOrder {
                     },
                 );
             }
-            Command::Resume => {
-                self.require(command, &[S::Parked])?;
-                events.push(actor, reason, OrderChange::Resumed);
-            }
-            Command::Dismiss => {
-                self.require(command, &open)?;
-                let Some(reason) = reason else {
-                    return Err(CommandError::ReasonRequired {
-                        command: command.name(),
-                    });
-                };
-                events.push(actor, Some(reason), OrderChange::Dismissed);
-            }
+            Command::Resume => events.push(actor, reason, OrderChange::Resumed),
+            Command::Dismiss => events.push(actor, reason, OrderChange::Dismissed),
             Command::Merge { into_order_id } => {
-                let mut allowed = open.to_vec();
-                allowed.push(S::Parked);
-                self.require(command, &allowed)?;
-                let Some(into) = into.filter(|o| o.order_id == *into_order_id) else {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: format!("there is no order {into_order_id}"),
-                    });
-                };
-                if into.order_id == self.order_id || into.status.is_final() {
-                    return Err(CommandError::Invalid {
-                        command: command.name(),
-                        reason: format!(
-                            "order {} is {}; merge into another open order",
-                            into.order_id,
-                            into.status.as_str()
-                        ),
-                    });
-                }
-                events.push(
-                    actor,
-                    reason,
-                    OrderChange::Merged {
-                        into_order_id: into.order_id.clone(),
-                    },
-                );
+                let into = self.merge_target(into_order_id, into).map_err(invalid)?;
+                let into_order_id = into.order_id.clone();
+                events.push(actor, reason, OrderChange::Merged { into_order_id });
             }
         }
         Ok(events.out)
+    }
+
+    /// The unit a dispatch sends the order to: the one named, or the one routing chooses; refused when the
+    /// name is empty, or when units have returned the order too often and it is not the centre.
+    fn unit_to_dispatch_to(&self, named: Option<&str>, policy: &Policy) -> Result<String, String> {
+        let unit = match named.map(str::trim) {
+            Some("") => return Err("the unit is empty".to_owned()),
+            Some(unit) => unit.to_owned(),
+            None => policy.route(&self.subject),
+        };
+        if self.returns >= policy.config.max_returns && unit != policy.config.centre_unit {
+            return Err(format!(
+                "units returned this order {} times; the centre ({}) keeps it",
+                self.returns, policy.config.centre_unit
+            ));
+        }
+        Ok(unit)
+    }
+
+    /// A unit returns the order; after `max_returns` returns the centre keeps it.
+    fn push_return(
+        &self,
+        events: &mut Events<'_>,
+        actor: &Actor,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) {
+        let returns = self.returns + 1;
+        let unit = self.unit.clone().unwrap_or_default();
+        events.push(actor, reason, OrderChange::Returned { unit, returns });
+        if returns >= policy.config.max_returns {
+            let centre = policy.config.centre_unit.clone();
+            events.push(
+                &Actor::system(&centre),
+                Some(format!("returned {returns} times: the centre keeps it")),
+                self.dispatch_to(centre.clone(), at, policy),
+            );
+        }
+    }
+
+    /// An escalation must go higher than the order stands, and joint handling needs two departments.
+    fn check_escalation(&self, target: &EscalationTarget) -> Result<(), String> {
+        if target.level() <= self.escalation_level {
+            return Err(format!(
+                "the order is already at escalation level {}; escalate to a higher level",
+                self.escalation_level
+            ));
+        }
+        if let EscalationTarget::JointHandling { departments } = target {
+            if departments.iter().filter(|d| !d.trim().is_empty()).count() < 2 {
+                return Err("joint handling needs at least two departments".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// The order a merge names, which must be found, another order, and open.
+    fn merge_target<'a>(&self, named: &str, found: Option<&'a WorkOrder>) -> Result<&'a WorkOrder, String> {
+        let Some(into) = found.filter(|o| o.order_id == named) else {
+            return Err(format!("there is no order {named}"));
+        };
+        if into.order_id == self.order_id || into.status.is_final() {
+            return Err(format!(
+                "order {} is {}; merge into another open order",
+                into.order_id,
+                into.status.as_str()
+            ));
+        }
+        Ok(into)
     }
 
     /// The events `merge` adds to the order merged into.
@@ -809,5 +821,58 @@ impl WorkOrder {
             }
         }
         events.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_one_row_of_the_transition_table() {
+        let commands = [
+            Command::Triage,
+            Command::Dispatch { unit: None },
+            Command::Accept,
+            Command::Start,
+            Command::Return,
+            Command::Escalate {
+                target: EscalationTarget::CityDepartment {
+                    department: "市信访局".to_owned(),
+                },
+            },
+            Command::Resolve {
+                summary: String::new(),
+            },
+            Command::Verify {
+                satisfaction: Satisfaction::Satisfied,
+            },
+            Command::Close,
+            Command::Reopen,
+            Command::Park {
+                review_on: NaiveDate::MIN,
+            },
+            Command::Resume,
+            Command::Dismiss,
+            Command::Merge {
+                into_order_id: String::new(),
+            },
+        ];
+        assert_eq!(commands.len(), TRANSITIONS.len());
+        for command in &commands {
+            let rows = TRANSITIONS.iter().filter(|t| t.command == command.name()).count();
+            assert_eq!(rows, 1, "{}", command.name());
+            assert!(!command.transition().from.is_empty());
+        }
+        // Nothing leaves a closed, dismissed or merged order but a reopen of a closed one.
+        for row in TRANSITIONS {
+            assert!(!row.from.contains(&OrderStatus::Dismissed) && !row.from.contains(&OrderStatus::Merged));
+            assert_eq!(
+                row.from.contains(&OrderStatus::Closed),
+                row.command == "reopen",
+                "{}",
+                row.command
+            );
+        }
     }
 }
