@@ -465,6 +465,27 @@ pub struct ClueRange {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// `, clues offsets A to B, event time S to U` for what the range bounds; empty for the whole log.
+impl std::fmt::Display for ClueRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let offset = |o: Option<Offset>| o.map_or_else(|| "…".to_owned(), |o| o.to_string());
+        let time =
+            |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "…".to_owned(), |t| t.to_rfc3339());
+        if self.from_offset.is_some() || self.to_offset.is_some() {
+            write!(
+                f,
+                ", clues offsets {} to {}",
+                offset(self.from_offset),
+                offset(self.to_offset)
+            )?;
+        }
+        if self.since.is_some() || self.until.is_some() {
+            write!(f, ", event time {} to {}", time(self.since), time(self.until))?;
+        }
+        Ok(())
+    }
+}
+
 impl ClueRange {
     /// Whether the clue at `offset` is in the range.
     pub fn contains(&self, offset: Offset, clue: &Clue) -> bool {

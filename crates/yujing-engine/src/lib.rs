@@ -14,6 +14,7 @@
 //! - [`Shard`]: which shard of a store on Kafka a town's records belong to (`[store.kafka] partitions`), and
 //!   which instance runs each shard ([`shard::claim_shard`], [`shard::shard_owners`]).
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
+//! - [`store`]: the scratch store a replay or a sweep correlates into, and copying a stored log's clues there.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`vocab`]: the category words no table maps, for `yujing vocab`.
@@ -32,6 +33,7 @@ pub mod refused;
 pub mod shard;
 pub mod snapshot;
 pub mod sources;
+pub mod store;
 pub mod topics;
 pub mod vocab;
 

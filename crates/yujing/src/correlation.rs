@@ -3,9 +3,7 @@
 use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
 use yujing_engine::{correlate, for_each_warning, Built, ClueRange, EngineConfig, Ingestor, SystemClock};
-use yujing_log::{Batch, EmbeddedLog, Log};
 use yujing_model::{FeedId, Warning};
 
 use crate::{open_log_for_reading, write_json_lines};
@@ -69,87 +67,6 @@ pub(crate) enum ReplaySource<'a> {
     Log(ClueRange),
 }
 
-/// The range in words, for a replay's summary line: empty for the whole log.
-pub(crate) fn describe_range(range: &ClueRange) -> String {
-    let mut parts = Vec::new();
-    if range.from_offset.is_some() || range.to_offset.is_some() {
-        let bound = |o: Option<u64>| o.map(|o| o.to_string()).unwrap_or_else(|| "…".to_owned());
-        parts.push(format!(
-            "clues offsets {} to {}",
-            bound(range.from_offset),
-            bound(range.to_offset)
-        ));
-    }
-    if range.since.is_some() || range.until.is_some() {
-        let bound = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "…".to_owned());
-        parts.push(format!(
-            "event time {} to {}",
-            bound(range.since),
-            bound(range.until)
-        ));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", parts.join(", "))
-    }
-}
-
-/// A fresh scratch store at `OUT/store`, replacing a previous replay's.
-fn scratch_store(out_dir: &std::path::Path) -> Result<EmbeddedLog> {
-    let store = out_dir.join("store");
-    if store.exists() {
-        if !EmbeddedLog::exists(&store) {
-            anyhow::bail!(
-                "{} exists and is not a yujing store; choose another --out",
-                store.display()
-            );
-        }
-        std::fs::remove_dir_all(&store)
-            .with_context(|| format!("cannot remove the previous replay store {}", store.display()))?;
-    }
-    std::fs::create_dir_all(&store).with_context(|| format!("cannot create {}", store.display()))?;
-    Ok(EmbeddedLog::open(&store)?)
-}
-
-/// Copies the clues of `source` in `range` into `scratch`, in log order, keeping their append times. Returns
-/// how many.
-fn copy_clues(source: &dyn Log, scratch: &EmbeddedLog, range: &ClueRange) -> Result<u64> {
-    let mut batch = Batch::new();
-    let mut copied = 0u64;
-    let mut failed = None;
-    let from = range.from_offset.unwrap_or(0);
-    yujing_engine::read::for_each_entry(source, yujing_engine::topics::CLUES, from, |entry| {
-        if range.to_offset.is_some_and(|to| entry.offset >= to) {
-            return Ok(());
-        }
-        let clue: yujing_model::Clue =
-            serde_json::from_slice(&entry.record.value).map_err(|e| yujing_engine::ReadError::Decode {
-                topic: yujing_engine::topics::CLUES.to_owned(),
-                offset: entry.offset,
-                reason: e.to_string(),
-            })?;
-        if !range.contains(entry.offset, &clue) {
-            return Ok(());
-        }
-        batch.append(yujing_engine::topics::CLUES, entry.record.clone());
-        copied += 1;
-        if batch.appends() >= 1000 {
-            if let Err(e) = scratch.write(std::mem::take(&mut batch)) {
-                failed = Some(e);
-            }
-        }
-        Ok(())
-    })?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    if !batch.is_empty() {
-        scratch.write(batch)?;
-    }
-    Ok(copied)
-}
-
 pub(crate) fn replay(
     config: &EngineConfig,
     built: &Built,
@@ -161,7 +78,7 @@ pub(crate) fn replay(
             anyhow::bail!("--feeds {} is not a directory", feeds.display());
         }
     }
-    let log = scratch_store(out_dir)?;
+    let log = yujing_engine::store::scratch_store(out_dir)?;
     let clock = SystemClock;
     let read = match source {
         ReplaySource::Feeds(feeds) => {
@@ -179,15 +96,10 @@ pub(crate) fn replay(
         }
         ReplaySource::Log(range) => {
             let stored = open_log_for_reading(config)?;
-            let copied = copy_clues(stored.as_ref(), &log, &range)?;
+            let copied = yujing_engine::store::copy_clues(stored.as_ref(), &log, &range)?;
             format!(
-                "replayed {copied} clue versions from the stored log ({}){}",
-                match config.store.backend {
-                    yujing_engine::Backend::Kafka =>
-                        format!("Kafka {}", config.store.kafka.bootstrap_servers),
-                    yujing_engine::Backend::Embedded => config.store.data_dir.display().to_string(),
-                },
-                describe_range(&range)
+                "replayed {copied} clue versions from the stored log ({}){range}",
+                crate::store_name(config)
             )
         }
     };

@@ -23,7 +23,6 @@ use yujing_model::FeedId;
 mod correlation;
 mod orders;
 mod quality;
-mod tune;
 
 use correlation::{explain, replay, rule_tests, warnings, write_warning_table, ReplaySource};
 use orders::{orders, serve};
@@ -392,6 +391,14 @@ fn load_config(global: &Global) -> Result<EngineConfig> {
 }
 
 /// Opens the store for reading: works while an ingest or `yujing run` is writing it.
+/// How messages name the configured store: its directory, or its Kafka cluster.
+pub(crate) fn store_name(config: &EngineConfig) -> String {
+    match config.store.backend {
+        yujing_engine::Backend::Kafka => format!("Kafka {}", config.store.kafka.bootstrap_servers),
+        yujing_engine::Backend::Embedded => config.store.data_dir.display().to_string(),
+    }
+}
+
 pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>> {
     if config.store.backend == Backend::Kafka {
         let kafka = config.store.kafka_log_config();
@@ -475,10 +482,23 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let input = match &truth {
-                Some(dir) if !from_log => tune::TuneInput::Simulation(dir),
-                _ => tune::TuneInput::StoredLog(range.range(&config)?),
+                Some(dir) if !from_log => yujing_tune::TuneInput::Simulation(dir),
+                _ => yujing_tune::TuneInput::StoredLog {
+                    log: open_log_for_reading(&config)?,
+                    range: range.range(&config)?,
+                    name: store_name(&config),
+                },
             };
-            tune::tune(&config, &built, input, &tune::grid_path(&grid), &out)
+            let grid = yujing_tune::grid::absolute(&grid);
+            let summary = yujing_tune::tune(&config, &built, input, &grid, &out)?;
+            println!(
+                "swept {} configurations over {} clue versions from {}; wrote {}/report.md, report.html and results.json",
+                summary.configurations,
+                summary.clue_versions,
+                summary.source,
+                out.display()
+            );
+            Ok(())
         }
         Command::Run { listen, watch } => serve(&config, &built, listen, watch),
         Command::Orders { order_id, json } => orders(&config, &built, order_id.as_deref(), json),

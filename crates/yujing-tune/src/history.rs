@@ -1,0 +1,71 @@
+//! The history a sweep runs over, decoded once: a simulation's export files (into a scratch store beside the
+//! report, with the simulation's truth), or the clues of a stored log in a range (the log is only read; its
+//! work orders are the outcomes).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use yujing_engine::{clues_in_event_time, clues_in_range, Built, ClueRange, Ingestor, SystemClock};
+use yujing_log::Log;
+use yujing_model::Clue;
+use yujing_sim::TruthRecord;
+
+use crate::TuneError;
+
+/// Where a sweep reads its history and outcomes.
+#[derive(Clone)]
+pub enum TuneInput<'a> {
+    /// A simulation's directory (`feeds/`, `truth/records.jsonl`).
+    Simulation(&'a Path),
+    /// A stored log's clues in a range, with its work orders as outcomes.
+    StoredLog {
+        /// The stored log, opened for reading.
+        log: Arc<dyn Log>,
+        /// The clues to sweep over.
+        range: ClueRange,
+        /// How the report names the log (its directory, or the Kafka cluster).
+        name: String,
+    },
+}
+
+/// The decoded history.
+pub struct History {
+    /// Every clue version, in event-time order.
+    pub clues: Vec<Clue>,
+    /// The simulation's truth, when the history is a simulation.
+    pub truth: Option<Vec<TruthRecord>>,
+    /// The stored log, when the history is one: its work orders are the outcomes.
+    pub stored: Option<Arc<dyn Log>>,
+    /// What the history is, for the report.
+    pub source: String,
+}
+
+/// Decodes `input` once; a simulation goes through a scratch store at `out_dir/store`.
+pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<History, TuneError> {
+    match input {
+        TuneInput::Simulation(dir) => {
+            let log = yujing_engine::store::scratch_store(out_dir).map_err(|e| match e {
+                yujing_engine::store::ScratchError::NotAStore(path) => TuneError::NotAScratchStore(path),
+                other => TuneError::Scratch(other),
+            })?;
+            Ingestor::new(&log, &built.normalizer, &SystemClock).ingest_paths(
+                &[dir.join("feeds")],
+                None,
+                &mut |_| {},
+            )?;
+            let truth: Vec<TruthRecord> = yujing_sim::read_json_lines(&dir.join("truth/records.jsonl"))?;
+            Ok(History {
+                clues: clues_in_event_time(&log)?,
+                truth: Some(truth),
+                stored: None,
+                source: format!("simulation {}", dir.display()),
+            })
+        }
+        TuneInput::StoredLog { log, range, name } => Ok(History {
+            clues: clues_in_range(log.as_ref(), &range)?,
+            truth: None,
+            source: format!("the stored log ({name}){range}"),
+            stored: Some(log),
+        }),
+    }
+}

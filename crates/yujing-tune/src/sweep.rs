@@ -1,0 +1,208 @@
+//! The sweep itself: cluster the history once per distinct scoring setting (rules do not change the
+//! clustering), then judge every configuration's rules on those clusters. Equal to correlating the history once
+//! per configuration (a test checks it), at the cost of one clustering per scoring setting.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use yujing_correlate::{Correlator, Settings};
+use yujing_model::{Clue, Warning};
+
+/// The warnings and clusters of one configuration over the history.
+pub struct Run {
+    /// The warnings it raised, in the order raised.
+    pub warnings: Vec<Warning>,
+    /// `feed:source_id` → cluster id; shared by the configurations that cluster alike.
+    pub cluster_of: Arc<HashMap<String, String>>,
+}
+
+/// The part of the settings that decides the clustering: everything but the rules and the episode gap, which
+/// only judge clusters (see [`Correlator::judge`]).
+fn clustering_part(settings: &Settings) -> Settings {
+    Settings {
+        rules: Vec::new(),
+        episode_gap_days: 0,
+        ..settings.clone()
+    }
+}
+
+/// The configurations by how they cluster: indices into `configs`, each group sharing one clustering.
+pub fn clustering_groups(configs: &[Settings]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Settings, Vec<usize>)> = Vec::new();
+    for (i, settings) in configs.iter().enumerate() {
+        let part = clustering_part(settings);
+        match groups.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((part, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Cluster the history once with `clustering` (observe every clue, give lone clues their second chance), then
+/// judge each configuration's rules on those clusters, `threads` configurations at a time. Equal to correlating
+/// the history once per configuration, at the cost of one.
+fn correlate_group(
+    clustering: &Settings,
+    members: &[(usize, &Settings)],
+    clues: &[Clue],
+    threads: usize,
+) -> Vec<(usize, Run)> {
+    let mut correlator = Correlator::new(clustering.clone());
+    for clue in clues {
+        correlator.observe(clue);
+    }
+    correlator.reconsider();
+    let cluster_of: Arc<HashMap<String, String>> = Arc::new(
+        correlator
+            .assignments()
+            .into_iter()
+            .map(|a| (format!("{}:{}", a.feed, a.source_id), a.cluster_id))
+            .collect(),
+    );
+    parallel_map(members.len(), threads, |k| {
+        let (i, settings) = members[k];
+        let run = Run {
+            warnings: correlator.judge(&settings.rules, settings.episode_gap_days),
+            cluster_of: Arc::clone(&cluster_of),
+        };
+        (i, run)
+    })
+}
+
+/// `f(0)`, …, `f(count - 1)` on `threads` scoped threads (item `i` on thread `i % threads`), in index order. A
+/// panic in `f` is the caller's.
+pub fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, count.max(1));
+    let f = &f;
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (t..count).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Every configuration's run, in the order of `configs`: one clustering per distinct scoring setting, the
+/// groups `workers` at a time (the cores left over judge rules within a group).
+pub fn run_all(configs: &[Settings], clues: &[Clue], workers: usize) -> Vec<Run> {
+    let groups = clustering_groups(configs);
+    tracing::info!(
+        configurations = configs.len(),
+        clusterings = groups.len(),
+        "tune: the configurations cluster in {} distinct ways",
+        groups.len()
+    );
+    let parallel_groups = workers.clamp(1, groups.len().max(1));
+    let threads_per_group = (workers / parallel_groups).max(1);
+    let per_group = parallel_map(groups.len(), parallel_groups, |g| {
+        let members: Vec<(usize, &Settings)> = groups[g].iter().map(|&i| (i, &configs[i])).collect();
+        correlate_group(
+            &clustering_part(&configs[groups[g][0]]),
+            &members,
+            clues,
+            threads_per_group,
+        )
+    });
+    // The groups partition the configurations: each index comes back exactly once.
+    let mut runs: Vec<(usize, Run)> = per_group.into_iter().flatten().collect();
+    runs.sort_by_key(|(i, _)| *i);
+    runs.into_iter().map(|(_, run)| run).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use yujing_correlate::CorrelateConfig;
+    use yujing_engine::{clues_in_event_time, Built, EngineConfig, Ingestor, SystemClock};
+    use yujing_log::EmbeddedLog;
+
+    use super::*;
+    use crate::grid::apply;
+
+    /// A seeded simulation's clues, decoded and normalized as `tune` does.
+    fn simulated_clues(built: &Built, disputes: usize) -> Vec<Clue> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = yujing_sim::SimConfig {
+            seed: 5,
+            disputes,
+            days: 120,
+            ..yujing_sim::SimConfig::default()
+        };
+        let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
+        simulation
+            .write_to(
+                dir.path(),
+                &built.correlate.rules,
+                built.correlate.episode_gap_days,
+            )
+            .expect("simulation written");
+        let log = EmbeddedLog::open(dir.path().join("store")).expect("store");
+        Ingestor::new(&log, &built.normalizer, &SystemClock)
+            .ingest_paths(&[dir.path().join("feeds")], None, &mut |_| {})
+            .expect("ingested");
+        clues_in_event_time(&log).expect("clues")
+    }
+
+    fn full_run(settings: &Settings, clues: &[Clue]) -> Vec<Warning> {
+        let mut correlator = Correlator::new(settings.clone());
+        for clue in clues {
+            correlator.observe(clue);
+        }
+        correlator.reconsider();
+        correlator.flush()
+    }
+
+    #[test]
+    fn judging_rules_on_shared_clusters_equals_correlating_once_per_configuration() {
+        let mut config = EngineConfig::defaults();
+        config.pii.demo = true;
+        let built = config.check().expect("the defaults are valid");
+        let clues = simulated_clues(&built, 300);
+        let base = serde_json::to_value(&config.correlate).expect("JSON");
+        let variant = |changes: &[(&str, serde_json::Value)]| {
+            let mut value = base.clone();
+            for (path, v) in changes {
+                value = apply(&value, path, v).expect("a parameter");
+            }
+            serde_json::from_value::<CorrelateConfig>(value)
+                .expect("a configuration")
+                .build()
+                .expect("valid")
+        };
+        let configs = vec![
+            built.correlate.clone(),
+            variant(&[("rules.recurring-orange.occurrences", serde_json::json!(3))]),
+            variant(&[
+                ("rules.recurring-orange.occurrences", serde_json::json!(4)),
+                ("rules.recurring-orange.within_days", serde_json::json!(14)),
+            ]),
+            variant(&[("rules.recurring-red.occurrences", serde_json::json!(6))]),
+            variant(&[("episode_gap_days", serde_json::json!(20))]),
+            variant(&[("scoring.link_threshold", serde_json::json!(7.0))]),
+            variant(&[
+                ("scoring.link_threshold", serde_json::json!(7.0)),
+                ("rules.recurring-orange.occurrences", serde_json::json!(4)),
+            ]),
+        ];
+        // Two clusterings: the link threshold is the only scoring change.
+        assert_eq!(clustering_groups(&configs).len(), 2);
+        let runs = run_all(&configs, &clues, 2);
+        assert_eq!(runs.len(), configs.len());
+        let mut differ = BTreeSet::new();
+        for (i, (settings, run)) in configs.iter().zip(&runs).enumerate() {
+            let full = full_run(settings, &clues);
+            assert!(!full.is_empty(), "configuration {i} raises warnings");
+            assert_eq!(run.warnings, full, "configuration {i}");
+            differ.insert(serde_json::to_string(&run.warnings).expect("warnings serialise"));
+        }
+        // The configurations really differ in what they raise.
+        assert!(differ.len() >= 6, "{} distinct outcomes", differ.len());
+    }
+}
