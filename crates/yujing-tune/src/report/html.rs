@@ -7,26 +7,37 @@ use yujing_model::WarningLevel;
 use super::{cells, changes_text, COLUMNS};
 use crate::outcome::Outcome;
 
-/// A self-contained page: inline SVG plots, no script, no external asset.
-pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) -> String {
-    const W: f64 = 520.0;
-    const H: f64 = 360.0;
-    const M: f64 = 48.0;
-    let x_of = |v: f64| M + v.clamp(0.0, 1.0) * (W - 2.0 * M);
-    let y_of = |v: f64| H - M - v.clamp(0.0, 1.0) * (H - 2.0 * M);
-    let axes = |x_label: &str, y_label: &str| {
-        format!(
-            r##"<line x1="{M}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{M}" y1="{M}" x2="{M}" y2="{b}" stroke="#333"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="13">{x}</text><text x="14" y="{cy}" text-anchor="middle" font-size="13" transform="rotate(-90 14 {cy})">{y}</text>"##,
-            b = H - M,
-            r = W - M,
-            cx = W / 2.0,
-            ty = H - 10.0,
-            cy = H / 2.0,
-            x = escape(x_label),
-            y = escape(y_label)
-        )
-    };
-    // Precision–recall of orange warnings across the sweep.
+/// The plots' size and margin, in pixels.
+const W: f64 = 520.0;
+const H: f64 = 360.0;
+const M: f64 = 48.0;
+
+/// A share (0–1) on the x axis of a plot.
+fn x_of(v: f64) -> f64 {
+    M + v.clamp(0.0, 1.0) * (W - 2.0 * M)
+}
+
+/// A share (0–1) on the y axis of a plot.
+fn y_of(v: f64) -> f64 {
+    H - M - v.clamp(0.0, 1.0) * (H - 2.0 * M)
+}
+
+/// A plot's two axes and their labels.
+fn axes(x_label: &str, y_label: &str) -> String {
+    format!(
+        r##"<line x1="{M}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{M}" y1="{M}" x2="{M}" y2="{b}" stroke="#333"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="13">{x}</text><text x="14" y="{cy}" text-anchor="middle" font-size="13" transform="rotate(-90 14 {cy})">{y}</text>"##,
+        b = H - M,
+        r = W - M,
+        cx = W / 2.0,
+        ty = H - 10.0,
+        cy = H / 2.0,
+        x = escape(x_label),
+        y = escape(y_label)
+    )
+}
+
+/// Precision against recall of orange warnings, a point per configuration.
+fn precision_recall_plot(outcomes: &[Outcome]) -> String {
     let mut pr = format!(
         r#"<svg id="precision-recall" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="precision and recall of orange warnings per configuration">"#
     );
@@ -60,7 +71,11 @@ pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &
         );
     }
     pr.push_str("</svg>");
-    // Lead time of orange warnings against the configuration in force.
+    pr
+}
+
+/// The median lead of orange warnings over the configuration in force, a bar per configuration.
+fn lead_time_plot(outcomes: &[Outcome]) -> String {
     let max_lead = outcomes
         .iter()
         .filter_map(|o| o.lead_hours.get(&WarningLevel::Orange))
@@ -110,6 +125,11 @@ pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &
         );
     }
     lead.push_str("</svg>");
+    lead
+}
+
+/// The results table.
+fn table(outcomes: &[Outcome]) -> String {
     let header: String = COLUMNS
         .iter()
         .map(|c| format!("<th>{}</th>", escape(c)))
@@ -122,6 +142,14 @@ pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &
         }
         rows.push_str("</tr>");
     }
+    format!("<table><tr>{header}</tr>{rows}</table>")
+}
+
+/// A self-contained page: inline SVG plots, no script, no external asset.
+pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &[Outcome]) -> String {
+    let pr = precision_recall_plot(outcomes);
+    let lead = lead_time_plot(outcomes);
+    let table = table(outcomes);
     format!(
         r#"<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>yujing tune</title>
@@ -131,7 +159,7 @@ pub(super) fn render(source: &str, outcome_kind: &str, clues: usize, outcomes: &
 <p>History: {source}, {clues} clue versions. Outcomes: {outcome_kind}. Configuration #0 (red) is the one in force.</p>
 <figure>{pr}<figcaption>Precision and recall of orange warnings, per configuration.</figcaption></figure>
 <figure>{lead}<figcaption>Median hours by which orange warnings came earlier (up) or later (down) than under #0.</figcaption></figure>
-<table><tr>{header}</tr>{rows}</table>
+{table}
 </body></html>
 "#,
         source = escape(source),
