@@ -261,12 +261,13 @@ fn phase_shards(sim: &Path) -> Result<Value, Failure> {
             .map(|index| {
                 let (config, lease, built) = (config.clone(), lease.clone(), built.clone());
                 scope.spawn(move || -> Result<ShardRun, String> {
-                    let log = KafkaLog::open_shard(config, index as i32, lease).map_err(|e| e.to_string())?;
+                    let log = KafkaLog::open_shard(config, yujing_log::ShardId(index), lease)
+                        .map_err(|e| e.to_string())?;
                     let (mut pipeline, _) = Pipeline::open_shard(
                         Arc::new(log),
                         built,
                         Arc::new(SystemClock),
-                        yujing_engine::Shard::new(index, shards),
+                        yujing_engine::Shard::new(yujing_log::ShardId(index), shards),
                     )
                     .map_err(|e| e.to_string())?;
                     let (report, step) = pipeline

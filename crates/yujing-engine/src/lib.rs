@@ -40,6 +40,7 @@ pub mod vocab;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use config::{CapConfig, ServerConfig, TokenConfig, WebhookConfig, WebhookFormat};
+pub use yujing_log::ShardId;
 pub use correlate::{
     clues_in_event_time, clues_in_range, correlate, ClueRange, CorrelateError, CorrelationReport,
     CorrelationStage,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use yujing_log::{Batch, Log, Record};
+use yujing_log::{Batch, Log, Record, ShardId};
 
 use crate::read::{for_each_decoded, ReadError};
 use crate::topics::OWNERS;
@@ -19,7 +19,7 @@ use crate::topics::OWNERS;
 /// A record of the `owners` topic: shard `shard` runs on the instance reached at `url` from now on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct OwnerClaim {
-    shard: u32,
+    shard: ShardId,
     url: String,
 }
 
@@ -48,7 +48,7 @@ pub fn claim_shard(shard_log: &dyn Log, shard: Shard, url: &str, now_ms: i64) ->
 
 /// Where each shard runs, by the last claim of each: shard → the instance's base URL. `log` reads every shard
 /// (a read-only log over a sharded store).
-pub fn shard_owners(log: &dyn Log) -> Result<BTreeMap<u32, String>, ReadError> {
+pub fn shard_owners(log: &dyn Log) -> Result<BTreeMap<ShardId, String>, ReadError> {
     let mut owners = BTreeMap::new();
     for_each_decoded(log, OWNERS, 0, |_, claim: OwnerClaim| {
         owners.insert(claim.shard, claim.url);
@@ -60,7 +60,7 @@ pub fn shard_owners(log: &dyn Log) -> Result<BTreeMap<u32, String>, ReadError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shard {
     /// Which shard, from 0.
-    pub index: u32,
+    pub index: ShardId,
     /// How many shards the store has.
     pub count: u32,
 }
@@ -73,10 +73,13 @@ impl Default for Shard {
 
 impl Shard {
     /// The whole store: one shard that claims everything.
-    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+    pub const WHOLE: Shard = Shard {
+        index: ShardId(0),
+        count: 1,
+    };
 
     /// Shard `index` of `count`.
-    pub fn new(index: u32, count: u32) -> Shard {
+    pub fn new(index: ShardId, count: u32) -> Shard {
         Shard {
             index,
             count: count.max(1),
@@ -90,14 +93,14 @@ impl Shard {
 
     /// The shard `key` belongs to among `count`: SHA-256, so every instance and every version of yujing agrees
     /// (the standard library's hasher is seeded per process).
-    pub fn of(key: &[u8], count: u32) -> u32 {
+    pub fn of(key: &[u8], count: u32) -> ShardId {
         if count <= 1 {
-            return 0;
+            return ShardId(0);
         }
         let digest = Sha256::digest(key);
         let mut head = [0u8; 8];
         head.copy_from_slice(&digest[..8]);
-        (u64::from_be_bytes(head) % u64::from(count)) as u32
+        ShardId((u64::from_be_bytes(head) % u64::from(count)) as u32)
     }
 
     /// Whether a clue of town `town_code` (`unknown` included: all unresolved towns go to one shard) is this
@@ -120,7 +123,8 @@ mod tests {
     fn every_key_belongs_to_exactly_one_shard_and_always_the_same() {
         for count in [1u32, 2, 3, 8] {
             for town in ["320682001", "320682104", "unknown", ""] {
-                let owners: Vec<u32> = (0..count)
+                let owners: Vec<ShardId> = (0..count)
+                    .map(ShardId)
                     .filter(|i| Shard::new(*i, count).claims_town(town))
                     .collect();
                 assert_eq!(owners.len(), 1, "{town} among {count}");
@@ -128,10 +132,10 @@ mod tests {
             }
         }
         // Fixed values: a change of the function would move towns between the shards of existing stores.
-        assert_eq!(Shard::of(b"320682001", 4), 2);
-        assert_eq!(Shard::of(b"320682104", 4), 1);
-        assert_eq!(Shard::of(b"unknown", 2), 1);
-        let spread: std::collections::BTreeSet<u32> = (1..=20)
+        assert_eq!(Shard::of(b"320682001", 4), ShardId(2));
+        assert_eq!(Shard::of(b"320682104", 4), ShardId(1));
+        assert_eq!(Shard::of(b"unknown", 2), ShardId(1));
+        let spread: std::collections::BTreeSet<ShardId> = (1..=20)
             .map(|n| Shard::of(format!("320682{n:03}").as_bytes(), 4))
             .collect();
         assert_eq!(spread.len(), 4, "twenty towns reach all four shards");

@@ -150,7 +150,7 @@ fn shards_split_a_county_by_town_and_together_hold_exactly_the_unsharded_store()
     let shards: Vec<_> = (0..3)
         .map(|i| {
             let log = EmbeddedLog::open(dir.path().join(format!("shard{i}"))).expect("open");
-            let left = ingest_all(&log, Shard::new(i, 3));
+            let left = ingest_all(&log, Shard::new(yujing_log::ShardId(i), 3));
             (contents(&log), left)
         })
         .collect();

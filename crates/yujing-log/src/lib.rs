@@ -25,6 +25,38 @@ pub use kafka::{
     SourceMessage,
 };
 
+/// One shard of a store split by town: on Kafka, partition `n` of every topic. The one type every crate names a
+/// shard by (the log's partitions, the pipeline's shard, the server's running shards, the owners' directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ShardId(pub u32);
+
+impl ShardId {
+    /// The Kafka partition that holds it.
+    pub fn partition(self) -> i32 {
+        i32::try_from(self.0).unwrap_or(i32::MAX)
+    }
+
+    /// The shard Kafka partition `partition` holds (a negative partition, which Kafka never gives, is shard 0).
+    pub fn of_partition(partition: i32) -> ShardId {
+        ShardId(u32::try_from(partition).unwrap_or(0))
+    }
+}
+
+impl std::str::FromStr for ShardId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<ShardId, Self::Err> {
+        text.parse().map(ShardId)
+    }
+}
+
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

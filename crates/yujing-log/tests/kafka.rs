@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use broker::{bootstrap, control_script, serial};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record};
+use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record, ShardId};
 
 /// A configuration with topics and a transactional id of its own.
 fn config(name: &str) -> KafkaConfig {
@@ -377,7 +377,9 @@ fn shards_are_written_apart_share_the_lease_and_read_back_together() {
     };
     // Alone in the group, the first instance is given both shards; a second joining takes one of them.
     let first = Arc::new(KafkaLease::join(&config).unwrap_or_else(|e| panic!("{e}")));
-    wait_for("the first holds both shards", &|| first.owned() == [0, 1]);
+    wait_for("the first holds both shards", &|| {
+        first.owned() == [ShardId(0), ShardId(1)]
+    });
     let second = Arc::new(KafkaLease::join(&config).unwrap_or_else(|e| panic!("{e}")));
     wait_for("the shards are shared", &|| {
         first.owned().len() == 1 && second.owned().len() == 1
@@ -415,18 +417,24 @@ fn shards_are_written_apart_share_the_lease_and_read_back_together() {
             )
         }));
     }
-    let (zero, one) = if mine == 0 { ("a", "b") } else { ("b", "a") };
-    let expected: Vec<(i32, String)> = [(0, zero), (1, one)]
+    let (zero, one) = if mine == ShardId(0) {
+        ("a", "b")
+    } else {
+        ("b", "a")
+    };
+    let expected: Vec<(ShardId, String)> = [(ShardId(0), zero), (ShardId(1), one)]
         .iter()
         .flat_map(|(p, n)| (0..3).map(move |i| (*p, format!("{n}{i}"))))
         .collect();
     assert_eq!(seen, expected);
-    assert!(reader.end_offset("clues").unwrap_or(0) > shard_offset(1, 0));
+    assert!(reader.end_offset("clues").unwrap_or(0) > shard_offset(ShardId(1), 0));
 
     // The second instance goes: the first is given its shard, opens it and writes on from where it stood.
     drop(b);
     drop(second);
-    wait_for("the first holds both again", &|| first.owned() == [0, 1]);
+    wait_for("the first holds both again", &|| {
+        first.owned() == [ShardId(0), ShardId(1)]
+    });
     let zombie =
         KafkaLog::open_shard(config.clone(), theirs, first.clone()).unwrap_or_else(|e| panic!("{e}"));
     let taken = KafkaLog::open_shard(config, theirs, first.clone()).unwrap_or_else(|e| panic!("{e}"));

@@ -6,6 +6,8 @@
 //!   supervision on a timer, a polled drop directory, upstream Kafka topics, one webhook deliverer per receiver —
 //!   and returns the
 //!   running [`Server`], which [`Server::stop`] shuts down gracefully.
+//! - [`cluster`]: an instance of a sharded store: [`cluster::run_sharded`] runs the shards the writers' group
+//!   gives it until a shutdown future completes; [`cluster::plan`] (pure) decides what to start and stop.
 //! - [`start_worker`]: the same background tasks without a listener, for each shard an instance runs of a
 //!   sharded store; [`shards`] serves such an instance's `/health`, `/metrics`, the API over every shard and the
 //!   event stream of every shard.
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod cap;
+pub mod cluster;
 pub mod console;
 pub mod drop_dir;
 pub mod error;

@@ -41,7 +41,7 @@ use crate::api::Sharded;
 use crate::{api, ApiError, Tokens, Worker};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use yujing_engine::{read_outbox, OutboxEvent, ServerConfig};
-use yujing_log::{shard_offset, split_shard_offset, Log, Offset};
+use yujing_log::{shard_offset, split_shard_offset, Log, Offset, ShardId};
 
 /// The header that asks an instance to answer for the shards running on it only (set when forwarding).
 pub const LOCAL_HEADER: &str = "x-yujing-shards";
@@ -50,13 +50,13 @@ pub const LOCAL_HEADER: &str = "x-yujing-shards";
 /// recorded by the instances themselves.
 pub trait OwnerDirectory: Send + Sync {
     /// The owners now, or why they cannot be read.
-    fn owners(&self) -> Result<BTreeMap<i32, String>, String>;
+    fn owners(&self) -> Result<BTreeMap<ShardId, String>, String>;
 }
 
 /// The shards running on this instance, and how to reach the others.
 pub struct Shards {
     partitions: u32,
-    running: Mutex<BTreeMap<i32, Worker>>,
+    running: Mutex<BTreeMap<ShardId, Worker>>,
     advertised: String,
     directory: Arc<dyn OwnerDirectory>,
     /// Every shard's log, read-only (offsets from [`shard_offset`]): the event stream reads the outbox here.
@@ -108,17 +108,17 @@ impl Shards {
     }
 
     /// Adds the worker of `shard`.
-    pub fn insert(&self, shard: i32, worker: Worker) {
+    pub fn insert(&self, shard: ShardId, worker: Worker) {
         self.lock().insert(shard, worker);
     }
 
     /// Takes the worker of `shard` out, to be stopped.
-    pub fn remove(&self, shard: i32) -> Option<Worker> {
+    pub fn remove(&self, shard: ShardId) -> Option<Worker> {
         self.lock().remove(&shard)
     }
 
     /// The shards running, in order.
-    pub fn running(&self) -> Vec<i32> {
+    pub fn running(&self) -> Vec<ShardId> {
         self.lock().keys().copied().collect()
     }
 
@@ -130,7 +130,7 @@ impl Shards {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Worker>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, Worker>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -220,7 +220,7 @@ async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse,
             let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(error) = pipeline.refresh_metrics() {
                 // A shard being handed over may fail to read its log: expose the others.
-                tracing::warn!(%error, shard = pipeline.shard().index, "refreshing a shard's metrics");
+                tracing::warn!(%error, shard = %pipeline.shard().index, "refreshing a shard's metrics");
             }
             all.push(pipeline.metrics().clone());
         }
@@ -241,7 +241,7 @@ async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse,
 const PAGE: usize = 200;
 
 /// Parses an event id of the sharded stream (`0:13,1:40`: the next offset of each shard).
-fn parse_cursor(text: &str) -> Option<BTreeMap<i32, Offset>> {
+fn parse_cursor(text: &str) -> Option<BTreeMap<ShardId, Offset>> {
     let mut cursor = BTreeMap::new();
     for part in text.split(',').filter(|p| !p.trim().is_empty()) {
         let (shard, next) = part.trim().split_once(':')?;
@@ -250,7 +250,7 @@ fn parse_cursor(text: &str) -> Option<BTreeMap<i32, Offset>> {
     Some(cursor)
 }
 
-fn cursor_id(cursor: &BTreeMap<i32, Offset>) -> String {
+fn cursor_id(cursor: &BTreeMap<ShardId, Offset>) -> String {
     cursor
         .iter()
         .map(|(shard, next)| format!("{shard}:{next}"))
@@ -271,7 +271,7 @@ async fn events(
             "every event stream this server allows is open (server.max_event_streams); retry later",
         ));
     };
-    let mut cursor: BTreeMap<i32, Offset> = (0..shards.partitions as i32).map(|p| (p, 0)).collect();
+    let mut cursor: BTreeMap<ShardId, Offset> = (0..shards.partitions).map(|p| (ShardId(p), 0)).collect();
     if let Some(last) = headers.get("last-event-id") {
         let parsed = last.to_str().ok().and_then(parse_cursor).ok_or_else(|| {
             ApiError::new(
@@ -286,7 +286,7 @@ async fn events(
         shards.clone(),
         (principal, permit),
         cursor,
-        std::collections::VecDeque::<(i32, Offset, OutboxEvent)>::new(),
+        std::collections::VecDeque::<(ShardId, Offset, OutboxEvent)>::new(),
         shards.stopping.subscribe(),
     );
     let stream = futures_util::stream::unfold(
@@ -365,7 +365,7 @@ fn needs(method: &Method, path: &str) -> Sharded {
 
 /// One answer: from the shards it speaks for.
 struct Answer {
-    shards: Vec<i32>,
+    shards: Vec<ShardId>,
     status: StatusCode,
     body: Bytes,
 }
@@ -410,7 +410,7 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
 
     // The shards running here, each through its own router.
-    let local: Vec<(i32, crate::AppState)> = shards
+    let local: Vec<(ShardId, crate::AppState)> = shards
         .lock()
         .iter()
         .map(|(shard, worker)| (*shard, worker.state().clone()))
@@ -442,9 +442,9 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
     }
 
     // The others, through the instances running them.
-    let mut unreachable: Vec<i32> = Vec::new();
+    let mut unreachable: Vec<ShardId> = Vec::new();
     if !local_only {
-        let running_here: Vec<i32> = local.iter().map(|(s, _)| *s).collect();
+        let running_here: Vec<ShardId> = local.iter().map(|(s, _)| *s).collect();
         let directory = shards.directory.clone();
         let owners = tokio::task::spawn_blocking(move || directory.owners())
             .await
@@ -456,8 +456,8 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
                 BTreeMap::new()
             }
         };
-        let mut by_instance: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for shard in 0..shards.partitions as i32 {
+        let mut by_instance: BTreeMap<String, Vec<ShardId>> = BTreeMap::new();
+        for shard in (0..shards.partitions).map(ShardId) {
             if running_here.contains(&shard) {
                 continue;
             }
@@ -504,7 +504,7 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
     combine(needs, answers, &unreachable, parts.uri.path())
 }
 
-fn unavailable(unreachable: &[i32]) -> Response {
+fn unavailable(unreachable: &[ShardId]) -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "shard_unavailable",
@@ -526,7 +526,7 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// One response from the shards' answers (see the module's overview).
-fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[i32], path: &str) -> Response {
+fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[ShardId], path: &str) -> Response {
     match needs {
         Sharded::One | Sharded::Front => {
             let found = answers
@@ -641,9 +641,12 @@ mod tests {
         );
         assert_eq!(
             parse_cursor("0:13,1:40"),
-            Some(BTreeMap::from([(0, 13), (1, 40)]))
+            Some(BTreeMap::from([(ShardId(0), 13), (ShardId(1), 40)]))
         );
-        assert_eq!(cursor_id(&BTreeMap::from([(0, 13), (1, 40)])), "0:13,1:40");
+        assert_eq!(
+            cursor_id(&BTreeMap::from([(ShardId(0), 13), (ShardId(1), 40)])),
+            "0:13,1:40"
+        );
         assert_eq!(parse_cursor("13"), None);
         assert_eq!(
             merged,
@@ -655,7 +658,7 @@ mod tests {
         assert_eq!(needs(&Method::POST, "/api/v1/orders/wo-a/commands"), Sharded::One);
         assert_eq!(needs(&Method::GET, "/api/v1/nothing"), Sharded::One);
         let answer = |status: StatusCode, body: &str| Answer {
-            shards: vec![0],
+            shards: vec![ShardId(0)],
             status,
             body: Bytes::from(body.to_owned()),
         };
@@ -672,7 +675,7 @@ mod tests {
         let missing = combine(
             Sharded::One,
             vec![answer(StatusCode::NOT_FOUND, "{}")],
-            &[1],
+            &[ShardId(1)],
             "/api/v1/orders/wo-a",
         );
         assert_eq!(missing.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -686,7 +689,7 @@ mod tests {
         let partial = combine(
             Sharded::Every,
             vec![answer(StatusCode::OK, "{}")],
-            &[1],
+            &[ShardId(1)],
             "/api/v1/orders",
         );
         assert_eq!(partial.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -157,111 +157,29 @@ pub(crate) fn serve(
     })
 }
 
-/// `yujing run` on a sharded store: joins the writers' group and runs each shard the group gives this instance
-/// (its pipeline and background tasks over the shard's partition), starting and stopping shards as instances
-/// come and go, until Ctrl-C or SIGTERM.
+/// `yujing run` on a sharded store: the instance runs the shards the writers' group gives it
+/// ([`yujing_server::cluster`]) until Ctrl-C or SIGTERM, and says which.
 fn serve_shards(
     config: &EngineConfig,
     built: &Built,
     server_config: &yujing_engine::ServerConfig,
     options: yujing_server::Options,
 ) -> Result<()> {
-    let kafka = config.store.kafka_log_config();
-    let partitions = kafka.partitions;
-    let lease = Arc::new(yujing_log::KafkaLease::join(&kafka).with_context(|| {
-        format!(
-            "cannot join the writers' group on Kafka at {}",
-            kafka.bootstrap_servers
-        )
-    })?);
+    use yujing_server::cluster::{run_sharded, ClusterEvent, Instance};
+    let instance = Instance {
+        kafka: config.store.kafka_log_config(),
+        built: built.clone(),
+        server: server_config.clone(),
+        options,
+    };
     async_runtime()?.block_on(async move {
         let listener = listen_on(&server_config.listen).await?;
-        let bound = listener.local_addr().context("reading the address listened on")?;
-        let advertised = advertised_url(&server_config.advertise, bound);
-        let every_shard = Arc::new(
-            yujing_log::KafkaLog::open_read_only(kafka.clone())
-                .with_context(|| format!("cannot read the log on Kafka at {}", kafka.bootstrap_servers))?,
-        );
-        let shards = yujing_server::shards::Shards::new(
-            partitions,
-            yujing_server::shards::Reach {
-                advertised: advertised.clone(),
-                directory: Arc::new(ShardOwners {
-                    log: every_shard.clone(),
-                }),
-                every_shard,
-            },
-            yujing_server::Tokens::new(&server_config.tokens, built.demo),
-            server_config,
-        );
-        let front = yujing_server::shards::serve(listener, shards.clone())?;
-        tracing::info!(addr = %front.addr, partitions, "yujing is serving a sharded store");
-        println!("listening on http://{}", front.addr);
-        let mut shutdown = std::pin::pin!(shutdown_signal());
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-            }
-            let owned = lease.owned();
-            for shard in shards.running() {
-                if !owned.contains(&shard) {
-                    if let Some(worker) = shards.remove(shard) {
-                        // Another instance was given it: its writes are fenced from now on anyway.
-                        worker.stop().await;
-                        tracing::info!(shard, "shard handed over");
-                        println!("shard {shard} handed over");
-                    }
-                }
-            }
-            for shard in owned {
-                if shards.running().contains(&shard) {
-                    continue;
-                }
-                let opened = {
-                    let kafka = kafka.clone();
-                    let lease = lease.clone();
-                    let built = built.clone();
-                    let advertised = advertised.clone();
-                    tokio::task::spawn_blocking(move || -> Result<Pipeline> {
-                        let log = yujing_log::KafkaLog::open_shard(kafka, shard, lease)
-                            .with_context(|| format!("cannot open shard {shard} on Kafka"))?;
-                        // Say where the shard runs now: API requests about its towns are forwarded here.
-                        let on = yujing_engine::Shard::new(shard as u32, partitions);
-                        yujing_engine::shard::claim_shard(
-                            &log,
-                            on,
-                            &advertised,
-                            chrono::Utc::now().timestamp_millis(),
-                        )
-                        .with_context(|| format!("cannot claim shard {shard}"))?;
-                        let (pipeline, caught_up) =
-                            Pipeline::open_shard(Arc::new(log), built, Arc::new(SystemClock), on)?;
-                        tracing::info!(shard, warnings = caught_up.warnings.len(), "shard caught up");
-                        Ok(pipeline)
-                    })
-                    .await
-                };
-                match opened {
-                    Ok(Ok(pipeline)) => {
-                        let worker =
-                            yujing_server::start_worker(pipeline, server_config, built.demo, options.clone());
-                        shards.insert(shard, worker);
-                        tracing::info!(shard, "shard running");
-                        println!("shard {shard} running");
-                    }
-                    // Given and taken back while opening, or the cluster unreachable: the next round tries again.
-                    Ok(Err(error)) => {
-                        tracing::warn!(shard, error = format!("{error:#}"), "cannot run the shard yet")
-                    }
-                    Err(error) => tracing::error!(shard, %error, "opening the shard panicked"),
-                }
-            }
-        }
-        tracing::info!("stopping");
-        shards.stop_all().await;
-        front.stop().await;
-        drop(lease);
+        run_sharded(instance, listener, shutdown_signal(), |event| match event {
+            ClusterEvent::Listening(addr) => println!("listening on http://{addr}"),
+            ClusterEvent::ShardRunning(shard) => println!("shard {shard} running"),
+            ClusterEvent::ShardHandedOver(shard) => println!("shard {shard} handed over"),
+        })
+        .await?;
         Ok(())
     })
 }
@@ -279,39 +197,6 @@ async fn listen_on(address: &str) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))
-}
-
-/// The URL other instances reach this one at: `advertise` if set, else the address listened on (the host name
-/// in place of an address that listens on every interface).
-fn advertised_url(advertise: &str, bound: std::net::SocketAddr) -> String {
-    if !advertise.trim().is_empty() {
-        return advertise.trim().trim_end_matches('/').to_owned();
-    }
-    if bound.ip().is_unspecified() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| "localhost".to_owned());
-        return format!("http://{host}:{}", bound.port());
-    }
-    format!("http://{bound}")
-}
-
-/// Which instance runs each shard: the last claim in each partition of the `owners` topic.
-struct ShardOwners {
-    log: Arc<yujing_log::KafkaLog>,
-}
-
-impl yujing_server::shards::OwnerDirectory for ShardOwners {
-    fn owners(&self) -> std::result::Result<std::collections::BTreeMap<i32, String>, String> {
-        let owners = yujing_engine::shard::shard_owners(self.log.as_ref()).map_err(|e| e.to_string())?;
-        Ok(owners
-            .into_iter()
-            .map(|(shard, url)| (shard as i32, url))
-            .collect())
-    }
 }
 
 async fn shutdown_signal() {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Offset;
+use crate::{Offset, ShardId};
 
 /// How to reach Kafka and name the topics (`[store.kafka]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,14 +52,14 @@ pub(super) const PARTITION_SHIFT: u32 = 40;
 
 /// The offset a read-only log over every partition of a sharded store gives `offset` of `partition`: offsets of
 /// one partition keep their order, and every offset of partition p comes before those of p + 1.
-pub fn shard_offset(partition: i32, offset: Offset) -> Offset {
-    ((partition.max(0) as u64) << PARTITION_SHIFT) | (offset & ((1 << PARTITION_SHIFT) - 1))
+pub fn shard_offset(shard: ShardId, offset: Offset) -> Offset {
+    (u64::from(shard.0) << PARTITION_SHIFT) | (offset & ((1 << PARTITION_SHIFT) - 1))
 }
 
 /// The partition and the offset within it of an offset from [`shard_offset`].
-pub fn split_shard_offset(offset: Offset) -> (i32, Offset) {
+pub fn split_shard_offset(offset: Offset) -> (ShardId, Offset) {
     (
-        (offset >> PARTITION_SHIFT) as i32,
+        ShardId((offset >> PARTITION_SHIFT) as u32),
         offset & ((1 << PARTITION_SHIFT) - 1),
     )
 }

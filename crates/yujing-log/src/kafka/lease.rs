@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::LogError;
+use crate::{LogError, ShardId};
 use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -52,7 +52,7 @@ impl KafkaLease {
         let lease = KafkaLease::join(config)?;
         let deadline = wait.map(|w| Instant::now() + w);
         let mut announced = false;
-        while !lease.holds(0) {
+        while !lease.holds(ShardId(0)) {
             if !announced {
                 tracing::info!(group = %format!("{}writers", config.topic_prefix), "standby: another instance writes the log; waiting to take over");
                 announced = true;
@@ -156,26 +156,26 @@ impl KafkaLease {
     }
 
     /// The shards (partitions of the lease topic) this process holds now.
-    pub fn owned(&self) -> Vec<i32> {
+    pub fn owned(&self) -> Vec<ShardId> {
         self.owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .copied()
+            .map(|p| ShardId::of_partition(*p))
             .collect()
     }
 
-    /// Whether this process holds shard `partition` now.
-    pub fn holds(&self, partition: i32) -> bool {
+    /// Whether this process holds `shard` now.
+    pub fn holds(&self, shard: ShardId) -> bool {
         self.owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&partition)
+            .contains(&shard.partition())
     }
 
     /// Whether the lease of an unsharded store was lost (the group gave it to another instance): stop writing.
     pub fn is_lost(&self) -> bool {
-        !self.holds(0)
+        !self.holds(ShardId(0))
     }
 }
 

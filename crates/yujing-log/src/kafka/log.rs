@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
 
-use crate::{validate_topic, Batch, Entry, Log, LogError, Offset, Record};
+use crate::{validate_topic, Batch, Entry, Log, LogError, Offset, Record, ShardId};
 
 use super::config::{min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig};
 use super::lease::KafkaLease;
@@ -104,15 +104,16 @@ impl KafkaLog {
         Ok(log)
     }
 
-    /// Opens shard `partition`'s log for writing: partition `partition` of every topic and of the state, with
-    /// the shard's own transactional id (which aborts and fences whatever the shard's previous writer left).
-    /// Writes fail once `lease` no longer holds that partition.
+    /// Opens `shard`'s log for writing: its partition of every topic and of the state, with the shard's own
+    /// transactional id (which aborts and fences whatever the shard's previous writer left). Writes fail once
+    /// `lease` no longer holds the shard.
     pub fn open_shard(
         config: KafkaConfig,
-        partition: i32,
+        shard: ShardId,
         lease: std::sync::Arc<KafkaLease>,
     ) -> Result<KafkaLog, LogError> {
-        if partition < 0 || partition as u32 >= config.shards() {
+        let partition = shard.partition();
+        if shard.0 >= config.shards() {
             return Err(LogError::TopicMisconfigured {
                 topic: format!("{}lease", config.topic_prefix),
                 problems: vec![format!(
@@ -139,7 +140,7 @@ impl KafkaLog {
     pub fn lease_lost(&self) -> bool {
         self.lease
             .as_ref()
-            .is_some_and(|(lease, partition)| !lease.holds(*partition))
+            .is_some_and(|(lease, partition)| !lease.holds(ShardId::of_partition(*partition)))
     }
 
     /// Connects for reading only: no producer, so a running writer with the same transactional id is left alone.
@@ -150,9 +151,9 @@ impl KafkaLog {
 
     /// The shard this log writes, and how many there are (`(0, 1)` for an unsharded store); `None` for a
     /// read-only log over every partition of a sharded store.
-    pub fn shard(&self) -> Option<(i32, u32)> {
+    pub fn shard(&self) -> Option<(ShardId, u32)> {
         match self.scope {
-            Scope::Partition(p) => Some((p, self.config.shards())),
+            Scope::Partition(p) => Some((ShardId::of_partition(p), self.config.shards())),
             Scope::All(_) => None,
         }
     }
@@ -685,8 +686,8 @@ impl Log for KafkaLog {
         let (mut partition, mut within, last) = match self.scope {
             Scope::Partition(partition) => (partition, from, partition),
             Scope::All(partitions) => {
-                let (partition, within) = split_shard_offset(from);
-                (partition, within, partitions as i32 - 1)
+                let (shard, within) = split_shard_offset(from);
+                (shard.partition(), within, partitions as i32 - 1)
             }
         };
         // Over every partition: the next partition that has something from the position on.
@@ -701,7 +702,7 @@ impl Log for KafkaLog {
         }
         let offset_of = |offset| match self.scope {
             Scope::Partition(_) => offset,
-            Scope::All(_) => shard_offset(partition, offset),
+            Scope::All(_) => shard_offset(ShardId::of_partition(partition), offset),
         };
         Ok(page
             .into_iter()
@@ -726,7 +727,7 @@ impl Log for KafkaLog {
                 for partition in 0..partitions as i32 {
                     let high = self.partition_end(topic, partition)?;
                     if high > 0 {
-                        end = shard_offset(partition, high);
+                        end = shard_offset(ShardId::of_partition(partition), high);
                     }
                 }
                 Ok(end)
