@@ -40,7 +40,6 @@ pub mod vocab;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use config::{CapConfig, ServerConfig, TokenConfig, WebhookConfig, WebhookFormat};
-pub use yujing_log::ShardId;
 pub use correlate::{
     clues_in_event_time, clues_in_range, correlate, ClueRange, CorrelateError, CorrelationReport,
     CorrelationStage,
@@ -56,3 +55,4 @@ pub use shard::Shard;
 pub use snapshot::{NoSnapshot, SnapshotWriteError};
 pub use sources::{SourceConfig, SourceFormat};
 pub use vocab::{mapping_config, UnmappedWord, VocabCollector};
+pub use yujing_log::ShardId;

@@ -57,7 +57,7 @@ type Occupied = BTreeMap<(String, usize), Vec<(DateTime<FixedOffset>, DateTime<F
 
 /// Beijing time.
 pub(crate) fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+    yujing_feeds::time::shanghai()
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ pub(crate) fn write_warning_table(out: &mut impl Write, warnings: &[Warning]) ->
         "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} feeds",
         "warning", "level", "raised at (+08:00)", "cluster", "count", "rule"
     )?;
-    let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("the +08:00 offset")?;
+    let beijing = yujing_feeds::time::shanghai();
     for w in warnings {
         let feeds: Vec<&str> = w.feeds.iter().map(|f| f.as_str()).collect();
         writeln!(

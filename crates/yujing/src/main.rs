@@ -342,7 +342,7 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     }
     let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| format!("'{text}' is neither a date (2026-06-01) nor an RFC 3339 time"))?;
-    let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or("the +08:00 offset")?;
+    let china = yujing_feeds::time::shanghai();
     date.and_hms_opt(0, 0, 0)
         .and_then(|t| t.and_local_timezone(china).single())
         .map(|t| t.with_timezone(&chrono::Utc))
