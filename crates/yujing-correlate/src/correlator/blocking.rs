@@ -1,0 +1,478 @@
+//! Blocking: the keys a clue is indexed under (strong keys, places, roads, names, grid cells), the candidates
+//! they find, and forgetting clues past the window. A candidate is only ever a clue that shares a key.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use std::collections::BTreeSet;
+
+use yujing_model::DisputeType;
+
+use super::*;
+
+/// The blocking key of a kind (`strong`, `road`…) and values that are symbols, numbers or hashes.
+pub(super) fn block_key(kind: &str, parts: &[u64]) -> u64 {
+    let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// The blocking key of a kind and a text (an estate's first characters).
+pub(super) fn text_key(kind: &str, text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// A symbol, or a town left unresolved, as a blocking key's part.
+pub(super) fn part(sym: Option<Sym>) -> u64 {
+    sym.map_or(u64::MAX, |s| u64::from(s.index()))
+}
+
+impl Correlator {
+    /// The blocking keys a profile is indexed under, specific ones first.
+    pub(super) fn keys_of(&self, p: &ClueProfile) -> Vec<u64> {
+        let mut keys = Vec::new();
+        for k in &p.strong_keys {
+            keys.push(block_key("strong", &[part(Some(*k))]));
+        }
+        for k in &p.name_keys {
+            keys.push(block_key("name", &[part(Some(*k))]));
+        }
+        for k in &p.accounts {
+            keys.push(block_key("account", &[part(Some(*k))]));
+        }
+        // A text posted again: found by its MinHash signatures, whatever else it shares.
+        if p.bigrams.len() >= crate::score::NEAR_DUPLICATE_MIN_BIGRAMS {
+            for (i, h) in crate::profile::minhashes(&p.bigrams).iter().enumerate() {
+                keys.push(block_key("minhash", &[i as u64, u64::from(*h)]));
+            }
+        }
+        // Estates are keyed without the town: a report whose town could not be resolved (an address that is
+        // just `玉兰佳苑5幢`) must still find the estate's other reports. Scoring penalises a town conflict. An
+        // estate and a place mention share one key space (both by sound), so a report naming the estate only in
+        // its text meets the reports whose address gives it.
+        if let Some(sound) = p.estate_sound {
+            let sound = self.symbols.places.resolve(sound);
+            keys.push(block_key("place", &[crate::profile::sound_key(sound)]));
+        }
+        // Only specific mentions: a district many reports name would fill its key with unrelated reports.
+        for place in &p.specific_places {
+            let key = block_key("place", &[*place]);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        if let Some(estate) = p.estate {
+            // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).
+            let estate = self.symbols.places.resolve(estate);
+            let head = estate
+                .char_indices()
+                .nth(2)
+                .map_or(estate, |(end, _)| &estate[..end]);
+            keys.push(text_key("estate-head", head));
+        }
+        if let Some(group) = p.village_group {
+            keys.push(block_key("group", &[part(Some(group))]));
+        }
+        // The road and community keys carry the type, so that a busy road's other disputes stay out of them. A
+        // clue whose type says little (`其他`, or a guess from the text for a word no table maps) is keyed under
+        // every type: its dispute's reports under a mapped type must still find it, and it them.
+        let weak_type = p.type_guessed || p.dispute_type == DisputeType::Other;
+        let key_types: &[DisputeType] = if weak_type {
+            &DisputeType::ALL
+        } else {
+            std::slice::from_ref(&p.dispute_type)
+        };
+        if let Some(road) = p.road {
+            for t in key_types {
+                keys.push(block_key("road", &[part(p.town), part(Some(road)), *t as u64]));
+            }
+        }
+        for org in &p.organisations {
+            keys.push(block_key("org", &[part(Some(*org))]));
+        }
+        if let Some(community) = p.community {
+            for t in key_types {
+                keys.push(block_key("community", &[part(Some(community)), *t as u64]));
+            }
+        }
+        keys.push(block_key("town-type", &[part(p.town), p.dispute_type as u64]));
+        keys
+    }
+
+    pub(super) fn geo_cell(&self, (lng, lat): (f64, f64)) -> (i64, i64) {
+        let side = self.settings.blocking.geo_cell_meters;
+        let x = (lng * 111_320.0 * lat.to_radians().cos() / side).floor() as i64;
+        let y = (lat * 110_540.0 / side).floor() as i64;
+        (x, y)
+    }
+
+    pub(super) fn geo_key(cell: (i64, i64)) -> u64 {
+        block_key("geo", &[cell.0 as u64, cell.1 as u64])
+    }
+
+    /// Candidate nodes for `p`, most specific keys first, within the horizon, at most `max_candidates`.
+    pub(super) fn candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<u32> {
+        let horizon = i64::from(self.settings.blocking.horizon_days) * DAY;
+        let max = self.settings.blocking.max_candidates;
+        let mut lookups: Vec<u64> = keys.to_vec();
+        if let Some(loc) = p.location {
+            let (x, y) = self.geo_cell(loc);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    lookups.insert(0, Self::geo_key((x + dx, y + dy)));
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        'keys: for key in lookups {
+            let Some(nodes) = self.index.get(&key) else {
+                continue;
+            };
+            for &node in nodes.iter().rev() {
+                let candidate = &self.profiles[node as usize];
+                if node < self.compacted_below || (candidate.at - p.at).abs() > horizon || !seen.insert(node)
+                {
+                    continue;
+                }
+                out.push(node);
+                if out.len() >= max {
+                    break 'keys;
+                }
+            }
+        }
+        out
+    }
+
+    /// Every candidate blocking finds for `p`: its node, its cluster's root and how the pair compares.
+    ///
+    /// With `linkable_only`, only the candidates that could link: when an anchor is required, a pair without
+    /// one is left out before its texts are compared (the costliest part of a comparison, and most
+    /// candidates of a busy town and type share no place or person). Recording pairs for `yujing fit` keeps
+    /// them all.
+    pub(super) fn scored_candidates(
+        &self,
+        p: &ClueProfile,
+        keys: &[u64],
+        linkable_only: bool,
+    ) -> Vec<(u32, u32, PairScore)> {
+        let near_meters = self.settings.scoring.near_meters;
+        let weights = &self.settings.weights;
+        let anchored_only = linkable_only && self.settings.scoring.require_anchor && self.pairs.is_none();
+        self.candidates(p, keys)
+            .into_iter()
+            .filter_map(|n| {
+                let candidate = &self.profiles[n as usize];
+                let pair = if anchored_only {
+                    crate::score::score_if_anchored(p, candidate, weights, near_meters, &self.symbols)?
+                } else {
+                    score(p, candidate, weights, near_meters, &self.symbols)
+                };
+                Some((n, self.sets.find(n), pair))
+            })
+            .collect()
+    }
+
+    pub(super) fn index_node(&mut self, node: u32, keys: &[u64]) {
+        let max = self.settings.blocking.max_per_key;
+        let mut all = keys.to_vec();
+        if let Some(loc) = self.profiles[node as usize].location {
+            all.push(Self::geo_key(self.geo_cell(loc)));
+        }
+        for key in all {
+            let list = self.index.entry(key).or_default();
+            list.push_back(node);
+            if list.len() > max {
+                list.pop_front();
+            }
+        }
+    }
+
+    /// The node of a clue id observed.
+    pub(super) fn node_of(&self, clue_id: &str) -> Option<u32> {
+        self.by_clue.find(clue_id, |node| {
+            self.profiles
+                .get(node as usize)
+                .is_some_and(|p| p.clue_id == clue_id)
+        })
+    }
+
+    /// Compact the clues no report to come can have as a candidate: those further back than the horizon plus
+    /// `late_days` from the watermark (the oldest of the most recent event times observed). They go in the
+    /// order observed, up to the first that is still in the window; their blocking keys forget them, and a key
+    /// left with none is dropped. Called by [`Correlator::flush`], after [`Correlator::reconsider`] has looked
+    /// at the batch's lone clues with every candidate still whole.
+    pub(super) fn compact_past_window(&mut self) {
+        let Some(&watermark) = self.recent.iter().min() else {
+            return;
+        };
+        let blocking = &self.settings.blocking;
+        let keep = (i64::from(blocking.horizon_days) + i64::from(blocking.late_days)) * DAY;
+        let cutoff = watermark.saturating_sub(keep);
+        while let Some(profile) = self.profiles.get(self.compacted_below as usize) {
+            if profile.at >= cutoff {
+                break;
+            }
+            let node = self.compacted_below;
+            let mut keys = self.keys_of(profile);
+            if let Some(loc) = profile.location {
+                keys.push(Self::geo_key(self.geo_cell(loc)));
+            }
+            self.profiles[node as usize].compact();
+            self.compacted_below += 1;
+            for key in keys {
+                let Some(list) = self.index.get_mut(&key) else {
+                    continue;
+                };
+                // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
+                // forgets its oldest clues exactly as later arrivals would have pushed them out.
+                while list.front().is_some_and(|&n| n < self.compacted_below) {
+                    list.pop_front();
+                }
+                if list.is_empty() {
+                    self.index.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CorrelateConfig;
+    use yujing_model::DisputeType;
+
+    /// A report at `road` in the sample clue's town, with no estate, no position and no party: only the road,
+    /// the type and the words can tie it to another.
+    fn road_report(id: &str, hours: i64, dispute_type: DisputeType, road: &str, description: &str) -> Clue {
+        let mut clue: Clue =
+            serde_json::from_str(include_str!("../../../yujing-model/tests/sample_clue.json"))
+                .expect("the sample clue parses");
+        clue.clue_id = format!("hotline12345:{id}");
+        clue.feed = FeedId::Hotline12345;
+        clue.source_id = id.to_owned();
+        clue.occurred_at += chrono::Duration::hours(hours);
+        clue.reported_at = clue.occurred_at;
+        clue.dispute_type = dispute_type;
+        clue.town.community_code = None;
+        clue.town.community_name = None;
+        clue.town.grid_code = None;
+        clue.address = yujing_model::Address {
+            text: format!("如城街道{road}"),
+            normalized: "320682001".to_owned(),
+            road: Some(road.to_owned()),
+            ..yujing_model::Address::default()
+        };
+        clue.location = None;
+        clue.parties.clear();
+        clue.people_involved = None;
+        clue.risk_flags.clear();
+        clue.title = None;
+        clue.description = description.to_owned();
+        clue
+    }
+
+    fn correlator() -> Correlator {
+        let orange = crate::config::RuleConfig {
+            name: "orange".to_owned(),
+            level: yujing_model::WarningLevel::Orange,
+            occurrences: 5,
+            within_days: 30,
+            when: None,
+            tests: vec![],
+        };
+        let config = CorrelateConfig {
+            rules: vec![orange],
+            ..CorrelateConfig::default()
+        };
+        Correlator::new(
+            config
+                .build()
+                .expect("one rule and the built-in weights are valid"),
+        )
+    }
+
+    fn candidates(correlator: &Correlator, clue: &Clue) -> Vec<String> {
+        correlator
+            .explain(clue)
+            .into_iter()
+            .map(|e| e.candidate_clue_id)
+            .collect()
+    }
+
+    #[test]
+    fn a_report_of_a_type_that_says_little_meets_the_roads_reports_of_any_type() {
+        let mut correlator = correlator();
+        let wages = road_report(
+            "A",
+            0,
+            DisputeType::Labour,
+            "中山路",
+            "加班工资被克扣，要求给个说法",
+        );
+        correlator.observe(&wages);
+        // `其他纠纷`, or a type guessed from the text, says too little to keep the report out of a typed key.
+        let other = road_report("B", 2, DisputeType::Other, "中山路", "工资拖欠三个月");
+        assert_eq!(candidates(&correlator, &other), vec!["hotline12345:A".to_owned()]);
+        let mut guessed = road_report("C", 2, DisputeType::Consumer, "中山路", "工资拖欠三个月");
+        guessed.category_guessed = true;
+        assert_eq!(
+            candidates(&correlator, &guessed),
+            vec!["hotline12345:A".to_owned()]
+        );
+        // A mapped type keeps the road's other disputes out.
+        let fees = road_report("D", 2, DisputeType::Consumer, "中山路", "商家不退款");
+        assert!(candidates(&correlator, &fees).is_empty());
+    }
+
+    #[test]
+    fn another_member_that_knows_the_road_says_what_the_best_member_did_not() {
+        let text = "加班工资被克扣，双方发生口角，请求调解。老板一直拖着不给，工人们多次找过劳动监察大队都没有结果，希望政府尽快出面协调解决";
+        let link = |road_of_the_new_report: &str| {
+            let mut correlator = correlator();
+            // One dispute in two reports, tied by the caller's phone: the first names the road, the second
+            // does not.
+            let mut first = road_report("A", 0, DisputeType::Labour, "纬二路", "工人讨薪");
+            let phone = caller("caller");
+            first.parties.push(phone.clone());
+            let mut second = road_report("B", 1, DisputeType::Labour, "纬二路", text);
+            second.address.road = None;
+            second.address.text = "如城街道".to_owned();
+            second.parties.push(phone);
+            correlator.observe(&first);
+            let joined = correlator.observe(&second);
+            assert!(
+                matches!(
+                    &joined[0],
+                    CorrelationEvent::Linked {
+                        new_cluster: false,
+                        ..
+                    }
+                ),
+                "{joined:?}"
+            );
+            // The new report repeats the second's words: that pair is the best, and it says nothing of the road.
+            let third = road_report("C", 2, DisputeType::Labour, road_of_the_new_report, text);
+            match correlator.observe(&third).remove(0) {
+                CorrelationEvent::Linked { score, matched, .. } => (score, matched),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (same_road, matched) = link("纬二路");
+        assert!(matched.contains(&"road".to_owned()), "{matched:?}");
+        let (other_road, matched) = link("中山路");
+        assert!(!matched.contains(&"road".to_owned()), "{matched:?}");
+        assert!(same_road > other_road, "{same_road} vs {other_road}");
+    }
+
+    /// Two years of reports in batches of five days: a dispute on one road reported every other day, and a
+    /// report a day on one of seven other roads.
+    fn two_years() -> Vec<Vec<Clue>> {
+        let roads = [
+            "中山路",
+            "纬二路",
+            "解放路",
+            "福寿路",
+            "海阳路",
+            "宁海路",
+            "益寿路",
+        ];
+        let mut batches = Vec::new();
+        for batch in 0..146 {
+            let mut clues = Vec::new();
+            for day in batch * 5..batch * 5 + 5 {
+                let hours = i64::from(day) * 24;
+                if day % 2 == 0 {
+                    let mut report = road_report(
+                        &format!("L{day}"),
+                        hours,
+                        DisputeType::Neighbour,
+                        "长江路",
+                        "楼下烧烤店油烟扰民，多次反映没有改善",
+                    );
+                    if day < 20 {
+                        report.parties.push(caller("early-caller"));
+                    }
+                    clues.push(report);
+                }
+                let road = roads[day as usize % roads.len()];
+                clues.push(road_report(
+                    &format!("R{day}"),
+                    hours + 3,
+                    DisputeType::Neighbour,
+                    road,
+                    &format!("{road}第{day}号门前堆放杂物"),
+                ));
+            }
+            batches.push(clues);
+        }
+        batches
+    }
+
+    fn caller(key: &str) -> yujing_model::Party {
+        crate::profile::test_reporter(yujing_model::PartyKeyKind::Phone, key)
+    }
+
+    fn run_batches(
+        correlator: &mut Correlator,
+        batches: &[Vec<Clue>],
+    ) -> (Vec<CorrelationEvent>, Vec<Warning>) {
+        let (mut events, mut warnings) = (Vec::new(), Vec::new());
+        for batch in batches {
+            for clue in batch {
+                events.extend(correlator.observe(clue));
+            }
+            events.extend(correlator.reconsider());
+            warnings.extend(correlator.flush());
+        }
+        (events, warnings)
+    }
+
+    #[test]
+    fn clues_past_the_window_are_compacted_and_decide_nothing_differently() {
+        let batches = two_years();
+        let mut compacting = correlator();
+        let mut keeping = correlator();
+        keeping.settings.blocking.late_days = 100_000;
+        // About a month of this stream, as 1,024 clues are a week of a county's.
+        compacting.watermark_span = 40;
+        keeping.watermark_span = 40;
+        let (events, warnings) = run_batches(&mut compacting, &batches);
+        let (kept_events, kept_warnings) = run_batches(&mut keeping, &batches);
+        assert_eq!(events, kept_events);
+        assert_eq!(warnings, kept_warnings);
+        assert!(!warnings.is_empty(), "the recurring dispute warns");
+        // 730 days, of which the last 120 (horizon and lateness) are kept whole.
+        let stats = compacting.stats();
+        assert_eq!(keeping.stats().compacted, 0);
+        assert!(
+            stats.compacted > stats.clues * 3 / 5 && stats.compacted < stats.clues,
+            "{stats:?}"
+        );
+        let entries = |c: &Correlator| c.index.values().map(VecDeque::len).sum::<usize>();
+        assert!(entries(&compacting) < entries(&keeping));
+        // A report of the old road dispute by its first caller, dated in its first days and arriving now, is
+        // more than `late_days` late: it meets only what is kept whole. The correlator that kept everything
+        // still finds the caller's reports (the road's key has long forgotten them in both).
+        let mut late = road_report(
+            "late",
+            24,
+            DisputeType::Neighbour,
+            "长江路",
+            "楼下烧烤店油烟扰民，多次反映没有改善",
+        );
+        late.parties.push(caller("early-caller"));
+        assert!(candidates(&compacting, &late).is_empty());
+        assert!(!candidates(&keeping, &late).is_empty());
+        // And the compacted state survives a snapshot.
+        let bytes = compacting.snapshot().expect("the snapshot encodes");
+        let restored =
+            Correlator::from_snapshot(compacting.settings.clone(), &bytes).expect("the snapshot loads");
+        assert_eq!(restored.stats(), stats);
+    }
+}

@@ -1,0 +1,182 @@
+//! Clusters: joining a clue to a cluster, merging two (union-find), and reading clusters back by clue or id.
+
+use super::*;
+
+impl Correlator {
+    /// Put `node` into the cluster rooted at `root`; returns the new root.
+    pub(super) fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
+        let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
+            id: String::new(),
+            first: node,
+            members: Vec::new(),
+            raised: Vec::new(),
+            resolved_at: None,
+        });
+        self.sets.union(root, node);
+        let new_root = self.sets.find_mut(node);
+        let pos = cluster.members.partition_point(|m| *m <= (at, node));
+        cluster.members.insert(pos, (at, node));
+        self.clusters.insert(new_root, cluster);
+        new_root
+    }
+
+    /// Merge the clusters rooted at `a` and `b`; the older keeps its id. Returns (kept id, absorbed id, root).
+    pub(super) fn merge(&mut self, a: u32, b: u32) -> (String, String, u32) {
+        let ca = self.clusters.remove(&a);
+        let cb = self.clusters.remove(&b);
+        let (Some(ca), Some(cb)) = (ca, cb) else {
+            unreachable!("both roots name live clusters")
+        };
+        let (mut kept, absorbed) = if ca.first <= cb.first { (ca, cb) } else { (cb, ca) };
+        self.sets.union(a, b);
+        let root = self.sets.find_mut(a);
+        kept.members.extend(absorbed.members.iter().copied());
+        kept.members.sort_unstable();
+        kept.raised.extend(absorbed.raised.iter().copied());
+        kept.raised.sort_unstable();
+        kept.resolved_at = kept.resolved_at.max(absorbed.resolved_at);
+        let ids = (kept.id.clone(), absorbed.id.clone());
+        self.clusters.insert(root, kept);
+        (ids.0, ids.1, root)
+    }
+
+    /// Record that the work order of `cluster_id` (or of the cluster it was merged into) was resolved at `at`
+    /// (event time). Rules with `after_resolution` then count only clues after it. Returns whether the cluster
+    /// is known.
+    pub fn resolved(&mut self, cluster_id: &str, at: DateTime<Utc>) -> bool {
+        let Some(&node) = self.opened_by.get(cluster_id) else {
+            return false;
+        };
+        let root = self.sets.find_mut(node);
+        match self.clusters.get_mut(&root) {
+            Some(cluster) => {
+                cluster.resolved_at = cluster.resolved_at.max(Some(at.timestamp()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The cluster of a clue id, when observed.
+    pub fn cluster_of(&mut self, clue_id: &str) -> Option<String> {
+        let node = self.node_of(clue_id)?;
+        let root = self.sets.find_mut(node);
+        self.clusters.get(&root).map(|c| c.id.clone())
+    }
+
+    /// The clue ids of cluster `cluster_id` (or of the cluster it was merged into), in the order observed;
+    /// empty when the cluster is unknown.
+    pub fn members(&mut self, cluster_id: &str) -> Vec<String> {
+        let Some(&opened) = self.opened_by.get(cluster_id) else {
+            return Vec::new();
+        };
+        let root = self.sets.find_mut(opened);
+        let Some(cluster) = self.clusters.get(&root) else {
+            return Vec::new();
+        };
+        let mut nodes: Vec<u32> = cluster.members.iter().map(|&(_, node)| node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+            .into_iter()
+            .map(|node| self.profiles[node as usize].clue_id.clone())
+            .collect()
+    }
+
+    /// Every observed clue with its current cluster, in the order observed.
+    pub fn assignments(&mut self) -> Vec<Assignment> {
+        (0..self.profiles.len() as u32)
+            .map(|node| {
+                let root = self.sets.find_mut(node);
+                let p = &self.profiles[node as usize];
+                Assignment {
+                    feed: p.feed,
+                    source_id: p.source_id.clone(),
+                    cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, FixedOffset};
+    use yujing_model::FeedId;
+
+    use super::*;
+    use crate::config::{CorrelateConfig, RuleConfig, TestClueConfig};
+    use crate::rule_tests::synthetic_clue;
+
+    fn settings() -> Settings {
+        let rule = |name: &str, level, occurrences| RuleConfig {
+            name: name.to_owned(),
+            level,
+            occurrences,
+            within_days: 30,
+            when: None,
+            tests: vec![],
+        };
+        CorrelateConfig {
+            rules: vec![
+                rule("orange", WarningLevel::Orange, 5),
+                rule("red", WarningLevel::Red, 8),
+            ],
+            ..CorrelateConfig::default()
+        }
+        .build()
+        .expect("valid rules")
+    }
+
+    /// Report `index` of dispute `dispute`, `day` days into June.
+    fn report(index: usize, dispute: &str, day: i64) -> Clue {
+        let start: DateTime<FixedOffset> = "2026-06-01T09:00:00+08:00".parse().expect("time");
+        synthetic_clue(
+            index,
+            &TestClueConfig {
+                at: start + Duration::days(day),
+                feed: FeedId::ALL[index % FeedId::ALL.len()],
+                dispute: dispute.to_owned(),
+                source_id: None,
+                risk_flags: vec![],
+                people: None,
+            },
+        )
+    }
+
+    #[test]
+    fn reports_of_one_dispute_share_a_cluster_and_another_opens_its_own() {
+        let mut correlator = Correlator::new(settings());
+        let clues = [
+            report(0, "a", 0),
+            report(1, "a", 1),
+            report(2, "b", 1),
+            report(3, "a", 2),
+        ];
+        for clue in &clues {
+            correlator.observe(clue);
+        }
+        let ids: Vec<String> = clues
+            .iter()
+            .map(|c| correlator.cluster_of(&c.clue_id).expect("observed"))
+            .collect();
+        let a = ids[0].clone();
+        assert_eq!((&ids[1], &ids[3]), (&a, &a));
+        assert_ne!(ids[2], a);
+        let mut members = correlator.members(&a);
+        members.sort();
+        let mut expected = vec![
+            clues[0].clue_id.clone(),
+            clues[1].clue_id.clone(),
+            clues[3].clue_id.clone(),
+        ];
+        expected.sort();
+        assert_eq!(members, expected);
+        assert_eq!(correlator.assignments().len(), 4);
+        assert_eq!(
+            a,
+            cluster_id_for(&clues[0].clue_id),
+            "a cluster is named by the clue that opened it"
+        );
+    }
+}
