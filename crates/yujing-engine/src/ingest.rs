@@ -435,6 +435,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         }
     }
 
+    /// Writes the raw units `units` of `decoded` and the clues and dead letters of their records, in one batch.
     fn write_chunk(
         &self,
         feed: FeedId,
@@ -442,57 +443,18 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         units: std::ops::Range<usize>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
-        let now = self.clock.now();
-        let topic = raw_topic(feed);
         let claims = self.claims(decoded, units.clone());
-        let mut next_raw = self.log.end_offset(&topic)?;
-        let mut batch = Batch::new();
-        // Each distinct unit is logged once per feed; a unit received again points at its first receipt, so a
-        // drop directory read every few minutes does not grow the raw log.
-        let mut raw_offsets = Vec::with_capacity(units.len());
-        let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
-        for (index, unit) in decoded.units[units.clone()].iter().enumerate() {
-            if claims.as_ref().is_some_and(|c| !c.units[index]) {
-                // No record of it is this shard's: the shard that keeps them logs it.
-                raw_offsets.push(0);
-                continue;
-            }
-            let key = raw_state_key(feed, &unit.bytes);
-            let known = match pending_raw.get(&key) {
-                Some(offset) => Some(*offset),
-                None => self
-                    .log
-                    .state(&key)?
-                    .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-                    .map(u64::from_be_bytes),
-            };
-            let offset = match known {
-                Some(offset) => offset,
-                None => {
-                    batch.append(
-                        topic.clone(),
-                        Record {
-                            key: encode("a raw unit's location", &unit.location)?,
-                            value: unit.bytes.clone(),
-                            timestamp_ms: now.timestamp_millis(),
-                        },
-                    );
-                    batch.put_state(key.clone(), next_raw.to_be_bytes().to_vec());
-                    report.raw_units += 1;
-                    next_raw += 1;
-                    next_raw - 1
-                }
-            };
-            pending_raw.insert(key, offset);
-            raw_offsets.push(offset);
-        }
-        let pointer = |unit: usize, location: &SourceLocation| RawPointer {
-            topic: topic.clone(),
-            offset: raw_offsets[unit - units.start],
-            location: location.clone(),
+        let mut chunk = Chunk {
+            feed,
+            decoded,
+            now: self.clock.now(),
+            topic: raw_topic(feed),
+            batch: Batch::new(),
+            pending: HashMap::new(),
+            pending_dead: Vec::new(),
         };
-        let mut pending: HashMap<String, RecordState> = HashMap::new();
-        let mut pending_dead: Vec<Vec<u8>> = Vec::new();
+        let owned = claims.as_ref().map(|c| c.units.as_slice());
+        let raw_offsets = self.log_raw_units(&mut chunk, units.clone(), owned, report)?;
         let mut kept = claims.map(|c| c.kept);
         for (index, record) in decoded
             .records
@@ -518,7 +480,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 source_id = %yujing_feeds::pii::redact(record.source_id.as_deref().unwrap_or("")),
             )
             .entered();
-            let raw = pointer(record.unit, &record.location);
+            let raw = RawPointer {
+                topic: chunk.topic.clone(),
+                offset: raw_offsets[record.unit - units.start],
+                location: record.location.clone(),
+            };
             let reject = match &record.outcome {
                 Outcome::NotADispute { .. } => {
                     report.not_disputes += 1;
@@ -536,36 +502,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     .unwrap_or_else(|| self.normalizer.normalize(source, 0, raw.clone()))
                 {
                     Err(reject) => reject,
-                    Ok(mut clue) => {
-                        let mut state = self.record_state(&pending, &clue.clue_id)?;
-                        let print = fingerprint(&clue)?;
-                        if state.fingerprints.contains(&print) {
-                            report.duplicates += 1;
-                        } else {
-                            if state.fingerprints.is_empty() {
-                                report.new_clues += 1;
-                            } else {
-                                report.new_versions += 1;
-                            }
-                            if clue.category_inferred {
-                                report.category_inferred += 1;
-                            }
-                            state.fingerprints.push(print);
-                            clue.version = state.fingerprints.len() as u32;
-                            batch.append(
-                                CLUES,
-                                Record {
-                                    key: clue.clue_id.clone().into_bytes(),
-                                    value: encode("a clue", &clue)?,
-                                    timestamp_ms: now.timestamp_millis(),
-                                },
-                            );
-                            batch.put_state(
-                                state_key(&clue.clue_id),
-                                encode("a clue's ingest state", &state)?,
-                            );
-                            pending.insert(clue.clue_id.clone(), state);
-                        }
+                    Ok(clue) => {
+                        self.write_clue(&mut chunk, clue, report)?;
                         continue;
                     }
                 },
@@ -575,44 +513,123 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 .rejected_by_kind
                 .entry(reject.kind.as_str().to_owned())
                 .or_default() += 1;
-            self.dead_letter(
-                feed,
-                decoded,
-                record,
-                &reject,
-                raw,
-                now,
-                &mut batch,
-                &mut pending_dead,
-            )?;
+            self.dead_letter(&mut chunk, record, &reject, raw)?;
         }
         // A chunk that brought nothing new (a re-read input, or only other shards' records) costs no write: on
         // Kafka every write is a transaction.
-        if !batch.is_empty() {
-            self.log.write(batch)?;
+        if !chunk.batch.is_empty() {
+            self.log.write(chunk.batch)?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Appends the raw units `units` not logged before (`owned`: on a shard, which of them it keeps) and returns
+    /// each unit's raw offset. Each distinct unit is logged once per feed; a unit received again points at its
+    /// first receipt, so a drop directory read every few minutes does not grow the raw log.
+    fn log_raw_units(
+        &self,
+        chunk: &mut Chunk<'_>,
+        units: std::ops::Range<usize>,
+        owned: Option<&[bool]>,
+        report: &mut FileReport,
+    ) -> Result<Vec<u64>, IngestError> {
+        let mut next_raw = self.log.end_offset(&chunk.topic)?;
+        let mut raw_offsets = Vec::with_capacity(units.len());
+        let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
+        for (index, unit) in chunk.decoded.units[units].iter().enumerate() {
+            if owned.is_some_and(|owned| !owned[index]) {
+                // No record of it is this shard's: the shard that keeps them logs it.
+                raw_offsets.push(0);
+                continue;
+            }
+            let key = raw_state_key(chunk.feed, &unit.bytes);
+            let known = match pending_raw.get(&key) {
+                Some(offset) => Some(*offset),
+                None => self
+                    .log
+                    .state(&key)?
+                    .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+                    .map(u64::from_be_bytes),
+            };
+            let offset = match known {
+                Some(offset) => offset,
+                None => {
+                    chunk.batch.append(
+                        chunk.topic.clone(),
+                        Record {
+                            key: encode("a raw unit's location", &unit.location)?,
+                            value: unit.bytes.clone(),
+                            timestamp_ms: chunk.now.timestamp_millis(),
+                        },
+                    );
+                    chunk
+                        .batch
+                        .put_state(key.clone(), next_raw.to_be_bytes().to_vec());
+                    report.raw_units += 1;
+                    next_raw += 1;
+                    next_raw - 1
+                }
+            };
+            pending_raw.insert(key, offset);
+            raw_offsets.push(offset);
+        }
+        Ok(raw_offsets)
+    }
+
+    /// Appends `clue` as its record's next version, unless the record delivered this content before.
+    fn write_clue(
+        &self,
+        chunk: &mut Chunk<'_>,
+        mut clue: Clue,
+        report: &mut FileReport,
+    ) -> Result<(), IngestError> {
+        let mut state = self.record_state(&chunk.pending, &clue.clue_id)?;
+        let print = fingerprint(&clue)?;
+        if state.fingerprints.contains(&print) {
+            report.duplicates += 1;
+            return Ok(());
+        }
+        if state.fingerprints.is_empty() {
+            report.new_clues += 1;
+        } else {
+            report.new_versions += 1;
+        }
+        if clue.category_inferred {
+            report.category_inferred += 1;
+        }
+        state.fingerprints.push(print);
+        clue.version = state.fingerprints.len() as u32;
+        chunk.batch.append(
+            CLUES,
+            Record {
+                key: clue.clue_id.clone().into_bytes(),
+                value: encode("a clue", &clue)?,
+                timestamp_ms: chunk.now.timestamp_millis(),
+            },
+        );
+        chunk
+            .batch
+            .put_state(state_key(&clue.clue_id), encode("a clue's ingest state", &state)?);
+        chunk.pending.insert(clue.clue_id.clone(), state);
+        Ok(())
+    }
+
+    /// Appends `record`'s dead letter, unless the same bad record is in the dead-letter store already.
     fn dead_letter(
         &self,
-        feed: FeedId,
-        decoded: &DecodedInput,
+        chunk: &mut Chunk<'_>,
         record: &yujing_feeds::Decoded,
         reject: &Reject,
         raw: RawPointer,
-        now: DateTime<Utc>,
-        batch: &mut Batch,
-        pending: &mut Vec<Vec<u8>>,
     ) -> Result<(), IngestError> {
+        let feed = chunk.feed;
         let key = dead_letter_key(
             feed,
-            &decoded.units[record.unit].bytes,
+            &chunk.decoded.units[record.unit].bytes,
             record.location.record_index,
             reject.kind,
         );
-        if pending.contains(&key) || self.log.state(&key)?.is_some() {
+        if chunk.pending_dead.contains(&key) || self.log.state(&key)?.is_some() {
             // The same bad record, received again: already in the dead-letter store.
             return Ok(());
         }
@@ -623,7 +640,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             kind: reject.kind,
             reason: pii::redact(&reject.reason),
             raw: Some(raw),
-            rejected_at: now,
+            rejected_at: chunk.now,
         };
         tracing::warn!(
             feed = %feed,
@@ -632,16 +649,31 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             reason = %letter.reason,
             "record rejected"
         );
-        batch.append(
+        chunk.batch.append(
             DEADLETTER,
             Record {
                 key: feed.as_str().as_bytes().to_vec(),
                 value: encode("a dead letter", &letter)?,
-                timestamp_ms: now.timestamp_millis(),
+                timestamp_ms: chunk.now.timestamp_millis(),
             },
         );
-        batch.put_state(key.clone(), b"1".to_vec());
-        pending.push(key);
+        chunk.batch.put_state(key.clone(), b"1".to_vec());
+        chunk.pending_dead.push(key);
         Ok(())
     }
+}
+
+/// What one chunk's write is building: the batch, and what it has pending for the records after.
+struct Chunk<'a> {
+    feed: FeedId,
+    decoded: &'a DecodedInput,
+    /// When the chunk is written (every record's append time).
+    now: DateTime<Utc>,
+    /// The feed's raw topic.
+    topic: String,
+    batch: Batch,
+    /// The ingest state of records written in this batch, by clue id.
+    pending: HashMap<String, RecordState>,
+    /// The dead-letter keys written in this batch.
+    pending_dead: Vec<Vec<u8>>,
 }
