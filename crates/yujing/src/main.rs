@@ -12,21 +12,29 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use yujing_engine::Backend;
-use yujing_engine::{
-    for_each_clue, for_each_dead_letter, Built, EngineConfig, Ingestor, Pipeline, SystemClock,
-};
+use yujing_engine::EngineConfig;
 use yujing_log::{EmbeddedLog, KafkaLog, Log};
 use yujing_model::FeedId;
 
-mod correlation;
-mod orders;
-mod quality;
+mod cmd;
 
-use correlation::{explain, replay, rule_tests, warnings, write_warning_table, ReplaySource};
-use orders::{orders, serve};
-use quality::{eval, fit, simulate};
+use cmd::clues::clues;
+use cmd::deadletter::deadletter;
+use cmd::eval::eval;
+use cmd::explain::explain;
+use cmd::fit::fit;
+use cmd::ingest::ingest;
+use cmd::orders::orders;
+use cmd::replay::{replay, ReplaySource};
+use cmd::run::serve;
+use cmd::simulate::simulate;
+use cmd::store::store;
+use cmd::test::rule_tests;
+use cmd::validate::validate;
+use cmd::vocab::vocab;
+use cmd::warnings::warnings;
+use cmd::webhook::webhook;
 
 /// yujing (预警): recognises disputes reported again and again across six upstream feeds, and warns.
 #[derive(Debug, Parser)]
@@ -546,165 +554,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn validate(config: &EngineConfig, built: &Built) -> Result<()> {
-    let rules = built.normalizer.rules();
-    let resources: Vec<&str> = rules.resource_codes().collect();
-    println!("configuration is valid");
-    match config.store.backend {
-        Backend::Embedded => println!(
-            "  log:                embedded, {}",
-            config.store.data_dir.display()
-        ),
-        Backend::Kafka if config.store.kafka.partitions > 1 => println!(
-            "  log:                Kafka {} (topics {}*, {} shards by town, writers {}-p<n>)",
-            config.store.kafka.bootstrap_servers,
-            config.store.kafka.topic_prefix,
-            config.store.kafka.partitions,
-            config.store.kafka.transactional_id
-        ),
-        Backend::Kafka => println!(
-            "  log:                Kafka {} (topics {}*, writer {})",
-            config.store.kafka.bootstrap_servers,
-            config.store.kafka.topic_prefix,
-            config.store.kafka.transactional_id
-        ),
-    }
-    println!(
-        "  party-key secret:   {}",
-        if built.demo {
-            "DEMO (public; sample data only)"
-        } else {
-            "set"
-        }
-    );
-    println!(
-        "  towns:              {}",
-        built.normalizer.gazetteer().towns().len()
-    );
-    println!(
-        "  communities:        {}",
-        built.normalizer.gazetteer().communities().len()
-    );
-    println!("  exchange resources: {}", resources.join(", "));
-    println!("  warning rules:      {}", built.correlate.rules.len());
-    println!(
-        "  server:             {} ({} token(s), {} webhook(s), {} upstream topic(s))",
-        config.server.listen,
-        config.server.tokens.len(),
-        config.server.webhooks.len(),
-        config.sources.len()
-    );
-    Ok(())
-}
-
-fn ingest(
-    config: &EngineConfig,
-    built: &Built,
-    feed: Option<FeedId>,
-    json: bool,
-    paths: &[PathBuf],
-) -> Result<()> {
-    let log = open_log(config)?;
-    let clock = SystemClock;
-    let ingestor = Ingestor::new(log.as_ref(), &built.normalizer, &clock);
-    let bar = ProgressBar::hidden();
-    let show_bar = std::io::stderr().is_terminal();
-    let report = ingestor.ingest_paths(paths, feed, &mut |progress| {
-        // A bar only for long ingests, and only when a person is watching.
-        if show_bar && progress.total > 4 * 1024 * 1024 && bar.is_hidden() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(progress.total);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-        }
-        bar.set_position(progress.done);
-    })?;
-    bar.finish_and_clear();
-    // Correlate the new clues and open or update the work orders of the new warnings.
-    let (mut pipeline, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(clock))?;
-    // The next ingest then replays only what comes after this one.
-    pipeline.snapshot_if_due(true);
-    tracing::info!(
-        warnings = step.warnings.len(),
-        order_events = step.order_events.len(),
-        "correlated"
-    );
-    if report.files.is_empty() {
-        // An empty drop directory is normal for a timer; say so, without failing.
-        tracing::warn!(
-            "no feed export files found (names must start with a feed id, e.g. police-20260611.csv)"
-        );
-    }
-    if json {
-        return write_json_pretty(&report);
-    }
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    writeln!(
-        out,
-        "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
-        "file", "feed", "records", "clues", "versions", "dupes", "not-dispute", "rejected"
-    )?;
-    for f in report.files.iter().chain(std::iter::once(&report.total)) {
-        let feed = f.feed.map_or("".to_owned(), |f| f.to_string());
-        let file = if f.file.is_empty() {
-            "TOTAL"
-        } else {
-            f.file.as_str()
-        };
-        writeln!(
-            out,
-            "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
-            file, feed, f.records, f.new_clues, f.new_versions, f.duplicates, f.not_disputes, f.rejected
-        )?;
-    }
-    if !report.skipped.is_empty() {
-        let names: Vec<&str> = report
-            .skipped
-            .iter()
-            .map(|s| {
-                std::path::Path::new(s)
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or(s)
-            })
-            .collect();
-        writeln!(
-            out,
-            "skipped {} file(s) not named after a feed: {}",
-            names.len(),
-            names.join(", ")
-        )?;
-    }
-    if report.total.rejected > 0 {
-        writeln!(out, "rejected records are listed by `yujing deadletter`")?;
-    }
-    if !step.warnings.is_empty() {
-        writeln!(out, "\nnew warnings:")?;
-        write_warning_table(&mut out, &step.warnings)?;
-    }
-    let opened: Vec<&str> = step
-        .order_events
-        .iter()
-        .filter(|e| e.seq == 1)
-        .map(|e| e.order_id.as_str())
-        .collect();
-    match opened.len() {
-        0 => {}
-        // A handful by id; a history's worth as a count.
-        1..=10 => writeln!(
-            out,
-            "\nwork orders opened: {} (`yujing orders` lists them)",
-            opened.join(", ")
-        )?,
-        n => writeln!(out, "\n{n} work orders opened (`yujing orders` lists them)")?,
-    }
-    out.flush()?;
-    Ok(())
-}
-
 /// Writes `value` to standard output as pretty JSON, with a final newline.
 pub(crate) fn write_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
     let out = std::io::stdout();
@@ -721,210 +570,5 @@ pub(crate) fn write_json_lines<T: serde::Serialize>(out: &mut impl Write, items:
         serde_json::to_writer(&mut *out, item)?;
         writeln!(out)?;
     }
-    Ok(())
-}
-
-fn webhook(config: &EngineConfig, action: WebhookAction) -> Result<()> {
-    match action {
-        WebhookAction::Refused { json } => {
-            let log = open_log_for_reading(config)?;
-            let mut all = Vec::new();
-            for hook in &config.server.webhooks {
-                let refused = yujing_engine::refused(log.as_ref(), &hook.name)
-                    .with_context(|| format!("reading webhook {}'s refused entries", hook.name))?;
-                all.push((hook.name.clone(), refused));
-            }
-            if json {
-                let value: Vec<serde_json::Value> = all
-                    .iter()
-                    .map(|(name, refused)| serde_json::json!({"name": name, "refused": refused}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&value)?);
-            } else {
-                println!(
-                    "{:<20} {:>8} {:<28} {:>6} {:<25}",
-                    "webhook", "offset", "event", "status", "at"
-                );
-                for (name, refused) in &all {
-                    for r in refused {
-                        println!(
-                            "{:<20} {:>8} {:<28} {:>6} {:<25}",
-                            name,
-                            r.offset,
-                            r.event,
-                            r.status,
-                            r.at.to_rfc3339()
-                        );
-                    }
-                }
-            }
-        }
-        WebhookAction::Retry { name } => {
-            if !config.server.webhooks.iter().any(|h| h.name == name) {
-                anyhow::bail!("no webhook named '{name}' in [[server.webhooks]]");
-            }
-            let log = open_log(config).context(
-                "beside a running `yujing run`, ask it instead: POST /api/v1/webhooks/NAME/retry with a centre token",
-            )?;
-            let retrying = yujing_engine::request_retry(log.as_ref(), &name)
-                .with_context(|| format!("requesting a retry of webhook {name}"))?;
-            println!("{retrying} refused entries of {name} will be sent again when `yujing run` next starts");
-        }
-    }
-    Ok(())
-}
-
-fn store(config: &EngineConfig, action: StoreAction) -> Result<()> {
-    if config.store.backend == Backend::Kafka {
-        anyhow::bail!(
-            "the store is on Kafka: its topics are checked and copied by Kafka (replication, MirrorMaker); `yujing store` works on the embedded log"
-        );
-    }
-    let dir = &config.store.data_dir;
-    match action {
-        StoreAction::Check => {
-            if !EmbeddedLog::exists(dir) {
-                anyhow::bail!("there is no store at {}", dir.display());
-            }
-            let log = EmbeddedLog::open_read_only(dir)?;
-            let counts = log
-                .check()
-                .with_context(|| format!("the store at {} failed its check", dir.display()))?;
-            for (topic, count) in &counts {
-                println!("{topic:<32} {count:>10}");
-            }
-            println!("ok: {} topics, every record read back", counts.len());
-        }
-        StoreAction::Backup { dir: to } => {
-            if to.exists() {
-                anyhow::bail!("{} exists: back up to a new directory", to.display());
-            }
-            if !EmbeddedLog::exists(dir) {
-                anyhow::bail!("there is no store at {}", dir.display());
-            }
-            let log = EmbeddedLog::open(dir).with_context(|| {
-                format!(
-                    "cannot open {} to back it up; if `yujing run` is writing it, stop it first (one process writes a store at a time)",
-                    dir.display()
-                )
-            })?;
-            log.backup(&to)
-                .with_context(|| format!("cannot back up {} to {}", dir.display(), to.display()))?;
-            let copy = EmbeddedLog::open_read_only(&to)?;
-            let counts = copy.check().context("the copy failed its check")?;
-            println!(
-                "backed up {} to {} ({} topics, checked); restore with --data-dir {}",
-                dir.display(),
-                to.display(),
-                counts.len(),
-                to.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn clues(config: &EngineConfig, feed: Option<FeedId>, latest: bool) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let mut selected = Vec::new();
-    for_each_clue(&log, |clue| {
-        if feed.is_none_or(|f| f == clue.feed) {
-            selected.push(clue);
-        }
-    })?;
-    if latest {
-        // Each clue's last version, at the position of its first appearance.
-        let mut position = std::collections::HashMap::new();
-        let mut kept: Vec<yujing_model::Clue> = Vec::new();
-        for clue in selected {
-            match position.get(&clue.clue_id) {
-                Some(&i) => kept[i] = clue,
-                None => {
-                    position.insert(clue.clue_id.clone(), kept.len());
-                    kept.push(clue);
-                }
-            }
-        }
-        selected = kept;
-    }
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    write_json_lines(&mut out, &selected)?;
-    out.flush()?;
-    Ok(())
-}
-
-fn vocab(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let mut collector = yujing_engine::VocabCollector::default();
-    for_each_clue(&log, |clue| {
-        if feed.is_none_or(|f| f == clue.feed) {
-            collector.add(&clue);
-        }
-    })?;
-    let words = collector.finish();
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    if json {
-        write_json_lines(&mut out, &words)?;
-    } else {
-        for w in &words {
-            writeln!(
-                out,
-                "{:<12} {:<16} {:>7} {:<8} {}",
-                w.feed.as_str(),
-                if w.word.trim().is_empty() {
-                    "(none)"
-                } else {
-                    w.word.as_str()
-                },
-                w.records,
-                w.suggested_type.name(),
-                w.example_clue_id
-            )?;
-        }
-        writeln!(out, "{} unmapped category word(s)", words.len())?;
-        if !words.is_empty() {
-            writeln!(
-                out,
-                "\nTo map them, check the suggested types and add to the configuration:"
-            )?;
-            write!(
-                out,
-                "{}",
-                yujing_engine::mapping_config(&words).context("writing the suggested mapping")?
-            )?;
-        }
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn deadletter(config: &EngineConfig, feed: Option<FeedId>, json: bool) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    let mut letters = Vec::new();
-    for_each_dead_letter(&log, |letter| {
-        if feed.is_none_or(|f| f == letter.feed) {
-            letters.push(letter);
-        }
-    })?;
-    if json {
-        write_json_lines(&mut out, &letters)?;
-    } else {
-        for letter in &letters {
-            writeln!(
-                out,
-                "{:<12} {:<40} {:<17} {}",
-                letter.feed.as_str(),
-                letter.location.to_string(),
-                letter.kind.as_str(),
-                letter.reason
-            )?;
-        }
-        writeln!(out, "{} rejected record(s)", letters.len())?;
-    }
-    out.flush()?;
     Ok(())
 }

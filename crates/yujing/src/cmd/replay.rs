@@ -1,53 +1,13 @@
-//! The correlation commands: `warnings`, `replay` and `test`.
+//! `yujing replay`: the whole pipeline over a folder of exports or the stored log's clues, into a fresh store.
 
 use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
-use yujing_engine::{correlate, for_each_warning, Built, ClueRange, EngineConfig, Ingestor, SystemClock};
-use yujing_model::{FeedId, Warning};
+use yujing_engine::{correlate, Built, ClueRange, EngineConfig, Ingestor, SystemClock};
+use yujing_model::FeedId;
 
-use crate::{open_log_for_reading, write_json_lines};
-
-pub(crate) fn write_warning_table(out: &mut impl Write, warnings: &[Warning]) -> Result<()> {
-    writeln!(
-        out,
-        "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} feeds",
-        "warning", "level", "raised at (+08:00)", "cluster", "count", "rule"
-    )?;
-    let beijing = yujing_feeds::time::shanghai();
-    for w in warnings {
-        let feeds: Vec<&str> = w.feeds.iter().map(|f| f.as_str()).collect();
-        writeln!(
-            out,
-            "{:<20} {:<6} {:<25} {:<20} {:>5} {:<16} {}",
-            w.warning_id,
-            w.level.as_str(),
-            w.raised_at.with_timezone(&beijing).format("%Y-%m-%d %H:%M:%S"),
-            w.cluster_id,
-            w.occurrences,
-            w.rule,
-            feeds.join(",")
-        )?;
-    }
-    Ok(())
-}
-
-pub(crate) fn warnings(config: &EngineConfig, json: bool) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let mut all = Vec::new();
-    for_each_warning(&log, |w| all.push(w))?;
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    if json {
-        write_json_lines(&mut out, &all)?;
-    } else if all.is_empty() {
-        writeln!(out, "no warnings")?;
-    } else {
-        write_warning_table(&mut out, &all)?;
-    }
-    out.flush()?;
-    Ok(())
-}
+use crate::open_log_for_reading;
+use crate::write_json_lines;
 
 /// One line of `clusters.jsonl`.
 #[derive(serde::Serialize)]
@@ -172,86 +132,6 @@ pub(crate) fn replay(
         clusters_path.display(),
         warnings_path.display()
     )?;
-    out.flush()?;
-    Ok(())
-}
-
-pub(crate) fn rule_tests(config: &EngineConfig) -> Result<()> {
-    let outcomes = yujing_correlate::run_rule_tests(&config.correlate)?;
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    let mut failed = 0;
-    for o in &outcomes {
-        if o.passed() {
-            writeln!(out, "ok      {} / {}", o.rule, o.test)?;
-        } else {
-            failed += 1;
-            writeln!(out, "FAILED  {} / {}", o.rule, o.test)?;
-            for p in &o.problems {
-                writeln!(out, "          {p}")?;
-            }
-        }
-    }
-    writeln!(
-        out,
-        "{} rule tests: {} passed, {} failed",
-        outcomes.len(),
-        outcomes.len() - failed,
-        failed
-    )?;
-    out.flush()?;
-    if failed > 0 {
-        anyhow::bail!("{failed} rule test(s) failed");
-    }
-    Ok(())
-}
-
-pub(crate) fn explain(config: &EngineConfig, built: &Built, clue_id: &str, top: usize) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let mut correlator = yujing_correlate::Correlator::new(built.correlate.clone());
-    let clues = yujing_engine::clues_in_event_time(&log)?;
-    let Some(target) = clues.iter().position(|c| c.clue_id == clue_id) else {
-        anyhow::bail!(
-            "no clue {clue_id} in the store at {}",
-            config.store.data_dir.display()
-        );
-    };
-    for clue in &clues[..target] {
-        correlator.observe(clue);
-    }
-    let clue = &clues[target];
-    let candidates = correlator.explain(clue);
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    writeln!(
-        out,
-        "{clue_id} ({}, {}): {} candidates; link threshold {}, anchor {}",
-        clue.occurred_at.to_rfc3339(),
-        clue.dispute_type,
-        candidates.len(),
-        built.correlate.scoring.link_threshold,
-        if built.correlate.scoring.require_anchor {
-            "required"
-        } else {
-            "not required"
-        }
-    )?;
-    for c in candidates.iter().take(top) {
-        writeln!(
-            out,
-            "{:>7.2} {} {:<44} {}",
-            c.score,
-            if c.anchored { "anchored" } else { "no-anchor" },
-            c.candidate_clue_id,
-            c.cluster_id
-        )?;
-        writeln!(out, "        {}", c.levels.join(" "))?;
-        writeln!(
-            out,
-            "        similarity: description {:.2}, subject (without places) {:.2}",
-            c.description_similarity, c.subject_similarity
-        )?;
-    }
     out.flush()?;
     Ok(())
 }

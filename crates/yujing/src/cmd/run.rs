@@ -1,76 +1,13 @@
-//! `yujing run` (the server alongside the pipeline) and `yujing orders` (the work orders, read back).
+//! `yujing run`: the HTTP API, the page, SSE and webhooks alongside the pipeline, until Ctrl-C or SIGTERM.
 
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use yujing_engine::{Built, EngineConfig, OrderStage, Pipeline, SystemClock};
+use yujing_engine::{Built, EngineConfig, Pipeline, SystemClock};
 use yujing_log::Log;
 
-use crate::{open_log, open_log_for_reading, write_json_lines};
-
-/// `yujing orders [ORDER_ID]`.
-pub(crate) fn orders(config: &EngineConfig, built: &Built, order_id: Option<&str>, json: bool) -> Result<()> {
-    let log = open_log_for_reading(config)?;
-    let stage = OrderStage::open(&log, built.policy.clone())?;
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    if let Some(order_id) = order_id {
-        let history = stage.history(order_id);
-        if history.is_empty() {
-            anyhow::bail!("there is no work order {order_id} (`yujing orders` lists them)");
-        }
-        if json {
-            write_json_lines(&mut out, history)?;
-        } else {
-            for event in history {
-                writeln!(
-                    out,
-                    "{:>3} {} {:<13} {:<12} {:<16} {}{}",
-                    event.seq,
-                    event.at.format("%Y-%m-%d %H:%M"),
-                    event.change.name(),
-                    event.actor.role.as_str(),
-                    event.actor.name,
-                    event.actor.unit,
-                    event
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )?;
-            }
-        }
-    } else {
-        let orders: Vec<_> = stage.orders().collect();
-        if json {
-            write_json_lines(&mut out, &orders)?;
-        } else {
-            for order in &orders {
-                writeln!(
-                    out,
-                    "{:<24} {:<6} {:<11} {:<12} {:<10} {:<24} esc {} {}",
-                    order.order_id,
-                    order.level.as_str(),
-                    order.status.as_str(),
-                    order
-                        .subject
-                        .town_name
-                        .as_deref()
-                        .unwrap_or(&order.subject.town_code),
-                    order.subject.dispute_type.name(),
-                    order.unit.as_deref().unwrap_or("-"),
-                    order.escalation_level,
-                    order.subject.place.as_deref().unwrap_or("")
-                )?;
-            }
-            writeln!(out, "{} work order(s)", orders.len())?;
-        }
-    }
-    out.flush()?;
-    Ok(())
-}
+use crate::open_log;
 
 /// `yujing run`: serves until Ctrl-C or SIGTERM, then stops gracefully (in-flight requests and webhook
 /// deliveries finish; progress is on disk, so the next start resumes).
@@ -156,7 +93,6 @@ pub(crate) fn serve(
         Ok(())
     })
 }
-
 /// `yujing run` on a sharded store: the instance runs the shards the writers' group gives it
 /// ([`yujing_server::cluster`]) until Ctrl-C or SIGTERM, and says which.
 fn serve_shards(
@@ -183,7 +119,6 @@ fn serve_shards(
         Ok(())
     })
 }
-
 /// The runtime `yujing run` serves on.
 fn async_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -191,14 +126,12 @@ fn async_runtime() -> Result<tokio::runtime::Runtime> {
         .build()
         .context("starting the async runtime")
 }
-
 /// A listener on `address` (`server.listen` or `--listen`).
 async fn listen_on(address: &str) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))
 }
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
