@@ -31,6 +31,7 @@ use cmd::run::serve;
 use cmd::simulate::simulate;
 use cmd::store::store;
 use cmd::test::rule_tests;
+use cmd::tune::tune;
 use cmd::validate::validate;
 use cmd::vocab::vocab;
 use cmd::warnings::warnings;
@@ -489,24 +490,9 @@ fn run(cli: Cli) -> Result<()> {
             grid,
             out,
         } => {
-            let input = match &truth {
-                Some(dir) if !from_log => yujing_tune::TuneInput::Simulation(dir),
-                _ => yujing_tune::TuneInput::StoredLog {
-                    log: open_log_for_reading(&config)?,
-                    range: range.range(&config)?,
-                    name: store_name(&config),
-                },
-            };
-            let grid = yujing_tune::grid::absolute(&grid);
-            let summary = yujing_tune::tune(&config, &built, input, &grid, &out)?;
-            println!(
-                "swept {} configurations over {} clue versions from {}; wrote {}/report.md, report.html and results.json",
-                summary.configurations,
-                summary.clue_versions,
-                summary.source,
-                out.display()
-            );
-            Ok(())
+            let range = range.range(&config)?;
+            let history = truth.as_deref().filter(|_| !from_log);
+            tune(&config, &built, history, range, &grid, &out)
         }
         Command::Run { listen, watch } => serve(&config, &built, listen, watch),
         Command::Orders { order_id, json } => orders(&config, &built, order_id.as_deref(), json),

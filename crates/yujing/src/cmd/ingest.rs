@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use yujing_engine::{Built, EngineConfig, Ingestor, Pipeline, SystemClock};
+use yujing_engine::{Built, EngineConfig, IngestReport, Ingestor, Pipeline, StepReport, SystemClock};
 use yujing_model::FeedId;
 
 use crate::cmd::warnings::write_warning_table;
@@ -22,22 +22,11 @@ pub(crate) fn ingest(
 ) -> Result<()> {
     let log = open_log(config)?;
     let clock = SystemClock;
-    let ingestor = Ingestor::new(log.as_ref(), &built.normalizer, &clock);
-    let bar = ProgressBar::hidden();
-    let show_bar = std::io::stderr().is_terminal();
-    let report = ingestor.ingest_paths(paths, feed, &mut |progress| {
-        // A bar only for long ingests, and only when a person is watching.
-        if show_bar && progress.total > 4 * 1024 * 1024 && bar.is_hidden() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(progress.total);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-        }
-        bar.set_position(progress.done);
-    })?;
-    bar.finish_and_clear();
+    let report = ingest_with_progress(
+        &Ingestor::new(log.as_ref(), &built.normalizer, &clock),
+        paths,
+        feed,
+    )?;
     // Correlate the new clues and open or update the work orders of the new warnings.
     let (mut pipeline, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(clock))?;
     // The next ingest then replays only what comes after this one.
@@ -58,6 +47,38 @@ pub(crate) fn ingest(
     }
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
+    print_files(&mut out, &report)?;
+    print_step(&mut out, &step)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Ingests `paths`, with a progress bar on a terminal for long inputs.
+fn ingest_with_progress(
+    ingestor: &Ingestor<'_, dyn yujing_log::Log>,
+    paths: &[PathBuf],
+    feed: Option<FeedId>,
+) -> Result<IngestReport> {
+    let bar = ProgressBar::hidden();
+    let show_bar = std::io::stderr().is_terminal();
+    let report = ingestor.ingest_paths(paths, feed, &mut |progress| {
+        // A bar only for long ingests, and only when a person is watching.
+        if show_bar && progress.total > 4 * 1024 * 1024 && bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(progress.total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+        }
+        bar.set_position(progress.done);
+    })?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// The table of files ingested, the files skipped, and where the rejected records are.
+fn print_files(out: &mut impl Write, report: &IngestReport) -> Result<()> {
     writeln!(
         out,
         "{:<28} {:<13} {:>7} {:>6} {:>8} {:>6} {:>11} {:>8}",
@@ -97,9 +118,14 @@ pub(crate) fn ingest(
     if report.total.rejected > 0 {
         writeln!(out, "rejected records are listed by `yujing deadletter`")?;
     }
+    Ok(())
+}
+
+/// The warnings the ingest raised and the work orders it opened.
+fn print_step(out: &mut impl Write, step: &StepReport) -> Result<()> {
     if !step.warnings.is_empty() {
         writeln!(out, "\nnew warnings:")?;
-        write_warning_table(&mut out, &step.warnings)?;
+        write_warning_table(out, &step.warnings)?;
     }
     let opened: Vec<&str> = step
         .order_events
@@ -117,6 +143,5 @@ pub(crate) fn ingest(
         )?,
         n => writeln!(out, "\n{n} work orders opened (`yujing orders` lists them)")?,
     }
-    out.flush()?;
     Ok(())
 }

@@ -12,6 +12,7 @@ pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod store;
 pub(crate) mod test;
+pub(crate) mod tune;
 pub(crate) mod validate;
 pub(crate) mod vocab;
 pub(crate) mod warnings;
