@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use yujing_engine::Backend;
-use yujing_engine::EngineConfig;
+use yujing_engine::{Built, EngineConfig};
 use yujing_log::{EmbeddedLog, KafkaLog, Log};
 use yujing_model::FeedId;
 
@@ -472,15 +472,21 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let config = load_config(&cli.global)?;
-    // Every command starts only with a valid configuration, including a party-key secret outside demo mode.
+/// The configuration of `global`, checked: every command starts only with a valid one, including a party-key
+/// secret outside demo mode.
+fn checked_config(global: &Global) -> Result<(EngineConfig, Built)> {
+    let config = load_config(global)?;
     let built = config.check()?;
     if built.demo {
         tracing::warn!(
             "demo mode: party keys use a public secret and protect nothing; use it on sample data only"
         );
     }
+    Ok((config, built))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (config, built) = checked_config(&cli.global)?;
     match cli.command {
         Command::Validate => validate(&config, &built),
         Command::Tune {

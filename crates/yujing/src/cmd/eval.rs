@@ -33,6 +33,13 @@ pub(crate) fn eval(
     }
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
+    print_report(&mut out, &report)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The report as tables: records, clusters (pairwise and B-cubed), warnings per level.
+fn print_report(out: &mut impl Write, report: &yujing_sim::EvalReport) -> Result<()> {
     writeln!(
         out,
         "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
@@ -85,6 +92,5 @@ pub(crate) fn eval(
             s.lag_hours.on_time
         )?;
     }
-    out.flush()?;
     Ok(())
 }

@@ -21,36 +21,10 @@ pub(crate) fn serve(
     if let Some(listen) = listen {
         server_config.listen = listen;
     }
-    let watch_dir = watch.or_else(|| {
-        (!server_config.watch_dir.as_os_str().is_empty()).then(|| server_config.watch_dir.clone())
-    });
-    if let Some(dir) = &watch_dir {
-        anyhow::ensure!(
-            dir.is_dir(),
-            "the drop directory {} does not exist",
-            dir.display()
-        );
-    }
     if server_config.tokens.is_empty() && !built.demo {
         tracing::warn!("no server.tokens configured: the API will refuse every request but /health");
     }
-    let sources: Vec<(yujing_engine::SourceConfig, String)> = config
-        .sources
-        .iter()
-        .map(|s| {
-            let bootstrap = if s.bootstrap_servers.trim().is_empty() {
-                config.store.kafka.bootstrap_servers.clone()
-            } else {
-                s.bootstrap_servers.clone()
-            };
-            (s.clone(), bootstrap)
-        })
-        .collect();
-    let options = yujing_server::Options {
-        supervise: true,
-        watch_dir,
-        sources,
-    };
+    let options = background_tasks(config, &server_config, watch)?;
     if config.store.backend == yujing_engine::Backend::Kafka && config.store.kafka.partitions > 1 {
         return serve_shards(config, built, &server_config, options);
     }
@@ -91,6 +65,42 @@ pub(crate) fn serve(
             anyhow::bail!("another instance took over writing the log; this one stopped");
         }
         Ok(())
+    })
+}
+
+/// What runs beside the API: supervision, the drop directory (`--watch` or `server.watch_dir`, which must
+/// exist), and the upstream topics, each with its brokers (the store's when it names none).
+fn background_tasks(
+    config: &EngineConfig,
+    server_config: &yujing_engine::ServerConfig,
+    watch: Option<PathBuf>,
+) -> Result<yujing_server::Options> {
+    let watch_dir = watch.or_else(|| {
+        (!server_config.watch_dir.as_os_str().is_empty()).then(|| server_config.watch_dir.clone())
+    });
+    if let Some(dir) = &watch_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "the drop directory {} does not exist",
+            dir.display()
+        );
+    }
+    let sources = config
+        .sources
+        .iter()
+        .map(|s| {
+            let bootstrap = if s.bootstrap_servers.trim().is_empty() {
+                config.store.kafka.bootstrap_servers.clone()
+            } else {
+                s.bootstrap_servers.clone()
+            };
+            (s.clone(), bootstrap)
+        })
+        .collect();
+    Ok(yujing_server::Options {
+        supervise: true,
+        watch_dir,
+        sources,
     })
 }
 /// `yujing run` on a sharded store: the instance runs the shards the writers' group gives it
