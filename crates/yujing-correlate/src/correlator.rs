@@ -71,7 +71,7 @@ struct Cluster {
     resolved_at: Option<i64>,
 }
 
-/// What [`Correlator::evaluate`] judges: a cluster, the rules, the episode gap (seconds) and the warnings
+/// What [`Correlator::check_rules`] judges: a cluster, the rules, the episode gap (seconds) and the warnings
 /// already raised on the cluster.
 #[derive(Clone, Copy)]
 struct Judged<'a> {

@@ -52,7 +52,7 @@ impl Correlator {
                 gap: i64::from(episode_gap_days) * DAY,
                 raised,
             };
-            let (new, episode_end) = self.evaluate(&judged, at, last_new, merged);
+            let (new, episode_end) = self.check_rules(&judged, at, last_new, merged);
             covered_until = episode_end;
             raised.extend(new.iter().map(|w| (w.level, w.raised_at.timestamp())));
             warnings.extend(new);
@@ -63,7 +63,7 @@ impl Correlator {
     /// Check the rules on `judged.cluster` after a clue at `at` joined it (or after a merge).
     /// Returns the warnings and the event time of the episode's last member (new clues up to it are covered).
     /// Windows ending from `at` up to a window after `last_new` (the latest clue of the batch) are checked.
-    pub(super) fn evaluate(
+    pub(super) fn check_rules(
         &self,
         judged: &Judged<'_>,
         at: i64,
