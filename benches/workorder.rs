@@ -4,11 +4,9 @@
 //!
 //! `cargo bench -p yujing-workorder --bench workorder`
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Duration, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use yujing_model::{Actor, DisputeSubject, DisputeType, Role, Warning, WarningLevel};
+use yujing_model::{Actor, Role, Warning, WarningLevel};
 use yujing_workorder::{Command, Policy, WorkOrder, WorkOrderConfig};
 
 const CONFIG: &str = include_str!("../config/yujing.toml");
@@ -27,28 +25,13 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 fn warning(i: usize) -> Warning {
-    Warning {
-        warning_id: format!("w-bench-{i}"),
-        cluster_id: format!("k-{i}"),
-        level: WarningLevel::Orange,
-        rule: "recurring-orange".to_owned(),
-        raised_at: at("2026-06-08T07:20:00Z") + Duration::minutes(i as i64 % 600),
-        occurrences: 5,
-        window_days: 30,
-        feeds: Vec::new(),
-        reporters: 3,
-        episode: 1,
-        risk_flags: BTreeSet::new(),
-        subject: DisputeSubject {
-            cluster_id: format!("k-{i}"),
-            town_code: "320682001".to_owned(),
-            town_name: Some("如城街道".to_owned()),
-            dispute_type: DisputeType::Property,
-            place: Some("锦绣华庭".to_owned()),
-        },
-        evidence: Vec::new(),
-        location: None,
-    }
+    let raised_at = at("2026-06-08T07:20:00Z") + Duration::minutes(i as i64 % 600);
+    yujing_test_support::warning(
+        &format!("w-bench-{i}"),
+        &format!("k-{i}"),
+        WarningLevel::Orange,
+        raised_at,
+    )
 }
 
 fn centre() -> Actor {

@@ -175,28 +175,11 @@ fn reports_after_a_resolution_raise_red_and_a_rebuild_sees_the_same_resolution()
 }
 
 fn warning(id: &str, cluster: &str, level: WarningLevel, raised_at: &str) -> yujing_model::Warning {
-    yujing_model::Warning {
-        warning_id: id.to_owned(),
-        cluster_id: cluster.to_owned(),
-        level,
-        rule: "test".to_owned(),
-        raised_at: at(raised_at),
-        occurrences: 5,
-        window_days: 30,
-        feeds: Vec::new(),
-        reporters: 2,
-        episode: 1,
-        risk_flags: Default::default(),
-        subject: yujing_model::DisputeSubject {
-            cluster_id: cluster.to_owned(),
-            town_code: "320682001".to_owned(),
-            town_name: Some("如城街道".to_owned()),
-            dispute_type: yujing_model::DisputeType::Property,
-            place: None,
-        },
-        evidence: Vec::new(),
-        location: None,
-    }
+    let mut warning = yujing_test_support::warning(id, cluster, level, at(raised_at));
+    warning.rule = "test".to_owned();
+    warning.reporters = 2;
+    warning.subject.place = None;
+    warning
 }
 
 fn append<T: serde::Serialize>(log: &EmbeddedLog, topic: &str, key: &str, value: &T) {

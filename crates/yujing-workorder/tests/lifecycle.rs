@@ -1,11 +1,9 @@
 //! The work-order lifecycle, given / when / then: the events given, the command, the events decided.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use yujing_model::{
-    Actor, Card, DisputeSubject, DisputeType, EscalationTarget, OrderChange, OrderStatus, Role, Satisfaction,
-    Warning, WarningLevel, WorkOrderEvent,
+    Actor, Card, DisputeType, EscalationTarget, OrderChange, OrderStatus, Role, Satisfaction, Warning,
+    WarningLevel, WorkOrderEvent,
 };
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder, WorkOrderConfig};
 
@@ -33,28 +31,8 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 fn warning(level: WarningLevel, raised_at: &str, episode_clue: &str) -> Warning {
-    Warning {
-        warning_id: format!("w-{}-{episode_clue}", level.as_str()),
-        cluster_id: "c-jinxiu".to_owned(),
-        level,
-        rule: format!("recurring-{level}"),
-        raised_at: at(raised_at),
-        occurrences: 5,
-        window_days: 30,
-        feeds: Vec::new(),
-        reporters: 3,
-        episode: 1,
-        risk_flags: BTreeSet::new(),
-        subject: DisputeSubject {
-            cluster_id: "c-jinxiu".to_owned(),
-            town_code: "320682001".to_owned(),
-            town_name: Some("如城街道".to_owned()),
-            dispute_type: DisputeType::Property,
-            place: Some("锦绣华庭".to_owned()),
-        },
-        evidence: Vec::new(),
-        location: None,
-    }
+    let id = format!("w-{}-{episode_clue}", level.as_str());
+    yujing_test_support::warning(&id, "c-jinxiu", level, at(raised_at))
 }
 
 fn centre() -> Actor {

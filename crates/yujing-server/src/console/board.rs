@@ -625,16 +625,12 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use yujing_model::{Actor, DisputeSubject, GeoPoint, Role, WarningEvidence};
+    use yujing_model::{Actor, Role, WarningEvidence};
     use yujing_workorder::Command;
 
     use super::*;
 
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
+    use yujing_test_support::{at, in_town, BAIPU, JINXIU_POINT, RUCHENG};
 
     fn built() -> yujing_engine::Built {
         let mut config = yujing_engine::EngineConfig::defaults();
@@ -642,6 +638,7 @@ mod tests {
         config.check().unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A warning with one piece of evidence three days before it, in `town`, with a point or not.
     fn warning(
         id: &str,
         cluster: &str,
@@ -651,40 +648,19 @@ mod tests {
         point: bool,
     ) -> Warning {
         let raised_at = at(raised);
-        Warning {
-            warning_id: id.to_owned(),
-            cluster_id: cluster.to_owned(),
-            level,
-            rule: "recurring".to_owned(),
-            raised_at,
-            occurrences: 5,
-            window_days: 30,
-            feeds: Vec::new(),
-            reporters: 3,
-            episode: 1,
+        let mut warning = in_town(yujing_test_support::warning(id, cluster, level, raised_at), town);
+        warning.evidence = vec![WarningEvidence {
+            clue_id: "grid:1".to_owned(),
+            feed: yujing_model::FeedId::Grid,
+            source_id: "1".to_owned(),
+            occurred_at: raised_at - Duration::days(3),
+            matched: Vec::new(),
+            score: 0.0,
             risk_flags: BTreeSet::new(),
-            subject: DisputeSubject {
-                cluster_id: cluster.to_owned(),
-                town_code: town.0.to_owned(),
-                town_name: Some(town.1.to_owned()),
-                dispute_type: DisputeType::Property,
-                place: Some("锦绣华庭".to_owned()),
-            },
-            evidence: vec![WarningEvidence {
-                clue_id: "grid:1".to_owned(),
-                feed: yujing_model::FeedId::Grid,
-                source_id: "1".to_owned(),
-                occurred_at: raised_at - Duration::days(3),
-                matched: Vec::new(),
-                score: 0.0,
-                risk_flags: BTreeSet::new(),
-                people_involved: None,
-            }],
-            location: point.then_some(GeoPoint {
-                lng: 120.5689,
-                lat: 32.3874,
-            }),
-        }
+            people_involved: None,
+        }];
+        warning.location = point.then_some(JINXIU_POINT);
+        warning
     }
 
     fn centre() -> Principal {
@@ -721,9 +697,6 @@ mod tests {
         }
         order
     }
-
-    const RUCHENG: (&str, &str) = ("320682001", "如城街道");
-    const BAIPU: (&str, &str) = ("320682006", "白蒲镇");
 
     /// 如城街道's dispute warned orange then red, with a point; 白蒲镇's two, one without a point.
     fn four_warnings() -> [Warning; 4] {
