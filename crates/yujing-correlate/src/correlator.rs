@@ -16,6 +16,8 @@ mod blocking;
 mod clusters;
 mod judging;
 mod snapshot;
+#[cfg(test)]
+mod testing;
 
 pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT};
 

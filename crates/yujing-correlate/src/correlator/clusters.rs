@@ -101,48 +101,8 @@ impl Correlator {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Duration, FixedOffset};
-    use yujing_model::FeedId;
-
+    use super::super::testing::{report, settings};
     use super::*;
-    use crate::config::{CorrelateConfig, RuleConfig, TestClueConfig};
-    use crate::rule_tests::synthetic_clue;
-
-    fn settings() -> Settings {
-        let rule = |name: &str, level, occurrences| RuleConfig {
-            name: name.to_owned(),
-            level,
-            occurrences,
-            within_days: 30,
-            when: None,
-            tests: vec![],
-        };
-        CorrelateConfig {
-            rules: vec![
-                rule("orange", WarningLevel::Orange, 5),
-                rule("red", WarningLevel::Red, 8),
-            ],
-            ..CorrelateConfig::default()
-        }
-        .build()
-        .expect("valid rules")
-    }
-
-    /// Report `index` of dispute `dispute`, `day` days into June.
-    fn report(index: usize, dispute: &str, day: i64) -> Clue {
-        let start: DateTime<FixedOffset> = "2026-06-01T09:00:00+08:00".parse().expect("time");
-        synthetic_clue(
-            index,
-            &TestClueConfig {
-                at: start + Duration::days(day),
-                feed: FeedId::ALL[index % FeedId::ALL.len()],
-                dispute: dispute.to_owned(),
-                source_id: None,
-                risk_flags: vec![],
-                people: None,
-            },
-        )
-    }
 
     #[test]
     fn reports_of_one_dispute_share_a_cluster_and_another_opens_its_own() {
