@@ -10,11 +10,11 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use yujing_engine::Backend;
 use yujing_engine::{Built, EngineConfig};
-use yujing_log::{EmbeddedLog, KafkaLog, Log};
+use yujing_log::Log;
 use yujing_model::FeedId;
 
 mod cmd;
@@ -409,51 +409,12 @@ pub(crate) fn store_name(config: &EngineConfig) -> String {
 }
 
 pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>> {
-    if config.store.backend == Backend::Kafka {
-        let kafka = config.store.kafka_log_config();
-        let servers = kafka.bootstrap_servers.clone();
-        return Ok(Arc::new(KafkaLog::open_read_only(kafka).with_context(|| {
-            format!("cannot read the log on Kafka at {servers}")
-        })?));
-    }
-    let dir = &config.store.data_dir;
-    if !EmbeddedLog::exists(dir) {
-        anyhow::bail!(
-            "there is no store at {} (nothing ingested yet?): run `yujing --data-dir {} ingest PATH…` first",
-            dir.display(),
-            dir.display()
-        );
-    }
-    Ok(Arc::new(EmbeddedLog::open_read_only(dir)?))
+    Ok(yujing_engine::store::open_for_reading(&config.store)?)
 }
 
 /// Opens the store for writing (one writer at a time).
 pub(crate) fn open_log(config: &EngineConfig) -> Result<Arc<dyn Log>> {
-    if config.store.backend == Backend::Kafka {
-        let kafka = config.store.kafka_log_config();
-        let servers = kafka.bootstrap_servers.clone();
-        tracing::info!(brokers = %servers, prefix = %kafka.topic_prefix, "the log is on Kafka");
-        return Ok(Arc::new(KafkaLog::open(kafka).with_context(|| {
-            format!("cannot open the log on Kafka at {servers}")
-        })?));
-    }
-    let dir = &config.store.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let log = EmbeddedLog::open(dir).map_err(|error| {
-        let locked = error.to_string().to_ascii_lowercase().contains("lock");
-        let error = anyhow::Error::from(error);
-        if locked {
-            // RocksDB holds a lock file: name the likely cause instead of only the I/O error.
-            error.context(format!(
-                "another yujing process is writing {}; one process writes a store at a time (clues and deadletter can read alongside)",
-                dir.display()
-            ))
-        } else {
-            error
-        }
-    })?;
-    Ok(Arc::new(log))
+    Ok(yujing_engine::store::open(&config.store)?)
 }
 
 fn main() -> std::process::ExitCode {
