@@ -225,6 +225,13 @@ pub trait Log: Send + Sync {
     fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
         None
     }
+
+    /// The end of `topic` in each shard this log reads, as offsets within the shard: one shard for a log of one
+    /// partition; every shard for a read-only log over a sharded store (a reader starting "from now" starts
+    /// each shard at its own end).
+    fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
+        Ok(vec![(ShardId(0), self.end_offset(topic)?)])
+    }
 }
 
 /// A shared log is a log (the server and its tasks hold the log behind an `Arc`).
@@ -247,6 +254,10 @@ impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
 
     fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
         (**self).snapshot_dir()
+    }
+
+    fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
+        (**self).shard_ends(topic)
     }
 }
 

@@ -30,8 +30,8 @@ const PAGE: usize = 200;
 pub(crate) struct EventsParams {
     /// The first offset to send (`0`: the whole history). The default is what happens from now on, or after
     /// `Last-Event-ID`: a page loads the current state from the API and follows the stream, so 500 open pages
-    /// do not each replay the history.
-    from: Option<Offset>,
+    /// do not each replay the history. (On a sharded store only `0` means anything: each shard's history.)
+    pub(crate) from: Option<Offset>,
 }
 
 struct Cursor {

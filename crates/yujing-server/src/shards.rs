@@ -262,6 +262,7 @@ fn cursor_id(cursor: &BTreeMap<ShardId, Offset>) -> String {
 async fn events(
     State(shards): State<Arc<Shards>>,
     headers: axum::http::HeaderMap,
+    params: Result<axum::extract::Query<crate::feed::EventsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let principal = shards.tokens.authenticate(&headers)?;
     let Ok(permit) = shards.event_streams.clone().try_acquire_owned() else {
@@ -271,7 +272,18 @@ async fn events(
             "every event stream this server allows is open (server.max_event_streams); retry later",
         ));
     };
+    let axum::extract::Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    // As on a single instance: from now on, unless `?from=0` asks for the history or Last-Event-ID resumes.
     let mut cursor: BTreeMap<ShardId, Offset> = (0..shards.partitions).map(|p| (ShardId(p), 0)).collect();
+    if params.from.is_none() && !headers.contains_key("last-event-id") {
+        let log = shards.every_shard.clone();
+        let ends = tokio::task::spawn_blocking(move || log.shard_ends(yujing_engine::topics::OUTBOX))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::internal(crate::error::error_chain(&e)))?;
+        cursor.extend(ends);
+    }
     if let Some(last) = headers.get("last-event-id") {
         let parsed = last.to_str().ok().and_then(parse_cursor).ok_or_else(|| {
             ApiError::new(

@@ -606,12 +606,32 @@ fn orders_via_api(addr: &str, local: bool) -> Vec<String> {
     ids
 }
 
-/// Reads the event stream of `addr` with `token` (resuming after `last_event_id`) until `enough` says so of the (id, data)
-/// pairs received, or 30 s pass; returns them.
+/// Reads the event stream of `addr` with `token` — from the beginning of the history (`?from=0`), or resuming
+/// after `last_event_id`, or from now on when `path` says so — until `enough` says so of the (id, data) pairs
+/// received, or `wait` passes; returns them.
+const THIRTY_S: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn read_events(
     addr: &str,
     token: &str,
     last_event_id: Option<&str>,
+    wait: std::time::Duration,
+    enough: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let path = if last_event_id.is_some() {
+        "/api/v1/events"
+    } else {
+        "/api/v1/events?from=0"
+    };
+    read_events_at(addr, path, token, last_event_id, wait, enough)
+}
+
+fn read_events_at(
+    addr: &str,
+    path: &str,
+    token: &str,
+    last_event_id: Option<&str>,
+    wait: std::time::Duration,
     enough: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
     use std::io::{Read, Write};
@@ -624,10 +644,10 @@ fn read_events(
         .unwrap_or_default();
     write!(
         stream,
-        "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
     )
     .expect("request");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + wait;
     let mut received: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     while std::time::Instant::now() < deadline {
@@ -900,14 +920,16 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
             .iter()
             .all(|w| events.iter().any(|(_, data)| data.contains(&format!("\"{w}\""))))
     };
-    let events = read_events(&second_addr, "demo-centre", None, all_warnings);
+    let events = read_events(&second_addr, "demo-centre", None, THIRTY_S, all_warnings);
     assert!(
         all_warnings(&events),
         "every shard's warnings are in the stream ({} events)",
         events.len()
     );
     assert!(events.iter().any(|(id, _)| id.starts_with("0:")) && events[0].0.contains(",1:"));
-    let resumed = read_events(&second_addr, "demo-centre", Some(&events[4].0), |e| !e.is_empty());
+    let resumed = read_events(&second_addr, "demo-centre", Some(&events[4].0), THIRTY_S, |e| {
+        !e.is_empty()
+    });
     assert_eq!(resumed.first(), events.get(5), "resumed after the fifth event");
     // A town handler's stream holds exactly its town's entries, told by the scope each entry carries.
     let town_of = |data: &str| {
@@ -916,8 +938,20 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     };
     let rucheng: Vec<&(String, String)> = events.iter().filter(|(_, d)| town_of(d) == "如城街道").collect();
     assert!(!rucheng.is_empty(), "the month has 如城街道 entries");
-    let handler = read_events(&second_addr, "demo-rucheng", None, |e| e.len() >= rucheng.len());
+    let handler = read_events(&second_addr, "demo-rucheng", None, THIRTY_S, |e| {
+        e.len() >= rucheng.len()
+    });
     assert_eq!(handler.iter().collect::<Vec<_>>(), rucheng);
+    // Without `?from=0` or Last-Event-ID, the stream starts at every shard's end: nothing old is sent again.
+    let from_now = read_events_at(
+        &second_addr,
+        "/api/v1/events",
+        "demo-centre",
+        None,
+        std::time::Duration::from_secs(2),
+        |e| !e.is_empty(),
+    );
+    assert!(from_now.is_empty(), "a new stream starts now: {from_now:?}");
     second.kill().expect("stop");
     second.wait().expect("reaped");
     let got = sorted_warnings(&ok(demo(&unused, Some(&config), &["warnings", "--json"])));

@@ -735,6 +735,24 @@ impl Log for KafkaLog {
         }
     }
 
+    fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
+        validate_topic(topic)?;
+        match self.scope {
+            Scope::Partition(partition) => Ok(vec![(
+                ShardId::of_partition(partition),
+                self.partition_end(topic, partition)?,
+            )]),
+            Scope::All(partitions) => (0..partitions)
+                .map(|shard| {
+                    Ok((
+                        ShardId(shard),
+                        self.partition_end(topic, ShardId(shard).partition())?,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
     /// `<snapshot_dir>/<topic prefix>p<partition>` for a log of one partition, so that no other store or shard
     /// can take its snapshots for its own; none for a read-only log over every partition.
     fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
