@@ -204,25 +204,68 @@ async fn sign_out(State(shards): State<Arc<Shards>>, headers: axum::http::Header
     crate::console::sign_out_of(&shards.tokens, &headers).into_response()
 }
 
-async fn health(State(shards): State<Arc<Shards>>) -> Json<Value> {
-    Json(json!({"status": "ok", "shards": {"running": shards.running(), "of": shards.partitions}}))
+/// `GET /health` of a sharded instance: the shards running here, and whether each can read its log and has no
+/// failing step (as a single instance's `/health` says of its one pipeline). 503 `failing` names the shards.
+async fn health(State(shards): State<Arc<Shards>>) -> (StatusCode, Json<Value>) {
+    let states: Vec<(ShardId, crate::AppState)> = shards
+        .lock()
+        .iter()
+        .map(|(shard, worker)| (*shard, worker.state().clone()))
+        .collect();
+    let checked = tokio::task::spawn_blocking(move || {
+        states
+            .into_iter()
+            .filter_map(|(shard, state)| {
+                let storage = state
+                    .log
+                    .end_offset(yujing_engine::topics::OUTBOX)
+                    .err()
+                    .map(|e| yujing_feeds::pii::redact(&crate::error::error_chain(&e)));
+                let failing = state.failing.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                (storage.is_some() || failing.is_some())
+                    .then(|| (shard.to_string(), json!({"storage": storage, "failing": failing})))
+            })
+            .collect::<serde_json::Map<String, Value>>()
+    })
+    .await
+    .unwrap_or_default();
+    let healthy = checked.is_empty();
+    let body = json!({
+        "status": if healthy { "ok" } else { "failing" },
+        "shards": {"running": shards.running(), "of": shards.partitions},
+        "failing": checked,
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse, ApiError> {
-    let pipelines: Vec<_> = shards
+    let states: Vec<crate::AppState> = shards
         .lock()
         .values()
-        .map(|worker| worker.state().pipeline.clone())
+        .map(|worker| worker.state().clone())
         .collect();
     let text = tokio::task::spawn_blocking(move || {
         let mut all: Vec<Arc<Metrics>> = Vec::new();
-        for pipeline in pipelines {
-            let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(error) = pipeline.refresh_metrics() {
-                // A shard being handed over may fail to read its log: expose the others.
-                tracing::warn!(%error, shard = %pipeline.shard().index, "refreshing a shard's metrics");
+        for state in states {
+            // As on a single instance: never wait for a shard's step; a busy shard gives its last values.
+            let _refreshing = state.metrics_refresh.lock().unwrap_or_else(|e| e.into_inner());
+            let idle = match state.pipeline.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(pipeline) = idle {
+                if let Err(error) = pipeline.refresh_metrics() {
+                    // A shard being handed over may fail to read its log: expose the others.
+                    tracing::warn!(%error, shard = %pipeline.shard().index, "refreshing a shard's metrics");
+                }
             }
-            all.push(pipeline.metrics().clone());
+            all.push(state.metrics.clone());
         }
         Metrics::encode_all(&all.iter().map(Arc::as_ref).collect::<Vec<_>>())
     })
