@@ -9,7 +9,7 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
-use yujing_model::{Card, FeedId, OrderStatus, RejectKind, WarningLevel};
+use yujing_model::{Card, FeedId, RejectKind, WarningLevel};
 
 /// The metrics registry and its instruments.
 pub struct Metrics {
@@ -330,18 +330,3 @@ pub fn card_name(card: Card) -> &'static str {
         Card::Red => "red",
     }
 }
-
-/// The states exported for `yujing_work_orders` even when no order is in them.
-pub const ORDER_STATES: [OrderStatus; 11] = [
-    OrderStatus::Raised,
-    OrderStatus::Triaged,
-    OrderStatus::Dispatched,
-    OrderStatus::Accepted,
-    OrderStatus::InProgress,
-    OrderStatus::Resolved,
-    OrderStatus::Verifying,
-    OrderStatus::Closed,
-    OrderStatus::Parked,
-    OrderStatus::Dismissed,
-    OrderStatus::Merged,
-];

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::Built;
 use crate::correlate::{CorrelateError, CorrelationStage};
 use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor};
-use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS, ORDER_STATES};
+use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
 use crate::shard::Shard;
@@ -497,7 +497,8 @@ impl Pipeline {
         for order in self.orders.orders() {
             let town = town_of(&order.subject.town_code, order.subject.town_name.as_deref());
             // Every state and deadline of a town with orders is present, at zero when none.
-            for status in ORDER_STATES {
+            // Every state, even one no order is in, so the series exist from the start.
+            for status in yujing_model::OrderStatus::ALL {
                 m.orders.with_label_values(&[status.as_str(), &town]);
             }
             for deadline in ["accept", "handle"] {

@@ -86,6 +86,21 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every state, in the order of the loop (then the ledger, the closed ends).
+    pub const ALL: [OrderStatus; 11] = [
+        OrderStatus::Raised,
+        OrderStatus::Triaged,
+        OrderStatus::Dispatched,
+        OrderStatus::Accepted,
+        OrderStatus::InProgress,
+        OrderStatus::Resolved,
+        OrderStatus::Verifying,
+        OrderStatus::Parked,
+        OrderStatus::Closed,
+        OrderStatus::Dismissed,
+        OrderStatus::Merged,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

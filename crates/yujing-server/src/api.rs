@@ -312,57 +312,13 @@ async fn get_order(
     with_pipeline(&state, move |p| {
         let order = visible_order(p, &principal, &order_id)?;
         let history: &[WorkOrderEvent] = p.orders().history(&order_id);
-        let actions = actions(order, &principal, p.clock().now(), p.orders().policy());
+        // What the page offers as buttons; a viewer's role allows none.
+        let actions = order.available_commands(&principal.actor, p.clock().now(), p.orders().policy());
         Ok(Json(
             json!({"order": order, "history": history, "actions": actions}),
         ))
     })
     .await
-}
-
-/// The commands `principal` may issue on `order` now (what the page offers), each tried on the order without
-/// changing it: a merge and a park need more than a button and are left to the API.
-fn actions(
-    order: &WorkOrder,
-    principal: &Principal,
-    now: chrono::DateTime<chrono::Utc>,
-    policy: &yujing_workorder::Policy,
-) -> Vec<&'static str> {
-    use yujing_model::{EscalationTarget, Satisfaction};
-    if principal.actor.role == Role::Viewer {
-        return Vec::new();
-    }
-    let candidates = [
-        Command::Triage,
-        Command::Dispatch { unit: None },
-        Command::Accept,
-        Command::Start,
-        Command::Return,
-        Command::Escalate {
-            target: EscalationTarget::CityDepartment {
-                department: "市级部门".to_owned(),
-            },
-        },
-        Command::Resolve {
-            summary: "已化解".to_owned(),
-        },
-        Command::Verify {
-            satisfaction: Satisfaction::Satisfied,
-        },
-        Command::Close,
-        Command::Reopen,
-        Command::Resume,
-        Command::Dismiss,
-    ];
-    candidates
-        .iter()
-        .filter(|c| {
-            order
-                .decide(c, &principal.actor, Some("理由"), now, policy, None)
-                .is_ok()
-        })
-        .map(Command::name)
-        .collect()
 }
 
 /// A command as posted: the command's fields, and the reason.

@@ -240,14 +240,24 @@ impl Tokens {
 
     /// The request's session: its principal and CSRF token, if the cookie names a live one.
     pub fn session(&self, headers: &HeaderMap) -> Option<(Principal, String)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
+        self.live_session(headers).map(|s| (s.principal, s.csrf))
+    }
+
+    /// The token of the request's session, for forwarding it as a bearer token (the sharded front).
+    pub fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        self.live_session(headers).map(|s| s.token)
+    }
+
+    /// The session the request's cookie names, if it has not been idle too long (then it is ended); using it
+    /// keeps it alive.
+    fn live_session(&self, headers: &HeaderMap) -> Option<Session> {
+        let key = digest(cookie(headers, SESSION_COOKIE)?);
         let mut sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        let key = digest(id);
         let now = std::time::Instant::now();
         match sessions.get_mut(&key) {
             Some(session) if now.duration_since(session.last_used) < SESSION_IDLE => {
                 session.last_used = now;
-                Some((session.principal.clone(), session.csrf.clone()))
+                Some(session.clone())
             }
             Some(_) => {
                 sessions.remove(&key);
@@ -255,14 +265,6 @@ impl Tokens {
             }
             None => None,
         }
-    }
-
-    /// The token of the request's session, for forwarding it as a bearer token (the sharded front).
-    pub fn session_token(&self, headers: &HeaderMap) -> Option<String> {
-        self.session(headers)?;
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let sessions = self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.get(&digest(id)).map(|s| s.token.clone())
     }
 
     /// The principal of a request that changes something: as [`Tokens::authenticate`], and when it is

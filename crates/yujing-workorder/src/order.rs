@@ -97,6 +97,33 @@ impl Command {
     }
 }
 
+/// One command of each kind that needs nothing but the order, with placeholder arguments: what
+/// [`WorkOrder::available_commands`] tries.
+fn button_commands() -> [Command; 12] {
+    [
+        Command::Triage,
+        Command::Dispatch { unit: None },
+        Command::Accept,
+        Command::Start,
+        Command::Return,
+        Command::Escalate {
+            target: EscalationTarget::CityDepartment {
+                department: "市级部门".to_owned(),
+            },
+        },
+        Command::Resolve {
+            summary: "已化解".to_owned(),
+        },
+        Command::Verify {
+            satisfaction: Satisfaction::Satisfied,
+        },
+        Command::Close,
+        Command::Reopen,
+        Command::Resume,
+        Command::Dismiss,
+    ]
+}
+
 /// Who may issue a command.
 const CENTRE: &[Role] = &[Role::Centre];
 /// The centre may do everything; a town handler what a handling unit does.
@@ -664,6 +691,22 @@ impl WorkOrder {
         Ok(into)
     }
 
+    /// The commands `actor` may issue on the order at `now` that need nothing but the order (what a page offers
+    /// as buttons), each tried with [`WorkOrder::decide`] on the order unchanged. A park (it needs a review date)
+    /// and a merge (another order) are left out.
+    pub fn available_commands(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<&'static str> {
+        button_commands()
+            .iter()
+            .filter(|c| self.decide(c, actor, Some("理由"), now, policy, None).is_ok())
+            .map(Command::name)
+            .collect()
+    }
+
     /// The events `merge` adds to the order merged into.
     pub fn absorb(&self, merged: &WorkOrderEvent) -> Vec<WorkOrderEvent> {
         let mut events = self.events(merged.at);
@@ -830,34 +873,13 @@ mod tests {
 
     #[test]
     fn every_command_has_one_row_of_the_transition_table() {
-        let commands = [
-            Command::Triage,
-            Command::Dispatch { unit: None },
-            Command::Accept,
-            Command::Start,
-            Command::Return,
-            Command::Escalate {
-                target: EscalationTarget::CityDepartment {
-                    department: "市信访局".to_owned(),
-                },
-            },
-            Command::Resolve {
-                summary: String::new(),
-            },
-            Command::Verify {
-                satisfaction: Satisfaction::Satisfied,
-            },
-            Command::Close,
-            Command::Reopen,
-            Command::Park {
-                review_on: NaiveDate::MIN,
-            },
-            Command::Resume,
-            Command::Dismiss,
-            Command::Merge {
-                into_order_id: String::new(),
-            },
-        ];
+        let mut commands = button_commands().to_vec();
+        commands.push(Command::Park {
+            review_on: NaiveDate::MIN,
+        });
+        commands.push(Command::Merge {
+            into_order_id: String::new(),
+        });
         assert_eq!(commands.len(), TRANSITIONS.len());
         for command in &commands {
             let rows = TRANSITIONS.iter().filter(|t| t.command == command.name()).count();

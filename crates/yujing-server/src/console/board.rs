@@ -231,36 +231,18 @@ pub struct Choices {
     pub states: Vec<String>,
 }
 
-/// The states shown as columns, in the order of the loop.
-pub const COLUMNS: [OrderStatus; 11] = [
-    OrderStatus::Raised,
-    OrderStatus::Triaged,
-    OrderStatus::Dispatched,
-    OrderStatus::Accepted,
-    OrderStatus::InProgress,
-    OrderStatus::Resolved,
-    OrderStatus::Verifying,
-    OrderStatus::Parked,
-    OrderStatus::Closed,
-    OrderStatus::Dismissed,
-    OrderStatus::Merged,
-];
-
-fn terminal(status: OrderStatus) -> bool {
-    matches!(
-        status,
-        OrderStatus::Closed | OrderStatus::Dismissed | OrderStatus::Merged
-    )
+/// The deadline that runs now: acceptance while dispatched, handling once accepted.
+fn running_deadline(order: &WorkOrder) -> Option<DateTime<Utc>> {
+    match order.status {
+        OrderStatus::Dispatched => order.accept_by,
+        OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
+        _ => None,
+    }
 }
 
 /// Whether `order` is past a deadline at `now` or carries a card.
 pub fn overdue(order: &WorkOrder, now: DateTime<Utc>) -> bool {
-    let deadline = match order.status {
-        OrderStatus::Dispatched => order.accept_by,
-        OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
-        _ => None,
-    };
-    !terminal(order.status) && (!order.cards.is_empty() || deadline.is_some_and(|d| d < now))
+    !order.status.is_final() && (!order.cards.is_empty() || running_deadline(order).is_some_and(|d| d < now))
 }
 
 /// Warnings newest first (a red before the orange of the same moment), then by id, so the order is total.
@@ -277,7 +259,7 @@ fn most_urgent_first(a: &OrderCard, b: &OrderCard) -> std::cmp::Ordering {
         .cmp(&a.overdue)
         .then(b.level.cmp(&a.level))
         .then_with(|| {
-            if terminal(a.status) {
+            if a.status.is_final() {
                 b.raised_at.cmp(&a.raised_at)
             } else {
                 a.raised_at.cmp(&b.raised_at)
@@ -356,7 +338,7 @@ pub fn merge(boards: Vec<Board>) -> Option<Board> {
     merged.points.sort_by(drawing_order);
     merged
         .columns
-        .sort_by_key(|c| COLUMNS.iter().position(|s| *s == c.status));
+        .sort_by_key(|c| OrderStatus::ALL.iter().position(|s| *s == c.status));
     for column in &mut merged.columns {
         column.orders.sort_by(most_urgent_first);
         column.orders.truncate(ORDERS_PER_COLUMN);
@@ -412,7 +394,7 @@ pub fn board<'a>(
         latest_of.entry(warning.cluster_id.as_str()).or_insert(warning);
     }
     let status_of = |cluster: &str| order_of.get(cluster).map(|o| o.status);
-    let is_open = |cluster: &str| status_of(cluster).is_none_or(|s| !terminal(s));
+    let is_open = |cluster: &str| status_of(cluster).is_none_or(|s| !s.is_final());
     let matches = |w: &Warning| {
         filter.town_matches(&w.subject.town_code, w.subject.town_name.as_deref())
             && filter.level_matches(w.level)
@@ -524,7 +506,7 @@ pub fn board<'a>(
     points.sort_by(drawing_order);
 
     // The work-order board.
-    let mut columns: Vec<OrderColumn> = COLUMNS
+    let mut columns: Vec<OrderColumn> = OrderStatus::ALL
         .iter()
         .filter(|s| filter.state_matches(Some(**s)))
         .map(|&status| OrderColumn {
@@ -544,16 +526,12 @@ pub fn board<'a>(
             continue;
         }
         let late = overdue(order, now);
-        if !terminal(order.status) {
+        if !order.status.is_final() {
             let row = town_row(&mut town_rows, &subject.town_code, subject.town_name.as_deref());
             row.overdue += usize::from(late);
             row.escalated += usize::from(order.escalation_level > 0);
         }
-        let due = match order.status {
-            OrderStatus::Dispatched => order.accept_by,
-            OrderStatus::Accepted | OrderStatus::InProgress => order.handle_by,
-            _ => None,
-        };
+        let due = running_deadline(order);
         cards.push(OrderCard {
             order_id: order.order_id.clone(),
             level: order.level,
@@ -606,7 +584,7 @@ pub fn board<'a>(
             .map(|t| (t.code.clone(), t.name.clone()))
             .collect(),
         types: DisputeType::ALL.iter().map(|t| t.name().to_owned()).collect(),
-        states: COLUMNS.iter().map(|s| s.as_str().to_owned()).collect(),
+        states: OrderStatus::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
     };
     Board {
         now,
