@@ -296,10 +296,26 @@ pub struct StoreConfig {
     /// ingest).
     #[serde(default = "default_snapshot_every_clues")]
     pub snapshot_every_clues: u64,
+    /// How long a live step gathers what arrives from upstream topics before it is processed and committed, in
+    /// milliseconds: a step's ingestion, correlation, work orders and positions are one transaction.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// A long step (a bulk load) commits each time it holds this many bytes of records, so a transaction stays
+    /// large but bounded in memory.
+    #[serde(default = "default_transaction_max_bytes")]
+    pub transaction_max_bytes: u64,
 }
 
 fn default_snapshot_every_clues() -> u64 {
     50_000
+}
+
+fn default_commit_interval_ms() -> u64 {
+    100
+}
+
+fn default_transaction_max_bytes() -> u64 {
+    64 << 20
 }
 
 impl StoreConfig {
@@ -387,6 +403,10 @@ pub struct Built {
     pub policy: Policy,
     /// Correlated clue versions between two snapshots (`[store] snapshot_every_clues`).
     pub snapshot_every_clues: u64,
+    /// How long a live step gathers upstream records (`[store] commit_interval_ms`).
+    pub commit_interval: std::time::Duration,
+    /// The bytes a step holds before it commits early (`[store] transaction_max_bytes`).
+    pub transaction_max_bytes: usize,
     /// The county's outline (`[gazetteer] outline`).
     pub outline: Arc<CountyOutline>,
 }
@@ -550,6 +570,19 @@ impl EngineConfig {
                 ));
             }
         }
+        if self.store.commit_interval_ms > 10_000 {
+            errors.push(format!(
+                "store.commit_interval_ms is {}: a live step gathers at most 10,000 ms (each upstream record waits \
+                 that long to be seen)",
+                self.store.commit_interval_ms
+            ));
+        }
+        if self.store.transaction_max_bytes < 1 << 16 {
+            errors.push(format!(
+                "store.transaction_max_bytes is {}: give at least 65536 (a bulk load would commit every few records)",
+                self.store.transaction_max_bytes
+            ));
+        }
         if self.store.data_dir.as_os_str().is_empty() {
             errors.push("store.data_dir is empty".to_owned());
         }
@@ -578,6 +611,9 @@ impl EngineConfig {
                     correlate,
                     policy,
                     snapshot_every_clues: self.store.snapshot_every_clues,
+                    commit_interval: std::time::Duration::from_millis(self.store.commit_interval_ms),
+                    transaction_max_bytes: usize::try_from(self.store.transaction_max_bytes)
+                        .unwrap_or(usize::MAX),
                     outline: Arc::new(outline),
                 })
             }

@@ -48,8 +48,9 @@ pub struct CorrelationReport {
     pub merges: u64,
     /// Warnings raised in this run, in the order raised.
     pub warnings: Vec<Warning>,
-    /// For each warning, seconds from the arrival on the log of the newest report it counted to now.
-    pub latencies: Vec<f64>,
+    /// For each warning with a report that arrived on the log, when the newest report it counted arrived
+    /// (epoch milliseconds, the log's timestamp).
+    pub arrivals: Vec<i64>,
 }
 
 fn read_clues<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<(Offset, Clue)>, ReadError> {
@@ -392,7 +393,7 @@ impl CorrelationStage {
                 .filter_map(|e| arrivals.get(e.clue_id.as_str()))
                 .max();
             if let Some(arrived) = arrived {
-                report.latencies.push((now - arrived).max(0) as f64 / 1000.0);
+                report.arrivals.push(*arrived);
             }
             report.warnings.push(warning);
         }

@@ -57,8 +57,21 @@ pub struct Metrics {
     pub webhook_last_success: GaugeVec,
     /// Entries each webhook's receiver refused for good, kept to be sent again (`yujing_webhook_refused`).
     pub webhook_refused: IntGaugeVec,
-    /// From a report's arrival to the warning it completed, seconds (`yujing_warning_latency_seconds`).
+    /// From a report's arrival to the warning it completed, seconds (`yujing_warning_latency_seconds`): the sum
+    /// of the two below.
     pub warning_latency: Histogram,
+    /// From the arrival of the newest report a warning counted to the start of the step that raised it, seconds
+    /// (`yujing_warning_recognition_seconds`): 0 when that report came in the same step; longer when the
+    /// dispute was recognised only later (a report that bridged two clusters, a reconsideration).
+    pub warning_recognition: Histogram,
+    /// From the start of the step that raised a warning to its commit on the log, seconds
+    /// (`yujing_warning_processing_seconds`): ingestion, correlation, work orders and the transaction.
+    pub warning_processing: Histogram,
+    /// Records of each partition of an upstream topic not read yet (`yujing_source_lag_records{source,
+    /// partition}`).
+    pub source_lag: IntGaugeVec,
+    /// Steps committed to the log, each one batch (one Kafka transaction) (`yujing_log_commits_total`).
+    pub commits: prometheus::IntCounter,
     /// Processing time per stage and call, seconds (`yujing_stage_duration_seconds`).
     pub stage_duration: HistogramVec,
     /// When the process started, unix seconds (`yujing_start_time_seconds`).
@@ -225,6 +238,43 @@ impl Metrics {
                         "From the arrival of the report that completed a warning to the warning on the log.",
                     )
                     .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+                )
+                .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            warning_recognition: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "yujing_warning_recognition_seconds",
+                        "From the arrival of the newest report a warning counted to the start of the step that \
+                         raised it (0 when it came in that step).",
+                    )
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+                )
+                .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            warning_processing: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "yujing_warning_processing_seconds",
+                        "From the start of the step that raised a warning to its commit on the log.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                )
+                .unwrap_or_else(|_| unreachable!("valid metric")),
+            ),
+            source_lag: int_gauge_vec(
+                r,
+                "yujing_source_lag_records",
+                "Records of each partition of an upstream topic not read yet.",
+                &["source", "partition"],
+            ),
+            commits: register(
+                r,
+                prometheus::IntCounter::new(
+                    "yujing_log_commits_total",
+                    "Pipeline steps committed to the log, each one batch (one Kafka transaction).",
                 )
                 .unwrap_or_else(|_| unreachable!("valid metric")),
             ),

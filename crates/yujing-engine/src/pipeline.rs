@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use yujing_correlate::Correlator;
-use yujing_log::{Log, Offset, SourceMessage};
+use yujing_log::{Log, LogError, Offset, SourceMessage, UnitOfWork};
 use yujing_model::{Actor, Clue, FeedId, OrderChange, OrderStatus, Warning, WorkOrderEvent};
 use yujing_workorder::Command;
 
@@ -39,6 +39,20 @@ pub enum PipelineError {
     /// Reading the log failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Committing a step's writes failed: none of them are on the log.
+    #[error("committing the step to the log")]
+    Commit(#[source] LogError),
+}
+
+impl PipelineError {
+    /// Whether the step may have changed the stages in memory before it failed (so they no longer follow the
+    /// log): every failure but an operator's command refused before anything was decided.
+    fn may_have_changed_stages(&self) -> bool {
+        !matches!(
+            self,
+            PipelineError::Orders(OrderError::Unknown(_) | OrderError::Refused(_))
+        )
+    }
 }
 
 /// What one step (an ingest, or catching up) did downstream of the clues.
@@ -53,6 +67,10 @@ pub struct StepReport {
 /// Ingestion, correlation and work orders over one log.
 pub struct Pipeline {
     log: Arc<dyn Log>,
+    /// What the step being run has written, read back by its stages and committed at its end.
+    unit: UnitOfWork,
+    /// Why the stages must be restored from the log before the next step (a step failed after changing them).
+    must_restore: Option<String>,
     built: Built,
     clock: Arc<dyn Clock>,
     correlation: CorrelationStage,
@@ -63,6 +81,8 @@ pub struct Pipeline {
     feed_last: std::sync::Mutex<HashMap<FeedId, i64>>,
     /// The `clues` end the newest snapshot covers (written or loaded).
     snapshot_at: Option<Offset>,
+    /// When the newest report of each warning raised in the step being run arrived (ms), for its latency.
+    arrivals: Vec<i64>,
     restart: Restart,
 }
 
@@ -158,8 +178,11 @@ impl Pipeline {
             Restart::Snapshot { covered, .. } => Some(*covered),
             Restart::Rebuilt { .. } => None,
         };
+        let unit = UnitOfWork::new(log.clone(), built.transaction_max_bytes);
         let mut pipeline = Pipeline {
             log,
+            unit,
+            must_restore: None,
             built,
             clock,
             correlation,
@@ -168,6 +191,7 @@ impl Pipeline {
             shard,
             feed_last: std::sync::Mutex::new(last),
             snapshot_at,
+            arrivals: Vec::new(),
             restart,
         };
         let report = pipeline.advance()?;
@@ -339,25 +363,117 @@ impl Pipeline {
             return;
         }
         if let Err(error) = self.write_snapshot() {
-            let mut chain = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                chain.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
             tracing::warn!(
-                error = chain,
+                error = error_chain(&error),
                 "cannot write a snapshot; the next start replays more of the log"
             );
         }
     }
 
-    /// Correlates the new clues, then turns the new warnings into work-order events.
+    /// Correlates the new clues, then turns the new warnings into work-order events: one step, committed.
     pub fn advance(&mut self) -> Result<StepReport, PipelineError> {
+        self.step(Pipeline::advance_stages)
+    }
+
+    /// Runs `work` as one step of the pipeline. The stages write through the step's [`UnitOfWork`] and read
+    /// their own writes from it; everything is committed as one batch at the end (one Kafka transaction;
+    /// earlier, between two stages' batches, only past `[store] transaction_max_bytes`). Once committed, the
+    /// latency of the warnings raised is observed and a snapshot is written when due. When the step fails after
+    /// the stages changed, nothing more of it reaches the log and the stages are restored from the log before
+    /// the next step, so what is in memory never runs ahead of the log (a full disk, a broker away: the next
+    /// step after the cause is gone succeeds, without a restart).
+    fn step<T>(
+        &mut self,
+        work: impl FnOnce(&mut Pipeline) -> Result<T, PipelineError>,
+    ) -> Result<T, PipelineError> {
+        if let Some(reason) = self.must_restore.take() {
+            if let Err(error) = self.restore_stages(&reason) {
+                self.must_restore = Some(reason);
+                return Err(error);
+            }
+        }
+        let started_ms = self.clock.now().timestamp_millis();
+        self.arrivals.clear();
+        let result = work(self).and_then(|value| {
+            let started = Instant::now();
+            let committed = self.unit.commit().map_err(PipelineError::Commit)?;
+            if committed.records + committed.state_keys > 0 {
+                self.metrics.commits.inc();
+                self.observe_stage("commit", started);
+            }
+            Ok(value)
+        });
+        match result {
+            Ok(value) => {
+                self.observe_warning_latencies(started_ms);
+                self.snapshot_if_due(false);
+                Ok(value)
+            }
+            Err(error) => {
+                self.unit.discard();
+                self.arrivals.clear();
+                if error.may_have_changed_stages() {
+                    tracing::warn!(error = %error_chain(&error),
+                        "a step failed: none of its writes are on the log; the stages are restored from the log \
+                         before the next step");
+                    self.must_restore = Some(error_chain(&error));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The latency of each warning the step committed: recognition (the newest report it counted waited on the
+    /// log for the step) and processing (the step, its commit included).
+    fn observe_warning_latencies(&mut self, started_ms: i64) {
+        let done_ms = self.clock.now().timestamp_millis();
+        for arrived in std::mem::take(&mut self.arrivals) {
+            let recognition = (started_ms - arrived).max(0);
+            let processing = (done_ms - started_ms.max(arrived)).max(0);
+            self.metrics
+                .warning_recognition
+                .observe(recognition as f64 / 1000.0);
+            self.metrics
+                .warning_processing
+                .observe(processing as f64 / 1000.0);
+            self.metrics
+                .warning_latency
+                .observe((recognition + processing) as f64 / 1000.0);
+        }
+    }
+
+    /// The stages rebuilt from the log (a snapshot and the log after it), after a step failed with `reason`.
+    fn restore_stages(&mut self, reason: &str) -> Result<(), PipelineError> {
+        let started = Instant::now();
+        let (correlation, orders, last, _, restart) = Pipeline::restore(self.log.as_ref(), &self.built)?;
+        self.correlation = correlation;
+        self.orders = orders;
+        {
+            let mut feed_last = self.feed_last.lock().unwrap_or_else(|e| e.into_inner());
+            for (feed, ms) in last {
+                let at = feed_last.entry(feed).or_insert(ms);
+                *at = (*at).max(ms);
+            }
+        }
+        self.snapshot_at = match &restart {
+            Restart::Snapshot { covered, .. } => Some(*covered),
+            Restart::Rebuilt { .. } => None,
+        };
+        self.restart = restart;
+        tracing::info!(
+            after = reason,
+            seconds = started.elapsed().as_secs_f64(),
+            "the stages were restored from the log after a failed step"
+        );
+        Ok(())
+    }
+
+    /// Correlation then work orders, written to the step's unit.
+    fn advance_stages(&mut self) -> Result<StepReport, PipelineError> {
         let started = Instant::now();
         let correlation = {
             let _span = tracing::info_span!("correlate").entered();
-            self.correlation.advance(self.log.as_ref(), self.clock.as_ref())?
+            self.correlation.advance(&self.unit, self.clock.as_ref())?
         };
         if correlation.consumed > 0 {
             self.observe_stage("correlate", started);
@@ -371,19 +487,16 @@ impl Pipeline {
                 town = warning.subject.town_name.as_deref().unwrap_or(&warning.subject.town_code),
                 occurrences = warning.occurrences, "warning raised");
         }
-        for latency in &correlation.latencies {
-            self.metrics.warning_latency.observe(*latency);
-        }
+        self.arrivals.extend_from_slice(&correlation.arrivals);
         if self.orders.is_stale() {
-            self.orders = OrderStage::open(self.log.as_ref(), self.built.policy.clone())?;
+            self.orders = OrderStage::open(&self.unit, self.built.policy.clone())?;
         }
         let started = Instant::now();
-        let order_events = self.orders.advance(self.log.as_ref(), self.clock.now())?;
+        let order_events = self.orders.advance(&self.unit, self.clock.now())?;
         if !order_events.is_empty() {
             self.observe_stage("orders", started);
         }
         self.count_order_events(&order_events);
-        self.snapshot_if_due(false);
         Ok(StepReport {
             warnings: correlation.warnings,
             order_events,
@@ -421,7 +534,7 @@ impl Pipeline {
         let started = Instant::now();
         let report = {
             let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
-            Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
+            Ingestor::new(&self.unit, &self.built.normalizer, self.clock.as_ref())
                 .for_shard(self.shard)
                 .ingest_bytes(feed, file, bytes)?
         };
@@ -526,54 +639,81 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Ingests one input of `feed` named `file` (an export file, or an HTTP body), then advances.
+    /// Ingests one input of `feed` named `file` (an export file, or an HTTP body), then advances: one step.
     pub fn ingest_bytes(
         &mut self,
         feed: FeedId,
         file: &str,
         bytes: &[u8],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let report = self.ingest_one(feed, file, bytes)?;
-        Ok((report, self.advance()?))
+        self.step(|pipeline| {
+            let report = pipeline.ingest_one(feed, file, bytes)?;
+            Ok((report, pipeline.advance_stages()?))
+        })
     }
 
-    /// Ingests the export files under `paths` (already-logged files change nothing), then advances.
+    /// Ingests inputs that arrived together (`(feed, name, bytes)`: say one interval's records of several
+    /// feeds), then advances: one step, one commit for all of them.
+    pub fn ingest_inputs(
+        &mut self,
+        inputs: &[(FeedId, &str, &[u8])],
+    ) -> Result<(Vec<FileReport>, StepReport), PipelineError> {
+        self.step(|pipeline| {
+            let mut reports = Vec::with_capacity(inputs.len());
+            for (feed, name, bytes) in inputs {
+                reports.push(pipeline.ingest_one(*feed, name, bytes)?);
+            }
+            Ok((reports, pipeline.advance_stages()?))
+        })
+    }
+
+    /// Ingests the export files under `paths` (already-logged files change nothing), then advances: one step,
+    /// committed in transactions of `[store] transaction_max_bytes`.
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
-        let started = Instant::now();
-        let report = Ingestor::new(self.log.as_ref(), &self.built.normalizer, self.clock.as_ref())
-            .for_shard(self.shard)
+        self.step(|pipeline| {
+            let started = Instant::now();
+            let report = Ingestor::new(
+                &pipeline.unit,
+                &pipeline.built.normalizer,
+                pipeline.clock.as_ref(),
+            )
+            .for_shard(pipeline.shard)
             .ingest_paths(paths, None, &mut |_| {})?;
-        if !report.files.is_empty() {
-            self.observe_stage("ingest", started);
-        }
-        for file in &report.files {
-            self.count_ingest(file);
-        }
-        Ok((report, self.advance()?))
+            if !report.files.is_empty() {
+                pipeline.observe_stage("ingest", started);
+            }
+            for file in &report.files {
+                pipeline.count_ingest(file);
+            }
+            Ok((report, pipeline.advance_stages()?))
+        })
     }
 
     /// Ingests a batch of messages of the upstream topic of `source` (see [`crate::sources`]), records where
-    /// the source now stands, then advances.
+    /// the source now stands, then advances: one step, so the records, what they caused and the source's new
+    /// position are committed together.
     pub fn ingest_messages(
         &mut self,
         source: &SourceConfig,
         messages: &[SourceMessage],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let mut positions = sources::positions(self.log.as_ref(), &source.name)?;
-        let inputs = sources::inputs_of(source, messages, &mut positions);
-        let mut total = FileReport {
-            feed: Some(source.feed),
-            ..FileReport::default()
-        };
-        for (name, bytes) in inputs {
-            let report = self.ingest_one(source.feed, &name, &bytes)?;
-            total.add(&report);
-        }
-        sources::record_positions(self.log.as_ref(), &source.name, &positions)?;
-        Ok((total, self.advance()?))
+        self.step(|pipeline| {
+            let mut positions = sources::positions(&pipeline.unit, &source.name)?;
+            let inputs = sources::inputs_of(source, messages, &mut positions);
+            let mut total = FileReport {
+                feed: Some(source.feed),
+                ..FileReport::default()
+            };
+            for (name, bytes) in inputs {
+                let report = pipeline.ingest_one(source.feed, &name, &bytes)?;
+                total.add(&report);
+            }
+            sources::record_positions(&pipeline.unit, &source.name, &positions)?;
+            Ok((total, pipeline.advance_stages()?))
+        })
     }
 
-    /// Carries out an operator's command on a work order.
+    /// Carries out an operator's command on a work order: one step.
     pub fn command(
         &mut self,
         order_id: &str,
@@ -581,29 +721,28 @@ impl Pipeline {
         actor: &Actor,
         reason: Option<&str>,
     ) -> Result<Vec<WorkOrderEvent>, PipelineError> {
-        let now = self.clock.now();
         // An operator's words go on the log and out to every subscriber: a phone or ID number typed into a
         // reason or a summary is redacted like one in a report.
         let command = redacted(command);
         let reason = reason.map(yujing_feeds::pii::redact);
-        Ok(self.orders.execute(
-            self.log.as_ref(),
-            order_id,
-            &command,
-            actor,
-            reason.as_deref(),
-            now,
-        )?)
+        self.step(|pipeline| {
+            let now = pipeline.clock.now();
+            Ok(pipeline
+                .orders
+                .execute(&pipeline.unit, order_id, &command, actor, reason.as_deref(), now)?)
+        })
     }
 
-    /// Supervision at the clock's now.
+    /// Supervision at the clock's now: one step.
     pub fn supervise(&mut self) -> Result<Vec<WorkOrderEvent>, PipelineError> {
-        let now = self.clock.now();
-        let started = Instant::now();
-        let events = self.orders.supervise(self.log.as_ref(), now)?;
-        self.observe_stage("supervise", started);
-        self.count_order_events(&events);
-        Ok(events)
+        self.step(|pipeline| {
+            let now = pipeline.clock.now();
+            let started = Instant::now();
+            let events = pipeline.orders.supervise(&pipeline.unit, now)?;
+            pipeline.observe_stage("supervise", started);
+            pipeline.count_order_events(&events);
+            Ok(events)
+        })
     }
 
     /// The work orders and warnings.
@@ -674,6 +813,17 @@ impl Pipeline {
     pub fn outline(&self) -> &Arc<yujing_feeds::CountyOutline> {
         &self.built.outline
     }
+}
+
+/// `error` and its causes, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    chain
 }
 
 /// `command` with its free text redacted (see [`yujing_feeds::pii::redact`]).

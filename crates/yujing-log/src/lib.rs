@@ -12,6 +12,8 @@
 //!   leaves the log and the state consistent: both were written, or neither.
 //! - [`Batch`]: appends to several topics plus state writes, applied atomically.
 //! - [`LogError`]: what can go wrong, with the path, topic or offset concerned.
+//! - [`UnitOfWork`]: several batches held in memory, readable at once, committed as one batch (one Kafka
+//!   transaction per pipeline step).
 //!
 //! - [`KafkaLog`]: the production backend, Apache Kafka: each topic a Kafka topic, the state a compacted topic,
 //!   each [`Batch`] one Kafka transaction ([`KafkaConfig`]). [`KafkaSource`] reads an upstream system's topic.
@@ -19,11 +21,13 @@
 //!   the [`KafkaLease`] of the writers' group; a read-only log reads them all ([`shard_offset`]).
 
 mod kafka;
+mod unit;
 
 pub use kafka::{
     min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource,
     SourceMessage,
 };
+pub use unit::{Committed, UnitOfWork};
 
 /// One shard of a store split by town: on Kafka, partition `n` of every topic. The one type every crate names a
 /// shard by (the log's partitions, the pipeline's shard, the server's running shards, the owners' directory).
