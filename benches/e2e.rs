@@ -458,30 +458,39 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
                 arrival.entry(id.clone()).or_insert(scheduled);
             }
         }
+        // The tick's records of every feed are one step: ingested, correlated and committed together (one
+        // transaction on Kafka), as `yujing run` does with what its upstream topics deliver in one commit interval.
+        let name = format!("live-{k}.jsonl");
+        let mut bodies: Vec<(FeedId, Vec<u8>)> = Vec::new();
         for feed in [FeedId::Hotline12345, FeedId::Grid, FeedId::Exchange] {
             let mut body = Vec::new();
             for (_, line, _) in chunk.iter().filter(|(f, _, _)| *f == feed) {
                 body.extend_from_slice(line);
                 body.push(b'\n');
             }
-            if body.is_empty() {
-                continue;
+            if !body.is_empty() {
+                bodies.push((feed, body));
             }
-            let (_, step) = pipeline.ingest_bytes(feed, &format!("live-{k}.jsonl"), &body)?;
-            let done = Instant::now();
-            for _ in &step.warnings {
-                processing.push(done.duration_since(scheduled).as_secs_f64() * 1000.0);
-            }
-            for warning in &step.warnings {
-                // From the arrival of the newest report counted (the one that completed the count).
-                let newest = warning
-                    .evidence
-                    .iter()
-                    .filter_map(|e| arrival.get(&e.clue_id))
-                    .max();
-                if let Some(at) = newest {
-                    latencies.push(done.duration_since(*at).as_secs_f64() * 1000.0);
-                }
+        }
+        let inputs: Vec<(FeedId, &str, &[u8])> = bodies
+            .iter()
+            .map(|(feed, body)| (*feed, name.as_str(), body.as_slice()))
+            .collect();
+        let (_, step) = pipeline.ingest_inputs(&inputs)?;
+        let done = Instant::now();
+        behind_max = behind_max.max(done.saturating_duration_since(scheduled + tick));
+        for _ in &step.warnings {
+            processing.push(done.duration_since(scheduled).as_secs_f64() * 1000.0);
+        }
+        for warning in &step.warnings {
+            // From the arrival of the newest report counted (the one that completed the count).
+            let newest = warning
+                .evidence
+                .iter()
+                .filter_map(|e| arrival.get(&e.clue_id))
+                .max();
+            if let Some(at) = newest {
+                latencies.push(done.duration_since(*at).as_secs_f64() * 1000.0);
             }
         }
     }

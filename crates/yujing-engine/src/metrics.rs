@@ -30,7 +30,8 @@ pub struct Metrics {
     /// Records in each topic of the log (`yujing_log_end_offset`).
     pub log_end: IntGaugeVec,
     /// Records a consumer has not processed yet (`yujing_consumer_lag_records`): `correlate` (clues),
-    /// `orders` (warnings), `webhook:<name>` (outbox).
+    /// `orders` (warnings), `webhook:<name>` (outbox), `source:<name>/<partition>` (each partition of an
+    /// upstream topic).
     pub lag: IntGaugeVec,
     /// Clusters (disputes) the correlator holds (`yujing_clusters`).
     pub clusters: IntGauge,
@@ -67,9 +68,9 @@ pub struct Metrics {
     /// From the start of the step that raised a warning to its commit on the log, seconds
     /// (`yujing_warning_processing_seconds`): ingestion, correlation, work orders and the transaction.
     pub warning_processing: Histogram,
-    /// Records of each partition of an upstream topic not read yet (`yujing_source_lag_records{source,
-    /// partition}`).
-    pub source_lag: IntGaugeVec,
+    /// How long the oldest record a consumer has not processed has waited, seconds
+    /// (`yujing_consumer_lag_seconds`): `correlate` (clues), `orders` (warnings); 0 when caught up.
+    pub lag_seconds: GaugeVec,
     /// Steps committed to the log, each one batch (one Kafka transaction) (`yujing_log_commits_total`).
     pub commits: prometheus::IntCounter,
     /// Processing time per stage and call, seconds (`yujing_stage_duration_seconds`).
@@ -264,11 +265,11 @@ impl Metrics {
                 )
                 .unwrap_or_else(|_| unreachable!("valid metric")),
             ),
-            source_lag: int_gauge_vec(
+            lag_seconds: gauge_vec(
                 r,
-                "yujing_source_lag_records",
-                "Records of each partition of an upstream topic not read yet.",
-                &["source", "partition"],
+                "yujing_consumer_lag_seconds",
+                "How long the oldest record a consumer has not processed has waited (0 when caught up).",
+                &["consumer"],
             ),
             commits: register(
                 r,
@@ -307,6 +308,7 @@ impl Metrics {
         }
         for consumer in CONSUMERS {
             metrics.lag.with_label_values(&[consumer]);
+            metrics.lag_seconds.with_label_values(&[consumer]);
         }
         for level in [WarningLevel::Orange, WarningLevel::Red] {
             metrics.warnings_raised.with_label_values(&[level.as_str()]);

@@ -578,6 +578,11 @@ impl Pipeline {
         }
     }
 
+    /// How long a live step gathers upstream records (`[store] commit_interval_ms`).
+    pub fn commit_interval(&self) -> std::time::Duration {
+        self.built.commit_interval
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -595,12 +600,25 @@ impl Pipeline {
         for topic in EXPORTED_TOPICS {
             m.log_end.with_label_values(&[topic]).set(end(topic)? as i64);
         }
-        m.lag
-            .with_label_values(&["correlate"])
-            .set(end(CLUES)?.saturating_sub(self.correlation.consumed()) as i64);
-        m.lag
-            .with_label_values(&["orders"])
-            .set(end(crate::topics::WARNINGS)?.saturating_sub(self.orders.warnings_read()) as i64);
+        let now_ms = self.clock.now().timestamp_millis();
+        let consumers = [
+            ("correlate", CLUES, self.correlation.consumed()),
+            ("orders", crate::topics::WARNINGS, self.orders.warnings_read()),
+        ];
+        for (consumer, topic, read) in consumers {
+            m.lag
+                .with_label_values(&[consumer])
+                .set(end(topic)?.saturating_sub(read) as i64);
+            // The oldest record not processed: the first one past the consumer's position.
+            let waiting = self
+                .log
+                .read(topic, read, 1)
+                .map_err(|e| PipelineError::Read(ReadError::Log(e)))?;
+            let seconds = waiting.first().map_or(0.0, |entry| {
+                (now_ms - entry.record.timestamp_ms).max(0) as f64 / 1000.0
+            });
+            m.lag_seconds.with_label_values(&[consumer]).set(seconds);
+        }
         let stats = self.correlation.correlator().stats();
         m.clusters.set(stats.clusters as i64);
         m.clues_correlated.set(stats.clues as i64);

@@ -39,7 +39,7 @@ pub mod shards;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -235,8 +235,17 @@ fn spawn_source(
     bootstrap: String,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    /// How often the upstream lag is read (a round trip per partition).
+    const LAG_EVERY: Duration = Duration::from_secs(1);
+    /// The most upstream messages one step takes.
+    const MAX_STEP_MESSAGES: usize = 5_000;
     tokio::task::spawn_blocking(move || {
         let timeout = Duration::from_secs(30);
+        let gather = state
+            .pipeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .commit_interval();
         let pause = |seconds: u64| {
             for _ in 0..seconds * 10 {
                 if *shutdown.borrow() {
@@ -263,8 +272,26 @@ fn spawn_source(
                 }
             };
             tracing::info!(source = %source.name, topic = %source.topic, "reading the upstream topic");
+            let mut lag_read: Option<Instant> = None;
             while !*shutdown.borrow() {
-                let messages = match consumer.poll(500, Duration::from_millis(500)) {
+                if lag_read.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+                    lag_read = Some(Instant::now());
+                    match consumer.lag(timeout) {
+                        Ok(lag) => {
+                            for (partition, records) in lag {
+                                state
+                                    .metrics
+                                    .lag
+                                    .with_label_values(&[&format!("source:{}/{partition}", source.name)])
+                                    .set(records);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(source = %source.name, %error, "reading the upstream lag")
+                        }
+                    }
+                }
+                let messages = match consumer.poll(MAX_STEP_MESSAGES, Duration::from_millis(500), gather) {
                     Ok(messages) => messages,
                     Err(error) => {
                         tracing::warn!(source = %source.name, %error, "polling the upstream topic");

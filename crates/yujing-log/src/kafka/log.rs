@@ -543,7 +543,10 @@ impl KafkaLog {
 
 impl Log for KafkaLog {
     fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
-        for (topic, _) in &batch.appends {
+        let mut topics: Vec<&str> = batch.appends.iter().map(|(topic, _)| topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        for topic in topics {
             validate_topic(topic)?;
             self.ensure_topic(topic)?;
         }

@@ -1,7 +1,7 @@
 //! An upstream system's topic, read from offsets yujing keeps in its own log.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -97,10 +97,12 @@ impl KafkaSource {
         })
     }
 
-    /// Up to `max` messages, waiting at most `wait` for the first.
-    pub fn poll(&self, max: usize, wait: Duration) -> Result<Vec<SourceMessage>, LogError> {
+    /// Up to `max` messages: waits at most `wait` for the first, then gathers what arrives for `gather` after
+    /// it (the commit interval: what arrives together is processed and committed together).
+    pub fn poll(&self, max: usize, wait: Duration, gather: Duration) -> Result<Vec<SourceMessage>, LogError> {
         let mut out = Vec::new();
         let mut timeout = wait;
+        let mut until = None;
         while out.len() < max {
             match self.consumer.poll(timeout) {
                 Some(Ok(message)) => {
@@ -109,8 +111,9 @@ impl KafkaSource {
                         offset: message.offset(),
                         payload: message.payload().unwrap_or_default().to_vec(),
                     });
-                    // Once something came, take what is already there without waiting long.
-                    timeout = Duration::from_millis(20);
+                    let until = *until.get_or_insert_with(|| Instant::now() + gather);
+                    // Take what is there at once, and what comes until the interval ends.
+                    timeout = until.saturating_duration_since(Instant::now());
                 }
                 Some(Err(error)) => {
                     if out.is_empty() {
@@ -122,5 +125,27 @@ impl KafkaSource {
             }
         }
         Ok(out)
+    }
+
+    /// For each partition of the topic: the records not read yet (its last stable offset less the reader's
+    /// position).
+    pub fn lag(&self, timeout: Duration) -> Result<Vec<(i32, i64)>, LogError> {
+        let doing = || format!("reading the lag of the upstream topic {}", self.topic);
+        let positions = self.consumer.position().map_err(kafka(doing()))?;
+        let mut lag = Vec::new();
+        for element in positions.elements_for_topic(&self.topic) {
+            let partition = element.partition();
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, partition, timeout)
+                .map_err(kafka(doing()))?;
+            let at = match element.offset() {
+                KafkaOffset::Offset(offset) => offset,
+                // Nothing read yet: everything kept is behind.
+                _ => low,
+            };
+            lag.push((partition, (high - at).max(0)));
+        }
+        Ok(lag)
     }
 }
