@@ -152,6 +152,14 @@ pub enum LogError {
         /// The file-system error.
         source: std::io::Error,
     },
+    /// The checkpoint of the log's state could not be written.
+    #[error("cannot write the state checkpoint {path}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// The file-system error.
+        source: std::io::Error,
+    },
     /// A read or write failed.
     #[error("log storage error while {doing}")]
     Storage {
@@ -236,6 +244,13 @@ pub trait Log: Send + Sync {
     fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
         Ok(vec![(ShardId(0), self.end_offset(topic)?)])
     }
+
+    /// Writes a checkpoint of what the log keeps in memory beside its snapshots, so that opening it again reads
+    /// less (the Kafka log's state: only the state topic after the checkpoint). Returns the file; `None` for a
+    /// log that keeps nothing in memory or has no snapshot directory.
+    fn checkpoint_state(&self) -> Result<Option<PathBuf>, LogError> {
+        Ok(None)
+    }
 }
 
 /// A shared log is a log (the server and its tasks hold the log behind an `Arc`).
@@ -262,6 +277,10 @@ impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
 
     fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
         (**self).shard_ends(topic)
+    }
+
+    fn checkpoint_state(&self) -> Result<Option<PathBuf>, LogError> {
+        (**self).checkpoint_state()
     }
 }
 

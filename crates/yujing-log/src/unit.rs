@@ -261,6 +261,11 @@ impl Log for UnitOfWork {
         self.log.snapshot_dir()
     }
 
+    /// The log's checkpoint: of what it has committed, never of what the unit holds.
+    fn checkpoint_state(&self) -> Result<Option<std::path::PathBuf>, LogError> {
+        self.log.checkpoint_state()
+    }
+
     /// The log's shard ends, each moved past what the unit holds for a log of one shard.
     fn shard_ends(&self, topic: &str) -> Result<Vec<(ShardId, Offset)>, LogError> {
         let mut ends = self.log.shard_ends(topic)?;

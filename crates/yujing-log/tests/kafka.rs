@@ -448,3 +448,60 @@ fn shards_are_written_apart_share_the_lease_and_read_back_together() {
     assert!(zombie.write(batch).is_err(), "the zombie is fenced");
     assert_eq!(values(&taken, "clues"), ["b0", "b1", "b2", "b3"]);
 }
+
+#[test]
+fn the_state_restarts_from_its_checkpoint_and_reads_only_the_topic_after_it() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = config("checkpoint");
+    config.snapshot_dir = dir.path().to_path_buf();
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let put = |log: &KafkaLog, key: &str, value: Option<&str>| {
+        let mut batch = Batch::new();
+        batch.append("clues", record(key, "a clue"));
+        match value {
+            Some(value) => batch.put_state(key.as_bytes().to_vec(), value.as_bytes().to_vec()),
+            None => batch.delete_state(key.as_bytes().to_vec()),
+        }
+        log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    };
+    for n in 0..20 {
+        put(&log, &format!("k{n}"), Some("before"));
+    }
+    let path = log
+        .checkpoint_state()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a writer with a snapshot directory checkpoints"));
+    // After the checkpoint: a key changed, one deleted, one added.
+    put(&log, "k1", Some("after"));
+    put(&log, "k2", None);
+    put(&log, "k20", Some("new"));
+    drop(log);
+
+    let again = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        again.state_read_from() > 0,
+        "the state topic was read from its checkpoint on"
+    );
+    let state = |log: &KafkaLog, key: &str| {
+        log.state(key.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    assert_eq!(state(&again, "k0").as_deref(), Some("before"));
+    assert_eq!(state(&again, "k1").as_deref(), Some("after"));
+    assert_eq!(state(&again, "k2"), None);
+    assert_eq!(state(&again, "k20").as_deref(), Some("new"));
+    drop(again);
+
+    // A damaged checkpoint is refused: the whole topic is read, to the same state.
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let whole = KafkaLog::open(config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(whole.state_read_from(), 0);
+    assert_eq!(state(&whole, "k1").as_deref(), Some("after"));
+    assert_eq!(state(&whole, "k2"), None);
+    assert_eq!(state(&whole, "k19").as_deref(), Some("before"));
+}

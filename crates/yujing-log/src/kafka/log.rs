@@ -16,6 +16,7 @@ use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
 
 use crate::{validate_topic, Batch, Entry, Log, LogError, Offset, Record, ShardId};
 
+use super::checkpoint;
 use super::config::{min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig};
 use super::lease::KafkaLease;
 use super::{admin_options, block_on, kafka};
@@ -64,6 +65,24 @@ pub struct KafkaLog {
     scope: Scope,
     /// The writer's lease and the partition of it this log needs, when opened with one.
     lease: Option<(std::sync::Arc<KafkaLease>, i32)>,
+    /// For a writer: where each topic it wrote or looked at ends in its partition. No one else writes that
+    /// partition (the transactional id fences a predecessor, the lease keeps others out), so reading at the end,
+    /// or across the commit marker after its last record, costs no round trip to the broker.
+    tails: Mutex<HashMap<String, Tail>>,
+    /// Held for the whole of a write, until the state in memory has its effects: a checkpoint taken under it
+    /// sees every committed state record below the topic's end.
+    writing: Mutex<()>,
+    /// The state topic offset the state was read from when the log opened (0: the whole topic).
+    state_read_from: Offset,
+}
+
+/// The end of a topic in the writer's partition, as the writer left it.
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    /// After the last record (below it every offset may hold one; from it on only commit markers).
+    records_end: Offset,
+    /// The last stable offset: where the next append goes.
+    end: Offset,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -77,6 +96,12 @@ impl std::fmt::Debug for KafkaLog {
 }
 
 const STATE_TOPIC: &str = "state";
+
+/// How long the state topic yujing creates keeps tombstones (a week): how old a state checkpoint may be.
+const STATE_DELETE_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Kafka's default `delete.retention.ms`, when a topic's cannot be read.
+const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
 /// What creating a topic answers when yujing may not create topics on the cluster.
 const CREATION_REFUSED: [RDKafkaErrorCode; 3] = [
@@ -158,6 +183,12 @@ impl KafkaLog {
         }
     }
 
+    /// The state topic offset the state was read from when the log opened: its checkpoint's, or 0 when the
+    /// whole topic was read.
+    pub fn state_read_from(&self) -> Offset {
+        self.state_read_from
+    }
+
     /// `writer`: the partition to write (its producer is started); `None` for reading only.
     fn open_with(config: KafkaConfig, writer: Option<i32>) -> Result<KafkaLog, LogError> {
         let timeout = Duration::from_millis(config.timeout_ms);
@@ -205,7 +236,7 @@ impl KafkaLog {
             .map_err(kafka("creating the reader"))?;
         let admin: AdminClient<DefaultClientContext> =
             common.create().map_err(kafka("creating the admin client"))?;
-        let log = KafkaLog {
+        let mut log = KafkaLog {
             config,
             producer: producer.map(Mutex::new),
             consumer: Mutex::new(consumer),
@@ -214,6 +245,9 @@ impl KafkaLog {
             state: Mutex::new(HashMap::new()),
             scope,
             lease: None,
+            tails: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
+            state_read_from: 0,
         };
         if let Some(producer) = &log.producer {
             log.ensure_topic(STATE_TOPIC)?;
@@ -227,8 +261,8 @@ impl KafkaLog {
         let Scope::Partition(partition) = log.scope else {
             return Ok(log);
         };
-        let mut state = HashMap::new();
-        let mut from = 0;
+        let (mut state, mut from) = log.state_checkpoint(partition);
+        log.state_read_from = from;
         loop {
             let page = log.read_raw(STATE_TOPIC, partition, from, 10_000)?;
             let Some(last) = page.last() else {
@@ -243,7 +277,88 @@ impl KafkaLog {
             }
         }
         *log.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        // State records are not appends: later writes do not keep this topic's tail.
+        log.tails
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(STATE_TOPIC);
         Ok(log)
+    }
+
+    /// The state and the state topic offset to read on from: the checkpoint's when there is a usable one
+    /// (saying why one is not), else nothing and 0.
+    fn state_checkpoint(&self, partition: i32) -> (HashMap<Vec<u8>, Vec<u8>>, Offset) {
+        let Some(dir) = self.snapshot_dir() else {
+            return (HashMap::new(), 0);
+        };
+        let topic = self.name(STATE_TOPIC);
+        let refused = match checkpoint::read(&dir, &topic, partition) {
+            Ok(None) => return (HashMap::new(), 0),
+            Ok(Some(found)) => match self.checkpoint_fits(&found, &topic, partition) {
+                Ok(()) => {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        offset = found.offset,
+                        keys = found.state.len(),
+                        "the state starts from its checkpoint"
+                    );
+                    return (found.state, found.offset);
+                }
+                Err(reason) => reason,
+            },
+            Err(reason) => reason,
+        };
+        tracing::warn!(
+            topic,
+            partition,
+            refused,
+            "the state checkpoint cannot be used: reading the whole state topic"
+        );
+        (HashMap::new(), 0)
+    }
+
+    /// Whether a checkpoint may start the state: it covers no more than the topic holds (else it is of another
+    /// topic of that name), and no tombstone after it can have been compacted away yet (it is younger than
+    /// the topic's `delete.retention.ms`).
+    fn checkpoint_fits(
+        &self,
+        found: &checkpoint::Checkpoint,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), String> {
+        let end = self
+            .fetch_partition_end(STATE_TOPIC, partition)
+            .map_err(|e| e.to_string())?;
+        if found.offset > end {
+            return Err(format!(
+                "it covers {topic} up to offset {}, the topic ends at {end} (another or a recreated topic)",
+                found.offset
+            ));
+        }
+        let options = admin_options(self.timeout());
+        let described = block_on(
+            self.admin
+                .describe_configs([&ResourceSpecifier::Topic(topic)], &options),
+        )
+        .map_err(|e| format!("describing {topic}: {e}"))?;
+        let retention: i64 = described
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .and_then(|resource| resource.get("delete.retention.ms").and_then(|e| e.value.clone()))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(DEFAULT_DELETE_RETENTION_MS);
+        let age = chrono::Utc::now().timestamp_millis() - found.written_ms;
+        if age > retention {
+            return Err(format!(
+                "it is {} s old, older than {topic}'s delete.retention.ms ({} s): a key deleted since may have \
+                 lost its tombstone",
+                age / 1000,
+                retention / 1000
+            ));
+        }
+        Ok(())
     }
 
     fn timeout(&self) -> Duration {
@@ -275,8 +390,12 @@ impl KafkaLog {
         .set("retention.bytes", "-1");
         let min_insync = min_insync_replicas(self.config.replication_factor).to_string();
         new = new.set("min.insync.replicas", &min_insync);
+        let delete_retention = STATE_DELETE_RETENTION_MS.to_string();
         if topic == STATE_TOPIC {
-            new = new.set("cleanup.policy", "compact");
+            // Tombstones are kept a week, so a state checkpoint up to a week old is still complete.
+            new = new
+                .set("cleanup.policy", "compact")
+                .set("delete.retention.ms", &delete_retention);
         }
         let options = admin_options(self.timeout());
         let results = block_on(self.admin.create_topics([&new], &options))
@@ -417,8 +536,48 @@ impl KafkaLog {
         }
     }
 
-    /// The high watermark of `partition` of `topic` (0 when the topic does not exist yet).
+    /// The partition this log writes, if it is a writer.
+    fn written_partition(&self) -> Option<i32> {
+        match (&self.producer, self.scope) {
+            (Some(_), Scope::Partition(partition)) => Some(partition),
+            _ => None,
+        }
+    }
+
+    /// What the writer knows of `topic`'s end in `partition`, if it writes that partition.
+    fn tail(&self, topic: &str, partition: i32) -> Option<Tail> {
+        if self.written_partition() != Some(partition) {
+            return None;
+        }
+        self.tails
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+            .copied()
+    }
+
+    /// The end of `partition` of `topic`: what the writer knows, or the broker's last stable offset.
     fn partition_end(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
+        if let Some(tail) = self.tail(topic, partition) {
+            return Ok(tail.end);
+        }
+        let end = self.fetch_partition_end(topic, partition)?;
+        if self.written_partition() == Some(partition) {
+            self.tails
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(topic.to_owned())
+                .or_insert(Tail {
+                    records_end: end,
+                    end,
+                });
+        }
+        Ok(end)
+    }
+
+    /// The broker's end of `partition` of `topic` (its last stable offset, the reader being `read_committed`; 0
+    /// when the topic does not exist yet).
+    fn fetch_partition_end(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
         let name = self.name(topic);
         let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let unknown = |error: &KafkaError| {
@@ -465,7 +624,8 @@ impl KafkaLog {
     ) -> Result<Vec<(Offset, Vec<u8>, Option<Vec<u8>>, i64)>, LogError> {
         let end = self.partition_end(topic, partition)?;
         let mut out = Vec::new();
-        if from >= end || max == 0 {
+        let records_end = self.tail(topic, partition).map_or(end, |tail| tail.records_end);
+        if from >= end.min(records_end) || max == 0 {
             return Ok(out);
         }
         let name = self.name(topic);
@@ -553,6 +713,7 @@ impl Log for KafkaLog {
         let (Some(producer), Scope::Partition(partition)) = (&self.producer, self.scope) else {
             return Err(LogError::ReadOnly);
         };
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if self.lease_lost() {
             return Err(LogError::LeaseLost);
         }
@@ -650,7 +811,18 @@ impl Log for KafkaLog {
                 }
                 let deadline = Instant::now() + self.timeout();
                 for (topic, offset) in last {
-                    while self.end_offset(topic)? <= offset {
+                    loop {
+                        let end = self.fetch_partition_end(topic, partition)?;
+                        if end > offset {
+                            self.tails.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                                topic.to_owned(),
+                                Tail {
+                                    records_end: offset + 1,
+                                    end,
+                                },
+                            );
+                            break;
+                        }
                         if Instant::now() > deadline {
                             return Err(LogError::Kafka {
                                 doing: format!(
@@ -770,6 +942,25 @@ impl Log for KafkaLog {
             ),
             Scope::All(_) => None,
         }
+    }
+
+    /// For a writer with a snapshot directory: the state and the state topic's end, taken while no write is
+    /// under way, in `<snapshot dir>/state.yjc`.
+    fn checkpoint_state(&self) -> Result<Option<std::path::PathBuf>, LogError> {
+        let (Some(dir), Some(partition)) = (self.snapshot_dir(), self.written_partition()) else {
+            return Ok(None);
+        };
+        let (state, offset) = {
+            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            (state, self.fetch_partition_end(STATE_TOPIC, partition)?)
+        };
+        checkpoint::write(&dir, &self.name(STATE_TOPIC), partition, offset, &state)
+            .map(Some)
+            .map_err(|source| LogError::Checkpoint {
+                path: dir.join("state.yjc"),
+                source,
+            })
     }
 
     /// The state of this log's partition; a read-only log over every partition of a sharded store has none (each

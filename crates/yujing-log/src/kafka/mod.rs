@@ -15,7 +15,9 @@
 //!   ([`KafkaLease`], [`KafkaLog::open_shard`]). A read-only log over a sharded store reads every partition in
 //!   turn: its offsets are `partition << 40 | offset` ([`shard_offset`]) and it has no state.
 //! - **State** is the fold of the state topic (`<prefix>state`, `cleanup.policy=compact`; a deleted key is a
-//!   tombstone), read into memory when the log opens and kept up to date by every committed write.
+//!   tombstone), read into memory when the log opens and kept up to date by every committed write. A writer
+//!   checkpoints it beside its snapshots ([`Log::checkpoint_state`](crate::Log::checkpoint_state), `checkpoint`),
+//!   so opening reads only the topic after the checkpoint.
 //! - **Topics** are created on first use (and the state topic on open) with the configured replication factor,
 //!   unlimited retention (the log is the truth) and one partition. A topic that already exists, or that yujing
 //!   may not create (ACLs, a create-topic policy), is verified instead: one partition, every record kept
@@ -24,8 +26,10 @@
 
 //!
 //! The module is split by concept: `config` (the `[store.kafka]` settings and shard offsets), `log` (the
-//! transactional log), `source` (an upstream system's topic) and `lease` (the writers' group).
+//! transactional log), `source` (an upstream system's topic), `lease` (the writers' group) and `checkpoint` (the
+//! state's checkpoint file).
 
+mod checkpoint;
 mod config;
 mod lease;
 mod log;
