@@ -495,6 +495,12 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Where each tick's time went: the pipeline's own stage timings (seconds summed over the run).
+    let mut stage_seconds = serde_json::Map::new();
+    for stage in ["ingest", "correlate", "orders", "commit"] {
+        let histogram = pipeline.metrics().stage_duration.with_label_values(&[stage]);
+        stage_seconds.insert(stage.to_owned(), json!(histogram.get_sample_sum()));
+    }
     latencies.sort_by(f64::total_cmp);
     processing.sort_by(f64::total_cmp);
     let late = latencies.iter().filter(|ms| **ms > 1000.0).count();
@@ -512,6 +518,7 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "processing_p99_ms": percentile(&processing, 99.0),
         "later_than_a_second": late,
         "most_behind_ms": behind_max.as_secs_f64() * 1000.0,
+        "stage_seconds": stage_seconds,
         "peak_rss": peak,
     }))
 }
@@ -698,6 +705,11 @@ fn main() -> Result<(), Failure> {
     let sim = std::env::var_os("YUJING_E2E_SIM").map_or_else(|| out.join("sim"), PathBuf::from);
     let scratch = out.join("scratch");
     if let Ok(phase) = std::env::var("YUJING_E2E_PHASE") {
+        // A phase's own log lines (RUST_LOG, default warn) go to its stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
         let result = match phase.as_str() {
             "read" => phase_read(&sim)?,
             "json" => phase_json(&sim)?,

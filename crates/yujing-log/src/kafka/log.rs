@@ -11,7 +11,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
 
 use crate::{validate_topic, Batch, Entry, Log, LogError, Offset, Record, ShardId};
@@ -216,6 +215,12 @@ impl KafkaLog {
                     .set("enable.idempotence", "true")
                     .set("acks", "all")
                     .set("linger.ms", "5")
+                    // A transaction begun right after the last one's commit is refused with
+                    // CONCURRENT_TRANSACTIONS until the coordinator has written the commit markers, and the client
+                    // retries after `retry.backoff.ms`: librdkafka's default of 100 ms made every step at least
+                    // 100 ms long (KAFKA-5477; the Java client uses 20 ms there). Retries still back off
+                    // exponentially up to `retry.backoff.max.ms`.
+                    .set("retry.backoff.ms", "10")
                     .set("transaction.timeout.ms", "60000")
                     .create_with_context(Deliveries::default())
                     .map_err(kafka("creating the producer"))?,
@@ -719,6 +724,7 @@ impl Log for KafkaLog {
         }
         let producer = producer.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.timeout();
+        let started = Instant::now();
         producer
             .begin_transaction()
             .map_err(kafka("beginning a transaction"))?;
@@ -763,9 +769,29 @@ impl Log for KafkaLog {
                 }
                 send(record)?;
             }
-            producer
-                .flush(Timeout::After(timeout))
-                .map_err(kafka("flushing a batch"))?;
+            let sent = started.elapsed();
+            // Wait for every record's delivery report. Not `flush`: rust-rdkafka's flush polls in steps of
+            // 100 ms and returned a good 100 ms after the last report, which made every step that long; short
+            // polls return as soon as the reports are in.
+            let expected = batch.appends.len() + batch.state.len();
+            let deadline = Instant::now() + timeout;
+            let delivered = || {
+                producer
+                    .context()
+                    .offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len()
+            };
+            while delivered() < expected {
+                if Instant::now() > deadline {
+                    return Err(LogError::Kafka {
+                        doing: format!("waiting for {} delivery reports", expected - delivered()),
+                        source: KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                    });
+                }
+                producer.poll(Duration::from_millis(1));
+            }
             let offsets = producer
                 .context()
                 .offsets
@@ -793,9 +819,17 @@ impl Log for KafkaLog {
                     }
                 }
             }
+            let flushed = started.elapsed();
             producer
                 .commit_transaction(timeout)
                 .map_err(kafka("committing a batch"))?;
+            tracing::debug!(
+                records = out.len(),
+                sent_ms = sent.as_secs_f64() * 1e3,
+                flushed_ms = flushed.as_secs_f64() * 1e3,
+                committed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "transaction committed"
+            );
             Ok(out)
         })();
         drop(producer);
@@ -813,6 +847,13 @@ impl Log for KafkaLog {
                 for (topic, offset) in last {
                     loop {
                         let end = self.fetch_partition_end(topic, partition)?;
+                        tracing::trace!(
+                            topic,
+                            end,
+                            offset,
+                            waited_ms = started.elapsed().as_secs_f64() * 1e3,
+                            "waiting for the last stable offset"
+                        );
                         if end > offset {
                             self.tails.lock().unwrap_or_else(|e| e.into_inner()).insert(
                                 topic.to_owned(),
