@@ -97,6 +97,9 @@ fn feed_files(sim: &Path) -> Result<Vec<PathBuf>, Failure> {
 
 fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
     let run = std::process::id();
+    let scratch = std::env::var_os("YUJING_E2E_OUT")
+        .map_or_else(|| std::env::temp_dir().join("yujing-e2e"), PathBuf::from)
+        .join("scratch");
     KafkaConfig {
         bootstrap_servers: bootstrap.to_owned(),
         topic_prefix: format!("e2e-{run}-{name}."),
@@ -104,7 +107,7 @@ fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
         replication_factor: 1,
         timeout_ms: 30_000,
         partitions: 1,
-        snapshot_dir: PathBuf::new(),
+        snapshot_dir: scratch.join(format!("kafka-snapshots-{run}-{name}")),
     }
 }
 
@@ -211,6 +214,23 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let snapshot_bytes = snapshot
         .as_ref()
         .map_or(0, |p| p.metadata().map_or(0, |m| m.len()));
+    // On Kafka: a restart of the same topics, from the snapshot and the state checkpoint just written.
+    let restart = match std::env::var("YUJING_E2E_BACKEND").as_deref() {
+        Ok("kafka") => {
+            drop(pipeline);
+            let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
+            let started = Instant::now();
+            let log = KafkaLog::open(kafka_config(&bootstrap, "ingest"))?;
+            let state_read_from = log.state_read_from();
+            let reopened = Pipeline::open(Arc::new(log), crate::built()?, Arc::new(SystemClock))?;
+            json!({
+                "seconds": started.elapsed().as_secs_f64(),
+                "state_read_from": state_read_from,
+                "from_snapshot": matches!(reopened.restart(), yujing_engine::Restart::Snapshot { .. }),
+            })
+        }
+        _ => Value::Null,
+    };
     let mut warning_ids: Vec<String> = step
         .warnings
         .iter()
@@ -229,6 +249,7 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "peak_rss": peak,
         "snapshot_seconds": snapshot_seconds,
         "snapshot_bytes": snapshot_bytes,
+        "restart": restart,
         // On Kafka the topics live in the broker's directory, not measured here.
         "store_bytes": match std::env::var("YUJING_E2E_BACKEND").as_deref() {
             Ok("kafka") => Value::Null,
@@ -237,8 +258,9 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     }))
 }
 
-/// What one shard did: records kept, clues, warnings (id and level), seconds from the start when it was done.
-type ShardRun = (u64, u64, Vec<String>, f64);
+/// What one shard did: records kept, clues, warnings (id and level), seconds from the start when it was done,
+/// CPU seconds of its thread.
+type ShardRun = (u64, u64, Vec<String>, f64, f64);
 
 fn phase_shards(sim: &Path) -> Result<Value, Failure> {
     let built = built()?;
@@ -280,7 +302,13 @@ fn phase_shards(sim: &Path) -> Result<Value, Failure> {
                         .iter()
                         .map(|w| format!("{} {}", w.warning_id, w.level.as_str()))
                         .collect();
-                    Ok((kept, stats.clues, warnings, started.elapsed().as_secs_f64()))
+                    Ok((
+                        kept,
+                        stats.clues,
+                        warnings,
+                        started.elapsed().as_secs_f64(),
+                        thread_cpu_seconds(),
+                    ))
                 })
             })
             .collect();
@@ -295,10 +323,17 @@ fn phase_shards(sim: &Path) -> Result<Value, Failure> {
     let mut warnings = Vec::new();
     let mut per_shard = Vec::new();
     for result in results {
-        let (kept, shard_clues, shard_warnings, done) = result?;
+        let (kept, shard_clues, shard_warnings, done, cpu) = result?;
         records += kept;
         clues += shard_clues;
-        per_shard.push(json!({"records": kept, "warnings": shard_warnings.len(), "seconds": done}));
+        per_shard.push(json!({
+            "records": kept,
+            "warnings": shard_warnings.len(),
+            "seconds": done,
+            // The shard's own thread (decoding, correlation, work orders, its commits), without the Kafka
+            // client's threads: about what it would take on a machine of its own.
+            "cpu_seconds": cpu,
+        }));
         warnings.extend(shard_warnings);
     }
     warnings.sort();
@@ -313,6 +348,21 @@ fn phase_shards(sim: &Path) -> Result<Value, Failure> {
         "per_shard": per_shard,
         "peak_rss": peak,
     }))
+}
+
+/// CPU seconds the calling thread has used (user and system, from `/proc/thread-self/stat`, in the kernel's
+/// 100 Hz ticks); 0 where that cannot be read.
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line: the 12th and 13th after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn phase_state(scratch: &Path) -> Result<Value, Failure> {

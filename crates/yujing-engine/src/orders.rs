@@ -430,9 +430,9 @@ impl OrderStage {
         self.warnings_read
     }
 
-    /// Whether the stage has read `warnings` and `links` up to these ends.
-    pub(crate) fn has_read(&self, warnings_end: Offset, links_end: Offset) -> bool {
-        self.warnings_read >= warnings_end && self.links_read >= links_end
+    /// How far into `links` the stage has read.
+    pub(crate) fn links_read(&self) -> Offset {
+        self.links_read
     }
 
     /// Whether a write failed after the stage had applied its events in memory: open it again from the log.

@@ -309,10 +309,11 @@ impl Pipeline {
         let log = self.log.as_ref();
         let positions = Positions::at_end(log)?;
         // Only a quiet pipeline is snapshotted: every clue correlated, every warning and link read.
-        if self.orders.is_stale()
-            || self.correlation.consumed() != positions.clues
-            || !self.orders.has_read(positions.warnings, positions.links)
-        {
+        let quiet = !self.orders.is_stale()
+            && crate::read::caught_up(log, CLUES, self.correlation.consumed())?
+            && crate::read::caught_up(log, crate::topics::WARNINGS, self.orders.warnings_read())?
+            && crate::read::caught_up(log, crate::topics::LINKS, self.orders.links_read())?;
+        if !quiet {
             return Ok(None);
         }
         let stage = self.correlation.snapshot();
@@ -615,14 +616,18 @@ impl Pipeline {
             ("orders", crate::topics::WARNINGS, self.orders.warnings_read()),
         ];
         for (consumer, topic, read) in consumers {
-            m.lag
-                .with_label_values(&[consumer])
-                .set(end(topic)?.saturating_sub(read) as i64);
-            // The oldest record not processed: the first one past the consumer's position.
+            // The oldest record not processed: the first one past the consumer's position (none when it is
+            // caught up, even if a Kafka commit marker sits there and the end is one further).
             let waiting = self
                 .log
                 .read(topic, read, 1)
                 .map_err(|e| PipelineError::Read(ReadError::Log(e)))?;
+            let behind = if waiting.is_empty() {
+                0
+            } else {
+                end(topic)?.saturating_sub(read)
+            };
+            m.lag.with_label_values(&[consumer]).set(behind as i64);
             let seconds = waiting.first().map_or(0.0, |entry| {
                 (now_ms - entry.record.timestamp_ms).max(0) as f64 / 1000.0
             });

@@ -119,3 +119,9 @@ pub fn for_each_warning<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Warning))
         Ok(())
     })
 }
+
+/// Whether a consumer at `position` of `topic` has read every record: none lies between it and the end. Not
+/// `position == end`: on Kafka the offset after a batch's last record holds its commit marker, never read.
+pub fn caught_up<L: Log + ?Sized>(log: &L, topic: &str, position: Offset) -> Result<bool, LogError> {
+    Ok(position >= log.end_offset(topic)? || log.read(topic, position, 1)?.is_empty())
+}
