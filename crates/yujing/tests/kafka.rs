@@ -154,9 +154,28 @@ fn the_samples_on_kafka_give_the_warnings_and_orders_of_the_embedded_log() {
         printed.contains("swept 2 configurations") && printed.contains("from the stored log"),
         "{printed}"
     );
+    // No embedded log was made: the data directory holds only the Kafka store's snapshots and state
+    // checkpoint (`[store.kafka] snapshot_dir` defaults to `<data_dir>/kafka-snapshots`).
+    let entries: Vec<String> = std::fs::read_dir(&unused)
+        .expect("the snapshots' directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["kafka-snapshots"]);
+    let partition_dir = std::fs::read_dir(unused.join("kafka-snapshots"))
+        .expect("snapshots")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .expect("the partition's snapshot directory");
+    let files: Vec<String> = std::fs::read_dir(&partition_dir)
+        .expect("snapshots")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        !unused.exists(),
-        "nothing was written to the embedded data directory"
+        files.iter().any(|f| f.ends_with(".yjs")) && files.iter().any(|f| f == "state.yjc"),
+        "a snapshot and the state checkpoint after each ingest: {files:?}"
     );
 }
 
