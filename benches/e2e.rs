@@ -26,8 +26,9 @@
 //! - `shards` (Kafka only): the `ingest` phase on a store split into `YUJING_E2E_SHARDS` shards (default 2),
 //!   each shard's pipeline on a thread of its own reading every file and keeping its towns (what that many
 //!   `yujing run` instances do, one core each): records/s, and how the warnings compare with the unsharded run;
-//! - `live`: the JSON feeds' records sent at a fixed rate in 100 ms ticks into a fresh store, each tick
-//!   ingested and correlated at once; latency from a report's scheduled arrival to the warning it completed.
+//! - `live`: the JSON feeds' records sent at a fixed rate in 100 ms ticks into a fresh store, each tick decoded
+//!   and normalized on a thread of its own while the pipeline runs the tick before, then ingested, correlated
+//!   and committed as one step; latency from a report's scheduled arrival to the warning it completed.
 
 #![allow(missing_docs)]
 
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use yujing_engine::{CorrelationStage, EngineConfig, Pipeline, SystemClock};
+use yujing_engine::{CorrelationStage, EngineConfig, Pipeline, PreparedInput, SystemClock};
 use yujing_feeds::{adapters, Outcome};
 use yujing_log::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
 use yujing_model::FeedId;
@@ -488,62 +489,75 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let tick = Duration::from_millis(100);
     let per_tick = (rate / 10.0).round().max(1.0) as usize;
     let ticks = ((seconds * 10.0) as usize).min(stream.len() / per_tick);
-    let mut arrival: HashMap<String, Instant> = HashMap::new();
     // Per warning: from the arrival of the newest report it counted (as `yujing_warning_latency_seconds`), and
     // from the arrival of the tick that raised it (the processing alone).
     let mut latencies = Vec::new();
     let mut processing = Vec::new();
     let mut behind_max = Duration::ZERO;
     let started = Instant::now();
+    let mut arrival: HashMap<String, Instant> = HashMap::new();
     for (k, chunk) in stream.chunks(per_tick).take(ticks).enumerate() {
-        let scheduled = started + tick * k as u32;
-        let now = Instant::now();
-        if now < scheduled {
-            std::thread::sleep(scheduled - now);
-        } else {
-            behind_max = behind_max.max(now - scheduled);
-        }
         for (_, _, clue_id) in chunk {
             if let Some(id) = clue_id {
-                arrival.entry(id.clone()).or_insert(scheduled);
-            }
-        }
-        // The tick's records of every feed are one step: ingested, correlated and committed together (one
-        // transaction on Kafka), as `yujing run` does with what its upstream topics deliver in one commit interval.
-        let name = format!("live-{k}.jsonl");
-        let mut bodies: Vec<(FeedId, Vec<u8>)> = Vec::new();
-        for feed in [FeedId::Hotline12345, FeedId::Grid, FeedId::Exchange] {
-            let mut body = Vec::new();
-            for (_, line, _) in chunk.iter().filter(|(f, _, _)| *f == feed) {
-                body.extend_from_slice(line);
-                body.push(b'\n');
-            }
-            if !body.is_empty() {
-                bodies.push((feed, body));
-            }
-        }
-        let inputs: Vec<(FeedId, &str, &[u8])> = bodies
-            .iter()
-            .map(|(feed, body)| (*feed, name.as_str(), body.as_slice()))
-            .collect();
-        let (_, step) = pipeline.ingest_inputs(&inputs)?;
-        let done = Instant::now();
-        behind_max = behind_max.max(done.saturating_duration_since(scheduled + tick));
-        for _ in &step.warnings {
-            processing.push(done.duration_since(scheduled).as_secs_f64() * 1000.0);
-        }
-        for warning in &step.warnings {
-            // From the arrival of the newest report counted (the one that completed the count).
-            let newest = warning
-                .evidence
-                .iter()
-                .filter_map(|e| arrival.get(&e.clue_id))
-                .max();
-            if let Some(at) = newest {
-                latencies.push(done.duration_since(*at).as_secs_f64() * 1000.0);
+                arrival.entry(id.clone()).or_insert(started + tick * k as u32);
             }
         }
     }
+    // Each tick's records arrive at its scheduled time and are decoded and normalized on a thread of their own
+    // (the pipeline's `Preparer`, as `yujing run` prepares a push before taking the pipeline), while the
+    // pipeline writes, correlates and commits the tick before: a bounded channel of one tick joins the two.
+    let preparer = pipeline.preparer();
+    let (ready, prepared) = std::sync::mpsc::sync_channel::<(usize, Instant, Vec<PreparedInput>)>(1);
+    std::thread::scope(|scope| -> Result<(), Failure> {
+        let stream = &stream;
+        scope.spawn(move || {
+            for (k, chunk) in stream.chunks(per_tick).take(ticks).enumerate() {
+                let scheduled = started + tick * k as u32;
+                let now = Instant::now();
+                if now < scheduled {
+                    std::thread::sleep(scheduled - now);
+                }
+                let name = format!("live-{k}.jsonl");
+                let mut inputs = Vec::new();
+                for feed in [FeedId::Hotline12345, FeedId::Grid, FeedId::Exchange] {
+                    let mut body = Vec::new();
+                    for (_, line, _) in chunk.iter().filter(|(f, _, _)| *f == feed) {
+                        body.extend_from_slice(line);
+                        body.push(b'\n');
+                    }
+                    if !body.is_empty() {
+                        inputs.push(preparer.prepare(feed, &name, &body));
+                    }
+                }
+                if ready.send((k, scheduled, inputs)).is_err() {
+                    return;
+                }
+            }
+        });
+        // The tick's records of every feed are one step: ingested, correlated and committed together (one
+        // transaction on Kafka), as `yujing run` does with what its upstream topics deliver in one commit
+        // interval.
+        for (_, scheduled, inputs) in prepared {
+            let (_, step) = pipeline.ingest_prepared(inputs)?;
+            let done = Instant::now();
+            behind_max = behind_max.max(done.saturating_duration_since(scheduled + tick));
+            for _ in &step.warnings {
+                processing.push(done.duration_since(scheduled).as_secs_f64() * 1000.0);
+            }
+            for warning in &step.warnings {
+                // From the arrival of the newest report counted (the one that completed the count).
+                let newest = warning
+                    .evidence
+                    .iter()
+                    .filter_map(|e| arrival.get(&e.clue_id))
+                    .max();
+                if let Some(at) = newest {
+                    latencies.push(done.duration_since(*at).as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        Ok(())
+    })?;
     let elapsed = started.elapsed().as_secs_f64();
     // Where each tick's time went: the pipeline's own stage timings (seconds summed over the run).
     let mut stage_seconds = serde_json::Map::new();

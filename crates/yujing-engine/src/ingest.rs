@@ -280,6 +280,58 @@ fn dead_letter_key(feed: FeedId, unit_bytes: &[u8], record_index: u64, kind: Rej
     format!("dl/{}", pii::letters_hex(&hasher.finalize())).into_bytes()
 }
 
+/// An input decoded and its records normalized: the pure part of ingesting it. It needs no log, so it may run on
+/// another thread while the pipeline writes, correlates and commits the input before it
+/// ([`Ingestor::ingest_prepared`]); ingesting it then only writes.
+#[derive(Debug)]
+pub struct PreparedInput {
+    feed: FeedId,
+    file: String,
+    decoded: DecodedInput,
+    /// Per record of `decoded`: its clue (its raw pointer still to be set) or why it was rejected; `None` for a
+    /// record that is not a dispute or was rejected while decoding, and once taken.
+    normalized: Vec<Option<Result<Clue, Reject>>>,
+}
+
+impl PreparedInput {
+    /// Decodes `bytes`, an input of `feed` named `file`, and normalizes its records.
+    pub fn new(normalizer: &Normalizer, feed: FeedId, file: &str, bytes: &[u8]) -> PreparedInput {
+        let decoded = adapters::decode(feed, file, bytes, normalizer.rules());
+        let normalized = decoded
+            .records
+            .iter()
+            .map(|record| match &record.outcome {
+                Outcome::Record(source) => {
+                    // The raw offset is known only when the unit is logged: set then.
+                    let placeholder = RawPointer {
+                        topic: String::new(),
+                        offset: 0,
+                        location: record.location.clone(),
+                    };
+                    Some(normalizer.normalize(source, 0, placeholder))
+                }
+                _ => None,
+            })
+            .collect();
+        PreparedInput {
+            feed,
+            file: file.to_owned(),
+            decoded,
+            normalized,
+        }
+    }
+
+    /// The input's feed.
+    pub fn feed(&self) -> FeedId {
+        self.feed
+    }
+
+    /// The input's name.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+}
+
 impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// An ingestor writing to `log`, normalizing with `normalizer`, stamping times from `clock`.
     pub fn new(log: &'a L, normalizer: &'a Normalizer, clock: &'a dyn Clock) -> Ingestor<'a, L> {
@@ -349,16 +401,26 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
 
     /// Ingests one input of `feed`, named `file`.
     pub fn ingest_bytes(&self, feed: FeedId, file: &str, bytes: &[u8]) -> Result<FileReport, IngestError> {
-        let decoded = adapters::decode(feed, file, bytes, self.normalizer.rules());
+        self.ingest_prepared(PreparedInput::new(self.normalizer, feed, file, bytes))
+    }
+
+    /// Ingests an input decoded and normalized beforehand ([`PreparedInput::new`], with the same normalizer).
+    pub fn ingest_prepared(&self, mut input: PreparedInput) -> Result<FileReport, IngestError> {
         let mut report = FileReport {
-            file: file.to_owned(),
-            feed: Some(feed),
+            file: input.file.clone(),
+            feed: Some(input.feed),
             ..FileReport::default()
         };
         let mut start = 0;
-        while start < decoded.units.len() {
-            let end = (start + UNITS_PER_BATCH).min(decoded.units.len());
-            self.write_chunk(feed, &decoded, start..end, &mut report)?;
+        while start < input.decoded.units.len() {
+            let end = (start + UNITS_PER_BATCH).min(input.decoded.units.len());
+            self.write_chunk(
+                input.feed,
+                &input.decoded,
+                &mut input.normalized,
+                start..end,
+                &mut report,
+            )?;
             start = end;
         }
         Ok(report)
@@ -368,7 +430,12 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// A shard keeps the clues of its towns (normalized here to learn the town, and handed on so as not to
     /// normalize twice) and the records without a town whose unit hashes to it; it logs a unit when it keeps one
     /// of its records.
-    fn claims(&self, decoded: &DecodedInput, units: std::ops::Range<usize>) -> Option<Claims> {
+    fn claims(
+        &self,
+        decoded: &DecodedInput,
+        normalized: &mut [Option<Result<Clue, Reject>>],
+        units: std::ops::Range<usize>,
+    ) -> Option<Claims> {
         if self.shard.is_whole() {
             return None;
         }
@@ -385,14 +452,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         {
             let unit = record.unit - units.start;
             has_records[unit] = true;
-            let kept = match &record.outcome {
-                Outcome::Record(source) => {
-                    let placeholder = RawPointer {
-                        topic: String::new(),
-                        offset: 0,
-                        location: record.location.clone(),
-                    };
-                    let outcome = self.normalizer.normalize(source, 0, placeholder);
+            let kept = match (&record.outcome, normalized.get_mut(index).and_then(Option::take)) {
+                (Outcome::Record(_), Some(outcome)) => {
                     let claimed = match &outcome {
                         Ok(clue) => self.shard.claims_town(clue.town.town_code.as_str()),
                         Err(_) => self.shard.claims_unit(&decoded.units[record.unit].bytes),
@@ -440,10 +501,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         &self,
         feed: FeedId,
         decoded: &DecodedInput,
+        normalized: &mut [Option<Result<Clue, Reject>>],
         units: std::ops::Range<usize>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
-        let claims = self.claims(decoded, units.clone());
+        let claims = self.claims(decoded, normalized, units.clone());
         let mut chunk = Chunk {
             feed,
             decoded,
@@ -465,7 +527,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             report.records += 1;
             // On a shard: another shard's record is skipped; a kept one may have been normalized already.
             let normalized = match kept.as_mut().map(|kept| kept.remove(&index)) {
-                None => None,
+                None => normalized.get_mut(index).and_then(Option::take),
                 Some(Some(normalized)) => normalized,
                 Some(None) => {
                     report.other_shards += 1;

@@ -44,11 +44,13 @@ pub use correlate::{
     clues_in_event_time, clues_in_range, correlate, ClueRange, CorrelateError, CorrelationReport,
     CorrelationStage,
 };
-pub use ingest::{collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, Progress};
+pub use ingest::{
+    collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, PreparedInput, Progress,
+};
 pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};
 pub use outbox::{read_outbox, EventScope, OutboxEvent};
-pub use pipeline::{Pipeline, PipelineError, Restart, StepReport};
+pub use pipeline::{Pipeline, PipelineError, Preparer, Restart, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
 pub use refused::{refused, request_retry, retry_requested, RefusedDelivery, RefusedError};
 pub use shard::Shard;

@@ -15,7 +15,7 @@ use yujing_workorder::Command;
 use crate::clock::Clock;
 use crate::config::Built;
 use crate::correlate::{CorrelateError, CorrelationStage};
-use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor};
+use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor, PreparedInput};
 use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS};
 use crate::orders::{OrderError, OrderStage};
 use crate::read::ReadError;
@@ -67,6 +67,8 @@ pub struct StepReport {
 /// Ingestion, correlation and work orders over one log.
 pub struct Pipeline {
     log: Arc<dyn Log>,
+    /// The normalizer, shared with [`Preparer`]s that decode and normalize inputs off the pipeline's thread.
+    normalizer: Arc<yujing_feeds::Normalizer>,
     /// What the step being run has written, read back by its stages and committed at its end.
     unit: UnitOfWork,
     /// Why the stages must be restored from the log before the next step (a step failed after changing them).
@@ -105,6 +107,26 @@ pub enum Restart {
         /// Why no snapshot was used.
         because: NoSnapshot,
     },
+}
+
+/// Decodes and normalizes inputs for a [`Pipeline`] on any thread, so that the next input is prepared while the
+/// pipeline writes, correlates and commits the one before ([`Pipeline::ingest_prepared`]).
+#[derive(Clone)]
+pub struct Preparer {
+    normalizer: Arc<yujing_feeds::Normalizer>,
+}
+
+impl std::fmt::Debug for Preparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preparer").finish_non_exhaustive()
+    }
+}
+
+impl Preparer {
+    /// `bytes`, an input of `feed` named `file`, decoded and normalized.
+    pub fn prepare(&self, feed: FeedId, file: &str, bytes: &[u8]) -> PreparedInput {
+        PreparedInput::new(&self.normalizer, feed, file, bytes)
+    }
 }
 
 fn seconds(at: DateTime<Utc>) -> f64 {
@@ -179,8 +201,10 @@ impl Pipeline {
             Restart::Rebuilt { .. } => None,
         };
         let unit = UnitOfWork::new(log.clone(), built.transaction_max_bytes);
+        let normalizer = Arc::new(built.normalizer.clone());
         let mut pipeline = Pipeline {
             log,
+            normalizer,
             unit,
             must_restore: None,
             built,
@@ -542,15 +566,29 @@ impl Pipeline {
     /// Ingests one input, timed and counted in the metrics; does not advance.
     fn ingest_one(&self, feed: FeedId, file: &str, bytes: &[u8]) -> Result<FileReport, PipelineError> {
         let started = Instant::now();
+        let prepared = self.preparer().prepare(feed, file, bytes);
+        self.write_prepared(prepared, started)
+    }
+
+    /// Writes one prepared input (`started`: when its preparation began, for the ingest stage's time); does not
+    /// advance.
+    fn write_prepared(&self, input: PreparedInput, started: Instant) -> Result<FileReport, PipelineError> {
         let report = {
-            let _span = tracing::info_span!("ingest", feed = %feed, file).entered();
+            let _span = tracing::info_span!("ingest", feed = %input.feed(), file = input.file()).entered();
             Ingestor::new(&self.unit, &self.built.normalizer, self.clock.as_ref())
                 .for_shard(self.shard)
-                .ingest_bytes(feed, file, bytes)?
+                .ingest_prepared(input)?
         };
         self.observe_stage("ingest", started);
         self.count_ingest(&report);
         Ok(report)
+    }
+
+    /// A handle that decodes and normalizes inputs for this pipeline on any thread.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            normalizer: self.normalizer.clone(),
+        }
     }
 
     fn count_ingest(&self, report: &FileReport) {
@@ -699,6 +737,21 @@ impl Pipeline {
         })
     }
 
+    /// Ingests inputs decoded and normalized beforehand by this pipeline's [`Preparer`] (on another thread,
+    /// while the pipeline was busy), then advances: one step, one commit for all of them.
+    pub fn ingest_prepared(
+        &mut self,
+        inputs: Vec<PreparedInput>,
+    ) -> Result<(Vec<FileReport>, StepReport), PipelineError> {
+        self.step(|pipeline| {
+            let mut reports = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                reports.push(pipeline.write_prepared(input, Instant::now())?);
+            }
+            Ok((reports, pipeline.advance_stages()?))
+        })
+    }
+
     /// Ingests the export files under `paths` (already-logged files change nothing), then advances: one step,
     /// committed in transactions of `[store] transaction_max_bytes`.
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
@@ -729,18 +782,35 @@ impl Pipeline {
         source: &SourceConfig,
         messages: &[SourceMessage],
     ) -> Result<(FileReport, StepReport), PipelineError> {
+        let mut positions = sources::positions(self.log.as_ref(), &source.name)?;
+        let inputs = sources::inputs_of(source, messages, &mut positions);
+        let preparer = self.preparer();
+        let prepared = inputs
+            .iter()
+            .map(|(name, bytes)| preparer.prepare(source.feed, name, bytes))
+            .collect();
+        self.ingest_source_batch(source, prepared, &positions)
+    }
+
+    /// [`Pipeline::ingest_messages`] for messages already turned into inputs ([`sources::inputs_of`]) and
+    /// prepared by this pipeline's [`Preparer`] off its thread; `positions` is where the source stands after
+    /// them.
+    pub fn ingest_source_batch(
+        &mut self,
+        source: &SourceConfig,
+        inputs: Vec<PreparedInput>,
+        positions: &HashMap<i32, i64>,
+    ) -> Result<(FileReport, StepReport), PipelineError> {
         self.step(|pipeline| {
-            let mut positions = sources::positions(&pipeline.unit, &source.name)?;
-            let inputs = sources::inputs_of(source, messages, &mut positions);
             let mut total = FileReport {
                 feed: Some(source.feed),
                 ..FileReport::default()
             };
-            for (name, bytes) in inputs {
-                let report = pipeline.ingest_one(source.feed, &name, &bytes)?;
+            for input in inputs {
+                let report = pipeline.write_prepared(input, Instant::now())?;
                 total.add(&report);
             }
-            sources::record_positions(&pipeline.unit, &source.name, &positions)?;
+            sources::record_positions(&pipeline.unit, &source.name, positions)?;
             Ok((total, pipeline.advance_stages()?))
         })
     }

@@ -577,8 +577,14 @@ async fn ingest(
             "the body is empty: POST the export's bytes",
         ));
     }
+    // Decoding and normalizing need no lock: done here, beside whatever step the pipeline is running.
+    let preparer = state.preparer.clone();
+    let prepared = tokio::task::spawn_blocking(move || preparer.prepare(feed, &file, &body))
+        .await
+        .map_err(ApiError::internal)?;
     with_pipeline(&state, move |p| {
-        let (file, step) = p.ingest_bytes(feed, &file, &body)?;
+        let (files, step) = p.ingest_prepared(vec![prepared])?;
+        let file = files.into_iter().next().unwrap_or_default();
         Ok(Json(json!({
             "file": file,
             "warnings": step.warnings.iter().map(|w| &w.warning_id).collect::<Vec<_>>(),

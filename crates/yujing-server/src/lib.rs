@@ -57,6 +57,9 @@ pub use feed::{delivered_key, signature};
 pub struct AppState {
     /// The pipeline; one step at a time.
     pub pipeline: Arc<Mutex<Pipeline>>,
+    /// Decodes and normalizes pushed inputs before the pipeline's lock is taken, so a push is prepared while
+    /// the pipeline works on the one before.
+    pub preparer: yujing_engine::Preparer,
     /// The log (for readers that need no lock: SSE, webhooks).
     pub log: Arc<dyn Log>,
     /// The tokens.
@@ -148,7 +151,9 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
     }
     let (shutdown, stopping) = watch::channel(false);
     let map = Arc::new(console::map::CountyMap::new(pipeline.outline().clone()));
+    let preparer = pipeline.preparer();
     let state = AppState {
+        preparer,
         pipeline: Arc::new(Mutex::new(pipeline)),
         log: log.clone(),
         tokens: Tokens::new(&config.tokens, demo),
@@ -301,8 +306,23 @@ fn spawn_source(
                 if messages.is_empty() {
                     continue;
                 }
+                // Where the source stands is on the log (only this loop moves it, each step commits it), and the
+                // records are decoded and normalized here, before the pipeline's lock is taken: beside its step.
+                let mut positions = match yujing_engine::sources::positions(state.log.as_ref(), &source.name)
+                {
+                    Ok(positions) => positions,
+                    Err(error) => {
+                        tracing::error!(source = %source.name, %error, "reading the source's position");
+                        pause(2);
+                        break;
+                    }
+                };
+                let prepared = yujing_engine::sources::inputs_of(&source, &messages, &mut positions)
+                    .iter()
+                    .map(|(name, bytes)| state.preparer.prepare(source.feed, name, bytes))
+                    .collect();
                 let mut pipeline = state.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-                let result = pipeline.ingest_messages(&source, &messages);
+                let result = pipeline.ingest_source_batch(&source, prepared, &positions);
                 announce(&state, &pipeline);
                 drop(pipeline);
                 match result {

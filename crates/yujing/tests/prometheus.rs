@@ -348,7 +348,7 @@ timeout_ms = 2000
         .flatten()
         .flat_map(|g| g["rules"].as_array().into_iter().flatten())
         .collect();
-    assert_eq!(loaded.len(), 7, "{rules}");
+    assert_eq!(loaded.len(), 8, "{rules}");
     assert!(loaded.iter().all(|r| r["health"] != "err"), "{rules}");
 
     // No personal data in any label value.
