@@ -23,22 +23,7 @@ fn built() -> yujing_engine::Built {
 
 /// Three deliveries of a simulated quarter (150 disputes), each a third of the export files.
 fn deliveries() -> Vec<Vec<(FeedId, String, Vec<u8>)>> {
-    let simulation = yujing_sim::simulate(
-        &yujing_sim::SimConfig {
-            seed: 7,
-            disputes: 150,
-            days: 90,
-            estates_per_town: 4,
-            ..yujing_sim::SimConfig::default()
-        },
-        built().normalizer.gazetteer(),
-    );
-    let mut parts = vec![Vec::new(), Vec::new(), Vec::new()];
-    for (i, (name, bytes)) in simulation.files.into_iter().enumerate() {
-        let feed = yujing_feeds::adapters::detect_feed(Path::new(&name)).unwrap_or_else(|| panic!("{name}"));
-        parts[i % 3].push((feed, name, bytes));
-    }
-    parts
+    yujing_test_support::simulated_deliveries(built().normalizer.gazetteer(), 7, 150, 90, 3)
 }
 
 fn centre() -> Actor {

@@ -60,22 +60,7 @@ fn clock() -> ManualClock {
 
 /// A simulated quarter's export files (120 disputes) in three deliveries.
 fn deliveries() -> Vec<Vec<(FeedId, String, Vec<u8>)>> {
-    let simulation = yujing_sim::simulate(
-        &yujing_sim::SimConfig {
-            seed: 11,
-            disputes: 120,
-            days: 90,
-            estates_per_town: 4,
-            ..yujing_sim::SimConfig::default()
-        },
-        built().normalizer.gazetteer(),
-    );
-    let mut parts = vec![Vec::new(), Vec::new(), Vec::new()];
-    for (i, (name, bytes)) in simulation.files.into_iter().enumerate() {
-        let feed = yujing_feeds::adapters::detect_feed(Path::new(&name)).unwrap_or_else(|| panic!("{name}"));
-        parts[i % 3].push((feed, name, bytes));
-    }
-    parts
+    yujing_test_support::simulated_deliveries(built().normalizer.gazetteer(), 11, 120, 90, 3)
 }
 
 fn open(store: &Path, clock: &ManualClock) -> (Pipeline, Arc<Faulty>) {

@@ -1,7 +1,8 @@
 //! Builders of yujing's canonical events for tests and benchmarks: one place for the warning every test of
 //! work orders, the page and the engine starts from, so a new field of [`Warning`] is filled in once.
 //!
-//! Only tests and benches depend on this crate (as a dev-dependency); it depends on `yujing-model` alone.
+//! Only tests and benches depend on this crate (as a dev-dependency); it depends on `yujing-model`, and on the
+//! feeds and the simulator for [`simulated_deliveries`].
 
 use std::collections::BTreeSet;
 
@@ -81,4 +82,33 @@ mod tests {
             (BAIPU.0, Some(BAIPU.1))
         );
     }
+}
+
+/// A simulated stretch of the county (`disputes` disputes over `days` days, four estates a town, `seed`) as its
+/// export files with their feeds, dealt in turn into `parts` deliveries: what a test feeds a pipeline in steps.
+pub fn simulated_deliveries(
+    gazetteer: &yujing_feeds::gazetteer::Gazetteer,
+    seed: u64,
+    disputes: usize,
+    days: u32,
+    parts: usize,
+) -> Vec<Vec<(yujing_model::FeedId, String, Vec<u8>)>> {
+    let simulation = yujing_sim::simulate(
+        &yujing_sim::SimConfig {
+            seed,
+            disputes,
+            days,
+            estates_per_town: 4,
+            ..yujing_sim::SimConfig::default()
+        },
+        gazetteer,
+    );
+    let mut deliveries = vec![Vec::new(); parts.max(1)];
+    let count = deliveries.len();
+    for (i, (name, bytes)) in simulation.files.into_iter().enumerate() {
+        let feed = yujing_feeds::adapters::detect_feed(std::path::Path::new(&name))
+            .unwrap_or_else(|| panic!("the simulator names every file after its feed: {name}"));
+        deliveries[i % count].push((feed, name, bytes));
+    }
+    deliveries
 }

@@ -489,14 +489,17 @@ impl KafkaLog {
         let factor = self.config.replication_factor.max(1) as usize;
         if replicas < factor {
             problems.push(format!(
-                "it has {replicas} replica(s) a partition, [store.kafka] replication_factor is {factor}: a broker lost                  would lose what only it held (recreate it with --replication-factor {factor})"
+                "it has {replicas} replica(s) a partition, [store.kafka] replication_factor is {factor}: a broker lost \
+                 would lose what only it held (recreate it with --replication-factor {factor})"
             ));
         }
         let required = min_insync_replicas(self.config.replication_factor);
         let insync: i32 = value("min.insync.replicas").parse().unwrap_or(1);
         if insync < required {
             problems.push(format!(
-                "min.insync.replicas is {insync}: with replication factor {factor} a write must reach {required}                  replicas before it is acknowledged, or a broker lost right after loses it (set                  min.insync.replicas={required})"
+                "min.insync.replicas is {insync}: with replication factor {factor} a write must reach {required} \
+                 replicas before it is acknowledged, or a broker lost right after loses it (set \
+                 min.insync.replicas={required})"
             ));
         }
         let configured = self.config.shards() as usize;
