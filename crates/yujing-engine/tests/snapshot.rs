@@ -74,12 +74,7 @@ fn step(pipeline: &mut Pipeline, clock: &ManualClock, files: &[(FeedId, String, 
 /// Every record of `topic`, key and value.
 fn topic(store: &Path, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let log = EmbeddedLog::open_read_only(store).unwrap_or_else(|e| panic!("{e}"));
-    let end = log.end_offset(topic).unwrap_or_else(|e| panic!("{e}"));
-    log.read(topic, 0, end as usize + 1)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|e| (e.record.key, e.record.value))
-        .collect()
+    yujing_test_support::records(&log, topic)
 }
 
 fn snapshots(store: &Path) -> Vec<PathBuf> {

@@ -81,16 +81,6 @@ fn inputs(files: &[(FeedId, String, Vec<u8>)]) -> Vec<(FeedId, &str, &[u8])> {
         .collect()
 }
 
-/// Every record of `topic`, key and value.
-fn topic(log: &dyn Log, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let end = log.end_offset(topic).unwrap_or_else(|e| panic!("{e}"));
-    log.read(topic, 0, end as usize + 1)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|e| (e.record.key, e.record.value))
-        .collect()
-}
-
 #[test]
 fn a_step_of_several_inputs_and_its_warnings_and_orders_is_one_commit() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -175,7 +165,10 @@ fn a_failed_step_leaves_nothing_behind_and_the_pipeline_recovers_without_a_resta
     }
 
     for name in ["clues", "links", "warnings", "workorders", "outbox"] {
-        let (a, b) = (topic(clean_log.as_ref(), name), topic(faulty.as_ref(), name));
+        let (a, b) = (
+            yujing_test_support::records(clean_log.as_ref(), name),
+            yujing_test_support::records(faulty.as_ref(), name),
+        );
         assert!(!a.is_empty(), "{name} is empty");
         assert!(
             a == b,

@@ -63,27 +63,6 @@ pub fn in_town(mut warning: Warning, (code, name): (&str, &str)) -> Warning {
     warning
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_warning_is_about_its_cluster_and_moves_town_whole() {
-        let w = in_town(
-            warning("w-1", "k-1", WarningLevel::Red, at("2026-06-12T00:00:00Z")),
-            BAIPU,
-        );
-        assert_eq!(
-            (w.subject.cluster_id.as_str(), w.rule.as_str()),
-            ("k-1", "recurring-red")
-        );
-        assert_eq!(
-            (w.subject.town_code.as_str(), w.subject.town_name.as_deref()),
-            (BAIPU.0, Some(BAIPU.1))
-        );
-    }
-}
-
 /// A simulated stretch of the county (`disputes` disputes over `days` days, four estates a town, `seed`) as its
 /// export files with their feeds, dealt in turn into `parts` deliveries: what a test feeds a pipeline in steps.
 pub fn simulated_deliveries(
@@ -111,4 +90,35 @@ pub fn simulated_deliveries(
         deliveries[i % count].push((feed, name, bytes));
     }
     deliveries
+}
+
+/// Every record of `topic` on `log`, key and value, in order.
+pub fn records(log: &dyn yujing_log::Log, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let end = log.end_offset(topic).unwrap_or_else(|e| panic!("{e}"));
+    log.read(topic, 0, end as usize + 1)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| (e.record.key, e.record.value))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_is_about_its_cluster_and_moves_town_whole() {
+        let w = in_town(
+            warning("w-1", "k-1", WarningLevel::Red, at("2026-06-12T00:00:00Z")),
+            BAIPU,
+        );
+        assert_eq!(
+            (w.subject.cluster_id.as_str(), w.rule.as_str()),
+            ("k-1", "recurring-red")
+        );
+        assert_eq!(
+            (w.subject.town_code.as_str(), w.subject.town_name.as_deref()),
+            (BAIPU.0, Some(BAIPU.1))
+        );
+    }
 }
