@@ -39,7 +39,7 @@ pub enum PipelineError {
     /// Reading the log failed.
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// Committing a step's writes failed: none of them are on the log.
+    /// Committing a step's writes failed: none of them since its last commit are on the log.
     #[error("committing the step to the log")]
     Commit(#[source] LogError),
 }
@@ -448,8 +448,8 @@ impl Pipeline {
                 self.arrivals.clear();
                 if error.may_have_changed_stages() {
                     tracing::warn!(error = %error_chain(&error),
-                        "a step failed: none of its writes are on the log; the stages are restored from the log \
-                         before the next step");
+                        "a step failed: what it had not committed is dropped, and the stages are restored from the \
+                         log before the next step");
                     self.must_restore = Some(error_chain(&error));
                 }
                 Err(error)
