@@ -96,11 +96,8 @@ fn feed_files(sim: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-fn kafka_config(bootstrap: &str, name: &str) -> KafkaConfig {
+fn kafka_config(bootstrap: &str, name: &str, scratch: &Path) -> KafkaConfig {
     let run = std::process::id();
-    let scratch = std::env::var_os("YUJING_E2E_OUT")
-        .map_or_else(|| std::env::temp_dir().join("yujing-e2e"), PathBuf::from)
-        .join("scratch");
     KafkaConfig {
         bootstrap_servers: bootstrap.to_owned(),
         topic_prefix: format!("e2e-{run}-{name}."),
@@ -117,7 +114,7 @@ fn fresh_log(scratch: &Path, name: &str) -> Result<Arc<dyn Log>, Failure> {
     match std::env::var("YUJING_E2E_BACKEND").as_deref() {
         Ok("kafka") => {
             let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
-            Ok(Arc::new(KafkaLog::open(kafka_config(&bootstrap, name))?))
+            Ok(Arc::new(KafkaLog::open(kafka_config(&bootstrap, name, scratch))?))
         }
         _ => {
             let dir = scratch.join(name);
@@ -221,7 +218,7 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
             drop(pipeline);
             let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
             let started = Instant::now();
-            let log = KafkaLog::open(kafka_config(&bootstrap, "ingest"))?;
+            let log = KafkaLog::open(kafka_config(&bootstrap, "ingest", scratch))?;
             let state_read_from = log.state_read_from();
             let reopened = Pipeline::open(Arc::new(log), crate::built()?, Arc::new(SystemClock))?;
             json!({
@@ -263,11 +260,11 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
 /// CPU seconds of its thread.
 type ShardRun = (u64, u64, Vec<String>, f64, f64);
 
-fn phase_shards(sim: &Path) -> Result<Value, Failure> {
+fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let built = built()?;
     let bootstrap = std::env::var("YUJING_KAFKA_BOOTSTRAP")?;
     let shards: u32 = env_or("YUJING_E2E_SHARDS", "2").parse()?;
-    let mut config = kafka_config(&bootstrap, "shards");
+    let mut config = kafka_config(&bootstrap, "shards", scratch);
     config.partitions = shards;
     // Alone in the writers' group, this process is given every shard.
     let lease = Arc::new(yujing_log::KafkaLease::join(&config)?);
@@ -782,7 +779,7 @@ fn main() -> Result<(), Failure> {
             "state" => phase_state(&scratch)?,
             "restart" => phase_restart(&scratch)?,
             "live" => phase_live(&sim, &scratch)?,
-            "shards" => phase_shards(&sim)?,
+            "shards" => phase_shards(&sim, &scratch)?,
             other => return Err(format!("unknown phase {other}").into()),
         };
         println!("{result}");

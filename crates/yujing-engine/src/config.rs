@@ -394,7 +394,7 @@ pub struct ConfigError(pub Vec<String>);
 #[derive(Debug, Clone)]
 pub struct Built {
     /// The normalizer (gazetteer, hasher, rules).
-    pub normalizer: Normalizer,
+    pub normalizer: Arc<Normalizer>,
     /// Whether demo mode is on.
     pub demo: bool,
     /// The checked correlation settings and rules.
@@ -606,7 +606,7 @@ impl EngineConfig {
                 if errors.is_empty() =>
             {
                 Ok(Built {
-                    normalizer: Normalizer::new(gazetteer, hasher, rules),
+                    normalizer: Arc::new(Normalizer::new(gazetteer, hasher, rules)),
                     demo: self.pii.demo && self.pii.secret.is_empty(),
                     correlate,
                     policy,

@@ -50,7 +50,7 @@ pub use ingest::{
 pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};
 pub use outbox::{read_outbox, EventScope, OutboxEvent};
-pub use pipeline::{Pipeline, PipelineError, Preparer, Restart, StepReport};
+pub use pipeline::{error_chain, Pipeline, PipelineError, Preparer, Restart, StepReport};
 pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
 pub use refused::{refused, request_retry, retry_requested, RefusedDelivery, RefusedError};
 pub use shard::Shard;

@@ -103,6 +103,17 @@ fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -
     register(registry, vec)
 }
 
+/// Seconds, from 10 ms to 15 minutes: how long a warning took.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let histogram = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .unwrap_or_else(|_| unreachable!("valid metric {name}"));
+    register(registry, histogram)
+}
+
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let vec =
         GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric {name}"));
@@ -231,39 +242,24 @@ impl Metrics {
                 "Entries the webhook's receiver refused for good, kept to be sent again (yujing webhook retry).",
                 &["webhook"],
             ),
-            warning_latency: register(
+            warning_latency: histogram(
                 r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "yujing_warning_latency_seconds",
-                        "From the arrival of the report that completed a warning to the warning on the log.",
-                    )
-                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
-                )
-                .unwrap_or_else(|_| unreachable!("valid metric")),
+                "yujing_warning_latency_seconds",
+                "From the arrival of the report that completed a warning to the warning on the log.",
+                &LATENCY_BUCKETS,
             ),
-            warning_recognition: register(
+            warning_recognition: histogram(
                 r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "yujing_warning_recognition_seconds",
-                        "From the arrival of the newest report a warning counted to the start of the step that \
-                         raised it (0 when it came in that step).",
-                    )
-                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
-                )
-                .unwrap_or_else(|_| unreachable!("valid metric")),
+                "yujing_warning_recognition_seconds",
+                "From the arrival of the newest report a warning counted to the start of the step that raised it \
+                 (0 when it came in that step).",
+                &LATENCY_BUCKETS,
             ),
-            warning_processing: register(
+            warning_processing: histogram(
                 r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "yujing_warning_processing_seconds",
-                        "From the start of the step that raised a warning to its commit on the log.",
-                    )
-                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-                )
-                .unwrap_or_else(|_| unreachable!("valid metric")),
+                "yujing_warning_processing_seconds",
+                "From the start of the step that raised a warning to its commit on the log.",
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             ),
             lag_seconds: gauge_vec(
                 r,

@@ -67,8 +67,6 @@ pub struct StepReport {
 /// Ingestion, correlation and work orders over one log.
 pub struct Pipeline {
     log: Arc<dyn Log>,
-    /// The normalizer, shared with [`Preparer`]s that decode and normalize inputs off the pipeline's thread.
-    normalizer: Arc<yujing_feeds::Normalizer>,
     /// What the step being run has written, read back by its stages and committed at its end.
     unit: UnitOfWork,
     /// Why the stages must be restored from the log before the next step (a step failed after changing them).
@@ -201,10 +199,8 @@ impl Pipeline {
             Restart::Rebuilt { .. } => None,
         };
         let unit = UnitOfWork::new(log.clone(), built.transaction_max_bytes);
-        let normalizer = Arc::new(built.normalizer.clone());
         let mut pipeline = Pipeline {
             log,
-            normalizer,
             unit,
             must_restore: None,
             built,
@@ -587,7 +583,7 @@ impl Pipeline {
     /// A handle that decodes and normalizes inputs for this pipeline on any thread.
     pub fn preparer(&self) -> Preparer {
         Preparer {
-            normalizer: self.normalizer.clone(),
+            normalizer: self.built.normalizer.clone(),
         }
     }
 
@@ -917,15 +913,16 @@ impl Pipeline {
     }
 }
 
-/// `error` and its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(&format!(": {cause}"));
-        source = cause.source();
+/// An error and its causes, `: `-joined: the cause is where a full disk or a corrupt record shows.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
     }
-    chain
+    text
 }
 
 /// `command` with its free text redacted (see [`yujing_feeds::pii::redact`]).

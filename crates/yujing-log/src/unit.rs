@@ -124,13 +124,14 @@ impl UnitOfWork {
             return Ok(Committed::default());
         }
         let mut batch = Batch::new();
-        let mut expected: Vec<Offset> = Vec::new();
-        for topic in &held.order {
-            let Some(writes) = held.topics.remove(topic) else {
+        // Each topic's appends go into the batch together, in order: (topic, first offset, how many).
+        let mut runs: Vec<(String, Offset, usize)> = Vec::with_capacity(held.order.len());
+        for topic in held.order.drain(..) {
+            let Some(writes) = held.topics.remove(&topic) else {
                 continue;
             };
-            for (n, record) in writes.records.into_iter().enumerate() {
-                expected.push(writes.base + n as Offset);
+            runs.push((topic.clone(), writes.base, writes.records.len()));
+            for record in writes.records {
                 batch.append(topic.clone(), record);
             }
         }
@@ -142,18 +143,21 @@ impl UnitOfWork {
             bytes: held.bytes,
         };
         batch.state = keys;
-        let topics: Vec<String> = batch.appends.iter().map(|(t, _)| t.clone()).collect();
         let offsets = self.log.write(batch)?;
-        for ((topic, expected), given) in topics.iter().zip(&expected).zip(&offsets) {
-            if expected != given {
-                return Err(LogError::Corrupt {
-                    topic: topic.clone(),
-                    offset: *given,
-                    reason: format!(
-                        "a unit of work's record was committed at offset {given}, not at {expected} as read \
-                         back before the commit: another writer appended to this log meanwhile"
-                    ),
-                });
+        let mut given = offsets.iter();
+        for (topic, base, count) in runs {
+            for (n, given) in given.by_ref().take(count).enumerate() {
+                let expected = base + n as Offset;
+                if *given != expected {
+                    return Err(LogError::Corrupt {
+                        topic,
+                        offset: *given,
+                        reason: format!(
+                            "a unit of work's record was committed at offset {given}, not at {expected} as read \
+                             back before the commit: another writer appended to this log meanwhile"
+                        ),
+                    });
+                }
             }
         }
         Ok(committed)

@@ -64,17 +64,7 @@ impl From<PipelineError> for ApiError {
     }
 }
 
-/// An error and its causes, `: `-joined: the cause is where a full disk or a corrupt record shows.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
+pub(crate) use yujing_engine::error_chain;
 
 impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> ApiError {
