@@ -16,7 +16,6 @@ use yujing_feeds::{CountyOutline, FeedRules, FeedsConfig, Gazetteer, Normalizer}
 use yujing_log::KafkaConfig;
 
 use crate::sources::SourceConfig;
-use yujing_model::Role;
 use yujing_workorder::{Policy, WorkOrderConfig};
 
 /// The built-in configuration, `config/yujing.toml`.
@@ -42,242 +41,32 @@ pub struct EngineConfig {
     pub correlate: CorrelateConfig,
     /// Work orders: routing, deadlines, the calendar, escalation.
     pub workorders: WorkOrderConfig,
-    /// `yujing run`: the HTTP API, its tokens, the webhooks, supervision and the drop directory.
-    pub server: ServerConfig,
+    /// `yujing run`: the HTTP API, its tokens, the webhooks, supervision and the drop directory (read by
+    /// `yujing-server`).
+    #[serde(default)]
+    pub server: ServerSection,
     /// Upstream Kafka topics `yujing run` ingests as they are published.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
 }
 
-/// `[server]`: what `yujing run` serves and delivers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// The address to listen on (also `--listen`).
-    pub listen: String,
-    /// How often supervision runs (deadlines, cards, escalation), in seconds.
-    pub supervise_every_secs: u64,
-    /// A drop directory polled for export files (empty: none; also `--watch`).
-    #[serde(default)]
-    pub watch_dir: PathBuf,
-    /// How often the drop directory is polled, in seconds.
-    pub watch_every_secs: u64,
-    /// The largest HTTP ingestion body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// How many event streams (`/api/v1/events`) may be open at once; one more is answered 503.
-    #[serde(default = "default_max_event_streams")]
-    pub max_event_streams: usize,
-    /// How many HTTP connections may be open at once; further ones wait to be accepted.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
-    /// How long a client may take to send a request's head, in seconds; a slower one is disconnected.
-    #[serde(default = "default_header_timeout_secs")]
-    pub header_timeout_secs: u64,
-    /// On a sharded store, the base URL the other instances forward API requests to this one at
-    /// (`http://host:port`). Empty: `http://<listen address>`, with the machine's host name in place of an
-    /// address that listens on every interface.
-    #[serde(default)]
-    pub advertise: String,
-    /// Bearer tokens.
-    #[serde(default)]
-    pub tokens: Vec<TokenConfig>,
-    /// Webhook receivers of the command-centre feed.
-    #[serde(default)]
-    pub webhooks: Vec<WebhookConfig>,
-    /// Who the CAP 1.2 alerts name as their sender.
-    #[serde(default)]
-    pub cap: CapConfig,
-}
-
-/// The sender of the CAP 1.2 alerts (`GET /api/v1/warnings/{id}` as `application/cap+xml`, webhooks with
-/// `format = "cap"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CapConfig {
-    /// The alert's `<sender>`: a stable identifier of this system, without spaces, commas, `<` or `&`.
-    pub sender: String,
-    /// The alert's `<senderName>`: the centre's name as people read it.
-    pub sender_name: String,
-}
-
-impl Default for CapConfig {
-    fn default() -> CapConfig {
-        CapConfig {
-            sender: "yujing@rugao.gov.cn".to_owned(),
-            sender_name: "如皋市社会治理现代化指挥中心".to_owned(),
-        }
-    }
-}
-
-/// What a webhook receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    /// Every feed entry as yujing's JSON (`application/json`).
-    #[default]
-    Json,
-    /// Warnings only, each as a CAP 1.2 alert (`application/cap+xml`); work-order events are not sent.
-    Cap,
-}
-
-/// A bearer token, bound to a role and, for town handlers, a town.
+/// `[server]`, as written: `yujing-server` reads and checks it (`ServerConfig::from_engine`). It is carried
+/// here so that the whole file is loaded and layered once, and its other sections checked for unknown keys.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Who holds it (shown in the audit trail as the actor).
-    pub name: String,
-    /// The SHA-256 of the token, in hex: the configuration never holds a token itself.
-    pub sha256: String,
-    /// `centre`, `town_handler` or `viewer`.
-    pub role: Role,
-    /// The unit the holder acts for.
-    pub unit: String,
-    /// For a town handler: the town (name or 9-digit code) whose orders it may act on.
-    #[serde(default)]
-    pub town: String,
+#[serde(transparent)]
+pub struct ServerSection(pub figment::value::Value);
+
+impl Default for ServerSection {
+    /// An empty table: every key of `[server]` then takes its default in `yujing-server`.
+    fn default() -> ServerSection {
+        ServerSection(figment::value::Value::from(figment::value::Dict::new()))
+    }
 }
 
-impl std::fmt::Debug for TokenConfig {
+impl std::fmt::Debug for ServerSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenConfig")
-            .field("name", &self.name)
-            .field("role", &self.role)
-            .field("unit", &self.unit)
-            .field("town", &self.town)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A webhook receiver.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Its name (delivery progress is recorded under it: renaming it starts delivery from the beginning).
-    pub name: String,
-    /// The URL POSTed to.
-    pub url: String,
-    /// The HMAC-SHA256 signing secret (at least 16 bytes); or leave empty and set `secret_env`.
-    #[serde(default)]
-    pub secret: String,
-    /// An environment variable holding the secret.
-    #[serde(default)]
-    pub secret_env: String,
-    /// The first retry waits this long; each further retry twice as long.
-    pub initial_backoff_ms: u64,
-    /// Retries never wait longer than this.
-    pub max_backoff_ms: u64,
-    /// A delivery attempt gives up after this long.
-    pub timeout_ms: u64,
-    /// `json` (every entry) or `cap` (warnings as CAP 1.2 alerts).
-    #[serde(default)]
-    pub format: WebhookFormat,
-}
-
-impl std::fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookConfig")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("initial_backoff_ms", &self.initial_backoff_ms)
-            .field("max_backoff_ms", &self.max_backoff_ms)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WebhookConfig {
-    /// The signing secret: `secret`, else the variable `secret_env` names.
-    pub fn resolved_secret(&self) -> Option<String> {
-        if !self.secret.is_empty() {
-            return Some(self.secret.clone());
-        }
-        if self.secret_env.is_empty() {
-            return None;
-        }
-        std::env::var(&self.secret_env).ok().filter(|s| !s.is_empty())
-    }
-}
-
-fn default_max_event_streams() -> usize {
-    64
-}
-
-fn default_max_connections() -> usize {
-    // Well under the usual limit of 1,024 open files, which RocksDB and the event streams share.
-    512
-}
-
-fn default_header_timeout_secs() -> u64 {
-    10
-}
-
-impl ServerConfig {
-    fn check(&self, errors: &mut Vec<String>) {
-        if self.max_event_streams == 0 || self.max_connections == 0 || self.header_timeout_secs == 0 {
-            errors.push(
-                "server.max_event_streams, server.max_connections and server.header_timeout_secs must be at least 1"
-                    .to_owned(),
-            );
-        }
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(format!(
-                "server.listen: '{}' is not an address like 127.0.0.1:8080",
-                self.listen
-            ));
-        }
-        if self.supervise_every_secs == 0 || self.watch_every_secs == 0 {
-            errors.push(
-                "server.supervise_every_secs and server.watch_every_secs must be at least 1".to_owned(),
-            );
-        }
-        for (i, token) in self.tokens.iter().enumerate() {
-            let at = format!("server.tokens[{i}] ({})", token.name);
-            if token.sha256.len() != 64 || !token.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                errors.push(format!(
-                    "{at}: sha256 must be 64 hex digits (sha256sum of the token)"
-                ));
-            }
-            if token.role == Role::System {
-                errors.push(format!("{at}: role must be centre, town_handler or viewer"));
-            }
-            if token.role == Role::TownHandler && token.town.trim().is_empty() {
-                errors.push(format!(
-                    "{at}: a town handler's token needs the town it may act on"
-                ));
-            }
-            if token.name.trim().is_empty() || token.unit.trim().is_empty() {
-                errors.push(format!("{at}: name and unit are required"));
-            }
-        }
-        for (i, hook) in self.webhooks.iter().enumerate() {
-            let at = format!("server.webhooks[{i}] ({})", hook.name);
-            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
-                errors.push(format!("{at}: url must start with http:// or https://"));
-            }
-            match hook.resolved_secret() {
-                Some(secret) if secret.len() >= 16 => {}
-                Some(_) => errors.push(format!("{at}: the secret must be at least 16 bytes")),
-                None => errors.push(format!(
-                    "{at}: set secret, or secret_env to a variable that holds it"
-                )),
-            }
-            if hook.initial_backoff_ms == 0
-                || hook.max_backoff_ms < hook.initial_backoff_ms
-                || hook.timeout_ms == 0
-            {
-                errors.push(format!(
-                    "{at}: backoffs and timeout must be positive, max_backoff_ms ≥ initial_backoff_ms"
-                ));
-            }
-            if self.webhooks.iter().filter(|h| h.name == hook.name).count() > 1 {
-                errors.push(format!("{at}: webhook names must be distinct"));
-            }
-        }
-        let sender = &self.cap.sender;
-        if sender.is_empty() || sender.contains(|c: char| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
-            errors.push(format!(
-                "server.cap.sender {sender:?}: CAP needs a non-empty identifier without spaces, commas, < or &"
-            ));
-        }
+        // Tokens' hashes and webhook secrets live in this section: they are not printed.
+        f.write_str("ServerSection(..)")
     }
 }
 
@@ -319,6 +108,19 @@ fn default_transaction_max_bytes() -> u64 {
 }
 
 impl StoreConfig {
+    /// How messages name the store: its directory, or its Kafka cluster.
+    pub fn name(&self) -> String {
+        match self.backend {
+            Backend::Kafka => format!("Kafka {}", self.kafka.bootstrap_servers),
+            Backend::Embedded => self.data_dir.display().to_string(),
+        }
+    }
+
+    /// Whether the store is split into shards by town (on Kafka, `[store.kafka] partitions` > 1).
+    pub fn sharded(&self) -> bool {
+        self.backend == Backend::Kafka && self.kafka.partitions > 1
+    }
+
     /// `[store.kafka]` as a log opens it: snapshots default to `<data_dir>/kafka-snapshots`.
     pub fn kafka_log_config(&self) -> KafkaConfig {
         let mut kafka = self.kafka.clone();
@@ -517,7 +319,6 @@ impl EngineConfig {
                 None
             }
         };
-        self.server.check(&mut errors);
         for (i, source) in self.sources.iter().enumerate() {
             if source.name.trim().is_empty() || source.topic.trim().is_empty() {
                 errors.push(format!("sources[{i}]: name and topic are required"));

@@ -452,6 +452,26 @@ pub fn clues_in_event_time<L: Log + ?Sized>(log: &L) -> Result<Vec<Clue>, Correl
     clues_in_range(log, &ClueRange::default())
 }
 
+/// How the clue `clue_id` compares with its candidates, as when it was correlated: the log's clues before it
+/// (in event-time order) are correlated with `settings`, then it is explained, best candidate first. `None`
+/// when the log has no such clue.
+pub fn explain_clue<L: Log + ?Sized>(
+    log: &L,
+    settings: &Settings,
+    clue_id: &str,
+) -> Result<Option<(Clue, Vec<yujing_correlate::Explanation>)>, CorrelateError> {
+    let clues = clues_in_event_time(log)?;
+    let Some(target) = clues.iter().position(|c| c.clue_id == clue_id) else {
+        return Ok(None);
+    };
+    let mut correlator = Correlator::new(settings.clone());
+    for clue in &clues[..target] {
+        correlator.observe(clue);
+    }
+    let explained = correlator.explain(&clues[target]);
+    Ok(Some((clues[target].clone(), explained)))
+}
+
 /// A part of the stored clues to replay: by position on the `clues` topic (a Kafka offset, or the embedded
 /// log's sequence number) and by event time. Every bound is optional; an empty range is the whole log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,6 +15,8 @@
 //!   which instance runs each shard ([`shard::claim_shard`], [`shard::shard_owners`]).
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
 //! - [`store`]: the scratch store a replay or a sweep correlates into, and copying a stored log's clues there.
+//! - [`replay`]: the whole pipeline over a history into a scratch store, with the files analysts compare.
+//! - [`tables`]: the tables the command line prints for people.
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`vocab`]: the category words no table maps, for `yujing vocab`.
@@ -30,19 +32,20 @@ pub mod outbox;
 pub mod pipeline;
 pub mod read;
 pub mod refused;
+pub mod replay;
 pub mod shard;
 pub mod snapshot;
 pub mod sources;
 pub mod store;
+pub mod tables;
 pub mod topics;
 pub mod vocab;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
-pub use config::{CapConfig, ServerConfig, TokenConfig, WebhookConfig, WebhookFormat};
 pub use correlate::{
-    clues_in_event_time, clues_in_range, correlate, ClueRange, CorrelateError, CorrelationReport,
-    CorrelationStage,
+    clues_in_event_time, clues_in_range, correlate, explain_clue, ClueRange, CorrelateError,
+    CorrelationReport, CorrelationStage,
 };
 pub use ingest::{
     collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, PreparedInput, Progress,
@@ -51,7 +54,9 @@ pub use metrics::Metrics;
 pub use orders::{OrderError, OrderStage};
 pub use outbox::{read_outbox, EventScope, OutboxEvent};
 pub use pipeline::{error_chain, Pipeline, PipelineError, Preparer, Restart, StepReport};
-pub use read::{for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, ReadError};
+pub use read::{
+    for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, latest_versions, ReadError,
+};
 pub use refused::{refused, request_retry, retry_requested, RefusedDelivery, RefusedError};
 pub use shard::Shard;
 pub use snapshot::{NoSnapshot, SnapshotWriteError};

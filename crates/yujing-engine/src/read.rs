@@ -101,6 +101,22 @@ pub fn for_each_clue<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Clue)) -> Re
     })
 }
 
+/// Each clue's last version, at the position of its first version: what `yujing clues --latest` prints.
+pub fn latest_versions(clues: Vec<Clue>) -> Vec<Clue> {
+    let mut position = std::collections::HashMap::new();
+    let mut kept: Vec<Clue> = Vec::new();
+    for clue in clues {
+        match position.get(&clue.clue_id) {
+            Some(&i) => kept[i] = clue,
+            None => {
+                position.insert(clue.clue_id.clone(), kept.len());
+                kept.push(clue);
+            }
+        }
+    }
+    kept
+}
+
 /// Calls `each` with every dead letter in the log, in log order.
 pub fn for_each_dead_letter<L: Log + ?Sized>(
     log: &L,

@@ -85,6 +85,44 @@ pub fn open(store: &StoreConfig) -> Result<Arc<dyn Log>, OpenError> {
     }
 }
 
+/// The configured store for a long-running writer (`yujing run`), with the lease it holds on Kafka.
+pub struct Writer {
+    /// The log.
+    pub log: Arc<dyn Log>,
+    /// On Kafka, the same log as leased: another instance may take the lease over.
+    leased: Option<Arc<KafkaLog>>,
+}
+
+impl Writer {
+    /// Whether another instance took the writer's lease over: this one must stop writing.
+    pub fn lease_lost(&self) -> bool {
+        self.leased.as_ref().is_some_and(|log| log.lease_lost())
+    }
+}
+
+/// The configured store for a long-running writer: on Kafka, this waits as a standby until it holds the
+/// writer's lease (the instance holding it may be running); embedded, it is [`open`].
+pub fn open_writer(store: &StoreConfig) -> Result<Writer, OpenError> {
+    if store.backend != Backend::Kafka {
+        return Ok(Writer {
+            log: open(store)?,
+            leased: None,
+        });
+    }
+    let kafka = store.kafka_log_config();
+    let servers = kafka.bootstrap_servers.clone();
+    let log = KafkaLog::open_leased(kafka, None).map_err(|source| OpenError::Kafka {
+        doing: "open",
+        servers,
+        source: Box::new(source),
+    })?;
+    let log = Arc::new(log);
+    Ok(Writer {
+        log: log.clone(),
+        leased: Some(log),
+    })
+}
+
 /// The configured store, read only (a running writer may go on alongside).
 pub fn open_for_reading(store: &StoreConfig) -> Result<Arc<dyn Log>, OpenError> {
     if store.backend == Backend::Kafka {
@@ -190,4 +228,96 @@ pub fn copy_clues(source: &dyn Log, scratch: &EmbeddedLog, range: &ClueRange) ->
         scratch.write(batch)?;
     }
     Ok(copied)
+}
+
+/// Why `yujing store` could not check or back up the embedded store.
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    /// The store is on Kafka.
+    #[error(
+        "the store is on Kafka: its topics are checked and copied by Kafka (replication, MirrorMaker); `yujing store` works on the embedded log"
+    )]
+    OnKafka,
+    /// Nothing is at the data directory.
+    #[error("there is no store at {0}")]
+    NoStore(PathBuf),
+    /// The backup's directory exists.
+    #[error("{0} exists: back up to a new directory")]
+    TargetExists(PathBuf),
+    /// The store could not be opened for a backup, most likely because a writer holds it.
+    #[error(
+        "cannot open {path} to back it up; if `yujing run` is writing it, stop it first (one process writes a store at a time)"
+    )]
+    Busy {
+        /// The store.
+        path: PathBuf,
+        /// The cause.
+        source: Box<LogError>,
+    },
+    /// A record could not be read back, or a checksum did not match.
+    #[error("{what} failed its check")]
+    Check {
+        /// `the store at DIR`, or `the copy at DIR`.
+        what: String,
+        /// The first problem.
+        source: Box<LogError>,
+    },
+    /// The copy could not be written.
+    #[error("cannot back up {from} to {to}")]
+    Backup {
+        /// The store.
+        from: PathBuf,
+        /// The copy's directory.
+        to: PathBuf,
+        /// The cause.
+        source: Box<LogError>,
+    },
+}
+
+/// Every topic of the embedded store read back, dense from 0 to its end, each block's checksum verified: each
+/// topic's count. Works beside a writer.
+pub fn check(store: &StoreConfig) -> Result<Vec<(String, u64)>, MaintenanceError> {
+    let dir = embedded_dir(store)?;
+    check_at(dir, "the store")
+}
+
+/// A consistent copy of the embedded store in `to` (a RocksDB checkpoint), checked like [`check`]; returns the
+/// copy's topic count. Needs the store's writer.
+pub fn backup(store: &StoreConfig, to: &Path) -> Result<usize, MaintenanceError> {
+    let dir = embedded_dir(store)?;
+    if to.exists() {
+        return Err(MaintenanceError::TargetExists(to.to_path_buf()));
+    }
+    let log = EmbeddedLog::open(dir).map_err(|source| MaintenanceError::Busy {
+        path: dir.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    log.backup(to).map_err(|source| MaintenanceError::Backup {
+        from: dir.to_path_buf(),
+        to: to.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    Ok(check_at(to, "the copy")?.len())
+}
+
+/// The embedded store's directory, if it holds one.
+fn embedded_dir(store: &StoreConfig) -> Result<&Path, MaintenanceError> {
+    if store.backend == Backend::Kafka {
+        return Err(MaintenanceError::OnKafka);
+    }
+    if !EmbeddedLog::exists(&store.data_dir) {
+        return Err(MaintenanceError::NoStore(store.data_dir.clone()));
+    }
+    Ok(&store.data_dir)
+}
+
+/// Reads the embedded store at `dir` back; `what` names it in the error.
+fn check_at(dir: &Path, what: &str) -> Result<Vec<(String, u64)>, MaintenanceError> {
+    let failed = |source| MaintenanceError::Check {
+        what: format!("{what} at {}", dir.display()),
+        source: Box::new(source),
+    };
+    EmbeddedLog::open_read_only(dir)
+        .and_then(|log| log.check())
+        .map_err(failed)
 }

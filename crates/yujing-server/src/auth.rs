@@ -7,9 +7,9 @@
 //! ingestion, signing out) must also carry the session's CSRF token in `X-CSRF-Token`: another site can make a
 //! browser send the cookie, but cannot read the token. Sessions live in memory: a restart signs everyone out.
 
+use crate::config::TokenConfig;
 use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
-use yujing_engine::TokenConfig;
 use yujing_model::{Actor, Role};
 use yujing_workorder::WorkOrder;
 

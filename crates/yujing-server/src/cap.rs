@@ -10,9 +10,9 @@
 //! a `circle` around their average. Only what the API serves goes in: subject, counts, feeds and times, never a
 //! report's text or a party.
 
+use crate::config::CapConfig;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
-use yujing_engine::CapConfig;
 use yujing_model::{Warning, WarningLevel};
 
 /// The media type of a CAP alert.

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use yujing_engine::{Built, Pipeline, PipelineError, ReadError, ServerConfig, Shard, SystemClock};
+use yujing_engine::{Built, Pipeline, PipelineError, ReadError, Shard, SystemClock};
+
+use crate::config::ServerConfig;
 use yujing_log::{KafkaConfig, KafkaLease, KafkaLog, LogError, ShardId};
 
 use crate::shards::{OwnerDirectory, Reach, Shards};

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::watch;
 use yujing_engine::refused::{self, RefusedDelivery};
-use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent, WebhookConfig, WebhookFormat};
+use yujing_engine::{read_outbox, Clock, Metrics, OutboxEvent};
+
+use crate::config::{CapConfig, WebhookConfig, WebhookFormat};
 use yujing_log::{Batch, Log, Offset};
 
 use crate::auth::Principal;
@@ -211,7 +213,7 @@ pub struct Receiver {
     /// Its signing secret.
     pub secret: String,
     /// The sender its CAP alerts name (`format = "cap"`).
-    pub cap: yujing_engine::CapConfig,
+    pub cap: CapConfig,
 }
 
 /// Delivers the outbox to one webhook until `shutdown` turns true: in order, each entry once it is acknowledged
@@ -404,7 +406,7 @@ async fn blocking<T: Send + 'static>(
 /// What sends one webhook's entries.
 struct Sender<'a> {
     client: reqwest::Client,
-    cap: &'a yujing_engine::CapConfig,
+    cap: &'a CapConfig,
     hook: &'a WebhookConfig,
     secret: &'a str,
     clock: &'a dyn Clock,

@@ -25,7 +25,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits `[server]` configures.
-    pub fn of(config: &yujing_engine::ServerConfig) -> Limits {
+    pub fn of(config: &crate::config::ServerConfig) -> Limits {
         Limits {
             max_connections: config.max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_secs),

@@ -6,6 +6,9 @@
 //!   supervision on a timer, a polled drop directory, upstream Kafka topics, one webhook deliverer per receiver —
 //!   and returns the
 //!   running [`Server`], which [`Server::stop`] shuts down gracefully.
+//! - [`instance`]: one instance of `yujing run`: [`instance::run`] opens the configured store for writing (a
+//!   standby until it holds the lease on Kafka) and serves it until a shutdown future completes.
+//! - [`config`]: `[server]`, read from the engine's configuration and checked.
 //! - [`cluster`]: an instance of a sharded store: [`cluster::run_sharded`] runs the shards the writers' group
 //!   gives it until a shutdown future completes; [`cluster::plan`] (pure) decides what to start and stop.
 //! - [`start_worker`]: the same background tasks without a listener, for each shard an instance runs of a
@@ -29,11 +32,13 @@ pub mod api;
 pub mod auth;
 pub mod cap;
 pub mod cluster;
+pub mod config;
 pub mod console;
 pub mod drop_dir;
 pub mod error;
 pub mod feed;
 pub mod http;
+pub mod instance;
 pub mod shards;
 
 use std::net::SocketAddr;
@@ -44,11 +49,12 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use yujing_engine::{Metrics, Pipeline, ServerConfig, SourceConfig};
+use yujing_engine::{Metrics, Pipeline, SourceConfig};
 use yujing_log::KafkaSource;
 use yujing_log::{Log, Offset};
 
 pub use auth::{Principal, Tokens};
+pub use config::{CapConfig, ServerConfig};
 pub use error::ApiError;
 pub use feed::{delivered_key, signature};
 
@@ -83,7 +89,7 @@ pub struct AppState {
     /// The county map, projected once.
     pub map: Arc<console::map::CountyMap>,
     /// The sender of CAP alerts.
-    pub cap: Arc<yujing_engine::CapConfig>,
+    pub cap: Arc<CapConfig>,
 }
 
 /// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.

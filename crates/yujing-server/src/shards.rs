@@ -40,7 +40,9 @@ use yujing_engine::Metrics;
 use crate::api::Sharded;
 use crate::{api, ApiError, Tokens, Worker};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use yujing_engine::{read_outbox, OutboxEvent, ServerConfig};
+use yujing_engine::{read_outbox, OutboxEvent};
+
+use crate::config::ServerConfig;
 use yujing_log::{shard_offset, split_shard_offset, Log, Offset, ShardId};
 
 /// The header that asks an instance to answer for the shards running on it only (set when forwarding).

@@ -8,7 +8,8 @@ use std::process::Command;
 
 use common::{at, Client, Receiver};
 use serde_json::json;
-use yujing_engine::{ManualClock, WebhookFormat};
+use yujing_engine::ManualClock;
+use yujing_server::config::WebhookFormat;
 
 /// The CAP 1.2 schema: `YUJING_CAP_XSD`, or fetched and cached by `.ci/cap-schema`.
 fn schema() -> PathBuf {

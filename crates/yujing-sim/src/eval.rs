@@ -276,6 +276,65 @@ pub fn evaluate(
     }
 }
 
+/// The report as tables: records, clusters (pairwise and B-cubed), warnings per level.
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
+            self.truth_records,
+            self.truth_disputes,
+            self.clustered_records,
+            self.missing_records,
+            self.unexpected_records,
+            self.clusters
+        )?;
+        writeln!(
+            f,
+            "{:<10} {:>9} {:>9} {:>9}",
+            "clusters", "precision", "recall", "F1"
+        )?;
+        for (name, prf) in [("pairwise", self.pairwise), ("B-cubed", self.bcubed)] {
+            writeln!(
+                f,
+                "{:<10} {:>9.4} {:>9.4} {:>9.4}",
+                name, prf.precision, prf.recall, prf.f1
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "warnings",
+            "expected",
+            "raised",
+            "matched",
+            "dups",
+            "precision",
+            "recall",
+            "lag p50",
+            "lag p95",
+            "on time"
+        )?;
+        for (level, s) in &self.warnings {
+            writeln!(
+                f,
+                "{:<10} {:>8} {:>8} {:>8} {:>5} {:>9.4} {:>9.4} {:>7.1}h {:>7.1}h {:>8}",
+                level.as_str(),
+                s.expected,
+                s.raised,
+                s.matched,
+                s.duplicates,
+                s.precision,
+                s.recall,
+                s.lag_hours.p50,
+                s.lag_hours.p95,
+                s.lag_hours.on_time
+            )?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

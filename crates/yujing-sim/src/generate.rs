@@ -42,6 +42,10 @@ impl Default for SimConfig {
 /// A simulated data set: export files and the truth beside them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Simulation {
+    /// The seed it was made with.
+    pub seed: u64,
+    /// How many disputes were asked for.
+    pub disputes: usize,
     /// Export files by name, in the feeds' real formats and encodings.
     pub files: BTreeMap<String, Vec<u8>>,
     /// Every valid dispute record and the dispute it reports.
@@ -347,6 +351,8 @@ pub fn simulate(config: &SimConfig, gazetteer: &Gazetteer) -> Simulation {
     }
     let (files, noise, redeliveries) = writer.finish();
     Simulation {
+        seed: config.seed,
+        disputes: config.disputes,
         files,
         records,
         noise,

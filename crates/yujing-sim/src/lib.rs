@@ -53,6 +53,9 @@ pub enum SimError {
         /// What is wrong.
         reason: String,
     },
+    /// What to simulate makes no sense.
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
@@ -77,6 +80,28 @@ pub fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result
     out.flush().map_err(io(path))
 }
 
+/// `yujing eval`: scores the replay in `replay_dir` (`clusters.jsonl`, `warnings.jsonl`) against the truth of
+/// the simulation in `truth_dir`. The expected warnings are recomputed from the truth with `rules`, so a rule
+/// change is scored against what it should raise.
+pub fn evaluate_replay(
+    truth_dir: &Path,
+    replay_dir: &Path,
+    rules: &[yujing_correlate::Rule],
+    episode_gap_days: u32,
+) -> Result<EvalReport, SimError> {
+    let records: Vec<TruthRecord> = read_json_lines(&truth_dir.join("truth/records.jsonl"))?;
+    let expected = truth_warnings(&records, rules, episode_gap_days);
+    let clusters: Vec<ClusterLine> = read_json_lines(&replay_dir.join("clusters.jsonl"))?;
+    let warnings: Vec<WarningLine> = read_json_lines(&replay_dir.join("warnings.jsonl"))?;
+    Ok(evaluate(
+        &records,
+        &expected,
+        &clusters,
+        &warnings,
+        episode_gap_days,
+    ))
+}
+
 /// Reads JSON Lines from `path`; every bad line is an error naming it.
 pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, SimError> {
     let file = std::fs::File::open(path).map_err(io(path))?;
@@ -95,6 +120,22 @@ pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Ve
     Ok(out)
 }
 
+impl SimConfig {
+    /// Refuses what cannot be simulated: a period shorter than a dispute's reports span, no estates. The
+    /// messages name the options of `yujing simulate`, which sets these fields.
+    pub fn check(&self) -> Result<(), SimError> {
+        if self.days < 60 {
+            return Err(SimError::Invalid(
+                "--days must be at least 60 (reports of one dispute span weeks)",
+            ));
+        }
+        if self.estates_per_town == 0 {
+            return Err(SimError::Invalid("--estates-per-town must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 impl Simulation {
     /// Write the export files to `dir/feeds/` and the truth to `dir/truth/records.jsonl` and
     /// `dir/truth/warnings.jsonl` (the warnings `rules` raise on the true disputes).
@@ -103,7 +144,7 @@ impl Simulation {
         dir: &Path,
         rules: &[yujing_correlate::Rule],
         episode_gap_days: u32,
-    ) -> Result<(), SimError> {
+    ) -> Result<Written, SimError> {
         let feeds = dir.join("feeds");
         let truth = dir.join("truth");
         for d in [&feeds, &truth] {
@@ -115,6 +156,66 @@ impl Simulation {
         }
         write_json_lines(&truth.join("records.jsonl"), &self.records)?;
         let warnings = truth_warnings(&self.records, rules, episode_gap_days);
-        write_json_lines(&truth.join("warnings.jsonl"), &warnings)
+        write_json_lines(&truth.join("warnings.jsonl"), &warnings)?;
+        let orange = warnings
+            .iter()
+            .filter(|w| w.level == yujing_model::WarningLevel::Orange)
+            .count();
+        Ok(Written {
+            seed: self.seed,
+            disputes: self.disputes,
+            records: self.records.len(),
+            files: self.files.len(),
+            redeliveries: self.redeliveries,
+            noise: self.noise.len(),
+            orange,
+            red: warnings.len() - orange,
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// What [`Simulation::write_to`] wrote, for `yujing simulate` to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The seed.
+    pub seed: u64,
+    /// Disputes simulated.
+    pub disputes: usize,
+    /// Valid dispute records.
+    pub records: usize,
+    /// Export files.
+    pub files: usize,
+    /// Re-deliveries among the records.
+    pub redeliveries: usize,
+    /// Malformed or non-dispute records.
+    pub noise: usize,
+    /// Orange warnings the rules should raise on the truth.
+    pub orange: usize,
+    /// Red ones.
+    pub red: usize,
+    /// Where.
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "simulated {} disputes (seed {}): {} records in {} files, {} re-deliveries, {} noise records",
+            self.disputes, self.seed, self.records, self.files, self.redeliveries, self.noise
+        )?;
+        writeln!(
+            f,
+            "the rules should raise {} warnings ({} orange, {} red)",
+            self.orange + self.red,
+            self.orange,
+            self.red
+        )?;
+        let dir = self.dir.display();
+        writeln!(
+            f,
+            "wrote {dir}/feeds and {dir}/truth; next: yujing replay --feeds {dir}/feeds --out REPLAY && yujing eval --truth {dir} --replay REPLAY"
+        )
     }
 }

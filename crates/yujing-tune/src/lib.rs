@@ -10,6 +10,7 @@
 //! clusters were one dispute.
 //!
 //! # Layout
+//! - [`fit`]: `yujing fit`, the scoring weights estimated from labeled data.
 //! - [`grid`]: the `[grid]` file and the configurations it makes (`#0` is the one in force).
 //! - [`history`]: the history, decoded once.
 //! - [`sweep`]: one clustering per scoring setting, every configuration's rules judged on it.
@@ -17,6 +18,7 @@
 //!   and lost.
 //! - [`report`]: `report.md`, `report.html`, `results.json`; renderers only.
 
+pub mod fit;
 pub mod grid;
 pub mod history;
 pub mod outcome;

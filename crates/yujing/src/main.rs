@@ -6,16 +6,16 @@
 //! configuration. Every subcommand has `--help`; `--data-dir` chooses the store, `--config` adds a file over the
 //! built-in configuration, `--demo` runs on sample data without a secret.
 
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use yujing_engine::Backend;
-use yujing_engine::{Built, EngineConfig};
+use yujing_engine::{Built, ConfigError, EngineConfig};
 use yujing_log::Log;
 use yujing_model::FeedId;
+use yujing_server::ServerConfig;
 
 mod cmd;
 
@@ -26,7 +26,7 @@ use cmd::explain::explain;
 use cmd::fit::fit;
 use cmd::ingest::ingest;
 use cmd::orders::orders;
-use cmd::replay::{replay, ReplaySource};
+use cmd::replay::replay;
 use cmd::run::serve;
 use cmd::simulate::simulate;
 use cmd::store::store;
@@ -201,26 +201,7 @@ enum Command {
         top: usize,
     },
     /// Write labeled synthetic data: export files of the six feeds in OUT/feeds, the truth in OUT/truth.
-    Simulate {
-        /// The seed; the same seed writes the same files.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Where to write.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// How many disputes.
-        #[arg(long, default_value_t = 20_000)]
-        disputes: usize,
-        /// The first day of the simulated period.
-        #[arg(long, default_value = "2026-01-01")]
-        start: chrono::NaiveDate,
-        /// The length of the period, in days.
-        #[arg(long, default_value_t = 365)]
-        days: u32,
-        /// Residential estates per town (fewer: more different disputes share an estate, harder).
-        #[arg(long, default_value_t = 60)]
-        estates_per_town: usize,
-    },
+    Simulate(cmd::simulate::SimulateArgs),
     /// Estimate the scoring weights (log2 odds per feature level, fitted jointly) from labeled data.
     ///
     /// Ingests the simulation's (or any labeled folder's) export files into a scratch store, correlates them
@@ -305,7 +286,6 @@ enum Command {
     },
 }
 
-/// A time on the command line: a date (00:00 in China, +08:00) or an RFC 3339 time.
 /// A part of the stored log's clues, for `replay --from-log` and `tune --from-log`.
 #[derive(Debug, Clone, Copy, Args)]
 struct LogRangeArgs {
@@ -327,10 +307,7 @@ struct LogRangeArgs {
 impl LogRangeArgs {
     fn range(&self, config: &EngineConfig) -> Result<yujing_engine::ClueRange> {
         let shards = config.store.kafka.partitions;
-        if config.store.backend == Backend::Kafka
-            && shards > 1
-            && (self.from_offset.is_some() || self.to_offset.is_some())
-        {
+        if config.store.sharded() && (self.from_offset.is_some() || self.to_offset.is_some()) {
             anyhow::bail!(
                 "--from-offset and --to-offset name a record within one partition, and this store is split into \
                  {shards} shards (partitions): choose the history by event time with --since and --until"
@@ -345,17 +322,10 @@ impl LogRangeArgs {
     }
 }
 
+/// A time on the command line: a date (00:00 in China, +08:00) or an RFC 3339 time.
 fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("'{text}' is neither a date (2026-06-01) nor an RFC 3339 time"))?;
-    let china = yujing_feeds::time::shanghai();
-    date.and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(china).single())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| format!("'{text}' is not a valid date"))
+    yujing_feeds::time::parse_local(text)
+        .map_err(|e| format!("'{text}' is neither a date (2026-06-01) nor an RFC 3339 time ({e})"))
 }
 
 fn init_tracing(global: &Global) {
@@ -400,14 +370,6 @@ fn load_config(global: &Global) -> Result<EngineConfig> {
 }
 
 /// Opens the store for reading: works while an ingest or `yujing run` is writing it.
-/// How messages name the configured store: its directory, or its Kafka cluster.
-pub(crate) fn store_name(config: &EngineConfig) -> String {
-    match config.store.backend {
-        yujing_engine::Backend::Kafka => format!("Kafka {}", config.store.kafka.bootstrap_servers),
-        yujing_engine::Backend::Embedded => config.store.data_dir.display().to_string(),
-    }
-}
-
 pub(crate) fn open_log_for_reading(config: &EngineConfig) -> Result<Arc<dyn Log>> {
     Ok(yujing_engine::store::open_for_reading(&config.store)?)
 }
@@ -434,22 +396,31 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The configuration of `global`, checked: every command starts only with a valid one, including a party-key
-/// secret outside demo mode.
-fn checked_config(global: &Global) -> Result<(EngineConfig, Built)> {
+/// secret outside demo mode. The engine's sections and `[server]` are checked together, every error reported.
+fn checked_config(global: &Global) -> Result<(EngineConfig, Built, ServerConfig)> {
     let config = load_config(global)?;
-    let built = config.check()?;
+    let (built, server) = match (config.check(), ServerConfig::from_engine(&config)) {
+        (Ok(built), Ok(server)) => (built, server),
+        (built, server) => {
+            let errors = [built.err(), server.err()]
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e.0);
+            return Err(ConfigError(errors.collect()).into());
+        }
+    };
     if built.demo {
         tracing::warn!(
             "demo mode: party keys use a public secret and protect nothing; use it on sample data only"
         );
     }
-    Ok((config, built))
+    Ok((config, built, server))
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let (config, built) = checked_config(&cli.global)?;
+    let (config, built, server) = checked_config(&cli.global)?;
     match cli.command {
-        Command::Validate => validate(&config, &built),
+        Command::Validate => validate(&config, &built, &server),
         Command::Tune {
             truth,
             from_log,
@@ -461,7 +432,7 @@ fn run(cli: Cli) -> Result<()> {
             let history = truth.as_deref().filter(|_| !from_log);
             tune(&config, &built, history, range, &grid, &out)
         }
-        Command::Run { listen, watch } => serve(&config, &built, listen, watch),
+        Command::Run { listen, watch } => serve(&config, &built, server, listen, watch),
         Command::Orders { order_id, json } => orders(&config, &built, order_id.as_deref(), json),
         Command::Ingest { feed, json, paths } => ingest(&config, &built, feed, json, &paths),
         Command::Clues { feed, latest } => clues(&config, feed, latest),
@@ -469,59 +440,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Vocab { feed, json } => vocab(&config, feed, json),
         Command::Warnings { json } => warnings(&config, json),
         Command::Store { action } => store(&config, action),
-        Command::Webhook { action } => webhook(&config, action),
+        Command::Webhook { action } => webhook(&config, &server, action),
         Command::Replay {
             feeds,
             from_log,
             range,
             out,
         } => {
-            let source = match &feeds {
-                Some(feeds) if !from_log => ReplaySource::Feeds(feeds),
-                _ => ReplaySource::Log(range.range(&config)?),
-            };
-            replay(&config, &built, source, &out)
+            let feeds = feeds.as_deref().filter(|_| !from_log);
+            replay(&config, &built, feeds, range.range(&config)?, &out)
         }
         Command::Test => rule_tests(&config),
         Command::Explain { clue_id, top } => explain(&config, &built, &clue_id, top),
-        Command::Simulate {
-            seed,
-            out,
-            disputes,
-            start,
-            days,
-            estates_per_town,
-        } => simulate(
-            &built,
-            yujing_sim::SimConfig {
-                seed,
-                disputes,
-                start,
-                days,
-                estates_per_town,
-            },
-            &out,
-        ),
+        Command::Simulate(args) => simulate(&built, args),
         Command::Eval { truth, replay, json } => eval(&built, &truth, &replay, json),
         Command::Fit { truth, out, hold } => fit(&built, &truth, out.as_deref(), &hold),
     }
-}
-
-/// Writes `value` to standard output as pretty JSON, with a final newline.
-pub(crate) fn write_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
-    let out = std::io::stdout();
-    let mut out = BufWriter::new(out.lock());
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    out.flush()?;
-    Ok(())
-}
-
-/// Writes `items` as JSON Lines.
-pub(crate) fn write_json_lines<T: serde::Serialize>(out: &mut impl Write, items: &[T]) -> Result<()> {
-    for item in items {
-        serde_json::to_writer(&mut *out, item)?;
-        writeln!(out)?;
-    }
-    Ok(())
 }

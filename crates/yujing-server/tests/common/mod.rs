@@ -15,9 +15,10 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use yujing_engine::{EngineConfig, ManualClock, Pipeline, TokenConfig, WebhookConfig};
+use yujing_engine::{EngineConfig, ManualClock, Pipeline};
 use yujing_log::{EmbeddedLog, Log};
 use yujing_model::Role;
+use yujing_server::config::{ServerConfig, TokenConfig, WebhookConfig};
 use yujing_server::{Options, Server};
 
 /// The webhook's signing secret in these tests.
@@ -84,9 +85,34 @@ pub fn all_reports() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     .collect()
 }
 
+/// A test yujing's configuration: the engine's, and `[server]` as `yujing-server` reads it. Reads of the
+/// engine's sections go through to it (`config.store`), so a test changes either the way a file would.
+pub struct Config {
+    /// Every section but `[server]`.
+    pub engine: EngineConfig,
+    /// `[server]`.
+    pub server: ServerConfig,
+}
+
+impl std::ops::Deref for Config {
+    type Target = EngineConfig;
+    fn deref(&self) -> &EngineConfig {
+        &self.engine
+    }
+}
+
+impl std::ops::DerefMut for Config {
+    fn deref_mut(&mut self) -> &mut EngineConfig {
+        &mut self.engine
+    }
+}
+
 /// The configuration of a test yujing: demo secret and tokens, one webhook.
-pub fn config(store: &Path, webhook: Option<SocketAddr>) -> EngineConfig {
-    let mut config = EngineConfig::defaults();
+pub fn config(store: &Path, webhook: Option<SocketAddr>) -> Config {
+    let mut config = Config {
+        engine: EngineConfig::defaults(),
+        server: ServerConfig::defaults(),
+    };
     config.pii.demo = true;
     config.store.data_dir = store.to_path_buf();
     config.server.supervise_every_secs = 3600;
@@ -139,7 +165,7 @@ pub const TOKENS: [(&str, &str, Role, &str, &str); 4] = [
 ];
 
 /// [`config`] with [`TOKENS`] configured.
-pub fn config_with_tokens(store: &Path) -> EngineConfig {
+pub fn config_with_tokens(store: &Path) -> Config {
     let mut config = config(store, None);
     for (token, name, role, unit, town) in TOKENS {
         config.server.tokens.push(TokenConfig {
@@ -159,7 +185,7 @@ pub async fn start(store: &Path, clock: &ManualClock, webhook: Option<SocketAddr
 }
 
 /// Opens the store of `config` and serves it on a free port.
-pub async fn start_with(config: EngineConfig, clock: &ManualClock) -> Server {
+pub async fn start_with(config: Config, clock: &ManualClock) -> Server {
     let built = config.check().unwrap_or_else(|e| panic!("{e}"));
     let log: Arc<dyn Log> =
         Arc::new(EmbeddedLog::open(&config.store.data_dir).unwrap_or_else(|e| panic!("{e}")));

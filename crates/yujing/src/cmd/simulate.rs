@@ -1,50 +1,55 @@
 //! `yujing simulate`: labeled synthetic exports of the six feeds, with the truth.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use yujing_engine::Built;
 
-pub(crate) fn simulate(
-    built: &Built,
-    config: yujing_sim::SimConfig,
-    out_dir: &std::path::Path,
-) -> Result<()> {
-    if config.days < 60 {
-        anyhow::bail!("--days must be at least 60 (reports of one dispute span weeks)");
-    }
-    if config.estates_per_town == 0 {
-        anyhow::bail!("--estates-per-town must be at least 1");
-    }
-    let (seed, disputes) = (config.seed, config.disputes);
+/// What to simulate, and where to write it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SimulateArgs {
+    /// The seed; the same seed writes the same files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// How many disputes.
+    #[arg(long, default_value_t = 20_000)]
+    disputes: usize,
+    /// The first day of the simulated period.
+    #[arg(long, default_value = "2026-01-01")]
+    start: chrono::NaiveDate,
+    /// The length of the period, in days.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Residential estates per town (fewer: more different disputes share an estate, harder).
+    #[arg(long, default_value_t = 60)]
+    estates_per_town: usize,
+}
+
+pub(crate) fn simulate(built: &Built, args: SimulateArgs) -> Result<()> {
+    let SimulateArgs {
+        seed,
+        out,
+        disputes,
+        start,
+        days,
+        estates_per_town,
+    } = args;
+    let config = yujing_sim::SimConfig {
+        seed,
+        disputes,
+        start,
+        days,
+        estates_per_town,
+    };
+    config.check()?;
     let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
-    simulation.write_to(out_dir, &built.correlate.rules, built.correlate.episode_gap_days)?;
-    let expected = yujing_sim::truth_warnings(
-        &simulation.records,
-        &built.correlate.rules,
-        built.correlate.episode_gap_days,
-    );
-    let orange = expected
-        .iter()
-        .filter(|w| w.level == yujing_model::WarningLevel::Orange)
-        .count();
-    println!(
-        "simulated {disputes} disputes (seed {seed}): {} records in {} files, {} re-deliveries, {} noise records",
-        simulation.records.len(),
-        simulation.files.len(),
-        simulation.redeliveries,
-        simulation.noise.len()
-    );
-    println!(
-        "the rules should raise {} warnings ({} orange, {} red)",
-        expected.len(),
-        orange,
-        expected.len() - orange
-    );
-    println!(
-        "wrote {}/feeds and {}/truth; next: yujing replay --feeds {}/feeds --out REPLAY && yujing eval --truth {} --replay REPLAY",
-        out_dir.display(),
-        out_dir.display(),
-        out_dir.display(),
-        out_dir.display()
+    let settings = &built.correlate;
+    print!(
+        "{}",
+        simulation.write_to(&out, &settings.rules, settings.episode_gap_days)?
     );
     Ok(())
 }

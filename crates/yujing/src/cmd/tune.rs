@@ -6,7 +6,7 @@ use anyhow::Result;
 use yujing_engine::{Built, ClueRange, EngineConfig};
 use yujing_tune::TuneInput;
 
-use crate::{open_log_for_reading, store_name};
+use crate::open_log_for_reading;
 
 /// Sweeps the grid at `grid` over the simulation `truth` or, without one, the stored log's clues in `range`.
 pub(crate) fn tune(
@@ -22,11 +22,10 @@ pub(crate) fn tune(
         None => TuneInput::StoredLog {
             log: open_log_for_reading(config)?,
             range,
-            name: store_name(config),
+            name: config.store.name(),
         },
     };
-    let grid = yujing_tune::grid::absolute(grid);
-    let summary = yujing_tune::tune(config, built, input, &grid, out)?;
+    let summary = yujing_tune::tune(config, built, input, &yujing_tune::grid::absolute(grid), out)?;
     println!(
         "swept {} configurations over {} clue versions from {}; wrote {}/report.md, report.html and results.json",
         summary.configurations,

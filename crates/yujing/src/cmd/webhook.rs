@@ -1,51 +1,37 @@
-//! `yujing webhook`: each webhook's delivery position and refused entries; retry them.
+//! `yujing webhook`: each webhook's refused entries; asking for them to be sent again.
 
 use anyhow::{Context, Result};
+use yujing_engine::tables::RefusedTable;
 use yujing_engine::EngineConfig;
+use yujing_server::ServerConfig;
 
-use crate::open_log;
-use crate::open_log_for_reading;
-use crate::WebhookAction;
+use crate::{open_log, open_log_for_reading, WebhookAction};
 
-pub(crate) fn webhook(config: &EngineConfig, action: WebhookAction) -> Result<()> {
+pub(crate) fn webhook(config: &EngineConfig, server: &ServerConfig, action: WebhookAction) -> Result<()> {
     match action {
         WebhookAction::Refused { json } => {
             let log = open_log_for_reading(config)?;
             let mut all = Vec::new();
-            for hook in &config.server.webhooks {
+            for hook in &server.webhooks {
                 let refused = yujing_engine::refused(log.as_ref(), &hook.name)
                     .with_context(|| format!("reading webhook {}'s refused entries", hook.name))?;
                 all.push((hook.name.clone(), refused));
             }
             if json {
-                let value: Vec<serde_json::Value> = all
+                let value: Vec<_> = all
                     .iter()
                     .map(|(name, refused)| serde_json::json!({"name": name, "refused": refused}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!(
-                    "{:<20} {:>8} {:<28} {:>6} {:<25}",
-                    "webhook", "offset", "event", "status", "at"
-                );
-                for (name, refused) in &all {
-                    for r in refused {
-                        println!(
-                            "{:<20} {:>8} {:<28} {:>6} {:<25}",
-                            name,
-                            r.offset,
-                            r.event,
-                            r.status,
-                            r.at.to_rfc3339()
-                        );
-                    }
-                }
+                print!("{}", RefusedTable(&all));
             }
         }
         WebhookAction::Retry { name } => {
-            if !config.server.webhooks.iter().any(|h| h.name == name) {
-                anyhow::bail!("no webhook named '{name}' in [[server.webhooks]]");
-            }
+            anyhow::ensure!(
+                server.webhooks.iter().any(|h| h.name == name),
+                "no webhook named '{name}' in [[server.webhooks]]"
+            );
             let log = open_log(config).context(
                 "beside a running `yujing run`, ask it instead: POST /api/v1/webhooks/NAME/retry with a centre token",
             )?;
