@@ -141,18 +141,10 @@ impl Stream {
 }
 
 fn settings() -> yujing_correlate::Settings {
-    let rule = |name: &str, level, occurrences| RuleConfig {
-        name: name.to_owned(),
-        level,
-        occurrences,
-        within_days: 30,
-        when: None,
-        tests: vec![],
-    };
     CorrelateConfig {
         rules: vec![
-            rule("orange", WarningLevel::Orange, 5),
-            rule("red", WarningLevel::Red, 8),
+            RuleConfig::recurring("orange", WarningLevel::Orange, 5, 30),
+            RuleConfig::recurring("red", WarningLevel::Red, 8, 30),
         ],
         ..CorrelateConfig::default()
     }

@@ -213,6 +213,21 @@ pub struct RuleConfig {
     pub tests: Vec<RuleTestConfig>,
 }
 
+impl RuleConfig {
+    /// A rule that raises `level` when `occurrences` distinct records of one cluster fall within `within_days`,
+    /// with no further condition and no test cases (the shape of the built-in rules).
+    pub fn recurring(name: &str, level: WarningLevel, occurrences: u32, within_days: u32) -> RuleConfig {
+        RuleConfig {
+            name: name.to_owned(),
+            level,
+            occurrences,
+            within_days,
+            when: None,
+            tests: Vec::new(),
+        }
+    }
+}
+
 /// A rule's condition: any one of the listed signs in any record of the window; or, with `after_resolution`,
 /// only records that arrived after the cluster's work order was resolved count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -278,14 +278,8 @@ mod tests {
     }
 
     fn correlator() -> Correlator {
-        let orange = crate::config::RuleConfig {
-            name: "orange".to_owned(),
-            level: yujing_model::WarningLevel::Orange,
-            occurrences: 5,
-            within_days: 30,
-            when: None,
-            tests: vec![],
-        };
+        let orange =
+            crate::config::RuleConfig::recurring("orange", yujing_model::WarningLevel::Orange, 5, 30);
         let config = CorrelateConfig {
             rules: vec![orange],
             ..CorrelateConfig::default()

@@ -9,18 +9,10 @@ use crate::rule_tests::synthetic_clue;
 
 /// Orange at five reports, red at eight, both in 30 days.
 pub(super) fn settings() -> Settings {
-    let rule = |name: &str, level, occurrences| RuleConfig {
-        name: name.to_owned(),
-        level,
-        occurrences,
-        within_days: 30,
-        when: None,
-        tests: vec![],
-    };
     CorrelateConfig {
         rules: vec![
-            rule("orange", WarningLevel::Orange, 5),
-            rule("red", WarningLevel::Red, 8),
+            RuleConfig::recurring("orange", WarningLevel::Orange, 5, 30),
+            RuleConfig::recurring("red", WarningLevel::Red, 8, 30),
         ],
         ..CorrelateConfig::default()
     }
