@@ -106,6 +106,8 @@ fn kafka_config(bootstrap: &str, name: &str, scratch: &Path) -> KafkaConfig {
         timeout_ms: 30_000,
         partitions: 1,
         snapshot_dir: scratch.join(format!("kafka-snapshots-{run}-{name}")),
+        client: Default::default(),
+        client_env: Default::default(),
     }
 }
 

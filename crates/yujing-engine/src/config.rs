@@ -319,6 +319,8 @@ impl EngineConfig {
                 None
             }
         };
+        // Checked whatever the backend: upstream topics without brokers of their own use these settings too.
+        errors.extend(self.store.kafka.client().problems("store.kafka"));
         for (i, source) in self.sources.iter().enumerate() {
             if source.name.trim().is_empty() || source.topic.trim().is_empty() {
                 errors.push(format!("sources[{i}]: name and topic are required"));
@@ -330,6 +332,13 @@ impl EngineConfig {
                     "sources[{i}] ({}): no bootstrap_servers, and store.kafka has none",
                     source.name
                 ));
+            }
+            if !source.bootstrap_servers.trim().is_empty() {
+                errors.extend(
+                    source
+                        .client(&self.store.kafka)
+                        .problems(&format!("sources[{i}]")),
+                );
             }
             if self.sources.iter().filter(|s| s.name == source.name).count() > 1 {
                 errors.push(format!(

@@ -5,7 +5,7 @@
 //! the records it covers. A crash between the two re-reads those records on restart, and the ingest, idempotent
 //! by record identity and content, adds nothing for them: no record is lost, none is counted twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use yujing_log::{Batch, Log, SourceMessage};
@@ -31,6 +31,27 @@ pub struct SourceConfig {
     /// push).
     #[serde(default)]
     pub format: SourceFormat,
+    /// librdkafka properties for the upstream cluster (TLS, SASL), as `[store.kafka.client]`; used only with
+    /// `bootstrap_servers` (without, the store's cluster and its settings are used).
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+    /// Properties read from environment variables (property → variable), as `[store.kafka.client_env]`.
+    #[serde(default)]
+    pub client_env: BTreeMap<String, String>,
+}
+
+impl SourceConfig {
+    /// How to reach the upstream cluster: its own brokers and settings, or the store's when it names none.
+    pub fn client(&self, store: &yujing_log::KafkaConfig) -> yujing_log::KafkaClient {
+        if self.bootstrap_servers.trim().is_empty() {
+            return store.client();
+        }
+        yujing_log::KafkaClient {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            properties: self.client.clone(),
+            properties_env: self.client_env.clone(),
+        }
+    }
 }
 
 /// How an upstream topic carries its records.
@@ -146,6 +167,8 @@ mod tests {
             topic: "hotline.records".to_owned(),
             bootstrap_servers: String::new(),
             format: SourceFormat::Lines,
+            client: BTreeMap::new(),
+            client_env: BTreeMap::new(),
         };
         let mut positions = HashMap::from([(1, 7)]);
         let inputs = inputs_of(

@@ -24,8 +24,8 @@ mod kafka;
 mod unit;
 
 pub use kafka::{
-    min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig, KafkaLease, KafkaLog, KafkaSource,
-    SourceMessage,
+    min_insync_replicas, shard_offset, split_shard_offset, KafkaClient, KafkaConfig, KafkaLease, KafkaLog,
+    KafkaSource, SourceMessage, RESERVED_PROPERTIES,
 };
 pub use unit::{Committed, UnitOfWork};
 
@@ -208,6 +208,9 @@ pub enum LogError {
         /// The number of shards.
         partitions: u32,
     },
+    /// A Kafka client setting could not be applied.
+    #[error("Kafka client setting: {0}")]
+    ClientSetting(String),
     /// Kafka refused or failed an operation.
     #[error("Kafka failed while {doing}")]
     Kafka {

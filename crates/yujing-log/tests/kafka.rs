@@ -8,7 +8,7 @@ mod broker;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use broker::{bootstrap, control_script, serial};
+use broker::{bootstrap, control_script, sasl_bootstrap, serial};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record, ShardId};
@@ -27,6 +27,8 @@ fn config(name: &str) -> KafkaConfig {
         timeout_ms: 30_000,
         partitions: 1,
         snapshot_dir: std::path::PathBuf::new(),
+        client: Default::default(),
+        client_env: Default::default(),
     }
 }
 
@@ -504,4 +506,39 @@ fn the_state_restarts_from_its_checkpoint_and_reads_only_the_topic_after_it() {
     assert_eq!(state(&whole, "k1").as_deref(), Some("after"));
     assert_eq!(state(&whole, "k2"), None);
     assert_eq!(state(&whole, "k19").as_deref(), Some("before"));
+}
+
+/// A store behind SASL (the broker's SASL_PLAINTEXT listener, PLAIN): reached with the credentials
+/// `[store.kafka.client]` gives, and refused, with an error, with a wrong password read from the environment.
+#[test]
+fn a_store_behind_sasl_is_written_with_its_credentials_and_refused_with_wrong_ones() {
+    let _serial = serial();
+    let mut config = config("sasl");
+    config.bootstrap_servers = sasl_bootstrap();
+    config.client = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "PLAIN"),
+        ("sasl.username", "yujing"),
+        ("sasl.password", "yujing-ci-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    let mut batch = Batch::new();
+    batch.append("clues", record("a", "behind sasl"));
+    log.write(batch).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    assert_eq!(values(&log, "clues"), ["behind sasl"]);
+    drop(log);
+
+    // A password read from the environment (any variable that is set: PATH is not the password).
+    let mut wrong = config.clone();
+    wrong.client.remove("sasl.password");
+    wrong.client_env = [("sasl.password".to_owned(), "PATH".to_owned())].into();
+    wrong.timeout_ms = 5_000;
+    wrong.transactional_id.push_str("-wrong");
+    let refused = KafkaLog::open(wrong).err().map(|e| format!("{e}: {e:?}"));
+    let refused = refused.unwrap_or_else(|| panic!("a wrong password was accepted"));
+    assert!(refused.contains("Kafka"), "{refused}");
+    assert!(!refused.contains("yujing-ci-secret"), "{refused}");
 }

@@ -54,7 +54,7 @@ pub enum RunError {
 }
 
 /// What runs beside the API: supervision, the drop directory (`watch`, else `server.watch_dir`; it must exist)
-/// and the upstream topics, each with its brokers (the store's when it names none).
+/// and the upstream topics, each with its cluster (the store's, with its client settings, when it names none).
 pub fn options(
     config: &EngineConfig,
     server: &ServerConfig,
@@ -68,14 +68,7 @@ pub fn options(
     let sources = config
         .sources
         .iter()
-        .map(|source| {
-            let brokers = if source.bootstrap_servers.trim().is_empty() {
-                &config.store.kafka.bootstrap_servers
-            } else {
-                &source.bootstrap_servers
-            };
-            (source.clone(), brokers.clone())
-        })
+        .map(|source| (source.clone(), source.client(&config.store.kafka)))
         .collect();
     Ok(Options {
         supervise: true,

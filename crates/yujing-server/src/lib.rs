@@ -108,8 +108,8 @@ pub struct Options {
     pub supervise: bool,
     /// A drop directory to poll (`server.watch_dir` or `--watch`).
     pub watch_dir: Option<PathBuf>,
-    /// Upstream Kafka topics to ingest as they are published, each with the brokers to read it from.
-    pub sources: Vec<(SourceConfig, String)>,
+    /// Upstream Kafka topics to ingest as they are published, each with how to reach its cluster.
+    pub sources: Vec<(SourceConfig, yujing_log::KafkaClient)>,
 }
 
 /// A running server and its tasks.
@@ -194,13 +194,8 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
             shutdown.subscribe(),
         )));
     }
-    for (source, bootstrap) in options.sources {
-        tasks.push(spawn_source(
-            state.clone(),
-            source,
-            bootstrap,
-            shutdown.subscribe(),
-        ));
+    for (source, client) in options.sources {
+        tasks.push(spawn_source(state.clone(), source, client, shutdown.subscribe()));
     }
     for hook in &config.webhooks {
         let Some(secret) = hook.resolved_secret() else {
@@ -243,7 +238,7 @@ pub(crate) fn announce(state: &AppState, pipeline: &Pipeline) {
 fn spawn_source(
     state: AppState,
     source: SourceConfig,
-    bootstrap: String,
+    client: yujing_log::KafkaClient,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     /// How often the upstream lag is read (a round trip per partition).
@@ -274,7 +269,7 @@ fn spawn_source(
                     continue;
                 }
             };
-            let consumer = match KafkaSource::open(&bootstrap, &source.topic, &positions, timeout) {
+            let consumer = match KafkaSource::open(&client, &source.topic, &positions, timeout) {
                 Ok(consumer) => consumer,
                 Err(error) => {
                     tracing::warn!(source = %source.name, topic = %source.topic, error = %error, "cannot read the upstream topic yet");

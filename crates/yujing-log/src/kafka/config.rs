@@ -1,8 +1,11 @@
 //! The `[store.kafka]` settings, and the offsets of a read-only log over every shard.
 
+use std::collections::BTreeMap;
+
+use rdkafka::config::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::{Offset, ShardId};
+use crate::{LogError, Offset, ShardId};
 
 /// How to reach Kafka and name the topics (`[store.kafka]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,14 @@ pub struct KafkaConfig {
     /// subdirectory per store and partition); empty: no snapshots, a restart rebuilds from the topics.
     #[serde(default)]
     pub snapshot_dir: std::path::PathBuf,
+    /// librdkafka properties every client of the store sets (`[store.kafka.client]`): TLS and SASL
+    /// (`security.protocol`, `sasl.mechanisms`, `sasl.username`, `ssl.ca.location`, …) and tuning.
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+    /// librdkafka properties read from environment variables (`[store.kafka.client_env]`, property → variable):
+    /// secrets such as `sasl.password` stay out of the configuration file.
+    #[serde(default)]
+    pub client_env: BTreeMap<String, String>,
 }
 
 fn one_partition() -> u32 {
@@ -34,6 +45,15 @@ fn one_partition() -> u32 {
 }
 
 impl KafkaConfig {
+    /// How the store's clients reach the brokers.
+    pub fn client(&self) -> KafkaClient {
+        KafkaClient {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            properties: self.client.clone(),
+            properties_env: self.client_env.clone(),
+        }
+    }
+
     /// The number of shards (at least 1, whatever was configured).
     pub fn shards(&self) -> u32 {
         self.partitions.max(1)
@@ -62,4 +82,123 @@ pub fn split_shard_offset(offset: Offset) -> (ShardId, Offset) {
         ShardId((offset >> PARTITION_SHIFT) as u32),
         offset & ((1 << PARTITION_SHIFT) - 1),
     )
+}
+
+/// Properties yujing sets itself on its clients, for exactly-once writes and reads of committed records only:
+/// a configured value would break those guarantees, so it is refused.
+pub const RESERVED_PROPERTIES: [&str; 9] = [
+    "bootstrap.servers",
+    "transactional.id",
+    "enable.idempotence",
+    "acks",
+    "isolation.level",
+    "enable.auto.commit",
+    "group.id",
+    "enable.partition.eof",
+    "transaction.timeout.ms",
+];
+
+/// How a client reaches a Kafka cluster: its brokers and the librdkafka properties (security, tuning) to set,
+/// some read from the environment.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaClient {
+    /// `host:port,…`.
+    pub bootstrap_servers: String,
+    /// Properties set as given.
+    pub properties: BTreeMap<String, String>,
+    /// Properties whose values are read from environment variables (property → variable).
+    pub properties_env: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets a configuration put in clear: only the names are shown.
+        f.debug_struct("KafkaClient")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("properties_env", &self.properties_env)
+            .finish()
+    }
+}
+
+impl KafkaClient {
+    /// What is wrong with the properties, each naming it (`at` says where they are configured): a reserved
+    /// property, a variable that is not set, a secret written in clear.
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for key in self.properties.keys().chain(self.properties_env.keys()) {
+            if RESERVED_PROPERTIES.contains(&key.as_str()) {
+                problems.push(format!(
+                    "{at}: {key} is set by yujing itself (exactly-once writes, committed reads) and cannot be configured"
+                ));
+            }
+        }
+        for key in self.properties.keys().filter(|k| k.contains("password")) {
+            problems.push(format!(
+                "{at}.client: {key} would put a secret in the configuration: name the variable that holds it in \
+                 {at}.client_env instead"
+            ));
+        }
+        for (key, variable) in &self.properties_env {
+            if std::env::var(variable).map_or(true, |v| v.is_empty()) {
+                problems.push(format!(
+                    "{at}.client_env: {key} reads {variable}, which is not set"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// A client configuration: the brokers, IPv4 (librdkafka may resolve `localhost` to ::1 first; say what
+    /// was configured, nothing more) unless configured otherwise, then the configured properties.
+    pub fn config(&self) -> Result<ClientConfig, LogError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("broker.address.family", "v4");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        for (key, variable) in &self.properties_env {
+            let value = std::env::var(variable).map_err(|_| {
+                LogError::ClientSetting(format!(
+                    "{key} is read from the environment variable {variable}, which is not set"
+                ))
+            })?;
+            config.set(key, value);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_setting_that_would_break_a_guarantee_or_leak_a_secret_is_named() {
+        let client = KafkaClient {
+            bootstrap_servers: "b:9092".to_owned(),
+            properties: BTreeMap::from([
+                ("isolation.level".to_owned(), "read_uncommitted".to_owned()),
+                ("sasl.password".to_owned(), "in-clear".to_owned()),
+                ("security.protocol".to_owned(), "SASL_SSL".to_owned()),
+            ]),
+            properties_env: BTreeMap::from([(
+                "ssl.key.password".to_owned(),
+                "YUJING_TEST_SURELY_UNSET_VARIABLE".to_owned(),
+            )]),
+        };
+        let problems = client.problems("store.kafka");
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].starts_with("store.kafka: isolation.level is set by yujing"));
+        assert!(problems[1].contains("sasl.password would put a secret in the configuration"));
+        assert!(problems[2].contains("YUJING_TEST_SURELY_UNSET_VARIABLE, which is not set"));
+        assert!(
+            !format!("{client:?}").contains("in-clear"),
+            "values are not printed"
+        );
+        let unset = client.config().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(unset.contains("ssl.key.password"), "{unset}");
+    }
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use crate::{LogError, ShardId};
 use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -75,11 +74,9 @@ impl KafkaLease {
         let topic = format!("{}lease", config.topic_prefix);
         let partitions = config.shards() as i32;
         let timeout = Duration::from_millis(config.timeout_ms);
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("broker.address.family", "v4")
-            .create()
-            .map_err(kafka("creating the admin client"))?;
+        let client = config.client().config()?;
+        let admin: AdminClient<DefaultClientContext> =
+            client.create().map_err(kafka("creating the admin client"))?;
         let new = NewTopic::new(
             &topic,
             partitions,
@@ -99,9 +96,8 @@ impl KafkaLease {
                 }
             }
         }
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("broker.address.family", "v4")
+        let consumer: BaseConsumer = client
+            .clone()
             .set("group.id", format!("{}writers", config.topic_prefix))
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
@@ -201,12 +200,10 @@ impl KafkaLog {
             Some(partition) if partitions > 1 => format!("{}-p{partition}", config.transactional_id),
             _ => config.transactional_id.clone(),
         };
-        let mut common = ClientConfig::new();
-        common
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            // librdkafka may resolve `localhost` to ::1 first; say what was configured, nothing more.
-            .set("broker.address.family", "v4")
-            .set("socket.timeout.ms", config.timeout_ms.max(1000).to_string());
+        let mut common = config.client().config()?;
+        if !config.client.contains_key("socket.timeout.ms") {
+            common.set("socket.timeout.ms", config.timeout_ms.max(1000).to_string());
+        }
         let producer: Option<BaseProducer<Deliveries>> = if writer.is_some() {
             Some(
                 common

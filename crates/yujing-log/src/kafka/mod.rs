@@ -35,7 +35,9 @@ mod lease;
 mod log;
 mod source;
 
-pub use config::{min_insync_replicas, shard_offset, split_shard_offset, KafkaConfig};
+pub use config::{
+    min_insync_replicas, shard_offset, split_shard_offset, KafkaClient, KafkaConfig, RESERVED_PROPERTIES,
+};
 pub use lease::KafkaLease;
 pub use log::KafkaLog;
 pub use source::{KafkaSource, SourceMessage};

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -11,6 +10,7 @@ use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
 use crate::LogError;
 
+use super::config::KafkaClient;
 use super::kafka;
 
 /// One message of an upstream topic.
@@ -41,17 +41,16 @@ impl std::fmt::Debug for KafkaSource {
 }
 
 impl KafkaSource {
-    /// Assigns every partition of `topic` at the next offsets in `starts` (from the beginning for partitions not
+    /// Assigns every partition of `topic` (reached as `client` says) at the next offsets in `starts` (from the beginning for partitions not
     /// in it). Only committed records are read.
     pub fn open(
-        bootstrap_servers: &str,
+        client: &KafkaClient,
         topic: &str,
         starts: &HashMap<i32, i64>,
         timeout: Duration,
     ) -> Result<KafkaSource, LogError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap_servers)
-            .set("broker.address.family", "v4")
+        let consumer: BaseConsumer = client
+            .config()?
             .set("group.id", format!("yujing-source-{topic}"))
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")

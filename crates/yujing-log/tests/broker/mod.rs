@@ -37,6 +37,21 @@ pub fn bootstrap() -> String {
         .clone()
 }
 
+/// The address of the broker's SASL_PLAINTEXT listener (PLAIN, user `yujing`, password `yujing-ci-secret`):
+/// `YUJING_KAFKA_SASL_BOOTSTRAP`, else the one `.ci/kafka` opens beside [`bootstrap`].
+pub fn sasl_bootstrap() -> String {
+    bootstrap();
+    if let Ok(address) = std::env::var("YUJING_KAFKA_SASL_BOOTSTRAP") {
+        return address;
+    }
+    let printed = std::process::Command::new("bash")
+        .arg(control_script())
+        .arg("sasl")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
+    String::from_utf8_lossy(&printed.stdout).trim().to_owned()
+}
+
 /// One test at a time: one restarts the broker, others run `yujing` processes that take both cores or time a
 /// takeover.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
