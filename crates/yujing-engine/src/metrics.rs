@@ -9,7 +9,60 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use prometheus::core::Collector;
+use serde::Serialize;
 use yujing_model::{Card, FeedId, RejectKind, WarningLevel};
+
+/// What `/health` reports of the pipeline's consumers and the webhooks ([`Metrics::health_figures`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HealthFigures {
+    /// Each consumer of the log and of the upstream topics (`correlate`, `orders`, `source:<name>/<partition>`).
+    pub lag: BTreeMap<String, ConsumerLag>,
+    /// Each webhook, by name.
+    pub webhooks: BTreeMap<String, WebhookHealth>,
+}
+
+/// How far behind a consumer is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ConsumerLag {
+    /// Records not processed yet.
+    pub records: i64,
+    /// How long the oldest of them has waited, seconds, where it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+}
+
+/// Where a webhook's delivery stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WebhookHealth {
+    /// Outbox entries not delivered yet.
+    pub behind: i64,
+    /// Entries its receiver refused for good, kept to be sent again.
+    pub refused: i64,
+    /// When it last acknowledged an entry.
+    pub last_success: Option<DateTime<Utc>>,
+    /// When its current run of failed attempts began (`None` while attempts succeed).
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// Each labelled value of a one-label gauge family, by its label.
+fn values(family: &impl Collector) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for collected in family.collect() {
+        for metric in collected.get_metric() {
+            let label = metric
+                .get_label()
+                .first()
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default();
+            out.push((label, metric.get_gauge().get_value()));
+        }
+    }
+    out
+}
 
 /// The metrics registry and its instruments.
 pub struct Metrics {
@@ -58,6 +111,9 @@ pub struct Metrics {
     pub webhook_last_success: GaugeVec,
     /// Entries each webhook's receiver refused for good, kept to be sent again (`yujing_webhook_refused`).
     pub webhook_refused: IntGaugeVec,
+    /// When the webhook's current run of failed attempts began, unix seconds; 0 once an attempt succeeds
+    /// (`yujing_webhook_failing_since_timestamp_seconds`).
+    pub webhook_failing_since: GaugeVec,
     /// From a report's arrival to the warning it completed, seconds (`yujing_warning_latency_seconds`): the sum
     /// of the two below.
     pub warning_latency: Histogram,
@@ -236,6 +292,12 @@ impl Metrics {
                 "When the webhook last acknowledged an entry (unix seconds).",
                 &["webhook"],
             ),
+            webhook_failing_since: gauge_vec(
+                r,
+                "yujing_webhook_failing_since_timestamp_seconds",
+                "When the webhook's current run of failed attempts began (unix seconds); 0 once one succeeds.",
+                &["webhook"],
+            ),
             webhook_refused: int_gauge_vec(
                 r,
                 "yujing_webhook_refused",
@@ -327,6 +389,37 @@ impl Metrics {
         }
         self.lag.with_label_values(&[&format!("webhook:{name}")]);
         self.webhook_refused.with_label_values(&[name]);
+        self.webhook_failing_since.with_label_values(&[name]);
+    }
+
+    /// What `/health` reports from the instruments, read without the pipeline: each consumer's lag and each
+    /// webhook's state, as the last refresh and the deliverers left them.
+    pub fn health_figures(&self) -> HealthFigures {
+        let mut figures = HealthFigures::default();
+        for (label, records) in values(&self.lag) {
+            match label.strip_prefix("webhook:") {
+                Some(name) => figures.webhooks.entry(name.to_owned()).or_default().behind = records as i64,
+                None => figures.lag.entry(label).or_default().records = records as i64,
+            }
+        }
+        for (label, seconds) in values(&self.lag_seconds) {
+            figures.lag.entry(label).or_default().seconds = Some(seconds);
+        }
+        let at = |seconds: f64| {
+            (seconds > 0.0)
+                .then(|| DateTime::from_timestamp_millis((seconds * 1000.0) as i64))
+                .flatten()
+        };
+        for (name, refused) in values(&self.webhook_refused) {
+            figures.webhooks.entry(name).or_default().refused = refused as i64;
+        }
+        for (name, seconds) in values(&self.webhook_last_success) {
+            figures.webhooks.entry(name).or_default().last_success = at(seconds);
+        }
+        for (name, seconds) in values(&self.webhook_failing_since) {
+            figures.webhooks.entry(name).or_default().failing_since = at(seconds);
+        }
+        figures
     }
 
     /// The text exposition of every metric.

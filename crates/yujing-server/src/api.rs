@@ -92,6 +92,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/api/v1/map", One, || get(console::map)),
     route("get", "/api/v1/board", Every, || get(console::get_board)),
     route("get", "/health", Front, || get(health)),
+    route("get", "/ready", Front, || get(ready)),
     route("get", "/api/v1/orders", Every, || get(list_orders)),
     route("get", "/api/v1/orders/{order_id}", One, || get(get_order)),
     route("post", "/api/v1/orders/{order_id}/commands", One, || {
@@ -127,51 +128,147 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /health`: whether the log can be read now and no pipeline step is failing, checked without waiting for
-/// the pipeline (a long step holds it). 200 `ok`, or 503 `failing` with what failed and since when.
+/// `GET /health`: the instance's state, checked without waiting for the pipeline (a long step holds it).
+/// - `failing` (503): the log cannot be read now, a pipeline step keeps failing, or the server is stopping; with
+///   what failed and since when.
+/// - `degraded` (200: it serves, but something needs a person): a webhook's receiver refused entries, a webhook
+///   has failed with entries waiting for `server.degraded_after_secs`, or a consumer's oldest record has waited
+///   that long; each named in `degraded`.
+/// - `ok` (200).
+///
+/// The body also gives each webhook's state (`behind`, `refused`, `last_success`, `failing_since`) and each
+/// consumer's lag (`correlate`, `orders`, `source:<name>/<partition>`).
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let log = state.log.clone();
-    let storage = tokio::task::spawn_blocking(move || log.end_offset(yujing_engine::topics::OUTBOX))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|read| read.map_err(|e| yujing_feeds::pii::redact(&crate::error::error_chain(&e))));
+    let checked = state.clone();
+    let checks = tokio::task::spawn_blocking(move || {
+        let storage = checked
+            .log
+            .end_offset(yujing_engine::topics::OUTBOX)
+            .map_err(|e| yujing_feeds::pii::redact(&crate::error::error_chain(&e)));
+        refresh_metrics_if_idle(&checked);
+        (storage, checked.metrics.health_figures())
+    })
+    .await;
+    let (storage, figures) = match checks {
+        Ok(checks) => checks,
+        Err(e) => (Err(e.to_string()), Default::default()),
+    };
     let failing = state.failing.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let healthy = storage.is_ok() && failing.is_none() && !*state.stopping.borrow();
+    let stopping = *state.stopping.borrow();
+    let healthy = storage.is_ok() && failing.is_none() && !stopping;
+    let degraded = degradations(&state, &figures);
+    let status = match (healthy, degraded.is_empty()) {
+        (false, _) => "failing",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
     let body = json!({
-        "status": if healthy { "ok" } else { "failing" },
+        "status": status,
         "storage": match &storage { Ok(_) => "ok".to_owned(), Err(e) => e.clone() },
         "failing": failing,
-        "stopping": *state.stopping.borrow(),
+        "stopping": stopping,
+        "degraded": degraded,
+        "webhooks": figures.webhooks,
+        "lag": figures.lag,
     });
-    let status = if healthy {
+    let code = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (code, Json(body))
+}
+
+/// What makes a serving instance `degraded`, each a sentence naming the webhook or consumer.
+fn degradations(state: &AppState, figures: &yujing_engine::metrics::HealthFigures) -> Vec<String> {
+    let now = state.clock.now();
+    let limit = state.degraded_after;
+    let too_long = |since: chrono::DateTime<chrono::Utc>| (now - since).to_std().is_ok_and(|d| d >= limit);
+    let mut problems = Vec::new();
+    for (name, hook) in figures
+        .webhooks
+        .iter()
+        .filter(|(name, _)| state.webhooks.contains(name))
+    {
+        if hook.refused > 0 {
+            problems.push(format!(
+                "webhook {name}: its receiver refused {} entries for good (`yujing webhook refused`, then retry)",
+                hook.refused
+            ));
+        }
+        if let Some(since) = hook
+            .failing_since
+            .filter(|since| hook.behind > 0 && too_long(*since))
+        {
+            problems.push(format!(
+                "webhook {name}: failing since {}, {} entries waiting",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                hook.behind
+            ));
+        }
+    }
+    for (consumer, lag) in &figures.lag {
+        if let Some(seconds) = lag.seconds.filter(|s| *s >= limit.as_secs_f64()) {
+            problems.push(format!(
+                "{consumer}: {} records behind, the oldest waiting {seconds:.0} s",
+                lag.records
+            ));
+        }
+    }
+    problems
+}
+
+/// `GET /ready`: whether this instance can take requests now (for a load balancer): 200 `{"ready": true}`, or
+/// 503 with the reason while the log cannot be read, a step keeps failing or the server is stopping. A standby
+/// on Kafka does not listen until it holds the writer's lease.
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let log = state.log.clone();
+    let readable = tokio::task::spawn_blocking(move || log.end_offset(yujing_engine::topics::OUTBOX).is_ok())
+        .await
+        .unwrap_or(false);
+    let failing = state.failing.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+    let reason = if *state.stopping.borrow() {
+        Some("stopping")
+    } else if !readable {
+        Some("the log cannot be read")
+    } else if failing {
+        Some("a pipeline step is failing (GET /health says which)")
+    } else {
+        None
+    };
+    match reason {
+        None => (StatusCode::OK, Json(json!({"ready": true}))),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": reason})),
+        ),
+    }
+}
+
+/// Refreshes the gauges read from the pipeline (lag, orders) if no step holds it; otherwise the last values
+/// stand. One refresh at a time, so no reader sees the order gauges halfway through one. Blocking.
+fn refresh_metrics_if_idle(state: &AppState) {
+    let _refreshing = state.metrics_refresh.lock().unwrap_or_else(|e| e.into_inner());
+    let idle = match state.pipeline.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    if let Some(pipeline) = idle {
+        if let Err(error) = pipeline.refresh_metrics() {
+            tracing::warn!(%error, "refreshing the metrics");
+        }
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition. Unauthenticated, like every scrape target: no label value is
 /// personal data; keep the port on the monitoring network. It never waits for the pipeline: when a step holds
 /// it, the scrape gets the values of the last refresh (the counters and the webhook gauges are live anyway).
 async fn metrics(State(state): State<AppState>) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let pipeline = state.pipeline.clone();
-    let metrics = state.metrics.clone();
-    let refreshing = state.metrics_refresh.clone();
+    let refreshed = state.clone();
     let text = tokio::task::spawn_blocking(move || {
-        // One scrape refreshes at a time, so none reads the order gauges halfway through a refresh.
-        let _refreshing = refreshing.lock().unwrap_or_else(|e| e.into_inner());
-        let idle = match pipeline.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        if let Some(pipeline) = idle {
-            if let Err(error) = pipeline.refresh_metrics() {
-                tracing::warn!(%error, "refreshing the metrics");
-            }
-        }
-        metrics.encode()
+        refresh_metrics_if_idle(&refreshed);
+        refreshed.metrics.encode()
     })
     .await
     .map_err(ApiError::internal)?;

@@ -35,6 +35,10 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's head, in seconds; a slower one is disconnected.
     #[serde(default = "default_header_timeout_secs")]
     pub header_timeout_secs: u64,
+    /// How long a webhook may keep failing with entries waiting, or a consumer's oldest record wait, before
+    /// `/health` answers `degraded` (still 200: the instance serves; the cause is named), in seconds.
+    #[serde(default = "default_degraded_after_secs")]
+    pub degraded_after_secs: u64,
     /// On a sharded store, the base URL the other instances forward API requests to this one at
     /// (`http://host:port`). Empty: `http://<listen address>`, with the machine's host name in place of an
     /// address that listens on every interface.
@@ -172,11 +176,20 @@ fn default_header_timeout_secs() -> u64 {
     10
 }
 
+fn default_degraded_after_secs() -> u64 {
+    300
+}
+
 impl ServerConfig {
     fn check(&self, errors: &mut Vec<String>) {
-        if self.max_event_streams == 0 || self.max_connections == 0 || self.header_timeout_secs == 0 {
+        if self.max_event_streams == 0
+            || self.max_connections == 0
+            || self.header_timeout_secs == 0
+            || self.degraded_after_secs == 0
+        {
             errors.push(
-                "server.max_event_streams, server.max_connections and server.header_timeout_secs must be at least 1"
+                "server.max_event_streams, server.max_connections, server.header_timeout_secs and \
+                 server.degraded_after_secs must be at least 1"
                     .to_owned(),
             );
         }

@@ -467,6 +467,10 @@ impl Sender<'_> {
                 Attempt::Delivered => {
                     outcome("delivered").inc();
                     self.metrics
+                        .webhook_failing_since
+                        .with_label_values(&[&hook.name])
+                        .set(0.0);
+                    self.metrics
                         .webhook_last_success
                         .with_label_values(&[&hook.name])
                         .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
@@ -474,12 +478,24 @@ impl Sender<'_> {
                 }
                 Attempt::Rejected(status) => {
                     outcome("rejected").inc();
+                    // The receiver answered: the run of failures (if any) is over; the entry is on the refused list.
+                    self.metrics
+                        .webhook_failing_since
+                        .with_label_values(&[&hook.name])
+                        .set(0.0);
                     tracing::error!(webhook = %hook.name, offset, id = %event.id, %status,
                         "the receiver refused the event for good; kept on the refused list (yujing webhook retry)");
                     return Some(Err(status));
                 }
                 Attempt::Retry(why) => {
                     outcome("failed").inc();
+                    let failing_since = self
+                        .metrics
+                        .webhook_failing_since
+                        .with_label_values(&[&hook.name]);
+                    if failing_since.get() == 0.0 {
+                        failing_since.set(self.clock.now().timestamp_millis() as f64 / 1000.0);
+                    }
                     tracing::warn!(webhook = %hook.name, offset, id = %event.id, %why, retry_in_ms = backoff,
                         "delivery failed; will retry");
                     tokio::select! {

@@ -90,6 +90,11 @@ pub struct AppState {
     pub map: Arc<console::map::CountyMap>,
     /// The sender of CAP alerts.
     pub cap: Arc<CapConfig>,
+    /// The pipeline's clock (a test's manual one): what `/health` measures stalls against.
+    pub clock: Arc<dyn yujing_engine::Clock>,
+    /// How long a webhook may fail, or a consumer's oldest record wait, before `/health` says `degraded`
+    /// (`server.degraded_after_secs`).
+    pub degraded_after: Duration,
 }
 
 /// A pipeline step that failed inside yujing (a storage error, a full disk), for `/health`.
@@ -173,6 +178,8 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         metrics_refresh: Arc::new(Mutex::new(())),
         map,
         cap: Arc::new(config.cap.clone()),
+        clock: clock.clone(),
+        degraded_after: Duration::from_secs(config.degraded_after_secs),
     };
     let mut tasks = Vec::new();
     if options.supervise {

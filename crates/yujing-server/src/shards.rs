@@ -177,6 +177,7 @@ fn front_handler(method: &str, path: &str) -> Option<axum::routing::MethodRouter
     use axum::routing::{delete, post};
     Some(match (method, path) {
         ("get", "/health") => get(health),
+        ("get", "/ready") => get(ready),
         ("get", "/metrics") => get(metrics),
         ("get", "/api/v1/events") => get(events),
         ("get", "/") => get(crate::console::index),
@@ -209,12 +210,44 @@ async fn sign_out(State(shards): State<Arc<Shards>>, headers: axum::http::Header
 /// `GET /health` of a sharded instance: the shards running here, and whether each can read its log and has no
 /// failing step (as a single instance's `/health` says of its one pipeline). 503 `failing` names the shards.
 async fn health(State(shards): State<Arc<Shards>>) -> (StatusCode, Json<Value>) {
+    let checked = failing_shards(&shards).await;
+    let healthy = checked.is_empty();
+    let body = json!({
+        "status": if healthy { "ok" } else { "failing" },
+        "shards": {"running": shards.running(), "of": shards.partitions},
+        "failing": checked,
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// `GET /ready` of a sharded instance: 200 while every shard running here can read its log and has no failing
+/// step (the front forwards what other instances own), else 503 naming the shards.
+async fn ready(State(shards): State<Arc<Shards>>) -> (StatusCode, Json<Value>) {
+    let checked = failing_shards(&shards).await;
+    if checked.is_empty() {
+        return (StatusCode::OK, Json(json!({"ready": true})));
+    }
+    let failing: Vec<&String> = checked.keys().collect();
+    let reason = format!("shards failing here: {failing:?} (GET /health says why)");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"ready": false, "reason": reason})),
+    )
+}
+
+/// The shards running here that cannot read their log or have a failing step, each with what failed.
+async fn failing_shards(shards: &Shards) -> serde_json::Map<String, Value> {
     let states: Vec<(ShardId, crate::AppState)> = shards
         .lock()
         .iter()
         .map(|(shard, worker)| (*shard, worker.state().clone()))
         .collect();
-    let checked = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         states
             .into_iter()
             .filter_map(|(shard, state)| {
@@ -230,19 +263,7 @@ async fn health(State(shards): State<Arc<Shards>>) -> (StatusCode, Json<Value>) 
             .collect::<serde_json::Map<String, Value>>()
     })
     .await
-    .unwrap_or_default();
-    let healthy = checked.is_empty();
-    let body = json!({
-        "status": if healthy { "ok" } else { "failing" },
-        "shards": {"running": shards.running(), "of": shards.partitions},
-        "failing": checked,
-    });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    .unwrap_or_default()
 }
 
 async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse, ApiError> {

@@ -467,11 +467,88 @@ async fn health_says_when_a_step_is_failing_and_recovers_with_the_next_that_succ
             .contains("No space left"),
         "{body}"
     );
+    let (status, body) = public(&api, "/ready").await;
+    assert_eq!((status, &body["ready"]), (503, &json!(false)), "{body}");
     // The next step that succeeds clears it.
     let (status, _) = api.get("demo-viewer", "/api/v1/orders").await;
     assert_eq!(status.as_u16(), 200);
     let (status, body) = health().await;
     assert_eq!(status, 200, "{body}");
+    let (status, body) = public(&api, "/ready").await;
+    assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
+    server.stop().await;
+}
+
+/// A GET without a token: its status and JSON body.
+async fn public(api: &Client, path: &str) -> (u16, Value) {
+    let response = api
+        .http
+        .get(format!("{}{path}", api.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_degraded_while_a_webhook_keeps_failing_and_ok_once_it_delivers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let receiver = common::Receiver::default();
+    let hook = receiver.start().await;
+    receiver.set_down(true);
+    let server = common::start(&dir.path().join("store"), &clock, Some(hook)).await;
+    let api = Client::new(&server);
+    for (feed, file, body) in common::first_five_reports() {
+        api.ingest(feed, file, body).await;
+    }
+    // The receiver is down: deliveries fail and the entries wait.
+    let mut body = Value::Null;
+    for _ in 0..3000 {
+        body = public(&api, "/health").await.1;
+        let hook = &body["webhooks"]["command-centre"];
+        if hook["failing_since"].is_string() && hook["behind"].as_i64().unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let hook = body["webhooks"]["command-centre"].clone();
+    assert_eq!(hook["failing_since"], "2026-06-10T08:00:00Z", "{body}");
+    assert_eq!(hook["last_success"], Value::Null, "{body}");
+    assert_eq!(body["lag"]["correlate"]["records"], 0, "{body}");
+    // Not for long yet (server.degraded_after_secs, 300 s): still ok.
+    assert_eq!(body["status"], "ok", "{body}");
+    // Five minutes on the pipeline's clock: degraded, named, and still serving (200, ready).
+    clock.set(at("2026-06-10T08:05:00Z"));
+    let (status, body) = public(&api, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    let said = body["degraded"][0].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("webhook command-centre: failing since 2026-06-10T08:00:00Z,"),
+        "{body}"
+    );
+    assert_eq!(public(&api, "/ready").await.0, 200);
+    // The receiver is back: everything is delivered and the instance is ok again.
+    receiver.set_down(false);
+    receiver.wait_for(2).await;
+    let mut body = Value::Null;
+    for _ in 0..3000 {
+        body = public(&api, "/health").await.1;
+        if body["status"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(body["status"], "ok", "{body}");
+    let hook = &body["webhooks"]["command-centre"];
+    assert_eq!(
+        (&hook["behind"], &hook["failing_since"]),
+        (&json!(0), &Value::Null),
+        "{body}"
+    );
+    assert_eq!(hook["last_success"], "2026-06-10T08:05:00Z", "{body}");
     server.stop().await;
 }
 
@@ -512,6 +589,15 @@ async fn entries_a_webhook_refuses_are_kept_counted_and_sent_again_on_request() 
     assert!(
         metrics.contains("yujing_webhook_refused{webhook=\"command-centre\"} 2"),
         "{metrics}"
+    );
+    // Refused entries need a person: /health says degraded (still 200) and names them.
+    let (status, health) = public(&api, "/health").await;
+    assert_eq!((status, &health["status"]), (200, &json!("degraded")), "{health}");
+    assert!(
+        health["degraded"][0]
+            .as_str()
+            .is_some_and(|said| said.starts_with("webhook command-centre: its receiver refused 2 entries")),
+        "{health}"
     );
     // Only the centre sees and retries them.
     let (status, _) = api.get("demo-viewer", "/api/v1/webhooks").await;

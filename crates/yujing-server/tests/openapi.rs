@@ -78,12 +78,19 @@ async fn every_listed_route_is_served() {
             "delete" => http.delete(&url),
             other => panic!("unexpected method {other}"),
         };
-        // No token: a served route answers 401 with a JSON error (200 for the public ones: /health, /metrics and
+        // No token: a served route answers 401 with a JSON error (200 for the public ones: /health, /ready, /metrics and
         // the page's files; 400 for a sign-in without a token), never an empty 404/405.
         let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
-        let public = ["/health", "/metrics", "/", "/assets/app.js", "/assets/app.css"];
+        let public = [
+            "/health",
+            "/ready",
+            "/metrics",
+            "/",
+            "/assets/app.js",
+            "/assets/app.css",
+        ];
         assert!(
             (status == 401 && body.contains("unauthorized"))
                 || (status == 200 && public.contains(path))
