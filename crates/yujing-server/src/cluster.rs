@@ -147,7 +147,7 @@ pub async fn run_sharded(
         })?;
     let lease = Arc::new(lease);
     let bound = listener.local_addr()?;
-    let advertised = advertised_url(&server.advertise, bound);
+    let advertised = advertised_url(&server.advertise, bound, server.tls.enabled());
     let every_shard =
         Arc::new(
             KafkaLog::open_read_only(kafka.clone()).map_err(|source| ClusterError::ReadEveryShard {
@@ -166,7 +166,7 @@ pub async fn run_sharded(
         },
         Tokens::new(&server.tokens, built.demo),
         &server,
-    );
+    )?;
     let front = crate::shards::serve(listener, shards.clone())?;
     tracing::info!(addr = %front.addr, partitions = kafka.partitions, "yujing is serving a sharded store");
     report(ClusterEvent::Listening(front.addr));
@@ -237,10 +237,11 @@ fn open_shard(
 
 /// The URL other instances reach this one at: `advertise` if set, else the address listened on (the host name
 /// in place of an address that listens on every interface).
-pub fn advertised_url(advertise: &str, bound: SocketAddr) -> String {
+pub fn advertised_url(advertise: &str, bound: SocketAddr, tls: bool) -> String {
     if !advertise.trim().is_empty() {
         return advertise.trim().trim_end_matches('/').to_owned();
     }
+    let scheme = if tls { "https" } else { "http" };
     if bound.ip().is_unspecified() {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
@@ -248,9 +249,9 @@ pub fn advertised_url(advertise: &str, bound: SocketAddr) -> String {
             .filter(|h| !h.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "localhost".to_owned());
-        return format!("http://{host}:{}", bound.port());
+        return format!("{scheme}://{host}:{}", bound.port());
     }
-    format!("http://{bound}")
+    format!("{scheme}://{bound}")
 }
 
 /// Which instance runs each shard: the last claim in each partition of the `owners` topic.
@@ -307,9 +308,13 @@ mod tests {
     #[test]
     fn the_advertised_url_prefers_the_configured_one() {
         let bound: SocketAddr = "127.0.0.1:8080".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(advertised_url(" http://a:1/ ", bound), "http://a:1");
-        assert_eq!(advertised_url("", bound), "http://127.0.0.1:8080");
+        assert_eq!(advertised_url(" http://a:1/ ", bound, false), "http://a:1");
+        assert_eq!(advertised_url("", bound, false), "http://127.0.0.1:8080");
+        assert_eq!(advertised_url("", bound, true), "https://127.0.0.1:8080");
         let any: SocketAddr = "0.0.0.0:8080".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert!(advertised_url("", any).ends_with(":8080") && !advertised_url("", any).contains("0.0.0.0"));
+        assert!(
+            advertised_url("", any, false).ends_with(":8080")
+                && !advertised_url("", any, false).contains("0.0.0.0")
+        );
     }
 }

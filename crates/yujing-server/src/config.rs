@@ -6,6 +6,7 @@
 //! reported at once like the engine's own sections.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use yujing_engine::{ConfigError, EngineConfig};
@@ -53,6 +54,57 @@ pub struct ServerConfig {
     /// Who the CAP 1.2 alerts name as their sender.
     #[serde(default)]
     pub cap: CapConfig,
+    /// HTTPS (`[server.tls]`).
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// `[server.tls]`: HTTPS for `yujing run`. Both files empty: plain HTTP (behind a TLS-terminating proxy, or on
+/// the centre's own network).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM: the server's certificate first, then its intermediates.
+    pub cert_file: PathBuf,
+    /// The private key, PEM (PKCS #8, PKCS #1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+impl TlsConfig {
+    /// Whether HTTPS is configured.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty() || !self.key_file.as_os_str().is_empty()
+    }
+
+    /// The TLS acceptor the files make (TLS 1.2 and 1.3, HTTP/1.1), `None` without TLS; or why they cannot.
+    pub fn acceptor(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls;
+        if !self.enabled() {
+            return Ok(None);
+        }
+        if self.cert_file.as_os_str().is_empty() || self.key_file.as_os_str().is_empty() {
+            return Err("server.tls: give both cert_file and key_file, or neither".to_owned());
+        }
+        let (cert, key) = (self.cert_file.display(), self.key_file.display());
+        let chain = CertificateDer::pem_file_iter(&self.cert_file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("server.tls.cert_file {cert}: {e}"))?;
+        if chain.is_empty() {
+            return Err(format!("server.tls.cert_file {cert}: no certificate in it"));
+        }
+        // The key's error says only where it failed, never what the file holds.
+        let key_der = PrivateKeyDer::from_pem_file(&self.key_file)
+            .map_err(|e| format!("server.tls.key_file {key}: {e}"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key_der))
+            .map_err(|e| format!("server.tls: {cert} and {key} do not make a server certificate: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
 }
 
 /// The sender of the CAP 1.2 alerts (`GET /api/v1/warnings/{id}` as `application/cap+xml`, webhooks with
@@ -246,6 +298,9 @@ impl ServerConfig {
             if self.webhooks.iter().filter(|h| h.name == hook.name).count() > 1 {
                 errors.push(format!("{at}: webhook names must be distinct"));
             }
+        }
+        if let Err(problem) = self.tls.acceptor() {
+            errors.push(problem);
         }
         let sender = &self.cap.sender;
         if sender.is_empty() || sender.contains(|c: char| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {

@@ -2,7 +2,8 @@
 //! the limits `axum::serve` does not expose. A client that sends a request's head too slowly is disconnected
 //! (`server.header_timeout_secs`), and at most `server.max_connections` connections are open at once: further
 //! ones wait in the listen queue instead of taking the process's last file descriptors, so `/health` keeps
-//! answering under a flood of half-sent requests.
+//! answering under a flood of half-sent requests. With `[server.tls]`, each connection is a TLS one (rustls),
+//! its handshake held to the same timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,22 +15,26 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-/// The limits of the accept loop.
-#[derive(Debug, Clone, Copy)]
+/// The limits of the accept loop, and its TLS.
+#[derive(Clone)]
 pub struct Limits {
     /// Open connections at most.
     pub max_connections: usize,
-    /// The longest a request's head may take to arrive.
+    /// The longest a request's head (and, with TLS, the handshake before it) may take to arrive.
     pub header_timeout: Duration,
+    /// HTTPS, when `[server.tls]` is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Limits {
-    /// The limits `[server]` configures.
-    pub fn of(config: &crate::config::ServerConfig) -> Limits {
-        Limits {
+    /// The limits and TLS `[server]` configures; fails when the TLS files cannot serve (they were checked
+    /// when the configuration was, so only when they changed since).
+    pub fn of(config: &crate::config::ServerConfig) -> std::io::Result<Limits> {
+        Ok(Limits {
             max_connections: config.max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
-        }
+            tls: config.tls.acceptor().map_err(std::io::Error::other)?,
+        })
     }
 }
 
@@ -65,11 +70,27 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop:
             () = stopped(&mut stop) => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let Some(tls) = limits.tls.clone() else {
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                // A client that goes away or times out is its own business, not the server's error.
+                let _ = connection.await;
+                drop(permit);
+            });
+            continue;
+        };
+        let (http, watcher, timeout) = (http.clone(), graceful.watcher(), limits.header_timeout);
         tokio::spawn(async move {
-            // A client that goes away or times out is its own business, not the server's error.
-            let _ = connection.await;
+            // The handshake is held to the header timeout too: a client that opens and says nothing is dropped.
+            match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await;
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "a TLS handshake failed"),
+                Err(_) => tracing::debug!("a TLS handshake timed out"),
+            }
             drop(permit);
         });
     }

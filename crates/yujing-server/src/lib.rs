@@ -144,7 +144,7 @@ pub fn start(
     let mut worker = start_worker(pipeline, config, demo, options);
     let app = api::router(worker.state.clone());
     let stop = worker.shutdown.subscribe();
-    let limits = http::Limits::of(config);
+    let limits = http::Limits::of(config)?;
     worker
         .tasks
         .push(tokio::spawn(http::serve(listener, app, limits, stop)));

@@ -82,11 +82,30 @@ pub struct Reach {
     pub every_shard: Arc<dyn Log>,
 }
 
+/// The client the front forwards API requests to other instances with. With `[server.tls]`, the instances of
+/// a store serve certificates of one chain: the configured one's certificates are trusted too, so a private CA
+/// works without touching the system's roots.
+fn forwarding_client(config: &ServerConfig) -> std::io::Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(60));
+    if config.tls.enabled() {
+        let pem = std::fs::read(&config.tls.cert_file)?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem).map_err(std::io::Error::other)? {
+            client = client.add_root_certificate(certificate);
+        }
+    }
+    client.build().map_err(std::io::Error::other)
+}
+
 impl Shards {
     /// None running yet, of a store of `partitions` shards, reaching the rest of the store through `reach`,
     /// authenticating with `tokens`, within the limits of `config`.
-    pub fn new(partitions: u32, reach: Reach, tokens: Tokens, config: &ServerConfig) -> Arc<Shards> {
-        Arc::new(Shards {
+    pub fn new(
+        partitions: u32,
+        reach: Reach,
+        tokens: Tokens,
+        config: &ServerConfig,
+    ) -> std::io::Result<Arc<Shards>> {
+        Ok(Arc::new(Shards {
             partitions,
             running: Mutex::new(BTreeMap::new()),
             advertised: reach.advertised,
@@ -94,14 +113,11 @@ impl Shards {
             every_shard: reach.every_shard,
             tokens,
             max_body_bytes: config.max_body_bytes,
-            limits: crate::http::Limits::of(config),
+            limits: crate::http::Limits::of(config)?,
             event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            client: forwarding_client(config)?,
             stopping: watch::channel(false).0,
-        })
+        }))
     }
 
     /// The base URL other instances reach this one at.
@@ -167,7 +183,7 @@ pub fn serve(listener: TcpListener, shards: Arc<Shards>) -> std::io::Result<Fron
         .fallback(route)
         .with_state(shards.clone());
     let stop = shards.stopping.subscribe();
-    let task = tokio::spawn(crate::http::serve(listener, app, shards.limits, stop));
+    let task = tokio::spawn(crate::http::serve(listener, app, shards.limits.clone(), stop));
     Ok(Front { addr, shards, task })
 }
 
