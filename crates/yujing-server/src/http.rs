@@ -44,6 +44,18 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Serves `app` on `listener` until `stop` turns true, then lets open connections finish (for at most ten
 /// seconds).
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+    // Over TLS the request did arrive by HTTPS, whatever a client claims: what the page's cookie (`Secure`)
+    // and the forwarded URLs ask of a terminating proxy's `X-Forwarded-Proto` is said here by the server itself.
+    let app = match limits.tls {
+        Some(_) => app.layer(tower::util::MapRequestLayer::new(
+            |mut request: axum::extract::Request| {
+                let https = axum::http::HeaderValue::from_static("https");
+                request.headers_mut().insert("x-forwarded-proto", https);
+                request
+            },
+        )),
+        None => app,
+    };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -45,6 +45,19 @@ async fn the_api_answers_over_tls_and_plain_http_on_its_port_gets_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(orders.status().as_u16(), 200);
+    // The page's session cookie is Secure over HTTPS, with no proxy to say so.
+    let signed_in = https
+        .post(format!("https://127.0.0.1:{port}/api/v1/session"))
+        .json(&serde_json::json!({"token": "demo-centre"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
     // A client that does not trust the certificate is refused by its own TLS, and plain HTTP gets no answer.
     let untrusting = reqwest::Client::new()
         .get(format!("https://127.0.0.1:{port}/health"))
