@@ -79,11 +79,20 @@ pub struct Pipeline {
     shard: Shard,
     /// When each feed last delivered (ms): the `feed_last_record` gauges, kept for snapshots.
     feed_last: std::sync::Mutex<HashMap<FeedId, i64>>,
-    /// The `clues` end the newest snapshot covers (written or loaded).
+    /// The `clues` end the newest snapshot covers (written, being written, or loaded).
     snapshot_at: Option<Offset>,
+    /// A snapshot being written on a thread of its own (one at a time), so a live step does not wait for it.
+    snapshot_writer: Option<std::thread::JoinHandle<()>>,
     /// When the newest report of each warning raised in the step being run arrived (ms), for its latency.
     arrivals: Vec<i64>,
     restart: Restart,
+}
+
+impl Drop for Pipeline {
+    /// A snapshot being written is finished first: a stop does not leave it half done.
+    fn drop(&mut self) {
+        self.finish_snapshot();
+    }
 }
 
 /// How a pipeline's stages were restored when it opened.
@@ -211,6 +220,7 @@ impl Pipeline {
             shard,
             feed_last: std::sync::Mutex::new(last),
             snapshot_at,
+            snapshot_writer: None,
             arrivals: Vec::new(),
             restart,
         };
@@ -324,8 +334,24 @@ impl Pipeline {
 
     /// Writes a snapshot of the stages beside the log, so the next start replays only what comes after it.
     /// Returns its path. Nothing is written when the stages are behind the log or the work orders must be
-    /// reopened; the pipeline is not affected by a failure.
+    /// reopened; the pipeline is not affected by a failure. Waits for a snapshot being written in the
+    /// background first.
     pub fn write_snapshot(&mut self) -> Result<Option<PathBuf>, SnapshotWriteError> {
+        self.finish_snapshot();
+        let Some(taken) = self.take_snapshot()? else {
+            return Ok(None);
+        };
+        let clues = self.snapshot_at.unwrap_or(0);
+        let started = Instant::now();
+        let path = taken.write()?;
+        tracing::info!(snapshot = %path.display(), clues, seconds = started.elapsed().as_secs_f64(), "snapshot written");
+        Ok(Some(path))
+    }
+
+    /// Takes a snapshot of the stages (what needs them still: the correlator encoded, the rest copied, the log
+    /// anchored) and the log's state checkpoint; `None` when the pipeline is not quiet. What is left to do,
+    /// encoding the rest, checksumming and writing, needs neither the stages nor the log.
+    fn take_snapshot(&mut self) -> Result<Option<snapshot::Taken>, SnapshotWriteError> {
         let log = self.log.as_ref();
         let positions = Positions::at_end(log)?;
         // Only a quiet pipeline is snapshotted: every clue correlated, every warning and link read.
@@ -336,8 +362,6 @@ impl Pipeline {
         if !quiet {
             return Ok(None);
         }
-        let stage = self.correlation.snapshot();
-        let orders = self.orders.snapshot(positions.workorders);
         let mut feed_last: Vec<(String, i64)> = self
             .feed_last
             .lock()
@@ -347,7 +371,7 @@ impl Pipeline {
             .collect();
         feed_last.sort();
         let started = Instant::now();
-        let path = snapshot::write(
+        let taken = snapshot::take(
             log,
             ToWrite {
                 positions,
@@ -357,14 +381,17 @@ impl Pipeline {
                     .correlator()
                     .snapshot()
                     .map_err(|e| snapshot::SnapshotWriteError::Encode(e.to_string()))?,
-                stage: &stage,
-                orders: &orders,
-                feed_last: &feed_last,
+                stage: self.correlation.snapshot(),
+                orders: self.orders.snapshot(positions.workorders),
+                feed_last,
                 now_ms: self.clock.now().timestamp_millis(),
             },
         )?;
-        tracing::info!(snapshot = %path.display(), clues = positions.clues,
-            seconds = started.elapsed().as_secs_f64(), "snapshot written");
+        tracing::debug!(
+            clues = positions.clues,
+            seconds = started.elapsed().as_secs_f64(),
+            "snapshot taken"
+        );
         // Beside it, what the log keeps in memory (on Kafka the state topic's fold), so the next open reads only
         // the state written after it. Without one the next open reads the whole state topic: slower, not wrong.
         match log.checkpoint_state() {
@@ -375,11 +402,22 @@ impl Pipeline {
             Err(error) => tracing::warn!(error = error_chain(&error), "cannot write the state checkpoint"),
         }
         self.snapshot_at = Some(positions.clues);
-        Ok(Some(path))
+        Ok(Some(taken))
+    }
+
+    /// Waits for the snapshot being written in the background, if any.
+    fn finish_snapshot(&mut self) {
+        if let Some(writer) = self.snapshot_writer.take() {
+            if writer.join().is_err() {
+                tracing::error!("the thread writing a snapshot panicked; the next one is written in full");
+            }
+        }
     }
 
     /// Writes a snapshot when the stages have correlated `[store] snapshot_every_clues` clue versions since
-    /// the last one (`force`: whenever anything was correlated since); a failure is logged, not returned.
+    /// the last one, on a thread of its own: the step that made it due does not wait for the file (a snapshot
+    /// of a million clues is seconds of encoding and writing). `force` (whenever anything was correlated since
+    /// the last one; an ingest's end, a stop) writes it before returning. A failure is logged, not returned.
     pub fn snapshot_if_due(&mut self, force: bool) {
         let consumed = self.correlation.consumed();
         let since = consumed - self.snapshot_at.unwrap_or(0).min(consumed);
@@ -392,11 +430,48 @@ impl Pipeline {
         if !due || self.log.snapshot_dir().is_none() {
             return;
         }
-        if let Err(error) = self.write_snapshot() {
-            tracing::warn!(
-                error = error_chain(&error),
-                "cannot write a snapshot; the next start replays more of the log"
-            );
+        if force {
+            if let Err(error) = self.write_snapshot() {
+                tracing::warn!(
+                    error = error_chain(&error),
+                    "cannot write a snapshot; the next start replays more of the log"
+                );
+            }
+            return;
+        }
+        // One at a time: while the last is still being written, this one waits for a later step.
+        if self.snapshot_writer.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        self.finish_snapshot();
+        let taken = match self.take_snapshot() {
+            Ok(Some(taken)) => taken,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(
+                    error = error_chain(&error),
+                    "cannot take a snapshot; the next start replays more of the log"
+                );
+                return;
+            }
+        };
+        let clues = self.snapshot_at.unwrap_or(0);
+        let spawned = std::thread::Builder::new()
+            .name("yujing-snapshot".to_owned())
+            .spawn(move || {
+                let started = Instant::now();
+                match taken.write() {
+                    Ok(path) => tracing::info!(snapshot = %path.display(), clues,
+                        seconds = started.elapsed().as_secs_f64(), "snapshot written"),
+                    Err(error) => tracing::warn!(
+                        error = error_chain(&error),
+                        "cannot write a snapshot; the next start replays more of the log"
+                    ),
+                }
+            });
+        match spawned {
+            Ok(writer) => self.snapshot_writer = Some(writer),
+            Err(error) => tracing::warn!(%error, "cannot start the thread that writes a snapshot"),
         }
     }
 

@@ -148,14 +148,34 @@ impl Loaded {
 }
 
 /// What is written: borrowed from the running pipeline.
-pub(crate) struct ToWrite<'a> {
+pub(crate) struct ToWrite {
     pub positions: Positions,
     pub settings_fingerprint: String,
     pub correlator: Vec<u8>,
-    pub stage: &'a StageSnapshot,
-    pub orders: &'a OrderSnapshot,
-    pub feed_last: &'a [(String, i64)],
+    pub stage: StageSnapshot,
+    pub orders: OrderSnapshot,
+    pub feed_last: Vec<(String, i64)>,
     pub now_ms: i64,
+}
+
+/// A snapshot taken and anchored to its log, not yet written: what the pipeline's lock is needed for is done.
+/// [`Taken::write`] encodes, checksums and writes it, and may run on a thread of its own while the pipeline
+/// goes on.
+pub(crate) struct Taken {
+    dir: PathBuf,
+    anchors: Vec<Anchor>,
+    snapshot: ToWrite,
+}
+
+/// Takes `snapshot` of the stages of `log`: reads the anchors (the last record below each position), which must
+/// be done while nothing writes the log.
+pub(crate) fn take<L: Log + ?Sized>(log: &L, snapshot: ToWrite) -> Result<Taken, SnapshotWriteError> {
+    let dir = log.snapshot_dir().ok_or(SnapshotWriteError::NoDirectory)?;
+    Ok(Taken {
+        dir,
+        anchors: anchors(log, &snapshot.positions)?,
+        snapshot,
+    })
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -193,16 +213,28 @@ fn file_name(positions: &Positions) -> String {
     format!("snapshot-{:020}.yjs", positions.clues)
 }
 
-/// Writes a snapshot into the log's snapshot directory; returns its path. Keeps the [`KEEP`] newest.
-pub(crate) fn write<L: Log + ?Sized>(log: &L, snapshot: ToWrite<'_>) -> Result<PathBuf, SnapshotWriteError> {
-    let dir = log.snapshot_dir().ok_or(SnapshotWriteError::NoDirectory)?;
+impl Taken {
+    /// Writes the snapshot into the log's snapshot directory; returns its path. Keeps the [`KEEP`] newest.
+    pub(crate) fn write(self) -> Result<PathBuf, SnapshotWriteError> {
+        let Taken {
+            dir,
+            anchors,
+            snapshot,
+        } = self;
+        write_at(&dir, anchors, &snapshot)
+    }
+}
+
+/// Encodes `snapshot` and writes it into `dir`: a temporary file, synced, then renamed.
+fn write_at(dir: &Path, anchors: Vec<Anchor>, snapshot: &ToWrite) -> Result<PathBuf, SnapshotWriteError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| SnapshotWriteError::Io { path, source }
     };
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let stage = postcard::to_stdvec(snapshot.stage).map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
-    let orders = serde_json::to_vec(&(snapshot.orders, snapshot.feed_last))
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let stage =
+        postcard::to_stdvec(&snapshot.stage).map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
+    let orders = serde_json::to_vec(&(&snapshot.orders, &snapshot.feed_last))
         .map_err(|e| SnapshotWriteError::Encode(e.to_string()))?;
     let sections = [
         ("correlator", snapshot.correlator.as_slice()),
@@ -214,9 +246,9 @@ pub(crate) fn write<L: Log + ?Sized>(log: &L, snapshot: ToWrite<'_>) -> Result<P
         correlator_format: yujing_correlate::SNAPSHOT_FORMAT,
         yujing: env!("CARGO_PKG_VERSION").to_owned(),
         taken_at_ms: snapshot.now_ms,
-        settings: snapshot.settings_fingerprint,
+        settings: snapshot.settings_fingerprint.clone(),
         positions: snapshot.positions,
-        anchors: anchors(log, &snapshot.positions)?,
+        anchors,
         sections: sections
             .iter()
             .map(|(name, bytes)| Section {
@@ -247,10 +279,10 @@ pub(crate) fn write<L: Log + ?Sized>(log: &L, snapshot: ToWrite<'_>) -> Result<P
     }
     std::fs::rename(&temporary, &path).map_err(io(&path))?;
     // The rename is durable once the directory is synced.
-    std::fs::File::open(&dir)
+    std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io(&dir))?;
-    for old in snapshot_files(&dir).into_iter().skip(KEEP) {
+        .map_err(io(dir))?;
+    for old in snapshot_files(dir).into_iter().skip(KEEP) {
         if let Err(error) = std::fs::remove_file(&old) {
             tracing::warn!(file = %old.display(), %error, "cannot remove an old snapshot");
         }
