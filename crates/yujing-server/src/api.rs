@@ -180,7 +180,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// What makes a serving instance `degraded`, each a sentence naming the webhook or consumer.
-fn degradations(state: &AppState, figures: &yujing_engine::metrics::HealthFigures) -> Vec<String> {
+pub(crate) fn degradations(state: &AppState, figures: &yujing_engine::metrics::HealthFigures) -> Vec<String> {
     let now = state.clock.now();
     let limit = state.degraded_after;
     let too_long = |since: chrono::DateTime<chrono::Utc>| (now - since).to_std().is_ok_and(|d| d >= limit);
@@ -247,7 +247,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 
 /// Refreshes the gauges read from the pipeline (lag, orders) if no step holds it; otherwise the last values
 /// stand. One refresh at a time, so no reader sees the order gauges halfway through one. Blocking.
-fn refresh_metrics_if_idle(state: &AppState) {
+pub(crate) fn refresh_metrics_if_idle(state: &AppState) {
     let _refreshing = state.metrics_refresh.lock().unwrap_or_else(|e| e.into_inner());
     let idle = match state.pipeline.try_lock() {
         Ok(guard) => Some(guard),

@@ -224,21 +224,56 @@ async fn sign_out(State(shards): State<Arc<Shards>>, headers: axum::http::Header
 }
 
 /// `GET /health` of a sharded instance: the shards running here, and whether each can read its log and has no
-/// failing step (as a single instance's `/health` says of its one pipeline). 503 `failing` names the shards.
+/// failing step (503 `failing` names the shards), as a single instance's `/health` says of its one pipeline; and
+/// per shard its webhooks and consumers' lag, `degraded` (200) naming what needs a person, as there.
 async fn health(State(shards): State<Arc<Shards>>) -> (StatusCode, Json<Value>) {
     let checked = failing_shards(&shards).await;
+    let states: Vec<(ShardId, crate::AppState)> = shards
+        .lock()
+        .iter()
+        .map(|(shard, worker)| (*shard, worker.state().clone()))
+        .collect();
+    let figures = tokio::task::spawn_blocking(move || {
+        states
+            .into_iter()
+            .map(|(shard, state)| {
+                crate::api::refresh_metrics_if_idle(&state);
+                let figures = state.metrics.health_figures();
+                let degraded = crate::api::degradations(&state, &figures);
+                (shard, figures, degraded)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut webhooks = serde_json::Map::new();
+    let mut lag = serde_json::Map::new();
+    let mut degraded = Vec::new();
+    for (shard, figures, problems) in figures {
+        webhooks.insert(shard.to_string(), json!(figures.webhooks));
+        lag.insert(shard.to_string(), json!(figures.lag));
+        degraded.extend(problems.into_iter().map(|p| format!("shard {shard}: {p}")));
+    }
     let healthy = checked.is_empty();
+    let status = match (healthy, degraded.is_empty()) {
+        (false, _) => "failing",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
     let body = json!({
-        "status": if healthy { "ok" } else { "failing" },
+        "status": status,
         "shards": {"running": shards.running(), "of": shards.partitions},
         "failing": checked,
+        "degraded": degraded,
+        "webhooks": webhooks,
+        "lag": lag,
     });
-    let status = if healthy {
+    let code = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (code, Json(body))
 }
 
 /// `GET /ready` of a sharded instance: 200 while every shard running here can read its log and has no failing

@@ -914,6 +914,11 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).expect("JSON");
     assert_eq!(health["shards"], serde_json::json!({"running": [0, 1], "of": 2}));
+    // Each shard's consumers' lag, as a single instance reports its own.
+    for shard in ["0", "1"] {
+        assert!(health["lag"][shard]["correlate"]["records"].is_i64(), "{health}");
+    }
+    assert_eq!(health["degraded"], serde_json::json!([]), "{health}");
     let (status, ready) = http(&second_addr, "GET", "/ready", None, b"");
     assert_eq!((status, ready.as_str()), (200, r#"{"ready":true}"#));
     let (_, metrics) = http(&second_addr, "GET", "/metrics", None, b"");
