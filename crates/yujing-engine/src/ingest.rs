@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yujing_feeds::adapters::LinePosition;
 use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, Reject};
 use yujing_log::{Batch, Log, LogError, Record};
 use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
@@ -142,7 +143,12 @@ pub struct Ingestor<'a, L: Log + ?Sized> {
     normalizer: &'a Normalizer,
     clock: &'a dyn Clock,
     shard: Shard,
+    part_bytes: usize,
 }
+
+/// A JSON Lines file larger than this is read, decoded and written a part at a time (at line breaks), so memory
+/// follows the part, not the file: a file of a gigabyte no longer takes several gigabytes to ingest.
+pub const PART_BYTES: usize = 16 << 20;
 
 /// What one shard of a sharded store keeps of a chunk of an input (see [`Ingestor::claims`]).
 struct Claims {
@@ -296,7 +302,18 @@ pub struct PreparedInput {
 impl PreparedInput {
     /// Decodes `bytes`, an input of `feed` named `file`, and normalizes its records.
     pub fn new(normalizer: &Normalizer, feed: FeedId, file: &str, bytes: &[u8]) -> PreparedInput {
-        let decoded = adapters::decode(feed, file, bytes, normalizer.rules());
+        PreparedInput::from_position(normalizer, feed, file, bytes, LinePosition::START)
+    }
+
+    /// [`PreparedInput::new`] of a part of a JSON Lines file that starts at `start` within it.
+    pub fn from_position(
+        normalizer: &Normalizer,
+        feed: FeedId,
+        file: &str,
+        bytes: &[u8],
+        start: LinePosition,
+    ) -> PreparedInput {
+        let decoded = adapters::decode_from(feed, file, bytes, normalizer.rules(), start);
         let normalized = decoded
             .records
             .iter()
@@ -340,7 +357,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             normalizer,
             clock,
             shard: Shard::WHOLE,
+            part_bytes: PART_BYTES,
         }
+    }
+
+    /// Reads JSON Lines files in parts of about `bytes` (at least one line each) instead of [`PART_BYTES`].
+    pub fn with_part_bytes(mut self, bytes: usize) -> Ingestor<'a, L> {
+        self.part_bytes = bytes.max(1);
+        self
     }
 
     /// Keeps only what belongs to `shard` of a sharded store (clues of its towns; raw units, dead letters and
@@ -372,15 +396,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         };
         let mut done = 0;
         for (path, feed) in inputs {
-            let bytes = std::fs::read(&path).map_err(|source| IngestError::Read {
-                path: path.clone(),
-                source,
-            })?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string());
-            let file_report = self.ingest_bytes(feed, &name, &bytes)?;
+            let file_report = self.ingest_file(&path, feed, &name)?;
             tracing::info!(
                 file = %name,
                 feed = %feed,
@@ -393,10 +413,52 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             );
             report.total.add(&file_report);
             report.files.push(file_report);
-            done += bytes.len() as u64;
+            done += std::fs::metadata(&path).map_or(0, |m| m.len());
             progress(Progress { done, total });
         }
         Ok(report)
+    }
+
+    /// Ingests the file at `path`: whole, or a part at a time when it is a large JSON Lines file (each part
+    /// decoded from where the last ended, so lines, locations and record indices are those of the whole file).
+    fn ingest_file(&self, path: &Path, feed: FeedId, name: &str) -> Result<FileReport, IngestError> {
+        use std::io::{BufRead, Read};
+        let failed = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(failed)?;
+        let size = file.metadata().map_err(failed)?.len();
+        if !adapters::is_line_oriented(feed) || size <= self.part_bytes as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::BufReader::new(file)
+                .read_to_end(&mut bytes)
+                .map_err(failed)?;
+            return self.ingest_bytes(feed, name, &bytes);
+        }
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut report = FileReport {
+            file: name.to_owned(),
+            feed: Some(feed),
+            ..FileReport::default()
+        };
+        let mut start = LinePosition::START;
+        let mut part = Vec::with_capacity(self.part_bytes + (1 << 16));
+        loop {
+            part.clear();
+            // Whole lines, up to about `part_bytes`: a line is never split between two parts.
+            while part.len() < self.part_bytes {
+                if reader.read_until(b'\n', &mut part).map_err(failed)? == 0 {
+                    break;
+                }
+            }
+            if part.is_empty() {
+                return Ok(report);
+            }
+            let input = PreparedInput::from_position(self.normalizer, feed, name, &part, start);
+            report.add(&self.ingest_prepared(input)?);
+            start.advance(&part);
+        }
     }
 
     /// Ingests one input of `feed`, named `file`.

@@ -5,14 +5,19 @@
 use serde_json::{Map, Value};
 use yujing_model::{FeedId, RejectKind, SourceLocation};
 
-use super::{json_lines, Fields};
+use super::{json_lines, Fields, LinePosition};
 use crate::config::{FeedRules, Resource};
 use crate::record::{parse_people_count, Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
 use crate::time;
 
 /// Decodes an exchange export of envelopes.
 pub fn decode(file: &str, bytes: &[u8], rules: &FeedRules) -> DecodedInput {
-    json_lines(file, bytes, |out, unit, location, envelope| {
+    decode_from(file, bytes, rules, LinePosition::START)
+}
+
+/// Decodes a part of an export that starts at `start` within its file.
+pub fn decode_from(file: &str, bytes: &[u8], rules: &FeedRules, start: LinePosition) -> DecodedInput {
+    json_lines(file, bytes, start, |out, unit, location, envelope| {
         let fields = Fields(envelope);
         let code = fields.text("resourceCode");
         let Some(code) = code else {

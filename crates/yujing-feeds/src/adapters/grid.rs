@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use yujing_model::{FeedId, GeoPoint, PartyKind, PartyRole, PeopleCount, RejectKind, RequestKind};
 
-use super::{json_lines, Fields};
+use super::{json_lines, Fields, LinePosition};
 use crate::config::FeedRules;
 use crate::gazetteer::TownHint;
 use crate::record::{Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
@@ -16,7 +16,12 @@ use crate::time;
 
 /// Decodes a grid export.
 pub fn decode(file: &str, bytes: &[u8], rules: &FeedRules) -> DecodedInput {
-    json_lines(file, bytes, |out, unit, location, object| {
+    decode_from(file, bytes, rules, LinePosition::START)
+}
+
+/// Decodes a part of an export that starts at `start` within its file.
+pub fn decode_from(file: &str, bytes: &[u8], rules: &FeedRules, start: LinePosition) -> DecodedInput {
+    json_lines(file, bytes, start, |out, unit, location, object| {
         let fields = Fields(object);
         let source_id = fields.text("eventId");
         let outcome = match record(&fields, rules) {

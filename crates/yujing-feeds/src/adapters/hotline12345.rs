@@ -7,13 +7,18 @@ use std::collections::BTreeSet;
 
 use yujing_model::{FeedId, RequestKind};
 
-use super::{json_lines, Fields};
+use super::{json_lines, Fields, LinePosition};
 use crate::gazetteer::TownHint;
 use crate::record::{Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
 
 /// Decodes a hotline export.
 pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
-    json_lines(file, bytes, |out, unit, location, object| {
+    decode_from(file, bytes, LinePosition::START)
+}
+
+/// Decodes a part of an export that starts at `start` within its file.
+pub fn decode_from(file: &str, bytes: &[u8], start: LinePosition) -> DecodedInput {
+    json_lines(file, bytes, start, |out, unit, location, object| {
         let fields = Fields(object);
         let source_id = fields.text("gdbh");
         out.push(unit, location, source_id, Outcome::from(record(&fields)));

@@ -21,19 +21,76 @@ pub mod justice;
 pub mod police;
 pub mod screening;
 
+/// Where a part of a JSON Lines input starts within its file: the lines before it and, of those, the ones that
+/// held a record (not blank). A file read in parts, each decoded from where the last ended, gives exactly the
+/// units and records of the whole file decoded at once: the same lines, locations and record indices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinePosition {
+    /// Lines before the part (its first line is `lines + 1`).
+    pub lines: u64,
+    /// Non-blank lines before the part (the record index of its first record).
+    pub records: u64,
+}
+
+impl LinePosition {
+    /// The start of a file.
+    pub const START: LinePosition = LinePosition { lines: 0, records: 0 };
+
+    /// Moves past `part`, which ends with a line break (or is the file's last part).
+    pub fn advance(&mut self, part: &[u8]) {
+        let part = if self.lines == 0 {
+            part.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(part)
+        } else {
+            part
+        };
+        let mut lines = part.split(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            if lines.peek().is_none() && line.is_empty() {
+                // The part ended with a line break: what follows it is the next part's first line.
+                break;
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.records += u64::from(!line.iter().all(u8::is_ascii_whitespace));
+            self.lines += 1;
+        }
+    }
+}
+
+/// Whether inputs of `feed` are JSON Lines, which can be decoded a part at a time ([`decode_from`]).
+pub fn is_line_oriented(feed: FeedId) -> bool {
+    matches!(feed, FeedId::Hotline12345 | FeedId::Grid | FeedId::Exchange)
+}
+
+/// Decodes a part of a JSON Lines input of `feed` that starts at `start` (its lines numbered, and its records
+/// indexed, as in the whole file); any other feed's input is decoded whole, as [`decode`] does.
+pub fn decode_from(
+    feed: FeedId,
+    file: &str,
+    bytes: &[u8],
+    rules: &FeedRules,
+    start: LinePosition,
+) -> DecodedInput {
+    guarded(file, bytes, || match feed {
+        FeedId::Hotline12345 => hotline12345::decode_from(file, bytes, start),
+        FeedId::Grid => grid::decode_from(file, bytes, rules, start),
+        FeedId::Exchange => exchange::decode_from(file, bytes, rules, start),
+        FeedId::Police => police::decode(file, bytes),
+        FeedId::Screening => screening::decode(file, bytes),
+        FeedId::Justice => justice::decode(file, bytes),
+    })
+}
+
 /// Decodes one input of `feed`, named `file`, into raw units and records.
 ///
 /// A decoder that panics (a bug: the tests try every prefix and thousands of mutations of every fixture) does
 /// not take the caller down: the input becomes one `internal` dead letter naming the file, and the feed goes on.
 pub fn decode(feed: FeedId, file: &str, bytes: &[u8], rules: &FeedRules) -> DecodedInput {
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match feed {
-        FeedId::Hotline12345 => hotline12345::decode(file, bytes),
-        FeedId::Grid => grid::decode(file, bytes, rules),
-        FeedId::Police => police::decode(file, bytes),
-        FeedId::Screening => screening::decode(file, bytes),
-        FeedId::Justice => justice::decode(file, bytes),
-        FeedId::Exchange => exchange::decode(file, bytes, rules),
-    }));
+    decode_from(feed, file, bytes, rules, LinePosition::START)
+}
+
+/// Runs a decoder; its panic becomes one `internal` dead letter naming the input.
+fn guarded(file: &str, bytes: &[u8], decode: impl FnOnce() -> DecodedInput) -> DecodedInput {
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
     decoded.unwrap_or_else(|panic| {
         let mut out = DecodedInput::default();
         let location = SourceLocation {
@@ -80,11 +137,16 @@ pub fn extension(feed: FeedId) -> &'static str {
 pub(crate) fn json_lines(
     file: &str,
     bytes: &[u8],
+    start: LinePosition,
     mut each: impl FnMut(&mut DecodedInput, usize, SourceLocation, &Map<String, Value>),
 ) -> DecodedInput {
     let mut out = DecodedInput::default();
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut record_index = 0;
+    // A byte-order mark only at the start of the file, not of a later part.
+    let bytes = match start.lines {
+        0 => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+        _ => bytes,
+    };
+    let mut record_index = start.records;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -92,7 +154,7 @@ pub(crate) fn json_lines(
         }
         let location = SourceLocation {
             file: file.to_owned(),
-            line: Some(i as u64 + 1),
+            line: Some(start.lines + i as u64 + 1),
             record_index,
         };
         record_index += 1;
