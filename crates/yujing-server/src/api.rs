@@ -256,7 +256,7 @@ pub(crate) fn refresh_metrics_if_idle(state: &AppState) {
     };
     if let Some(pipeline) = idle {
         if let Err(error) = pipeline.refresh_metrics() {
-            tracing::warn!(%error, "refreshing the metrics");
+            tracing::warn!(%error, shard = %pipeline.shard().index, "refreshing the metrics");
         }
     }
 }

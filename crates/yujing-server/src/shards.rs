@@ -326,19 +326,9 @@ async fn metrics(State(shards): State<Arc<Shards>>) -> Result<impl IntoResponse,
     let text = tokio::task::spawn_blocking(move || {
         let mut all: Vec<Arc<Metrics>> = Vec::new();
         for state in states {
-            // As on a single instance: never wait for a shard's step; a busy shard gives its last values.
-            let _refreshing = state.metrics_refresh.lock().unwrap_or_else(|e| e.into_inner());
-            let idle = match state.pipeline.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            };
-            if let Some(pipeline) = idle {
-                if let Err(error) = pipeline.refresh_metrics() {
-                    // A shard being handed over may fail to read its log: expose the others.
-                    tracing::warn!(%error, shard = %pipeline.shard().index, "refreshing a shard's metrics");
-                }
-            }
+            // As on a single instance: never wait for a shard's step; a busy shard gives its last values (one
+            // being handed over may fail to read its log: the others are exposed all the same).
+            crate::api::refresh_metrics_if_idle(&state);
             all.push(state.metrics.clone());
         }
         Metrics::encode_all(&all.iter().map(Arc::as_ref).collect::<Vec<_>>())
