@@ -63,7 +63,8 @@ impl std::fmt::Display for ShardId {
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
@@ -181,6 +182,11 @@ pub enum LogError {
     /// A topic name is not allowed.
     #[error("invalid topic name '{0}': use 1-200 characters of letters, digits, '.', '-' and '_'")]
     InvalidTopic(String),
+    /// The store could not be opened again after a failed write (the next write tries again).
+    #[error(
+        "the store at {0} is not open: it could not be opened again after a failed write (no space left?)"
+    )]
+    Unavailable(PathBuf),
     /// The log was opened for reading only.
     #[error("the log was opened for reading only")]
     ReadOnly,
@@ -294,7 +300,12 @@ const END_PREFIX: &[u8] = b"end/";
 
 /// The embedded log: RocksDB on local disk, durable on every write (fsync).
 pub struct EmbeddedLog {
-    db: DB,
+    /// The database; `None` only while it is reopened after a failed write (and until that succeeds).
+    db: RwLock<Option<DB>>,
+    /// A write failed: RocksDB refuses every write after a failed write-ahead-log append (a full disk) until
+    /// the database is opened again, which the next write does first. So a full disk needs no restart once
+    /// space is back.
+    broken: AtomicBool,
     path: PathBuf,
     /// Opened with [`EmbeddedLog::open_read_only`].
     read_only: bool,
@@ -379,6 +390,57 @@ impl EmbeddedLog {
 
     fn open_with(path: &Path, read_only: bool) -> Result<EmbeddedLog, LogError> {
         let path = path.to_path_buf();
+        let (db, ends) = open_db(&path, read_only)?;
+        Ok(EmbeddedLog {
+            db: RwLock::new(Some(db)),
+            broken: AtomicBool::new(false),
+            path,
+            read_only,
+            ends: Mutex::new(ends),
+        })
+    }
+
+    /// Runs `f` on the open database; fails while it could not be reopened after a failed write.
+    fn with_db<T>(&self, f: impl FnOnce(&DB) -> Result<T, LogError>) -> Result<T, LogError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        match db.as_ref() {
+            Some(db) => f(db),
+            None => Err(LogError::Unavailable(self.path.clone())),
+        }
+    }
+
+    /// Opens the database again after a failed write, with the topic ends it holds: what a failed write left
+    /// (a torn tail of the write-ahead log) is dropped as at a start after a crash. Fails, and is tried again at
+    /// the next write, while the cause (no space) lasts.
+    fn reopen(&self) -> Result<(), LogError> {
+        // The ends, then the database: the order a write takes them in (a webhook's progress is written
+        // beside the pipeline's steps).
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if !self.broken.load(Ordering::SeqCst) {
+            // Another writer opened it again meanwhile.
+            return Ok(());
+        }
+        // The old database holds the directory's lock: it is closed first.
+        drop(db.take());
+        let (reopened, fresh) = open_db(&self.path, self.read_only)?;
+        *ends = fresh;
+        *db = Some(reopened);
+        self.broken.store(false, Ordering::SeqCst);
+        tracing::info!(path = %self.path.display(), "the log was opened again after a failed write");
+        Ok(())
+    }
+}
+
+/// A column family of `db` (all three are created at open).
+fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    db.cf_handle(name).expect("column family created at open")
+}
+
+/// Opens the database at `path` and reads its topics' ends.
+fn open_db(path: &Path, read_only: bool) -> Result<(DB, HashMap<String, Offset>), LogError> {
+    let path = path.to_path_buf();
+    {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -440,14 +502,11 @@ impl EmbeddedLog {
                 ends.insert(String::from_utf8_lossy(topic).into_owned(), offset);
             }
         }
-        Ok(EmbeddedLog {
-            db,
-            path,
-            read_only,
-            ends: Mutex::new(ends),
-        })
+        Ok((db, ends))
     }
+}
 
+impl EmbeddedLog {
     /// The directory the log lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -461,17 +520,19 @@ impl EmbeddedLog {
             // A reader's checkpoint would lack what the writer holds in memory and its write-ahead log.
             return Err(LogError::ReadOnly);
         }
-        let checkpoint =
-            rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|source| LogError::Storage {
-                doing: "preparing a checkpoint".to_owned(),
-                source,
-            })?;
-        checkpoint
-            .create_checkpoint(dir)
-            .map_err(|source| LogError::Storage {
-                doing: format!("writing a checkpoint to {}", dir.display()),
-                source,
-            })
+        self.with_db(|db| {
+            let checkpoint =
+                rocksdb::checkpoint::Checkpoint::new(db).map_err(|source| LogError::Storage {
+                    doing: "preparing a checkpoint".to_owned(),
+                    source,
+                })?;
+            checkpoint
+                .create_checkpoint(dir)
+                .map_err(|source| LogError::Storage {
+                    doing: format!("writing a checkpoint to {}", dir.display()),
+                    source,
+                })
+        })
     }
 
     /// Reads every record of every topic back and checks that the topic is dense (offsets 0 to its end, none
@@ -514,10 +575,6 @@ impl EmbeddedLog {
         Ok(counts)
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("column family created at open")
-    }
-
     /// The topics holding at least one record, sorted.
     pub fn topics(&self) -> Vec<String> {
         let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
@@ -532,21 +589,21 @@ impl EmbeddedLog {
 
     /// State entries whose key starts with `prefix`, in key order.
     pub fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, LogError> {
-        let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(self.cf(CF_STATE), IteratorMode::From(prefix, Direction::Forward));
-        for item in iter {
-            let (key, value) = item.map_err(|source| LogError::Storage {
-                doing: "scanning state".to_owned(),
-                source,
-            })?;
-            if !key.starts_with(prefix) {
-                break;
+        self.with_db(|db| {
+            let mut out = Vec::new();
+            let iter = db.iterator_cf(cf(db, CF_STATE), IteratorMode::From(prefix, Direction::Forward));
+            for item in iter {
+                let (key, value) = item.map_err(|source| LogError::Storage {
+                    doing: "scanning state".to_owned(),
+                    source,
+                })?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key.to_vec(), value.to_vec()));
             }
-            out.push((key.to_vec(), value.to_vec()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 }
 
@@ -555,37 +612,41 @@ impl Log for EmbeddedLog {
         for (topic, _) in &batch.appends {
             validate_topic(topic)?;
         }
+        if self.broken.load(Ordering::SeqCst) {
+            self.reopen()?;
+        }
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         let mut next: HashMap<&str, Offset> = HashMap::new();
-        let mut write = WriteBatch::default();
         let mut offsets = Vec::with_capacity(batch.appends.len());
-        for (topic, record) in &batch.appends {
-            let offset = next
-                .entry(topic.as_str())
-                .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
-            write.put_cf(self.cf(CF_LOG), log_key(topic, *offset), encode(record));
-            offsets.push(*offset);
-            *offset += 1;
-        }
-        for (topic, end) in &next {
-            let mut key = END_PREFIX.to_vec();
-            key.extend_from_slice(topic.as_bytes());
-            write.put_cf(self.cf(CF_META), key, end.to_be_bytes());
-        }
-        for (key, value) in &batch.state {
-            match value {
-                Some(value) => write.put_cf(self.cf(CF_STATE), key, value),
-                None => write.delete_cf(self.cf(CF_STATE), key),
+        self.with_db(|db| {
+            let mut write = WriteBatch::default();
+            for (topic, record) in &batch.appends {
+                let offset = next
+                    .entry(topic.as_str())
+                    .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
+                write.put_cf(cf(db, CF_LOG), log_key(topic, *offset), encode(record));
+                offsets.push(*offset);
+                *offset += 1;
             }
-        }
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db
-            .write_opt(write, &options)
-            .map_err(|source| LogError::Storage {
+            for (topic, end) in &next {
+                let mut key = END_PREFIX.to_vec();
+                key.extend_from_slice(topic.as_bytes());
+                write.put_cf(cf(db, CF_META), key, end.to_be_bytes());
+            }
+            for (key, value) in &batch.state {
+                match value {
+                    Some(value) => write.put_cf(cf(db, CF_STATE), key, value),
+                    None => write.delete_cf(cf(db, CF_STATE), key),
+                }
+            }
+            let mut options = WriteOptions::default();
+            options.set_sync(true);
+            db.write_opt(write, &options).map_err(|source| LogError::Storage {
                 doing: format!("appending {} record(s)", batch.appends.len()),
                 source,
-            })?;
+            })
+        })
+        .inspect_err(|_| self.broken.store(!self.read_only, Ordering::SeqCst))?;
         for (topic, end) in next {
             ends.insert(topic.to_owned(), end);
         }
@@ -600,38 +661,40 @@ impl Log for EmbeddedLog {
             return Ok(out);
         }
         let start = log_key(topic, from);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(CF_LOG), IteratorMode::From(&start, Direction::Forward));
         let mut prefix = topic.as_bytes().to_vec();
         prefix.push(0);
-        for item in iter {
-            let (key, value) = item.map_err(|source| LogError::Storage {
-                doing: format!("reading topic '{topic}'"),
-                source,
-            })?;
-            let Some(offset_bytes) = key.strip_prefix(prefix.as_slice()) else {
-                break;
-            };
-            let offset = offset_bytes
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| LogError::Corrupt {
-                    topic: topic.to_owned(),
-                    offset: from,
-                    reason: "a key's offset is not 8 bytes".to_owned(),
+        self.with_db(|db| {
+            let iter = db.iterator_cf(cf(db, CF_LOG), IteratorMode::From(&start, Direction::Forward));
+            for item in iter {
+                let (key, value) = item.map_err(|source| LogError::Storage {
+                    doing: format!("reading topic '{topic}'"),
+                    source,
                 })?;
-            if offset >= end {
-                break;
+                let Some(offset_bytes) = key.strip_prefix(prefix.as_slice()) else {
+                    break;
+                };
+                let offset =
+                    offset_bytes
+                        .try_into()
+                        .map(u64::from_be_bytes)
+                        .map_err(|_| LogError::Corrupt {
+                            topic: topic.to_owned(),
+                            offset: from,
+                            reason: "a key's offset is not 8 bytes".to_owned(),
+                        })?;
+                if offset >= end {
+                    break;
+                }
+                out.push(Entry {
+                    offset,
+                    record: decode(topic, offset, &value)?,
+                });
+                if out.len() >= max {
+                    break;
+                }
             }
-            out.push(Entry {
-                offset,
-                record: decode(topic, offset, &value)?,
-            });
-            if out.len() >= max {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -642,12 +705,13 @@ impl Log for EmbeddedLog {
     }
 
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
-        self.db
-            .get_cf(self.cf(CF_STATE), key)
-            .map_err(|source| LogError::Storage {
-                doing: "reading state".to_owned(),
-                source,
-            })
+        self.with_db(|db| {
+            db.get_cf(cf(db, CF_STATE), key)
+                .map_err(|source| LogError::Storage {
+                    doing: "reading state".to_owned(),
+                    source,
+                })
+        })
     }
 
     /// `snapshots/` inside the store's directory: a backup or copy of the directory takes them along, and
@@ -742,8 +806,13 @@ mod tests {
         ));
         // A record deleted behind the log's back (as a bad restore or a tampered file would): the check names it.
         restored
-            .db
-            .delete_cf(restored.cf(CF_LOG), log_key("clues", 2))
+            .with_db(|db| {
+                db.delete_cf(cf(db, CF_LOG), log_key("clues", 2))
+                    .map_err(|source| LogError::Storage {
+                        doing: "deleting".to_owned(),
+                        source,
+                    })
+            })
             .expect("delete");
         match restored.check() {
             Err(LogError::Corrupt { topic, offset, .. }) => {
