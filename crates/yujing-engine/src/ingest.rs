@@ -386,16 +386,17 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             files: inputs,
             skipped,
         } = collect_inputs(paths, feed)?;
-        let total: u64 = inputs
+        let sizes: Vec<u64> = inputs
             .iter()
             .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum();
+            .collect();
+        let total: u64 = sizes.iter().sum();
         let mut report = IngestReport {
             skipped,
             ..IngestReport::default()
         };
         let mut done = 0;
-        for (path, feed) in inputs {
+        for ((path, feed), size) in inputs.into_iter().zip(sizes) {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -413,7 +414,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             );
             report.total.add(&file_report);
             report.files.push(file_report);
-            done += std::fs::metadata(&path).map_or(0, |m| m.len());
+            done += size;
             progress(Progress { done, total });
         }
         Ok(report)

@@ -38,22 +38,20 @@ impl Limits {
     }
 }
 
+/// A request that arrived over TLS (a request extension the accept loop adds when `[server.tls]` is set).
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
+
 /// How long open connections get to finish once the server stops (event streams end at once).
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open connections finish (for at most ten
 /// seconds).
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
-    // Over TLS the request did arrive by HTTPS, whatever a client claims: what the page's cookie (`Secure`)
-    // and the forwarded URLs ask of a terminating proxy's `X-Forwarded-Proto` is said here by the server itself.
+    // Over TLS each request carries the fact (`Https`): the page's cookie is `Secure` without a proxy's
+    // `X-Forwarded-Proto` to say so.
     let app = match limits.tls {
-        Some(_) => app.layer(tower::util::MapRequestLayer::new(
-            |mut request: axum::extract::Request| {
-                let https = axum::http::HeaderValue::from_static("https");
-                request.headers_mut().insert("x-forwarded-proto", https);
-                request
-            },
-        )),
+        Some(_) => app.layer(axum::Extension(Https)),
         None => app,
     };
     let permits = Arc::new(Semaphore::new(limits.max_connections));

@@ -213,10 +213,11 @@ async fn session(State(shards): State<Arc<Shards>>, headers: axum::http::HeaderM
 
 async fn sign_in(
     State(shards): State<Arc<Shards>>,
+    https: Option<axum::Extension<crate::http::Https>>,
     headers: axum::http::HeaderMap,
     body: Result<Json<crate::console::SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    crate::console::sign_in_with(&shards.tokens, &headers, body).into_response()
+    crate::console::sign_in_with(&shards.tokens, https.is_some(), &headers, body).into_response()
 }
 
 async fn sign_out(State(shards): State<Arc<Shards>>, headers: axum::http::HeaderMap) -> Response {

@@ -438,16 +438,7 @@ async fn health_says_when_a_step_is_failing_and_recovers_with_the_next_that_succ
     let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
     let server = common::start(&dir.path().join("store"), &clock, None).await;
     let api = Client::new(&server);
-    let health = || async {
-        let response = api
-            .http
-            .get(format!("{}/health", api.base))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.unwrap_or(Value::Null))
-    };
+    let health = || public(&api, "/health");
     let (status, body) = health().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");

@@ -17,22 +17,10 @@ pub fn bootstrap() -> String {
             if let Ok(bootstrap) = std::env::var("YUJING_KAFKA_BOOTSTRAP") {
                 return bootstrap;
             }
-            let started = std::process::Command::new("bash")
-                .arg(control_script())
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
-            assert!(
-                started.status.success(),
-                "cannot start the test broker (bash .ci/setup installs java and maven):\n{}",
-                String::from_utf8_lossy(&started.stderr)
-            );
-            String::from_utf8_lossy(&started.stdout)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_owned()
+            control(
+                "start",
+                "cannot start the test broker (bash .ci/setup installs java and maven)",
+            )
         })
         .clone()
 }
@@ -44,12 +32,27 @@ pub fn sasl_bootstrap() -> String {
     if let Ok(address) = std::env::var("YUJING_KAFKA_SASL_BOOTSTRAP") {
         return address;
     }
-    let printed = std::process::Command::new("bash")
+    control("sasl", "cannot ask .ci/kafka for its SASL listener")
+}
+
+/// Runs `.ci/kafka <command>`; returns the last line it printed (an address), or fails saying `failing`.
+fn control(command: &str, failing: &str) -> String {
+    let ran = std::process::Command::new("bash")
         .arg(control_script())
-        .arg("sasl")
+        .arg(command)
         .output()
         .unwrap_or_else(|e| panic!("cannot run .ci/kafka: {e}"));
-    String::from_utf8_lossy(&printed.stdout).trim().to_owned()
+    assert!(
+        ran.status.success(),
+        "{failing}:\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    String::from_utf8_lossy(&ran.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// One test at a time: one restarts the broker, others run `yujing` processes that take both cores or time a

@@ -109,15 +109,18 @@ pub(crate) struct SignIn {
 /// CSRF token in the body.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    https: Option<axum::Extension<crate::http::Https>>,
     headers: HeaderMap,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    sign_in_with(&state.tokens, &headers, body)
+    sign_in_with(&state.tokens, https.is_some(), &headers, body)
 }
 
-/// The answer of `POST /api/v1/session` (also the sharded front's).
+/// The answer of `POST /api/v1/session` (also the sharded front's); `over_tls` when yujing itself served it
+/// over HTTPS (`[server.tls]`).
 pub(crate) fn sign_in_with(
     tokens: &Tokens,
+    over_tls: bool,
     headers: &HeaderMap,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -130,10 +133,11 @@ pub(crate) fn sign_in_with(
     })?;
     let session = tokens.sign_in(&request.token)?;
     tracing::info!(actor = %session.principal.actor.name, "signed in to the page");
-    // Secure when the page is served over HTTPS (by a terminating proxy that says so).
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    // Secure when the page is served over HTTPS: by yujing itself, or by a terminating proxy that says so.
+    let secure = over_tls
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         session.id,
