@@ -15,11 +15,12 @@ use sha2::{Digest, Sha256};
 use yujing_feeds::adapters::LinePosition;
 use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, Reject};
 use yujing_log::{Batch, Log, LogError, Record};
-use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
+use yujing_model::{Clue, DeadLetter, FeedId, PartyKey, RawPointer, RejectKind, SourceLocation};
 
 use crate::clock::Clock;
 use crate::shard::Shard;
 use crate::topics::{raw_topic, CLUES, DEADLETTER};
+use crate::vault::Vault;
 
 /// Raw units per atomic batch: bounds memory and the number of fsyncs.
 const UNITS_PER_BATCH: usize = 1000;
@@ -49,6 +50,9 @@ pub enum IngestError {
         /// The encoder's error.
         source: serde_json::Error,
     },
+    /// A raw unit could not be sealed.
+    #[error("cannot seal a raw unit")]
+    Seal(#[from] crate::vault::VaultError),
     /// A state entry could not be decoded.
     #[error("corrupt ingest state for {key}: {reason}")]
     CorruptState {
@@ -144,6 +148,8 @@ pub struct Ingestor<'a, L: Log + ?Sized> {
     clock: &'a dyn Clock,
     shard: Shard,
     part_bytes: usize,
+    /// Seals each raw unit before it is written.
+    vault: Vault,
 }
 
 /// A JSON Lines file larger than this is read, decoded and written a part at a time (at line breaks), so memory
@@ -297,6 +303,9 @@ pub struct PreparedInput {
     /// Per record of `decoded`: its clue (its raw pointer still to be set) or why it was rejected; `None` for a
     /// record that is not a dispute or was rejected while decoding, and once taken.
     normalized: Vec<Option<Result<Clue, Reject>>>,
+    /// Per unit of `decoded`: the parties it names (its clues' and the numbers in its bytes), sorted, which its
+    /// sealed form is for (see [`crate::vault`]).
+    unit_parties: Vec<Vec<PartyKey>>,
 }
 
 impl PreparedInput {
@@ -314,7 +323,7 @@ impl PreparedInput {
         start: LinePosition,
     ) -> PreparedInput {
         let decoded = adapters::decode_from(feed, file, bytes, normalizer.rules(), start);
-        let normalized = decoded
+        let normalized: Vec<_> = decoded
             .records
             .iter()
             .map(|record| match &record.outcome {
@@ -330,11 +339,13 @@ impl PreparedInput {
                 _ => None,
             })
             .collect();
+        let unit_parties = unit_parties(normalizer, &decoded, &normalized);
         PreparedInput {
             feed,
             file: file.to_owned(),
             decoded,
             normalized,
+            unit_parties,
         }
     }
 
@@ -349,6 +360,30 @@ impl PreparedInput {
     }
 }
 
+/// The parties each unit of `decoded` names: those of its records' clues, and every phone and ID number written
+/// in its bytes (a rejected record, a number in free text), sorted and without repeats.
+fn unit_parties(
+    normalizer: &Normalizer,
+    decoded: &DecodedInput,
+    normalized: &[Option<Result<Clue, Reject>>],
+) -> Vec<Vec<PartyKey>> {
+    let mut parties: Vec<Vec<PartyKey>> = decoded
+        .units
+        .iter()
+        .map(|unit| normalizer.hasher().keys_in(&String::from_utf8_lossy(&unit.bytes)))
+        .collect();
+    for (record, outcome) in decoded.records.iter().zip(normalized) {
+        if let (Some(Ok(clue)), Some(keys)) = (outcome, parties.get_mut(record.unit)) {
+            keys.extend(clue.parties.iter().flat_map(|p| p.keys.iter().cloned()));
+        }
+    }
+    for keys in &mut parties {
+        keys.sort();
+        keys.dedup();
+    }
+    parties
+}
+
 impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// An ingestor writing to `log`, normalizing with `normalizer`, stamping times from `clock`.
     pub fn new(log: &'a L, normalizer: &'a Normalizer, clock: &'a dyn Clock) -> Ingestor<'a, L> {
@@ -358,6 +393,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             clock,
             shard: Shard::WHOLE,
             part_bytes: PART_BYTES,
+            vault: Vault::new(normalizer.hasher()),
         }
     }
 
@@ -477,13 +513,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut start = 0;
         while start < input.decoded.units.len() {
             let end = (start + UNITS_PER_BATCH).min(input.decoded.units.len());
-            self.write_chunk(
-                input.feed,
-                &input.decoded,
-                &mut input.normalized,
-                start..end,
-                &mut report,
-            )?;
+            self.write_chunk(&mut input, start..end, &mut report)?;
             start = end;
         }
         Ok(report)
@@ -562,16 +592,23 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// Writes the raw units `units` of `decoded` and the clues and dead letters of their records, in one batch.
     fn write_chunk(
         &self,
-        feed: FeedId,
-        decoded: &DecodedInput,
-        normalized: &mut [Option<Result<Clue, Reject>>],
+        input: &mut PreparedInput,
         units: std::ops::Range<usize>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
+        let PreparedInput {
+            feed,
+            decoded,
+            normalized,
+            unit_parties,
+            ..
+        } = input;
+        let (feed, decoded) = (*feed, &*decoded);
         let claims = self.claims(decoded, normalized, units.clone());
         let mut chunk = Chunk {
             feed,
             decoded,
+            unit_parties,
             now: self.clock.now(),
             topic: raw_topic(feed),
             batch: Batch::new(),
@@ -661,6 +698,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut next_raw = self.log.end_offset(&chunk.topic)?;
         let mut raw_offsets = Vec::with_capacity(units.len());
         let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut sealer = self.vault.sealer(self.log);
+        let first = units.start;
         for (index, unit) in chunk.decoded.units[units].iter().enumerate() {
             if owned.is_some_and(|owned| !owned[index]) {
                 // No record of it is this shard's: the shard that keeps them logs it.
@@ -679,11 +718,16 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             let offset = match known {
                 Some(offset) => offset,
                 None => {
+                    let parties = chunk
+                        .unit_parties
+                        .get(first + index)
+                        .map_or(&[][..], Vec::as_slice);
+                    let value = sealer.seal(&unit.bytes, parties, &mut chunk.batch)?;
                     chunk.batch.append(
                         chunk.topic.clone(),
                         Record {
                             key: encode("a raw unit's location", &unit.location)?,
-                            value: unit.bytes.clone(),
+                            value,
                             timestamp_ms: chunk.now.timestamp_millis(),
                         },
                     );
@@ -792,6 +836,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
 struct Chunk<'a> {
     feed: FeedId,
     decoded: &'a DecodedInput,
+    /// The parties each unit of `decoded` names (see [`PreparedInput`]).
+    unit_parties: &'a [Vec<PartyKey>],
     /// When the chunk is written (every record's append time).
     now: DateTime<Utc>,
     /// The feed's raw topic.

@@ -20,6 +20,7 @@
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`vocab`]: the category words no table maps, for `yujing vocab`.
+//! - [`vault`]: raw units sealed at rest under one key per person, and erasing a person (crypto-shredding).
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
 
 pub mod clock;
@@ -39,6 +40,7 @@ pub mod sources;
 pub mod store;
 pub mod tables;
 pub mod topics;
+pub mod vault;
 pub mod vocab;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};

@@ -32,6 +32,11 @@ impl Normalizer {
         }
     }
 
+    /// The party hasher (keyed with the deployment's secret).
+    pub fn hasher(&self) -> &PartyHasher {
+        &self.hasher
+    }
+
     /// The feed rules.
     pub fn rules(&self) -> &FeedRules {
         &self.rules

@@ -92,6 +92,33 @@ impl PartyHasher {
         normalize_account(account).map(|a| self.key(PartyKeyKind::Account, &a))
     }
 
+    /// The keys of the phone and ID numbers written anywhere in `text` (a description, a raw record's bytes),
+    /// found as [`redact`] finds them, sorted and without repeats. A raw unit is sealed for these people too, so
+    /// that erasing a person also covers the records that named them only in free text.
+    pub fn keys_in(&self, text: &str) -> Vec<PartyKey> {
+        let text = fold_width(text);
+        if !enough_digits(&text) {
+            return Vec::new();
+        }
+        let mut keys: Vec<PartyKey> = all_groups(&text, id_pattern())
+            .filter_map(|id| self.id_key(id))
+            .chain(all_groups(&text, phone_pattern()).filter_map(|phone| self.phone_key(phone)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// A 32-byte key for `purpose`, derived from the deployment's secret (HMAC-SHA256 of the purpose, the
+    /// expand step of HKDF with the secret as its key). Different purposes give unrelated keys, and none of them
+    /// can be told from a party key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"derive\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Per-character tokens of a full personal name (see [`NameTokens`]), or `None` for anonymous or partial
     /// names. Two spellings of one name (`张伟`, `张玮`) share their surname token and their sound tokens.
     pub fn name_tokens(&self, name: &str) -> Option<NameTokens> {
@@ -309,6 +336,18 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// Capture group 1 of every match of `re` in `text`, searched as [`replace_group`] searches.
+fn all_groups<'t>(text: &'t str, re: &'static Regex) -> impl Iterator<Item = &'t str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let caps = re.captures(rest)?;
+        let group = caps.get(1)?;
+        let found = &rest[group.start()..group.end()];
+        rest = &rest[group.end()..];
+        Some(found)
+    })
+}
+
 /// Replaces capture group 1 of every match, keeping the delimiters the pattern consumed around it.
 /// Matches are searched repeatedly so adjacent numbers sharing a delimiter are all found.
 fn replace_group(text: &str, re: &Regex, mask: impl Fn(&str) -> String) -> String {
@@ -433,6 +472,20 @@ mod tests {
         ] {
             assert_eq!(redact(text), text);
         }
+    }
+
+    #[test]
+    fn finds_the_keys_of_the_numbers_in_a_text() {
+        let hasher = hasher();
+        let text = "来电人电话139-6275-1208，身份证３２０６８２１９７８０５１２６６１７，又拨13962751208；房号1201室";
+        let keys = hasher.keys_in(text);
+        let phone = hasher.phone_key("13962751208").expect("phone");
+        let id = hasher.id_key("320682197805126617").expect("id");
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.contains(&phone) && keys.contains(&id));
+        assert!(hasher.keys_in("2026-01-28 房号1201室").is_empty());
+        assert_ne!(hasher.derive_key("a"), hasher.derive_key("b"));
+        assert_eq!(hasher.derive_key("a"), hasher.derive_key("a"));
     }
 
     #[test]

@@ -1,0 +1,570 @@
+//! Raw units sealed at rest under one key per person, so that a person can be erased: crypto-shredding.
+//!
+//! The raw topics keep every report exactly as delivered, names, phone and ID numbers included; they are the
+//! evidence behind each clue. An append-only log cannot delete one person's records from the middle of a topic,
+//! so instead each raw unit is encrypted before it is written, under a key that only exists while every person
+//! it names does:
+//! - Each **person key** (32 random bytes) belongs to one party key (a phone, an ID number, an account, a full
+//!   name). It is kept in the log's state, itself encrypted under the **vault key**, which is derived from the
+//!   deployment's secret and never stored. So the store's files alone (a stolen disk, a copied backup) reveal no
+//!   raw unit.
+//! - A **unit's key** is derived from the vault key and the person keys of every party the unit names: the
+//!   parties of its clues, and every phone and ID number written anywhere in its bytes. A unit that names
+//!   nobody is sealed under the vault key alone.
+//! - **Erasing** a party ([`erase`]) deletes its person key and logs the erasure as an event on
+//!   [`ERASURES`]. Every unit that named it can no longer be opened, by anyone, while the rest stay readable.
+//!   The clues keep only masked values and keyed hashes, which the erasure does not touch.
+//!
+//! # Layout
+//! ```text
+//! sealed unit   "\0YJV\x01" | parties (u8) | per party: kind (u8), hash length (u8), hash, key id (8)
+//!               | nonce (24) | XChaCha20-Poly1305(unit key, nonce, unit bytes, aad = everything before the nonce)
+//! unit key      HMAC-SHA256(vault key, "unit\0" | person key of each party, in the order listed)
+//! person key    state vault/key/<kind>/<hash> → key id (8) | nonce (24)
+//!               | XChaCha20-Poly1305(vault key, nonce, person key, aad = the state key)
+//! erased        state vault/erased/<kind>/<hash> → offset of the erasure's event on `erasures`
+//! ```
+//! A raw unit never starts with a NUL byte (it is a JSON line, a CSV row, XML or an exchange envelope), so a
+//! value without the magic is one written before sealing began and is read as it is.
+//!
+//! # Invariants
+//! - No raw unit reaches the log unsealed: [`UnitSealer::seal`] is the only way the ingestor writes one.
+//! - A person key is written in the same batch as the first unit sealed under it, so a unit on the log always
+//!   has its keys beside it, until an erasure.
+//! - A person key never leaves the state unwrapped, and is never logged or printed.
+
+use std::collections::HashMap;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use yujing_feeds::pii::PartyHasher;
+use yujing_log::{Batch, Log, LogError, Offset, Record};
+use yujing_model::{PartyKey, PartyKeyKind};
+
+/// The topic of erasure events ([`Erasure`]): who was erased, when, by whom and why.
+pub const ERASURES: &str = "erasures";
+
+const MAGIC: &[u8] = b"\0YJV\x01";
+const NONCE_LEN: usize = 24;
+const KEY_ID_LEN: usize = 8;
+const KEY_PREFIX: &str = "vault/key/";
+const ERASED_PREFIX: &str = "vault/erased/";
+
+/// What can go wrong sealing or opening a raw unit, or erasing a person.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The system's random source failed.
+    #[error("no random bytes for a key or nonce: {0}")]
+    Random(String),
+    /// A sealed unit or a stored person key does not authenticate or is cut short.
+    #[error("{what} is corrupt: {reason}")]
+    Corrupt {
+        /// The unit or key.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A sealed unit names a party whose key is missing, and no erasure of it is recorded.
+    #[error("the key of party {kind:?} {hash} is missing, and no erasure of it is recorded")]
+    MissingKey {
+        /// The party key's kind.
+        kind: PartyKeyKind,
+        /// The party key's hash.
+        hash: String,
+    },
+    /// An erasure event could not be encoded.
+    #[error("encoding an erasure event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// A person's key: its id (which tells a key from the one made after an erasure) and its bytes.
+#[derive(Clone)]
+struct PersonKey {
+    id: [u8; KEY_ID_LEN],
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for PersonKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("PersonKey").field("id", &self.id).finish()
+    }
+}
+
+/// The vault key and the operations under it. Derived from the deployment's secret; never stored.
+#[derive(Clone)]
+pub struct Vault {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault { .. }")
+    }
+}
+
+/// A raw unit read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsealed {
+    /// Sealed, and opened: the bytes as received.
+    Opened(Vec<u8>),
+    /// Written before sealing began: the bytes as received, never encrypted.
+    Clear(Vec<u8>),
+    /// It names a party that has been erased: it can no longer be read.
+    Erased(Vec<PartyKey>),
+}
+
+/// An erasure, as logged on [`ERASURES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// When it was done (wall time).
+    pub erased_at: DateTime<Utc>,
+    /// The party keys erased.
+    pub parties: Vec<PartyKey>,
+    /// How many of them had a key, that is, had raw units sealed under them.
+    pub keys_destroyed: usize,
+    /// Who asked (an operator's name or the command line's user).
+    pub actor: String,
+    /// Why (redacted of phone and ID numbers).
+    pub reason: String,
+}
+
+fn kind_code(kind: PartyKeyKind) -> u8 {
+    match kind {
+        PartyKeyKind::Phone => 1,
+        PartyKeyKind::IdNumber => 2,
+        PartyKeyKind::Name => 3,
+        PartyKeyKind::Account => 4,
+    }
+}
+
+fn kind_of(code: u8) -> Option<PartyKeyKind> {
+    Some(match code {
+        1 => PartyKeyKind::Phone,
+        2 => PartyKeyKind::IdNumber,
+        3 => PartyKeyKind::Name,
+        4 => PartyKeyKind::Account,
+        _ => return None,
+    })
+}
+
+fn kind_name(kind: PartyKeyKind) -> &'static str {
+    match kind {
+        PartyKeyKind::Phone => "phone",
+        PartyKeyKind::IdNumber => "id_number",
+        PartyKeyKind::Name => "name",
+        PartyKeyKind::Account => "account",
+    }
+}
+
+fn key_state_key(party: &PartyKey) -> Vec<u8> {
+    format!("{KEY_PREFIX}{}/{}", kind_name(party.kind), party.hash).into_bytes()
+}
+
+fn erased_state_key(party: &PartyKey) -> Vec<u8> {
+    format!("{ERASED_PREFIX}{}/{}", kind_name(party.kind), party.hash).into_bytes()
+}
+
+fn random<const N: usize>() -> Result<[u8; N], VaultError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| VaultError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+impl Vault {
+    /// The vault of the deployment whose party keys `hasher` makes (both come from its secret).
+    pub fn new(hasher: &PartyHasher) -> Vault {
+        Vault {
+            key: hasher.derive_key("yujing raw vault v1"),
+        }
+    }
+
+    fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(key.into())
+    }
+
+    fn unit_key(&self, keys: &[PersonKey]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"unit\0");
+        for key in keys {
+            mac.update(&key.key);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn wrap(&self, party: &PartyKey, key: &PersonKey) -> Result<Vec<u8>, VaultError> {
+        let nonce: [u8; NONCE_LEN] = random()?;
+        let aad = key_state_key(party);
+        let sealed = Vault::cipher(&self.key)
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &key.key,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Random("sealing a person key failed".to_owned()))?;
+        let mut out = Vec::with_capacity(KEY_ID_LEN + NONCE_LEN + sealed.len());
+        out.extend_from_slice(&key.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn unwrap_key(&self, party: &PartyKey, stored: &[u8]) -> Result<PersonKey, VaultError> {
+        let corrupt = |reason: &str| VaultError::Corrupt {
+            what: format!("the stored key of party {:?} {}", party.kind, party.hash),
+            reason: reason.to_owned(),
+        };
+        if stored.len() < KEY_ID_LEN + NONCE_LEN {
+            return Err(corrupt("cut short"));
+        }
+        let (id, rest) = stored.split_at(KEY_ID_LEN);
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let aad = key_state_key(party);
+        let key = Vault::cipher(&self.key)
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| corrupt("it does not authenticate under this deployment's secret"))?;
+        Ok(PersonKey {
+            id: id.try_into().expect("split at its length"),
+            key: key.try_into().map_err(|_| corrupt("not 32 bytes"))?,
+        })
+    }
+
+    /// A person key as stored in `log`'s state, if any.
+    fn stored_key<L: Log + ?Sized>(
+        &self,
+        log: &L,
+        party: &PartyKey,
+    ) -> Result<Option<PersonKey>, VaultError> {
+        log.state(&key_state_key(party))?
+            .map(|stored| self.unwrap_key(party, &stored))
+            .transpose()
+    }
+
+    /// Opens a raw unit's value as stored on `log`.
+    pub fn open<L: Log + ?Sized>(&self, log: &L, value: &[u8]) -> Result<Unsealed, VaultError> {
+        let Some(body) = value.strip_prefix(MAGIC) else {
+            return Ok(Unsealed::Clear(value.to_vec()));
+        };
+        let corrupt = |reason: &str| VaultError::Corrupt {
+            what: "a sealed raw unit".to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (&count, mut rest) = body.split_first().ok_or_else(|| corrupt("cut short"))?;
+        let mut listed = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let [code, len, tail @ ..] = rest else {
+                return Err(corrupt("cut short in its parties"));
+            };
+            let kind = kind_of(*code).ok_or_else(|| corrupt("an unknown party kind"))?;
+            let len = *len as usize;
+            if tail.len() < len + KEY_ID_LEN {
+                return Err(corrupt("cut short in its parties"));
+            }
+            let hash = std::str::from_utf8(&tail[..len]).map_err(|_| corrupt("a party hash is not text"))?;
+            let id: [u8; KEY_ID_LEN] = tail[len..len + KEY_ID_LEN]
+                .try_into()
+                .expect("sliced to its length");
+            listed.push((
+                PartyKey {
+                    kind,
+                    hash: hash.to_owned(),
+                },
+                id,
+            ));
+            rest = &tail[len + KEY_ID_LEN..];
+        }
+        if rest.len() < NONCE_LEN {
+            return Err(corrupt("cut short before its nonce"));
+        }
+        let header_len = value.len() - rest.len();
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let mut keys = Vec::with_capacity(listed.len());
+        let mut erased = Vec::new();
+        for (party, id) in listed {
+            match self.stored_key(log, &party)? {
+                Some(key) if key.id == id => keys.push(key),
+                // No key, or the key made after an erasure: erased, if the erasure is on record.
+                _ if log.state(&erased_state_key(&party))?.is_some() => erased.push(party),
+                _ => {
+                    return Err(VaultError::MissingKey {
+                        kind: party.kind,
+                        hash: party.hash,
+                    })
+                }
+            }
+        }
+        if !erased.is_empty() {
+            return Ok(Unsealed::Erased(erased));
+        }
+        let opened = Vault::cipher(&self.unit_key(&keys))
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &value[..header_len],
+                },
+            )
+            .map_err(|_| corrupt("it does not authenticate"))?;
+        Ok(Unsealed::Opened(opened))
+    }
+
+    /// A sealer of the raw units of one batch written to `log`.
+    pub fn sealer<'a, L: Log + ?Sized>(&'a self, log: &'a L) -> UnitSealer<'a, L> {
+        UnitSealer {
+            vault: self,
+            log,
+            pending: HashMap::new(),
+        }
+    }
+}
+
+/// Seals raw units for one batch: finds each party's person key in the log's state, or makes it and adds it to
+/// the batch (see the module documentation).
+pub struct UnitSealer<'a, L: Log + ?Sized> {
+    vault: &'a Vault,
+    log: &'a L,
+    /// Keys found or made for this batch (made ones are not in the log's state until the batch is written).
+    pending: HashMap<PartyKey, PersonKey>,
+}
+
+impl<L: Log + ?Sized> std::fmt::Debug for UnitSealer<'_, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitSealer")
+            .field("keys", &self.pending.len())
+            .finish()
+    }
+}
+
+impl<L: Log + ?Sized> UnitSealer<'_, L> {
+    fn person_key(&mut self, party: &PartyKey, batch: &mut Batch) -> Result<PersonKey, VaultError> {
+        if let Some(key) = self.pending.get(party) {
+            return Ok(key.clone());
+        }
+        let key = match self.vault.stored_key(self.log, party)? {
+            Some(key) => key,
+            None => {
+                let key = PersonKey {
+                    id: random()?,
+                    key: random()?,
+                };
+                batch.put_state(key_state_key(party), self.vault.wrap(party, &key)?);
+                key
+            }
+        };
+        self.pending.insert(party.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// `bytes` sealed for `parties` (sorted, without repeats); a key made for a party is added to `batch`.
+    pub fn seal(
+        &mut self,
+        bytes: &[u8],
+        parties: &[PartyKey],
+        batch: &mut Batch,
+    ) -> Result<Vec<u8>, VaultError> {
+        // At most 255 parties fit the header; a unit naming more is sealed for the first 255, which is still
+        // sealed, but erasing a later one would not reach it. No feed's record comes near.
+        let parties = &parties[..parties.len().min(u8::MAX as usize)];
+        let mut keys = Vec::with_capacity(parties.len());
+        let mut out = Vec::with_capacity(bytes.len() + 64 + parties.len() * 80);
+        out.extend_from_slice(MAGIC);
+        out.push(parties.len() as u8);
+        for party in parties {
+            let key = self.person_key(party, batch)?;
+            out.push(kind_code(party.kind));
+            out.push(party.hash.len().min(u8::MAX as usize) as u8);
+            out.extend_from_slice(&party.hash.as_bytes()[..party.hash.len().min(u8::MAX as usize)]);
+            out.extend_from_slice(&key.id);
+            keys.push(key);
+        }
+        let nonce: [u8; NONCE_LEN] = random()?;
+        let sealed = Vault::cipher(&self.vault.unit_key(&keys))
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: bytes,
+                    aad: &out,
+                },
+            )
+            .map_err(|_| VaultError::Random("sealing a raw unit failed".to_owned()))?;
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+}
+
+/// Erases `parties`: deletes their person keys, so that no raw unit naming any of them can be opened again, and
+/// logs the erasure on [`ERASURES`], in one batch. Returns the event and its offset. A party without a key (no
+/// unit named it) is recorded too, so that a later unit sealed under a new key is not taken for a lost one.
+pub fn erase<L: Log + ?Sized>(
+    log: &L,
+    parties: &[PartyKey],
+    actor: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(Erasure, Offset), VaultError> {
+    let mut parties = parties.to_vec();
+    parties.sort();
+    parties.dedup();
+    let mut batch = Batch::new();
+    let mut keys_destroyed = 0;
+    let offset = log.end_offset(ERASURES)?;
+    for party in &parties {
+        if log.state(&key_state_key(party))?.is_some() {
+            keys_destroyed += 1;
+            batch.delete_state(key_state_key(party));
+        }
+        batch.put_state(erased_state_key(party), offset.to_be_bytes().to_vec());
+    }
+    let erasure = Erasure {
+        erased_at: now,
+        parties,
+        keys_destroyed,
+        actor: yujing_feeds::pii::redact(actor),
+        reason: yujing_feeds::pii::redact(reason),
+    };
+    batch.append(
+        ERASURES,
+        Record {
+            key: Vec::new(),
+            value: serde_json::to_vec(&erasure)?,
+            timestamp_ms: now.timestamp_millis(),
+        },
+    );
+    let offsets = log.write(batch)?;
+    Ok((erasure, offsets.first().copied().unwrap_or(offset)))
+}
+
+/// Every erasure logged, in order.
+pub fn erasures<L: Log + ?Sized>(log: &L) -> Result<Vec<(Offset, Erasure)>, VaultError> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    loop {
+        let page = log.read(ERASURES, next, 1024)?;
+        let Some(last) = page.last() else { break };
+        next = last.offset + 1;
+        for entry in page {
+            out.push((entry.offset, serde_json::from_slice(&entry.record.value)?));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yujing_log::EmbeddedLog;
+
+    fn hasher() -> PartyHasher {
+        PartyHasher::new(b"0123456789abcdef-vault-test").expect("long enough")
+    }
+
+    fn sealed(log: &EmbeddedLog, vault: &Vault, bytes: &[u8], parties: &[PartyKey]) -> Vec<u8> {
+        let mut batch = Batch::new();
+        let value = vault
+            .sealer(log)
+            .seal(bytes, parties, &mut batch)
+            .expect("sealed");
+        log.write(batch).expect("keys written");
+        value
+    }
+
+    #[test]
+    fn a_sealed_unit_opens_until_one_of_its_parties_is_erased() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = EmbeddedLog::open(dir.path()).expect("log");
+        let hasher = hasher();
+        let vault = Vault::new(&hasher);
+        let phone = hasher.phone_key("13962751208").expect("phone");
+        let id = hasher.id_key("320682197805126617").expect("id");
+        let record = "来电人13962751208，身份证320682197805126617".as_bytes();
+        let both = sealed(&log, &vault, record, &[phone.clone(), id.clone()]);
+        let only_id = sealed(&log, &vault, b"id only", std::slice::from_ref(&id));
+        let nobody = sealed(&log, &vault, b"nobody", &[]);
+        assert!(!both.windows(11).any(|w| w == b"13962751208"), "sealed");
+        assert_eq!(
+            vault.open(&log, &both).expect("open"),
+            Unsealed::Opened(record.to_vec())
+        );
+        assert_eq!(
+            vault.open(&log, b"{\"legacy\":1}").expect("open"),
+            Unsealed::Clear(b"{\"legacy\":1}".to_vec())
+        );
+
+        let (erasure, _) = erase(
+            &log,
+            std::slice::from_ref(&phone),
+            "管理员",
+            "本人申请",
+            Utc::now(),
+        )
+        .expect("erase");
+        assert_eq!(erasure.keys_destroyed, 1);
+        assert_eq!(
+            vault.open(&log, &both).expect("open"),
+            Unsealed::Erased(vec![phone.clone()])
+        );
+        assert_eq!(
+            vault.open(&log, &only_id).expect("open"),
+            Unsealed::Opened(b"id only".to_vec())
+        );
+        assert_eq!(
+            vault.open(&log, &nobody).expect("open"),
+            Unsealed::Opened(b"nobody".to_vec())
+        );
+        assert_eq!(erasures(&log).expect("read").len(), 1);
+
+        // A later report by the same person gets a new key; the old units stay erased.
+        let later = sealed(&log, &vault, b"later", std::slice::from_ref(&phone));
+        assert_eq!(
+            vault.open(&log, &later).expect("open"),
+            Unsealed::Opened(b"later".to_vec())
+        );
+        assert_eq!(
+            vault.open(&log, &both).expect("open"),
+            Unsealed::Erased(vec![phone])
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_or_another_secret_is_refused_not_misread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = EmbeddedLog::open(dir.path()).expect("log");
+        let hasher = hasher();
+        let vault = Vault::new(&hasher);
+        let phone = hasher.phone_key("13962751208").expect("phone");
+        let value = sealed(&log, &vault, b"a report", std::slice::from_ref(&phone));
+        for at in [MAGIC.len() + 3, value.len() - 1, value.len() - 20] {
+            let mut flipped = value.clone();
+            flipped[at] ^= 1;
+            assert!(vault.open(&log, &flipped).is_err(), "byte {at} flipped");
+        }
+        assert!(vault.open(&log, &value[..value.len() - 30]).is_err(), "cut short");
+        let other = Vault::new(&PartyHasher::new(b"another-secret-of-16-bytes").expect("long enough"));
+        let err = other.open(&log, &value).expect_err("another secret");
+        assert!(err.to_string().contains("does not authenticate"), "{err}");
+        // A missing key with no erasure on record is an error, not an erasure.
+        let mut batch = Batch::new();
+        batch.delete_state(key_state_key(&phone));
+        log.write(batch).expect("deleted");
+        assert!(matches!(
+            vault.open(&log, &value),
+            Err(VaultError::MissingKey { .. })
+        ));
+    }
+}
