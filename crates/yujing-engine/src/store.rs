@@ -8,6 +8,7 @@ use std::sync::Arc;
 use yujing_log::{Batch, EmbeddedLog, KafkaLog, Log, LogError};
 
 use crate::config::{Backend, StoreConfig};
+use crate::vault::{Unsealed, Vault, VaultError};
 
 /// Why the configured store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -262,6 +263,18 @@ pub enum MaintenanceError {
         /// The first problem.
         source: Box<LogError>,
     },
+    /// A raw unit could not be opened: it does not authenticate, or a key is missing without an erasure.
+    #[error("{what}: raw unit {topic}@{offset} cannot be opened")]
+    Raw {
+        /// `the store at DIR`, or `the copy at DIR`.
+        what: String,
+        /// The raw topic.
+        topic: String,
+        /// The unit's offset.
+        offset: u64,
+        /// Why.
+        source: Box<VaultError>,
+    },
     /// The copy could not be written.
     #[error("cannot back up {from} to {to}")]
     Backup {
@@ -274,16 +287,44 @@ pub enum MaintenanceError {
     },
 }
 
-/// Every topic of the embedded store read back, dense from 0 to its end, each block's checksum verified: each
-/// topic's count. Works beside a writer.
-pub fn check(store: &StoreConfig) -> Result<Vec<(String, u64)>, MaintenanceError> {
+/// What [`check`] found: every topic's count, and how the raw units opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCheck {
+    /// Each topic and its record count, sorted by topic.
+    pub topics: Vec<(String, u64)>,
+    /// Raw units sealed and opened under their keys.
+    pub raw_sealed: u64,
+    /// Raw units written before sealing began: in clear on disk.
+    pub raw_clear: u64,
+    /// Raw units that name an erased party: unreadable, as meant.
+    pub raw_erased: u64,
+}
+
+impl std::fmt::Display for StoreCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (topic, count) in &self.topics {
+            writeln!(f, "{topic:<32} {count:>10}")?;
+        }
+        writeln!(
+            f,
+            "raw units: {} sealed and opened, {} erased (unreadable), {} in clear (written before sealing)",
+            self.raw_sealed, self.raw_erased, self.raw_clear
+        )?;
+        writeln!(f, "ok: {} topics, every record read back", self.topics.len())
+    }
+}
+
+/// Every topic of the embedded store read back, dense from 0 to its end, each block's checksum verified, and
+/// every raw unit opened with `vault` (the deployment's): each topic's count and how the raw units opened.
+/// Works beside a writer.
+pub fn check(store: &StoreConfig, vault: &Vault) -> Result<StoreCheck, MaintenanceError> {
     let dir = embedded_dir(store)?;
-    check_at(dir, "the store")
+    check_at(dir, "the store", vault)
 }
 
 /// A consistent copy of the embedded store in `to` (a RocksDB checkpoint), checked like [`check`]; returns the
 /// copy's topic count. Needs the store's writer.
-pub fn backup(store: &StoreConfig, to: &Path) -> Result<usize, MaintenanceError> {
+pub fn backup(store: &StoreConfig, to: &Path, vault: &Vault) -> Result<usize, MaintenanceError> {
     let dir = embedded_dir(store)?;
     if to.exists() {
         return Err(MaintenanceError::TargetExists(to.to_path_buf()));
@@ -297,7 +338,7 @@ pub fn backup(store: &StoreConfig, to: &Path) -> Result<usize, MaintenanceError>
         to: to.to_path_buf(),
         source: Box::new(source),
     })?;
-    Ok(check_at(to, "the copy")?.len())
+    Ok(check_at(to, "the copy", vault)?.topics.len())
 }
 
 /// The embedded store's directory, if it holds one.
@@ -312,12 +353,41 @@ fn embedded_dir(store: &StoreConfig) -> Result<&Path, MaintenanceError> {
 }
 
 /// Reads the embedded store at `dir` back; `what` names it in the error.
-fn check_at(dir: &Path, what: &str) -> Result<Vec<(String, u64)>, MaintenanceError> {
+fn check_at(dir: &Path, what: &str, vault: &Vault) -> Result<StoreCheck, MaintenanceError> {
+    let what = format!("{what} at {}", dir.display());
     let failed = |source| MaintenanceError::Check {
-        what: format!("{what} at {}", dir.display()),
+        what: what.clone(),
         source: Box::new(source),
     };
-    EmbeddedLog::open_read_only(dir)
-        .and_then(|log| log.check())
-        .map_err(failed)
+    let log = EmbeddedLog::open_read_only(dir).map_err(failed)?;
+    let topics = log.check().map_err(failed)?;
+    let mut checked = StoreCheck {
+        topics,
+        ..StoreCheck::default()
+    };
+    for (topic, _) in checked.topics.iter().filter(|(t, _)| t.starts_with("raw.")) {
+        let mut next = 0;
+        loop {
+            let page = log.read(topic, next, 4096).map_err(failed)?;
+            let Some(last) = page.last() else { break };
+            next = last.offset + 1;
+            for entry in page {
+                let opened =
+                    vault
+                        .open(&log, &entry.record.value)
+                        .map_err(|source| MaintenanceError::Raw {
+                            what: what.clone(),
+                            topic: topic.clone(),
+                            offset: entry.offset,
+                            source: Box::new(source),
+                        })?;
+                match opened {
+                    Unsealed::Opened(_) => checked.raw_sealed += 1,
+                    Unsealed::Clear(_) => checked.raw_clear += 1,
+                    Unsealed::Erased(_) => checked.raw_erased += 1,
+                }
+            }
+        }
+    }
+    Ok(checked)
 }

@@ -79,6 +79,19 @@ pub enum VaultError {
         /// The party key's hash.
         hash: String,
     },
+    /// A value given to name a person to erase is not one.
+    #[error("{what} is not {expected}")]
+    NotAParty {
+        /// What was given, masked.
+        what: String,
+        /// What it should have been.
+        expected: &'static str,
+    },
+    /// An erasure names nobody.
+    #[error(
+        "name at least one person to erase: a party key, a phone, an ID number, an account or a full name"
+    )]
+    NobodyNamed,
     /// An erasure event could not be encoded.
     #[error("encoding an erasure event: {0}")]
     Encode(#[from] serde_json::Error),
@@ -134,6 +147,130 @@ pub struct Erasure {
     pub actor: String,
     /// Why (redacted of phone and ID numbers).
     pub reason: String,
+}
+
+/// Who to erase, as an operator names them: party keys as yujing shows them (`yujing clues`, a cluster's
+/// parties), or the values themselves, which are hashed with the deployment's secret and never kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    /// Party keys.
+    #[serde(default)]
+    pub parties: Vec<PartyKey>,
+    /// Phone numbers.
+    #[serde(default)]
+    pub phones: Vec<String>,
+    /// 18-character ID numbers.
+    #[serde(default)]
+    pub id_numbers: Vec<String>,
+    /// Platform account ids.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Full personal names (a weak key: every namesake's raw units are erased too).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Why (the person's request, its reference): logged with the erasure, redacted.
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl ErasureRequest {
+    /// The party keys named, hashed with `hasher`; fails naming (masked) a value that is not what it claims.
+    pub fn party_keys(&self, hasher: &PartyHasher) -> Result<Vec<PartyKey>, VaultError> {
+        use yujing_feeds::pii;
+        let mut keys = self.parties.clone();
+        let not = |what: String, expected| VaultError::NotAParty { what, expected };
+        for phone in &self.phones {
+            keys.push(
+                hasher
+                    .phone_key(phone)
+                    .ok_or_else(|| not(pii::redact(phone), "a phone number"))?,
+            );
+        }
+        for id in &self.id_numbers {
+            keys.push(
+                hasher
+                    .id_key(id)
+                    .ok_or_else(|| not(pii::redact(id), "an 18-character ID number"))?,
+            );
+        }
+        for account in &self.accounts {
+            keys.push(
+                hasher
+                    .account_key(account)
+                    .ok_or_else(|| not(pii::mask_account(account).unwrap_or_default(), "an account id"))?,
+            );
+        }
+        for name in &self.names {
+            keys.push(
+                hasher
+                    .name_key(name)
+                    .ok_or_else(|| not(pii::mask_name(name).unwrap_or_default(), "a full personal name"))?,
+            );
+        }
+        if keys.is_empty() {
+            return Err(VaultError::NobodyNamed);
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+/// A party key written `KIND:HASH` (`phone:abc…`), the kinds as the clues' JSON names them (`phone`,
+/// `id_number`, `name`, `account`) and the hash 64 letters `a`–`p`.
+pub fn parse_party(text: &str) -> Result<PartyKey, VaultError> {
+    let not = || VaultError::NotAParty {
+        what: yujing_feeds::pii::redact(text),
+        expected: "a party key KIND:HASH (phone, id_number, name or account, then 64 letters a-p)",
+    };
+    let (kind, hash) = text.split_once(':').ok_or_else(not)?;
+    let kind = [
+        PartyKeyKind::Phone,
+        PartyKeyKind::IdNumber,
+        PartyKeyKind::Name,
+        PartyKeyKind::Account,
+    ]
+    .into_iter()
+    .find(|k| kind_name(*k) == kind)
+    .ok_or_else(not)?;
+    if hash.len() != 64 || !hash.bytes().all(|b| (b'a'..=b'p').contains(&b)) {
+        return Err(not());
+    }
+    Ok(PartyKey {
+        kind,
+        hash: hash.to_owned(),
+    })
+}
+
+impl std::fmt::Display for Erasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parties = self.parties.len();
+        writeln!(
+            f,
+            "erased {parties} part{} ({} key{} destroyed): no raw unit naming {} can be opened again",
+            if parties == 1 { "y" } else { "ies" },
+            self.keys_destroyed,
+            if self.keys_destroyed == 1 { "" } else { "s" },
+            if parties == 1 { "it" } else { "them" },
+        )?;
+        for party in &self.parties {
+            writeln!(f, "  {}:{}", kind_name(party.kind), party.hash)?;
+        }
+        if self.keys_destroyed < parties {
+            writeln!(
+                f,
+                "  ({} had no key: no raw unit named {}; the erasure is recorded anyway)",
+                parties - self.keys_destroyed,
+                if parties - self.keys_destroyed == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn kind_code(kind: PartyKeyKind) -> u8 {
@@ -409,8 +546,9 @@ impl<L: Log + ?Sized> UnitSealer<'_, L> {
 }
 
 /// Erases `parties`: deletes their person keys, so that no raw unit naming any of them can be opened again, and
-/// logs the erasure on [`ERASURES`], in one batch. Returns the event and its offset. A party without a key (no
-/// unit named it) is recorded too, so that a later unit sealed under a new key is not taken for a lost one.
+/// logs the erasure on [`ERASURES`], in one batch; then purges the deleted keys from the log's files
+/// ([`Log::purge_deleted_state`]). Returns the event and its offset. A party without a key (no unit named it)
+/// is recorded too, so that a later unit sealed under a new key is not taken for a lost one.
 pub fn erase<L: Log + ?Sized>(
     log: &L,
     parties: &[PartyKey],
@@ -447,6 +585,7 @@ pub fn erase<L: Log + ?Sized>(
         },
     );
     let offsets = log.write(batch)?;
+    log.purge_deleted_state()?;
     Ok((erasure, offsets.first().copied().unwrap_or(offset)))
 }
 
@@ -539,6 +678,57 @@ mod tests {
             vault.open(&log, &both).expect("open"),
             Unsealed::Erased(vec![phone])
         );
+    }
+
+    /// Whether any file under `dir` holds `needle`.
+    fn on_disk(dir: &std::path::Path, needle: &[u8]) -> bool {
+        std::fs::read_dir(dir).expect("dir").any(|entry| {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                return on_disk(&path, needle);
+            }
+            let bytes = std::fs::read(&path).expect("read");
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+
+    #[test]
+    fn an_erased_key_is_gone_from_the_disk_not_only_hidden() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = EmbeddedLog::open(dir.path()).expect("log");
+        let hasher = hasher();
+        let vault = Vault::new(&hasher);
+        let phone = hasher.phone_key("13962751208").expect("phone");
+        let unit = sealed(&log, &vault, b"a report", std::slice::from_ref(&phone));
+        // The wrapped key (random bytes, which no compression shortens) is in the write-ahead log.
+        let stored = log.state(&key_state_key(&phone)).expect("state").expect("key");
+        let wrapped = &stored[KEY_ID_LEN..];
+        assert!(on_disk(dir.path(), wrapped), "the key is written");
+        // Also flushed to a table file, where a deletion alone would only hide it.
+        log.purge_deleted_state().expect("flush");
+        assert!(on_disk(dir.path(), wrapped), "the key is in a table file");
+        let request = ErasureRequest {
+            phones: vec!["139-6275-1208".to_owned()],
+            reason: "本人申请删除，电话13962751208".to_owned(),
+            ..ErasureRequest::default()
+        };
+        let parties = request.party_keys(&hasher).expect("keys");
+        assert_eq!(parties, vec![phone]);
+        let (erasure, _) = erase(&log, &parties, "admin", &request.reason, Utc::now()).expect("erase");
+        assert!(!erasure.reason.contains("13962751208"), "{}", erasure.reason);
+        assert!(!on_disk(dir.path(), wrapped), "the erased key is still on disk");
+        assert!(matches!(vault.open(&log, &unit), Ok(Unsealed::Erased(_))));
+        let err = ErasureRequest {
+            phones: vec!["12".to_owned()],
+            ..ErasureRequest::default()
+        }
+        .party_keys(&hasher)
+        .expect_err("not a phone");
+        assert!(err.to_string().contains("is not a phone number"), "{err}");
+        assert!(matches!(
+            ErasureRequest::default().party_keys(&hasher),
+            Err(VaultError::NobodyNamed)
+        ));
     }
 
     #[test]

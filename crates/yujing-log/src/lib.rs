@@ -260,6 +260,14 @@ pub trait Log: Send + Sync {
     fn checkpoint_state(&self) -> Result<Option<PathBuf>, LogError> {
         Ok(None)
     }
+
+    /// Rewrites the log's files so that the old values of deleted state keys are gone from the disk, not only
+    /// hidden (an erased person's key: see `yujing-engine::vault`). The embedded log flushes its memory tables,
+    /// so that the write-ahead logs holding them are deleted, and compacts its state; on Kafka the state topic's
+    /// cleaner does it on its own schedule (`segment.ms`, `min.cleanable.dirty.ratio`), and this does nothing.
+    fn purge_deleted_state(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
 
 /// A shared log is a log (the server and its tasks hold the log behind an `Arc`).
@@ -290,6 +298,10 @@ impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
 
     fn checkpoint_state(&self) -> Result<Option<PathBuf>, LogError> {
         (**self).checkpoint_state()
+    }
+
+    fn purge_deleted_state(&self) -> Result<(), LogError> {
+        (**self).purge_deleted_state()
     }
 }
 
@@ -711,6 +723,29 @@ impl Log for EmbeddedLog {
                     doing: "reading state".to_owned(),
                     source,
                 })
+        })
+    }
+
+    fn purge_deleted_state(&self) -> Result<(), LogError> {
+        if self.read_only {
+            return Err(LogError::ReadOnly);
+        }
+        let failed = |doing: &str| {
+            let doing = doing.to_owned();
+            move |source| LogError::Storage { doing, source }
+        };
+        self.with_db(|db| {
+            // Every column family's memory table to disk: a write-ahead log is deleted only once nothing in it
+            // is still held only there, and the old value may sit in one beside records of other families.
+            let families = [cf(db, CF_LOG), cf(db, CF_META), cf(db, CF_STATE)];
+            db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
+                .map_err(failed("flushing before a purge"))?;
+            // A full compaction of the state: the deletions meet the values they delete in the last level, where
+            // both are dropped.
+            let mut options = rocksdb::CompactOptions::default();
+            options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            db.compact_range_cf_opt(cf(db, CF_STATE), None::<&[u8]>, None::<&[u8]>, &options);
+            Ok(())
         })
     }
 

@@ -21,6 +21,7 @@ mod cmd;
 
 use cmd::clues::clues;
 use cmd::deadletter::deadletter;
+use cmd::erase::erase;
 use cmd::eval::eval;
 use cmd::explain::explain;
 use cmd::fit::fit;
@@ -92,7 +93,8 @@ enum WebhookAction {
 #[derive(Debug, Subcommand)]
 enum StoreAction {
     /// Read every record of every topic back: each topic dense from 0 to its end, every block's checksum
-    /// verified. Prints each topic's count; fails naming the first problem. Works beside `yujing run`.
+    /// verified, every raw unit opened under the deployment's secret (or found erased). Prints each topic's
+    /// count; fails naming the first problem. Works beside `yujing run`.
     Check,
     /// Write a consistent copy of the store to DIR (a RocksDB checkpoint). Restore by stopping yujing and
     /// pointing `--data-dir` (or `store.data_dir`) at the copy. Needs the store's writer: stop `yujing run`.
@@ -153,6 +155,14 @@ enum Command {
         #[command(subcommand)]
         action: WebhookAction,
     },
+    /// Erase people (PIPL art. 47): every raw unit that names one of them becomes unreadable for good.
+    ///
+    /// Raw units are sealed at rest under one key per person (their phone, ID number, account or full name);
+    /// erasing deletes those keys (crypto-shredding) and logs the erasure on the `erasures` topic. Clues keep
+    /// only masked values and keyed hashes. Name each person by the values (hashed with the deployment's secret,
+    /// never kept) or by the party keys yujing shows. Needs the store's writer: beside a running `yujing run`,
+    /// POST /api/v1/erasures with a centre token instead.
+    Erase(cmd::erase::EraseArgs),
     /// Check or back up the embedded store.
     Store {
         #[command(subcommand)]
@@ -439,7 +449,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deadletter { feed, json } => deadletter(&config, feed, json),
         Command::Vocab { feed, json } => vocab(&config, feed, json),
         Command::Warnings { json } => warnings(&config, json),
-        Command::Store { action } => store(&config, action),
+        Command::Store { action } => store(&config, &built, action),
+        Command::Erase(args) => erase(&config, &built, args),
         Command::Webhook { action } => webhook(&config, &server, action),
         Command::Replay {
             feeds,

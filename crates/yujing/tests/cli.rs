@@ -907,6 +907,7 @@ fn store_check_reads_everything_back_and_a_backup_restores_the_same_warnings() {
     report(&store, &[&samples()]);
     let check = ok(yujing(&store, &["store", "check"]));
     assert!(check.contains("ok: 12 topics"), "{check}");
+    assert!(check.contains("raw units: 22 sealed and opened"), "{check}");
     assert!(
         check
             .lines()
@@ -932,6 +933,75 @@ fn store_check_reads_everything_back_and_a_backup_restores_the_same_warnings() {
     let again = yujing(&store, &["store", "backup", &backup.display().to_string()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}
+
+#[test]
+fn raw_units_are_sealed_at_rest_and_erasing_a_person_makes_theirs_unreadable_for_good() {
+    const PHONE: &str = "13962751208";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    report(&store, &[&samples()]);
+    {
+        // Nothing on the log holds the caller's number: raw units are sealed, clues masked.
+        let log = yujing_log::EmbeddedLog::open_read_only(&store).expect("store");
+        for topic in log.topics() {
+            for entry in yujing_log::Log::read(&log, &topic, 0, 10_000).expect("read") {
+                let value = &entry.record.value;
+                assert!(
+                    !value.windows(PHONE.len()).any(|w| w == PHONE.as_bytes()),
+                    "{topic}@{} holds the phone in clear",
+                    entry.offset
+                );
+            }
+        }
+    }
+    let check = ok(yujing(&store, &["store", "check"]));
+    assert!(
+        check.contains("raw units: 22 sealed and opened, 0 erased"),
+        "{check}"
+    );
+    let warnings = ok(yujing(&store, &["warnings", "--json"]));
+
+    // The caller of the seed case asks to be erased; they are named as they wrote their number.
+    let erased = ok(yujing(
+        &store,
+        &[
+            "erase",
+            "--phone",
+            "139-6275-1208",
+            "--reason",
+            "本人申请 2026-001，电话13962751208",
+        ],
+    ));
+    assert!(erased.contains("erased 1 party (1 key destroyed)"), "{erased}");
+    assert!(erased.contains("logged as erasures@0"), "{erased}");
+    let check = ok(yujing(&store, &["store", "check"]));
+    // Four hotline deliveries give the number as the caller's; two more reports quote it in their text.
+    assert!(
+        check.contains("raw units: 16 sealed and opened, 6 erased (unreadable)"),
+        "{check}"
+    );
+    assert!(
+        check.contains("erasures"),
+        "the erasure is an event on the log: {check}"
+    );
+    // The clues, warnings and orders keep only masked values and keyed hashes: they stand.
+    assert_eq!(ok(yujing(&store, &["warnings", "--json"])), warnings);
+
+    // Someone no report named: recorded, with nothing to destroy. A value that is no phone: refused.
+    let nobody = ok(yujing(
+        &store,
+        &["erase", "--phone", "13800000000", "--reason", "request"],
+    ));
+    assert!(
+        nobody.contains("0 keys destroyed") && nobody.contains("had no key"),
+        "{nobody}"
+    );
+    let refused = yujing(&store, &["erase", "--phone", "12", "--reason", "request"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a phone number"));
+    let refused = yujing(&store, &["erase", "--reason", "request"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("name at least one person"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use anyhow::Result;
 
 pub(crate) mod clues;
 pub(crate) mod deadletter;
+pub(crate) mod erase;
 pub(crate) mod eval;
 pub(crate) mod explain;
 pub(crate) mod fit;
