@@ -130,6 +130,11 @@ impl std::fmt::Debug for Preparer {
 }
 
 impl Preparer {
+    /// The party hasher, keyed with the deployment's secret.
+    pub fn hasher(&self) -> &yujing_feeds::pii::PartyHasher {
+        self.normalizer.hasher()
+    }
+
     /// `bytes`, an input of `feed` named `file`, decoded and normalized.
     pub fn prepare(&self, feed: FeedId, file: &str, bytes: &[u8]) -> PreparedInput {
         PreparedInput::new(&self.normalizer, feed, file, bytes)

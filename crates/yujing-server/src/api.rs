@@ -108,6 +108,7 @@ pub const ROUTES: &[Route] = &[
     route("post", "/api/v1/webhooks/{name}/retry", Every, || {
         post(retry_webhook)
     }),
+    route("post", "/api/v1/erasures", Every, || post(erase)),
     route("get", "/metrics", Front, || get(metrics)),
 ];
 
@@ -750,6 +751,53 @@ async fn retry_webhook(
     // Wake the deliverer now rather than at its next look.
     state.outbox_end.send_modify(|_| {});
     Ok(Json(json!({ "retrying": retrying })))
+}
+
+/// `POST /api/v1/erasures`: erases people, as `yujing erase` does: every raw unit naming one of them becomes
+/// unreadable for good, and the erasure is logged on `erasures`. Centre tokens only. On a sharded store every
+/// shard erases its own keys (the front sends the request to each).
+async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<yujing_engine::vault::ErasureRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.tokens.authenticate_action(&headers)?;
+    centre_only(&principal, "erase a person")?;
+    let bad = |message: String| {
+        // The body names people: whatever it quoted is redacted.
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_erasure",
+            yujing_feeds::pii::redact(&message),
+        )
+    };
+    let Json(request) = body.map_err(|e| {
+        bad(format!(
+            "{}; send e.g. {{\"phones\": [\"139…\"], \"reason\": \"申请编号 …\"}} (or parties, id_numbers, accounts, names)",
+            e.body_text()
+        ))
+    })?;
+    let parties = request
+        .party_keys(state.preparer.hasher())
+        .map_err(|e| bad(e.to_string()))?;
+    let (log, now) = (state.log.clone(), state.clock.now());
+    let actor = format!("{} ({})", principal.actor.name, principal.actor.unit);
+    let (erasure, offset) = tokio::task::spawn_blocking(move || {
+        yujing_engine::vault::erase(log.as_ref(), &parties, &actor, &request.reason, now)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(crate::error::error_chain(&e)))?;
+    tracing::info!(
+        parties = erasure.parties.len(),
+        keys_destroyed = erasure.keys_destroyed,
+        offset,
+        "people erased"
+    );
+    Ok(Json(json!({
+        "keys_destroyed": erasure.keys_destroyed,
+        "erasures": [{"offset": offset, "parties": erasure.parties}],
+    })))
 }
 
 /// A file name as a client gave it, made safe to log and to keep in raw pointers: control characters (a

@@ -623,6 +623,73 @@ async fn entries_a_webhook_refuses_are_kept_counted_and_sent_again_on_request() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_centre_erases_a_person_and_their_raw_units_can_no_longer_be_opened() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("store");
+    let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
+    let server = common::start(&store, &clock, None).await;
+    let api = Client::new(&server);
+    for (feed, file, body) in common::first_five_reports() {
+        api.ingest(feed, file, body).await;
+    }
+    let request = json!({"phones": ["139 6275 1208"], "reason": "本人申请，电话13962751208"});
+    let (status, _) = api.post("demo-viewer", "/api/v1/erasures", request.clone()).await;
+    assert_eq!(status.as_u16(), 403);
+    // Bad requests are refused, and the answer never quotes the number sent.
+    for bad in [
+        json!({"phones": "13962751208"}),
+        json!({"phones": ["13962751"]}),
+        json!({"reason": "nobody named"}),
+        json!({"phone": ["13962751208"]}),
+    ] {
+        let (status, answer) = api.post("demo-centre", "/api/v1/erasures", bad.clone()).await;
+        assert_eq!(
+            (status.as_u16(), code(&answer)),
+            (400, "bad_erasure"),
+            "{bad}: {answer}"
+        );
+        assert!(
+            !yujing_feeds::pii::contains_clear_pii(&answer.to_string()),
+            "{answer}"
+        );
+    }
+    let (status, answer) = api.post("demo-centre", "/api/v1/erasures", request).await;
+    assert_eq!(status.as_u16(), 200, "{answer}");
+    assert_eq!(answer["keys_destroyed"], 1, "{answer}");
+    assert_eq!(answer["erasures"][0]["offset"], 0, "{answer}");
+    server.stop().await;
+
+    // Every raw unit naming the number is erased; the others still open.
+    let log = yujing_log::EmbeddedLog::open_read_only(&store).unwrap_or_else(|e| panic!("{e}"));
+    let vault = yujing_engine::vault::Vault::new(
+        &yujing_feeds::pii::PartyHasher::new(yujing_feeds::pii::DEMO_SECRET.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let (mut opened, mut erased) = (0, 0);
+    for topic in log.topics().iter().filter(|t| t.starts_with("raw.")) {
+        for entry in yujing_log::Log::read(&log, topic, 0, 1000).unwrap_or_else(|e| panic!("{e}")) {
+            match vault.open(&log, &entry.record.value) {
+                Ok(yujing_engine::vault::Unsealed::Opened(bytes)) => {
+                    assert!(!String::from_utf8_lossy(&bytes).contains("13962751208"));
+                    opened += 1;
+                }
+                Ok(yujing_engine::vault::Unsealed::Erased(_)) => erased += 1,
+                other => panic!("{topic}@{}: {other:?}", entry.offset),
+            }
+        }
+    }
+    assert!(erased >= 1 && opened >= 1, "erased {erased}, opened {opened}");
+    let erasures = yujing_engine::vault::erasures(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(erasures.len(), 1);
+    assert!(
+        erasures[0].1.actor.starts_with("demo.centre"),
+        "{:?}",
+        erasures[0].1
+    );
+    assert!(!erasures[0].1.reason.contains("13962751208"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_answer_while_a_step_holds_the_pipeline() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2026-06-10T08:00:00Z"));
