@@ -108,6 +108,7 @@ fn kafka_config(bootstrap: &str, name: &str, scratch: &Path) -> KafkaConfig {
         snapshot_dir: scratch.join(format!("kafka-snapshots-{run}-{name}")),
         client: Default::default(),
         client_env: Default::default(),
+        expiring: None,
     }
 }
 

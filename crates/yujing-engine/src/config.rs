@@ -93,6 +93,11 @@ pub struct StoreConfig {
     /// large but bounded in memory.
     #[serde(default = "default_transaction_max_bytes")]
     pub transaction_max_bytes: u64,
+    /// Days a raw unit (a report as delivered, personal data included) is kept after it was logged; older ones
+    /// are deleted from the raw topics by `yujing run` (at each supervision) and `yujing ingest`. 0 keeps them.
+    /// Clues, warnings and work orders are kept: they hold only masked values and keyed hashes.
+    #[serde(default)]
+    pub raw_retention_days: u32,
 }
 
 fn default_snapshot_every_clues() -> u64 {
@@ -121,9 +126,16 @@ impl StoreConfig {
         self.backend == Backend::Kafka && self.kafka.partitions > 1
     }
 
-    /// `[store.kafka]` as a log opens it: snapshots default to `<data_dir>/kafka-snapshots`.
+    /// `[store.kafka]` as a log opens it: snapshots default to `<data_dir>/kafka-snapshots`, and the raw topics
+    /// expire when `raw_retention_days` is set.
     pub fn kafka_log_config(&self) -> KafkaConfig {
         let mut kafka = self.kafka.clone();
+        if self.raw_retention_days > 0 {
+            kafka.expiring = Some(yujing_log::ExpiringTopics {
+                prefix: crate::topics::RAW_PREFIX.to_owned(),
+                retention_ms: u64::from(self.raw_retention_days) * 86_400_000,
+            });
+        }
         if kafka.snapshot_dir.as_os_str().is_empty() {
             kafka.snapshot_dir = self.data_dir.join("kafka-snapshots");
         }
@@ -209,6 +221,8 @@ pub struct Built {
     pub commit_interval: std::time::Duration,
     /// The bytes a step holds before it commits early (`[store] transaction_max_bytes`).
     pub transaction_max_bytes: usize,
+    /// How long raw units are kept (`[store] raw_retention_days`); `None`: for good.
+    pub raw_retention: Option<chrono::Duration>,
     /// The county's outline (`[gazetteer] outline`).
     pub outline: Arc<CountyOutline>,
 }
@@ -424,6 +438,8 @@ impl EngineConfig {
                     commit_interval: std::time::Duration::from_millis(self.store.commit_interval_ms),
                     transaction_max_bytes: usize::try_from(self.store.transaction_max_bytes)
                         .unwrap_or(usize::MAX),
+                    raw_retention: (self.store.raw_retention_days > 0)
+                        .then(|| chrono::Duration::days(i64::from(self.store.raw_retention_days))),
                     outline: Arc::new(outline),
                 })
             }

@@ -20,6 +20,7 @@
 //! - [`read`]: the log read back as clues, dead letters and warnings.
 //! - [`topics`]: the names of the log's topics.
 //! - [`vocab`]: the category words no table maps, for `yujing vocab`.
+//! - [`retention`]: raw units deleted once older than `[store] raw_retention_days`.
 //! - [`vault`]: raw units sealed at rest under one key per person, and erasing a person (crypto-shredding).
 //! - [`Clock`]: injectable wall time; event time always comes from the records themselves.
 
@@ -34,6 +35,7 @@ pub mod pipeline;
 pub mod read;
 pub mod refused;
 pub mod replay;
+pub mod retention;
 pub mod shard;
 pub mod snapshot;
 pub mod sources;

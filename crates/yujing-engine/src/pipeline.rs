@@ -42,6 +42,9 @@ pub enum PipelineError {
     /// Committing a step's writes failed: none of them since its last commit are on the log.
     #[error("committing the step to the log")]
     Commit(#[source] LogError),
+    /// Deleting expired raw units failed; what was deleted stays deleted, the rest is tried again next time.
+    #[error("deleting raw units older than [store] raw_retention_days")]
+    Expire(#[source] LogError),
 }
 
 impl PipelineError {
@@ -912,15 +915,31 @@ impl Pipeline {
     }
 
     /// Supervision at the clock's now: one step.
+    /// Then deletes the raw units past their retention ([`Pipeline::expire_raw`]); a failure there is logged and
+    /// tried again at the next supervision, and does not undo the supervision's events.
     pub fn supervise(&mut self) -> Result<Vec<WorkOrderEvent>, PipelineError> {
-        self.step(|pipeline| {
+        let events = self.step(|pipeline| {
             let now = pipeline.clock.now();
             let started = Instant::now();
             let events = pipeline.orders.supervise(&pipeline.unit, now)?;
             pipeline.observe_stage("supervise", started);
             pipeline.count_order_events(&events);
             Ok(events)
-        })
+        })?;
+        if let Err(error) = self.expire_raw() {
+            tracing::warn!(error = %error_chain(&error), "raw units past their retention were not all deleted");
+        }
+        Ok(events)
+    }
+
+    /// Deletes the raw units logged more than `[store] raw_retention_days` ago (nothing when it is 0); see
+    /// [`crate::retention`]. Runs on the log itself, beside the steps: no projection reads raw units.
+    pub fn expire_raw(&self) -> Result<Vec<crate::retention::Expired>, PipelineError> {
+        let Some(retention) = self.built.raw_retention else {
+            return Ok(Vec::new());
+        };
+        crate::retention::expire_raw(self.log.as_ref(), retention, self.clock.now())
+            .map_err(PipelineError::Expire)
     }
 
     /// The work orders and warnings.

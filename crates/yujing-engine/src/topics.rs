@@ -8,9 +8,14 @@ pub const CLUES: &str = "clues";
 /// Rejected records, keyed by feed.
 pub const DEADLETTER: &str = "deadletter";
 
-/// The raw topic of a feed, `raw.<feed>`: each unit exactly as received, keyed by its location.
+/// What every raw topic's name starts with.
+pub const RAW_PREFIX: &str = "raw.";
+
+/// The raw topic of a feed, `raw.<feed>`: each unit exactly as received (sealed: [`crate::vault`]), keyed by its
+/// location. The only topics whose early records are deleted (`[store] raw_retention_days`): no projection is
+/// rebuilt from them.
 pub fn raw_topic(feed: FeedId) -> String {
-    format!("raw.{feed}")
+    format!("{RAW_PREFIX}{feed}")
 }
 
 /// Correlation decisions ([`yujing_model::CorrelationEvent`]): a clue joined a cluster, two clusters merged.

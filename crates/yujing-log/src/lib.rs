@@ -24,8 +24,8 @@ mod kafka;
 mod unit;
 
 pub use kafka::{
-    min_insync_replicas, shard_offset, split_shard_offset, KafkaClient, KafkaConfig, KafkaLease, KafkaLog,
-    KafkaSource, SourceMessage, RESERVED_PROPERTIES,
+    min_insync_replicas, shard_offset, split_shard_offset, ExpiringTopics, KafkaClient, KafkaConfig,
+    KafkaLease, KafkaLog, KafkaSource, SourceMessage, RESERVED_PROPERTIES,
 };
 pub use unit::{Committed, UnitOfWork};
 
@@ -187,6 +187,12 @@ pub enum LogError {
         "the store at {0} is not open: it could not be opened again after a failed write (no space left?)"
     )]
     Unavailable(PathBuf),
+    /// The log cannot do this.
+    #[error("this log does not support {what}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+    },
     /// The log was opened for reading only.
     #[error("the log was opened for reading only")]
     ReadOnly,
@@ -240,6 +246,23 @@ pub trait Log: Send + Sync {
 
     /// The value of state `key`.
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError>;
+
+    /// The first offset of `topic` still held: 0, unless the records before it were deleted
+    /// ([`Log::delete_before`]).
+    fn start_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        Ok(0)
+    }
+
+    /// Deletes the records of `topic` before `offset` (at most its end) for good; returns the topic's new
+    /// start. Offsets are never reused: the topic's end is unchanged. Only for topics no projection is rebuilt
+    /// from (the raw units, whose retention is limited).
+    fn delete_before(&self, topic: &str, offset: Offset) -> Result<Offset, LogError> {
+        let _ = offset;
+        Err(LogError::Unsupported {
+            what: format!("deleting the early records of {topic}"),
+        })
+    }
 
     /// The directory beside this log where snapshots of its projections are kept, if any: they belong to
     /// this log (and this shard of it) and to no other.
@@ -303,12 +326,22 @@ impl<T: Log + ?Sized> Log for std::sync::Arc<T> {
     fn purge_deleted_state(&self) -> Result<(), LogError> {
         (**self).purge_deleted_state()
     }
+
+    fn start_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        (**self).start_offset(topic)
+    }
+
+    fn delete_before(&self, topic: &str, offset: Offset) -> Result<Offset, LogError> {
+        (**self).delete_before(topic, offset)
+    }
 }
 
 const CF_LOG: &str = "log";
 const CF_META: &str = "meta";
 const CF_STATE: &str = "state";
 const END_PREFIX: &[u8] = b"end/";
+/// `start/<topic>` → the topic's first offset still held, once records before it were deleted.
+const START_PREFIX: &[u8] = b"start/";
 
 /// The embedded log: RocksDB on local disk, durable on every write (fsync).
 pub struct EmbeddedLog {
@@ -449,6 +482,13 @@ fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
     db.cf_handle(name).expect("column family created at open")
 }
 
+/// Every column family's memory table to disk: a write-ahead log is deleted only once nothing in it is held
+/// only there, and a value being purged may sit in one beside records of other families.
+fn flush_all(db: &DB) -> Result<(), rocksdb::Error> {
+    let families = [cf(db, CF_LOG), cf(db, CF_META), cf(db, CF_STATE)];
+    db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
+}
+
 /// Opens the database at `path` and reads its topics' ends.
 fn open_db(path: &Path, read_only: bool) -> Result<(DB, HashMap<String, Offset>), LogError> {
     let path = path.to_path_buf();
@@ -555,7 +595,8 @@ impl EmbeddedLog {
         let mut counts = Vec::new();
         for topic in self.topics() {
             let end = self.end_offset(&topic)?;
-            let mut next = 0;
+            let start = self.start_offset(&topic)?;
+            let mut next = start;
             while next < end {
                 let entries = self.read(&topic, next, PAGE)?;
                 if entries.is_empty() {
@@ -582,7 +623,7 @@ impl EmbeddedLog {
                     reason: format!("the topic ends at {end}, but its records stop here"),
                 });
             }
-            counts.push((topic, end));
+            counts.push((topic, end - start));
         }
         Ok(counts)
     }
@@ -726,6 +767,78 @@ impl Log for EmbeddedLog {
         })
     }
 
+    fn start_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        let key = [START_PREFIX, topic.as_bytes()].concat();
+        let stored = self.with_db(|db| {
+            db.get_cf(cf(db, CF_META), &key)
+                .map_err(|source| LogError::Storage {
+                    doing: format!("reading the start of '{topic}'"),
+                    source,
+                })
+        })?;
+        match stored {
+            None => Ok(0),
+            Some(bytes) => {
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LogError::Corrupt {
+                        topic: topic.to_owned(),
+                        offset: 0,
+                        reason: "the stored start offset is not 8 bytes".to_owned(),
+                    })
+            }
+        }
+    }
+
+    fn delete_before(&self, topic: &str, offset: Offset) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        if self.read_only {
+            return Err(LogError::ReadOnly);
+        }
+        if self.broken.load(Ordering::SeqCst) {
+            self.reopen()?;
+        }
+        // Held like a write: the end cannot move meanwhile, and the start is only moved here.
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let end = ends.get(topic).copied().unwrap_or(0);
+        let start = self.start_offset(topic)?;
+        let until = offset.min(end);
+        if until <= start {
+            return Ok(start);
+        }
+        let (from_key, until_key) = (log_key(topic, start), log_key(topic, until));
+        self.with_db(|db| {
+            let mut write = WriteBatch::default();
+            write.delete_range_cf(cf(db, CF_LOG), &from_key, &until_key);
+            write.put_cf(
+                cf(db, CF_META),
+                [START_PREFIX, topic.as_bytes()].concat(),
+                until.to_be_bytes(),
+            );
+            let mut options = WriteOptions::default();
+            options.set_sync(true);
+            db.write_opt(write, &options)
+                .map_err(|source| LogError::Storage {
+                    doing: format!("deleting records {start}..{until} of '{topic}'"),
+                    source,
+                })?;
+            // The range's files rewritten without them, so the records are gone from the disk, not only hidden
+            // (flushed first: recent records may still sit in a memory table and its write-ahead log).
+            flush_all(db).map_err(|source| LogError::Storage {
+                doing: "flushing before a deletion".to_owned(),
+                source,
+            })?;
+            db.compact_range_cf(cf(db, CF_LOG), Some(&from_key), Some(&until_key));
+            Ok(())
+        })
+        .inspect_err(|_| self.broken.store(true, Ordering::SeqCst))?;
+        drop(ends);
+        Ok(until)
+    }
+
     fn purge_deleted_state(&self) -> Result<(), LogError> {
         if self.read_only {
             return Err(LogError::ReadOnly);
@@ -735,11 +848,7 @@ impl Log for EmbeddedLog {
             move |source| LogError::Storage { doing, source }
         };
         self.with_db(|db| {
-            // Every column family's memory table to disk: a write-ahead log is deleted only once nothing in it
-            // is still held only there, and the old value may sit in one beside records of other families.
-            let families = [cf(db, CF_LOG), cf(db, CF_META), cf(db, CF_STATE)];
-            db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
-                .map_err(failed("flushing before a purge"))?;
+            flush_all(db).map_err(failed("flushing before a purge"))?;
             // A full compaction of the state: the deletions meet the values they delete in the last level, where
             // both are dropped.
             let mut options = rocksdb::CompactOptions::default();
@@ -766,6 +875,62 @@ mod tests {
             value: value.as_bytes().to_vec(),
             timestamp_ms: 42,
         }
+    }
+
+    #[test]
+    fn early_records_deleted_are_gone_and_the_rest_keep_their_offsets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let on_disk = |needle: &[u8]| {
+            std::fs::read_dir(dir.path()).expect("dir").any(|entry| {
+                let path = entry.expect("entry").path();
+                path.is_file()
+                    && std::fs::read(&path)
+                        .expect("read")
+                        .windows(needle.len())
+                        .any(|w| w == needle)
+            })
+        };
+        {
+            let log = EmbeddedLog::open(dir.path()).expect("open");
+            let mut batch = Batch::new();
+            for i in 0..10 {
+                batch.append("raw.grid", record("k", &format!("unit-number-{i:04}-of-ten")));
+            }
+            batch.append("clues", record("c", "a clue"));
+            log.write(batch).expect("write");
+            // In the write-ahead log only, not yet in a table file.
+            assert!(on_disk(b"unit-number-0003-of-ten"));
+            assert_eq!(log.delete_before("raw.grid", 4).expect("delete"), 4);
+            // Asking again, or for less, changes nothing; past the end stops at the end.
+            assert_eq!(log.delete_before("raw.grid", 2).expect("delete"), 4);
+            assert_eq!(log.start_offset("raw.grid").expect("start"), 4);
+            assert_eq!(log.start_offset("clues").expect("start"), 0);
+            assert!(
+                !on_disk(b"unit-number-0003-of-ten"),
+                "a deleted record is still on disk"
+            );
+            assert!(on_disk(b"unit-number-0004-of-ten"));
+        }
+        let log = EmbeddedLog::open(dir.path()).expect("reopen");
+        assert_eq!(log.start_offset("raw.grid").expect("start"), 4);
+        assert_eq!(log.end_offset("raw.grid").expect("end"), 10);
+        let read = log.read("raw.grid", 0, 100).expect("read");
+        assert_eq!(read.first().map(|e| e.offset), Some(4));
+        assert_eq!(read.len(), 6);
+        let mut batch = Batch::new();
+        batch.append("raw.grid", record("k", "later"));
+        assert_eq!(
+            log.write(batch).expect("write"),
+            vec![10],
+            "offsets are never reused"
+        );
+        assert_eq!(
+            log.check().expect("check"),
+            vec![("clues".to_owned(), 1), ("raw.grid".to_owned(), 7)]
+        );
+        assert_eq!(log.delete_before("raw.grid", 99).expect("delete"), 11);
+        assert!(log.read("raw.grid", 0, 100).expect("read").is_empty());
+        assert_eq!(log.check().expect("check")[1], ("raw.grid".to_owned(), 0));
     }
 
     #[test]

@@ -250,6 +250,10 @@ impl Log for UnitOfWork {
         }
     }
 
+    fn start_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        self.log.start_offset(topic)
+    }
+
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
         let held = self.lock();
         match held.state.get(key) {

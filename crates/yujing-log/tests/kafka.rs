@@ -29,6 +29,7 @@ fn config(name: &str) -> KafkaConfig {
         snapshot_dir: std::path::PathBuf::new(),
         client: Default::default(),
         client_env: Default::default(),
+        expiring: None,
     }
 }
 
@@ -355,6 +356,66 @@ fn topics_an_administrator_created_are_verified_and_wrong_settings_are_named() {
         refused.to_string().contains("the state topic needs 'compact'"),
         "{refused}"
     );
+}
+
+#[test]
+fn raw_topics_lose_their_early_records_and_keep_their_offsets() {
+    let _serial = serial();
+    let mut config = config("expiring");
+    config.expiring = Some(yujing_log::ExpiringTopics {
+        prefix: "raw.".to_owned(),
+        retention_ms: 30 * 86_400_000,
+    });
+    // An administrator made one raw topic with a retention of their own: accepted for a topic that expires.
+    create_topic(
+        &format!("{}raw.police", config.topic_prefix),
+        1,
+        &[("retention.ms", "604800000"), ("min.insync.replicas", "1")],
+    );
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = Batch::new();
+    for i in 0..10 {
+        batch.append("raw.grid", record("k", &format!("unit {i}")));
+        batch.append("raw.police", record("k", &format!("call {i}")));
+    }
+    batch.append("clues", record("c", "a clue"));
+    log.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        log.delete_before("raw.grid", 4).unwrap_or_else(|e| panic!("{e}")),
+        4
+    );
+    // Past the end stops at the end (on Kafka, after the transaction's commit marker).
+    let end = log.end_offset("raw.police").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        log.delete_before("raw.police", 99)
+            .unwrap_or_else(|e| panic!("{e}")),
+        end
+    );
+    assert_eq!(log.start_offset("raw.grid").unwrap_or_else(|e| panic!("{e}")), 4);
+    assert_eq!(log.start_offset("clues").unwrap_or_else(|e| panic!("{e}")), 0);
+    let kept = log.read("raw.grid", 4, 100).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kept.first().map(|e| e.offset), Some(4));
+    assert_eq!(kept.len(), 6);
+    // Offsets are never reused.
+    let end = log.end_offset("raw.grid").unwrap_or_else(|e| panic!("{e}"));
+    assert!(end >= 10);
+    let mut batch = Batch::new();
+    batch.append("raw.grid", record("k", "later"));
+    assert_eq!(log.write(batch).unwrap_or_else(|e| panic!("{e}")), vec![end]);
+    drop(log);
+
+    // Without a raw retention configured, the same kind of topic is refused: the log keeps every record.
+    let config = self::config("not-expiring");
+    create_topic(
+        &format!("{}raw.police", config.topic_prefix),
+        1,
+        &[("retention.ms", "604800000")],
+    );
+    let log = KafkaLog::open(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = Batch::new();
+    batch.append("raw.police", record("k", "a call"));
+    let refused = log.write(batch).expect_err("a retention is refused").to_string();
+    assert!(refused.contains("retention.ms is 604800000"), "{refused}");
 }
 
 #[test]

@@ -38,6 +38,30 @@ pub struct KafkaConfig {
     /// secrets such as `sasl.password` stay out of the configuration file.
     #[serde(default)]
     pub client_env: BTreeMap<String, String>,
+    /// Topics whose early records are deleted after a while (the raw units, when `[store] raw_retention_days`
+    /// is set): created with that retention, and accepted with a retention of their own. Set by the engine
+    /// from its own setting, never read from `[store.kafka]`.
+    #[serde(skip)]
+    pub expiring: Option<ExpiringTopics>,
+}
+
+/// Topics no projection is rebuilt from, whose records expire ([`KafkaConfig::expiring`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringTopics {
+    /// The topics' names start with this (`raw.`), before the store's topic prefix.
+    pub prefix: String,
+    /// How long their records are kept, in milliseconds.
+    pub retention_ms: u64,
+}
+
+impl KafkaConfig {
+    /// The retention of `topic` if it expires.
+    pub fn expires(&self, topic: &str) -> Option<u64> {
+        self.expiring
+            .as_ref()
+            .filter(|e| topic.starts_with(&e.prefix))
+            .map(|e| e.retention_ms)
+    }
 }
 
 fn one_partition() -> u32 {

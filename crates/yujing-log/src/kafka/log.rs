@@ -388,8 +388,12 @@ impl KafkaLog {
             partitions,
             TopicReplication::Fixed(self.config.replication_factor),
         )
-        .set("retention.ms", "-1")
         .set("retention.bytes", "-1");
+        let retention = self
+            .config
+            .expires(topic)
+            .map_or_else(|| "-1".to_owned(), |ms| ms.to_string());
+        new = new.set("retention.ms", &retention);
         let min_insync = min_insync_replicas(self.config.replication_factor).to_string();
         new = new.set("min.insync.replicas", &min_insync);
         let delete_retention = STATE_DELETE_RETENTION_MS.to_string();
@@ -521,7 +525,14 @@ impl KafkaLog {
                      must keep every record (set cleanup.policy=delete)"
                 ));
             }
-            for key in ["retention.ms", "retention.bytes"] {
+            // A topic whose records expire (the raw units) may keep them as long as its administrator chose:
+            // yujing deletes its early records itself, and no projection is rebuilt from it.
+            let keys: &[&str] = if self.config.expires(topic).is_some() {
+                &[]
+            } else {
+                &["retention.ms", "retention.bytes"]
+            };
+            for &key in keys {
                 let kept = value(key);
                 if kept != "-1" {
                     problems.push(format!(
@@ -988,6 +999,51 @@ impl Log for KafkaLog {
                 path: dir.join("state.yjc"),
                 source,
             })
+    }
+
+    /// The low watermark of the partition this log reads when it reads one; 0 for a log over every shard.
+    fn start_offset(&self, topic: &str) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        let Scope::Partition(partition) = self.scope else {
+            return Ok(0);
+        };
+        let name = self.name(topic);
+        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        match consumer.fetch_watermarks(&name, partition, self.timeout()) {
+            Ok((low, _)) => Ok(low.max(0) as Offset),
+            // A topic not created yet starts at 0.
+            Err(KafkaError::MetadataFetch(_)) => Ok(0),
+            Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
+        }
+    }
+
+    /// Deletes the early records of the partition this log writes (Kafka's DeleteRecords: the low watermark
+    /// moves, and the broker drops the segments below it).
+    fn delete_before(&self, topic: &str, offset: Offset) -> Result<Offset, LogError> {
+        validate_topic(topic)?;
+        let Some(partition) = self.written_partition() else {
+            return Err(LogError::ReadOnly);
+        };
+        let until = offset.min(self.partition_end(topic, partition)?);
+        if until <= self.start_offset(topic)? {
+            return self.start_offset(topic);
+        }
+        let name = self.name(topic);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&name, partition, KafkaOffset::Offset(until as i64))
+            .map_err(kafka(format!("naming {name} [{partition}]")))?;
+        let deleted = block_on(
+            self.admin
+                .delete_records(&offsets, &admin_options(self.timeout())),
+        )
+        .map_err(kafka(format!("deleting the records of {name} before {until}")))?;
+        for element in deleted.elements() {
+            element
+                .error()
+                .map_err(kafka(format!("deleting the records of {name} before {until}")))?;
+        }
+        self.start_offset(topic)
     }
 
     /// The state of this log's partition; a read-only log over every partition of a sharded store has none (each

@@ -36,7 +36,8 @@ mod log;
 mod source;
 
 pub use config::{
-    min_insync_replicas, shard_offset, split_shard_offset, KafkaClient, KafkaConfig, RESERVED_PROPERTIES,
+    min_insync_replicas, shard_offset, split_shard_offset, ExpiringTopics, KafkaClient, KafkaConfig,
+    RESERVED_PROPERTIES,
 };
 pub use lease::KafkaLease;
 pub use log::KafkaLog;

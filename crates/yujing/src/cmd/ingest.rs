@@ -38,6 +38,8 @@ pub(crate) fn ingest(
     let (mut pipeline, step) = Pipeline::open_reporting(log, built.clone(), Arc::new(SystemClock))?;
     // The next ingest then replays only what comes after this one.
     pipeline.snapshot_if_due(true);
+    // Raw units past `[store] raw_retention_days` go, for a store only ever fed by `yujing ingest`.
+    pipeline.expire_raw()?;
     if report.files.is_empty() {
         // An empty drop directory is normal for a timer; say so, without failing.
         tracing::warn!(
