@@ -323,6 +323,16 @@ impl PreparedInput {
         start: LinePosition,
     ) -> PreparedInput {
         let decoded = adapters::decode_from(feed, file, bytes, normalizer.rules(), start);
+        PreparedInput::from_decoded(normalizer, feed, file, decoded)
+    }
+
+    /// An input decoded beforehand, its records normalized.
+    fn from_decoded(
+        normalizer: &Normalizer,
+        feed: FeedId,
+        file: &str,
+        decoded: DecodedInput,
+    ) -> PreparedInput {
         let normalized: Vec<_> = decoded
             .records
             .iter()
@@ -358,6 +368,105 @@ impl PreparedInput {
     pub fn file(&self) -> &str {
         &self.file
     }
+}
+
+/// What [`read_line_bounded`] read.
+enum BoundedLine {
+    /// The end of the input: nothing was read.
+    End,
+    /// A line, appended with its line break (the last line of the input may have none).
+    Read,
+    /// A line longer than any the line limit allows: read past, not appended.
+    Long(LongLine),
+}
+
+/// A line read past without being held.
+enum LongLine {
+    /// Only blanks: the decoder skips such a line (no record).
+    Blank,
+    /// Over [`yujing_feeds::MAX_LINE_BYTES`]: its first [`yujing_feeds::OVERSIZED_HEAD_BYTES`] bytes, and its
+    /// length without its line break (and a carriage return before it), as the decoder measures a line.
+    Oversized { head: Vec<u8>, len: u64 },
+}
+
+/// Appends the next line of `reader` to `out`, unless it is longer than any line the limit allows: then it is
+/// read to its end without being held, so a line of gigabytes takes no more memory than the limit.
+/// `at_file_start`: a byte-order mark before the line is not part of it.
+fn read_line_bounded(
+    reader: &mut impl std::io::BufRead,
+    out: &mut Vec<u8>,
+    at_file_start: bool,
+) -> std::io::Result<BoundedLine> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    // The most a line the decoder would accept may take: the limit, a byte-order mark, a CR and the LF.
+    let most = yujing_feeds::MAX_LINE_BYTES + BOM.len() + 2;
+    let begin = out.len();
+    let mut complete = false;
+    while out.len() - begin < most {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            complete = true;
+            break;
+        }
+        let room = most - (out.len() - begin);
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(i) if i < room => {
+                out.extend_from_slice(&buffer[..=i]);
+                reader.consume(i + 1);
+                complete = true;
+                break;
+            }
+            _ => {
+                let n = buffer.len().min(room);
+                out.extend_from_slice(&buffer[..n]);
+                reader.consume(n);
+            }
+        }
+    }
+    if out.len() == begin {
+        return Ok(BoundedLine::End);
+    }
+    if complete {
+        // The decoder judges its length (and rejects it, keeping its head, if it is over the limit).
+        return Ok(BoundedLine::Read);
+    }
+    let line = &out[begin..];
+    let bom = if at_file_start && line.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
+    let blank = line[bom..].iter().all(u8::is_ascii_whitespace);
+    let head = line[bom..bom + yujing_feeds::OVERSIZED_HEAD_BYTES].to_vec();
+    let mut len = (line.len() - bom) as u64;
+    let mut last = line.last().copied();
+    let mut blank_so_far = blank;
+    out.truncate(begin);
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            break;
+        }
+        let end = buffer.iter().position(|&b| b == b'\n');
+        let body = &buffer[..end.unwrap_or(buffer.len())];
+        blank_so_far = blank_so_far && body.iter().all(u8::is_ascii_whitespace);
+        len += body.len() as u64;
+        if let Some(&byte) = body.last() {
+            last = Some(byte);
+        }
+        let used = end.map_or(buffer.len(), |i| i + 1);
+        reader.consume(used);
+        if end.is_some() {
+            break;
+        }
+    }
+    if blank_so_far {
+        return Ok(BoundedLine::Long(LongLine::Blank));
+    }
+    if last == Some(b'\r') {
+        len -= 1;
+    }
+    Ok(BoundedLine::Long(LongLine::Oversized { head, len }))
 }
 
 /// The parties each unit of `decoded` names: those of its records' clues, and every phone and ID number written
@@ -459,7 +568,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// Ingests the file at `path`: whole, or a part at a time when it is a large JSON Lines file (each part
     /// decoded from where the last ended, so lines, locations and record indices are those of the whole file).
     fn ingest_file(&self, path: &Path, feed: FeedId, name: &str) -> Result<FileReport, IngestError> {
-        use std::io::{BufRead, Read};
+        use std::io::Read;
         let failed = |source| IngestError::Read {
             path: path.to_path_buf(),
             source,
@@ -483,18 +592,39 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut part = Vec::with_capacity(self.part_bytes + (1 << 16));
         loop {
             part.clear();
-            // Whole lines, up to about `part_bytes`: a line is never split between two parts.
+            // Whole lines, up to about `part_bytes`: a line is never split between two parts. A line over the
+            // line limit is not held: it ends the part, and is read past on its own.
+            let mut long = None;
             while part.len() < self.part_bytes {
-                if reader.read_until(b'\n', &mut part).map_err(failed)? == 0 {
-                    break;
+                let at_file_start = start.lines == 0 && part.is_empty();
+                match read_line_bounded(&mut reader, &mut part, at_file_start).map_err(failed)? {
+                    BoundedLine::End => break,
+                    BoundedLine::Read => {}
+                    BoundedLine::Long(line) => {
+                        long = Some(line);
+                        break;
+                    }
                 }
             }
-            if part.is_empty() {
+            if part.is_empty() && long.is_none() {
                 return Ok(report);
             }
-            let input = PreparedInput::from_position(self.normalizer, feed, name, &part, start);
-            report.add(&self.ingest_prepared(input)?);
-            start.advance(&part);
+            if !part.is_empty() {
+                let input = PreparedInput::from_position(self.normalizer, feed, name, &part, start);
+                report.add(&self.ingest_prepared(input)?);
+                start.advance(&part);
+            }
+            match long {
+                None => {}
+                Some(LongLine::Blank) => start.lines += 1,
+                Some(LongLine::Oversized { head, len }) => {
+                    let decoded = adapters::oversized_line(name, &head, len, start);
+                    let input = PreparedInput::from_decoded(self.normalizer, feed, name, decoded);
+                    report.add(&self.ingest_prepared(input)?);
+                    start.lines += 1;
+                    start.records += 1;
+                }
+            }
         }
     }
 

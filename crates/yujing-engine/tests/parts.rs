@@ -66,6 +66,11 @@ fn ingest(store: &Path, inputs: &[PathBuf], part_bytes: Option<usize>) -> Vec<Ve
             report.total.new_clues + report.total.new_versions
         );
     }
+    read_back(store, &built)
+}
+
+/// Every topic of the store at `store`, its raw units opened.
+fn read_back(store: &Path, built: &yujing_engine::Built) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
     let log = EmbeddedLog::open_read_only(store).unwrap_or_else(|e| panic!("{e}"));
     // Raw units are sealed under fresh random keys and nonces: compared opened.
     let vault = Vault::new(built.normalizer.hasher());
@@ -108,4 +113,69 @@ fn a_file_read_in_parts_logs_exactly_what_the_whole_file_logs() {
             assert_eq!(expected, got, "{topic}, parts of {part_bytes} bytes");
         }
     }
+}
+
+/// A line of gigabytes is read past, not held: its dead letter and raw unit (its head) are those the decoder
+/// gives the line when it holds the whole file, and the lines around it arrive.
+#[test]
+fn a_line_over_the_limit_is_read_past_and_logged_as_the_decoder_would() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds/hotline12345.sample.jsonl");
+    let text = std::fs::read_to_string(samples).unwrap_or_else(|e| panic!("{e}"));
+    let lines: Vec<&str> = text.lines().collect();
+    let limit = yujing_feeds::MAX_LINE_BYTES;
+    let mut file = Vec::new();
+    file.extend_from_slice(b"\xEF\xBB\xBF");
+    file.extend_from_slice(lines[0].as_bytes());
+    file.push(b'\n');
+    // A JSON line one byte over the limit (read whole, then rejected), one far over it (read past), a blank
+    // line over it (skipped, as every blank line), each with a CRLF.
+    for (fill, close) in [(limit - 7, "\"}\r\n"), (limit + 5_000_000, "\"}\r\n")] {
+        file.extend_from_slice(b"{\"a\":\"");
+        file.extend(std::iter::repeat_n(b'x', fill));
+        file.extend_from_slice(close.as_bytes());
+    }
+    file.extend(std::iter::repeat_n(b' ', limit + 100));
+    file.extend_from_slice(b"\r\n");
+    file.extend_from_slice(lines[1].as_bytes());
+    file.push(b'\n');
+    file.extend_from_slice(lines[2].as_bytes());
+    let path = dir.path().join("hotline12345-long.jsonl");
+    std::fs::write(&path, &file).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut config = EngineConfig::defaults();
+    config.pii.demo = true;
+    let built = config.check().unwrap_or_else(|e| panic!("{e}"));
+    let clock = FixedClock(Utc.with_ymd_and_hms(2026, 6, 12, 8, 0, 0).single().expect("time"));
+    let stores = [dir.path().join("whole"), dir.path().join("parts")];
+    for (store, whole) in stores.iter().zip([true, false]) {
+        let log = EmbeddedLog::open(store).unwrap_or_else(|e| panic!("{e}"));
+        let ingestor = Ingestor::new(&log, &built.normalizer, &clock).with_part_bytes(4096);
+        let report = if whole {
+            ingestor.ingest_bytes(
+                yujing_model::FeedId::Hotline12345,
+                "hotline12345-long.jsonl",
+                &file,
+            )
+        } else {
+            ingestor
+                .ingest_paths(std::slice::from_ref(&path), None, &mut |_| {})
+                .map(|r| r.total)
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.rejected_by_kind.get("too_large"), Some(&2), "{report:?}");
+        assert_eq!(report.new_clues + report.new_versions, 3, "{report:?}");
+    }
+    let (whole, parts) = (read_back(&stores[0], &built), read_back(&stores[1], &built));
+    assert_eq!(whole, parts);
+    let letters = String::from_utf8_lossy(&whole[1].iter().flat_map(|(_, v)| v.clone()).collect::<Vec<u8>>())
+        .into_owned();
+    assert!(
+        letters.contains(&format!("the line is {} bytes", limit + 5_000_000 + 8)),
+        "{letters}"
+    );
+    assert!(letters.contains("\"line\":3"), "{letters}");
+    // The raw units of the long lines are their heads, not the lines.
+    let longest = whole[2].iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    assert_eq!(longest, yujing_feeds::OVERSIZED_HEAD_BYTES);
 }

@@ -36,5 +36,5 @@ pub use outline::{CountyOutline, OutlineError};
 pub use pii::PartyHasher;
 pub use record::{
     parse_people_count, Category, Decoded, DecodedInput, Outcome, RawUnit, Reject, SourceParty, SourceRecord,
-    MAX_FIELD_BYTES, MAX_LINE_BYTES,
+    MAX_FIELD_BYTES, MAX_LINE_BYTES, OVERSIZED_HEAD_BYTES,
 };

@@ -154,6 +154,10 @@ pub struct Decoded {
 /// one exchange envelope of many; a longer one is rejected before it is parsed.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Of a line longer than [`MAX_LINE_BYTES`], the raw log keeps only the first this many bytes: enough to see what
+/// it was, where a unit of gigabytes would fit neither memory nor a Kafka message.
+pub const OVERSIZED_HEAD_BYTES: usize = 64 * 1024;
+
 /// The largest text field of a record accepted (a description, a title, an address), in bytes: 64 KiB, some
 /// thirty times the longest report seen in any feed. A larger one would be carried through every stage (a
 /// 50 MB JSON line made a 50 MB description).

@@ -133,6 +133,35 @@ pub fn extension(feed: FeedId) -> &'static str {
     }
 }
 
+/// A line longer than [`crate::MAX_LINE_BYTES`] as a dead letter: not parsed; the raw log keeps its first
+/// [`crate::OVERSIZED_HEAD_BYTES`] and the dead letter says where it is and how long. `line` is the line, or at
+/// least its head, and `len` its whole length (without its line break).
+fn reject_oversized(out: &mut DecodedInput, location: SourceLocation, line: &[u8], len: u64) {
+    let head = &line[..line.len().min(crate::record::OVERSIZED_HEAD_BYTES)];
+    let unit = out.push_unit(location.clone(), head);
+    let reason = format!(
+        "the line is {len} bytes; the limit is {} bytes a line (the raw log keeps its first {} bytes)",
+        crate::record::MAX_LINE_BYTES,
+        head.len()
+    );
+    out.reject(unit, location, None, Reject::new(RejectKind::TooLarge, reason));
+}
+
+/// The dead letter of a line of a JSON Lines file longer than [`crate::MAX_LINE_BYTES`], read without holding
+/// it: `head` is its start (at least [`crate::OVERSIZED_HEAD_BYTES`] of it when it has that many), `len` its
+/// length without its line break, and `at` the position of the line in its file. Gives exactly the unit and
+/// dead letter that decoding the line with the rest of its file gives.
+pub fn oversized_line(file: &str, head: &[u8], len: u64, at: LinePosition) -> DecodedInput {
+    let mut out = DecodedInput::default();
+    let location = SourceLocation {
+        file: file.to_owned(),
+        line: Some(at.lines + 1),
+        record_index: at.records,
+    };
+    reject_oversized(&mut out, location, head, len);
+    out
+}
+
 /// Splits JSON Lines input and hands each object to `each`; blank lines are skipped, undecodable lines rejected.
 pub(crate) fn json_lines(
     file: &str,
@@ -159,14 +188,7 @@ pub(crate) fn json_lines(
         };
         record_index += 1;
         if line.len() > crate::record::MAX_LINE_BYTES {
-            // Not parsed: the raw log keeps it as it came, and the dead letter says where it is and how long.
-            let unit = out.push_unit(location.clone(), line);
-            let reason = format!(
-                "the line is {} bytes; the limit is {} bytes a line",
-                line.len(),
-                crate::record::MAX_LINE_BYTES
-            );
-            out.reject(unit, location, None, Reject::new(RejectKind::TooLarge, reason));
+            reject_oversized(&mut out, location, line, line.len() as u64);
             continue;
         }
         let unit = out.push_unit(location.clone(), line);
