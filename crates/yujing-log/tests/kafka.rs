@@ -8,7 +8,7 @@ mod broker;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use broker::{bootstrap, control_script, sasl_bootstrap, serial};
+use broker::{bootstrap, control_script, sasl_bootstrap, serial, tls_bootstrap};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use yujing_log::{Batch, KafkaConfig, KafkaLog, Log, Record, ShardId};
@@ -602,4 +602,36 @@ fn a_store_behind_sasl_is_written_with_its_credentials_and_refused_with_wrong_on
     let refused = refused.unwrap_or_else(|| panic!("a wrong password was accepted"));
     assert!(refused.contains("Kafka"), "{refused}");
     assert!(!refused.contains("yujing-ci-secret"), "{refused}");
+}
+
+#[test]
+fn a_store_behind_tls_is_written_when_its_ca_is_trusted_and_refused_otherwise() {
+    let _serial = serial();
+    let (address, ca) = tls_bootstrap();
+    let mut config = config("tls");
+    config.bootstrap_servers = address;
+    config.client = [("security.protocol", "SSL"), ("ssl.ca.location", ca.as_str())]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let log = KafkaLog::open(config.clone()).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    let mut batch = Batch::new();
+    batch.append("clues", record("a", "behind tls"));
+    log.write(batch).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    assert_eq!(values(&log, "clues"), ["behind tls"]);
+    drop(log);
+
+    // A client that trusts only the system's CAs does not accept the broker's certificate.
+    let mut untrusting = config.clone();
+    untrusting.client.remove("ssl.ca.location");
+    untrusting.timeout_ms = 5_000;
+    untrusting.transactional_id.push_str("-untrusting");
+    let refused = KafkaLog::open(untrusting).err().map(|e| format!("{e}: {e:?}"));
+    assert!(refused.is_some(), "a broker whose CA is not trusted was accepted");
+    // Nor does one that speaks plain text to the TLS port.
+    let mut plain = config;
+    plain.client.clear();
+    plain.timeout_ms = 5_000;
+    plain.transactional_id.push_str("-plain");
+    assert!(KafkaLog::open(plain).is_err(), "plain text was accepted on the TLS port");
 }

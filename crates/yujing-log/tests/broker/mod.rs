@@ -35,6 +35,25 @@ pub fn sasl_bootstrap() -> String {
     control("sasl", "cannot ask .ci/kafka for its SASL listener")
 }
 
+/// The address of the broker's SSL listener and the CA certificate that signed its certificate:
+/// `YUJING_KAFKA_TLS_BOOTSTRAP` and `YUJING_KAFKA_TLS_CA`, else the ones `.ci/kafka` opens and makes beside
+/// [`bootstrap`].
+#[allow(dead_code)]
+pub fn tls_bootstrap() -> (String, String) {
+    bootstrap();
+    if let (Ok(address), Ok(ca)) = (
+        std::env::var("YUJING_KAFKA_TLS_BOOTSTRAP"),
+        std::env::var("YUJING_KAFKA_TLS_CA"),
+    ) {
+        return (address, ca);
+    }
+    let said = control("tls", "cannot ask .ci/kafka for its TLS listener");
+    let (address, ca) = said
+        .split_once(' ')
+        .unwrap_or_else(|| panic!(".ci/kafka tls said '{said}', not 'ADDRESS CA_FILE'"));
+    (address.to_owned(), ca.to_owned())
+}
+
 /// Runs `.ci/kafka <command>`; returns the last line it printed (an address), or fails saying `failing`.
 fn control(command: &str, failing: &str) -> String {
     let ran = std::process::Command::new("bash")
