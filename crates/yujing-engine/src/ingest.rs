@@ -20,7 +20,7 @@ use yujing_model::{Clue, DeadLetter, FeedId, PartyKey, RawPointer, RejectKind, S
 use crate::clock::Clock;
 use crate::shard::Shard;
 use crate::topics::{raw_topic, CLUES, DEADLETTER};
-use crate::vault::Vault;
+use crate::vault::{UnitSealer, Vault};
 
 /// Raw units per atomic batch: bounds memory and the number of fsyncs.
 const UNITS_PER_BATCH: usize = 1000;
@@ -746,7 +746,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             pending_dead: Vec::new(),
         };
         let owned = claims.as_ref().map(|c| c.units.as_slice());
-        let raw_offsets = self.log_raw_units(&mut chunk, units.clone(), owned, report)?;
+        let mut sealer = self.vault.sealer(self.log)?;
+        let raw_offsets = self.log_raw_units(&mut chunk, &mut sealer, units.clone(), owned, report)?;
         let mut kept = claims.map(|c| c.kept);
         for (index, record) in decoded
             .records
@@ -812,6 +813,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         if !chunk.batch.is_empty() {
             self.log.write(chunk.batch)?;
         }
+        sealer.written();
         Ok(())
     }
 
@@ -821,6 +823,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     fn log_raw_units(
         &self,
         chunk: &mut Chunk<'_>,
+        sealer: &mut UnitSealer<'_, L>,
         units: std::ops::Range<usize>,
         owned: Option<&[bool]>,
         report: &mut FileReport,
@@ -828,7 +831,6 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut next_raw = self.log.end_offset(&chunk.topic)?;
         let mut raw_offsets = Vec::with_capacity(units.len());
         let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
-        let mut sealer = self.vault.sealer(self.log);
         let first = units.start;
         for (index, unit) in chunk.decoded.units[units].iter().enumerate() {
             if owned.is_some_and(|owned| !owned[index]) {

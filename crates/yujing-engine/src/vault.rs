@@ -17,7 +17,7 @@
 //!
 //! # Layout
 //! ```text
-//! sealed unit   "\0YJV\x01" | parties (u8) | per party: kind (u8), hash length (u8), hash, key id (8)
+//! sealed unit   "\0YJV\x01" | parties (u8) | per party: kind (u8), hash (32, the key's letters as bytes), key id (8)
 //!               | nonce (24) | XChaCha20-Poly1305(unit key, nonce, unit bytes, aad = everything before the nonce)
 //! unit key      HMAC-SHA256(vault key, "unit\0" | person key of each party, in the order listed)
 //! person key    state vault/key/<kind>/<hash> → key id (8) | nonce (24)
@@ -34,11 +34,14 @@
 //! - A person key never leaves the state unwrapped, and is never logged or printed.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use yujing_feeds::pii::PartyHasher;
@@ -51,6 +54,8 @@ pub const ERASURES: &str = "erasures";
 const MAGIC: &[u8] = b"\0YJV\x01";
 const NONCE_LEN: usize = 24;
 const KEY_ID_LEN: usize = 8;
+/// A party key's HMAC, as bytes (its 64 letters `a`–`p` are four bits each).
+const HASH_LEN: usize = 32;
 const KEY_PREFIX: &str = "vault/key/";
 const ERASED_PREFIX: &str = "vault/erased/";
 
@@ -112,10 +117,27 @@ impl std::fmt::Debug for PersonKey {
 }
 
 /// The vault key and the operations under it. Derived from the deployment's secret; never stored.
-#[derive(Clone)]
+///
+/// It remembers the person keys it has read or written (an ingest meets the same people again and again), so
+/// it is made for one ingest or one step, not kept: a key erased meanwhile could still be used for a unit of
+/// the same step, which then reads as erased.
 pub struct Vault {
     key: [u8; 32],
+    /// Person keys known to be on the log.
+    known: Mutex<HashMap<PartyKey, PersonKey>>,
 }
+
+impl Clone for Vault {
+    fn clone(&self) -> Vault {
+        Vault {
+            key: self.key,
+            known: Mutex::default(),
+        }
+    }
+}
+
+/// At most this many person keys are remembered; then the memory starts again.
+const KNOWN_KEYS: usize = 200_000;
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -273,6 +295,19 @@ impl std::fmt::Display for Erasure {
     }
 }
 
+/// A party key's letters (`a`–`p`, four bits each) as its 32 bytes; `None` when it is not 64 such letters.
+fn hash_bytes(letters: &str) -> Option<[u8; HASH_LEN]> {
+    let letters = letters.as_bytes();
+    if letters.len() != 2 * HASH_LEN || !letters.iter().all(|b| (b'a'..=b'p').contains(b)) {
+        return None;
+    }
+    let mut out = [0u8; HASH_LEN];
+    for (byte, pair) in out.iter_mut().zip(letters.chunks_exact(2)) {
+        *byte = ((pair[0] - b'a') << 4) | (pair[1] - b'a');
+    }
+    Some(out)
+}
+
 fn kind_code(kind: PartyKeyKind) -> u8 {
     match kind {
         PartyKeyKind::Phone => 1,
@@ -320,6 +355,7 @@ impl Vault {
     pub fn new(hasher: &PartyHasher) -> Vault {
         Vault {
             key: hasher.derive_key("yujing raw vault v1"),
+            known: Mutex::default(),
         }
     }
 
@@ -336,8 +372,7 @@ impl Vault {
         mac.finalize().into_bytes().into()
     }
 
-    fn wrap(&self, party: &PartyKey, key: &PersonKey) -> Result<Vec<u8>, VaultError> {
-        let nonce: [u8; NONCE_LEN] = random()?;
+    fn wrap(&self, party: &PartyKey, key: &PersonKey, nonce: [u8; NONCE_LEN]) -> Result<Vec<u8>, VaultError> {
         let aad = key_state_key(party);
         let sealed = Vault::cipher(&self.key)
             .encrypt(
@@ -381,6 +416,19 @@ impl Vault {
         })
     }
 
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<PartyKey, PersonKey>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers keys now on the log.
+    fn remember(&self, keys: impl IntoIterator<Item = (PartyKey, PersonKey)>) {
+        let mut known = self.known();
+        if known.len() > KNOWN_KEYS {
+            known.clear();
+        }
+        known.extend(keys);
+    }
+
     /// A person key as stored in `log`'s state, if any.
     fn stored_key<L: Log + ?Sized>(
         &self,
@@ -404,26 +452,19 @@ impl Vault {
         let (&count, mut rest) = body.split_first().ok_or_else(|| corrupt("cut short"))?;
         let mut listed = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let [code, len, tail @ ..] = rest else {
+            let [code, tail @ ..] = rest else {
                 return Err(corrupt("cut short in its parties"));
             };
             let kind = kind_of(*code).ok_or_else(|| corrupt("an unknown party kind"))?;
-            let len = *len as usize;
-            if tail.len() < len + KEY_ID_LEN {
+            if tail.len() < HASH_LEN + KEY_ID_LEN {
                 return Err(corrupt("cut short in its parties"));
             }
-            let hash = std::str::from_utf8(&tail[..len]).map_err(|_| corrupt("a party hash is not text"))?;
-            let id: [u8; KEY_ID_LEN] = tail[len..len + KEY_ID_LEN]
+            let hash = yujing_feeds::pii::letters_hex(&tail[..HASH_LEN]);
+            let id: [u8; KEY_ID_LEN] = tail[HASH_LEN..HASH_LEN + KEY_ID_LEN]
                 .try_into()
                 .expect("sliced to its length");
-            listed.push((
-                PartyKey {
-                    kind,
-                    hash: hash.to_owned(),
-                },
-                id,
-            ));
-            rest = &tail[len + KEY_ID_LEN..];
+            listed.push((PartyKey { kind, hash }, id));
+            rest = &tail[HASH_LEN + KEY_ID_LEN..];
         }
         if rest.len() < NONCE_LEN {
             return Err(corrupt("cut short before its nonce"));
@@ -460,13 +501,15 @@ impl Vault {
         Ok(Unsealed::Opened(opened))
     }
 
-    /// A sealer of the raw units of one batch written to `log`.
-    pub fn sealer<'a, L: Log + ?Sized>(&'a self, log: &'a L) -> UnitSealer<'a, L> {
-        UnitSealer {
+    /// A sealer of the raw units of one batch written to `log`; [`UnitSealer::written`] once the batch is.
+    pub fn sealer<'a, L: Log + ?Sized>(&'a self, log: &'a L) -> Result<UnitSealer<'a, L>, VaultError> {
+        Ok(UnitSealer {
             vault: self,
             log,
-            pending: HashMap::new(),
-        }
+            created: HashMap::new(),
+            // One draw from the system per batch; the nonces and keys of its units come from a ChaCha20 stream.
+            random: ChaCha20Rng::from_seed(random()?),
+        })
     }
 }
 
@@ -475,36 +518,45 @@ impl Vault {
 pub struct UnitSealer<'a, L: Log + ?Sized> {
     vault: &'a Vault,
     log: &'a L,
-    /// Keys found or made for this batch (made ones are not in the log's state until the batch is written).
-    pending: HashMap<PartyKey, PersonKey>,
+    /// Keys made for this batch: not on the log until the batch is written.
+    created: HashMap<PartyKey, PersonKey>,
+    random: ChaCha20Rng,
 }
 
 impl<L: Log + ?Sized> std::fmt::Debug for UnitSealer<'_, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnitSealer")
-            .field("keys", &self.pending.len())
+            .field("created", &self.created.len())
             .finish()
     }
 }
 
 impl<L: Log + ?Sized> UnitSealer<'_, L> {
     fn person_key(&mut self, party: &PartyKey, batch: &mut Batch) -> Result<PersonKey, VaultError> {
-        if let Some(key) = self.pending.get(party) {
-            return Ok(key.clone());
+        let known = self.vault.known().get(party).cloned();
+        if let Some(key) = self.created.get(party).cloned().or(known) {
+            return Ok(key);
         }
-        let key = match self.vault.stored_key(self.log, party)? {
-            Some(key) => key,
-            None => {
-                let key = PersonKey {
-                    id: random()?,
-                    key: random()?,
-                };
-                batch.put_state(key_state_key(party), self.vault.wrap(party, &key)?);
-                key
-            }
+        if let Some(key) = self.vault.stored_key(self.log, party)? {
+            self.vault.remember([(party.clone(), key.clone())]);
+            return Ok(key);
+        }
+        let mut key = PersonKey {
+            id: [0; KEY_ID_LEN],
+            key: [0; 32],
         };
-        self.pending.insert(party.clone(), key.clone());
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill_bytes(&mut key.id);
+        self.random.fill_bytes(&mut key.key);
+        self.random.fill_bytes(&mut nonce);
+        batch.put_state(key_state_key(party), self.vault.wrap(party, &key, nonce)?);
+        self.created.insert(party.clone(), key.clone());
         Ok(key)
+    }
+
+    /// The batch was written: the keys made for it are on the log, and are remembered.
+    pub fn written(self) {
+        self.vault.remember(self.created);
     }
 
     /// `bytes` sealed for `parties` (sorted, without repeats); a key made for a party is added to `batch`.
@@ -518,18 +570,22 @@ impl<L: Log + ?Sized> UnitSealer<'_, L> {
         // sealed, but erasing a later one would not reach it. No feed's record comes near.
         let parties = &parties[..parties.len().min(u8::MAX as usize)];
         let mut keys = Vec::with_capacity(parties.len());
-        let mut out = Vec::with_capacity(bytes.len() + 64 + parties.len() * 80);
+        let mut out = Vec::with_capacity(bytes.len() + 64 + parties.len() * (1 + HASH_LEN + KEY_ID_LEN));
         out.extend_from_slice(MAGIC);
         out.push(parties.len() as u8);
         for party in parties {
+            let hash = hash_bytes(&party.hash).ok_or_else(|| VaultError::Corrupt {
+                what: format!("party key {:?} {}", party.kind, party.hash),
+                reason: "not a party key: 64 letters a-p".to_owned(),
+            })?;
             let key = self.person_key(party, batch)?;
             out.push(kind_code(party.kind));
-            out.push(party.hash.len().min(u8::MAX as usize) as u8);
-            out.extend_from_slice(&party.hash.as_bytes()[..party.hash.len().min(u8::MAX as usize)]);
+            out.extend_from_slice(&hash);
             out.extend_from_slice(&key.id);
             keys.push(key);
         }
-        let nonce: [u8; NONCE_LEN] = random()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill_bytes(&mut nonce);
         let sealed = Vault::cipher(&self.vault.unit_key(&keys))
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -615,11 +671,10 @@ mod tests {
 
     fn sealed(log: &EmbeddedLog, vault: &Vault, bytes: &[u8], parties: &[PartyKey]) -> Vec<u8> {
         let mut batch = Batch::new();
-        let value = vault
-            .sealer(log)
-            .seal(bytes, parties, &mut batch)
-            .expect("sealed");
+        let mut sealer = vault.sealer(log).expect("sealer");
+        let value = sealer.seal(bytes, parties, &mut batch).expect("sealed");
         log.write(batch).expect("keys written");
+        sealer.written();
         value
     }
 
@@ -668,7 +723,9 @@ mod tests {
         );
         assert_eq!(erasures(&log).expect("read").len(), 1);
 
-        // A later report by the same person gets a new key; the old units stay erased.
+        // A later report by the same person (a later step, with a vault of its own) gets a new key; the old units
+        // stay erased.
+        let vault = Vault::new(&hasher);
         let later = sealed(&log, &vault, b"later", std::slice::from_ref(&phone));
         assert_eq!(
             vault.open(&log, &later).expect("open"),

@@ -100,10 +100,13 @@ impl PartyHasher {
         if !enough_digits(&text) {
             return Vec::new();
         }
-        let mut keys: Vec<PartyKey> = all_groups(&text, id_pattern())
-            .filter_map(|id| self.id_key(id))
-            .chain(all_groups(&text, phone_pattern()).filter_map(|phone| self.phone_key(phone)))
-            .collect();
+        let mut keys: Vec<PartyKey> = Vec::new();
+        // The patterns run only over the stretches that could hold a number: a raw record is mostly text,
+        // punctuation and short numbers (dates, rooms), and the patterns with their capture groups are slow.
+        for run in number_runs(&text) {
+            keys.extend(all_groups(run, id_pattern()).filter_map(|id| self.id_key(id)));
+            keys.extend(all_groups(run, phone_pattern()).filter_map(|phone| self.phone_key(phone)));
+        }
         keys.sort();
         keys.dedup();
         keys
@@ -333,6 +336,34 @@ pub fn redact(text: &str) -> String {
     });
     replace_group(&text, phone_pattern(), |m| {
         mask_phone(m).unwrap_or_else(|| "***********".to_owned())
+    })
+}
+
+/// The longest stretches of `text` made only of what a phone or ID number is written with (digits, spaces,
+/// hyphens, `+`, `X`) that hold enough digits to be one. A number never spans anything else, and the
+/// characters around a stretch are none of these, so the patterns find the same numbers in the stretches as in
+/// the whole text (an ID number directly followed by a letter is found here, where the whole text's pattern
+/// refuses it: one party key more, never one fewer).
+fn number_runs(text: &str) -> impl Iterator<Item = &str> {
+    let in_number = |b: u8| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'+' | b'X' | b'x');
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            while at < bytes.len() && !in_number(bytes[at]) {
+                at += 1;
+            }
+            let start = at;
+            while at < bytes.len() && in_number(bytes[at]) {
+                at += 1;
+            }
+            // Only ASCII bytes were taken, so both ends are character boundaries.
+            let run = &text[start..at];
+            if enough_digits(run) {
+                return Some(run);
+            }
+        }
+        None
     })
 }
 

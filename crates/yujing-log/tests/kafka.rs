@@ -633,5 +633,8 @@ fn a_store_behind_tls_is_written_when_its_ca_is_trusted_and_refused_otherwise() 
     plain.client.clear();
     plain.timeout_ms = 5_000;
     plain.transactional_id.push_str("-plain");
-    assert!(KafkaLog::open(plain).is_err(), "plain text was accepted on the TLS port");
+    assert!(
+        KafkaLog::open(plain).is_err(),
+        "plain text was accepted on the TLS port"
+    );
 }
