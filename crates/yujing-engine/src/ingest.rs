@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use yujing_feeds::adapters::LinePosition;
 use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, Reject};
 use yujing_log::{Batch, Log, LogError, Record};
-use yujing_model::{Clue, DeadLetter, FeedId, PartyKey, RawPointer, RejectKind, SourceLocation};
+use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
 
 use crate::clock::Clock;
 use crate::shard::Shard;
 use crate::topics::{raw_topic, CLUES, DEADLETTER};
-use crate::vault::{UnitSealer, Vault};
+use crate::vault::{PartyRef, UnitSealer, Vault};
 
 /// Raw units per atomic batch: bounds memory and the number of fsyncs.
 const UNITS_PER_BATCH: usize = 1000;
@@ -305,7 +305,7 @@ pub struct PreparedInput {
     normalized: Vec<Option<Result<Clue, Reject>>>,
     /// Per unit of `decoded`: the parties it names (its clues' and the numbers in its bytes), sorted, which its
     /// sealed form is for (see [`crate::vault`]).
-    unit_parties: Vec<Vec<PartyKey>>,
+    unit_parties: Vec<Vec<PartyRef>>,
 }
 
 impl PreparedInput {
@@ -475,19 +475,31 @@ fn unit_parties(
     normalizer: &Normalizer,
     decoded: &DecodedInput,
     normalized: &[Option<Result<Clue, Reject>>],
-) -> Vec<Vec<PartyKey>> {
-    let mut parties: Vec<Vec<PartyKey>> = decoded
+) -> Vec<Vec<PartyRef>> {
+    let mut parties: Vec<Vec<PartyRef>> = decoded
         .units
         .iter()
-        .map(|unit| normalizer.hasher().keys_in(&String::from_utf8_lossy(&unit.bytes)))
+        .map(|unit| {
+            let text = String::from_utf8_lossy(&unit.bytes);
+            normalizer
+                .hasher()
+                .keys_in(&text)
+                .iter()
+                .filter_map(PartyRef::of)
+                .collect()
+        })
         .collect();
     for (record, outcome) in decoded.records.iter().zip(normalized) {
         if let (Some(Ok(clue)), Some(keys)) = (outcome, parties.get_mut(record.unit)) {
-            keys.extend(clue.parties.iter().flat_map(|p| p.keys.iter().cloned()));
+            keys.extend(
+                clue.parties
+                    .iter()
+                    .flat_map(|p| p.keys.iter().filter_map(PartyRef::of)),
+            );
         }
     }
     for keys in &mut parties {
-        keys.sort();
+        keys.sort_unstable();
         keys.dedup();
     }
     parties
@@ -969,7 +981,7 @@ struct Chunk<'a> {
     feed: FeedId,
     decoded: &'a DecodedInput,
     /// The parties each unit of `decoded` names (see [`PreparedInput`]).
-    unit_parties: &'a [Vec<PartyKey>],
+    unit_parties: &'a [Vec<PartyRef>],
     /// When the chunk is written (every record's append time).
     now: DateTime<Utc>,
     /// The feed's raw topic.

@@ -124,7 +124,7 @@ impl std::fmt::Debug for PersonKey {
 pub struct Vault {
     key: [u8; 32],
     /// Person keys known to be on the log.
-    known: Mutex<HashMap<PartyKey, PersonKey>>,
+    known: Mutex<HashMap<PartyRef, PersonKey>>,
 }
 
 impl Clone for Vault {
@@ -295,6 +295,32 @@ impl std::fmt::Display for Erasure {
     }
 }
 
+/// A party a raw unit is sealed for: a party key as its kind and 32 bytes, which costs no allocation to copy,
+/// compare or hash (an ingest handles several per unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartyRef {
+    kind: PartyKeyKind,
+    hash: [u8; HASH_LEN],
+}
+
+impl PartyRef {
+    /// The party of `key`; `None` when it is not a party key yujing made (64 letters `a`–`p`).
+    pub fn of(key: &PartyKey) -> Option<PartyRef> {
+        Some(PartyRef {
+            kind: key.kind,
+            hash: hash_bytes(&key.hash)?,
+        })
+    }
+
+    /// The party key it stands for.
+    pub fn key(&self) -> PartyKey {
+        PartyKey {
+            kind: self.kind,
+            hash: yujing_feeds::pii::letters_hex(&self.hash),
+        }
+    }
+}
+
 /// A party key's letters (`a`–`p`, four bits each) as its 32 bytes; `None` when it is not 64 such letters.
 fn hash_bytes(letters: &str) -> Option<[u8; HASH_LEN]> {
     let letters = letters.as_bytes();
@@ -416,12 +442,12 @@ impl Vault {
         })
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<PartyKey, PersonKey>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<PartyRef, PersonKey>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Remembers keys now on the log.
-    fn remember(&self, keys: impl IntoIterator<Item = (PartyKey, PersonKey)>) {
+    fn remember(&self, keys: impl IntoIterator<Item = (PartyRef, PersonKey)>) {
         let mut known = self.known();
         if known.len() > KNOWN_KEYS {
             known.clear();
@@ -519,7 +545,7 @@ pub struct UnitSealer<'a, L: Log + ?Sized> {
     vault: &'a Vault,
     log: &'a L,
     /// Keys made for this batch: not on the log until the batch is written.
-    created: HashMap<PartyKey, PersonKey>,
+    created: HashMap<PartyRef, PersonKey>,
     random: ChaCha20Rng,
 }
 
@@ -532,13 +558,14 @@ impl<L: Log + ?Sized> std::fmt::Debug for UnitSealer<'_, L> {
 }
 
 impl<L: Log + ?Sized> UnitSealer<'_, L> {
-    fn person_key(&mut self, party: &PartyKey, batch: &mut Batch) -> Result<PersonKey, VaultError> {
-        let known = self.vault.known().get(party).cloned();
-        if let Some(key) = self.created.get(party).cloned().or(known) {
+    fn person_key(&mut self, party: PartyRef, batch: &mut Batch) -> Result<PersonKey, VaultError> {
+        let known = self.vault.known().get(&party).cloned();
+        if let Some(key) = self.created.get(&party).cloned().or(known) {
             return Ok(key);
         }
-        if let Some(key) = self.vault.stored_key(self.log, party)? {
-            self.vault.remember([(party.clone(), key.clone())]);
+        let named = party.key();
+        if let Some(key) = self.vault.stored_key(self.log, &named)? {
+            self.vault.remember([(party, key.clone())]);
             return Ok(key);
         }
         let mut key = PersonKey {
@@ -549,8 +576,8 @@ impl<L: Log + ?Sized> UnitSealer<'_, L> {
         self.random.fill_bytes(&mut key.id);
         self.random.fill_bytes(&mut key.key);
         self.random.fill_bytes(&mut nonce);
-        batch.put_state(key_state_key(party), self.vault.wrap(party, &key, nonce)?);
-        self.created.insert(party.clone(), key.clone());
+        batch.put_state(key_state_key(&named), self.vault.wrap(&named, &key, nonce)?);
+        self.created.insert(party, key.clone());
         Ok(key)
     }
 
@@ -563,7 +590,7 @@ impl<L: Log + ?Sized> UnitSealer<'_, L> {
     pub fn seal(
         &mut self,
         bytes: &[u8],
-        parties: &[PartyKey],
+        parties: &[PartyRef],
         batch: &mut Batch,
     ) -> Result<Vec<u8>, VaultError> {
         // At most 255 parties fit the header; a unit naming more is sealed for the first 255, which is still
@@ -573,14 +600,10 @@ impl<L: Log + ?Sized> UnitSealer<'_, L> {
         let mut out = Vec::with_capacity(bytes.len() + 64 + parties.len() * (1 + HASH_LEN + KEY_ID_LEN));
         out.extend_from_slice(MAGIC);
         out.push(parties.len() as u8);
-        for party in parties {
-            let hash = hash_bytes(&party.hash).ok_or_else(|| VaultError::Corrupt {
-                what: format!("party key {:?} {}", party.kind, party.hash),
-                reason: "not a party key: 64 letters a-p".to_owned(),
-            })?;
+        for &party in parties {
             let key = self.person_key(party, batch)?;
             out.push(kind_code(party.kind));
-            out.extend_from_slice(&hash);
+            out.extend_from_slice(&party.hash);
             out.extend_from_slice(&key.id);
             keys.push(key);
         }
@@ -670,6 +693,8 @@ mod tests {
     }
 
     fn sealed(log: &EmbeddedLog, vault: &Vault, bytes: &[u8], parties: &[PartyKey]) -> Vec<u8> {
+        let parties: Vec<PartyRef> = parties.iter().filter_map(PartyRef::of).collect();
+        let parties = parties.as_slice();
         let mut batch = Batch::new();
         let mut sealer = vault.sealer(log).expect("sealer");
         let value = sealer.seal(bytes, parties, &mut batch).expect("sealed");
