@@ -40,10 +40,13 @@ pub fn expire_raw<L: Log + ?Sized>(
         let topic = raw_topic(feed);
         let (start, end) = (log.start_offset(&topic)?, log.end_offset(&topic)?);
         // The first unit young enough to keep. Units are logged in order of the ingestor's clock, so the
-        // scan stops at the first one; it reads only what is deleted, and one page more.
+        // scan stops at the first one; it reads only what is deleted, and at most one page more.
         let mut keep_from = start;
+        // Usually nothing has expired since the last look: the first unit alone says so.
+        let mut page_size = 1;
         'scan: while keep_from < end {
-            let page = log.read(&topic, keep_from, PAGE)?;
+            let page = log.read(&topic, keep_from, page_size)?;
+            page_size = PAGE;
             if page.is_empty() {
                 break;
             }

@@ -829,22 +829,24 @@ impl Log for EmbeddedLog {
             );
             let mut options = WriteOptions::default();
             options.set_sync(true);
-            db.write_opt(write, &options)
-                .map_err(|source| LogError::Storage {
-                    doing: format!("deleting records {start}..{until} of '{topic}'"),
-                    source,
-                })?;
-            // The range's files rewritten without them, so the records are gone from the disk, not only hidden
-            // (flushed first: recent records may still sit in a memory table and its write-ahead log).
+            db.write_opt(write, &options).map_err(|source| LogError::Storage {
+                doing: format!("deleting records {start}..{until} of '{topic}'"),
+                source,
+            })
+        })
+        .inspect_err(|_| self.broken.store(true, Ordering::SeqCst))?;
+        // The writers go on meanwhile: the rest needs no lock on the ends.
+        drop(ends);
+        // The range's files rewritten without them, so the records are gone from the disk, not only hidden
+        // (flushed first: recent records may still sit in a memory table and its write-ahead log).
+        self.with_db(|db| {
             flush_all(db).map_err(|source| LogError::Storage {
-                doing: "flushing before a deletion".to_owned(),
+                doing: "flushing after a deletion".to_owned(),
                 source,
             })?;
             db.compact_range_cf(cf(db, CF_LOG), Some(&from_key), Some(&until_key));
             Ok(())
-        })
-        .inspect_err(|_| self.broken.store(true, Ordering::SeqCst))?;
-        drop(ends);
+        })?;
         Ok(until)
     }
 
