@@ -370,6 +370,18 @@ impl PreparedInput {
     }
 }
 
+/// A CSV row not settled after this many bytes is settled at a line break there (see
+/// [`Ingestor::ingest_csv_parts`]): far beyond any real row, and it bounds what a part holds.
+const CSV_ROW_LIMIT: usize = 64 << 20;
+
+/// Why reading a file in parts stopped.
+enum PartError {
+    /// Reading it failed.
+    Read(std::io::Error),
+    /// Ingesting a part failed.
+    Ingest(IngestError),
+}
+
 /// What [`read_line_bounded`] read.
 enum BoundedLine {
     /// The end of the input: nothing was read.
@@ -587,7 +599,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         };
         let file = std::fs::File::open(path).map_err(failed)?;
         let size = file.metadata().map_err(failed)?.len();
-        if !adapters::is_line_oriented(feed) || size <= self.part_bytes as u64 {
+        let in_parts = adapters::is_line_oriented(feed) || adapters::is_csv(feed);
+        if !in_parts || size <= self.part_bytes as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
             std::io::BufReader::new(file)
                 .read_to_end(&mut bytes)
@@ -595,6 +608,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             return self.ingest_bytes(feed, name, &bytes);
         }
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        if adapters::is_csv(feed) {
+            return self
+                .ingest_csv_parts(&mut reader, feed, name)
+                .map_err(|e| match e {
+                    PartError::Read(source) => failed(source),
+                    PartError::Ingest(e) => e,
+                });
+        }
         let mut report = FileReport {
             file: name.to_owned(),
             feed: Some(feed),
@@ -636,6 +657,56 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     start.lines += 1;
                     start.records += 1;
                 }
+            }
+        }
+    }
+
+    /// Ingests a CSV file a part at a time: about `part_bytes` of whole lines are added to what the last part
+    /// left (a row its bytes did not settle, such as a quoted field that goes on), and the rows they settle are
+    /// ingested, numbered as in the whole file ([`adapters::decode_csv_from`]). A row that is still not settled
+    /// after [`CSV_ROW_LIMIT`] bytes (a quote that never closes, in a file of gigabytes) is settled at a line
+    /// break there, so memory stays bounded whatever the file holds.
+    fn ingest_csv_parts(
+        &self,
+        reader: &mut impl std::io::BufRead,
+        feed: FeedId,
+        name: &str,
+    ) -> Result<FileReport, PartError> {
+        let mut report = FileReport {
+            file: name.to_owned(),
+            feed: Some(feed),
+            ..FileReport::default()
+        };
+        let mut at = adapters::CsvPosition::START;
+        let mut carry: Vec<u8> = Vec::with_capacity(self.part_bytes + (1 << 16));
+        loop {
+            let before = carry.len();
+            let mut at_end = false;
+            while carry.len() - before < self.part_bytes {
+                // Whole lines, but never more than a part of one: a line of gigabytes is read a part at a time.
+                let room = (self.part_bytes - (carry.len() - before)) as u64;
+                let read = std::io::BufRead::read_until(
+                    &mut std::io::Read::take(&mut *reader, room),
+                    b'\n',
+                    &mut carry,
+                )
+                .map_err(PartError::Read)?;
+                if read == 0 {
+                    at_end = true;
+                    break;
+                }
+            }
+            let settle_all = at_end || carry.len() > CSV_ROW_LIMIT;
+            let part =
+                adapters::decode_csv_from(feed, name, &carry, self.normalizer.rules(), &at, settle_all);
+            if !part.decoded.units.is_empty() {
+                let input = PreparedInput::from_decoded(self.normalizer, feed, name, part.decoded);
+                report.add(&self.ingest_prepared(input).map_err(PartError::Ingest)?);
+            }
+            carry.drain(..part.consumed.min(carry.len()));
+            at = part.next;
+            if at_end {
+                return Ok(report);
             }
         }
     }

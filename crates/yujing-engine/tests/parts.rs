@@ -9,12 +9,14 @@ use yujing_engine::vault::{Unsealed, Vault};
 use yujing_engine::{EngineConfig, FixedClock, Ingestor};
 use yujing_log::{EmbeddedLog, Log};
 
-const TOPICS: [&str; 5] = [
+const TOPICS: [&str; 7] = [
     "clues",
     "deadletter",
     "raw.hotline12345",
     "raw.grid",
     "raw.exchange",
+    "raw.police",
+    "raw.screening",
 ];
 
 /// The JSON Lines samples, with what makes line counting hard: a byte-order mark, blank lines, CRLF, a line
@@ -42,6 +44,29 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
         std::fs::write(&path, hard).unwrap_or_else(|e| panic!("{e}"));
         paths.push(path);
     }
+    // The CSV samples: the police export as it is (GBK, CRLF), and the screening ledger with a description
+    // quoted across lines, blank lines, a quote that never closes and a short row.
+    let police = dir.join("police.sample.csv");
+    std::fs::copy(samples.join("police.sample.csv"), &police).unwrap_or_else(|e| panic!("{e}"));
+    paths.push(police);
+    let text =
+        std::fs::read_to_string(samples.join("screening.sample.csv")).unwrap_or_else(|e| panic!("{e}"));
+    let mut lines = text.lines();
+    let mut hard = format!("{}\r\n", lines.next().unwrap_or_default());
+    for (i, row) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
+        let mut fields: Vec<String> = row.split(',').map(str::to_owned).collect();
+        if let Some(text) = fields.get_mut(8) {
+            *text = format!("\"第{i}行\n跨行 \"\"引号\"\" {text}\"");
+        }
+        hard.push_str(&fields.join(","));
+        hard.push_str("\n\n");
+        if i == 0 {
+            hard.push_str("SC-BAD,\"never closed,2026-01-01\nSC-SHORT,1\r\n");
+        }
+    }
+    let screening = dir.join("screening.sample.csv");
+    std::fs::write(&screening, hard).unwrap_or_else(|e| panic!("{e}"));
+    paths.push(screening);
     paths
 }
 

@@ -53,17 +53,28 @@ struct RawRow {
     line: u64,
     start: usize,
     end: usize,
+    /// The field count rows were held to before this one was read (`None`: this row sets it).
+    expected_before: Option<usize>,
+    /// Where the parser stopped reading this row: its end, or for the first line of a row that opened a quote
+    /// and never closed it, the end of everything that quote swallowed. A row decided at the end of a part's
+    /// bytes may read differently with the bytes after them.
+    decided_at: usize,
 }
 
-/// Reads rows from `start`, until the end or a row that must be read again from its next line.
-fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Option<(usize, u64)>) {
+/// Reads rows from `start`, until the end or a row that must be read again from its next line; rows are held to
+/// the field count `expected` (`None`: the first row's).
+fn read_rows(
+    bytes: &[u8],
+    start: usize,
+    first_line: u64,
+    mut expected: Option<usize>,
+) -> (Vec<RawRow>, Option<(usize, u64)>) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(&bytes[start..]);
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
-    let mut expected: Option<usize> = None;
     loop {
         let position_before = reader.position().byte() as usize;
         match reader.read_byte_record(&mut record) {
@@ -76,6 +87,8 @@ fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Optio
                     line: first_line,
                     start: start + position_before,
                     end: bytes.len(),
+                    expected_before: expected,
+                    decided_at: bytes.len(),
                 });
                 break;
             }
@@ -93,6 +106,7 @@ fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Optio
             row_start += 1;
         }
         let fields = record.len();
+        let expected_before = expected;
         let expected_fields = *expected.get_or_insert(fields);
         let spans_lines = record.iter().any(|f| f.contains(&b'\n'));
         if fields < expected_fields && spans_lines {
@@ -106,6 +120,8 @@ fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Optio
                 line,
                 start: row_start,
                 end: first_line_end,
+                expected_before,
+                decided_at: row_end,
             });
             return (rows, Some((first_line_end, line + 1)));
         }
@@ -114,39 +130,115 @@ fn read_rows(bytes: &[u8], start: usize, first_line: u64) -> (Vec<RawRow>, Optio
             line,
             start: row_start,
             end: row_end,
+            expected_before,
+            decided_at: row_end,
         });
     }
     (rows, None)
 }
 
-/// Splits CSV input into rows and hands each decoded row to `each`, with its header.
-pub(crate) fn csv_rows(
+/// Where a part of a CSV input starts within its file, and what the rows before it settled: a file read in
+/// parts, each decoded from where the last stopped, gives exactly the units and records of the whole file.
+#[derive(Debug, Clone)]
+pub struct CsvPosition {
+    /// The line the part starts on (1 for the file's first).
+    line: u64,
+    /// The record index of the part's first row.
+    records: u64,
+    /// The header (the file's first row), once read, and what is wrong with it.
+    header: Option<(Vec<String>, Option<Reject>)>,
+    /// The field count the rows are held to (`None`: the next row's).
+    expected: Option<usize>,
+}
+
+impl CsvPosition {
+    /// The start of a file.
+    pub const START: CsvPosition = CsvPosition {
+        line: 1,
+        records: 0,
+        header: None,
+        expected: None,
+    };
+}
+
+/// A part of a CSV input decoded ([`csv_rows_from`]).
+pub(crate) struct CsvPart {
+    /// Its units and records.
+    pub decoded: DecodedInput,
+    /// How many of its bytes the rows decoded cover; the rest (a row its bytes may not end) is the next part's
+    /// start.
+    pub consumed: usize,
+    /// Where the next part starts.
+    pub next: CsvPosition,
+}
+
+/// Splits CSV input into rows and hands each decoded row to `each`, with its header: the part of a file that
+/// starts at `at`. Unless the part ends the file (`at_end`), a row the
+/// parser decided at the part's last byte is left to the next part, which starts with it: with the bytes after
+/// it, it may read differently (a quoted field that goes on).
+pub(crate) fn csv_rows_from(
     file: &str,
     bytes: &[u8],
+    at: &CsvPosition,
+    at_end: bool,
     encoding: Encoding,
     required: &[&str],
     mut each: impl FnMut(&mut DecodedInput, usize, SourceLocation, &Row),
-) -> DecodedInput {
+) -> CsvPart {
     let mut out = DecodedInput::default();
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // A byte-order mark only at the start of the file.
+    let bom = if at.header.is_none() && bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let bytes = &bytes[bom..];
     let mut rows = Vec::new();
-    let mut resume = Some((0usize, 1u64));
+    let mut resume = Some((0usize, at.line));
+    let mut expected = at.expected;
     while let Some((start, line)) = resume {
         if start >= bytes.len() {
             break;
         }
-        let (mut more, next) = read_rows(bytes, start, line);
-        // After a resume the first row read is a data row; the header is the first row of the file only.
+        let (mut more, next) = read_rows(bytes, start, line, expected);
+        // After a resume the first row read sets the field count again.
+        expected = None;
         rows.append(&mut more);
         resume = next;
     }
-    let mut header: Vec<String> = Vec::new();
-    let mut header_problem: Option<Reject> = None;
-    let mut record_index = 0;
-    for (i, row) in rows.iter().enumerate() {
+    // Rows decided at the last byte wait for the next part, unless this one ends the file.
+    let kept = if at_end {
+        rows.len()
+    } else {
+        rows.iter()
+            .position(|row| row.decided_at >= bytes.len())
+            .unwrap_or(rows.len())
+    };
+    let (consumed, next_line, next_expected) = match rows.get(kept) {
+        Some(row) => (row.start, row.line, row.expected_before),
+        None => {
+            // Every row is final: the next part starts after the last byte, on the line after the last break.
+            let last = rows.last();
+            let from = last.map_or(0, |r| r.start);
+            let line = last.map_or(at.line, |r| r.line)
+                + bytes[from..].iter().filter(|&&b| b == b'\n').count() as u64;
+            let expected = match last {
+                Some(row) if row.record.is_empty() => None,
+                Some(row) => row.expected_before.or(Some(row.record.len())),
+                None => at.expected,
+            };
+            (bytes.len(), line, expected)
+        }
+    };
+    rows.truncate(kept);
+    let (mut header, mut header_problem) = at.header.clone().unwrap_or_default();
+    let mut header_read = at.header.is_some();
+    let mut record_index = at.records;
+    for row in &rows {
         let raw = &bytes[row.start..row.end.min(bytes.len())];
         let is_blank = row.record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace));
-        if i == 0 {
+        if !header_read {
+            header_read = true;
             let decoded: Option<Vec<String>> = row
                 .record
                 .iter()
@@ -228,5 +320,14 @@ pub(crate) fn csv_rows(
         let row = Row(header.iter().cloned().zip(values).collect());
         each(&mut out, unit, location, &row);
     }
-    out
+    CsvPart {
+        decoded: out,
+        consumed: bom + consumed,
+        next: CsvPosition {
+            line: next_line,
+            records: record_index,
+            header: header_read.then_some((header, header_problem)),
+            expected: next_expected,
+        },
+    }
 }

@@ -14,6 +14,7 @@ use crate::record::{DecodedInput, Reject};
 use crate::time::{self, TimeError};
 
 mod csv_rows;
+pub use csv_rows::CsvPosition;
 pub mod exchange;
 pub mod grid;
 pub mod hotline12345;
@@ -53,6 +54,55 @@ impl LinePosition {
             self.records += u64::from(!line.iter().all(u8::is_ascii_whitespace));
             self.lines += 1;
         }
+    }
+}
+
+/// Whether inputs of `feed` are CSV, which can be decoded a part at a time ([`decode_csv_from`]).
+pub fn is_csv(feed: FeedId) -> bool {
+    matches!(feed, FeedId::Police | FeedId::Screening)
+}
+
+/// A part of a CSV input decoded ([`decode_csv_from`]).
+#[derive(Debug)]
+pub struct CsvPartDecoded {
+    /// Its units and records.
+    pub decoded: DecodedInput,
+    /// How many of its bytes those cover: the rest starts the next part.
+    pub consumed: usize,
+    /// Where the next part starts.
+    pub next: CsvPosition,
+}
+
+/// Decodes a part of a CSV input of `feed` (police, screening) that starts at `at`: the rows its bytes settle,
+/// numbered and indexed as in the whole file. Unless `at_end` (the part ends the file), a row whose reading
+/// reached the part's last byte is left for the next part, which starts at `consumed` with it. Parts decoded
+/// one after the other this way give exactly the units and records of the whole file decoded at once. Any
+/// other feed's input is decoded whole, as [`decode`] does.
+pub fn decode_csv_from(
+    feed: FeedId,
+    file: &str,
+    bytes: &[u8],
+    rules: &FeedRules,
+    at: &CsvPosition,
+    at_end: bool,
+) -> CsvPartDecoded {
+    let part = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match feed {
+        FeedId::Police => Some(police::decode_from(file, bytes, at, at_end)),
+        FeedId::Screening => Some(screening::decode_from(file, bytes, at, at_end)),
+        _ => None,
+    }));
+    match part {
+        Ok(Some(part)) => CsvPartDecoded {
+            decoded: part.decoded,
+            consumed: part.consumed,
+            next: part.next,
+        },
+        // Not a CSV feed, or the decoder panicked (then `decode` makes the `internal` dead letter): whole.
+        Ok(None) | Err(_) => CsvPartDecoded {
+            decoded: decode(feed, file, bytes, rules),
+            consumed: bytes.len(),
+            next: at.clone(),
+        },
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use yujing_model::{FeedId, RejectKind, RequestKind};
 
-use super::csv_rows::{csv_rows, Encoding, Row};
+use super::csv_rows::{csv_rows_from, CsvPart, CsvPosition, Encoding, Row};
 use super::time_reject;
 use crate::gazetteer::TownHint;
 use crate::record::{Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
@@ -16,9 +16,16 @@ const REQUIRED: &[&str] = &[ID, TIME, "警情细类", "发案地址", "简要案
 
 /// Decodes a police export.
 pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
-    csv_rows(
+    decode_from(file, bytes, &CsvPosition::START, true).decoded
+}
+
+/// Decodes a part of an export that starts at `at` (see [`csv_rows_from`]).
+pub(crate) fn decode_from(file: &str, bytes: &[u8], at: &CsvPosition, at_end: bool) -> CsvPart {
+    csv_rows_from(
         file,
         bytes,
+        at,
+        at_end,
         Encoding::Gbk,
         REQUIRED,
         |out, unit, location, row| {

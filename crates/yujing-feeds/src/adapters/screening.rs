@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use yujing_model::{FeedId, PartyKind, PartyRole, RejectKind, RequestKind, RiskFlag};
 
-use super::csv_rows::{csv_rows, Encoding, Row};
+use super::csv_rows::{csv_rows_from, CsvPart, CsvPosition, Encoding, Row};
 use super::time_reject;
 use crate::gazetteer::TownHint;
 use crate::record::{parse_people_count, Category, DecodedInput, Outcome, Reject, SourceParty, SourceRecord};
@@ -20,9 +20,16 @@ const REQUIRED: &[&str] = &[ID, DATE, TOWN, VILLAGE, "纠纷类别", "当事人"
 
 /// Decodes a screening ledger export.
 pub fn decode(file: &str, bytes: &[u8]) -> DecodedInput {
-    csv_rows(
+    decode_from(file, bytes, &CsvPosition::START, true).decoded
+}
+
+/// Decodes a part of an export that starts at `at` (see [`csv_rows_from`]).
+pub(crate) fn decode_from(file: &str, bytes: &[u8], at: &CsvPosition, at_end: bool) -> CsvPart {
+    csv_rows_from(
         file,
         bytes,
+        at,
+        at_end,
         Encoding::Utf8,
         REQUIRED,
         |out, unit, location, row| {
