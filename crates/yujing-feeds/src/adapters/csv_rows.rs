@@ -69,14 +69,23 @@ fn read_rows(
     first_line: u64,
     mut expected: Option<usize>,
 ) -> (Vec<RawRow>, Option<(usize, u64)>) {
+    // The csv crate drops a byte-order mark at the start of what it reads. Here that is a row of the file, not its
+    // start (the file's mark is dropped before): a line break put before it keeps the reader from taking it for
+    // one, and is skipped as a blank line. Positions are shifted back by it.
+    let lead: &[u8] = if bytes[start..].starts_with(b"\xEF\xBB\xBF") {
+        b"\n"
+    } else {
+        b""
+    };
+    let shift = lead.len();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(&bytes[start..]);
+        .from_reader(std::io::Read::chain(lead, &bytes[start..]));
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
     loop {
-        let position_before = reader.position().byte() as usize;
+        let position_before = (reader.position().byte() as usize).saturating_sub(shift);
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
@@ -94,9 +103,9 @@ fn read_rows(
             }
         }
         let position = record.position().cloned().unwrap_or_else(csv::Position::new);
-        let mut row_start = start + position.byte() as usize;
-        let row_end = start + reader.position().byte() as usize;
-        let mut line = first_line + position.line().saturating_sub(1);
+        let mut row_start = start + (position.byte() as usize).saturating_sub(shift);
+        let row_end = start + (reader.position().byte() as usize).saturating_sub(shift);
+        let mut line = first_line + position.line().saturating_sub(1 + shift as u64);
         // With CRLF line ends the reader stops after the CR, so a record's position can point at the LF (and any
         // blank lines) before it: skip them, so the line number and the raw bytes are the row's own.
         while row_start < row_end && matches!(bytes[row_start], b'\r' | b'\n') {
@@ -149,6 +158,8 @@ pub struct CsvPosition {
     header: Option<(Vec<String>, Option<Reject>)>,
     /// The field count the rows are held to (`None`: the next row's).
     expected: Option<usize>,
+    /// Whether the part starts after the file's first byte (a byte-order mark is only the file's first bytes).
+    started: bool,
 }
 
 impl CsvPosition {
@@ -158,6 +169,7 @@ impl CsvPosition {
         records: 0,
         header: None,
         expected: None,
+        started: false,
     };
 }
 
@@ -187,7 +199,7 @@ pub(crate) fn csv_rows_from(
 ) -> CsvPart {
     let mut out = DecodedInput::default();
     // A byte-order mark only at the start of the file.
-    let bom = if at.header.is_none() && bytes.starts_with(b"\xEF\xBB\xBF") {
+    let bom = if !at.started && bytes.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
         0
@@ -328,6 +340,7 @@ pub(crate) fn csv_rows_from(
             records: record_index,
             header: header_read.then_some((header, header_problem)),
             expected: next_expected,
+            started: at.started || bom + consumed > 0,
         },
     }
 }
