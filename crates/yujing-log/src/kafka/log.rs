@@ -67,6 +67,9 @@ pub struct KafkaLog {
     /// partition (the transactional id fences a predecessor, the lease keeps others out), so reading at the end,
     /// or across the commit marker after its last record, costs no round trip to the broker.
     tails: Mutex<HashMap<String, Tail>>,
+    /// The start this writer gave each topic it deleted early records of: the broker's answer to a later
+    /// query may lag behind its own deletion.
+    starts: Mutex<HashMap<String, Offset>>,
     /// Held for the whole of a write, until the state in memory has its effects: a checkpoint taken under it
     /// sees every committed state record below the topic's end.
     writing: Mutex<()>,
@@ -248,6 +251,7 @@ impl KafkaLog {
             scope,
             lease: None,
             tails: Mutex::new(HashMap::new()),
+            starts: Mutex::new(HashMap::new()),
             writing: Mutex::new(()),
             state_read_from: 0,
         };
@@ -629,6 +633,33 @@ impl KafkaLog {
         }
     }
 
+    /// The broker's low watermark of `partition` of `topic` (0 when the topic does not exist yet).
+    fn fetch_partition_start(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
+        let name = self.name(topic);
+        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        let low = |consumer: &BaseConsumer<_>| consumer.fetch_watermarks(&name, partition, self.timeout());
+        match low(&consumer) {
+            Ok((low, _)) => Ok(low.max(0) as Offset),
+            Err(KafkaError::MetadataFetch(_)) => {
+                // The client's metadata may predate the topic: ask the cluster; a topic not created yet starts
+                // at 0.
+                let metadata = consumer
+                    .fetch_metadata(Some(&name), self.timeout())
+                    .map_err(kafka(format!("reading the metadata of {name}")))?;
+                let exists = metadata
+                    .topics()
+                    .iter()
+                    .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
+                match low(&consumer) {
+                    Ok((low, _)) => Ok(low.max(0) as Offset),
+                    Err(KafkaError::MetadataFetch(_)) if !exists => Ok(0),
+                    Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
+                }
+            }
+            Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
+        }
+    }
+
     /// Up to `max` records of `topic` from `from`: (offset, key, value or tombstone, timestamp ms).
     #[allow(clippy::type_complexity)]
     fn read_raw(
@@ -1007,14 +1038,14 @@ impl Log for KafkaLog {
         let Scope::Partition(partition) = self.scope else {
             return Ok(0);
         };
-        let name = self.name(topic);
-        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
-        match consumer.fetch_watermarks(&name, partition, self.timeout()) {
-            Ok((low, _)) => Ok(low.max(0) as Offset),
-            // A topic not created yet starts at 0.
-            Err(KafkaError::MetadataFetch(_)) => Ok(0),
-            Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
-        }
+        let known = self
+            .starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+            .copied()
+            .unwrap_or(0);
+        Ok(self.fetch_partition_start(topic, partition)?.max(known))
     }
 
     /// Deletes the early records of the partition this log writes (Kafka's DeleteRecords: the low watermark
@@ -1024,9 +1055,12 @@ impl Log for KafkaLog {
         let Some(partition) = self.written_partition() else {
             return Err(LogError::ReadOnly);
         };
-        let until = offset.min(self.partition_end(topic, partition)?);
-        if until <= self.start_offset(topic)? {
-            return self.start_offset(topic);
+        // At most the broker's last stable offset: a transaction's commit marker may not be written yet, and
+        // deleting past what the broker holds is refused.
+        let until = offset.min(self.fetch_partition_end(topic, partition)?);
+        let start = self.start_offset(topic)?;
+        if until <= start {
+            return Ok(start);
         }
         let name = self.name(topic);
         let mut offsets = TopicPartitionList::new();
@@ -1038,12 +1072,21 @@ impl Log for KafkaLog {
                 .delete_records(&offsets, &admin_options(self.timeout())),
         )
         .map_err(kafka(format!("deleting the records of {name} before {until}")))?;
+        let mut start = None;
         for element in deleted.elements() {
             element
                 .error()
                 .map_err(kafka(format!("deleting the records of {name} before {until}")))?;
+            // The answer carries the partition's new low watermark.
+            if let KafkaOffset::Offset(low) = element.offset() {
+                start = Some(low.max(0) as Offset);
+            }
         }
-        self.start_offset(topic)
+        let start = start.unwrap_or(until);
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        let known = starts.entry(topic.to_owned()).or_insert(0);
+        *known = (*known).max(start);
+        Ok(*known)
     }
 
     /// The state of this log's partition; a read-only log over every partition of a sharded store has none (each
