@@ -374,14 +374,6 @@ impl PreparedInput {
 /// [`Ingestor::ingest_csv_parts`]): far beyond any real row, and it bounds what a part holds.
 const CSV_ROW_LIMIT: usize = 64 << 20;
 
-/// Why reading a file in parts stopped.
-enum PartError {
-    /// Reading it failed.
-    Read(std::io::Error),
-    /// Ingesting a part failed.
-    Ingest(IngestError),
-}
-
 /// What [`read_line_bounded`] read.
 enum BoundedLine {
     /// The end of the input: nothing was read.
@@ -448,11 +440,10 @@ fn read_line_bounded(
     } else {
         0
     };
-    let blank = line[bom..].iter().all(u8::is_ascii_whitespace);
+    let mut blank_so_far = line[bom..].iter().all(u8::is_ascii_whitespace);
     let head = line[bom..bom + yujing_feeds::OVERSIZED_HEAD_BYTES].to_vec();
     let mut len = (line.len() - bom) as u64;
     let mut last = line.last().copied();
-    let mut blank_so_far = blank;
     out.truncate(begin);
     loop {
         let buffer = reader.fill_buf()?;
@@ -609,12 +600,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         }
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         if adapters::is_csv(feed) {
-            return self
-                .ingest_csv_parts(&mut reader, feed, name)
-                .map_err(|e| match e {
-                    PartError::Read(source) => failed(source),
-                    PartError::Ingest(e) => e,
-                });
+            return self.ingest_csv_parts(&mut reader, path, feed, name);
         }
         let mut report = FileReport {
             file: name.to_owned(),
@@ -669,9 +655,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     fn ingest_csv_parts(
         &self,
         reader: &mut impl std::io::BufRead,
+        path: &Path,
         feed: FeedId,
         name: &str,
-    ) -> Result<FileReport, PartError> {
+    ) -> Result<FileReport, IngestError> {
+        let failed = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut report = FileReport {
             file: name.to_owned(),
             feed: Some(feed),
@@ -690,7 +681,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     b'\n',
                     &mut carry,
                 )
-                .map_err(PartError::Read)?;
+                .map_err(failed)?;
                 if read == 0 {
                     at_end = true;
                     break;
@@ -701,7 +692,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 adapters::decode_csv_from(feed, name, &carry, self.normalizer.rules(), &at, settle_all);
             if !part.decoded.units.is_empty() {
                 let input = PreparedInput::from_decoded(self.normalizer, feed, name, part.decoded);
-                report.add(&self.ingest_prepared(input).map_err(PartError::Ingest)?);
+                report.add(&self.ingest_prepared(input)?);
             }
             carry.drain(..part.consumed.min(carry.len()));
             at = part.next;

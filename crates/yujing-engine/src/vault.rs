@@ -97,6 +97,9 @@ pub enum VaultError {
         "name at least one person to erase: a party key, a phone, an ID number, an account or a full name"
     )]
     NobodyNamed,
+    /// The erasures could not be read back.
+    #[error(transparent)]
+    Read(#[from] crate::read::ReadError),
     /// An erasure event could not be encoded.
     #[error("encoding an erasure event: {0}")]
     Encode(#[from] serde_json::Error),
@@ -256,7 +259,7 @@ pub fn parse_party(text: &str) -> Result<PartyKey, VaultError> {
     .into_iter()
     .find(|k| kind_name(*k) == kind)
     .ok_or_else(not)?;
-    if hash.len() != 64 || !hash.bytes().all(|b| (b'a'..=b'p').contains(&b)) {
+    if hash_bytes(hash).is_none() {
         return Err(not());
     }
     Ok(PartyKey {
@@ -671,15 +674,7 @@ pub fn erase<L: Log + ?Sized>(
 /// Every erasure logged, in order.
 pub fn erasures<L: Log + ?Sized>(log: &L) -> Result<Vec<(Offset, Erasure)>, VaultError> {
     let mut out = Vec::new();
-    let mut next = 0;
-    loop {
-        let page = log.read(ERASURES, next, 1024)?;
-        let Some(last) = page.last() else { break };
-        next = last.offset + 1;
-        for entry in page {
-            out.push((entry.offset, serde_json::from_slice(&entry.record.value)?));
-        }
-    }
+    crate::read::for_each_decoded(log, ERASURES, 0, |offset, erasure| out.push((offset, erasure)))?;
     Ok(out)
 }
 

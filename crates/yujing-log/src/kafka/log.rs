@@ -598,6 +598,17 @@ impl KafkaLog {
     /// The broker's end of `partition` of `topic` (its last stable offset, the reader being `read_committed`; 0
     /// when the topic does not exist yet).
     fn fetch_partition_end(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
+        Ok(self.fetch_watermarks(topic, partition)?.1)
+    }
+
+    /// The broker's low watermark of `partition` of `topic` (0 when the topic does not exist yet).
+    fn fetch_partition_start(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
+        Ok(self.fetch_watermarks(topic, partition)?.0)
+    }
+
+    /// The broker's low and high watermarks of `partition` of `topic` (the high one its last stable offset, the
+    /// reader being `read_committed`); both 0 when the topic does not exist yet.
+    fn fetch_watermarks(&self, topic: &str, partition: i32) -> Result<(Offset, Offset), LogError> {
         let name = self.name(topic);
         let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let unknown = |error: &KafkaError| {
@@ -608,8 +619,9 @@ impl KafkaLog {
                     | KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic)
             )
         };
+        let offsets = |(low, high): (i64, i64)| (low.max(0) as Offset, high.max(0) as Offset);
         match consumer.fetch_watermarks(&name, partition, self.timeout()) {
-            Ok((_, high)) => Ok(high.max(0) as Offset),
+            Ok(watermarks) => Ok(offsets(watermarks)),
             Err(error) if unknown(&error) => {
                 // The client's metadata may predate the topic (created since, by this or another instance):
                 // ask the cluster, then try again.
@@ -621,42 +633,15 @@ impl KafkaLog {
                     .iter()
                     .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
                 if !exists {
-                    return Ok(0);
+                    return Ok((0, 0));
                 }
                 match consumer.fetch_watermarks(&name, partition, self.timeout()) {
-                    Ok((_, high)) => Ok(high.max(0) as Offset),
-                    Err(error) if unknown(&error) => Ok(0),
-                    Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
+                    Ok(watermarks) => Ok(offsets(watermarks)),
+                    Err(error) if unknown(&error) => Ok((0, 0)),
+                    Err(error) => Err(kafka(format!("reading the watermarks of {name}"))(error)),
                 }
             }
-            Err(error) => Err(kafka(format!("reading the end of {name}"))(error)),
-        }
-    }
-
-    /// The broker's low watermark of `partition` of `topic` (0 when the topic does not exist yet).
-    fn fetch_partition_start(&self, topic: &str, partition: i32) -> Result<Offset, LogError> {
-        let name = self.name(topic);
-        let consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
-        let low = |consumer: &BaseConsumer<_>| consumer.fetch_watermarks(&name, partition, self.timeout());
-        match low(&consumer) {
-            Ok((low, _)) => Ok(low.max(0) as Offset),
-            Err(KafkaError::MetadataFetch(_)) => {
-                // The client's metadata may predate the topic: ask the cluster; a topic not created yet starts
-                // at 0.
-                let metadata = consumer
-                    .fetch_metadata(Some(&name), self.timeout())
-                    .map_err(kafka(format!("reading the metadata of {name}")))?;
-                let exists = metadata
-                    .topics()
-                    .iter()
-                    .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
-                match low(&consumer) {
-                    Ok((low, _)) => Ok(low.max(0) as Offset),
-                    Err(KafkaError::MetadataFetch(_)) if !exists => Ok(0),
-                    Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
-                }
-            }
-            Err(error) => Err(kafka(format!("reading the start of {name}"))(error)),
+            Err(error) => Err(kafka(format!("reading the watermarks of {name}"))(error)),
         }
     }
 
