@@ -29,6 +29,9 @@ const FRAGMENT: usize = 2;
 /// What a clue of a two-clue fragment must score above the link threshold to take its fragment along.
 const FRAGMENT_MARGIN: f64 = 4.0;
 
+/// The features [`Correlator::refine`] may change (indices into [`FEATURES`](crate::FEATURES)).
+const REFINED_FEATURES: [usize; 7] = [2, 4, 5, 6, 7, 10, 11];
+
 /// How a clue joined its cluster: kept for every clue (its warning evidence), so a bit per matched feature
 /// rather than a list of names.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -96,6 +99,9 @@ pub struct Correlator {
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
     profiles: Vec<ClueProfile>,
+    /// Each node's event time, beside its profile: blocking tests the horizon of every node a key lists, and a
+    /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
+    times: Vec<i64>,
     joins: Vec<JoinInfo>,
     /// Clue ids to nodes (the ids themselves are the profiles').
     by_clue: crate::symbols::SlotMap,
@@ -226,6 +232,7 @@ impl Correlator {
             place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
             settings,
             profiles: Vec::new(),
+            times: Vec::new(),
             joins: Vec::new(),
             by_clue: Default::default(),
             sets: UnionFind::new(0),
@@ -291,24 +298,23 @@ impl Correlator {
             }
         }
         // What other members near in time know (the building, the estate, the village group, the town) fills
-        // in what the best member did not say.
-        let best: BTreeMap<u32, (f64, Vec<&'static str>)> = best
-            .into_iter()
-            .map(|(root, (_, mut comparison))| {
-                self.refine(&profile, root, &mut comparison);
-                (
-                    root,
-                    (self.settings.weights.score(&comparison), comparison.agreements()),
-                )
-            })
-            .collect();
+        // in what the best member did not say. A cluster whose best pair stays under the link threshold even if
+        // every level the members could refine went its best way is left out before they are looked up (most
+        // candidate clusters of a busy estate: the bound is exact, the margin only absorbs rounding).
         let link = self.settings.scoring.link_threshold;
         let merge = self.settings.scoring.merge_threshold;
-        let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = best
-            .into_iter()
-            .filter(|(_, (s, _))| *s >= link)
-            .map(|(root, (s, m))| (root, s, m))
-            .collect();
+        let weights = &self.settings.weights;
+        let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = Vec::new();
+        for (root, (score, mut comparison)) in best {
+            if score + weights.most_gained(&comparison, &REFINED_FEATURES) < link - 1e-6 {
+                continue;
+            }
+            self.refine(&profile, root, &mut comparison);
+            let score = weights.score(&comparison);
+            if score >= link {
+                ranked.push((root, score, comparison.agreements()));
+            }
+        }
         // Highest score first; ties go to the older cluster.
         ranked.sort_by(|a, b| {
             b.1.total_cmp(&a.1)
@@ -385,6 +391,7 @@ impl Correlator {
         self.recent.push_back(profile.at);
         self.frequencies.add(profile.at, &profile.bigrams);
         self.place_frequencies.add(profile.at, &profile.places);
+        self.times.push(profile.at);
         self.profiles.push(profile);
         self.index_node(node, &keys);
         let merged = outputs
@@ -651,4 +658,26 @@ fn known_level(near: &[&ClueProfile], mine: Option<Sym>, field: Field) -> Option
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod refined_tests {
+    use super::*;
+
+    #[test]
+    fn the_refined_features_are_those_refine_may_change() {
+        let names = REFINED_FEATURES.map(|i| crate::score::FEATURES[i].name);
+        assert_eq!(
+            names,
+            [
+                "town",
+                "estate",
+                "village_group",
+                "building",
+                "community",
+                "counterparty",
+                "road"
+            ]
+        );
+    }
 }

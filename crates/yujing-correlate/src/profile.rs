@@ -92,6 +92,101 @@ pub struct ClueProfile {
     pub people: Option<u32>,
     /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
     pub reporter: Option<Sym>,
+    /// What the sets above could share with another profile's (derived from them, so not stored in a
+    /// snapshot: [`SetFilters::of`] again when loaded).
+    #[serde(skip)]
+    pub filters: SetFilters,
+}
+
+/// A 64-bit Bloom filter of each small set a comparison asks about, inside the profile.
+///
+/// Each set of a profile is a heap allocation of its own, so reading a candidate's costs a cache miss per set,
+/// and a clue is compared with a hundred candidates, most of which share nothing with it. Two sets whose
+/// filters share no bit share no element, so a comparison reads the sets themselves only when the filters
+/// overlap: the answer is the same, without the misses. The default lets every set meet every other (a profile
+/// whose filters were never computed is compared in full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetFilters {
+    /// `strong_keys`.
+    pub strong_keys: u64,
+    /// `name_keys`.
+    pub name_keys: u64,
+    /// The first character token and the first sound token of each of `names` (two names can only be alike
+    /// when one of them agrees: [`crate::score::name_similarity`]).
+    pub name_heads: u64,
+    /// `accounts`.
+    pub accounts: u64,
+    /// `organisations`.
+    pub organisations: u64,
+    /// `topics`.
+    pub topics: u64,
+    /// `places`.
+    pub places: u64,
+    /// `lead_places`, and so `specific_places`, which are some of them.
+    pub lead_places: u64,
+    /// A hash of the estate name's first two characters: an estate is an abbreviation of another only when
+    /// they begin alike ([`crate::score::estate_similarity`]); 0 without an estate.
+    pub estate_head: u64,
+}
+
+impl Default for SetFilters {
+    fn default() -> SetFilters {
+        SetFilters {
+            strong_keys: u64::MAX,
+            name_keys: u64::MAX,
+            name_heads: u64::MAX,
+            accounts: u64::MAX,
+            organisations: u64::MAX,
+            topics: u64::MAX,
+            places: u64::MAX,
+            lead_places: u64::MAX,
+            estate_head: 0,
+        }
+    }
+}
+
+impl SetFilters {
+    /// The filters of `p`'s sets; `estate` is its estate's name (`p.estate` resolved).
+    pub fn of(p: &ClueProfile, estate: Option<&str>) -> SetFilters {
+        let syms = |set: &[Sym]| set.iter().fold(0, |bits, s| bits | bit(u64::from(s.index())));
+        let hashes = |set: &[u64]| set.iter().fold(0, |bits, h| bits | bit(*h));
+        SetFilters {
+            strong_keys: syms(&p.strong_keys),
+            name_keys: syms(&p.name_keys),
+            name_heads: p.names.iter().fold(0, |bits, (chars, sounds)| {
+                // Two names without sound tokens have that in common (their first sounds are both none).
+                let head = |tokens: &[Sym]| {
+                    tokens
+                        .first()
+                        .map_or(bit(u64::MAX), |s| bit(u64::from(s.index())))
+                };
+                bits | head(chars) | head(sounds)
+            }),
+            accounts: syms(&p.accounts),
+            organisations: syms(&p.organisations),
+            topics: p.topics.iter().fold(0, |bits, t| bits | bit(u64::from(*t))),
+            places: hashes(&p.places),
+            lead_places: hashes(&p.lead_places) | hashes(&p.specific_places),
+            estate_head: estate.map_or(0, |e| {
+                let head = e.char_indices().nth(2).map_or(e, |(end, _)| &e[..end]);
+                head.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                }) | 1
+            }),
+        }
+    }
+}
+
+/// The filter bit of a value: its top six bits after a multiplicative mix (symbols are small consecutive
+/// integers; place hashes are mixed again, which costs nothing).
+fn bit(value: u64) -> u64 {
+    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
+/// Whether two sets can share an element, by their filters.
+#[inline]
+pub fn may_share(a: u64, b: u64) -> bool {
+    a & b != 0
 }
 
 impl ClueProfile {
@@ -248,7 +343,7 @@ impl ClueProfile {
             organisations: organisation_names,
         } = symbols;
         let town_code = clue.town.town_code.0.as_str();
-        ClueProfile {
+        let mut profile = ClueProfile {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
             source_id: clue.source_id.clone(),
@@ -303,7 +398,10 @@ impl ClueProfile {
             risk_flags: clue.risk_flags.clone(),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
-        }
+            filters: SetFilters::default(),
+        };
+        profile.filters = SetFilters::of(&profile, estate);
+        profile
     }
 
     /// Drop what only comparing the clue with a new one needs (party keys, names, mentions, bigrams and their
@@ -325,6 +423,11 @@ impl ClueProfile {
         self.bigrams = Vec::new();
         self.bigram_weights = Vec::new();
         self.topics = Vec::new();
+        // The estate is kept, and with it what its name begins with.
+        self.filters = SetFilters {
+            estate_head: self.filters.estate_head,
+            ..SetFilters::of(self, None)
+        };
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::profile::{description_and_subject, subject_with_text, ClueProfile};
+use crate::profile::{description_and_subject, may_share, subject_with_text, ClueProfile};
 use crate::symbols::{Sym, Symbols};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
@@ -263,6 +263,20 @@ impl FeatureWeights {
             .sum()
     }
 
+    /// The most the score of `comparison` can rise when the levels of `features` (indices into [`FEATURES`])
+    /// change to any other: a bound that lets a caller skip work that cannot lift a pair over a threshold.
+    pub fn most_gained(&self, comparison: &Comparison, features: &[usize]) -> f64 {
+        features
+            .iter()
+            .map(|&f| {
+                let levels = FEATURES[f].levels.len();
+                let row = &self.rows[f][..levels];
+                let best = row.iter().copied().fold(f64::MIN, f64::max);
+                (best - row[usize::from(comparison.levels[f]) % levels]).max(0.0)
+            })
+            .sum()
+    }
+
     /// The table form (`feature.level → weight`), every level listed.
     pub fn to_table(&self) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
@@ -350,6 +364,11 @@ pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile, symbols: &Symbols) ->
     if ea == eb || a.estate_sound == b.estate_sound {
         return Some(1.0);
     }
+    let (ha, hb) = (a.filters.estate_head, b.filters.estate_head);
+    if ha != 0 && hb != 0 && ha != hb {
+        // They begin differently, so neither abbreviates the other: known without reading the names.
+        return Some(0.0);
+    }
     let (ea, eb) = (symbols.places.resolve(ea), symbols.places.resolve(eb));
     let (short, long) = if ea.len() <= eb.len() { (ea, eb) } else { (eb, ea) };
     if short.chars().nth(1).is_some() && long.starts_with(short) {
@@ -394,7 +413,7 @@ fn compare_pair(
     };
     c.set(
         "phone_or_id",
-        if shares(&a.strong_keys, &b.strong_keys) {
+        if may_share(a.filters.strong_keys, b.filters.strong_keys) && shares(&a.strong_keys, &b.strong_keys) {
             "same"
         } else if a.strong_kinds & b.strong_kinds == 0 {
             // No kind of key in common (a phone on one side, an ID number on the other, or none).
@@ -403,14 +422,18 @@ fn compare_pair(
             "different"
         },
     );
-    let name = if shares(&a.name_keys, &b.name_keys) {
+    let name = if may_share(a.filters.name_keys, b.filters.name_keys) && shares(&a.name_keys, &b.name_keys) {
         "same"
     } else {
-        let best = a
-            .names
-            .iter()
-            .flat_map(|x| b.names.iter().map(move |y| name_similarity(x, y)))
-            .fold(0.0_f64, f64::max);
+        // Names beginning with no token in common are not alike (`name_similarity` is 0).
+        let best = if may_share(a.filters.name_heads, b.filters.name_heads) {
+            a.names
+                .iter()
+                .flat_map(|x| b.names.iter().map(move |y| name_similarity(x, y)))
+                .fold(0.0_f64, f64::max)
+        } else {
+            0.0
+        };
         if best >= NAME_SIMILARITY_FLOOR {
             "similar"
         } else if a.names.is_empty() || b.names.is_empty() {
@@ -482,7 +505,9 @@ fn compare_pair(
         "counterparty",
         if a.organisations.is_empty() || b.organisations.is_empty() {
             "missing"
-        } else if a.organisations.iter().any(|o| b.organisations.contains(o)) {
+        } else if may_share(a.filters.organisations, b.filters.organisations)
+            && a.organisations.iter().any(|o| b.organisations.contains(o))
+        {
             "same"
         } else {
             "conflict"
@@ -490,6 +515,8 @@ fn compare_pair(
     );
     let topic = if a.topics.is_empty() || b.topics.is_empty() {
         "missing"
+    } else if !may_share(a.filters.topics, b.filters.topics) {
+        "none"
     } else {
         let shared = a.topics.iter().filter(|t| b.topics.contains(t)).count();
         let union = a.topics.len() + b.topics.len() - shared;
@@ -507,7 +534,7 @@ fn compare_pair(
     c.set("topic", topic);
     c.set(
         "account",
-        if shares(&a.accounts, &b.accounts) {
+        if may_share(a.filters.accounts, b.filters.accounts) && shares(&a.accounts, &b.accounts) {
             "same"
         } else if a.accounts.is_empty() || b.accounts.is_empty() {
             "missing"
@@ -522,12 +549,15 @@ fn compare_pair(
         "missing"
     } else if !estates_agree
         && !other_towns
+        && may_share(a.filters.lead_places, b.filters.lead_places)
         && a.specific_places
             .iter()
             .any(|p| b.lead_places.binary_search(p).is_ok())
     {
         "same"
-    } else if a.places.iter().any(|p| b.places.binary_search(p).is_ok()) {
+    } else if may_share(a.filters.places, b.filters.places)
+        && a.places.iter().any(|p| b.places.binary_search(p).is_ok())
+    {
         "common"
     } else {
         "none"
@@ -664,6 +694,136 @@ mod tests {
         assert!(name_similarity(&he_changgen, &he_changlin) < NAME_SIMILARITY_FLOOR);
         let wang_wei = tokens(&["wa", "we"], &["wang", "wei"]);
         assert_eq!(name_similarity(&zhang_wei, &wang_wei), 0.0);
+    }
+
+    /// A fixed linear congruential sequence: the same test profiles every run.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (self.0 >> 33) % bound
+        }
+
+        /// Up to two symbols of `interner` named `prefix` and a number below `pool`, sorted and distinct.
+        fn syms(&mut self, interner: &mut crate::symbols::Interner, prefix: &str, pool: u64) -> Vec<Sym> {
+            let mut set: Vec<Sym> = (0..self.below(3))
+                .map(|_| interner.intern(&format!("{prefix}{}", self.below(pool))))
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            set
+        }
+
+        /// Up to three of `pool` spread-out numbers, sorted and distinct.
+        fn hashes(&mut self, pool: u64) -> Vec<u64> {
+            let mut set: Vec<u64> = (0..self.below(4))
+                .map(|_| self.below(pool).wrapping_mul(0x51_7cc1_b727_220a))
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            set
+        }
+    }
+
+    /// Profiles whose sets are drawn from small pools, so that many pairs share some elements and many none.
+    fn varied_profiles(count: usize) -> (Vec<ClueProfile>, Symbols) {
+        let clue: yujing_model::Clue =
+            serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+                .expect("the sample clue parses");
+        let mut symbols = Symbols::default();
+        let base = ClueProfile::new(&clue, &crate::profile::TopicLexicon::default(), &mut symbols);
+        let mut rng = Lcg(0x2545_f491_4f6c_dd1d);
+        let estates = ["锦绣华庭", "锦绣", "锦绣名苑", "玉兰佳苑", "玉兰"];
+        let mut profiles = Vec::new();
+        for _ in 0..count {
+            let mut p = base.clone();
+            p.strong_keys = rng.syms(&mut symbols.parties, "phone", 6);
+            p.name_keys = rng.syms(&mut symbols.parties, "name", 6);
+            p.accounts = rng.syms(&mut symbols.parties, "account", 4);
+            p.organisations = rng.syms(&mut symbols.organisations, "org", 5);
+            p.names = (0..rng.below(3))
+                .map(|_| {
+                    let chars = rng.syms(&mut symbols.name_tokens, "c", 4);
+                    let sounds = rng.syms(&mut symbols.name_tokens, "s", 4);
+                    (chars, sounds)
+                })
+                .collect();
+            p.topics = {
+                let mut t: Vec<u16> = (0..rng.below(4)).map(|_| rng.below(90) as u16).collect();
+                t.sort_unstable();
+                t.dedup();
+                t
+            };
+            p.places = rng.hashes(8);
+            p.lead_places = rng.hashes(8);
+            // Specific when the clue arrived: some of the lead mentions, not the same ones for every clue.
+            p.specific_places = p
+                .lead_places
+                .clone()
+                .into_iter()
+                .filter(|_| rng.below(3) > 0)
+                .collect();
+            let estate = (rng.below(2) > 0).then(|| estates[rng.below(estates.len() as u64) as usize]);
+            p.estate = estate.map(|e| symbols.places.intern(e));
+            p.estate_sound = estate.map(|e| symbols.places.intern(&format!("sound of {e}")));
+            p.filters = crate::profile::SetFilters::of(&p, estate);
+            profiles.push(p);
+        }
+        (profiles, symbols)
+    }
+
+    #[test]
+    fn the_set_filters_change_no_comparison() {
+        let (profiles, symbols) = varied_profiles(240);
+        let unfiltered: Vec<ClueProfile> = profiles
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.filters = crate::profile::SetFilters::default();
+                p
+            })
+            .collect();
+        let mut levels_seen = std::collections::BTreeSet::new();
+        for (i, a) in profiles.iter().enumerate() {
+            for (j, b) in profiles.iter().enumerate() {
+                let filtered = compare(a, b, 300.0, &symbols);
+                assert_eq!(
+                    filtered,
+                    compare(&unfiltered[i], &unfiltered[j], 300.0, &symbols),
+                    "profiles {i} and {j}"
+                );
+                for f in [
+                    "phone_or_id",
+                    "name",
+                    "account",
+                    "counterparty",
+                    "topic",
+                    "mention",
+                    "estate",
+                ] {
+                    levels_seen.insert(format!("{f}.{}", filtered.level(f).unwrap_or("?")));
+                }
+            }
+        }
+        // The pools are small enough that every level the filters could wrongly skip occurs.
+        for level in [
+            "phone_or_id.same",
+            "name.same",
+            "name.similar",
+            "account.same",
+            "counterparty.same",
+            "topic.some",
+            "mention.same",
+            "mention.common",
+            "estate.similar",
+            "estate.conflict",
+        ] {
+            assert!(
+                levels_seen.contains(level),
+                "{level} never occurred: {levels_seen:?}"
+            );
+        }
     }
 
     #[test]

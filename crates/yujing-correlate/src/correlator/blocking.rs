@@ -4,8 +4,6 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use std::collections::BTreeSet;
-
 use yujing_model::DisputeType;
 
 use super::*;
@@ -118,24 +116,27 @@ impl Correlator {
     pub(super) fn candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<u32> {
         let horizon = i64::from(self.settings.blocking.horizon_days) * DAY;
         let max = self.settings.blocking.max_candidates;
-        let mut lookups: Vec<u64> = keys.to_vec();
+        let mut cells = Vec::new();
         if let Some(loc) = p.location {
             let (x, y) = self.geo_cell(loc);
-            for dx in -1..=1 {
-                for dy in -1..=1 {
-                    lookups.insert(0, Self::geo_key((x + dx, y + dy)));
+            // The nine cells around the position, looked up first, last cell first (the order they always had).
+            for dx in (-1..=1).rev() {
+                for dy in (-1..=1).rev() {
+                    cells.push(Self::geo_key((x + dx, y + dy)));
                 }
             }
         }
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        'keys: for key in lookups {
-            let Some(nodes) = self.index.get(&key) else {
+        // Keys list a few dozen nodes each and share many: a node already taken is skipped before its time is
+        // read, and the times are read from their dense array (see `times`), not from the profiles.
+        let mut out: Vec<u32> = Vec::with_capacity(max.min(256));
+        'keys: for key in cells.iter().chain(keys) {
+            let Some(nodes) = self.index.get(key) else {
                 continue;
             };
             for &node in nodes.iter().rev() {
-                let candidate = &self.profiles[node as usize];
-                if node < self.compacted_below || (candidate.at - p.at).abs() > horizon || !seen.insert(node)
+                if node < self.compacted_below
+                    || out.contains(&node)
+                    || (self.times[node as usize] - p.at).abs() > horizon
                 {
                     continue;
                 }

@@ -177,13 +177,20 @@ impl Correlator {
         for (node, p) in state.profiles.iter().enumerate() {
             by_clue.insert_new(&p.clue_id, node as u32);
         }
+        let mut profiles = state.profiles;
+        for p in &mut profiles {
+            let estate = p.estate.map(|e| state.symbols.places.resolve(e));
+            p.filters = crate::profile::SetFilters::of(p, estate);
+        }
+        let times = profiles.iter().map(|p| p.at).collect();
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
             settings,
             symbols: state.symbols,
             frequencies: state.frequencies,
             place_frequencies: state.place_frequencies,
-            profiles: state.profiles,
+            profiles,
+            times,
             joins,
             by_clue,
             sets,
