@@ -79,6 +79,76 @@ fn sort_by_event_time(clues: &mut [(Offset, Clue)]) {
     });
 }
 
+/// A clue version read from the log and not decoded yet: what orders it in event time, and its JSON.
+///
+/// A segment is sorted in event time before it is observed, so all of it is read first; a bulk load's segment
+/// is a million clues. Held as their JSON, each decoded just before it is observed and dropped after, they take
+/// about half the memory decoded clues would, and that memory is handed back as the segment is worked through.
+struct Undecoded {
+    offset: Offset,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    clue_id: String,
+    version: u32,
+    /// When the record was appended to the log (epoch milliseconds).
+    arrived_ms: i64,
+    json: Box<[u8]>,
+}
+
+/// The fields of a clue's JSON that order it (see [`sort_undecoded`]); the others are skipped unread.
+#[derive(Deserialize)]
+struct ClueOrder<'a> {
+    #[serde(borrow)]
+    clue_id: std::borrow::Cow<'a, str>,
+    version: u32,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Undecoded {
+    fn decode(&self) -> Result<Clue, ReadError> {
+        serde_json::from_slice(&self.json).map_err(|e| ReadError::Decode {
+            topic: CLUES.to_owned(),
+            offset: self.offset,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The clue versions of `clues` at offsets `from` to `to`, in log order, not decoded yet.
+fn read_undecoded<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<Undecoded>, ReadError> {
+    let mut clues = Vec::new();
+    for_each_entry(log, CLUES, from, |entry| {
+        if entry.offset >= to {
+            return Ok(());
+        }
+        let order: ClueOrder =
+            serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
+                topic: CLUES.to_owned(),
+                offset: entry.offset,
+                reason: e.to_string(),
+            })?;
+        clues.push(Undecoded {
+            offset: entry.offset,
+            occurred_at: order.occurred_at,
+            clue_id: order.clue_id.into_owned(),
+            version: order.version,
+            arrived_ms: entry.record.timestamp_ms,
+            json: entry.record.value.clone().into_boxed_slice(),
+        });
+        Ok(())
+    })?;
+    Ok(clues)
+}
+
+/// The order of [`sort_by_event_time`], on clues not decoded yet.
+fn sort_undecoded(clues: &mut [Undecoded]) {
+    clues.sort_by(|a, b| {
+        a.occurred_at
+            .cmp(&b.occurred_at)
+            .then_with(|| a.clue_id.cmp(&b.clue_id))
+            .then_with(|| a.version.cmp(&b.version))
+    });
+}
+
 /// One consumed segment: the `clues` and `workorders` offsets it ended at (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -238,20 +308,23 @@ impl CorrelationStage {
         let held = self.segments.len();
         let start = self.consumed();
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
-        let mut done = read_clues(log, start, consumed)?;
-        for (offset, clue) in &done {
-            self.remember(clue, *offset);
+        let mut done = read_undecoded(log, start, consumed)?;
+        for clue in &done {
+            self.remember(&clue.clue_id, clue.version, clue.offset);
         }
+        let read = done.len() as u64;
         let mut from = 0;
         for segment in &segments[held..] {
             if let Some(orders) = segment.orders() {
                 self.apply_resolutions(log, orders)?;
             }
             // Offsets of earlier segments are all below the end, sorted or not: the partition holds.
-            let to = done.partition_point(|(offset, _)| *offset < segment.clues());
-            sort_by_event_time(&mut done[from..to]);
-            for (_, clue) in &done[from..to] {
-                self.correlator.observe(clue);
+            let to = done.partition_point(|clue| clue.offset < segment.clues());
+            sort_undecoded(&mut done[from..to]);
+            for undecoded in &mut done[from..to] {
+                self.correlator.observe(&undecoded.decode()?);
+                // Observed: its bytes are not needed again.
+                undecoded.json = Box::default();
             }
             self.correlator.reconsider();
             let warnings = self.correlator.flush();
@@ -259,7 +332,7 @@ impl CorrelationStage {
             from = to;
         }
         self.segments = segments;
-        Ok((self, done.len() as u64))
+        Ok((self, read))
     }
 
     /// The warnings the rebuild derived again, in the order first raised. A deterministic rebuild derives
@@ -274,13 +347,13 @@ impl CorrelationStage {
         self.rederived_from
     }
 
-    fn remember(&mut self, clue: &Clue, offset: Offset) {
-        let entry = self
-            .latest
-            .entry(clue.clue_id.clone())
-            .or_insert((clue.version, offset));
-        if clue.version >= entry.0 {
-            *entry = (clue.version, offset);
+    fn remember(&mut self, clue_id: &str, version: u32, offset: Offset) {
+        match self.latest.get_mut(clue_id) {
+            Some(entry) if version >= entry.0 => *entry = (version, offset),
+            Some(_) => {}
+            None => {
+                self.latest.insert(clue_id.to_owned(), (version, offset));
+            }
         }
     }
 
@@ -351,25 +424,20 @@ impl CorrelationStage {
         }
         let orders_end = log.end_offset(WORKORDERS)?;
         self.apply_resolutions(log, orders_end)?;
-        let mut fresh = read_clues(log, consumed, end)?;
-        for (offset, clue) in &fresh {
-            self.remember(clue, *offset);
-        }
+        let mut fresh = read_undecoded(log, consumed, end)?;
         // When each fresh clue arrived on the log, for the warnings' latency.
-        let mut arrivals: HashMap<String, i64> = HashMap::new();
-        for_each_entry(log, CLUES, consumed, |entry| {
-            if entry.offset < end {
-                if let Ok(key) = std::str::from_utf8(&entry.record.key) {
-                    arrivals.insert(key.to_owned(), entry.record.timestamp_ms);
-                }
-            }
-            Ok(())
-        })?;
-        sort_by_event_time(&mut fresh);
+        let mut arrivals: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+        for clue in &fresh {
+            self.remember(&clue.clue_id, clue.version, clue.offset);
+            arrivals.insert(clue.clue_id.clone(), clue.arrived_ms);
+        }
+        sort_undecoded(&mut fresh);
         let now = clock.now().timestamp_millis();
         let mut batch = Batch::new();
-        for (_, clue) in &fresh {
-            for event in self.correlator.observe(clue) {
+        for undecoded in fresh {
+            // Decoded in its turn, and dropped (with its bytes) once observed.
+            let clue = undecoded.decode()?;
+            for event in self.correlator.observe(&clue) {
                 append_event(&mut batch, event, now, &mut report)?;
             }
             report.consumed += 1;
