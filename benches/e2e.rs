@@ -84,6 +84,12 @@ fn dir_size(path: &Path) -> u64 {
 fn built() -> Result<yujing_engine::Built, Failure> {
     let mut config = EngineConfig::defaults();
     config.pii.secret = "e2e-bench-secret-0123456789".to_owned();
+    // What a snapshot's cost does to the live phase's tail: YUJING_E2E_SNAPSHOT_EVERY=0 writes none.
+    if let Ok(every) = std::env::var("YUJING_E2E_SNAPSHOT_EVERY") {
+        config.store.snapshot_every_clues = every
+            .parse()
+            .map_err(|e| format!("YUJING_E2E_SNAPSHOT_EVERY={every}: {e}"))?;
+    }
     Ok(config.check().map_err(|e| e.to_string())?)
 }
 
@@ -561,9 +567,25 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let elapsed = started.elapsed().as_secs_f64();
     // Where each tick's time went: the pipeline's own stage timings (seconds summed over the run).
     let mut stage_seconds = serde_json::Map::new();
+    // And how many calls of each stage took longer than 100 ms and 250 ms: what a slow tick was slow in.
+    let mut stage_slow = serde_json::Map::new();
     for stage in ["ingest", "correlate", "orders", "commit"] {
         let histogram = pipeline.metrics().stage_duration.with_label_values(&[stage]);
         stage_seconds.insert(stage.to_owned(), json!(histogram.get_sample_sum()));
+        let metric = prometheus::core::Metric::metric(&histogram);
+        let buckets = metric.get_histogram();
+        let within = |bound: f64| {
+            buckets
+                .get_bucket()
+                .iter()
+                .find(|b| (b.upper_bound() - bound).abs() < 1e-9)
+                .map_or(0, |b| b.cumulative_count())
+        };
+        let calls = buckets.get_sample_count();
+        stage_slow.insert(
+            stage.to_owned(),
+            json!({"calls": calls, "over_100ms": calls - within(0.1), "over_250ms": calls - within(0.25)}),
+        );
     }
     latencies.sort_by(f64::total_cmp);
     processing.sort_by(f64::total_cmp);
@@ -583,6 +605,7 @@ fn phase_live(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "later_than_a_second": late,
         "most_behind_ms": behind_max.as_secs_f64() * 1000.0,
         "stage_seconds": stage_seconds,
+        "stage_slow": stage_slow,
         "peak_rss": peak,
     }))
 }
