@@ -59,15 +59,20 @@ fn read_clues<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<
         if entry.offset >= to {
             return Ok(());
         }
-        let clue: Clue = serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
-            topic: CLUES.to_owned(),
-            offset: entry.offset,
-            reason: e.to_string(),
-        })?;
+        let clue: Clue = serde_json::from_slice(&entry.record.value).map_err(undecodable(entry.offset))?;
         clues.push((entry.offset, clue));
         Ok(())
     })?;
     Ok(clues)
+}
+
+/// The error of a record of `clues` at `offset` that is not a clue's JSON.
+fn undecodable(offset: Offset) -> impl FnOnce(serde_json::Error) -> ReadError {
+    move |e| ReadError::Decode {
+        topic: CLUES.to_owned(),
+        offset,
+        reason: e.to_string(),
+    }
 }
 
 fn sort_by_event_time(clues: &mut [(Offset, Clue)]) {
@@ -105,11 +110,7 @@ struct ClueOrder<'a> {
 
 impl Undecoded {
     fn decode(&self) -> Result<Clue, ReadError> {
-        serde_json::from_slice(&self.json).map_err(|e| ReadError::Decode {
-            topic: CLUES.to_owned(),
-            offset: self.offset,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&self.json).map_err(undecodable(self.offset))
     }
 }
 
@@ -121,11 +122,7 @@ fn read_undecoded<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<
             return Ok(());
         }
         let order: ClueOrder =
-            serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
-                topic: CLUES.to_owned(),
-                offset: entry.offset,
-                reason: e.to_string(),
-            })?;
+            serde_json::from_slice(&entry.record.value).map_err(undecodable(entry.offset))?;
         clues.push(Undecoded {
             offset: entry.offset,
             occurred_at: order.occurred_at,
