@@ -168,13 +168,20 @@ impl SetFilters {
             places: hashes(&p.places),
             lead_places: hashes(&p.lead_places) | hashes(&p.specific_places),
             estate_head: estate.map_or(0, |e| {
-                let head = e.char_indices().nth(2).map_or(e, |(end, _)| &e[..end]);
-                head.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                }) | 1
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(estate_head(e), &mut hasher);
+                std::hash::Hasher::finish(&hasher) | 1
             }),
         }
     }
+}
+
+/// What an estate's abbreviations keep of its name: its first two characters (锦绣 of 锦绣华庭).
+pub fn estate_head(estate: &str) -> &str {
+    estate
+        .char_indices()
+        .nth(2)
+        .map_or(estate, |(end, _)| &estate[..end])
 }
 
 /// The filter bit of a value: its top six bits after a multiplicative mix (symbols are small consecutive

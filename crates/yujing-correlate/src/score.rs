@@ -377,8 +377,10 @@ pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile, symbols: &Symbols) ->
     Some(0.0)
 }
 
-fn shares(a: &[Sym], b: &[Sym]) -> bool {
-    a.iter().any(|x| b.contains(x))
+/// Whether two sets of symbols share one, each given with its filter (see
+/// [`SetFilters`](crate::profile::SetFilters)): sets whose filters do not overlap are not read.
+fn shares((a, filter_a): (&[Sym], u64), (b, filter_b): (&[Sym], u64)) -> bool {
+    may_share(filter_a, filter_b) && a.iter().any(|x| b.contains(x))
 }
 
 /// Metres between two WGS-84 positions (equirectangular; exact enough within a county).
@@ -413,7 +415,10 @@ fn compare_pair(
     };
     c.set(
         "phone_or_id",
-        if may_share(a.filters.strong_keys, b.filters.strong_keys) && shares(&a.strong_keys, &b.strong_keys) {
+        if shares(
+            (&a.strong_keys, a.filters.strong_keys),
+            (&b.strong_keys, b.filters.strong_keys),
+        ) {
             "same"
         } else if a.strong_kinds & b.strong_kinds == 0 {
             // No kind of key in common (a phone on one side, an ID number on the other, or none).
@@ -422,7 +427,10 @@ fn compare_pair(
             "different"
         },
     );
-    let name = if may_share(a.filters.name_keys, b.filters.name_keys) && shares(&a.name_keys, &b.name_keys) {
+    let name = if shares(
+        (&a.name_keys, a.filters.name_keys),
+        (&b.name_keys, b.filters.name_keys),
+    ) {
         "same"
     } else {
         // Names beginning with no token in common are not alike (`name_similarity` is 0).
@@ -505,9 +513,10 @@ fn compare_pair(
         "counterparty",
         if a.organisations.is_empty() || b.organisations.is_empty() {
             "missing"
-        } else if may_share(a.filters.organisations, b.filters.organisations)
-            && a.organisations.iter().any(|o| b.organisations.contains(o))
-        {
+        } else if shares(
+            (&a.organisations, a.filters.organisations),
+            (&b.organisations, b.filters.organisations),
+        ) {
             "same"
         } else {
             "conflict"
@@ -534,7 +543,10 @@ fn compare_pair(
     c.set("topic", topic);
     c.set(
         "account",
-        if may_share(a.filters.accounts, b.filters.accounts) && shares(&a.accounts, &b.accounts) {
+        if shares(
+            (&a.accounts, a.filters.accounts),
+            (&b.accounts, b.filters.accounts),
+        ) {
             "same"
         } else if a.accounts.is_empty() || b.accounts.is_empty() {
             "missing"
@@ -676,6 +688,8 @@ pub fn score(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn tokens(chars: &[&str], sounds: &[&str]) -> (Vec<String>, Vec<String>) {
         (
@@ -696,34 +710,29 @@ mod tests {
         assert_eq!(name_similarity(&zhang_wei, &wang_wei), 0.0);
     }
 
-    /// A fixed linear congruential sequence: the same test profiles every run.
-    struct Lcg(u64);
+    /// Up to two symbols of `interner` named `prefix` and a number below `pool`, sorted and distinct.
+    fn syms(
+        rng: &mut ChaCha8Rng,
+        interner: &mut crate::symbols::Interner,
+        prefix: &str,
+        pool: u64,
+    ) -> Vec<Sym> {
+        let mut set: Vec<Sym> = (0..rng.random_range(0..3))
+            .map(|_| interner.intern(&format!("{prefix}{}", rng.random_range(0..pool))))
+            .collect();
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
 
-    impl Lcg {
-        fn below(&mut self, bound: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (self.0 >> 33) % bound
-        }
-
-        /// Up to two symbols of `interner` named `prefix` and a number below `pool`, sorted and distinct.
-        fn syms(&mut self, interner: &mut crate::symbols::Interner, prefix: &str, pool: u64) -> Vec<Sym> {
-            let mut set: Vec<Sym> = (0..self.below(3))
-                .map(|_| interner.intern(&format!("{prefix}{}", self.below(pool))))
-                .collect();
-            set.sort_unstable();
-            set.dedup();
-            set
-        }
-
-        /// Up to three of `pool` spread-out numbers, sorted and distinct.
-        fn hashes(&mut self, pool: u64) -> Vec<u64> {
-            let mut set: Vec<u64> = (0..self.below(4))
-                .map(|_| self.below(pool).wrapping_mul(0x51_7cc1_b727_220a))
-                .collect();
-            set.sort_unstable();
-            set.dedup();
-            set
-        }
+    /// Up to three of `pool` spread-out numbers, sorted and distinct.
+    fn hashes(rng: &mut ChaCha8Rng, pool: u64) -> Vec<u64> {
+        let mut set: Vec<u64> = (0..rng.random_range(0..4))
+            .map(|_| rng.random_range(0..pool).wrapping_mul(0x51_7cc1_b727_220a))
+            .collect();
+        set.sort_unstable();
+        set.dedup();
+        set
     }
 
     /// Profiles whose sets are drawn from small pools, so that many pairs share some elements and many none.
@@ -733,38 +742,43 @@ mod tests {
                 .expect("the sample clue parses");
         let mut symbols = Symbols::default();
         let base = ClueProfile::new(&clue, &crate::profile::TopicLexicon::default(), &mut symbols);
-        let mut rng = Lcg(0x2545_f491_4f6c_dd1d);
+        // Seeded: the same test profiles every run.
+        let mut rng = ChaCha8Rng::seed_from_u64(0x2545_f491_4f6c_dd1d);
         let estates = ["锦绣华庭", "锦绣", "锦绣名苑", "玉兰佳苑", "玉兰"];
         let mut profiles = Vec::new();
         for _ in 0..count {
             let mut p = base.clone();
-            p.strong_keys = rng.syms(&mut symbols.parties, "phone", 6);
-            p.name_keys = rng.syms(&mut symbols.parties, "name", 6);
-            p.accounts = rng.syms(&mut symbols.parties, "account", 4);
-            p.organisations = rng.syms(&mut symbols.organisations, "org", 5);
-            p.names = (0..rng.below(3))
+            p.strong_keys = syms(&mut rng, &mut symbols.parties, "phone", 6);
+            p.name_keys = syms(&mut rng, &mut symbols.parties, "name", 6);
+            p.accounts = syms(&mut rng, &mut symbols.parties, "account", 4);
+            p.organisations = syms(&mut rng, &mut symbols.organisations, "org", 5);
+            p.names = (0..rng.random_range(0..3))
                 .map(|_| {
-                    let chars = rng.syms(&mut symbols.name_tokens, "c", 4);
-                    let sounds = rng.syms(&mut symbols.name_tokens, "s", 4);
+                    let chars = syms(&mut rng, &mut symbols.name_tokens, "c", 4);
+                    let sounds = syms(&mut rng, &mut symbols.name_tokens, "s", 4);
                     (chars, sounds)
                 })
                 .collect();
             p.topics = {
-                let mut t: Vec<u16> = (0..rng.below(4)).map(|_| rng.below(90) as u16).collect();
+                let mut t: Vec<u16> = (0..rng.random_range(0..4))
+                    .map(|_| rng.random_range(0..90u16))
+                    .collect();
                 t.sort_unstable();
                 t.dedup();
                 t
             };
-            p.places = rng.hashes(8);
-            p.lead_places = rng.hashes(8);
+            p.places = hashes(&mut rng, 8);
+            p.lead_places = hashes(&mut rng, 8);
             // Specific when the clue arrived: some of the lead mentions, not the same ones for every clue.
             p.specific_places = p
                 .lead_places
                 .clone()
                 .into_iter()
-                .filter(|_| rng.below(3) > 0)
+                .filter(|_| rng.random_range(0..3) > 0)
                 .collect();
-            let estate = (rng.below(2) > 0).then(|| estates[rng.below(estates.len() as u64) as usize]);
+            let estate = rng
+                .random_bool(0.5)
+                .then(|| estates[rng.random_range(0..estates.len())]);
             p.estate = estate.map(|e| symbols.places.intern(e));
             p.estate_sound = estate.map(|e| symbols.places.intern(&format!("sound of {e}")));
             p.filters = crate::profile::SetFilters::of(&p, estate);

@@ -53,19 +53,6 @@ pub struct CorrelationReport {
     pub arrivals: Vec<i64>,
 }
 
-fn read_clues<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<(Offset, Clue)>, ReadError> {
-    let mut clues = Vec::new();
-    for_each_entry(log, CLUES, from, |entry| {
-        if entry.offset >= to {
-            return Ok(());
-        }
-        let clue: Clue = serde_json::from_slice(&entry.record.value).map_err(undecodable(entry.offset))?;
-        clues.push((entry.offset, clue));
-        Ok(())
-    })?;
-    Ok(clues)
-}
-
 /// The error of a record of `clues` at `offset` that is not a clue's JSON.
 fn undecodable(offset: Offset) -> impl FnOnce(serde_json::Error) -> ReadError {
     move |e| ReadError::Decode {
@@ -73,15 +60,6 @@ fn undecodable(offset: Offset) -> impl FnOnce(serde_json::Error) -> ReadError {
         offset,
         reason: e.to_string(),
     }
-}
-
-fn sort_by_event_time(clues: &mut [(Offset, Clue)]) {
-    clues.sort_by(|a, b| {
-        a.1.occurred_at
-            .cmp(&b.1.occurred_at)
-            .then_with(|| a.1.clue_id.cmp(&b.1.clue_id))
-            .then_with(|| a.1.version.cmp(&b.1.version))
-    });
 }
 
 /// A clue version read from the log and not decoded yet: what orders it in event time, and its JSON.
@@ -99,7 +77,7 @@ struct Undecoded {
     json: Box<[u8]>,
 }
 
-/// The fields of a clue's JSON that order it (see [`sort_undecoded`]); the others are skipped unread.
+/// The fields of a clue's JSON that order it (see [`sort_in_event_time`]); the others are skipped unread.
 #[derive(Deserialize)]
 struct ClueOrder<'a> {
     #[serde(borrow)]
@@ -136,8 +114,8 @@ fn read_undecoded<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<
     Ok(clues)
 }
 
-/// The order of [`sort_by_event_time`], on clues not decoded yet.
-fn sort_undecoded(clues: &mut [Undecoded]) {
+/// Event-time order: by `occurred_at`, then clue id, then version (stable, so equal keys keep log order).
+fn sort_in_event_time(clues: &mut [Undecoded]) {
     clues.sort_by(|a, b| {
         a.occurred_at
             .cmp(&b.occurred_at)
@@ -317,7 +295,7 @@ impl CorrelationStage {
             }
             // Offsets of earlier segments are all below the end, sorted or not: the partition holds.
             let to = done.partition_point(|clue| clue.offset < segment.clues());
-            sort_undecoded(&mut done[from..to]);
+            sort_in_event_time(&mut done[from..to]);
             for undecoded in &mut done[from..to] {
                 self.correlator.observe(&undecoded.decode()?);
                 // Observed: its bytes are not needed again.
@@ -428,7 +406,7 @@ impl CorrelationStage {
             self.remember(&clue.clue_id, clue.version, clue.offset);
             arrivals.insert(clue.clue_id.clone(), clue.arrived_ms);
         }
-        sort_undecoded(&mut fresh);
+        sort_in_event_time(&mut fresh);
         let now = clock.now().timestamp_millis();
         let mut batch = Batch::new();
         for undecoded in fresh {
@@ -575,10 +553,14 @@ impl std::fmt::Display for ClueRange {
 impl ClueRange {
     /// Whether the clue at `offset` is in the range.
     pub fn contains(&self, offset: Offset, clue: &Clue) -> bool {
+        self.holds(offset, clue.occurred_at)
+    }
+
+    fn holds(&self, offset: Offset, occurred_at: chrono::DateTime<chrono::Utc>) -> bool {
         self.from_offset.is_none_or(|from| offset >= from)
             && self.to_offset.is_none_or(|to| offset < to)
-            && self.since.is_none_or(|since| clue.occurred_at >= since)
-            && self.until.is_none_or(|until| clue.occurred_at < until)
+            && self.since.is_none_or(|since| occurred_at >= since)
+            && self.until.is_none_or(|until| occurred_at < until)
     }
 }
 
@@ -586,8 +568,11 @@ impl ClueRange {
 pub fn clues_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Clue>, CorrelateError> {
     let end = log.end_offset(CLUES)?;
     let to = range.to_offset.map_or(end, |to| to.min(end));
-    let mut clues = read_clues(log, range.from_offset.unwrap_or(0), to)?;
-    clues.retain(|(offset, clue)| range.contains(*offset, clue));
-    sort_by_event_time(&mut clues);
-    Ok(clues.into_iter().map(|(_, clue)| clue).collect())
+    let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to)?;
+    clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
+    sort_in_event_time(&mut clues);
+    Ok(clues
+        .into_iter()
+        .map(|clue| clue.decode())
+        .collect::<Result<_, _>>()?)
 }

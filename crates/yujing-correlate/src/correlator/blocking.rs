@@ -66,11 +66,7 @@ impl Correlator {
         if let Some(estate) = p.estate {
             // Abbreviations keep the first two characters (锦绣 for 锦绣华庭).
             let estate = self.symbols.places.resolve(estate);
-            let head = estate
-                .char_indices()
-                .nth(2)
-                .map_or(estate, |(end, _)| &estate[..end]);
-            keys.push(text_key("estate-head", head));
+            keys.push(text_key("estate-head", crate::profile::estate_head(estate)));
         }
         if let Some(group) = p.village_group {
             keys.push(block_key("group", &[part(Some(group))]));
