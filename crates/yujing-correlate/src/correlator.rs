@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningLevel};
 
 use crate::config::{Rule, Settings};
-use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
+use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
 use crate::symbols::{Sym, Symbols};
 
@@ -98,7 +98,11 @@ pub struct Correlator {
     symbols: Symbols,
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
-    profiles: Vec<ClueProfile>,
+    /// The cores of the clues past the window (nodes `0..past.len()`): all that is kept of a clue no report to
+    /// come can have as a candidate (see [`Correlator::compact_past_window`]).
+    past: Vec<ClueCore>,
+    /// The whole profiles of the clues that can still be candidates (the nodes after `past`), oldest first.
+    live: VecDeque<ClueProfile>,
     /// Each node's event time, beside its profile: blocking tests the horizon of every node a key lists, and a
     /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
     times: Vec<i64>,
@@ -118,8 +122,6 @@ pub struct Correlator {
     recent: VecDeque<i64>,
     /// [`WATERMARK_SPAN`]; a field so that a test's short stream can use fewer.
     watermark_span: usize,
-    /// Every node below this is compacted ([`Correlator::compact_past_window`] moves it on).
-    compacted_below: u32,
     /// Candidate pairs compared, when recording for `yujing fit`.
     pairs: Option<Vec<PairRecord>>,
     warnings_raised: u64,
@@ -129,7 +131,7 @@ pub struct Correlator {
 impl std::fmt::Debug for Correlator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Correlator")
-            .field("clues", &self.profiles.len())
+            .field("clues", &self.clue_count())
             .field("clusters", &self.clusters.len())
             .finish()
     }
@@ -188,7 +190,7 @@ pub struct Stats {
     pub merges: u64,
     /// Warnings raised.
     pub warnings: u64,
-    /// Clues past the window, kept compact (see [`ClueProfile::compact`]).
+    /// Clues past the window, of which only the core is kept (see [`ClueCore`]).
     pub compacted: u64,
 }
 
@@ -231,7 +233,8 @@ impl Correlator {
             frequencies: BigramFrequencies::new(settings.blocking.horizon_days / 2),
             place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
             settings,
-            profiles: Vec::new(),
+            past: Vec::new(),
+            live: VecDeque::new(),
             times: Vec::new(),
             joins: Vec::new(),
             by_clue: Default::default(),
@@ -243,7 +246,6 @@ impl Correlator {
             reconsider_later: Vec::new(),
             recent: VecDeque::new(),
             watermark_span: WATERMARK_SPAN,
-            compacted_below: 0,
             pairs: None,
             warnings_raised: 0,
             merges: 0,
@@ -258,11 +260,11 @@ impl Correlator {
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            clues: self.profiles.len() as u64,
+            clues: self.clue_count() as u64,
             clusters: self.clusters.len() as u64,
             merges: self.merges,
             warnings: self.warnings_raised,
-            compacted: u64::from(self.compacted_below),
+            compacted: self.past.len() as u64,
         }
     }
 
@@ -270,7 +272,7 @@ impl Correlator {
     /// decided. Rules are judged by [`Correlator::flush`]. A clue id seen before (a re-delivery or a new version)
     /// changes nothing: the record was counted once already.
     pub fn observe(&mut self, clue: &Clue) -> Vec<CorrelationEvent> {
-        if self.node_of(&clue.clue_id).is_some() {
+        if self.clue_index(&clue.clue_id).is_some() {
             return Vec::new();
         }
         let mut profile = ClueProfile::new(clue, &self.lexicon, &mut self.symbols);
@@ -282,12 +284,13 @@ impl Correlator {
         // comparison.
         let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
         for (node, root, pair) in self.scored_candidates(&profile, &keys, true) {
-            if let Some(sink) = self.pairs.as_mut() {
-                sink.push(PairRecord {
+            if self.pairs.is_some() {
+                let record = PairRecord {
                     clue_id: profile.clue_id.clone(),
-                    member_clue_id: self.profiles[node as usize].clue_id.clone(),
+                    member_clue_id: self.core(node).clue_id.clone(),
                     comparison: pair.comparison,
-                });
+                };
+                self.pairs.get_or_insert_default().push(record);
             }
             if self.settings.scoring.require_anchor && !pair.anchored() {
                 continue;
@@ -322,7 +325,7 @@ impl Correlator {
         });
 
         let node = self.sets.new_set();
-        debug_assert_eq!(node as usize, self.profiles.len());
+        debug_assert_eq!(node as usize, self.clue_count());
         let at = profile.at;
         let mut outputs = Vec::new();
         match ranked.first() {
@@ -392,7 +395,7 @@ impl Correlator {
         self.frequencies.add(profile.at, &profile.bigrams);
         self.place_frequencies.add(profile.at, &profile.places);
         self.times.push(profile.at);
-        self.profiles.push(profile);
+        self.live.push_back(profile);
         self.index_node(node, &keys);
         let merged = outputs
             .iter()
@@ -419,7 +422,9 @@ impl Correlator {
         nodes.dedup();
         let link = self.settings.scoring.link_threshold;
         let mut events = Vec::new();
-        for node in nodes {
+        // A clue past the window has only its core left: it is no longer compared with anything.
+        let past = self.compacted_below();
+        for node in nodes.into_iter().filter(|&node| node >= past) {
             let own_root = self.sets.find_mut(node);
             if self
                 .clusters
@@ -429,7 +434,7 @@ impl Correlator {
                 continue;
             }
             let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
-            let profile = &self.profiles[node as usize];
+            let profile = self.profile(node);
             let keys = self.keys_of(profile);
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
             for (_, root, pair) in self.scored_candidates(profile, &keys, true) {
@@ -483,7 +488,7 @@ impl Correlator {
                 continue;
             };
             let entry = touched.entry((cluster.first, root)).or_default();
-            entry.0.push(self.profiles[node as usize].at);
+            entry.0.push(self.times[node as usize]);
             entry.1 |= merged;
         }
         let mut warnings = Vec::new();
@@ -521,9 +526,9 @@ impl Correlator {
         let pos = cluster.members.partition_point(|m| m.0 < p.at);
         let from = pos.saturating_sub(NEAREST / 2);
         let to = (from + NEAREST).min(cluster.members.len());
-        let near: Vec<&ClueProfile> = cluster.members[from..to]
+        let near: Vec<&ClueCore> = cluster.members[from..to]
             .iter()
-            .map(|&(_, n)| &self.profiles[n as usize])
+            .map(|&(_, n)| self.core(n))
             .collect();
         // A field the best member left missing, filled from what the members near in time say of it (nothing is
         // looked up for a field the best member already spoke to).
@@ -593,9 +598,9 @@ impl Correlator {
         let mut out: Vec<Explanation> = self
             .scored_candidates(&profile, &keys, false)
             .into_iter()
-            .filter(|(n, _, _)| self.profiles[*n as usize].clue_id != profile.clue_id)
+            .filter(|(n, _, _)| self.core(*n).clue_id != profile.clue_id)
             .map(|(n, root, pair)| {
-                let candidate = &self.profiles[n as usize];
+                let candidate = self.profile(n);
                 let (description, subject_text) =
                     crate::profile::description_and_subject(&profile, candidate);
                 (
@@ -607,7 +612,7 @@ impl Correlator {
                 )
             })
             .map(|(n, root, pair, description, subject)| Explanation {
-                candidate_clue_id: self.profiles[n as usize].clue_id.clone(),
+                candidate_clue_id: self.core(n).clue_id.clone(),
                 cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
                 score: pair.score,
                 anchored: pair.anchored(),
@@ -627,6 +632,40 @@ impl Correlator {
         out
     }
 
+    /// Where a clue stands among those observed: 0 for the first, one more for each after it, never changed.
+    /// A caller keeps per-clue facts in a `Vec` by it rather than in a map of its own by clue id (the
+    /// correlator holds each id once already).
+    pub fn clue_index(&self, clue_id: &str) -> Option<u32> {
+        self.by_clue.find(clue_id, |node| {
+            (node as usize) < self.clue_count() && self.core(node).clue_id == clue_id
+        })
+    }
+
+    /// How many clues were observed.
+    fn clue_count(&self) -> usize {
+        self.past.len() + self.live.len()
+    }
+
+    /// The first node still whole: every node below it is past the window, only its core kept.
+    fn compacted_below(&self) -> u32 {
+        self.past.len() as u32
+    }
+
+    /// What is kept of any node's clue.
+    fn core(&self, node: u32) -> &ClueCore {
+        let node = node as usize;
+        match node.checked_sub(self.past.len()) {
+            None => &self.past[node],
+            Some(live) => &self.live[live].core,
+        }
+    }
+
+    /// The whole profile of a node that can still be a candidate (at or after
+    /// [`Correlator::compacted_below`]).
+    fn profile(&self, node: u32) -> &ClueProfile {
+        &self.live[node as usize - self.past.len()]
+    }
+
     /// Start keeping every candidate pair compared (for `yujing fit`); [`Correlator::take_pairs`] returns them.
     pub fn record_pairs(&mut self) {
         self.pairs = Some(Vec::new());
@@ -638,12 +677,12 @@ impl Correlator {
     }
 }
 
-/// One field of a profile (a building, a road…).
-type Field = fn(&ClueProfile) -> Option<Sym>;
+/// One field of a clue's core (a building, a road…).
+type Field = fn(&ClueCore) -> Option<Sym>;
 
 /// What the members near in time say of a field, against this clue's `mine`: `same` when one names it too,
 /// `conflict` when some name it and none the same, nothing when none names it (or the clue does not).
-fn known_level(near: &[&ClueProfile], mine: Option<Sym>, field: Field) -> Option<&'static str> {
+fn known_level(near: &[&ClueCore], mine: Option<Sym>, field: Field) -> Option<&'static str> {
     let mine = mine?;
     let mut named = false;
     for member in near {

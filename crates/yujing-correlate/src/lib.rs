@@ -37,7 +37,7 @@ pub use correlator::{
 };
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, subject_similarity, weighted_dice, BigramFrequencies,
-    ClueProfile, TopicLexicon, WindowedCounts,
+    ClueCore, ClueProfile, TopicLexicon, WindowedCounts,
 };
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
 pub use score::{

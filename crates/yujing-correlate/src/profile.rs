@@ -10,18 +10,22 @@ use crate::symbols::{Sym, Symbols};
 /// How many of a clue's first place mentions say where it happens (see [`ClueProfile::lead_places`]).
 const LEAD_PLACES: usize = 3;
 
-/// What correlation knows of one clue.
+/// What is kept of a clue for as long as the correlator holds it: its identity and time, its town, type and
+/// place fields, its counter-parties, its risk signs, people involved and reporter.
 ///
-/// Its towns, places, party keys, name tokens and counter-parties are [`Sym`]s of the correlator's
-/// [`Symbols`]: comparing two profiles compares integers, and only profiles built with one `Symbols` compare.
+/// A clue past the blocking horizon is never a candidate again, but the members of a cluster still tell a new
+/// report what they know of its place (`Correlator::refine`), and a warning counts, shows and locates every
+/// member it counts. That is all this holds: a province's history is millions of clues, so the core is kept
+/// small (no `Vec` headers, four-byte optional symbols, no allocation for an empty set), and everything only a
+/// comparison with a new report needs lives in the [`ClueProfile`] around it, dropped with it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ClueProfile {
+pub struct ClueCore {
     /// `<feed>:<source id>`.
     pub clue_id: String,
     /// The feed.
     pub feed: FeedId,
-    /// The upstream id.
-    pub source_id: String,
+    /// The upstream id when it is not what follows the feed in `clue_id` (see [`ClueCore::source_id`]).
+    source_id: Option<Box<str>>,
     /// Event time, seconds since the epoch.
     pub at: i64,
     /// Town code (`towns`); `None` when unresolved.
@@ -46,6 +50,49 @@ pub struct ClueProfile {
     pub road: Option<Sym>,
     /// Position (longitude, latitude).
     pub location: Option<(f64, f64)>,
+    /// Organisations named (counter-parties), normalized (`organisations`).
+    pub organisations: Box<[Sym]>,
+    /// Risk signs, sorted and distinct.
+    pub risk_flags: Box<[RiskFlag]>,
+    /// People involved (lower bound).
+    pub people: Option<u32>,
+    /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
+    pub reporter: Option<Sym>,
+    /// A hash of the estate name's first two characters: an estate is an abbreviation of another only when
+    /// they begin alike ([`crate::score::estate_similarity`]); 0 without an estate. Derived from the estate,
+    /// so not stored in a snapshot ([`ClueCore::derive`] again when loaded).
+    #[serde(skip)]
+    pub estate_head: u64,
+}
+
+impl ClueCore {
+    /// The upstream id.
+    pub fn source_id(&self) -> &str {
+        match &self.source_id {
+            Some(id) => id,
+            None => self.clue_id.split_once(':').map_or("", |(_, id)| id),
+        }
+    }
+
+    /// Set what is derived from the stored fields (the estate's head), after building or loading the core.
+    pub fn derive(&mut self, symbols: &Symbols) {
+        self.estate_head = self
+            .estate
+            .map_or(0, |e| estate_head_hash(symbols.places.resolve(e)));
+    }
+}
+
+/// What correlation knows of one clue while it can still be a candidate: its [`ClueCore`], and what only
+/// comparing it with a new report needs (party keys, names, mentions, bigrams and their weights, topics).
+///
+/// Its towns, places, party keys, name tokens and counter-parties are [`Sym`]s of the correlator's
+/// [`Symbols`]: comparing two profiles compares integers, and only profiles built with one `Symbols` compare.
+/// A profile dereferences to its core, so what reads a clue's time or place reads a candidate's profile and a
+/// past clue's core alike.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClueProfile {
+    /// What is kept once the clue is past the horizon.
+    pub core: ClueCore,
     /// Phone and ID keys of all parties (`parties`), in the keys' text order.
     pub strong_keys: Vec<Sym>,
     /// Which kinds of strong key the clue has: bit 0 a phone, bit 1 an ID number. A phone and an ID number
@@ -76,8 +123,6 @@ pub struct ClueProfile {
     pub subject_headline: (Vec<u32>, Vec<f32>),
     /// Name tokens of persons (`name_tokens`): (char tokens, sound tokens).
     pub names: Vec<(Vec<Sym>, Vec<Sym>)>,
-    /// Organisations named (counter-parties), normalized (`organisations`).
-    pub organisations: Vec<Sym>,
     /// Hashed character bigrams of the title and description, sorted and distinct.
     pub bigrams: Vec<u32>,
     /// The weight (IDF) of each bigram when the clue arrived, parallel to `bigrams`; empty means 1 each.
@@ -86,16 +131,24 @@ pub struct ClueProfile {
     pub bigram_weight_sums: (f64, f64),
     /// Topics of the lexicon the title and description mention, by index, sorted.
     pub topics: Vec<u16>,
-    /// Risk flags.
-    pub risk_flags: BTreeSet<RiskFlag>,
-    /// People involved (lower bound).
-    pub people: Option<u32>,
-    /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
-    pub reporter: Option<Sym>,
     /// What the sets above could share with another profile's (derived from them, so not stored in a
     /// snapshot: [`SetFilters::of`] again when loaded).
     #[serde(skip)]
     pub filters: SetFilters,
+}
+
+impl std::ops::Deref for ClueProfile {
+    type Target = ClueCore;
+
+    fn deref(&self) -> &ClueCore {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for ClueProfile {
+    fn deref_mut(&mut self) -> &mut ClueCore {
+        &mut self.core
+    }
 }
 
 /// A 64-bit Bloom filter of each small set a comparison asks about, inside the profile.
@@ -124,9 +177,6 @@ pub struct SetFilters {
     pub places: u64,
     /// `lead_places`, and so `specific_places`, which are some of them.
     pub lead_places: u64,
-    /// A hash of the estate name's first two characters: an estate is an abbreviation of another only when
-    /// they begin alike ([`crate::score::estate_similarity`]); 0 without an estate.
-    pub estate_head: u64,
 }
 
 impl Default for SetFilters {
@@ -140,14 +190,13 @@ impl Default for SetFilters {
             topics: u64::MAX,
             places: u64::MAX,
             lead_places: u64::MAX,
-            estate_head: 0,
         }
     }
 }
 
 impl SetFilters {
-    /// The filters of `p`'s sets; `estate` is its estate's name (`p.estate` resolved).
-    pub fn of(p: &ClueProfile, estate: Option<&str>) -> SetFilters {
+    /// The filters of `p`'s sets.
+    pub fn of(p: &ClueProfile) -> SetFilters {
         let syms = |set: &[Sym]| set.iter().fold(0, |bits, s| bits | bit(u64::from(s.index())));
         let hashes = |set: &[u64]| set.iter().fold(0, |bits, h| bits | bit(*h));
         SetFilters {
@@ -167,11 +216,6 @@ impl SetFilters {
             topics: p.topics.iter().fold(0, |bits, t| bits | bit(u64::from(*t))),
             places: hashes(&p.places),
             lead_places: hashes(&p.lead_places) | hashes(&p.specific_places),
-            estate_head: estate.map_or(0, |e| {
-                let mut hasher = std::hash::DefaultHasher::new();
-                std::hash::Hash::hash(estate_head(e), &mut hasher);
-                std::hash::Hasher::finish(&hasher) | 1
-            }),
         }
     }
 }
@@ -350,10 +394,13 @@ impl ClueProfile {
             organisations: organisation_names,
         } = symbols;
         let town_code = clue.town.town_code.0.as_str();
-        let mut profile = ClueProfile {
+        let source_id = clue.source_id.as_str();
+        let mut core = ClueCore {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
-            source_id: clue.source_id.clone(),
+            // Kept apart only when the clue id does not end with it (a test's hand-made id).
+            source_id: (clue.clue_id.split_once(':').map(|(_, id)| id) != Some(source_id))
+                .then(|| source_id.into()),
             at: clue.occurred_at.timestamp(),
             town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
             town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
@@ -374,6 +421,18 @@ impl ClueProfile {
                 .as_deref()
                 .map(|r| place_names.intern(&road_name(r))),
             location: clue.location.map(|p| (p.lng, p.lat)),
+            organisations: organisations
+                .iter()
+                .map(|o| organisation_names.intern(o))
+                .collect(),
+            risk_flags: clue.risk_flags.iter().copied().collect(),
+            people: clue.people_involved.map(|p| p.min),
+            reporter: reporter.map(|r: String| parties.intern(&r)),
+            estate_head: 0,
+        };
+        core.estate_head = estate.map_or(0, estate_head_hash);
+        let mut profile = ClueProfile {
+            core,
             strong_keys: strong_keys.iter().map(|k| parties.intern(k)).collect(),
             strong_kinds,
             name_keys: name_keys.iter().map(|k| parties.intern(k)).collect(),
@@ -394,48 +453,23 @@ impl ClueProfile {
                     )
                 })
                 .collect(),
-            organisations: organisations
-                .iter()
-                .map(|o| organisation_names.intern(o))
-                .collect(),
             bigrams: bigrams(&text),
             bigram_weights: Vec::new(),
             bigram_weight_sums: (0.0, 0.0),
             topics: lexicon.topics_in(&text),
-            risk_flags: clue.risk_flags.clone(),
-            people: clue.people_involved.map(|p| p.min),
-            reporter: reporter.map(|r: String| parties.intern(&r)),
             filters: SetFilters::default(),
         };
-        profile.filters = SetFilters::of(&profile, estate);
+        profile.filters = SetFilters::of(&profile);
         profile
     }
+}
 
-    /// Drop what only comparing the clue with a new one needs (party keys, names, mentions, bigrams and their
-    /// weights, topics), once it can no longer be a candidate. Kept: its identity, time, town, type, place
-    /// fields and counter-parties (what the members of a cluster tell a comparison, see `refine`), risk
-    /// signs, people involved and reporter (what a warning counts and shows).
-    pub fn compact(&mut self) {
-        self.strong_keys = Vec::new();
-        self.name_keys = Vec::new();
-        self.accounts = Vec::new();
-        self.places = Vec::new();
-        self.lead_places = Vec::new();
-        self.specific_places = Vec::new();
-        self.headline = Vec::new();
-        self.place_bigrams = Vec::new();
-        self.bigram_is_place = Vec::new();
-        self.subject_headline = (Vec::new(), Vec::new());
-        self.names = Vec::new();
-        self.bigrams = Vec::new();
-        self.bigram_weights = Vec::new();
-        self.topics = Vec::new();
-        // The estate is kept, and with it what its name begins with.
-        self.filters = SetFilters {
-            estate_head: self.filters.estate_head,
-            ..SetFilters::of(self, None)
-        };
-    }
+/// The hash of an estate name's head ([`estate_head`]) that [`ClueCore::estate_head`] holds: never 0, which
+/// stands for no estate.
+fn estate_head_hash(estate: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(estate_head(estate), &mut hasher);
+    std::hash::Hasher::finish(&hasher) | 1
 }
 
 #[cfg(test)]

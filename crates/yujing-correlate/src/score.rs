@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::profile::{description_and_subject, may_share, subject_with_text, ClueProfile};
+use crate::profile::{description_and_subject, may_share, subject_with_text, ClueCore, ClueProfile};
 use crate::symbols::{Sym, Symbols};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
@@ -359,12 +359,12 @@ pub fn name_similarity<T: PartialEq>(a: &(Vec<T>, Vec<T>), b: &(Vec<T>, Vec<T>))
 /// The similarity of two estate names: 1 for the same name or a homophone spelling (锦绣华庭/锦绣华廷: Chinese
 /// is typed by sound, so misspellings are homophones), 0.8 for an abbreviation (`锦绣` for `锦绣华庭`), and 0 for
 /// different estates, however alike they look: 锦绣花苑 and 锦绣名苑 are two places.
-pub fn estate_similarity(a: &ClueProfile, b: &ClueProfile, symbols: &Symbols) -> Option<f64> {
+pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Option<f64> {
     let (ea, eb) = (a.estate?, b.estate?);
     if ea == eb || a.estate_sound == b.estate_sound {
         return Some(1.0);
     }
-    let (ha, hb) = (a.filters.estate_head, b.filters.estate_head);
+    let (ha, hb) = (a.estate_head, b.estate_head);
     if ha != 0 && hb != 0 && ha != hb {
         // They begin differently, so neither abbreviates the other: known without reading the names.
         return Some(0.0);
@@ -751,7 +751,7 @@ mod tests {
             p.strong_keys = syms(&mut rng, &mut symbols.parties, "phone", 6);
             p.name_keys = syms(&mut rng, &mut symbols.parties, "name", 6);
             p.accounts = syms(&mut rng, &mut symbols.parties, "account", 4);
-            p.organisations = syms(&mut rng, &mut symbols.organisations, "org", 5);
+            p.organisations = syms(&mut rng, &mut symbols.organisations, "org", 5).into();
             p.names = (0..rng.random_range(0..3))
                 .map(|_| {
                     let chars = syms(&mut rng, &mut symbols.name_tokens, "c", 4);
@@ -781,7 +781,8 @@ mod tests {
                 .then(|| estates[rng.random_range(0..estates.len())]);
             p.estate = estate.map(|e| symbols.places.intern(e));
             p.estate_sound = estate.map(|e| symbols.places.intern(&format!("sound of {e}")));
-            p.filters = crate::profile::SetFilters::of(&p, estate);
+            p.filters = crate::profile::SetFilters::of(&p);
+            p.core.derive(&symbols);
             profiles.push(p);
         }
         (profiles, symbols)
@@ -795,6 +796,7 @@ mod tests {
             .cloned()
             .map(|mut p| {
                 p.filters = crate::profile::SetFilters::default();
+                p.estate_head = 0;
                 p
             })
             .collect();

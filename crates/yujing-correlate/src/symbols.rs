@@ -11,17 +11,27 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
+use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
 /// An interned string of one [`Interner`]: equal strings of one table have equal symbols.
+///
+/// Held as its index plus one, so that an `Option<Sym>` (a profile's building, road, town…) takes four bytes
+/// instead of eight: a profile has a dozen of them, kept for every clue of the history. Symbols order as their
+/// indexes do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Sym(u32);
+pub struct Sym(NonZeroU32);
 
 impl Sym {
-    /// The symbol as a number, for hashing into blocking keys.
+    /// The symbol of the table's `index`th string.
+    fn from_index(index: u32) -> Sym {
+        Sym(NonZeroU32::MIN.saturating_add(index))
+    }
+
+    /// The symbol as a number (its string's place in the table), for hashing into blocking keys.
     pub fn index(self) -> u32 {
-        self.0
+        self.0.get() - 1
     }
 }
 
@@ -42,10 +52,13 @@ impl Interner {
         if let Some(sym) = self.get(name) {
             return sym;
         }
-        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct strings of one kind");
+        let id = u32::try_from(self.names.len())
+            .ok()
+            .filter(|id| *id < u32::MAX)
+            .expect("fewer than 2^32 - 1 distinct strings of one kind");
         self.ids.insert_new(name, id);
         self.names.push(name.into());
-        Sym(id)
+        Sym::from_index(id)
     }
 
     /// The symbol of `name` when it was interned before (nothing is added).
@@ -54,12 +67,12 @@ impl Interner {
             .find(name, |id| {
                 self.names.get(id as usize).is_some_and(|n| **n == *name)
             })
-            .map(Sym)
+            .map(Sym::from_index)
     }
 
     /// The string of a symbol of this table.
     pub fn resolve(&self, sym: Sym) -> &str {
-        self.names.get(sym.0 as usize).map_or("", |n| n)
+        self.names.get(sym.index() as usize).map_or("", |n| n)
     }
 
     /// How many distinct strings the table holds.
@@ -199,7 +212,7 @@ mod tests {
         let mut table = Interner::default();
         let first = table.intern("a");
         let slot = table.ids.hash_of("b");
-        table.ids.slots.insert(slot, first.0);
+        table.ids.slots.insert(slot, first.index());
         let b = table.intern("b");
         assert_ne!(b, first);
         assert_eq!(table.get("b"), Some(b));
@@ -216,6 +229,6 @@ mod tests {
             assert_eq!(back.get(name), Some(*sym));
             assert_eq!(back.intern(name), *sym);
         }
-        assert_eq!(back.intern("w"), Sym(3));
+        assert_eq!(back.intern("w").index(), 3);
     }
 }

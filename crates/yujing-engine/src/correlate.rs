@@ -175,7 +175,8 @@ pub(crate) struct StageSnapshot {
     segments: Vec<(Offset, Option<Offset>)>,
     orders_applied: Offset,
     order_clusters: Vec<(String, String)>,
-    latest: Vec<(String, u32, Offset)>,
+    /// [`CorrelationStage::latest`], by the correlator's clue index.
+    latest: Vec<(u32, Offset)>,
 }
 
 /// The correlation stage, kept in memory between runs: the correlator, the segments consumed, and the work
@@ -191,8 +192,10 @@ pub struct CorrelationStage {
     rederived: Vec<Warning>,
     /// The `warnings` offset `rederived` begins at.
     rederived_from: Offset,
-    /// Each consumed clue's latest version and its `clues` offset, to fetch a cluster's evidence.
-    latest: HashMap<String, (u32, Offset)>,
+    /// Each consumed clue's latest version and its `clues` offset, to fetch a cluster's evidence, by the
+    /// correlator's index of the clue ([`Correlator::clue_index`]): the correlator holds each clue id once
+    /// already, and a map of its own would hold a province's history of ids again.
+    latest: Vec<(u32, Offset)>,
 }
 
 impl CorrelationStage {
@@ -210,7 +213,7 @@ impl CorrelationStage {
             order_clusters: HashMap::new(),
             rederived: Vec::new(),
             rederived_from: 0,
-            latest: HashMap::new(),
+            latest: Vec::new(),
         };
         let segments = read_segments(log)?;
         stage.replay(log, segments)
@@ -246,11 +249,7 @@ impl CorrelationStage {
             order_clusters: snapshot.order_clusters.into_iter().collect(),
             rederived: Vec::new(),
             rederived_from: warnings_end,
-            latest: snapshot
-                .latest
-                .into_iter()
-                .map(|(clue, version, offset)| (clue, (version, offset)))
-                .collect(),
+            latest: snapshot.latest,
         };
         Ok(Ok(stage.replay(log, segments)?))
     }
@@ -265,11 +264,7 @@ impl CorrelationStage {
                 .iter()
                 .map(|(order, cluster)| (order.clone(), cluster.clone()))
                 .collect(),
-            latest: self
-                .latest
-                .iter()
-                .map(|(clue, &(version, offset))| (clue.clone(), version, offset))
-                .collect(),
+            latest: self.latest.clone(),
         }
     }
 
@@ -284,9 +279,6 @@ impl CorrelationStage {
         let start = self.consumed();
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
         let mut done = read_undecoded(log, start, consumed)?;
-        for clue in &done {
-            self.remember(&clue.clue_id, clue.version, clue.offset);
-        }
         let read = done.len() as u64;
         let mut from = 0;
         for segment in &segments[held..] {
@@ -298,6 +290,7 @@ impl CorrelationStage {
             sort_in_event_time(&mut done[from..to]);
             for undecoded in &mut done[from..to] {
                 self.correlator.observe(&undecoded.decode()?);
+                self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
                 // Observed: its bytes are not needed again.
                 undecoded.json = Box::default();
             }
@@ -322,13 +315,19 @@ impl CorrelationStage {
         self.rederived_from
     }
 
+    /// Record a version of an observed clue, unless a later one is known.
     fn remember(&mut self, clue_id: &str, version: u32, offset: Offset) {
-        match self.latest.get_mut(clue_id) {
-            Some(entry) if version >= entry.0 => *entry = (version, offset),
-            Some(_) => {}
-            None => {
-                self.latest.insert(clue_id.to_owned(), (version, offset));
-            }
+        let Some(index) = self.correlator.clue_index(clue_id) else {
+            return;
+        };
+        let index = index as usize;
+        if self.latest.len() <= index {
+            // A clue's first version to be remembered is at least version 0.
+            self.latest.resize(index + 1, (0, 0));
+        }
+        let entry = &mut self.latest[index];
+        if version >= entry.0 {
+            *entry = (version, offset);
         }
     }
 
@@ -339,7 +338,8 @@ impl CorrelationStage {
 
     /// The `clues` offset of the latest consumed version of `clue_id`.
     pub fn latest_offset(&self, clue_id: &str) -> Option<Offset> {
-        self.latest.get(clue_id).map(|(_, offset)| *offset)
+        let index = self.correlator.clue_index(clue_id)?;
+        self.latest.get(index as usize).map(|(_, offset)| *offset)
     }
 
     /// The correlator, as of the last segment.
@@ -403,7 +403,6 @@ impl CorrelationStage {
         // When each fresh clue arrived on the log, for the warnings' latency.
         let mut arrivals: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
         for clue in &fresh {
-            self.remember(&clue.clue_id, clue.version, clue.offset);
             arrivals.insert(clue.clue_id.clone(), clue.arrived_ms);
         }
         sort_in_event_time(&mut fresh);
@@ -415,6 +414,7 @@ impl CorrelationStage {
             for event in self.correlator.observe(&clue) {
                 append_event(&mut batch, event, now, &mut report)?;
             }
+            self.remember(&clue.clue_id, undecoded.version, undecoded.offset);
             report.consumed += 1;
         }
         for event in self.correlator.reconsider() {

@@ -125,15 +125,13 @@ impl Correlator {
         // Keys list a few dozen nodes each and share many: a node already taken is skipped before its time is
         // read, and the times are read from their dense array (see `times`), not from the profiles.
         let mut out: Vec<u32> = Vec::with_capacity(max.min(256));
+        let past = self.compacted_below();
         'keys: for key in cells.iter().chain(keys) {
             let Some(nodes) = self.index.get(key) else {
                 continue;
             };
             for &node in nodes.iter().rev() {
-                if node < self.compacted_below
-                    || out.contains(&node)
-                    || (self.times[node as usize] - p.at).abs() > horizon
-                {
+                if node < past || out.contains(&node) || (self.times[node as usize] - p.at).abs() > horizon {
                     continue;
                 }
                 out.push(node);
@@ -163,7 +161,7 @@ impl Correlator {
         self.candidates(p, keys)
             .into_iter()
             .filter_map(|n| {
-                let candidate = &self.profiles[n as usize];
+                let candidate = self.profile(n);
                 let pair = if anchored_only {
                     crate::score::score_if_anchored(p, candidate, weights, near_meters, &self.symbols)?
                 } else {
@@ -177,7 +175,7 @@ impl Correlator {
     pub(super) fn index_node(&mut self, node: u32, keys: &[u64]) {
         let max = self.settings.blocking.max_per_key;
         let mut all = keys.to_vec();
-        if let Some(loc) = self.profiles[node as usize].location {
+        if let Some(loc) = self.core(node).location {
             all.push(Self::geo_key(self.geo_cell(loc)));
         }
         for key in all {
@@ -189,20 +187,12 @@ impl Correlator {
         }
     }
 
-    /// The node of a clue id observed.
-    pub(super) fn node_of(&self, clue_id: &str) -> Option<u32> {
-        self.by_clue.find(clue_id, |node| {
-            self.profiles
-                .get(node as usize)
-                .is_some_and(|p| p.clue_id == clue_id)
-        })
-    }
-
     /// Compact the clues no report to come can have as a candidate: those further back than the horizon plus
     /// `late_days` from the watermark (the oldest of the most recent event times observed). They go in the
-    /// order observed, up to the first that is still in the window; their blocking keys forget them, and a key
-    /// left with none is dropped. Called by [`Correlator::flush`], after [`Correlator::reconsider`] has looked
-    /// at the batch's lone clues with every candidate still whole.
+    /// order observed, up to the first that is still in the window: each keeps only its core (see
+    /// [`ClueCore`]), its blocking keys forget it, and a key left with none is dropped. Called by
+    /// [`Correlator::flush`], after [`Correlator::reconsider`] has looked at the batch's lone clues with every
+    /// candidate still whole.
     pub(super) fn compact_past_window(&mut self) {
         let Some(&watermark) = self.recent.iter().min() else {
             return;
@@ -210,24 +200,23 @@ impl Correlator {
         let blocking = &self.settings.blocking;
         let keep = (i64::from(blocking.horizon_days) + i64::from(blocking.late_days)) * DAY;
         let cutoff = watermark.saturating_sub(keep);
-        while let Some(profile) = self.profiles.get(self.compacted_below as usize) {
-            if profile.at >= cutoff {
+        while self.live.front().is_some_and(|profile| profile.at < cutoff) {
+            let Some(profile) = self.live.pop_front() else {
                 break;
-            }
-            let node = self.compacted_below;
-            let mut keys = self.keys_of(profile);
+            };
+            let mut keys = self.keys_of(&profile);
             if let Some(loc) = profile.location {
                 keys.push(Self::geo_key(self.geo_cell(loc)));
             }
-            self.profiles[node as usize].compact();
-            self.compacted_below += 1;
+            self.past.push(profile.core);
+            let past = self.compacted_below();
             for key in keys {
                 let Some(list) = self.index.get_mut(&key) else {
                     continue;
                 };
                 // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
                 // forgets its oldest clues exactly as later arrivals would have pushed them out.
-                while list.front().is_some_and(|&n| n < self.compacted_below) {
+                while list.front().is_some_and(|&n| n < past) {
                     list.pop_front();
                 }
                 if list.is_empty() {

@@ -59,7 +59,7 @@ impl Correlator {
 
     /// The cluster of a clue id, when observed.
     pub fn cluster_of(&mut self, clue_id: &str) -> Option<String> {
-        let node = self.node_of(clue_id)?;
+        let node = self.clue_index(clue_id)?;
         let root = self.sets.find_mut(node);
         self.clusters.get(&root).map(|c| c.id.clone())
     }
@@ -79,19 +79,19 @@ impl Correlator {
         nodes.dedup();
         nodes
             .into_iter()
-            .map(|node| self.profiles[node as usize].clue_id.clone())
+            .map(|node| self.core(node).clue_id.clone())
             .collect()
     }
 
     /// Every observed clue with its current cluster, in the order observed.
     pub fn assignments(&mut self) -> Vec<Assignment> {
-        (0..self.profiles.len() as u32)
+        (0..self.clue_count() as u32)
             .map(|node| {
                 let root = self.sets.find_mut(node);
-                let p = &self.profiles[node as usize];
+                let p = self.core(node);
                 Assignment {
                     feed: p.feed,
-                    source_id: p.source_id.clone(),
+                    source_id: p.source_id().to_owned(),
                     cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
                 }
             })

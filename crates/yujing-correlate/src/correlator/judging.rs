@@ -194,7 +194,7 @@ impl Correlator {
     }
 
     pub(super) fn satisfies(&self, rule: &Rule, node: u32) -> bool {
-        let p = &self.profiles[node as usize];
+        let p = self.core(node);
         rule.any_risk_flags.iter().any(|f| p.risk_flags.contains(f))
             || rule
                 .people_at_least
@@ -216,7 +216,7 @@ impl Correlator {
         let mut evidence = Vec::new();
         let (mut located, mut lng, mut lat) = (0u32, 0.0, 0.0);
         for &(_, node) in counted {
-            let p = &self.profiles[node as usize];
+            let p = self.core(node);
             if let Some((x, y)) = p.location {
                 located += 1;
                 lng += x;
@@ -230,15 +230,15 @@ impl Correlator {
             evidence.push(WarningEvidence {
                 clue_id: p.clue_id.clone(),
                 feed: p.feed,
-                source_id: p.source_id.clone(),
+                source_id: p.source_id().to_owned(),
                 occurred_at: utc(p.at),
                 matched: join.matched(),
                 score: join.score,
-                risk_flags: p.risk_flags.clone(),
+                risk_flags: p.risk_flags.iter().copied().collect(),
                 people_involved: p.people.map(|min| yujing_model::PeopleCount { min, max: None }),
             });
         }
-        let episode_clue = &self.profiles[episode_first as usize].clue_id;
+        let episode_clue = &self.core(episode_first).clue_id;
         Warning {
             warning_id: stable_id("w-", &[&cluster.id, rule.level.as_str(), episode_clue]),
             cluster_id: cluster.id.clone(),
@@ -274,17 +274,17 @@ impl Correlator {
             // max_by_key keeps the last maximum; reversing keeps the earliest.
             counts.into_iter().rev().max_by_key(|(_, n)| *n).map(|(v, _)| v)
         }
-        let profiles: Vec<&ClueProfile> = counted.iter().map(|&(_, n)| &self.profiles[n as usize]).collect();
+        let members: Vec<&ClueCore> = counted.iter().map(|&(_, n)| self.core(n)).collect();
         let (towns, places) = (&self.symbols.towns, &self.symbols.places);
-        let town_code = most_common(profiles.iter().filter_map(|p| p.town.map(|t| towns.resolve(t))))
+        let town_code = most_common(members.iter().filter_map(|p| p.town.map(|t| towns.resolve(t))))
             .unwrap_or(TownCode::UNKNOWN)
             .to_owned();
-        let town_name = profiles
+        let town_name = members
             .iter()
             .filter(|p| p.town.is_some_and(|t| towns.resolve(t) == town_code))
             .find_map(|p| p.town_name.map(|n| towns.resolve(n).to_owned()));
         let dispute_type = most_common(
-            profiles
+            members
                 .iter()
                 .map(|p| p.dispute_type.name())
                 .filter(|t| *t != DisputeType::Other.name()),
@@ -292,7 +292,7 @@ impl Correlator {
         .and_then(DisputeType::from_name)
         .unwrap_or(DisputeType::Other);
         let named = |field: Field| {
-            profiles
+            members
                 .iter()
                 .filter_map(move |p| field(p).map(|s| places.resolve(s)))
         };

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cluster, Correlator, JoinInfo};
 use crate::config::Settings;
-use crate::profile::{BigramFrequencies, ClueProfile, PlaceFrequencies, TopicLexicon};
+use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 4;
+pub const SNAPSHOT_FORMAT: u32 = 5;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,8 @@ struct StateRef<'a> {
     symbols: &'a Symbols,
     frequencies: &'a BigramFrequencies,
     place_frequencies: &'a PlaceFrequencies,
-    profiles: &'a [ClueProfile],
+    past: &'a [ClueCore],
+    live: &'a VecDeque<ClueProfile>,
     joins: &'a [JoinInfo],
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
@@ -60,7 +61,6 @@ struct StateRef<'a> {
     opened_by: &'a HashMap<String, u32>,
     reconsider_later: &'a [u32],
     recent: &'a VecDeque<i64>,
-    compacted_below: u32,
     warnings_raised: u64,
     merges: u64,
 }
@@ -74,7 +74,8 @@ struct State {
     symbols: Symbols,
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
-    profiles: Vec<ClueProfile>,
+    past: Vec<ClueCore>,
+    live: VecDeque<ClueProfile>,
     joins: Vec<JoinInfo>,
     roots: Vec<u32>,
     clusters: HashMap<u32, Cluster>,
@@ -83,7 +84,6 @@ struct State {
     opened_by: HashMap<String, u32>,
     reconsider_later: Vec<u32>,
     recent: VecDeque<i64>,
-    compacted_below: u32,
     warnings_raised: u64,
     merges: u64,
 }
@@ -105,7 +105,8 @@ impl Correlator {
             symbols: &self.symbols,
             frequencies: &self.frequencies,
             place_frequencies: &self.place_frequencies,
-            profiles: &self.profiles,
+            past: &self.past,
+            live: &self.live,
             joins: &self.joins,
             roots: self.sets.clone().into_labeling(),
             clusters: &self.clusters,
@@ -114,7 +115,6 @@ impl Correlator {
             opened_by: &self.opened_by,
             reconsider_later: &self.reconsider_later,
             recent: &self.recent,
-            compacted_below: self.compacted_below,
             warnings_raised: self.warnings_raised,
             merges: self.merges,
         };
@@ -138,7 +138,7 @@ impl Correlator {
         if state.fingerprint != settings.fingerprint() {
             return Err(SnapshotError::SettingsChanged);
         }
-        let nodes = state.profiles.len();
+        let nodes = state.past.len() + state.live.len();
         let damaged = |what: &str| SnapshotError::Damaged(format!("{what} (of {nodes} clues)"));
         if state.joins.len() != nodes || state.roots.len() != nodes {
             return Err(damaged("joins or cluster roots do not match the clues"));
@@ -153,7 +153,6 @@ impl Correlator {
             || !state.pending.iter().all(|&(n, _)| in_range(n))
             || !state.reconsider_later.iter().all(|&n| in_range(n))
             || !state.opened_by.values().all(|&n| in_range(n))
-            || state.compacted_below as usize > nodes
             || !state
                 .clusters
                 .values()
@@ -174,22 +173,27 @@ impl Correlator {
             }
         }
         let mut by_clue = crate::symbols::SlotMap::with_capacity(nodes);
-        for (node, p) in state.profiles.iter().enumerate() {
-            by_clue.insert_new(&p.clue_id, node as u32);
+        let (mut past, mut live) = (state.past, state.live);
+        for core in past.iter_mut().chain(live.iter_mut().map(|p| &mut p.core)) {
+            core.derive(&state.symbols);
         }
-        let mut profiles = state.profiles;
-        for p in &mut profiles {
-            let estate = p.estate.map(|e| state.symbols.places.resolve(e));
-            p.filters = crate::profile::SetFilters::of(p, estate);
+        for p in &mut live {
+            p.filters = crate::profile::SetFilters::of(p);
         }
-        let times = profiles.iter().map(|p| p.at).collect();
+        let cores = past.iter().chain(live.iter().map(|p| &p.core));
+        let mut times = Vec::with_capacity(nodes);
+        for (node, core) in cores.enumerate() {
+            by_clue.insert_new(&core.clue_id, node as u32);
+            times.push(core.at);
+        }
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
             settings,
             symbols: state.symbols,
             frequencies: state.frequencies,
             place_frequencies: state.place_frequencies,
-            profiles,
+            past,
+            live,
             times,
             joins,
             by_clue,
@@ -201,7 +205,6 @@ impl Correlator {
             reconsider_later: state.reconsider_later,
             recent: state.recent,
             watermark_span: super::WATERMARK_SPAN,
-            compacted_below: state.compacted_below,
             pairs: None,
             warnings_raised: state.warnings_raised,
             merges: state.merges,
