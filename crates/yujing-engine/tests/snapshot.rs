@@ -217,14 +217,16 @@ fn a_damaged_old_foreign_or_mismatched_snapshot_falls_back_to_a_full_rebuild_and
 
     // Another layout: the header's format number raised.
     restore(&saved);
+    let format = format!("\"format\":{},", yujing_engine::snapshot::FORMAT);
     for (path, bytes) in &saved {
         let text = bytes.clone();
         let at = text
-            .windows(10)
-            .position(|w| w == b"\"format\":1")
-            .unwrap_or_else(|| panic!("no format in {}", path.display()));
+            .windows(format.len())
+            .position(|w| w == format.as_bytes())
+            .unwrap_or_else(|| panic!("no {format} in {}", path.display()));
         let mut changed = text;
-        changed[at + 9] = b'9';
+        // The number becomes 9 (one digit, so the header's length stays the same).
+        changed[at + format.len() - 2] = b'9';
         std::fs::write(path, changed).unwrap_or_else(|e| panic!("{e}"));
     }
     let pipeline = open(&with, built(), &clock);
