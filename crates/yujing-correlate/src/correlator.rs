@@ -285,12 +285,15 @@ impl Correlator {
         let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
         for (node, root, pair) in self.scored_candidates(&profile, &keys, true) {
             if self.pairs.is_some() {
+                // The member's id is read before the sink is borrowed.
                 let record = PairRecord {
                     clue_id: profile.clue_id.clone(),
                     member_clue_id: self.core(node).clue_id.clone(),
                     comparison: pair.comparison,
                 };
-                self.pairs.get_or_insert_default().push(record);
+                if let Some(sink) = self.pairs.as_mut() {
+                    sink.push(record);
+                }
             }
             if self.settings.scoring.require_anchor && !pair.anchored() {
                 continue;

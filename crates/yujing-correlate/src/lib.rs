@@ -3,8 +3,10 @@
 //! # Layout
 //! - [`ClueProfile`] (`profile`): what matching looks at in a clue, computed once: keyed party hashes, name
 //!   tokens, estate (and its pinyin), village group, building, position, counter-parties, description bigrams.
+//!   Its [`ClueCore`] (identity, time, town, type, places, counter-parties, risk signs) is all a clue keeps once
+//!   it is past the window and can no longer be a candidate, so memory follows the window, not the history.
 //! - [`Symbols`] (`symbols`): the correlator's tables of interned strings, one per kind (towns, places, party
-//!   keys, name tokens, counter-parties): a profile holds `u32` symbols, so comparing two is integer compares.
+//!   keys, name tokens, counter-parties): a profile holds 4-byte symbols, so comparing two is integer compares.
 //! - [`compare`] and [`score`] (`score`): the pairwise comparison as one level per feature ([`FEATURES`]),
 //!   weighed Fellegi–Sunter style by a [`FeatureWeights`] table of log-likelihood ratios.
 //! - [`Correlator`] (`correlator`): incremental entity resolution. Candidates come from a blocking index (party
