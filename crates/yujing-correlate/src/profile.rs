@@ -394,13 +394,10 @@ impl ClueProfile {
             organisations: organisation_names,
         } = symbols;
         let town_code = clue.town.town_code.0.as_str();
-        let source_id = clue.source_id.as_str();
         let mut core = ClueCore {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
-            // Kept apart only when the clue id does not end with it (a test's hand-made id).
-            source_id: (clue.clue_id.split_once(':').map(|(_, id)| id) != Some(source_id))
-                .then(|| source_id.into()),
+            source_id: None,
             at: clue.occurred_at.timestamp(),
             town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
             town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
@@ -428,9 +425,12 @@ impl ClueProfile {
             risk_flags: clue.risk_flags.iter().copied().collect(),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
-            estate_head: 0,
+            estate_head: estate.map_or(0, estate_head_hash),
         };
-        core.estate_head = estate.map_or(0, estate_head_hash);
+        // Kept apart only when the clue id does not end with it (a test's hand-made id).
+        if core.source_id() != clue.source_id {
+            core.source_id = Some(clue.source_id.as_str().into());
+        }
         let mut profile = ClueProfile {
             core,
             strong_keys: strong_keys.iter().map(|k| parties.intern(k)).collect(),

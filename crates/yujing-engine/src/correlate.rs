@@ -414,7 +414,7 @@ impl CorrelationStage {
             for event in self.correlator.observe(&clue) {
                 append_event(&mut batch, event, now, &mut report)?;
             }
-            self.remember(&clue.clue_id, undecoded.version, undecoded.offset);
+            self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
             report.consumed += 1;
         }
         for event in self.correlator.reconsider() {

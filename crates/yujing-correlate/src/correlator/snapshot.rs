@@ -174,17 +174,15 @@ impl Correlator {
         }
         let mut by_clue = crate::symbols::SlotMap::with_capacity(nodes);
         let (mut past, mut live) = (state.past, state.live);
-        for core in past.iter_mut().chain(live.iter_mut().map(|p| &mut p.core)) {
+        let mut times = Vec::with_capacity(nodes);
+        let cores = past.iter_mut().chain(live.iter_mut().map(|p| &mut p.core));
+        for (node, core) in cores.enumerate() {
             core.derive(&state.symbols);
+            by_clue.insert_new(&core.clue_id, node as u32);
+            times.push(core.at);
         }
         for p in &mut live {
             p.filters = crate::profile::SetFilters::of(p);
-        }
-        let cores = past.iter().chain(live.iter().map(|p| &p.core));
-        let mut times = Vec::with_capacity(nodes);
-        for (node, core) in cores.enumerate() {
-            by_clue.insert_new(&core.clue_id, node as u32);
-            times.push(core.at);
         }
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
