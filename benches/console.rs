@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use yujing_engine::EngineConfig;
+use yujing_engine::{EngineConfig, WarningSummary};
 use yujing_model::{Actor, DisputeType, FeedId, GeoPoint, Role, Warning, WarningEvidence, WarningLevel};
 use yujing_server::console::board::{board, BoardFilter};
 use yujing_server::console::map::CountyMap;
@@ -95,6 +95,12 @@ fn main_bench(c: &mut Criterion) {
         .collect();
     let map = CountyMap::new(Arc::clone(&built.outline));
     let warnings = warnings(&towns);
+    // What the work-order stage keeps of them, as the page gets them.
+    let summaries: Vec<WarningSummary> = warnings
+        .iter()
+        .enumerate()
+        .map(|(offset, w)| WarningSummary::of(w, offset as u64))
+        .collect();
     let system = Actor {
         name: "centre".to_owned(),
         role: Role::Centre,
@@ -157,18 +163,26 @@ fn main_bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("centre_10k_warnings_1k_open_orders", |b| {
         b.iter(|| {
-            let board = board(&warnings, &orders, &gazetteer_towns, &map, &centre, &filter, now);
+            let board = board(&summaries, &orders, &gazetteer_towns, &map, &centre, &filter, now);
             black_box(serde_json::to_vec(&board).expect("serialises"))
         })
     });
     group.bench_function("town_handler_10k_warnings_1k_open_orders", |b| {
         b.iter(|| {
-            let board = board(&warnings, &orders, &gazetteer_towns, &map, &handler, &filter, now);
+            let board = board(
+                &summaries,
+                &orders,
+                &gazetteer_towns,
+                &map,
+                &handler,
+                &filter,
+                now,
+            );
             black_box(serde_json::to_vec(&board).expect("serialises"))
         })
     });
     let bytes = serde_json::to_vec(&board(
-        &warnings,
+        &summaries,
         &orders,
         &gazetteer_towns,
         &map,

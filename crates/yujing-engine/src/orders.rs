@@ -9,11 +9,14 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
-use yujing_model::{Actor, CorrelationEvent, Warning, WorkOrderEvent};
+use yujing_model::{
+    Actor, CorrelationEvent, DisputeSubject, FeedId, GeoPoint, RiskFlag, Warning, WarningLevel,
+    WorkOrderEvent,
+};
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{decoded_below, for_each_decoded, ReadError};
+use crate::read::{for_each_decoded, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -39,6 +42,70 @@ pub enum OrderError {
     Encode(#[from] serde_json::Error),
 }
 
+/// What the work-order stage keeps of a warning: all of it but its evidence, and where it is in `warnings`, so
+/// the whole warning is read back from the log when someone asks for it ([`OrderStage::warning`]). The
+/// evidence (every counted report: ids, times, matched features, scores) is most of a warning's size, and the
+/// stage holds every warning of the history: a province's year is hundreds of thousands of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningSummary {
+    /// [`Warning::warning_id`].
+    pub warning_id: String,
+    /// [`Warning::cluster_id`].
+    pub cluster_id: String,
+    /// [`Warning::level`].
+    pub level: WarningLevel,
+    /// [`Warning::rule`].
+    pub rule: String,
+    /// [`Warning::raised_at`].
+    pub raised_at: DateTime<Utc>,
+    /// [`Warning::occurrences`].
+    pub occurrences: u32,
+    /// [`Warning::window_days`].
+    pub window_days: u32,
+    /// [`Warning::feeds`].
+    pub feeds: Vec<FeedId>,
+    /// [`Warning::reporters`].
+    pub reporters: u32,
+    /// [`Warning::episode`].
+    pub episode: u32,
+    /// [`Warning::risk_flags`].
+    pub risk_flags: std::collections::BTreeSet<RiskFlag>,
+    /// [`Warning::subject`].
+    pub subject: DisputeSubject,
+    /// [`Warning::location`].
+    pub location: Option<GeoPoint>,
+    /// When the first counted report happened (the evidence's first).
+    pub first_report: Option<DateTime<Utc>>,
+    /// When the last counted report happened (the evidence's last).
+    pub last_report: Option<DateTime<Utc>>,
+    /// Where the warning is in `warnings`.
+    pub offset: Offset,
+}
+
+impl WarningSummary {
+    /// The summary of `warning`, read at `offset` of `warnings`.
+    pub fn of(warning: &Warning, offset: Offset) -> WarningSummary {
+        WarningSummary {
+            warning_id: warning.warning_id.clone(),
+            cluster_id: warning.cluster_id.clone(),
+            level: warning.level,
+            rule: warning.rule.clone(),
+            raised_at: warning.raised_at,
+            occurrences: warning.occurrences,
+            window_days: warning.window_days,
+            feeds: warning.feeds.clone(),
+            reporters: warning.reporters,
+            episode: warning.episode,
+            risk_flags: warning.risk_flags.clone(),
+            subject: warning.subject.clone(),
+            location: warning.location,
+            first_report: warning.evidence.first().map(|e| e.occurred_at),
+            last_report: warning.evidence.last().map(|e| e.occurred_at),
+            offset,
+        }
+    }
+}
+
 /// The work orders, their histories, and the warnings they came from.
 pub struct OrderStage {
     policy: Policy,
@@ -46,7 +113,8 @@ pub struct OrderStage {
     /// Order ids in the order raised.
     raised: Vec<String>,
     history: HashMap<String, Vec<WorkOrderEvent>>,
-    warnings: BTreeMap<String, Warning>,
+    /// Every warning read, by id, without its evidence.
+    warnings: BTreeMap<String, WarningSummary>,
     /// Cluster → the cluster it was merged into.
     merged_into: HashMap<String, String>,
     /// Cluster → the clusters merged into it (the reverse of `merged_into`).
@@ -60,11 +128,11 @@ pub struct OrderStage {
 }
 
 /// What a snapshot keeps of the [`OrderStage`]: every order's events (in the order the orders were raised),
-/// the warnings read, the merges of clusters, and how far into each topic the stage had read.
+/// the warnings read (summaries), the merges of clusters, and how far into each topic the stage had read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct OrderSnapshot {
     histories: Vec<(String, Vec<WorkOrderEvent>)>,
-    warnings: Vec<Warning>,
+    warnings: Vec<WarningSummary>,
     merged_into: Vec<(String, String)>,
     absorbed: Vec<(String, Vec<String>)>,
     links_read: Offset,
@@ -110,8 +178,8 @@ impl OrderStage {
                 stage.apply(event);
             }
         }
-        for warning in snapshot.warnings {
-            stage.warnings.insert(warning.warning_id.clone(), warning);
+        for summary in snapshot.warnings {
+            stage.warnings.insert(summary.warning_id.clone(), summary);
         }
         let mut events = Vec::new();
         for_each_decoded(
@@ -123,10 +191,17 @@ impl OrderStage {
         for event in &events {
             stage.apply(event);
         }
-        let warnings: Vec<Warning> = decoded_below(log, WARNINGS, snapshot.warnings_read, warnings_read)?;
-        for warning in warnings {
-            stage.warnings.insert(warning.warning_id.clone(), warning);
-        }
+        // Warnings written after the snapshot's end but not yet read by the stage are read by its next advance.
+        for_each_decoded(
+            log,
+            WARNINGS,
+            snapshot.warnings_read,
+            |offset, warning: Warning| {
+                if offset < warnings_read {
+                    stage.remember(&warning, offset);
+                }
+            },
+        )?;
         stage.read_links(log)?;
         Ok(stage)
     }
@@ -392,13 +467,13 @@ impl OrderStage {
         let mut fresh = Vec::new();
         for_each_decoded(log, WARNINGS, self.warnings_read, |offset, warning: Warning| {
             if offset < end {
-                fresh.push(warning);
+                fresh.push((offset, warning));
             }
         })?;
         // Each warning is decided against the orders the previous ones opened or changed, so they are applied
         // in memory as decided; if the write then fails, the stage is stale and must be opened again.
         let mut events = merged_orders;
-        for warning in &fresh {
+        for (_, warning) in &fresh {
             let decided = match self
                 .order_of_cluster(&warning.cluster_id)
                 .and_then(|o| o.on_warning(warning, &self.policy))
@@ -418,8 +493,8 @@ impl OrderStage {
             self.stale = true;
             return Err(e);
         }
-        for warning in fresh {
-            self.warnings.insert(warning.warning_id.clone(), warning);
+        for (offset, warning) in &fresh {
+            self.remember(warning, *offset);
         }
         self.warnings_read = end;
         Ok(events)
@@ -510,13 +585,27 @@ impl OrderStage {
         self.history.get(order_id).map(Vec::as_slice).unwrap_or_default()
     }
 
-    /// A warning by id.
-    pub fn warning(&self, warning_id: &str) -> Option<&Warning> {
+    /// Keeps what the stage needs of `warning`, read at `offset` of `warnings`.
+    fn remember(&mut self, warning: &Warning, offset: Offset) {
+        self.warnings
+            .insert(warning.warning_id.clone(), WarningSummary::of(warning, offset));
+    }
+
+    /// A warning's summary, by id.
+    pub fn warning_summary(&self, warning_id: &str) -> Option<&WarningSummary> {
         self.warnings.get(warning_id)
     }
 
-    /// Every warning the stage has read, by id.
-    pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
+    /// A warning by id, with its evidence, read back from `log` (the log the stage reads).
+    pub fn warning<L: Log + ?Sized>(&self, log: &L, warning_id: &str) -> Result<Option<Warning>, OrderError> {
+        match self.warnings.get(warning_id) {
+            None => Ok(None),
+            Some(summary) => Ok(Some(read_warning(log, summary)?)),
+        }
+    }
+
+    /// The summaries of every warning the stage has read, by id.
+    pub fn warnings(&self) -> impl Iterator<Item = &WarningSummary> {
         self.warnings.values()
     }
 
@@ -527,4 +616,32 @@ impl OrderStage {
             .filter_map(|i| self.orders.get(&self.raised[i]))
             .collect()
     }
+}
+
+/// The warning `summary` describes, read back from `warnings` at its offset.
+pub fn read_warning<L: Log + ?Sized>(log: &L, summary: &WarningSummary) -> Result<Warning, ReadError> {
+    let decode_error = |offset: Offset, reason: String| ReadError::Decode {
+        topic: WARNINGS.to_owned(),
+        offset,
+        reason,
+    };
+    let entry = log
+        .read(WARNINGS, summary.offset, 1)?
+        .into_iter()
+        .find(|e| e.offset == summary.offset)
+        .ok_or_else(|| {
+            decode_error(
+                summary.offset,
+                format!("warning {} is not there", summary.warning_id),
+            )
+        })?;
+    let warning: Warning =
+        serde_json::from_slice(&entry.record.value).map_err(|e| decode_error(entry.offset, e.to_string()))?;
+    if warning.warning_id != summary.warning_id {
+        return Err(decode_error(
+            entry.offset,
+            format!("holds warning {}, not {}", warning.warning_id, summary.warning_id),
+        ));
+    }
+    Ok(warning)
 }

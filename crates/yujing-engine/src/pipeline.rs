@@ -17,7 +17,7 @@ use crate::config::Built;
 use crate::correlate::{CorrelateError, CorrelationStage};
 use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor, PreparedInput};
 use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS};
-use crate::orders::{OrderError, OrderStage};
+use crate::orders::{OrderError, OrderStage, WarningSummary};
 use crate::read::ReadError;
 use crate::shard::Shard;
 use crate::snapshot::{self, NoSnapshot, Positions, SnapshotWriteError, ToWrite};
@@ -945,6 +945,24 @@ impl Pipeline {
     /// The work orders and warnings.
     pub fn orders(&self) -> &OrderStage {
         &self.orders
+    }
+
+    /// A warning by id with its evidence, read back from the log (the stage keeps its summary).
+    pub fn warning(&self, warning_id: &str) -> Result<Option<Warning>, PipelineError> {
+        Ok(self.orders.warning(self.log.as_ref(), warning_id)?)
+    }
+
+    /// The warnings `summaries` describe, with their evidence, read back from the log, in the order given.
+    pub fn warnings_in_full<'a>(
+        &self,
+        summaries: impl IntoIterator<Item = &'a WarningSummary>,
+    ) -> Result<Vec<Warning>, PipelineError> {
+        summaries
+            .into_iter()
+            .map(|summary| {
+                crate::orders::read_warning(self.log.as_ref(), summary).map_err(PipelineError::Read)
+            })
+            .collect()
     }
 
     /// The correlator, for cluster queries.

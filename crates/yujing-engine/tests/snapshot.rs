@@ -2,13 +2,14 @@
 //! from the whole log gives, and a missing, old, damaged or foreign snapshot falls back to the rebuild and
 //! says why.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use yujing_engine::{Clock, EngineConfig, ManualClock, NoSnapshot, Pipeline, Restart};
 use yujing_log::{EmbeddedLog, Log};
-use yujing_model::{Actor, FeedId, Role};
+use yujing_model::{Actor, FeedId, Role, Warning};
 use yujing_workorder::Command;
 
 const START: &str = "2026-04-01T02:00:00Z";
@@ -169,9 +170,34 @@ fn a_restart_from_a_snapshot_gives_exactly_the_warnings_and_orders_of_a_full_reb
             rebuilt.orders().history(&order.order_id)
         );
     }
+    // The stage keeps a summary of each warning; the whole warning, evidence included, is read back from the
+    // log, and is the warning as written.
+    let summaries = |p: &Pipeline| p.orders().warnings().cloned().collect::<Vec<_>>();
+    assert_eq!(summaries(&from_snapshot), summaries(&rebuilt));
+    let written: BTreeMap<String, Warning> = topic(&with, "warnings")
+        .into_iter()
+        .map(|(_, value)| serde_json::from_slice::<Warning>(&value).unwrap_or_else(|e| panic!("{e}")))
+        .map(|w| (w.warning_id.clone(), w))
+        .collect();
+    assert_eq!(summaries(&from_snapshot).len(), written.len());
+    let read_back = from_snapshot
+        .warnings_in_full(from_snapshot.orders().warnings())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for warning in &read_back {
+        assert!(
+            !warning.evidence.is_empty(),
+            "{} read back without evidence",
+            warning.warning_id
+        );
+        assert_eq!(Some(warning), written.get(&warning.warning_id));
+        let one = from_snapshot
+            .warning(&warning.warning_id)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(one.as_ref(), Some(warning));
+    }
     assert_eq!(
-        from_snapshot.orders().warnings().count(),
-        rebuilt.orders().warnings().count()
+        from_snapshot.warning("w-none").unwrap_or_else(|e| panic!("{e}")),
+        None
     );
     assert_eq!(from_snapshot.correlator().stats(), rebuilt.correlator().stats());
 }

@@ -11,7 +11,8 @@ use axum::routing::{delete, get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use yujing_model::{FeedId, Role, Warning, WorkOrderEvent};
+use yujing_engine::WarningSummary;
+use yujing_model::{DisputeSubject, FeedId, Role, WorkOrderEvent};
 use yujing_workorder::{Command, WorkOrder};
 
 use crate::auth::Principal;
@@ -474,8 +475,8 @@ struct WarningFilter {
     town: Option<String>,
 }
 
-fn warning_visible(principal: &Principal, warning: &Warning) -> bool {
-    principal.may_see_town(&warning.subject.town_code, warning.subject.town_name.as_deref())
+fn warning_visible(principal: &Principal, subject: &DisputeSubject) -> bool {
+    principal.may_see_town(&subject.town_code, subject.town_name.as_deref())
 }
 
 async fn list_warnings(
@@ -487,10 +488,10 @@ async fn list_warnings(
     let Query(filter) =
         filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     with_pipeline(&state, move |p| {
-        let mut warnings: Vec<&Warning> = p
+        let mut warnings: Vec<&WarningSummary> = p
             .orders()
             .warnings()
-            .filter(|w| warning_visible(&principal, w))
+            .filter(|w| warning_visible(&principal, &w.subject))
             .filter(|w| filter.level.as_deref().is_none_or(|l| w.level.as_str() == l))
             .filter(|w| filter.cluster_id.as_deref().is_none_or(|c| w.cluster_id == c))
             .filter(|w| {
@@ -505,6 +506,8 @@ async fn list_warnings(
                 .cmp(&b.raised_at)
                 .then_with(|| a.warning_id.cmp(&b.warning_id))
         });
+        // The stage keeps summaries; the evidence is read back from the log.
+        let warnings = p.warnings_in_full(warnings)?;
         Ok(Json(json!({"warnings": warnings})))
     })
     .await
@@ -523,12 +526,11 @@ async fn get_warning(
     let sender = state.cap.clone();
     with_pipeline(&state, move |p| {
         let warning = p
-            .orders()
-            .warning(&warning_id)
-            .filter(|w| warning_visible(&principal, w))
+            .warning(&warning_id)?
+            .filter(|w| warning_visible(&principal, &w.subject))
             .ok_or_else(|| ApiError::not_found("warning", &warning_id))?;
         if as_cap {
-            let alert = crate::cap::alert(warning, &sender);
+            let alert = crate::cap::alert(&warning, &sender);
             return Ok((
                 [(axum::http::header::CONTENT_TYPE, crate::cap::MEDIA_TYPE)],
                 alert,
@@ -578,11 +580,7 @@ async fn get_cluster(
                 ));
             }
         }
-        let warnings: Vec<&Warning> = p
-            .orders()
-            .warnings()
-            .filter(|w| w.cluster_id == cluster_id)
-            .collect();
+        let warnings = p.warnings_in_full(p.orders().warnings().filter(|w| w.cluster_id == cluster_id))?;
         let orders: Vec<&str> = p
             .orders()
             .orders_of_cluster(&cluster_id)

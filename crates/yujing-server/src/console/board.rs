@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use yujing_engine::WarningSummary;
 use yujing_feeds::gazetteer::Town;
-use yujing_model::{Card, DisputeType, OrderStatus, Warning, WarningLevel};
+use yujing_model::{Card, DisputeType, OrderStatus, WarningLevel};
 use yujing_workorder::WorkOrder;
 
 use super::map::CountyMap;
@@ -353,7 +354,7 @@ fn day_of(at: DateTime<Utc>) -> NaiveDate {
 
 /// The board of `warnings` and `orders` as `principal` may see it, filtered by `filter`, at `now`.
 pub fn board<'a>(
-    warnings: impl IntoIterator<Item = &'a Warning>,
+    warnings: impl IntoIterator<Item = &'a WarningSummary>,
     orders: impl IntoIterator<Item = &'a WorkOrder>,
     towns: &[Town],
     map: &CountyMap,
@@ -378,7 +379,7 @@ pub fn board<'a>(
     }
 
     // Warnings: the visible ones, and each dispute's latest.
-    let mut visible: Vec<&Warning> = warnings
+    let mut visible: Vec<&WarningSummary> = warnings
         .into_iter()
         .filter(|w| principal.may_see_town(&w.subject.town_code, w.subject.town_name.as_deref()))
         .collect();
@@ -388,14 +389,14 @@ pub fn board<'a>(
             (b.raised_at, b.level, &b.warning_id),
         )
     });
-    let mut latest_of: HashMap<&str, &Warning> = HashMap::new();
+    let mut latest_of: HashMap<&str, &WarningSummary> = HashMap::new();
     for warning in &visible {
         // Newest first: the first seen of a dispute is its latest.
         latest_of.entry(warning.cluster_id.as_str()).or_insert(warning);
     }
     let status_of = |cluster: &str| order_of.get(cluster).map(|o| o.status);
     let is_open = |cluster: &str| status_of(cluster).is_none_or(|s| !s.is_final());
-    let matches = |w: &Warning| {
+    let matches = |w: &WarningSummary| {
         filter.town_matches(&w.subject.town_code, w.subject.town_name.as_deref())
             && filter.level_matches(w.level)
             && filter.type_matches(w.subject.dispute_type)
@@ -423,8 +424,8 @@ pub fn board<'a>(
                 dispute_type: warning.subject.dispute_type,
                 place: warning.subject.place.clone(),
                 occurrences: warning.occurrences,
-                first_report: warning.evidence.first().map(|e| e.occurred_at),
-                last_report: warning.evidence.last().map(|e| e.occurred_at),
+                first_report: warning.first_report,
+                last_report: warning.last_report,
                 raised_at: warning.raised_at,
                 order_id: order.map(|o| o.order_id.clone()),
                 order_status: order.map(|o| o.status),
@@ -464,7 +465,7 @@ pub fn board<'a>(
         })
     }
     let mut points = Vec::new();
-    let mut open_latest: Vec<&Warning> = latest_of
+    let mut open_latest: Vec<&WarningSummary> = latest_of
         .values()
         .copied()
         .filter(|w| is_open(&w.cluster_id) && matches(w))
@@ -603,7 +604,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use yujing_model::{Actor, Role, WarningEvidence};
+    use yujing_model::{Actor, Role, Warning, WarningEvidence};
     use yujing_workorder::Command;
 
     use super::*;
@@ -677,6 +678,11 @@ mod tests {
     }
 
     /// 如城街道's dispute warned orange then red, with a point; 白蒲镇's two, one without a point.
+    /// What the work-order stage keeps of `warnings`, as the board gets them.
+    fn summaries(warnings: &[Warning]) -> Vec<WarningSummary> {
+        warnings.iter().map(|w| WarningSummary::of(w, 0)).collect()
+    }
+
     fn four_warnings() -> [Warning; 4] {
         [
             warning(
@@ -738,7 +744,7 @@ mod tests {
         let now = at("2026-06-20T00:00:00Z");
         let towns = built.normalizer.gazetteer().towns();
         let all = board(
-            &warnings,
+            &summaries(&warnings),
             &orders,
             towns,
             &map,
@@ -785,7 +791,7 @@ mod tests {
             town: Some("白蒲镇".to_owned()),
         };
         let scoped = board(
-            &warnings,
+            &summaries(&warnings),
             &orders,
             towns,
             &map,
@@ -804,14 +810,22 @@ mod tests {
             ..BoardFilter::default()
         };
         assert_eq!(
-            board(&warnings, &orders, towns, &map, &centre(), &red, now).warnings_total,
+            board(&summaries(&warnings), &orders, towns, &map, &centre(), &red, now).warnings_total,
             1
         );
         let dispatched_only = BoardFilter {
             state: Some("dispatched".to_owned()),
             ..BoardFilter::default()
         };
-        let by_state = board(&warnings, &orders, towns, &map, &centre(), &dispatched_only, now);
+        let by_state = board(
+            &summaries(&warnings),
+            &orders,
+            towns,
+            &map,
+            &centre(),
+            &dispatched_only,
+            now,
+        );
         assert_eq!(
             by_state.warnings_total, 2,
             "k-1's two warnings, through their order"
@@ -832,13 +846,24 @@ mod tests {
         let now = at("2026-06-20T00:00:00Z");
         let towns = built.normalizer.gazetteer().towns();
         let filter = BoardFilter::default();
-        let whole = board(&warnings, &orders, towns, &map, &centre(), &filter, now);
+        let whole = board(
+            &summaries(&warnings),
+            &orders,
+            towns,
+            &map,
+            &centre(),
+            &filter,
+            now,
+        );
         // A shard per town, as a sharded store keeps them.
         let shard = |town: &str| {
-            let warnings: Vec<&Warning> = warnings.iter().filter(|w| w.subject.town_code == town).collect();
+            let warnings: Vec<WarningSummary> = summaries(&warnings)
+                .into_iter()
+                .filter(|w| w.subject.town_code == town)
+                .collect();
             let orders: Vec<&WorkOrder> = orders.iter().filter(|o| o.subject.town_code == town).collect();
             // Each shard knows every town of the county, as every instance has the same gazetteer.
-            board(warnings, orders, towns, &map, &centre(), &filter, now)
+            board(&warnings, orders, towns, &map, &centre(), &filter, now)
         };
         let merged = merge(vec![shard(BAIPU.0), shard(RUCHENG.0)]).unwrap_or_else(|| panic!("two boards"));
         let json = |b: &Board| serde_json::to_value(b).unwrap_or_else(|e| panic!("{e}"));
@@ -871,7 +896,7 @@ mod tests {
         let towns = built.normalizer.gazetteer().towns();
         let trend = |now: &str| {
             board(
-                &warnings,
+                &summaries(&warnings),
                 &[],
                 towns,
                 &map,
