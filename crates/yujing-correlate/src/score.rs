@@ -710,15 +710,10 @@ mod tests {
         assert_eq!(name_similarity(&zhang_wei, &wang_wei), 0.0);
     }
 
-    /// Up to two symbols of `interner` named `prefix` and a number below `pool`, sorted and distinct.
-    fn syms(
-        rng: &mut ChaCha8Rng,
-        interner: &mut crate::symbols::Interner,
-        prefix: &str,
-        pool: u64,
-    ) -> Vec<Sym> {
+    /// Up to two symbols (`intern`) of strings named `prefix` and a number below `pool`, sorted and distinct.
+    fn syms(rng: &mut ChaCha8Rng, mut intern: impl FnMut(&str) -> Sym, prefix: &str, pool: u64) -> Vec<Sym> {
         let mut set: Vec<Sym> = (0..rng.random_range(0..3))
-            .map(|_| interner.intern(&format!("{prefix}{}", rng.random_range(0..pool))))
+            .map(|_| intern(&format!("{prefix}{}", rng.random_range(0..pool))))
             .collect();
         set.sort_unstable();
         set.dedup();
@@ -748,14 +743,14 @@ mod tests {
         let mut profiles = Vec::new();
         for _ in 0..count {
             let mut p = base.clone();
-            p.strong_keys = syms(&mut rng, &mut symbols.parties, "phone", 6);
-            p.name_keys = syms(&mut rng, &mut symbols.parties, "name", 6);
-            p.accounts = syms(&mut rng, &mut symbols.parties, "account", 4);
-            p.organisations = syms(&mut rng, &mut symbols.organisations, "org", 5).into();
+            p.strong_keys = syms(&mut rng, |k| symbols.parties.intern(k), "phone", 6);
+            p.name_keys = syms(&mut rng, |k| symbols.parties.intern(k), "name", 6);
+            p.accounts = syms(&mut rng, |k| symbols.parties.intern(k), "account", 4);
+            p.organisations = syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5).into();
             p.names = (0..rng.random_range(0..3))
                 .map(|_| {
-                    let chars = syms(&mut rng, &mut symbols.name_tokens, "c", 4);
-                    let sounds = syms(&mut rng, &mut symbols.name_tokens, "s", 4);
+                    let chars = syms(&mut rng, |k| symbols.name_tokens.intern(k), "c", 4);
+                    let sounds = syms(&mut rng, |k| symbols.name_tokens.intern(k), "s", 4);
                     (chars, sounds)
                 })
                 .collect();

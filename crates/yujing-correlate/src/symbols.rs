@@ -14,6 +14,7 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// An interned string of one [`Interner`]: equal strings of one table have equal symbols.
 ///
@@ -38,8 +39,8 @@ impl Sym {
 /// One table of interned strings.
 ///
 /// The strings are kept once, in the order first seen; the lookup map holds only a 64-bit hash of each (with
-/// linear probing on a collision), so a table of a million 64-character party keys costs the keys plus about
-/// 16 bytes each rather than the keys twice.
+/// linear probing on a collision), so a table of a million 40-character names costs the names plus about
+/// 16 bytes each rather than the names twice.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     names: Vec<Box<str>>,
@@ -107,6 +108,96 @@ impl<'de> Deserialize<'de> for Interner {
     }
 }
 
+/// A table of strings that are only ever compared, never read back: each is held as a 128-bit digest (the
+/// first half of its SHA-256), not as text.
+///
+/// Why: a party key is a 64-character keyed hash, and a province's year has about one distinct key per report;
+/// as text, each costs its 64 bytes, a box and a slot (over 100 bytes), as a digest 20 bytes and a slot. Two
+/// distinct keys share a digest with a probability of about n²/2¹²⁹, nil for any history (10⁻²⁴ at a billion
+/// keys), and nobody can choose one to collide: SHA-256 is collision-resistant and the keys are keyed hashes.
+#[derive(Debug, Clone, Default)]
+pub struct DigestInterner {
+    ids: HashMap<[u8; 16], u32, BuildHasherDefault<DigestHasher>>,
+}
+
+impl DigestInterner {
+    fn digest(name: &str) -> [u8; 16] {
+        let full = Sha256::digest(name.as_bytes());
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&full[..16]);
+        digest
+    }
+
+    /// The symbol of `name`, added to the table when new.
+    pub fn intern(&mut self, name: &str) -> Sym {
+        let next = u32::try_from(self.ids.len())
+            .ok()
+            .filter(|id| *id < u32::MAX)
+            .expect("fewer than 2^32 - 1 distinct strings of one kind");
+        Sym::from_index(*self.ids.entry(DigestInterner::digest(name)).or_insert(next))
+    }
+
+    /// The symbol of `name` when it was interned before (nothing is added).
+    pub fn get(&self, name: &str) -> Option<Sym> {
+        self.ids
+            .get(&DigestInterner::digest(name))
+            .copied()
+            .map(Sym::from_index)
+    }
+
+    /// How many distinct strings the table holds.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl Serialize for DigestInterner {
+    /// The digests in symbol order.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut digests = vec![[0u8; 16]; self.ids.len()];
+        for (digest, &id) in &self.ids {
+            digests[id as usize] = *digest;
+        }
+        digests.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestInterner {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<DigestInterner, D::Error> {
+        let digests = Vec::<[u8; 16]>::deserialize(deserializer)?;
+        let mut ids = HashMap::with_capacity_and_hasher(digests.len(), BuildHasherDefault::default());
+        for (id, digest) in digests.into_iter().enumerate() {
+            if ids.insert(digest, id as u32).is_some() {
+                return Err(serde::de::Error::custom("a digest appears twice in a table"));
+            }
+        }
+        Ok(DigestInterner { ids })
+    }
+}
+
+/// A digest's first eight bytes are already uniformly spread: they are its hash.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // A `[u8; 16]` hashes as its bytes (after no length prefix: arrays have none); fold them in, the first
+        // eight being enough.
+        for byte in bytes.iter().take(8) {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+}
+
 /// The tables of a correlator, one per kind of value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Symbols {
@@ -114,8 +205,9 @@ pub struct Symbols {
     pub towns: Interner,
     /// Estates (and their sounds), village groups, buildings, roads, communities.
     pub places: Interner,
-    /// Keyed party hashes: phone, ID number, full name, account.
-    pub parties: Interner,
+    /// Keyed party hashes: phone, ID number, full name, account. Only ever compared, never read back, so held
+    /// as digests.
+    pub parties: DigestInterner,
     /// The keyed per-character and per-syllable tokens of persons' names.
     pub name_tokens: Interner,
     /// Counter-parties (organisations), normalized.
@@ -217,6 +309,29 @@ mod tests {
         assert_ne!(b, first);
         assert_eq!(table.get("b"), Some(b));
         assert_eq!(table.resolve(b), "b");
+    }
+
+    #[test]
+    fn a_digest_table_gives_equal_strings_equal_symbols_and_reads_back_the_same() {
+        let mut table = DigestInterner::default();
+        let keys: Vec<String> = (0..1_000).map(|i| format!("key-{i}")).collect();
+        let syms: Vec<Sym> = keys.iter().map(|k| table.intern(k)).collect();
+        assert_eq!(table.len(), 1_000);
+        for (i, (key, sym)) in keys.iter().zip(&syms).enumerate() {
+            assert_eq!(sym.index(), i as u32, "symbols in the order first seen");
+            assert_eq!(table.intern(key), *sym);
+            assert_eq!(table.get(key), Some(*sym));
+        }
+        assert_eq!(table.get("key-1000"), None);
+        let bytes = postcard::to_stdvec(&table).expect("serialize");
+        let mut back: DigestInterner = postcard::from_bytes(&bytes).expect("deserialize");
+        for (key, sym) in keys.iter().zip(&syms) {
+            assert_eq!(back.get(key), Some(*sym));
+        }
+        assert_eq!(back.intern("another").index(), 1_000);
+        // A table naming one digest twice is refused, not read with two symbols for one key.
+        let twice = postcard::to_stdvec(&vec![[7u8; 16], [7u8; 16]]).expect("serialize");
+        assert!(postcard::from_bytes::<DigestInterner>(&twice).is_err());
     }
 
     #[test]
