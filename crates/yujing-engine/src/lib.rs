@@ -55,7 +55,7 @@ pub use ingest::{
     collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, PreparedInput, Progress,
 };
 pub use metrics::Metrics;
-pub use orders::{read_warning, OrderError, OrderStage, WarningSummary};
+pub use orders::{read_warnings, OrderError, OrderStage, WarningSummary};
 pub use outbox::{read_outbox, EventScope, OutboxEvent};
 pub use pipeline::{error_chain, Pipeline, PipelineError, Preparer, Restart, StepReport};
 pub use read::{

@@ -16,7 +16,7 @@ use yujing_model::{
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{for_each_decoded, ReadError};
+use crate::read::{for_each_decoded, read_at, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -40,6 +40,14 @@ pub enum OrderError {
     /// An event could not be encoded (a bug).
     #[error("encoding a work-order event: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The log did not say where each append went (a bug of the log).
+    #[error("the log returned {returned} offsets for a batch of {appended} appends")]
+    Offsets {
+        /// Appends in the batch.
+        appended: usize,
+        /// Offsets the log returned.
+        returned: usize,
+    },
 }
 
 /// What the work-order stage keeps of a warning: all of it but its evidence, and where it is in `warnings`, so
@@ -112,7 +120,9 @@ pub struct OrderStage {
     orders: BTreeMap<String, WorkOrder>,
     /// Order ids in the order raised.
     raised: Vec<String>,
-    history: HashMap<String, Vec<WorkOrderEvent>>,
+    /// Each order's events as their offsets in `workorders`, in order: the audit trail is read back from the log
+    /// when asked for ([`OrderStage::history`]), as the orders' state is all the stage decides by.
+    history: HashMap<String, Vec<Offset>>,
     /// Every warning read, by id, without its evidence.
     warnings: BTreeMap<String, WarningSummary>,
     /// Cluster → the cluster it was merged into.
@@ -127,11 +137,15 @@ pub struct OrderStage {
     stale: bool,
 }
 
-/// What a snapshot keeps of the [`OrderStage`]: every order's events (in the order the orders were raised),
-/// the warnings read (summaries), the merges of clusters, and how far into each topic the stage had read.
+/// What a snapshot keeps of the [`OrderStage`]: every order as its events left it (in the order the orders
+/// were raised), each order's events as offsets, the warnings read (summaries), the merges of clusters, and how
+/// far into each topic the stage had read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct OrderSnapshot {
-    histories: Vec<(String, Vec<WorkOrderEvent>)>,
+    orders: Vec<WorkOrder>,
+    /// Each order's events' offsets in `workorders`, in the order of `orders`, then those of events whose
+    /// order was never raised (none in a store yujing wrote), by order id.
+    histories: Vec<(String, Vec<Offset>)>,
     warnings: Vec<WarningSummary>,
     merged_into: Vec<(String, String)>,
     absorbed: Vec<(String, Vec<String>)>,
@@ -171,13 +185,12 @@ impl OrderStage {
             warnings_read,
             stale: false,
         };
-        // Applying each order's events in the order the orders were raised rebuilds `raised` (and the
-        // positions that index it) as the log's order did: events of different orders do not interact.
-        for (_, events) in &snapshot.histories {
-            for event in events {
-                stage.apply(event);
-            }
+        // Taking the orders in the order they were raised rebuilds `raised` (and the positions that index it)
+        // as the log's order did.
+        for order in snapshot.orders {
+            stage.insert_raised(order);
         }
+        stage.history = snapshot.histories.into_iter().collect();
         for summary in snapshot.warnings {
             stage.warnings.insert(summary.warning_id.clone(), summary);
         }
@@ -186,10 +199,11 @@ impl OrderStage {
             log,
             WORKORDERS,
             snapshot.workorders_read,
-            |_, event: WorkOrderEvent| events.push(event),
+            |offset, event: WorkOrderEvent| events.push((offset, event)),
         )?;
-        for event in &events {
-            stage.apply(event);
+        for (offset, event) in &events {
+            stage.fold(event);
+            stage.record(event, *offset);
         }
         // Warnings written after the snapshot's end but not yet read by the stage are read by its next advance.
         for_each_decoded(
@@ -209,13 +223,18 @@ impl OrderStage {
     /// What a snapshot keeps of the stage, `workorders_end` being the end of `workorders` it has applied
     /// (the whole topic: the stage applies every event it writes).
     pub(crate) fn snapshot(&self, workorders_end: Offset) -> OrderSnapshot {
-        let mut histories: Vec<(String, Vec<WorkOrderEvent>)> = self
+        let orders: Vec<WorkOrder> = self
+            .raised
+            .iter()
+            .filter_map(|id| self.orders.get(id).cloned())
+            .collect();
+        let mut histories: Vec<(String, Vec<Offset>)> = self
             .raised
             .iter()
             .filter_map(|id| self.history.get(id).map(|h| (id.clone(), h.clone())))
             .collect();
         // Events of an order whose raising event was never read (none in a store yujing wrote) come after.
-        let mut orphans: Vec<(String, Vec<WorkOrderEvent>)> = self
+        let mut orphans: Vec<(String, Vec<Offset>)> = self
             .history
             .iter()
             .filter(|(id, _)| !self.orders.contains_key(*id))
@@ -224,6 +243,7 @@ impl OrderStage {
         orphans.sort_by(|a, b| a.0.cmp(&b.0));
         histories.extend(orphans);
         OrderSnapshot {
+            orders,
             histories,
             warnings: self.warnings.values().cloned().collect(),
             merged_into: self
@@ -247,24 +267,43 @@ impl OrderStage {
         &self.policy
     }
 
-    fn apply(&mut self, event: &WorkOrderEvent) {
+    /// Folds `event` into its order (opening it on its raising event).
+    fn fold(&mut self, event: &WorkOrderEvent) {
         match self.orders.get_mut(&event.order_id) {
             Some(order) => order.apply(event),
             None => {
                 if let Some(order) = WorkOrder::from_first(event) {
-                    self.by_cluster
-                        .entry(order.subject.cluster_id.clone())
-                        .or_default()
-                        .push(self.raised.len());
-                    self.raised.push(order.order_id.clone());
-                    self.orders.insert(order.order_id.clone(), order);
+                    self.insert_raised(order);
                 }
             }
         }
-        self.history
-            .entry(event.order_id.clone())
+    }
+
+    /// Adds a newly raised order.
+    fn insert_raised(&mut self, order: WorkOrder) {
+        self.by_cluster
+            .entry(order.subject.cluster_id.clone())
             .or_default()
-            .push(event.clone());
+            .push(self.raised.len());
+        self.raised.push(order.order_id.clone());
+        self.orders.insert(order.order_id.clone(), order);
+    }
+
+    /// Adds `events`, written at `offsets` of `workorders`, to their orders' trails.
+    fn record_all(&mut self, events: &[WorkOrderEvent], offsets: Vec<Offset>) {
+        for (event, offset) in events.iter().zip(offsets) {
+            self.record(event, offset);
+        }
+    }
+
+    /// Adds `event`, at `offset` of `workorders`, to its order's trail.
+    fn record(&mut self, event: &WorkOrderEvent, offset: Offset) {
+        match self.history.get_mut(&event.order_id) {
+            Some(offsets) => offsets.push(offset),
+            None => {
+                self.history.insert(event.order_id.clone(), vec![offset]);
+            }
+        }
     }
 
     /// Reads the correlation events written since the last call, following the merges of clusters; returns
@@ -324,7 +363,7 @@ impl OrderStage {
                     continue;
                 };
                 for event in &decided {
-                    self.apply(event);
+                    self.fold(event);
                 }
                 events.extend(decided);
             }
@@ -383,24 +422,35 @@ impl OrderStage {
         events: &[WorkOrderEvent],
         mut batch: Batch,
         now: DateTime<Utc>,
-    ) -> Result<(), OrderError> {
+    ) -> Result<Vec<Offset>, OrderError> {
         let now_ms = now.timestamp_millis();
         let scopes = self.scopes_after(events);
+        let mut appends = Vec::with_capacity(events.len());
         for (event, scope) in events.iter().zip(scopes) {
-            batch.append(
+            appends.push(batch.append(
                 WORKORDERS,
                 Record {
                     key: event.order_id.clone().into_bytes(),
                     value: serde_json::to_vec(event)?,
                     timestamp_ms: now_ms,
                 },
-            );
+            ));
             OutboxEvent::work_order(event, scope)?.append_to(&mut batch, now_ms)?;
         }
-        if !batch.is_empty() {
-            log.write(batch)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        let appended = batch.appends();
+        let offsets = log.write(batch)?;
+        appends
+            .into_iter()
+            .map(|i| {
+                offsets.get(i).copied().ok_or(OrderError::Offsets {
+                    appended,
+                    returned: offsets.len(),
+                })
+            })
+            .collect()
     }
 
     /// The feed scope of each of `events`: its order's town and unit once the event is applied, from copies of
@@ -438,9 +488,10 @@ impl OrderStage {
         events: Vec<WorkOrderEvent>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkOrderEvent>, OrderError> {
-        self.append_and_write(log, &events, Batch::new(), now)?;
-        for event in &events {
-            self.apply(event);
+        let offsets = self.append_and_write(log, &events, Batch::new(), now)?;
+        for (event, offset) in events.iter().zip(offsets) {
+            self.fold(event);
+            self.record(event, offset);
         }
         Ok(events)
     }
@@ -457,9 +508,12 @@ impl OrderStage {
         let end = log.end_offset(WARNINGS)?;
         if end <= self.warnings_read {
             if !merged_orders.is_empty() {
-                if let Err(e) = self.append_and_write(log, &merged_orders, Batch::new(), now) {
-                    self.stale = true;
-                    return Err(e);
+                match self.append_and_write(log, &merged_orders, Batch::new(), now) {
+                    Ok(offsets) => self.record_all(&merged_orders, offsets),
+                    Err(e) => {
+                        self.stale = true;
+                        return Err(e);
+                    }
                 }
             }
             return Ok(merged_orders);
@@ -483,15 +537,18 @@ impl OrderStage {
                 None => WorkOrder::open(warning, &self.policy),
             };
             for event in &decided {
-                self.apply(event);
+                self.fold(event);
             }
             events.extend(decided);
         }
         let mut batch = Batch::new();
         batch.put_state(WARNINGS_READ_KEY, serde_json::to_vec(&end)?);
-        if let Err(e) = self.append_and_write(log, &events, batch, now) {
-            self.stale = true;
-            return Err(e);
+        match self.append_and_write(log, &events, batch, now) {
+            Ok(offsets) => self.record_all(&events, offsets),
+            Err(e) => {
+                self.stale = true;
+                return Err(e);
+            }
         }
         for (offset, warning) in &fresh {
             self.remember(warning, *offset);
@@ -580,9 +637,25 @@ impl OrderStage {
         self.orders.values()
     }
 
-    /// An order's events, in order: its audit trail.
-    pub fn history(&self, order_id: &str) -> &[WorkOrderEvent] {
-        self.history.get(order_id).map(Vec::as_slice).unwrap_or_default()
+    /// An order's events, in order (its audit trail), read back from `log` (the log the stage reads); empty for
+    /// an unknown order.
+    pub fn history<L: Log + ?Sized>(
+        &self,
+        log: &L,
+        order_id: &str,
+    ) -> Result<Vec<WorkOrderEvent>, OrderError> {
+        let Some(offsets) = self.history.get(order_id) else {
+            return Ok(Vec::new());
+        };
+        let events: Vec<WorkOrderEvent> = read_at(log, WORKORDERS, offsets)?;
+        if let Some(stray) = events.iter().find(|e| e.order_id != order_id) {
+            return Err(OrderError::Read(ReadError::Decode {
+                topic: WORKORDERS.to_owned(),
+                offset: offsets[0],
+                reason: format!("an event of order {} in the trail of {order_id}", stray.order_id),
+            }));
+        }
+        Ok(events)
     }
 
     /// Keeps what the stage needs of `warning`, read at `offset` of `warnings`.
@@ -600,7 +673,7 @@ impl OrderStage {
     pub fn warning<L: Log + ?Sized>(&self, log: &L, warning_id: &str) -> Result<Option<Warning>, OrderError> {
         match self.warnings.get(warning_id) {
             None => Ok(None),
-            Some(summary) => Ok(Some(read_warning(log, summary)?)),
+            Some(summary) => Ok(read_warnings(log, [summary])?.pop()),
         }
     }
 
@@ -618,30 +691,22 @@ impl OrderStage {
     }
 }
 
-/// The warning `summary` describes, read back from `warnings` at its offset.
-pub fn read_warning<L: Log + ?Sized>(log: &L, summary: &WarningSummary) -> Result<Warning, ReadError> {
-    let decode_error = |offset: Offset, reason: String| ReadError::Decode {
-        topic: WARNINGS.to_owned(),
-        offset,
-        reason,
-    };
-    let entry = log
-        .read(WARNINGS, summary.offset, 1)?
-        .into_iter()
-        .find(|e| e.offset == summary.offset)
-        .ok_or_else(|| {
-            decode_error(
-                summary.offset,
-                format!("warning {} is not there", summary.warning_id),
-            )
-        })?;
-    let warning: Warning =
-        serde_json::from_slice(&entry.record.value).map_err(|e| decode_error(entry.offset, e.to_string()))?;
-    if warning.warning_id != summary.warning_id {
-        return Err(decode_error(
-            entry.offset,
-            format!("holds warning {}, not {}", warning.warning_id, summary.warning_id),
-        ));
+/// The warnings `summaries` describe, read back from `warnings` at their offsets, in the order given.
+pub fn read_warnings<'a, L: Log + ?Sized>(
+    log: &L,
+    summaries: impl IntoIterator<Item = &'a WarningSummary>,
+) -> Result<Vec<Warning>, ReadError> {
+    let summaries: Vec<&WarningSummary> = summaries.into_iter().collect();
+    let offsets: Vec<Offset> = summaries.iter().map(|s| s.offset).collect();
+    let warnings: Vec<Warning> = read_at(log, WARNINGS, &offsets)?;
+    for (warning, summary) in warnings.iter().zip(&summaries) {
+        if warning.warning_id != summary.warning_id {
+            return Err(ReadError::Decode {
+                topic: WARNINGS.to_owned(),
+                offset: summary.offset,
+                reason: format!("holds warning {}, not {}", warning.warning_id, summary.warning_id),
+            });
+        }
     }
-    Ok(warning)
+    Ok(warnings)
 }

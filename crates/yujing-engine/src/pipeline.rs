@@ -957,12 +957,12 @@ impl Pipeline {
         &self,
         summaries: impl IntoIterator<Item = &'a WarningSummary>,
     ) -> Result<Vec<Warning>, PipelineError> {
-        summaries
-            .into_iter()
-            .map(|summary| {
-                crate::orders::read_warning(self.log.as_ref(), summary).map_err(PipelineError::Read)
-            })
-            .collect()
+        Ok(crate::orders::read_warnings(self.log.as_ref(), summaries)?)
+    }
+
+    /// An order's events, in order (its audit trail), read back from the log; empty for an unknown order.
+    pub fn history(&self, order_id: &str) -> Result<Vec<WorkOrderEvent>, PipelineError> {
+        Ok(self.orders.history(self.log.as_ref(), order_id)?)
     }
 
     /// The correlator, for cluster queries.

@@ -85,6 +85,34 @@ pub fn decoded_below<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// The records of `topic` at `offsets`, decoded, in the order given. A run of consecutive offsets is one read.
+/// An offset the topic does not hold is an error naming it.
+pub fn read_at<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
+    log: &L,
+    topic: &str,
+    offsets: &[Offset],
+) -> Result<Vec<T>, ReadError> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut rest = offsets;
+    while let Some(&first) = rest.first() {
+        let run = 1 + rest.windows(2).take_while(|pair| pair[1] == pair[0] + 1).count();
+        let entries = log.read(topic, first, run)?;
+        for (i, &offset) in rest[..run].iter().enumerate() {
+            let entry = entries
+                .get(i)
+                .filter(|e| e.offset == offset)
+                .ok_or_else(|| ReadError::Decode {
+                    topic: topic.to_owned(),
+                    offset,
+                    reason: "no record at this offset".to_owned(),
+                })?;
+            out.push(decode(topic, entry)?);
+        }
+        rest = &rest[run..];
+    }
+    Ok(out)
+}
+
 fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
     serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
         topic: topic.to_owned(),

@@ -29,7 +29,7 @@ use crate::orders::OrderSnapshot;
 use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
 
 /// The file layout. Raise it when the header or a section changes shape.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 const MAGIC: &[u8; 8] = b"YJSNAP\r\n";
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use yujing_engine::{Clock, EngineConfig, ManualClock, NoSnapshot, Pipeline, Restart};
 use yujing_log::{EmbeddedLog, Log};
-use yujing_model::{Actor, FeedId, Role, Warning};
+use yujing_model::{Actor, FeedId, Role, Warning, WorkOrderEvent};
 use yujing_workorder::Command;
 
 const START: &str = "2026-04-01T02:00:00Z";
@@ -164,12 +164,26 @@ fn a_restart_from_a_snapshot_gives_exactly_the_warnings_and_orders_of_a_full_reb
             .collect::<Vec<_>>()
     };
     assert_eq!(orders(&from_snapshot), orders(&rebuilt));
+    // Each order's trail is read back from the log: the order's events in `workorders`, in order, whether the
+    // stage was restored from a snapshot or rebuilt.
+    let events: Vec<WorkOrderEvent> = topic(&with, "workorders")
+        .into_iter()
+        .map(|(_, value)| serde_json::from_slice(&value).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
     for order in rebuilt.orders().orders() {
-        assert_eq!(
-            from_snapshot.orders().history(&order.order_id),
-            rebuilt.orders().history(&order.order_id)
-        );
+        let trail: Vec<&WorkOrderEvent> = events.iter().filter(|e| e.order_id == order.order_id).collect();
+        assert!(!trail.is_empty());
+        for pipeline in [&from_snapshot, &rebuilt] {
+            let history = pipeline
+                .history(&order.order_id)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(history.iter().collect::<Vec<_>>(), trail, "{}", order.order_id);
+        }
     }
+    assert_eq!(
+        from_snapshot.history("wo-none").unwrap_or_else(|e| panic!("{e}")),
+        []
+    );
     // The stage keeps a summary of each warning; the whole warning, evidence included, is read back from the
     // log, and is the warning as written.
     let summaries = |p: &Pipeline| p.orders().warnings().cloned().collect::<Vec<_>>();

@@ -410,7 +410,7 @@ async fn get_order(
     let principal = state.tokens.authenticate(&headers)?;
     with_pipeline(&state, move |p| {
         let order = visible_order(p, &principal, &order_id)?;
-        let history: &[WorkOrderEvent] = p.orders().history(&order_id);
+        let history: Vec<WorkOrderEvent> = p.history(&order_id)?;
         // What the page offers as buttons; a viewer's role allows none.
         let actions = order.available_commands(&principal.actor, p.clock().now(), p.orders().policy());
         Ok(Json(

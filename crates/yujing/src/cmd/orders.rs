@@ -9,14 +9,15 @@ use crate::open_log_for_reading;
 
 /// `yujing orders [ORDER_ID]`.
 pub(crate) fn orders(config: &EngineConfig, built: &Built, order_id: Option<&str>, json: bool) -> Result<()> {
-    let stage = OrderStage::open(&open_log_for_reading(config)?, built.policy.clone())?;
+    let log = open_log_for_reading(config)?;
+    let stage = OrderStage::open(&log, built.policy.clone())?;
     let Some(order_id) = order_id else {
         let orders: Vec<_> = stage.orders().collect();
         return print_lines_or(json, &orders, OrderTable(&orders));
     };
-    let history = stage.history(order_id);
+    let history = stage.history(&log, order_id)?;
     if history.is_empty() {
         anyhow::bail!("there is no work order {order_id} (`yujing orders` lists them)");
     }
-    print_lines_or(json, history, OrderTrail(history))
+    print_lines_or(json, &history, OrderTrail(&history))
 }
