@@ -85,32 +85,42 @@ pub fn decoded_below<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-/// The records of `topic` at `offsets`, decoded, in the order given. A run of consecutive offsets is one read.
-/// An offset the topic does not hold is an error naming it.
+/// The records of `topic` at `offsets`, decoded, in the order given. The offsets are read in ascending order, a
+/// run of consecutive ones in one read, so asking for a whole topic's worth is one pass over it. An offset the
+/// topic does not hold is an error naming it.
 pub fn read_at<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     log: &L,
     topic: &str,
     offsets: &[Offset],
 ) -> Result<Vec<T>, ReadError> {
-    let mut out = Vec::with_capacity(offsets.len());
-    let mut rest = offsets;
-    while let Some(&first) = rest.first() {
-        let run = 1 + rest.windows(2).take_while(|pair| pair[1] == pair[0] + 1).count();
-        let entries = log.read(topic, first, run)?;
-        for (i, &offset) in rest[..run].iter().enumerate() {
+    let mut ascending: Vec<(Offset, usize)> = offsets.iter().copied().zip(0..).collect();
+    ascending.sort_unstable();
+    let mut decoded: Vec<Option<T>> = std::iter::repeat_with(|| None).take(offsets.len()).collect();
+    let mut rest = ascending.as_slice();
+    while let Some(&(first, _)) = rest.first() {
+        // A run: offsets each equal to, or one past, the one before (an offset asked for twice is read once).
+        let run = 1 + rest
+            .windows(2)
+            .take_while(|pair| pair[1].0 <= pair[0].0 + 1)
+            .count();
+        let last = rest[run - 1].0;
+        let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+        let entries = log.read(topic, first, span)?;
+        for &(offset, index) in &rest[..run] {
             let entry = entries
-                .get(i)
-                .filter(|e| e.offset == offset)
+                .binary_search_by_key(&offset, |e| e.offset)
+                .ok()
+                .and_then(|at| entries.get(at))
                 .ok_or_else(|| ReadError::Decode {
                     topic: topic.to_owned(),
                     offset,
                     reason: "no record at this offset".to_owned(),
                 })?;
-            out.push(decode(topic, entry)?);
+            decoded[index] = Some(decode(topic, entry)?);
         }
         rest = &rest[run..];
     }
-    Ok(out)
+    Ok(decoded.into_iter().flatten().collect())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
@@ -168,4 +178,39 @@ pub fn for_each_warning<L: Log + ?Sized>(log: &L, mut each: impl FnMut(Warning))
 /// `position == end`: on Kafka the offset after a batch's last record holds its commit marker, never read.
 pub fn caught_up<L: Log + ?Sized>(log: &L, topic: &str, position: Offset) -> Result<bool, LogError> {
     Ok(position >= log.end_offset(topic)? || log.read(topic, position, 1)?.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use yujing_log::{Batch, EmbeddedLog, Record};
+
+    use super::*;
+
+    #[test]
+    fn records_at_offsets_come_back_in_the_order_asked_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        for n in 0..10u32 {
+            batch.append(
+                "warnings",
+                Record {
+                    key: Vec::new(),
+                    value: serde_json::to_vec(&n).expect("encode"),
+                    timestamp_ms: 0,
+                },
+            );
+        }
+        log.write(batch).expect("write");
+        let read: Vec<u32> = read_at(&log, "warnings", &[7, 2, 3, 3, 9, 0]).expect("read");
+        assert_eq!(read, [7, 2, 3, 3, 9, 0]);
+        let none: Vec<u32> = read_at(&log, "warnings", &[]).expect("read");
+        assert!(none.is_empty());
+        match read_at::<_, u32>(&log, "warnings", &[4, 42]) {
+            Err(ReadError::Decode { topic, offset, .. }) => {
+                assert_eq!((topic.as_str(), offset), ("warnings", 42))
+            }
+            other => panic!("expected the missing offset named, got {other:?}"),
+        }
+    }
 }
