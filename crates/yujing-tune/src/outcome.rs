@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use yujing_engine::{Built, OrderStage};
-use yujing_model::{OrderStatus, Warning, WarningLevel};
+use yujing_model::{OrderStatus, WarningLevel};
 use yujing_sim::{TruthRecord, TruthWarning};
 
 use crate::grid::Configuration;
 use crate::history::History;
-use crate::sweep::Run;
+use crate::sweep::{JudgedWarning, Run};
 use crate::TuneError;
 
 /// One configuration of the sweep and what it did.
@@ -52,7 +52,7 @@ fn duplicate_warnings(
 ) -> BTreeMap<WarningLevel, usize> {
     let mut clusters: BTreeMap<(String, WarningLevel), BTreeSet<&str>> = BTreeMap::new();
     for w in &run.warnings {
-        let first = w.evidence.first().map(|e| e.clue_id.as_str()).unwrap_or_default();
+        let first = w.first_clue.as_deref().unwrap_or_default();
         if let Some(dispute) = dispute_of_clue(first) {
             clusters
                 .entry((dispute, w.level))
@@ -155,10 +155,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// configuration in force put its first report in (stored log); with its level.
 type Key = (String, WarningLevel);
 
-fn keyed<'a>(run: &'a Run, dispute_of_clue: &dyn Fn(&str) -> Option<String>) -> BTreeMap<Key, &'a Warning> {
+fn keyed<'a>(
+    run: &'a Run,
+    dispute_of_clue: &dyn Fn(&str) -> Option<String>,
+) -> BTreeMap<Key, &'a JudgedWarning> {
     let mut out = BTreeMap::new();
     for w in &run.warnings {
-        let first = w.evidence.first().map(|e| e.clue_id.as_str()).unwrap_or_default();
+        let first = w.first_clue.as_deref().unwrap_or_default();
         if let Some(dispute) = dispute_of_clue(first) {
             out.entry((dispute, w.level)).or_insert(w);
         }
@@ -285,7 +288,7 @@ impl Judge {
     }
 
     /// Per level, the median hours by which a warning came before the configuration in force's about the same.
-    fn lead_hours(&self, keys: &BTreeMap<Key, &Warning>) -> BTreeMap<WarningLevel, f64> {
+    fn lead_hours(&self, keys: &BTreeMap<Key, &JudgedWarning>) -> BTreeMap<WarningLevel, f64> {
         let mut lead_hours = BTreeMap::new();
         for level in [WarningLevel::Orange, WarningLevel::Red] {
             let leads: Vec<f64> = keys
@@ -344,7 +347,7 @@ fn scores_against_truth(
 /// positive, a dismissed one a false positive, and so is a second warning about one dispute (an operator had to
 /// merge its order).
 fn scores_against_orders(
-    keys: &BTreeMap<Key, &Warning>,
+    keys: &BTreeMap<Key, &JudgedWarning>,
     labels: &HashMap<String, bool>,
     duplicates: &BTreeMap<WarningLevel, usize>,
 ) -> BTreeMap<WarningLevel, (f64, f64)> {

@@ -5,15 +5,49 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use yujing_correlate::{Correlator, Settings};
-use yujing_model::{Clue, Warning};
+use yujing_model::{Clue, Warning, WarningLevel};
+
+/// `feed:source_id` → cluster id, of one clustering.
+pub type ClusterOf = Arc<HashMap<String, String>>;
 
 /// The warnings and clusters of one configuration over the history.
 pub struct Run {
-    /// The warnings it raised, in the order raised.
-    pub warnings: Vec<Warning>,
+    /// The warnings it raised, in the order raised, as the outcomes compare them.
+    pub warnings: Vec<JudgedWarning>,
     /// `feed:source_id` → cluster id; shared by the configurations that cluster alike.
-    pub cluster_of: Arc<HashMap<String, String>>,
+    pub cluster_of: ClusterOf,
+}
+
+/// What a sweep keeps of a warning a configuration raised: what its outcome compares (id, cluster, level, time
+/// and the clue it counted first), not its evidence. Twenty configurations over a province's year raise
+/// millions of warnings, and a warning's evidence is most of its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedWarning {
+    /// [`Warning::warning_id`].
+    pub warning_id: String,
+    /// [`Warning::cluster_id`].
+    pub cluster_id: String,
+    /// [`Warning::level`].
+    pub level: WarningLevel,
+    /// [`Warning::raised_at`].
+    pub raised_at: DateTime<Utc>,
+    /// The clue id of the warning's first counted report.
+    pub first_clue: Option<String>,
+}
+
+impl JudgedWarning {
+    /// What a sweep keeps of `warning`.
+    pub fn of(warning: &Warning) -> JudgedWarning {
+        JudgedWarning {
+            warning_id: warning.warning_id.clone(),
+            cluster_id: warning.cluster_id.clone(),
+            level: warning.level,
+            raised_at: warning.raised_at,
+            first_clue: warning.evidence.first().map(|e| e.clue_id.clone()),
+        }
+    }
 }
 
 /// The part of the settings that decides the clustering: everything but the rules and the episode gap, which
@@ -40,20 +74,22 @@ pub fn clustering_groups(configs: &[Settings]) -> Vec<Vec<usize>> {
 }
 
 /// Cluster the history once with `clustering` (observe every clue, give lone clues their second chance), then
-/// judge each configuration's rules on those clusters, `threads` configurations at a time. Equal to correlating
-/// the history once per configuration, at the cost of one.
-fn correlate_group(
+/// judge each configuration's rules on those clusters, `threads` configurations at a time, keeping what `keep`
+/// makes of each configuration's warnings. Equal to correlating the history once per configuration, at the cost
+/// of one.
+fn correlate_group<T: Send>(
     clustering: &Settings,
     members: &[(usize, &Settings)],
     clues: &[Clue],
     threads: usize,
-) -> Vec<(usize, Run)> {
+    keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
+) -> Vec<(usize, T, ClusterOf)> {
     let mut correlator = Correlator::new(clustering.clone());
     for clue in clues {
         correlator.observe(clue);
     }
     correlator.reconsider();
-    let cluster_of: Arc<HashMap<String, String>> = Arc::new(
+    let cluster_of: ClusterOf = Arc::new(
         correlator
             .assignments()
             .into_iter()
@@ -62,11 +98,8 @@ fn correlate_group(
     );
     parallel_map(members.len(), threads, |k| {
         let (i, settings) = members[k];
-        let run = Run {
-            warnings: correlator.judge(&settings.rules, settings.episode_gap_days),
-            cluster_of: Arc::clone(&cluster_of),
-        };
-        (i, run)
+        let warnings = correlator.judge(&settings.rules, settings.episode_gap_days);
+        (i, keep(warnings), Arc::clone(&cluster_of))
     })
 }
 
@@ -91,6 +124,20 @@ pub fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> 
 /// Every configuration's run, in the order of `configs`: one clustering per distinct scoring setting, the
 /// groups `workers` at a time (the cores left over judge rules within a group).
 pub fn run_all(configs: &[Settings], clues: &[Clue], workers: usize) -> Vec<Run> {
+    let keep = |warnings: Vec<Warning>| warnings.iter().map(JudgedWarning::of).collect::<Vec<_>>();
+    runs_keeping(configs, clues, workers, &keep)
+        .into_iter()
+        .map(|(warnings, cluster_of)| Run { warnings, cluster_of })
+        .collect()
+}
+
+/// [`run_all`], keeping what `keep` makes of each configuration's warnings, with its clusters.
+fn runs_keeping<T: Send>(
+    configs: &[Settings],
+    clues: &[Clue],
+    workers: usize,
+    keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
+) -> Vec<(T, ClusterOf)> {
     let groups = clustering_groups(configs);
     tracing::info!(
         configurations = configs.len(),
@@ -107,12 +154,15 @@ pub fn run_all(configs: &[Settings], clues: &[Clue], workers: usize) -> Vec<Run>
             &members,
             clues,
             threads_per_group,
+            keep,
         )
     });
     // The groups partition the configurations: each index comes back exactly once.
-    let mut runs: Vec<(usize, Run)> = per_group.into_iter().flatten().collect();
-    runs.sort_by_key(|(i, _)| *i);
-    runs.into_iter().map(|(_, run)| run).collect()
+    let mut runs: Vec<(usize, T, ClusterOf)> = per_group.into_iter().flatten().collect();
+    runs.sort_by_key(|(i, _, _)| *i);
+    runs.into_iter()
+        .map(|(_, kept, cluster_of)| (kept, cluster_of))
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,14 +243,18 @@ mod tests {
         ];
         // Two clusterings: the link threshold is the only scoring change.
         assert_eq!(clustering_groups(&configs).len(), 2);
+        let whole = runs_keeping(&configs, &clues, 2, &|warnings| warnings);
         let runs = run_all(&configs, &clues, 2);
         assert_eq!(runs.len(), configs.len());
         let mut differ = BTreeSet::new();
-        for (i, (settings, run)) in configs.iter().zip(&runs).enumerate() {
+        for (i, ((settings, run), (warnings, _))) in configs.iter().zip(&runs).zip(&whole).enumerate() {
             let full = full_run(settings, &clues);
             assert!(!full.is_empty(), "configuration {i} raises warnings");
-            assert_eq!(run.warnings, full, "configuration {i}");
-            differ.insert(serde_json::to_string(&run.warnings).expect("warnings serialise"));
+            assert_eq!(*warnings, full, "configuration {i}");
+            // What the sweep keeps is what the outcomes compare, of exactly those warnings.
+            let kept: Vec<JudgedWarning> = full.iter().map(JudgedWarning::of).collect();
+            assert_eq!(run.warnings, kept, "configuration {i}");
+            differ.insert(serde_json::to_string(&full).expect("warnings serialise"));
         }
         // The configurations really differ in what they raise.
         assert!(differ.len() >= 6, "{} distinct outcomes", differ.len());
