@@ -120,14 +120,33 @@ fn pairs(n: usize) -> f64 {
     (n as f64) * (n as f64 - 1.0) / 2.0
 }
 
-/// Score `clusters` and `warnings` against the truth.
-pub fn evaluate(
-    truth: &[TruthRecord],
-    expected: &[TruthWarning],
-    clusters: &[ClusterLine],
-    warnings: &[WarningLine],
-    episode_gap_days: u32,
-) -> EvalReport {
+/// A run's clusters against the truth: how they agree (pairwise and B-cubed), and the dispute each cluster
+/// stands for, which is what its warnings are matched by. The same for every configuration that clusters alike,
+/// so a sweep computes it once per clustering ([`score_warnings`] per configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterAgreement {
+    /// Truth records.
+    pub truth_records: usize,
+    /// True disputes.
+    pub truth_disputes: usize,
+    /// Records in `clusters` that are in the truth.
+    pub clustered_records: usize,
+    /// Truth records missing from `clusters`.
+    pub missing_records: usize,
+    /// Records in `clusters` not in the truth.
+    pub unexpected_records: usize,
+    /// Clusters formed over the truth records.
+    pub clusters: usize,
+    /// Pairwise precision, recall, F1.
+    pub pairwise: Prf,
+    /// B-cubed precision, recall, F1.
+    pub bcubed: Prf,
+    /// Cluster id → the dispute most of its records report (ties: the smallest dispute id).
+    majority: HashMap<String, String>,
+}
+
+/// How `clusters` agree with the truth.
+pub fn agree_clusters(truth: &[TruthRecord], clusters: &[ClusterLine]) -> ClusterAgreement {
     let dispute_of: HashMap<(FeedId, &str), &str> = truth
         .iter()
         .map(|r| ((r.feed, r.source_id.as_str()), r.dispute_id.as_str()))
@@ -191,6 +210,31 @@ pub fn evaluate(
             *entry = (dispute, n);
         }
     }
+    ClusterAgreement {
+        truth_records: truth.len(),
+        truth_disputes: dispute_size.len(),
+        clustered_records: cluster_of.len(),
+        missing_records: missing,
+        unexpected_records: unexpected,
+        clusters: cluster_size.len(),
+        pairwise,
+        bcubed,
+        majority: majority
+            .into_iter()
+            .map(|(cluster, (dispute, _))| (cluster.to_owned(), dispute.to_owned()))
+            .collect(),
+    }
+}
+
+/// `warnings` against the `expected` ones, per level: each raised warning stands for its cluster's dispute
+/// (`agreement`) and is matched with the expected warning of that dispute nearest in time, within an episode gap.
+pub fn score_warnings(
+    agreement: &ClusterAgreement,
+    expected: &[TruthWarning],
+    warnings: &[WarningLine],
+    episode_gap_days: u32,
+) -> BTreeMap<WarningLevel, LevelScore> {
+    let majority = &agreement.majority;
     let gap = chrono::Duration::days(i64::from(episode_gap_days));
     let mut levels = BTreeMap::new();
     for level in [WarningLevel::Orange, WarningLevel::Red] {
@@ -204,10 +248,10 @@ pub fn evaluate(
         let (mut matched, mut duplicates) = (0, 0);
         let mut lags = Vec::new();
         for w in &raised {
-            let Some((dispute, _)) = majority.get(w.cluster_id.as_str()) else {
+            let Some(dispute) = majority.get(w.cluster_id.as_str()) else {
                 continue;
             };
-            let candidates = by_dispute.get(dispute).cloned().unwrap_or_default();
+            let candidates = by_dispute.get(dispute.as_str()).cloned().unwrap_or_default();
             // The expected warning of the same episode: the nearest crossing within an episode gap.
             let nearest = candidates
                 .iter()
@@ -263,16 +307,29 @@ pub fn evaluate(
             },
         );
     }
+    levels
+}
+
+/// Score `clusters` and `warnings` against the truth.
+pub fn evaluate(
+    truth: &[TruthRecord],
+    expected: &[TruthWarning],
+    clusters: &[ClusterLine],
+    warnings: &[WarningLine],
+    episode_gap_days: u32,
+) -> EvalReport {
+    let agreement = agree_clusters(truth, clusters);
+    let warnings = score_warnings(&agreement, expected, warnings, episode_gap_days);
     EvalReport {
-        truth_records: truth.len(),
-        truth_disputes: dispute_size.len(),
-        clustered_records: cluster_of.len(),
-        missing_records: missing,
-        unexpected_records: unexpected,
-        clusters: cluster_size.len(),
-        pairwise,
-        bcubed,
-        warnings: levels,
+        truth_records: agreement.truth_records,
+        truth_disputes: agreement.truth_disputes,
+        clustered_records: agreement.clustered_records,
+        missing_records: agreement.missing_records,
+        unexpected_records: agreement.unexpected_records,
+        clusters: agreement.clusters,
+        pairwise: agreement.pairwise,
+        bcubed: agreement.bcubed,
+        warnings,
     }
 }
 

@@ -27,7 +27,10 @@ mod vocab;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-pub use eval::{evaluate, ClusterLine, EvalReport, LagStats, LevelScore, Prf, WarningLine};
+pub use eval::{
+    agree_clusters, evaluate, score_warnings, ClusterAgreement, ClusterLine, EvalReport, LagStats,
+    LevelScore, Prf, WarningLine,
+};
 pub use fit::{fit_weights, FitReport, LevelEstimate};
 pub use generate::{simulate, SimConfig, Simulation};
 pub use truth::{truth_warnings, TruthRecord, TruthWarning};

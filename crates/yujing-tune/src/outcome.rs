@@ -3,16 +3,17 @@
 //! gained and lost.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use yujing_engine::{Built, OrderStage};
 use yujing_model::{OrderStatus, WarningLevel};
-use yujing_sim::{TruthRecord, TruthWarning};
+use yujing_sim::{ClusterAgreement, TruthRecord, TruthWarning};
 
 use crate::grid::Configuration;
 use crate::history::History;
-use crate::sweep::{JudgedWarning, Run};
+use crate::sweep::{ClusterOf, JudgedWarning, Run};
 use crate::TuneError;
 
 /// One configuration of the sweep and what it did.
@@ -181,6 +182,9 @@ pub struct Judge {
     order_labels: HashMap<String, bool>,
     /// The configuration in force's warnings by what they are about: when raised, and their id.
     baseline: BTreeMap<Key, (DateTime<Utc>, String)>,
+    /// Against a simulation's truth: each distinct clustering of the runs with how it agrees with the truth,
+    /// computed once for all the configurations that share it.
+    agreements: Vec<(ClusterOf, ClusterAgreement)>,
 }
 
 impl Judge {
@@ -213,12 +217,22 @@ impl Judge {
             }
             (None, None) => (HashMap::new(), HashMap::new()),
         };
+        let mut agreements: Vec<(ClusterOf, ClusterAgreement)> = Vec::new();
+        if let Some(records) = &truth {
+            for run in runs {
+                if !agreements.iter().any(|(c, _)| Arc::ptr_eq(c, &run.cluster_of)) {
+                    let agreement = agree_with_truth(records, &run.cluster_of);
+                    agreements.push((Arc::clone(&run.cluster_of), agreement));
+                }
+            }
+        }
         let mut judge = Judge {
             truth,
             expected,
             dispute_of,
             order_labels,
             baseline: BTreeMap::new(),
+            agreements,
         };
         judge.baseline = keyed(in_force, &|clue| judge.about(clue))
             .into_iter()
@@ -258,9 +272,23 @@ impl Judge {
             .len();
         let disputes = keys.keys().map(|(d, _)| d).collect::<BTreeSet<_>>().len();
         let duplicates = duplicate_warnings(run, &about);
+        let agreement = self
+            .agreements
+            .iter()
+            .find(|(c, _)| Arc::ptr_eq(c, &run.cluster_of))
+            .map(|(_, agreement)| agreement);
         let scores = match (&self.truth, &self.expected) {
             (Some(records), Some(expected)) => {
-                scores_against_truth(records, expected, run, configuration.settings.episode_gap_days)
+                let computed;
+                let agreement = match agreement {
+                    Some(agreement) => agreement,
+                    // A run the judge was not made with: its clustering agreed here.
+                    None => {
+                        computed = agree_with_truth(records, &run.cluster_of);
+                        &computed
+                    }
+                };
+                scores_against_truth(agreement, expected, run, configuration.settings.episode_gap_days)
             }
             _ => scores_against_orders(&keys, &self.order_labels, &duplicates),
         };
@@ -306,17 +334,12 @@ impl Judge {
     }
 }
 
-/// Precision and recall per level against a simulation's truth, as `yujing eval` computes them.
-fn scores_against_truth(
-    records: &[TruthRecord],
-    expected: &[TruthWarning],
-    run: &Run,
-    episode_gap_days: u32,
-) -> BTreeMap<WarningLevel, (f64, f64)> {
+/// How a clustering (`feed:source_id` → cluster) agrees with a simulation's truth, as `yujing eval` computes it.
+fn agree_with_truth(records: &[TruthRecord], cluster_of: &HashMap<String, String>) -> ClusterAgreement {
     let clusters: Vec<yujing_sim::ClusterLine> = records
         .iter()
         .filter_map(|r| {
-            run.cluster_of
+            cluster_of
                 .get(&format!("{}:{}", r.feed, r.source_id))
                 .map(|c| yujing_sim::ClusterLine {
                     feed: r.feed,
@@ -325,6 +348,17 @@ fn scores_against_truth(
                 })
         })
         .collect();
+    yujing_sim::agree_clusters(records, &clusters)
+}
+
+/// Precision and recall per level against a simulation's truth, as `yujing eval` computes them, the run's
+/// clustering having been agreed with the truth once (`agreement`).
+fn scores_against_truth(
+    agreement: &ClusterAgreement,
+    expected: &[TruthWarning],
+    run: &Run,
+    episode_gap_days: u32,
+) -> BTreeMap<WarningLevel, (f64, f64)> {
     let lines: Vec<yujing_sim::WarningLine> = run
         .warnings
         .iter()
@@ -335,9 +369,7 @@ fn scores_against_truth(
             raised_at: w.raised_at,
         })
         .collect();
-    let report = yujing_sim::evaluate(records, expected, &clusters, &lines, episode_gap_days);
-    report
-        .warnings
+    yujing_sim::score_warnings(agreement, expected, &lines, episode_gap_days)
         .into_iter()
         .map(|(level, score)| (level, (score.precision, score.recall)))
         .collect()
