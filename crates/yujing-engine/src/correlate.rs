@@ -564,6 +564,21 @@ impl ClueRange {
     }
 }
 
+/// The offsets on `clues` of the clue versions `range` holds, in the event-time order [`clues_in_range`] gives
+/// them: for a reader that decodes each clue only when it comes to it ([`crate::read_at`]), so a long history
+/// is not held decoded.
+pub fn clue_offsets_in_range<L: Log + ?Sized>(
+    log: &L,
+    range: &ClueRange,
+) -> Result<Vec<Offset>, CorrelateError> {
+    let end = log.end_offset(CLUES)?;
+    let to = range.to_offset.map_or(end, |to| to.min(end));
+    let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to)?;
+    clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
+    sort_in_event_time(&mut clues);
+    Ok(clues.into_iter().map(|clue| clue.offset).collect())
+}
+
 /// The clue versions of `range`, in event-time order.
 pub fn clues_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Clue>, CorrelateError> {
     let end = log.end_offset(CLUES)?;

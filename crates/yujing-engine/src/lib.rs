@@ -48,8 +48,8 @@ pub mod vocab;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use config::{Backend, Built, ConfigError, EngineConfig, DEFAULT_CONFIG};
 pub use correlate::{
-    clues_in_event_time, clues_in_range, correlate, explain_clue, ClueRange, CorrelateError,
-    CorrelationReport, CorrelationStage,
+    clue_offsets_in_range, clues_in_event_time, clues_in_range, correlate, explain_clue, ClueRange,
+    CorrelateError, CorrelationReport, CorrelationStage,
 };
 pub use ingest::{
     collect_inputs, FileReport, IngestError, IngestReport, Ingestor, Inputs, PreparedInput, Progress,
@@ -59,7 +59,8 @@ pub use orders::{read_warnings, OrderError, OrderStage, WarningSummary};
 pub use outbox::{read_outbox, EventScope, OutboxEvent};
 pub use pipeline::{error_chain, Pipeline, PipelineError, Preparer, Restart, StepReport};
 pub use read::{
-    for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, latest_versions, ReadError,
+    for_each_clue, for_each_dead_letter, for_each_decoded, for_each_warning, latest_versions, read_at,
+    ReadError,
 };
 pub use refused::{refused, request_retry, retry_requested, RefusedDelivery, RefusedError};
 pub use shard::Shard;

@@ -1,12 +1,14 @@
 //! The history a sweep runs over, decoded once: a simulation's export files (into a scratch store beside the
 //! report, with the simulation's truth), or the clues of a stored log in a range (the log is only read; its
-//! work orders are the outcomes).
+//! work orders are the outcomes). The clues are not held decoded: a history is their offsets in event-time
+//! order, and each clustering reads them back from the log a chunk at a time (a million decoded clues are
+//! gigabytes, beside a correlator that holds as much).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use yujing_engine::{clues_in_event_time, clues_in_range, Built, ClueRange, Ingestor, SystemClock};
-use yujing_log::Log;
+use yujing_engine::{clue_offsets_in_range, read_at, Built, ClueRange, Ingestor, SystemClock};
+use yujing_log::{Log, Offset};
 use yujing_model::Clue;
 use yujing_sim::TruthRecord;
 
@@ -28,10 +30,16 @@ pub enum TuneInput<'a> {
     },
 }
 
-/// The decoded history.
+/// The clues a chunk of the history reads back at once: large enough that a run of consecutive offsets is one
+/// read, small enough to be a few megabytes decoded.
+const CHUNK: usize = 4096;
+
+/// The history: where its clues are, in event-time order, and its outcomes.
 pub struct History {
-    /// Every clue version, in event-time order.
-    pub clues: Vec<Clue>,
+    /// Every clue version's offset on `log`'s `clues`, in event-time order.
+    pub clue_offsets: Vec<Offset>,
+    /// The log the clues are on: the scratch store of a simulation, or the stored log.
+    pub log: Arc<dyn Log>,
     /// The simulation's truth, when the history is a simulation.
     pub truth: Option<Vec<TruthRecord>>,
     /// The stored log, when the history is one: its work orders are the outcomes.
@@ -55,17 +63,35 @@ pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<Histo
             )?;
             let truth: Vec<TruthRecord> = yujing_sim::read_json_lines(&dir.join("truth/records.jsonl"))?;
             Ok(History {
-                clues: clues_in_event_time(&log)?,
+                clue_offsets: clue_offsets_in_range(&log, &ClueRange::default())?,
+                log: Arc::new(log),
                 truth: Some(truth),
                 stored: None,
                 source: format!("simulation {}", dir.display()),
             })
         }
         TuneInput::StoredLog { log, range, name } => Ok(History {
-            clues: clues_in_range(log.as_ref(), &range)?,
+            clue_offsets: clue_offsets_in_range(log.as_ref(), &range)?,
+            log: Arc::clone(&log),
             truth: None,
             source: format!("the stored log ({name}){range}"),
             stored: Some(log),
         }),
+    }
+}
+
+impl crate::sweep::ClueSource for History {
+    fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError> {
+        for chunk in self.clue_offsets.chunks(CHUNK) {
+            let clues: Vec<Clue> = read_at(self.log.as_ref(), yujing_engine::topics::CLUES, chunk)?;
+            for clue in &clues {
+                each(clue);
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.clue_offsets.len()
     }
 }

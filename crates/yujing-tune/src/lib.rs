@@ -66,7 +66,7 @@ pub fn tune(
     let started = Instant::now();
     let mut history = history::load(input, built, out_dir)?;
     tracing::info!(
-        clue_versions = history.clues.len(),
+        clue_versions = sweep::ClueSource::len(&history),
         configurations = configurations.len(),
         seconds = started.elapsed().as_secs_f64(),
         "tune: history decoded"
@@ -78,9 +78,8 @@ pub fn tune(
         .unwrap_or(1)
         .clamp(1, 4);
     let settings: Vec<_> = configurations.iter().map(|c| c.settings.clone()).collect();
-    let runs = sweep::run_all(&settings, &history.clues, workers);
-    let clue_versions = history.clues.len();
-    history.clues = Vec::new();
+    let runs = sweep::run_all(&settings, &history, workers)?;
+    let clue_versions = sweep::ClueSource::len(&history);
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "tune: correlated");
 
     let started = Instant::now();

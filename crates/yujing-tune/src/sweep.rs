@@ -9,6 +9,34 @@ use chrono::{DateTime, Utc};
 use yujing_correlate::{Correlator, Settings};
 use yujing_model::{Clue, Warning, WarningLevel};
 
+use crate::TuneError;
+
+/// Clue versions in event-time order, as many times as asked: each clustering of a sweep reads them once.
+pub trait ClueSource: Sync {
+    /// Calls `each` with every clue version, in event-time order.
+    fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError>;
+
+    /// How many clue versions there are.
+    fn len(&self) -> usize;
+
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Clues held decoded (tests, small histories).
+impl ClueSource for Vec<Clue> {
+    fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError> {
+        self.iter().for_each(each);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
 /// `feed:source_id` → cluster id, of one clustering.
 pub type ClusterOf = Arc<HashMap<String, String>>;
 
@@ -80,14 +108,14 @@ pub fn clustering_groups(configs: &[Settings]) -> Vec<Vec<usize>> {
 fn correlate_group<T: Send>(
     clustering: &Settings,
     members: &[(usize, &Settings)],
-    clues: &[Clue],
+    clues: &dyn ClueSource,
     threads: usize,
     keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
-) -> Vec<(usize, T, ClusterOf)> {
+) -> Result<Vec<(usize, T, ClusterOf)>, TuneError> {
     let mut correlator = Correlator::new(clustering.clone());
-    for clue in clues {
+    clues.for_each_clue(&mut |clue| {
         correlator.observe(clue);
-    }
+    })?;
     correlator.reconsider();
     let cluster_of: ClusterOf = Arc::new(
         correlator
@@ -96,11 +124,11 @@ fn correlate_group<T: Send>(
             .map(|a| (format!("{}:{}", a.feed, a.source_id), a.cluster_id))
             .collect(),
     );
-    parallel_map(members.len(), threads, |k| {
+    Ok(parallel_map(members.len(), threads, |k| {
         let (i, settings) = members[k];
         let warnings = correlator.judge(&settings.rules, settings.episode_gap_days);
         (i, keep(warnings), Arc::clone(&cluster_of))
-    })
+    }))
 }
 
 /// `f(0)`, …, `f(count - 1)` on `threads` scoped threads (item `i` on thread `i % threads`), in index order. A
@@ -123,21 +151,21 @@ pub fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> 
 
 /// Every configuration's run, in the order of `configs`: one clustering per distinct scoring setting, the
 /// groups `workers` at a time (the cores left over judge rules within a group).
-pub fn run_all(configs: &[Settings], clues: &[Clue], workers: usize) -> Vec<Run> {
+pub fn run_all(configs: &[Settings], clues: &dyn ClueSource, workers: usize) -> Result<Vec<Run>, TuneError> {
     let keep = |warnings: Vec<Warning>| warnings.iter().map(JudgedWarning::of).collect::<Vec<_>>();
-    runs_keeping(configs, clues, workers, &keep)
+    Ok(runs_keeping(configs, clues, workers, &keep)?
         .into_iter()
         .map(|(warnings, cluster_of)| Run { warnings, cluster_of })
-        .collect()
+        .collect())
 }
 
 /// [`run_all`], keeping what `keep` makes of each configuration's warnings, with its clusters.
 fn runs_keeping<T: Send>(
     configs: &[Settings],
-    clues: &[Clue],
+    clues: &dyn ClueSource,
     workers: usize,
     keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
-) -> Vec<(T, ClusterOf)> {
+) -> Result<Vec<(T, ClusterOf)>, TuneError> {
     let groups = clustering_groups(configs);
     tracing::info!(
         configurations = configs.len(),
@@ -158,11 +186,15 @@ fn runs_keeping<T: Send>(
         )
     });
     // The groups partition the configurations: each index comes back exactly once.
-    let mut runs: Vec<(usize, T, ClusterOf)> = per_group.into_iter().flatten().collect();
+    let mut runs: Vec<(usize, T, ClusterOf)> = Vec::with_capacity(configs.len());
+    for group in per_group {
+        runs.extend(group?);
+    }
     runs.sort_by_key(|(i, _, _)| *i);
-    runs.into_iter()
+    Ok(runs
+        .into_iter()
         .map(|(_, kept, cluster_of)| (kept, cluster_of))
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -243,8 +275,8 @@ mod tests {
         ];
         // Two clusterings: the link threshold is the only scoring change.
         assert_eq!(clustering_groups(&configs).len(), 2);
-        let whole = runs_keeping(&configs, &clues, 2, &|warnings| warnings);
-        let runs = run_all(&configs, &clues, 2);
+        let whole = runs_keeping(&configs, &clues, 2, &|warnings| warnings).expect("runs");
+        let runs = run_all(&configs, &clues, 2).expect("runs");
         assert_eq!(runs.len(), configs.len());
         let mut differ = BTreeSet::new();
         for (i, ((settings, run), (warnings, _))) in configs.iter().zip(&runs).zip(&whole).enumerate() {
