@@ -48,14 +48,16 @@ pub struct History {
     pub source: String,
 }
 
-/// Decodes `input` once; a simulation goes through a scratch store at `out_dir/store`.
+/// Decodes `input` once into a scratch store at `out_dir/store`: a simulation's files are ingested there, a
+/// stored log's clues in the range copied there (one pass over the stored log; each clustering then reads the
+/// copy, whose reads by offset are cheap on any backend).
 pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<History, TuneError> {
+    let log = yujing_engine::store::scratch_store(out_dir).map_err(|e| match e {
+        yujing_engine::store::ScratchError::NotAStore(path) => TuneError::NotAScratchStore(path),
+        other => TuneError::Scratch(other),
+    })?;
     match input {
         TuneInput::Simulation(dir) => {
-            let log = yujing_engine::store::scratch_store(out_dir).map_err(|e| match e {
-                yujing_engine::store::ScratchError::NotAStore(path) => TuneError::NotAScratchStore(path),
-                other => TuneError::Scratch(other),
-            })?;
             Ingestor::new(&log, &built.normalizer, &SystemClock).ingest_paths(
                 &[dir.join("feeds")],
                 None,
@@ -70,13 +72,20 @@ pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<Histo
                 source: format!("simulation {}", dir.display()),
             })
         }
-        TuneInput::StoredLog { log, range, name } => Ok(History {
-            clue_offsets: clue_offsets_in_range(log.as_ref(), &range)?,
-            log: Arc::clone(&log),
-            truth: None,
-            source: format!("the stored log ({name}){range}"),
-            stored: Some(log),
-        }),
+        TuneInput::StoredLog {
+            log: stored,
+            range,
+            name,
+        } => {
+            yujing_engine::store::copy_clues(stored.as_ref(), &log, &range).map_err(TuneError::Scratch)?;
+            Ok(History {
+                clue_offsets: clue_offsets_in_range(&log, &ClueRange::default())?,
+                log: Arc::new(log),
+                truth: None,
+                source: format!("the stored log ({name}){range}"),
+                stored: Some(stored),
+            })
+        }
     }
 }
 

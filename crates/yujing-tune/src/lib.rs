@@ -1,9 +1,10 @@
 //! `yujing tune`: sweep rule and scoring parameters over one history and report what each configuration would
 //! have raised, how well, and how early, against the configuration in force.
 //!
-//! The history is decoded once (a simulation's export files into a scratch store, or the clues of the stored
-//! log, which is only read); then the history is clustered once per distinct scoring setting (rules do not change
-//! the clustering) and every configuration's rules are judged on those clusters. Nothing is written to the live
+//! The history is decoded once into a scratch store (a simulation's export files, or the clues of the stored
+//! log, which is only read, copied) and read back from it in event-time order by each clustering, never held
+//! decoded; the history is clustered once per distinct scoring setting (rules do not change the clustering) and
+//! every configuration's rules are judged on those clusters. Nothing is written to the live
 //! store and nothing is delivered. Outcomes: for a simulation, the truth — the warnings the rules in force call
 //! for on the true disputes; for a stored log, the past work orders — resolved, verified or closed ones count as
 //! real disputes, dismissed ones as false positives, and an order an operator merged into another says both
@@ -12,7 +13,7 @@
 //! # Layout
 //! - [`fit`]: `yujing fit`, the scoring weights estimated from labeled data.
 //! - [`grid`]: the `[grid]` file and the configurations it makes (`#0` is the one in force).
-//! - [`history`]: the history, decoded once.
+//! - [`history`]: the history, decoded once into a scratch store, read back a chunk at a time.
 //! - [`sweep`]: one clustering per scoring setting, every configuration's rules judged on it.
 //! - [`outcome`]: each run against the outcomes known, its lead over the configuration in force, what it gained
 //!   and lost.

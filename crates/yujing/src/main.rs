@@ -259,8 +259,8 @@ enum Command {
             conflicts_with = "from_log"
         )]
         truth: Option<PathBuf>,
-        /// The stored log's clues as the history, its work orders as the outcomes (the log is only read); with
-        /// --since/--until and --from-offset/--to-offset, only that part of it.
+        /// The stored log's clues as the history (copied into OUT/store; the log is only read), its work
+        /// orders as the outcomes; with --since/--until and --from-offset/--to-offset, only that part of it.
         #[arg(long)]
         from_log: bool,
         #[command(flatten)]
