@@ -96,6 +96,16 @@ pub struct LagStats {
 /// The whole evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// How the clusters agree with the truth.
+    #[serde(flatten)]
+    pub clustering: ClusterScores,
+    /// Warnings by level.
+    pub warnings: BTreeMap<WarningLevel, LevelScore>,
+}
+
+/// How a run's clusters agree with the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterScores {
     /// Valid records in the truth.
     pub truth_records: usize,
     /// True disputes.
@@ -112,8 +122,6 @@ pub struct EvalReport {
     pub pairwise: Prf,
     /// B-cubed precision, recall, F1.
     pub bcubed: Prf,
-    /// Warnings by level.
-    pub warnings: BTreeMap<WarningLevel, LevelScore>,
 }
 
 fn pairs(n: usize) -> f64 {
@@ -125,22 +133,8 @@ fn pairs(n: usize) -> f64 {
 /// so a sweep computes it once per clustering ([`score_warnings`] per configuration).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterAgreement {
-    /// Truth records.
-    pub truth_records: usize,
-    /// True disputes.
-    pub truth_disputes: usize,
-    /// Records in `clusters` that are in the truth.
-    pub clustered_records: usize,
-    /// Truth records missing from `clusters`.
-    pub missing_records: usize,
-    /// Records in `clusters` not in the truth.
-    pub unexpected_records: usize,
-    /// Clusters formed over the truth records.
-    pub clusters: usize,
-    /// Pairwise precision, recall, F1.
-    pub pairwise: Prf,
-    /// B-cubed precision, recall, F1.
-    pub bcubed: Prf,
+    /// The scores.
+    pub scores: ClusterScores,
     /// Cluster id → the dispute most of its records report (ties: the smallest dispute id).
     majority: HashMap<String, String>,
 }
@@ -211,14 +205,16 @@ pub fn agree_clusters(truth: &[TruthRecord], clusters: &[ClusterLine]) -> Cluste
         }
     }
     ClusterAgreement {
-        truth_records: truth.len(),
-        truth_disputes: dispute_size.len(),
-        clustered_records: cluster_of.len(),
-        missing_records: missing,
-        unexpected_records: unexpected,
-        clusters: cluster_size.len(),
-        pairwise,
-        bcubed,
+        scores: ClusterScores {
+            truth_records: truth.len(),
+            truth_disputes: dispute_size.len(),
+            clustered_records: cluster_of.len(),
+            missing_records: missing,
+            unexpected_records: unexpected,
+            clusters: cluster_size.len(),
+            pairwise,
+            bcubed,
+        },
         majority: majority
             .into_iter()
             .map(|(cluster, (dispute, _))| (cluster.to_owned(), dispute.to_owned()))
@@ -321,14 +317,7 @@ pub fn evaluate(
     let agreement = agree_clusters(truth, clusters);
     let warnings = score_warnings(&agreement, expected, warnings, episode_gap_days);
     EvalReport {
-        truth_records: agreement.truth_records,
-        truth_disputes: agreement.truth_disputes,
-        clustered_records: agreement.clustered_records,
-        missing_records: agreement.missing_records,
-        unexpected_records: agreement.unexpected_records,
-        clusters: agreement.clusters,
-        pairwise: agreement.pairwise,
-        bcubed: agreement.bcubed,
+        clustering: agreement.scores,
         warnings,
     }
 }
@@ -339,19 +328,22 @@ impl std::fmt::Display for EvalReport {
         writeln!(
             f,
             "records: {} in truth ({} disputes), {} clustered, {} missing, {} unexpected; {} clusters",
-            self.truth_records,
-            self.truth_disputes,
-            self.clustered_records,
-            self.missing_records,
-            self.unexpected_records,
-            self.clusters
+            self.clustering.truth_records,
+            self.clustering.truth_disputes,
+            self.clustering.clustered_records,
+            self.clustering.missing_records,
+            self.clustering.unexpected_records,
+            self.clustering.clusters
         )?;
         writeln!(
             f,
             "{:<10} {:>9} {:>9} {:>9}",
             "clusters", "precision", "recall", "F1"
         )?;
-        for (name, prf) in [("pairwise", self.pairwise), ("B-cubed", self.bcubed)] {
+        for (name, prf) in [
+            ("pairwise", self.clustering.pairwise),
+            ("B-cubed", self.clustering.bcubed),
+        ] {
             writeln!(
                 f,
                 "{:<10} {:>9.4} {:>9.4} {:>9.4}",
@@ -420,19 +412,25 @@ mod tests {
         let truth = [rec("1", "a"), rec("2", "a"), rec("3", "a"), rec("4", "b")];
         let perfect = [line("1", "x"), line("2", "x"), line("3", "x"), line("4", "y")];
         let r = evaluate(&truth, &[], &perfect, &[], 30);
-        assert_eq!((r.pairwise.precision, r.pairwise.recall), (1.0, 1.0));
-        assert_eq!((r.bcubed.precision, r.bcubed.recall), (1.0, 1.0));
+        assert_eq!(
+            (r.clustering.pairwise.precision, r.clustering.pairwise.recall),
+            (1.0, 1.0)
+        );
+        assert_eq!(
+            (r.clustering.bcubed.precision, r.clustering.bcubed.recall),
+            (1.0, 1.0)
+        );
         let split = [line("1", "x"), line("2", "x"), line("3", "z"), line("4", "y")];
         let r = evaluate(&truth, &[], &split, &[], 30);
-        assert_eq!(r.pairwise.precision, 1.0);
-        assert!((r.pairwise.recall - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(r.clustering.pairwise.precision, 1.0);
+        assert!((r.clustering.pairwise.recall - 1.0 / 3.0).abs() < 1e-9);
         let merged = [line("1", "x"), line("2", "x"), line("3", "x"), line("4", "x")];
         let r = evaluate(&truth, &[], &merged, &[], 30);
-        assert!((r.pairwise.precision - 0.5).abs() < 1e-9);
-        assert_eq!(r.pairwise.recall, 1.0);
+        assert!((r.clustering.pairwise.precision - 0.5).abs() < 1e-9);
+        assert_eq!(r.clustering.pairwise.recall, 1.0);
         // A record the replay lost counts as a singleton, and is reported.
         let r = evaluate(&truth, &[], &perfect[..3], &[], 30);
-        assert_eq!(r.missing_records, 1);
+        assert_eq!(r.clustering.missing_records, 1);
     }
 
     #[test]

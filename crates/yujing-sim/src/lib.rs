@@ -28,8 +28,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 pub use eval::{
-    agree_clusters, evaluate, score_warnings, ClusterAgreement, ClusterLine, EvalReport, LagStats,
-    LevelScore, Prf, WarningLine,
+    agree_clusters, evaluate, score_warnings, ClusterAgreement, ClusterLine, ClusterScores, EvalReport,
+    LagStats, LevelScore, Prf, WarningLine,
 };
 pub use fit::{fit_weights, FitReport, LevelEstimate};
 pub use generate::{simulate, SimConfig, Simulation};
