@@ -90,14 +90,32 @@ pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<Histo
 }
 
 impl crate::sweep::ClueSource for History {
+    /// The chunks are read and decoded on a thread of their own, a chunk or two ahead of `each` (a bounded
+    /// channel), so decoding runs on the core that correlation leaves idle.
     fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError> {
-        for chunk in self.clue_offsets.chunks(CHUNK) {
-            let clues: Vec<Clue> = read_at(self.log.as_ref(), yujing_engine::topics::CLUES, chunk)?;
-            for clue in &clues {
-                each(clue);
+        std::thread::scope(|scope| {
+            let (chunks, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<Clue>, TuneError>>(2);
+            let reader = scope.spawn(move || {
+                for chunk in self.clue_offsets.chunks(CHUNK) {
+                    let read = read_at(self.log.as_ref(), yujing_engine::topics::CLUES, chunk)
+                        .map_err(TuneError::from);
+                    let failed = read.is_err();
+                    // The receiver gone (`each` is done, or failed) ends the reading too.
+                    if chunks.send(read).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for read in decoded {
+                for clue in &read? {
+                    each(clue);
+                }
             }
-        }
-        Ok(())
+            reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok(())
+        })
     }
 
     fn len(&self) -> usize {
