@@ -363,8 +363,8 @@ impl CorrelationStage {
         if end <= self.orders_applied {
             return Ok(());
         }
-        let events: Vec<WorkOrderEvent> = decoded_below(log, WORKORDERS, self.orders_applied, end)?;
-        for event in events {
+        let events: Vec<(Offset, WorkOrderEvent)> = decoded_below(log, WORKORDERS, self.orders_applied, end)?;
+        for (_, event) in events {
             match &event.change {
                 OrderChange::Raised { subject, .. } => {
                     self.order_clusters
@@ -571,23 +571,26 @@ pub fn clue_offsets_in_range<L: Log + ?Sized>(
     log: &L,
     range: &ClueRange,
 ) -> Result<Vec<Offset>, CorrelateError> {
-    let end = log.end_offset(CLUES)?;
-    let to = range.to_offset.map_or(end, |to| to.min(end));
-    let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to)?;
-    clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
-    sort_in_event_time(&mut clues);
-    Ok(clues.into_iter().map(|clue| clue.offset).collect())
+    Ok(undecoded_in_range(log, range)?
+        .into_iter()
+        .map(|clue| clue.offset)
+        .collect())
 }
 
 /// The clue versions of `range`, in event-time order.
 pub fn clues_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Clue>, CorrelateError> {
+    Ok(undecoded_in_range(log, range)?
+        .into_iter()
+        .map(|clue| clue.decode())
+        .collect::<Result<_, _>>()?)
+}
+
+/// The clue versions of `range`, not decoded yet, in event-time order.
+fn undecoded_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Undecoded>, ReadError> {
     let end = log.end_offset(CLUES)?;
     let to = range.to_offset.map_or(end, |to| to.min(end));
     let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to)?;
     clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
     sort_in_event_time(&mut clues);
-    Ok(clues
-        .into_iter()
-        .map(|clue| clue.decode())
-        .collect::<Result<_, _>>()?)
+    Ok(clues)
 }

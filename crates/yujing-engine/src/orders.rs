@@ -16,7 +16,7 @@ use yujing_model::{
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{for_each_decoded, read_at, ReadError};
+use crate::read::{decoded_below, for_each_decoded, read_at, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -205,17 +205,12 @@ impl OrderStage {
             stage.fold(event);
             stage.record(event, *offset);
         }
-        // Warnings written after the snapshot's end but not yet read by the stage are read by its next advance.
-        for_each_decoded(
-            log,
-            WARNINGS,
-            snapshot.warnings_read,
-            |offset, warning: Warning| {
-                if offset < warnings_read {
-                    stage.remember(&warning, offset);
-                }
-            },
-        )?;
+        // Warnings written after what the stage had read are read by its next advance.
+        let warnings: Vec<(Offset, Warning)> =
+            decoded_below(log, WARNINGS, snapshot.warnings_read, warnings_read)?;
+        for (offset, warning) in &warnings {
+            stage.remember(warning, *offset);
+        }
         stage.read_links(log)?;
         Ok(stage)
     }
@@ -489,10 +484,10 @@ impl OrderStage {
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkOrderEvent>, OrderError> {
         let offsets = self.append_and_write(log, &events, Batch::new(), now)?;
-        for (event, offset) in events.iter().zip(offsets) {
+        for event in &events {
             self.fold(event);
-            self.record(event, offset);
         }
+        self.record_all(&events, offsets);
         Ok(events)
     }
 
@@ -648,10 +643,10 @@ impl OrderStage {
             return Ok(Vec::new());
         };
         let events: Vec<WorkOrderEvent> = read_at(log, WORKORDERS, offsets)?;
-        if let Some(stray) = events.iter().find(|e| e.order_id != order_id) {
+        if let Some((offset, stray)) = offsets.iter().zip(&events).find(|(_, e)| e.order_id != order_id) {
             return Err(OrderError::Read(ReadError::Decode {
                 topic: WORKORDERS.to_owned(),
-                offset: offsets[0],
+                offset: *offset,
                 reason: format!("an event of order {} in the trail of {order_id}", stray.order_id),
             }));
         }

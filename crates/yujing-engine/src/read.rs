@@ -67,18 +67,18 @@ pub fn for_each_decoded<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The records of `topic` from offset `from` up to (not including) `end`, decoded, in log order. Records at
-/// `end` or after (written since a snapshot's positions were taken) are not decoded.
+/// The records of `topic` from offset `from` up to (not including) `end`, decoded, with their offsets, in log
+/// order. Records at `end` or after (written since a snapshot's positions were taken) are not decoded.
 pub fn decoded_below<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     log: &L,
     topic: &str,
     from: Offset,
     end: Offset,
-) -> Result<Vec<T>, ReadError> {
+) -> Result<Vec<(Offset, T)>, ReadError> {
     let mut out = Vec::new();
     for_each_entry(log, topic, from, |entry| {
         if entry.offset < end {
-            out.push(decode(topic, entry)?);
+            out.push((entry.offset, decode(topic, entry)?));
         }
         Ok(())
     })?;
