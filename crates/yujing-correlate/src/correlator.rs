@@ -7,6 +7,7 @@ use petgraph::unionfind::UnionFind;
 use sha2::{Digest, Sha256};
 use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningLevel};
 
+use crate::chunked::ChunkedDeque;
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
@@ -100,9 +101,12 @@ pub struct Correlator {
     place_frequencies: PlaceFrequencies,
     /// The cores of the clues past the window (nodes `0..past.len()`): all that is kept of a clue no report to
     /// come can have as a candidate (see [`Correlator::compact_past_window`]).
-    past: Vec<ClueCore>,
+    ///
+    /// Both `past` and `live` are chunked: a province holds millions of them, and a doubling `Vec` would hold
+    /// up to twice that.
+    past: ChunkedDeque<ClueCore>,
     /// The whole profiles of the clues that can still be candidates (the nodes after `past`), oldest first.
-    live: VecDeque<ClueProfile>,
+    live: ChunkedDeque<ClueProfile>,
     /// Each node's event time, beside its profile: blocking tests the horizon of every node a key lists, and a
     /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
     times: Vec<i64>,
@@ -233,8 +237,8 @@ impl Correlator {
             frequencies: BigramFrequencies::new(settings.blocking.horizon_days / 2),
             place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
             settings,
-            past: Vec::new(),
-            live: VecDeque::new(),
+            past: ChunkedDeque::new(),
+            live: ChunkedDeque::new(),
             times: Vec::new(),
             joins: Vec::new(),
             by_clue: Default::default(),

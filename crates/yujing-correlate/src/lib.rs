@@ -23,6 +23,7 @@
 //! Everything here is pure: no I/O, no clock. The same clues in the same order give the same outputs, byte for
 //! byte.
 
+mod chunked;
 mod config;
 mod correlator;
 mod profile;

@@ -94,43 +94,43 @@ pub struct ClueProfile {
     /// What is kept once the clue is past the horizon.
     pub core: ClueCore,
     /// Phone and ID keys of all parties (`parties`), in the keys' text order.
-    pub strong_keys: Vec<Sym>,
+    pub strong_keys: Box<[Sym]>,
     /// Which kinds of strong key the clue has: bit 0 a phone, bit 1 an ID number. A phone and an ID number
     /// never match, so only keys of a kind both clues have can disagree.
     pub strong_kinds: u8,
     /// Full-name keys of all parties (`parties`), in the keys' text order.
-    pub name_keys: Vec<Sym>,
+    pub name_keys: Box<[Sym]>,
     /// Account keys of all parties (a message board's user id, an openid; `parties`), in the keys' text order.
-    pub accounts: Vec<Sym>,
+    pub accounts: Box<[Sym]>,
     /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
     /// spellings agree; sorted and distinct.
-    pub places: Vec<u64>,
+    pub places: Box<[u64]>,
     /// The first few places the clue names (the address's, the title's, the lead sentence's), sorted: what the
     /// report is about, where a long text may name many more places in passing.
-    pub lead_places: Vec<u64>,
+    pub lead_places: Box<[u64]>,
     /// The lead mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
-    pub specific_places: Vec<u64>,
-    /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
-    /// than an address): they weigh double, since a headline carries most of what a report is about.
-    pub headline: Vec<u32>,
-    /// The bigrams of the places the clue names (mentions, estate, road, group), sorted: left out when what
-    /// two reports say about a place is compared (see [`subject_similarity`]).
-    pub place_bigrams: Vec<u32>,
-    /// Whether each of `bigrams` is one of `place_bigrams` (set by [`BigramFrequencies::weigh`]), so one walk
-    /// over two clues' bigrams gives both their description and their subject similarity.
-    pub bigram_is_place: Vec<bool>,
+    pub specific_places: Box<[u64]>,
+    /// What weighing the bigrams still needs (the headline's and the places' bigrams), until
+    /// [`BigramFrequencies::weigh`] takes it: only the weights and the marks derived from it are compared, and
+    /// a profile is kept for two months, so it is not kept beyond weighing (nor stored in a snapshot, whose
+    /// profiles are weighed).
+    #[serde(skip)]
+    pub to_weigh: Option<Box<WeighingInput>>,
+    /// Whether each of `bigrams` is one of the places' bigrams (set by [`BigramFrequencies::weigh`]), so one
+    /// walk over two clues' bigrams gives both their description and their subject similarity.
+    pub bigram_is_place: Box<[bool]>,
     /// The headline's bigrams without the places', with their weights (set by [`BigramFrequencies::weigh`]).
-    pub subject_headline: (Vec<u32>, Vec<f32>),
-    /// Name tokens of persons (`name_tokens`): (char tokens, sound tokens).
-    pub names: Vec<(Vec<Sym>, Vec<Sym>)>,
+    pub subject_headline: (Box<[u32]>, Box<[f32]>),
+    /// Name tokens of persons (`name_tokens`).
+    pub names: Box<[NameTokens]>,
     /// Hashed character bigrams of the title and description, sorted and distinct.
-    pub bigrams: Vec<u32>,
+    pub bigrams: Box<[u32]>,
     /// The weight (IDF) of each bigram when the clue arrived, parallel to `bigrams`; empty means 1 each.
-    pub bigram_weights: Vec<f32>,
+    pub bigram_weights: Box<[f32]>,
     /// The sum of `bigram_weights`, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
     /// Topics of the lexicon the title and description mention, by index, sorted.
-    pub topics: Vec<u16>,
+    pub topics: Box<[u16]>,
     /// What the sets above could share with another profile's (derived from them, so not stored in a
     /// snapshot: [`SetFilters::of`] again when loaded).
     #[serde(skip)]
@@ -149,6 +149,20 @@ impl std::ops::DerefMut for ClueProfile {
     fn deref_mut(&mut self) -> &mut ClueCore {
         &mut self.core
     }
+}
+
+/// A person's name as tokens (`name_tokens`): (char tokens, sound tokens).
+pub type NameTokens = (Box<[Sym]>, Box<[Sym]>);
+
+/// What [`BigramFrequencies::weigh`] needs of a new profile besides its bigrams, and nothing later does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WeighingInput {
+    /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
+    /// than an address): they weigh double, since a headline carries most of what a report is about.
+    pub headline: Vec<u32>,
+    /// The bigrams of the places the clue names (mentions, estate, road, group), sorted: left out when what
+    /// two reports say about a place is compared (see [`subject_similarity`]).
+    pub place_bigrams: Vec<u32>,
 }
 
 /// A 64-bit Bloom filter of each small set a comparison asks about, inside the profile.
@@ -437,13 +451,15 @@ impl ClueProfile {
             strong_kinds,
             name_keys: name_keys.iter().map(|k| parties.intern(k)).collect(),
             accounts: accounts.iter().map(|k| parties.intern(k)).collect(),
-            places,
-            lead_places,
-            specific_places: Vec::new(),
-            place_bigrams,
-            bigram_is_place: Vec::new(),
-            subject_headline: (Vec::new(), Vec::new()),
-            headline: bigrams(&headline_text),
+            places: places.into(),
+            lead_places: lead_places.into(),
+            specific_places: Box::default(),
+            to_weigh: Some(Box::new(WeighingInput {
+                headline: bigrams(&headline_text),
+                place_bigrams,
+            })),
+            bigram_is_place: Box::default(),
+            subject_headline: (Box::default(), Box::default()),
             names: names
                 .iter()
                 .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
@@ -453,10 +469,10 @@ impl ClueProfile {
                     )
                 })
                 .collect(),
-            bigrams: bigrams(&text),
-            bigram_weights: Vec::new(),
+            bigrams: bigrams(&text).into(),
+            bigram_weights: Box::default(),
             bigram_weight_sums: (0.0, 0.0),
-            topics: lexicon.topics_in(&text),
+            topics: lexicon.topics_in(&text).into(),
             filters: SetFilters::default(),
         };
         profile.filters = SetFilters::of(&profile);
@@ -894,8 +910,15 @@ impl BigramFrequencies {
 
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
+    ///
+    /// Weighing takes the profile's [`WeighingInput`]: a profile is weighed once, when it is built. One
+    /// weighed again (or loaded from a snapshot) has no headline or place bigrams left to mark.
     pub fn weigh(&self, profile: &mut ClueProfile) {
-        let (headline, at) = (&profile.headline, profile.at);
+        let WeighingInput {
+            headline,
+            place_bigrams: place,
+        } = profile.to_weigh.take().map(|input| *input).unwrap_or_default();
+        let at = profile.at;
         profile.bigram_weights = profile
             .bigrams
             .iter()
@@ -910,7 +933,6 @@ impl BigramFrequencies {
             .collect();
         // What is said without the places' names, for `subject_similarity`: derived once per clue here, so a
         // pair costs two merges.
-        let place = &profile.place_bigrams;
         profile.bigram_is_place = profile
             .bigrams
             .iter()
@@ -923,8 +945,7 @@ impl BigramFrequencies {
                 (all + w, if place { subject } else { subject + w })
             },
         );
-        profile.subject_headline = profile
-            .headline
+        let (subject_bigrams, subject_weights): (Vec<u32>, Vec<f32>) = headline
             .iter()
             .filter(|b| place.binary_search(b).is_err())
             .map(|b| {
@@ -937,6 +958,7 @@ impl BigramFrequencies {
                 (*b, w)
             })
             .unzip();
+        profile.subject_headline = (subject_bigrams.into(), subject_weights.into());
     }
 }
 

@@ -344,11 +344,17 @@ const NAME_SIMILARITY_FLOOR: f64 = 0.9;
 /// sound tokens catches homophone spellings (张玮/张伟), scored a little below an exact spelling. A name of a
 /// different length or with a different surname scores low: for names this short, one differing character in
 /// three is often a different person (a brother, a neighbour of the same surname).
-pub fn name_similarity<T: PartialEq>(a: &(Vec<T>, Vec<T>), b: &(Vec<T>, Vec<T>)) -> f64 {
-    if a.0.is_empty() || b.0.is_empty() {
+pub fn name_similarity<T, Tokens>(a: &(Tokens, Tokens), b: &(Tokens, Tokens)) -> f64
+where
+    T: PartialEq,
+    Tokens: AsRef<[T]>,
+    for<'t> &'t Tokens: IntoIterator<Item = &'t T>,
+{
+    let (a_chars, b_chars) = (a.0.as_ref(), b.0.as_ref());
+    if a_chars.is_empty() || b_chars.is_empty() {
         return 0.0;
     }
-    if a.0.first() != b.0.first() && a.1.first() != b.1.first() {
+    if a_chars.first() != b_chars.first() && a.1.as_ref().first() != b.1.as_ref().first() {
         return 0.0;
     }
     let by_chars = strsim::generic_jaro_winkler(&a.0, &b.0);
@@ -711,23 +717,28 @@ mod tests {
     }
 
     /// Up to two symbols (`intern`) of strings named `prefix` and a number below `pool`, sorted and distinct.
-    fn syms(rng: &mut ChaCha8Rng, mut intern: impl FnMut(&str) -> Sym, prefix: &str, pool: u64) -> Vec<Sym> {
+    fn syms(
+        rng: &mut ChaCha8Rng,
+        mut intern: impl FnMut(&str) -> Sym,
+        prefix: &str,
+        pool: u64,
+    ) -> Box<[Sym]> {
         let mut set: Vec<Sym> = (0..rng.random_range(0..3))
             .map(|_| intern(&format!("{prefix}{}", rng.random_range(0..pool))))
             .collect();
         set.sort_unstable();
         set.dedup();
-        set
+        set.into()
     }
 
     /// Up to three of `pool` spread-out numbers, sorted and distinct.
-    fn hashes(rng: &mut ChaCha8Rng, pool: u64) -> Vec<u64> {
+    fn hashes(rng: &mut ChaCha8Rng, pool: u64) -> Box<[u64]> {
         let mut set: Vec<u64> = (0..rng.random_range(0..4))
             .map(|_| rng.random_range(0..pool).wrapping_mul(0x51_7cc1_b727_220a))
             .collect();
         set.sort_unstable();
         set.dedup();
-        set
+        set.into()
     }
 
     /// Profiles whose sets are drawn from small pools, so that many pairs share some elements and many none.
@@ -746,7 +757,7 @@ mod tests {
             p.strong_keys = syms(&mut rng, |k| symbols.parties.intern(k), "phone", 6);
             p.name_keys = syms(&mut rng, |k| symbols.parties.intern(k), "name", 6);
             p.accounts = syms(&mut rng, |k| symbols.parties.intern(k), "account", 4);
-            p.organisations = syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5).into();
+            p.organisations = syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5);
             p.names = (0..rng.random_range(0..3))
                 .map(|_| {
                     let chars = syms(&mut rng, |k| symbols.name_tokens.intern(k), "c", 4);
@@ -760,15 +771,15 @@ mod tests {
                     .collect();
                 t.sort_unstable();
                 t.dedup();
-                t
+                t.into()
             };
             p.places = hashes(&mut rng, 8);
             p.lead_places = hashes(&mut rng, 8);
             // Specific when the clue arrived: some of the lead mentions, not the same ones for every clue.
             p.specific_places = p
                 .lead_places
-                .clone()
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|_| rng.random_range(0..3) > 0)
                 .collect();
             let estate = rng

@@ -208,7 +208,7 @@ impl Correlator {
             if let Some(loc) = profile.location {
                 keys.push(Self::geo_key(self.geo_cell(loc)));
             }
-            self.past.push(profile.core);
+            self.past.push_back(profile.core);
             let past = self.compacted_below();
             for key in keys {
                 let Some(list) = self.index.get_mut(&key) else {

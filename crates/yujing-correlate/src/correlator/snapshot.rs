@@ -12,13 +12,14 @@ use petgraph::unionfind::UnionFind;
 use serde::{Deserialize, Serialize};
 
 use super::{Cluster, Correlator, JoinInfo};
+use crate::chunked::ChunkedDeque;
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 6;
+pub const SNAPSHOT_FORMAT: u32 = 7;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +51,8 @@ struct StateRef<'a> {
     symbols: &'a Symbols,
     frequencies: &'a BigramFrequencies,
     place_frequencies: &'a PlaceFrequencies,
-    past: &'a [ClueCore],
-    live: &'a VecDeque<ClueProfile>,
+    past: &'a ChunkedDeque<ClueCore>,
+    live: &'a ChunkedDeque<ClueProfile>,
     joins: &'a [JoinInfo],
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
@@ -74,8 +75,8 @@ struct State {
     symbols: Symbols,
     frequencies: BigramFrequencies,
     place_frequencies: PlaceFrequencies,
-    past: Vec<ClueCore>,
-    live: VecDeque<ClueProfile>,
+    past: ChunkedDeque<ClueCore>,
+    live: ChunkedDeque<ClueProfile>,
     joins: Vec<JoinInfo>,
     roots: Vec<u32>,
     clusters: HashMap<u32, Cluster>,
@@ -181,7 +182,7 @@ impl Correlator {
             by_clue.insert_new(&core.clue_id, node as u32);
             times.push(core.at);
         }
-        for p in &mut live {
+        for p in live.iter_mut() {
             p.filters = crate::profile::SetFilters::of(p);
         }
         Ok(Correlator {
