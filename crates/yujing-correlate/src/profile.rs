@@ -116,11 +116,11 @@ pub struct ClueProfile {
     /// profiles are weighed).
     #[serde(skip)]
     pub to_weigh: Option<Box<WeighingInput>>,
-    /// Whether each of `bigrams` is one of the places' bigrams (set by [`BigramFrequencies::weigh`]), so one
-    /// walk over two clues' bigrams gives both their description and their subject similarity.
-    pub bigram_is_place: Box<[bool]>,
-    /// The headline's bigrams without the places', with their weights (set by [`BigramFrequencies::weigh`]).
-    pub subject_headline: (Box<[u32]>, Box<[f32]>),
+    /// What each of `bigrams` is besides a bigram of the text ([`BigramMarks`], set by
+    /// [`BigramFrequencies::weigh`]): one of the places' bigrams, so one walk over two clues' bigrams gives both
+    /// their description and their subject similarity; one of the headline's that is not a place's, so the
+    /// headlines' subjects are compared over the same weights without a list of their own.
+    pub bigram_marks: Box<[u8]>,
     /// Name tokens of persons (`name_tokens`).
     pub names: Box<[NameTokens]>,
     /// Hashed character bigrams of the title and description, sorted and distinct.
@@ -149,6 +149,16 @@ impl std::ops::DerefMut for ClueProfile {
     fn deref_mut(&mut self) -> &mut ClueCore {
         &mut self.core
     }
+}
+
+/// The marks of [`ClueProfile::bigram_marks`].
+pub struct BigramMarks;
+
+impl BigramMarks {
+    /// The bigram is one of the places' (mentions, estate, road, group).
+    pub const PLACE: u8 = 1;
+    /// The bigram is one of the headline's and not a place's: part of what the headline says happens.
+    pub const HEADLINE_SUBJECT: u8 = 2;
 }
 
 /// A person's name as tokens (`name_tokens`): (char tokens, sound tokens).
@@ -261,9 +271,23 @@ impl ClueProfile {
         if self.bigram_weights.len() == self.bigrams.len() && !self.bigrams.is_empty() {
             self.bigram_weight_sums
         } else {
-            let subject = self.bigrams.len() - self.bigram_is_place.iter().filter(|p| **p).count();
+            let subject = self.bigrams.len() - (0..self.bigrams.len()).filter(|&i| self.is_place(i)).count();
             (self.bigrams.len() as f64, subject as f64)
         }
+    }
+
+    /// Whether bigram `i` is one of the places' (false before weighing).
+    pub fn is_place(&self, i: usize) -> bool {
+        self.bigram_marks
+            .get(i)
+            .is_some_and(|m| m & BigramMarks::PLACE != 0)
+    }
+
+    /// Whether bigram `i` is part of what the headline says happens (false before weighing).
+    fn is_headline_subject(&self, i: usize) -> bool {
+        self.bigram_marks
+            .get(i)
+            .is_some_and(|m| m & BigramMarks::HEADLINE_SUBJECT != 0)
     }
 
     /// The profile of `clue` with no topic lexicon, its values interned in one table per test thread (so the
@@ -458,8 +482,7 @@ impl ClueProfile {
                 headline: bigrams(&headline_text),
                 place_bigrams,
             })),
-            bigram_is_place: Box::default(),
-            subject_headline: (Box::default(), Box::default()),
+            bigram_marks: Box::default(),
             names: names
                 .iter()
                 .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
@@ -932,33 +955,28 @@ impl BigramFrequencies {
             })
             .collect();
         // What is said without the places' names, for `subject_similarity`: derived once per clue here, so a
-        // pair costs two merges.
-        profile.bigram_is_place = profile
+        // pair costs two merges. A headline's bigrams are all bigrams of the text, which holds the headline.
+        profile.bigram_marks = profile
             .bigrams
             .iter()
-            .map(|b| place.binary_search(b).is_ok())
+            .map(|b| {
+                if place.binary_search(b).is_ok() {
+                    BigramMarks::PLACE
+                } else if headline.binary_search(b).is_ok() {
+                    BigramMarks::HEADLINE_SUBJECT
+                } else {
+                    0
+                }
+            })
             .collect();
-        profile.bigram_weight_sums = profile.bigram_weights.iter().zip(&profile.bigram_is_place).fold(
+        profile.bigram_weight_sums = profile.bigram_weights.iter().zip(&profile.bigram_marks).fold(
             (0.0, 0.0),
-            |(all, subject), (&w, &place)| {
+            |(all, subject), (&w, &marks)| {
                 let w = f64::from(w);
+                let place = marks & BigramMarks::PLACE != 0;
                 (all + w, if place { subject } else { subject + w })
             },
         );
-        let (subject_bigrams, subject_weights): (Vec<u32>, Vec<f32>) = headline
-            .iter()
-            .filter(|b| place.binary_search(b).is_err())
-            .map(|b| {
-                let w = profile
-                    .bigrams
-                    .binary_search(b)
-                    .ok()
-                    .and_then(|i| profile.bigram_weights.get(i).copied())
-                    .unwrap_or(1.0);
-                (*b, w)
-            })
-            .unzip();
-        profile.subject_headline = (subject_bigrams.into(), subject_weights.into());
     }
 }
 
@@ -979,11 +997,59 @@ pub fn subject_similarity(a: &ClueProfile, b: &ClueProfile) -> f64 {
 
 /// [`subject_similarity`] given the whole texts' part, from [`description_and_subject`].
 pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
-    let headline = weighted_dice_of(
-        (&a.subject_headline.0, &a.subject_headline.1),
-        (&b.subject_headline.0, &b.subject_headline.1),
-    );
-    headline.max(text)
+    headline_subject_dice(a, b).max(text)
+}
+
+/// Weighted Dice of what two clues' headlines say happens: the bigrams marked
+/// [`BigramMarks::HEADLINE_SUBJECT`], with their weights, as [`weighted_dice_of`] would give for those bigrams
+/// alone (summed in the same order, so to the same bit).
+fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
+    let (x, y) = (&a.bigrams[..], &b.bigrams[..]);
+    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weights.get(i).copied().unwrap_or(1.0));
+    // The next marked bigram at or after `i`.
+    let next = |p: &ClueProfile, mut i: usize| {
+        while i < p.bigrams.len() && !p.is_headline_subject(i) {
+            i += 1;
+        }
+        i
+    };
+    let (mut i, mut j) = (next(a, 0), next(b, 0));
+    if i == x.len() || j == y.len() {
+        return 0.0;
+    }
+    let (mut common, mut total) = (0.0, 0.0);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => {
+                total += weight(a, i);
+                i = next(a, i + 1);
+            }
+            std::cmp::Ordering::Greater => {
+                total += weight(b, j);
+                j = next(b, j + 1);
+            }
+            std::cmp::Ordering::Equal => {
+                let w = weight(a, i) + weight(b, j);
+                common += w;
+                total += w;
+                i = next(a, i + 1);
+                j = next(b, j + 1);
+            }
+        }
+    }
+    let rest = |p: &ClueProfile, from: usize| {
+        (from..p.bigrams.len())
+            .filter(|&k| p.is_headline_subject(k))
+            .map(|k| weight(p, k))
+            .sum::<f64>()
+    };
+    total += rest(a, i);
+    total += rest(b, j);
+    if total > 0.0 {
+        common / total
+    } else {
+        0.0
+    }
 }
 
 /// The weighted Dice of two clues' descriptions ([`weighted_dice`]) and the same without each clue's place
@@ -998,7 +1064,7 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     }
     let ((total_a, subject_a), (total_b, subject_b)) = (a.weight_sums(), b.weight_sums());
     let weight = |p: &ClueProfile, i: usize| p.bigram_weights.get(i).map_or(1.0, |&w| f64::from(w));
-    let is_place = |p: &ClueProfile, i: usize| p.bigram_is_place.get(i).copied().unwrap_or(false);
+    let is_place = |p: &ClueProfile, i: usize| p.is_place(i);
     let (mut i, mut j) = (0, 0);
     let (mut common, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, subject_a + subject_b);
     while i < x.len() && j < y.len() {
@@ -1300,7 +1366,7 @@ mod tests {
                     p.bigrams
                         .iter()
                         .position(|y| y == x)
-                        .is_some_and(|i| p.bigram_is_place[i])
+                        .is_some_and(|i| p.is_place(i))
                 };
                 without_places && (of(a) || of(b))
             };
@@ -1322,7 +1388,7 @@ mod tests {
             }
         };
         // `锦绣华庭` is the place of the first report and only words in the second.
-        assert!(profiles[0].bigram_is_place.iter().any(|p| *p));
+        assert!((0..profiles[0].bigrams.len()).any(|i| profiles[0].is_place(i)));
         for a in &profiles {
             for b in &profiles {
                 let (text, subject) = description_and_subject(a, b);
