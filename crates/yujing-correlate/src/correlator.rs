@@ -399,8 +399,8 @@ impl Correlator {
             self.recent.pop_front();
         }
         self.recent.push_back(profile.at);
-        self.frequencies.add(profile.at, &profile.bigrams);
-        self.place_frequencies.add(profile.at, &profile.places);
+        self.frequencies.add(profile.at, profile.bigrams());
+        self.place_frequencies.add(profile.at, profile.places());
         self.times.push(profile.at);
         self.live.push_back(profile);
         self.index_node(node, &keys);

@@ -93,41 +93,40 @@ impl ClueCore {
 pub struct ClueProfile {
     /// What is kept once the clue is past the horizon.
     pub core: ClueCore,
-    /// Phone and ID keys of all parties (`parties`), in the keys' text order.
-    pub strong_keys: Box<[Sym]>,
     /// Which kinds of strong key the clue has: bit 0 a phone, bit 1 an ID number. A phone and an ID number
     /// never match, so only keys of a kind both clues have can disagree.
     pub strong_kinds: u8,
-    /// Full-name keys of all parties (`parties`), in the keys' text order.
-    pub name_keys: Box<[Sym]>,
-    /// Account keys of all parties (a message board's user id, an openid; `parties`), in the keys' text order.
-    pub accounts: Box<[Sym]>,
-    /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
-    /// spellings agree; sorted and distinct.
-    pub places: Box<[u64]>,
-    /// The first few places the clue names (the address's, the title's, the lead sentence's), sorted: what the
-    /// report is about, where a long text may name many more places in passing.
-    pub lead_places: Box<[u64]>,
-    /// The lead mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
-    pub specific_places: Box<[u64]>,
+    /// The parties' keys and names, in one allocation (see [`ClueProfile::strong_keys`],
+    /// [`ClueProfile::name_keys`], [`ClueProfile::accounts`], [`ClueProfile::names`]).
+    ///
+    /// A profile's sets are a dozen small lists. Held one allocation each, the allocator's header and rounding
+    /// cost more than the values (measured: 13.8 allocations per profile), for every clue in the window; so
+    /// the lists of one kind share one allocation, and a few offsets say where each ends.
+    keys: Box<[Sym]>,
+    /// Where the strong keys, the name keys and the accounts end in `keys`; the names' tokens follow.
+    key_ends: [u32; 3],
+    /// The place mentions, the lead mentions and the specific lead mentions, one after the other (see
+    /// [`ClueProfile::places`], [`ClueProfile::lead_places`], [`ClueProfile::specific_places`]).
+    place_keys: Box<[u64]>,
+    /// Where the mentions and the lead mentions end in `place_keys`.
+    place_ends: [u32; 2],
+    /// The bigrams (`bigram_count`), each name's token counts (`name_count` words: char tokens in the high
+    /// half, sound tokens in the low), and once weighed each bigram's weight (its bits) and its marks (four to
+    /// a word): see [`ClueProfile::bigrams`], [`ClueProfile::bigram_weight`], [`ClueProfile::is_place`].
+    words: Box<[u32]>,
+    /// How many bigrams `words` begins with.
+    bigram_count: u32,
+    /// How many names' token counts follow them.
+    name_count: u32,
+    /// Whether `words` holds the weights and marks ([`BigramFrequencies::weigh`]).
+    weighed: bool,
     /// What weighing the bigrams still needs (the headline's and the places' bigrams), until
     /// [`BigramFrequencies::weigh`] takes it: only the weights and the marks derived from it are compared, and
     /// a profile is kept for two months, so it is not kept beyond weighing (nor stored in a snapshot, whose
     /// profiles are weighed).
     #[serde(skip)]
     pub to_weigh: Option<Box<WeighingInput>>,
-    /// What each of `bigrams` is besides a bigram of the text ([`BigramMarks`], set by
-    /// [`BigramFrequencies::weigh`]): one of the places' bigrams, so one walk over two clues' bigrams gives both
-    /// their description and their subject similarity; one of the headline's that is not a place's, so the
-    /// headlines' subjects are compared over the same weights without a list of their own.
-    pub bigram_marks: Box<[u8]>,
-    /// Name tokens of persons (`name_tokens`).
-    pub names: Box<[NameTokens]>,
-    /// Hashed character bigrams of the title and description, sorted and distinct.
-    pub bigrams: Box<[u32]>,
-    /// The weight (IDF) of each bigram when the clue arrived, parallel to `bigrams`; empty means 1 each.
-    pub bigram_weights: Box<[f32]>,
-    /// The sum of `bigram_weights`, and the same without the place bigrams (set with them).
+    /// The sum of the bigrams' weights, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
     /// Topics of the lexicon the title and description mention, by index, sorted.
     pub topics: Box<[u16]>,
@@ -151,7 +150,40 @@ impl std::ops::DerefMut for ClueProfile {
     }
 }
 
-/// The marks of [`ClueProfile::bigram_marks`].
+/// A profile's `words`: its bigrams, its names' token counts, and once weighed the weights' bits and the marks
+/// four to a word.
+fn assemble_words(
+    bigrams: &[u32],
+    name_counts: &[u32],
+    weights: Option<&[f32]>,
+    marks: Option<&[u8]>,
+) -> Box<[u32]> {
+    let mut words = Vec::with_capacity(2 * bigrams.len() + name_counts.len() + bigrams.len().div_ceil(4));
+    words.extend_from_slice(bigrams);
+    words.extend_from_slice(name_counts);
+    if let (Some(weights), Some(marks)) = (weights, marks) {
+        words.extend(weights.iter().map(|w| w.to_bits()));
+        words.extend(marks.chunks(4).map(|four| {
+            four.iter()
+                .enumerate()
+                .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
+        }));
+    }
+    words.into()
+}
+
+/// A length as a profile's offset. A clue's sets are bounded by its text, far below 2³².
+fn to_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// How many of a name's tokens are kept: its count is half of a word. A name has a handful of tokens; a
+/// longer list is cut to 65,535.
+fn to_u16(len: usize) -> usize {
+    len.min(0xffff)
+}
+
+/// The marks of a profile's bigrams ([`ClueProfile::is_place`]).
 pub struct BigramMarks;
 
 impl BigramMarks {
@@ -160,9 +192,6 @@ impl BigramMarks {
     /// The bigram is one of the headline's and not a place's: part of what the headline says happens.
     pub const HEADLINE_SUBJECT: u8 = 2;
 }
-
-/// A person's name as tokens (`name_tokens`): (char tokens, sound tokens).
-pub type NameTokens = (Box<[Sym]>, Box<[Sym]>);
 
 /// What [`BigramFrequencies::weigh`] needs of a new profile besides its bigrams, and nothing later does.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -224,9 +253,9 @@ impl SetFilters {
         let syms = |set: &[Sym]| set.iter().fold(0, |bits, s| bits | bit(u64::from(s.index())));
         let hashes = |set: &[u64]| set.iter().fold(0, |bits, h| bits | bit(*h));
         SetFilters {
-            strong_keys: syms(&p.strong_keys),
-            name_keys: syms(&p.name_keys),
-            name_heads: p.names.iter().fold(0, |bits, (chars, sounds)| {
+            strong_keys: syms(p.strong_keys()),
+            name_keys: syms(p.name_keys()),
+            name_heads: p.names().fold(0, |bits, (chars, sounds)| {
                 // Two names without sound tokens have that in common (their first sounds are both none).
                 let head = |tokens: &[Sym]| {
                     tokens
@@ -235,11 +264,11 @@ impl SetFilters {
                 };
                 bits | head(chars) | head(sounds)
             }),
-            accounts: syms(&p.accounts),
+            accounts: syms(p.accounts()),
             organisations: syms(&p.organisations),
             topics: p.topics.iter().fold(0, |bits, t| bits | bit(u64::from(*t))),
-            places: hashes(&p.places),
-            lead_places: hashes(&p.lead_places) | hashes(&p.specific_places),
+            places: hashes(p.places()),
+            lead_places: hashes(p.lead_places()) | hashes(p.specific_places()),
         }
     }
 }
@@ -268,26 +297,158 @@ impl ClueProfile {
     /// The total weight of the bigrams, and the same without the place bigrams: the stored sums once the
     /// profile is weighed ([`BigramFrequencies::weigh`]), else one per bigram.
     pub fn weight_sums(&self) -> (f64, f64) {
-        if self.bigram_weights.len() == self.bigrams.len() && !self.bigrams.is_empty() {
+        let n = self.bigram_count as usize;
+        if self.weighed && n > 0 {
             self.bigram_weight_sums
         } else {
-            let subject = self.bigrams.len() - (0..self.bigrams.len()).filter(|&i| self.is_place(i)).count();
-            (self.bigrams.len() as f64, subject as f64)
+            let subject = n - (0..n).filter(|&i| self.is_place(i)).count();
+            (n as f64, subject as f64)
         }
+    }
+
+    /// Phone and ID keys of all parties (`parties`), in the keys' text order.
+    pub fn strong_keys(&self) -> &[Sym] {
+        &self.keys[..self.key_ends[0] as usize]
+    }
+
+    /// Full-name keys of all parties (`parties`), in the keys' text order.
+    pub fn name_keys(&self) -> &[Sym] {
+        &self.keys[self.key_ends[0] as usize..self.key_ends[1] as usize]
+    }
+
+    /// Account keys of all parties (a message board's user id, an openid; `parties`), in the keys' text order.
+    pub fn accounts(&self) -> &[Sym] {
+        &self.keys[self.key_ends[1] as usize..self.key_ends[2] as usize]
+    }
+
+    /// How many persons' names the clue gives.
+    pub fn name_count(&self) -> usize {
+        self.name_count as usize
+    }
+
+    /// Name tokens of persons (`name_tokens`): (char tokens, sound tokens) of each.
+    pub fn names(&self) -> impl Iterator<Item = (&[Sym], &[Sym])> + '_ {
+        let counts = &self.words[self.bigram_count as usize..][..self.name_count as usize];
+        let mut rest = &self.keys[self.key_ends[2] as usize..];
+        counts.iter().map(move |&count| {
+            let (chars, tail) = rest.split_at((count >> 16) as usize);
+            let (sounds, tail) = tail.split_at((count & 0xffff) as usize);
+            rest = tail;
+            (chars, sounds)
+        })
+    }
+
+    /// Set the parties' keys and names (each name's token lists shorter than 65,536).
+    pub(crate) fn set_keys(
+        &mut self,
+        strong_keys: &[Sym],
+        name_keys: &[Sym],
+        accounts: &[Sym],
+        names: &[(Vec<Sym>, Vec<Sym>)],
+    ) {
+        let mut keys = Vec::with_capacity(
+            strong_keys.len()
+                + name_keys.len()
+                + accounts.len()
+                + names.iter().map(|(c, s)| c.len() + s.len()).sum::<usize>(),
+        );
+        let mut ends = [0; 3];
+        for (end, part) in ends.iter_mut().zip([strong_keys, name_keys, accounts]) {
+            keys.extend_from_slice(part);
+            *end = to_u32(keys.len());
+        }
+        let mut counts = Vec::with_capacity(names.len());
+        for (chars, sounds) in names {
+            let (chars, sounds) = (&chars[..to_u16(chars.len())], &sounds[..to_u16(sounds.len())]);
+            keys.extend_from_slice(chars);
+            keys.extend_from_slice(sounds);
+            counts.push(to_u32(chars.len()) << 16 | to_u32(sounds.len()));
+        }
+        let (bigrams, weights, marks) = self.bigram_parts();
+        let words = assemble_words(bigrams, &counts, weights.as_deref(), marks.as_deref());
+        self.keys = keys.into();
+        self.key_ends = ends;
+        self.words = words;
+        self.name_count = to_u32(counts.len());
+    }
+
+    /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
+    /// spellings agree; sorted and distinct.
+    pub fn places(&self) -> &[u64] {
+        &self.place_keys[..self.place_ends[0] as usize]
+    }
+
+    /// The first few places the clue names (the address's, the title's, the lead sentence's), sorted: what the
+    /// report is about, where a long text may name many more places in passing.
+    pub fn lead_places(&self) -> &[u64] {
+        &self.place_keys[self.place_ends[0] as usize..self.place_ends[1] as usize]
+    }
+
+    /// The lead mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
+    pub fn specific_places(&self) -> &[u64] {
+        &self.place_keys[self.place_ends[1] as usize..]
+    }
+
+    /// Set the mentions, the lead mentions and the specific lead mentions (each sorted and distinct).
+    pub(crate) fn set_places(&mut self, places: &[u64], lead_places: &[u64], specific_places: &[u64]) {
+        self.place_keys = [places, lead_places, specific_places].concat().into();
+        self.place_ends = [to_u32(places.len()), to_u32(places.len() + lead_places.len())];
+    }
+
+    /// Hashed character bigrams of the title and description, sorted and distinct.
+    pub fn bigrams(&self) -> &[u32] {
+        &self.words[..self.bigram_count as usize]
+    }
+
+    /// The weight (IDF) of bigram `i` when the clue arrived, doubled for the headline's; 1 before weighing.
+    pub fn bigram_weight(&self, i: usize) -> f32 {
+        if self.weighed {
+            let at = (self.bigram_count + self.name_count) as usize + i;
+            self.words.get(at).map_or(1.0, |&bits| f32::from_bits(bits))
+        } else {
+            1.0
+        }
+    }
+
+    /// The [`BigramMarks`] of bigram `i` (none before weighing).
+    fn bigram_marks(&self, i: usize) -> u8 {
+        if !self.weighed || i >= self.bigram_count as usize {
+            return 0;
+        }
+        let at = (2 * self.bigram_count + self.name_count) as usize + i / 4;
+        self.words.get(at).map_or(0, |word| (word >> (8 * (i % 4))) as u8)
+    }
+
+    /// The bigrams, and once weighed their weights and marks, taken apart (to be assembled again).
+    fn bigram_parts(&self) -> (&[u32], Option<Vec<f32>>, Option<Vec<u8>>) {
+        let n = self.bigram_count as usize;
+        let weighed = self.weighed.then(|| {
+            (
+                (0..n).map(|i| self.bigram_weight(i)).collect(),
+                (0..n).map(|i| self.bigram_marks(i)).collect(),
+            )
+        });
+        let (weights, marks) = weighed.unzip();
+        (self.bigrams(), weights, marks)
+    }
+
+    /// Set the bigrams, and their weights and marks (parallel to them) once weighed.
+    fn set_bigrams(&mut self, bigrams: &[u32], weighed: Option<(&[f32], &[u8])>) {
+        let counts = self.words[self.bigram_count as usize..][..self.name_count as usize].to_vec();
+        let (weights, marks) = weighed.unzip();
+        self.words = assemble_words(bigrams, &counts, weights, marks);
+        self.bigram_count = to_u32(bigrams.len());
+        self.weighed = weighed.is_some();
     }
 
     /// Whether bigram `i` is one of the places' (false before weighing).
     pub fn is_place(&self, i: usize) -> bool {
-        self.bigram_marks
-            .get(i)
-            .is_some_and(|m| m & BigramMarks::PLACE != 0)
+        self.bigram_marks(i) & BigramMarks::PLACE != 0
     }
 
     /// Whether bigram `i` is part of what the headline says happens (false before weighing).
     fn is_headline_subject(&self, i: usize) -> bool {
-        self.bigram_marks
-            .get(i)
-            .is_some_and(|m| m & BigramMarks::HEADLINE_SUBJECT != 0)
+        self.bigram_marks(i) & BigramMarks::HEADLINE_SUBJECT != 0
     }
 
     /// The profile of `clue` with no topic lexicon, its values interned in one table per test thread (so the
@@ -471,33 +632,43 @@ impl ClueProfile {
         }
         let mut profile = ClueProfile {
             core,
-            strong_keys: strong_keys.iter().map(|k| parties.intern(k)).collect(),
             strong_kinds,
-            name_keys: name_keys.iter().map(|k| parties.intern(k)).collect(),
-            accounts: accounts.iter().map(|k| parties.intern(k)).collect(),
-            places: places.into(),
-            lead_places: lead_places.into(),
-            specific_places: Box::default(),
+            keys: Box::default(),
+            key_ends: [0; 3],
+            place_keys: Box::default(),
+            place_ends: [0; 2],
+            words: Box::default(),
+            bigram_count: 0,
+            name_count: 0,
+            weighed: false,
             to_weigh: Some(Box::new(WeighingInput {
                 headline: bigrams(&headline_text),
                 place_bigrams,
             })),
-            bigram_marks: Box::default(),
-            names: names
-                .iter()
-                .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
-                    (
-                        chars.iter().map(|t| name_tokens.intern(t)).collect(),
-                        sounds.iter().map(|t| name_tokens.intern(t)).collect(),
-                    )
-                })
-                .collect(),
-            bigrams: bigrams(&text).into(),
-            bigram_weights: Box::default(),
             bigram_weight_sums: (0.0, 0.0),
             topics: lexicon.topics_in(&text).into(),
             filters: SetFilters::default(),
         };
+        let intern_all = |keys: &BTreeSet<String>, parties: &mut crate::symbols::DigestInterner| {
+            keys.iter().map(|k| parties.intern(k)).collect::<Vec<Sym>>()
+        };
+        let names: Vec<(Vec<Sym>, Vec<Sym>)> = names
+            .iter()
+            .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
+                (
+                    chars.iter().map(|t| name_tokens.intern(t)).collect(),
+                    sounds.iter().map(|t| name_tokens.intern(t)).collect(),
+                )
+            })
+            .collect();
+        profile.set_bigrams(&bigrams(&text), None);
+        profile.set_keys(
+            &intern_all(&strong_keys, parties),
+            &intern_all(&name_keys, parties),
+            &intern_all(&accounts, parties),
+            &names,
+        );
+        profile.set_places(&places, &lead_places, &[]);
         profile.filters = SetFilters::of(&profile);
         profile
     }
@@ -655,12 +826,14 @@ impl PlaceFrequencies {
 
     /// Keep only the specific lead mentions of a profile, in `specific_places`.
     pub fn weigh(&self, profile: &mut ClueProfile) {
-        profile.specific_places = profile
-            .lead_places
+        let specific: Vec<u64> = profile
+            .lead_places()
             .iter()
             .copied()
             .filter(|p| self.is_specific(profile.at, *p))
             .collect();
+        let (places, lead) = (profile.places().to_vec(), profile.lead_places().to_vec());
+        profile.set_places(&places, &lead, &specific);
     }
 }
 
@@ -942,8 +1115,8 @@ impl BigramFrequencies {
             place_bigrams: place,
         } = profile.to_weigh.take().map(|input| *input).unwrap_or_default();
         let at = profile.at;
-        profile.bigram_weights = profile
-            .bigrams
+        let bigrams = profile.bigrams().to_vec();
+        let weights: Vec<f32> = bigrams
             .iter()
             .map(|&b| {
                 let w = self.idf(at, b) as f32;
@@ -956,8 +1129,7 @@ impl BigramFrequencies {
             .collect();
         // What is said without the places' names, for `subject_similarity`: derived once per clue here, so a
         // pair costs two merges. A headline's bigrams are all bigrams of the text, which holds the headline.
-        profile.bigram_marks = profile
-            .bigrams
+        let marks: Vec<u8> = bigrams
             .iter()
             .map(|b| {
                 if place.binary_search(b).is_ok() {
@@ -969,21 +1141,28 @@ impl BigramFrequencies {
                 }
             })
             .collect();
-        profile.bigram_weight_sums = profile.bigram_weights.iter().zip(&profile.bigram_marks).fold(
-            (0.0, 0.0),
-            |(all, subject), (&w, &marks)| {
-                let w = f64::from(w);
-                let place = marks & BigramMarks::PLACE != 0;
-                (all + w, if place { subject } else { subject + w })
-            },
-        );
+        profile.bigram_weight_sums =
+            weights
+                .iter()
+                .zip(&marks)
+                .fold((0.0, 0.0), |(all, subject), (&w, &marks)| {
+                    let w = f64::from(w);
+                    let place = marks & BigramMarks::PLACE != 0;
+                    (all + w, if place { subject } else { subject + w })
+                });
+        profile.set_bigrams(&bigrams, Some((&weights, &marks)));
     }
 }
 
 /// Dice similarity of two clues' bigram sets, each bigram weighted (see [`BigramFrequencies::weigh`]): twice
 /// the weight of what they share over the weight of both.
 pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
-    weighted_dice_of((&a.bigrams, &a.bigram_weights), (&b.bigrams, &b.bigram_weights))
+    weighted_dice_of(
+        a.bigrams(),
+        |i| a.bigram_weight(i),
+        b.bigrams(),
+        |i| b.bigram_weight(i),
+    )
 }
 
 /// How alike two clues are in what they say happens, leaving out the places they name: the more alike of
@@ -1004,11 +1183,11 @@ pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
 /// [`BigramMarks::HEADLINE_SUBJECT`], with their weights, as [`weighted_dice_of`] would give for those bigrams
 /// alone (summed in the same order, so to the same bit).
 fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
-    let (x, y) = (&a.bigrams[..], &b.bigrams[..]);
-    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weights.get(i).copied().unwrap_or(1.0));
+    let (x, y) = (a.bigrams(), b.bigrams());
+    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weight(i));
     // The next marked bigram at or after `i`.
     let next = |p: &ClueProfile, mut i: usize| {
-        while i < p.bigrams.len() && !p.is_headline_subject(i) {
+        while i < p.bigrams().len() && !p.is_headline_subject(i) {
             i += 1;
         }
         i
@@ -1038,7 +1217,7 @@ fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
         }
     }
     let rest = |p: &ClueProfile, from: usize| {
-        (from..p.bigrams.len())
+        (from..p.bigrams().len())
             .filter(|&k| p.is_headline_subject(k))
             .map(|k| weight(p, k))
             .sum::<f64>()
@@ -1058,12 +1237,12 @@ fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
 /// Called for every candidate pair, so the walk does only what depends on both: each profile's total weights
 /// are summed once when it is weighed ([`ClueProfile::weight_sums`]), and the walk adds up what the two share.
 pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
-    let (x, y) = (&a.bigrams[..], &b.bigrams[..]);
+    let (x, y) = (a.bigrams(), b.bigrams());
     if x.is_empty() || y.is_empty() {
         return (0.0, 0.0);
     }
     let ((total_a, subject_a), (total_b, subject_b)) = (a.weight_sums(), b.weight_sums());
-    let weight = |p: &ClueProfile, i: usize| p.bigram_weights.get(i).map_or(1.0, |&w| f64::from(w));
+    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weight(i));
     let is_place = |p: &ClueProfile, i: usize| p.is_place(i);
     let (mut i, mut j) = (0, 0);
     let (mut common, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, subject_a + subject_b);
@@ -1093,9 +1272,8 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     )
 }
 
-/// Weighted Dice of two sorted, distinct sets, each with its weights (empty weights mean 1 each).
-fn weighted_dice_of((x, wx): (&[u32], &[f32]), (y, wy): (&[u32], &[f32])) -> f64 {
-    let weight = |w: &[f32], i: usize| f64::from(w.get(i).copied().unwrap_or(1.0));
+/// Weighted Dice of two sorted, distinct sets, each with the weight of its `i`th element.
+fn weighted_dice_of(x: &[u32], wx: impl Fn(usize) -> f32, y: &[u32], wy: impl Fn(usize) -> f32) -> f64 {
     if x.is_empty() || y.is_empty() {
         return 0.0;
     }
@@ -1104,15 +1282,15 @@ fn weighted_dice_of((x, wx): (&[u32], &[f32]), (y, wy): (&[u32], &[f32])) -> f64
     while i < x.len() && j < y.len() {
         match x[i].cmp(&y[j]) {
             std::cmp::Ordering::Less => {
-                total += weight(wx, i);
+                total += f64::from(wx(i));
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                total += weight(wy, j);
+                total += f64::from(wy(j));
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                let w = weight(wx, i) + weight(wy, j);
+                let w = f64::from(wx(i)) + f64::from(wy(j));
                 common += w;
                 total += w;
                 i += 1;
@@ -1120,8 +1298,8 @@ fn weighted_dice_of((x, wx): (&[u32], &[f32]), (y, wy): (&[u32], &[f32])) -> f64
             }
         }
     }
-    total += (i..x.len()).map(|k| weight(wx, k)).sum::<f64>();
-    total += (j..y.len()).map(|k| weight(wy, k)).sum::<f64>();
+    total += (i..x.len()).map(|k| f64::from(wx(k))).sum::<f64>();
+    total += (j..y.len()).map(|k| f64::from(wy(k))).sum::<f64>();
     if total > 0.0 {
         common / total
     } else {
@@ -1218,17 +1396,17 @@ mod tests {
         let a = profile("道闸损坏，希望有关部门协调解决", &freq);
         let b = profile("彩礼不退，希望有关部门协调解决", &freq);
         let c = profile("道闸坏了", &freq);
-        let plain = dice(&a.bigrams, &b.bigrams);
+        let plain = dice(a.bigrams(), b.bigrams());
         assert!(plain > 0.5, "plain Dice is fooled by the boilerplate");
         assert!(weighted_dice(&a, &b) < plain * 0.8);
-        assert!(weighted_dice(&a, &c) > dice(&a.bigrams, &c.bigrams));
+        assert!(weighted_dice(&a, &c) > dice(a.bigrams(), c.bigrams()));
         // Unweighed profiles compare by plain Dice.
         let empty = BigramFrequencies::default();
         let (a, b) = (
             profile("道闸损坏，希望解决", &empty),
             profile("彩礼不退，希望解决", &empty),
         );
-        assert!((weighted_dice(&a, &b) - dice(&a.bigrams, &b.bigrams)).abs() < 1e-6);
+        assert!((weighted_dice(&a, &b) - dice(a.bigrams(), b.bigrams())).abs() < 1e-6);
     }
 
     #[test]
@@ -1259,6 +1437,55 @@ mod tests {
         assert!((d - weighted_dice(&dust, &dust_again)).abs() < 1e-9);
     }
 
+    /// The sets that share one allocation read back as they were set, whichever is set last, and weighing
+    /// keeps the names and places while it adds weights and marks.
+    #[test]
+    fn the_packed_sets_read_back_as_set_before_and_after_weighing() {
+        let mut symbols = Symbols::default();
+        let mut sym = |s: &str| symbols.name_tokens.intern(s);
+        let (a, b, c, d, e) = (sym("a"), sym("b"), sym("c"), sym("d"), sym("e"));
+        let names = vec![(vec![a, b], vec![c]), (vec![], vec![d, e]), (vec![e], vec![])];
+        let mut p = ClueProfile::of(&yujing_model_clue("电梯坏了物业不修，业主多次反映"));
+        let text_bigrams = p.bigrams().to_vec();
+        p.set_keys(&[a], &[b, c], &[d], &names);
+        p.set_places(&[1, 2, 3], &[2], &[2]);
+        let read_names = |p: &ClueProfile| -> Vec<(Vec<Sym>, Vec<Sym>)> {
+            p.names().map(|(x, y)| (x.to_vec(), y.to_vec())).collect()
+        };
+        let check = |p: &ClueProfile| {
+            assert_eq!(
+                (p.strong_keys(), p.name_keys(), p.accounts()),
+                (&[a][..], &[b, c][..], &[d][..])
+            );
+            assert_eq!(read_names(p), names);
+            assert_eq!(p.name_count(), 3);
+            assert_eq!(
+                (p.places(), p.lead_places(), p.specific_places()),
+                (&[1, 2, 3][..], &[2][..], &[2][..])
+            );
+            assert_eq!(p.bigrams(), &text_bigrams[..]);
+        };
+        check(&p);
+        assert!((0..text_bigrams.len()).all(|i| p.bigram_weight(i) == 1.0 && !p.is_place(i)));
+        let mut freq = BigramFrequencies::default();
+        freq.add(p.at, &bigrams("电梯坏了"));
+        freq.weigh(&mut p);
+        check(&p);
+        let weights: Vec<f32> = (0..text_bigrams.len()).map(|i| p.bigram_weight(i)).collect();
+        // The bigrams counted before weigh less than the others.
+        let (low, high) = weights
+            .iter()
+            .fold((f32::MAX, 0.0_f32), |(l, h), &w| (l.min(w), h.max(w)));
+        assert!(low < high, "{weights:?}");
+        // Setting the keys again keeps the weights.
+        p.set_keys(&[a], &[b, c], &[d], &names);
+        assert!((0..text_bigrams.len()).all(|i| p.bigram_weight(i) == weights[i]));
+        let bytes = postcard::to_stdvec(&p).expect("encodes");
+        let back: ClueProfile = postcard::from_bytes(&bytes).expect("decodes");
+        check(&back);
+        assert_eq!(back.bigram_weight(1), weights[1]);
+    }
+
     fn yujing_model_clue(description: &str) -> Clue {
         let mut clue: Clue = serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
             .expect("the sample clue parses");
@@ -1275,7 +1502,7 @@ mod tests {
             ClueProfile::of(&clue)
         };
         let (first, again, someone_else) = (posted_by("u1"), posted_by("u1"), posted_by("u2"));
-        assert!(first.bigrams.len() < crate::score::NEAR_DUPLICATE_MIN_BIGRAMS);
+        assert!(first.bigrams().len() < crate::score::NEAR_DUPLICATE_MIN_BIGRAMS);
         let reposted = crate::score::compare(&again, &first, 300.0, &test_symbols());
         assert_eq!(reposted.level("account"), Some("same"));
         assert_eq!(reposted.level("near_duplicate"), Some("yes"));
@@ -1356,14 +1583,14 @@ mod tests {
             clue.address.places = vec![["锦绣华庭", "丽发新城", "锦绣华庭"][i].to_owned()];
             let mut p = ClueProfile::of(&clue);
             freq.weigh(&mut p);
-            freq.add(p.at, &p.bigrams);
+            freq.add(p.at, p.bigrams());
             profiles.push(p);
         }
         // A bigram that names a place on either side is left out on both.
         let plain = |a: &ClueProfile, b: &ClueProfile, without_places: bool| {
             let place = |x: &u32| {
                 let of = |p: &ClueProfile| {
-                    p.bigrams
+                    p.bigrams()
                         .iter()
                         .position(|y| y == x)
                         .is_some_and(|i| p.is_place(i))
@@ -1371,15 +1598,15 @@ mod tests {
                 without_places && (of(a) || of(b))
             };
             let (mut common, mut total) = (0.0, 0.0);
-            for (i, x) in a.bigrams.iter().enumerate().filter(|(_, x)| !place(x)) {
-                let w = f64::from(a.bigram_weights[i]);
+            for (i, x) in a.bigrams().iter().enumerate().filter(|(_, x)| !place(x)) {
+                let w = f64::from(a.bigram_weight(i));
                 total += w;
-                if let Some(j) = b.bigrams.iter().position(|y| y == x) {
-                    common += w + f64::from(b.bigram_weights[j]);
+                if let Some(j) = b.bigrams().iter().position(|y| y == x) {
+                    common += w + f64::from(b.bigram_weight(j));
                 }
             }
-            for (j, _) in b.bigrams.iter().enumerate().filter(|(_, x)| !place(x)) {
-                total += f64::from(b.bigram_weights[j]);
+            for (j, _) in b.bigrams().iter().enumerate().filter(|(_, x)| !place(x)) {
+                total += f64::from(b.bigram_weight(j));
             }
             if total > 0.0 {
                 common / total
@@ -1388,7 +1615,7 @@ mod tests {
             }
         };
         // `锦绣华庭` is the place of the first report and only words in the second.
-        assert!((0..profiles[0].bigrams.len()).any(|i| profiles[0].is_place(i)));
+        assert!((0..profiles[0].bigrams().len()).any(|i| profiles[0].is_place(i)));
         for a in &profiles {
             for b in &profiles {
                 let (text, subject) = description_and_subject(a, b);

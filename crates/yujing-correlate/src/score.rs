@@ -344,22 +344,28 @@ const NAME_SIMILARITY_FLOOR: f64 = 0.9;
 /// sound tokens catches homophone spellings (张玮/张伟), scored a little below an exact spelling. A name of a
 /// different length or with a different surname scores low: for names this short, one differing character in
 /// three is often a different person (a brother, a neighbour of the same surname).
-pub fn name_similarity<T, Tokens>(a: &(Tokens, Tokens), b: &(Tokens, Tokens)) -> f64
-where
-    T: PartialEq,
-    Tokens: AsRef<[T]>,
-    for<'t> &'t Tokens: IntoIterator<Item = &'t T>,
-{
-    let (a_chars, b_chars) = (a.0.as_ref(), b.0.as_ref());
-    if a_chars.is_empty() || b_chars.is_empty() {
+pub fn name_similarity<T: PartialEq>(a: (&[T], &[T]), b: (&[T], &[T])) -> f64 {
+    if a.0.is_empty() || b.0.is_empty() {
         return 0.0;
     }
-    if a_chars.first() != b_chars.first() && a.1.as_ref().first() != b.1.as_ref().first() {
+    if a.0.first() != b.0.first() && a.1.first() != b.1.first() {
         return 0.0;
     }
-    let by_chars = strsim::generic_jaro_winkler(&a.0, &b.0);
-    let by_sound = 0.95 * strsim::generic_jaro_winkler(&a.1, &b.1);
+    let by_chars = strsim::generic_jaro_winkler(&Tokens(a.0), &Tokens(b.0));
+    let by_sound = 0.95 * strsim::generic_jaro_winkler(&Tokens(a.1), &Tokens(b.1));
     by_chars.max(by_sound)
+}
+
+/// A list of tokens as `strsim`'s generic functions take it (a borrowed collection that iterates by reference).
+struct Tokens<'a, T>(&'a [T]);
+
+impl<'a, T> IntoIterator for &Tokens<'a, T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// The similarity of two estate names: 1 for the same name or a homophone spelling (锦绣华庭/锦绣华廷: Chinese
@@ -422,8 +428,8 @@ fn compare_pair(
     c.set(
         "phone_or_id",
         if shares(
-            (&a.strong_keys, a.filters.strong_keys),
-            (&b.strong_keys, b.filters.strong_keys),
+            (a.strong_keys(), a.filters.strong_keys),
+            (b.strong_keys(), b.filters.strong_keys),
         ) {
             "same"
         } else if a.strong_kinds & b.strong_kinds == 0 {
@@ -434,23 +440,22 @@ fn compare_pair(
         },
     );
     let name = if shares(
-        (&a.name_keys, a.filters.name_keys),
-        (&b.name_keys, b.filters.name_keys),
+        (a.name_keys(), a.filters.name_keys),
+        (b.name_keys(), b.filters.name_keys),
     ) {
         "same"
     } else {
         // Names beginning with no token in common are not alike (`name_similarity` is 0).
         let best = if may_share(a.filters.name_heads, b.filters.name_heads) {
-            a.names
-                .iter()
-                .flat_map(|x| b.names.iter().map(move |y| name_similarity(x, y)))
+            a.names()
+                .flat_map(|x| b.names().map(move |y| name_similarity(x, y)))
                 .fold(0.0_f64, f64::max)
         } else {
             0.0
         };
         if best >= NAME_SIMILARITY_FLOOR {
             "similar"
-        } else if a.names.is_empty() || b.names.is_empty() {
+        } else if a.name_count() == 0 || b.name_count() == 0 {
             "missing"
         } else {
             "different"
@@ -550,11 +555,11 @@ fn compare_pair(
     c.set(
         "account",
         if shares(
-            (&a.accounts, a.filters.accounts),
-            (&b.accounts, b.filters.accounts),
+            (a.accounts(), a.filters.accounts),
+            (b.accounts(), b.filters.accounts),
         ) {
             "same"
-        } else if a.accounts.is_empty() || b.accounts.is_empty() {
+        } else if a.accounts().is_empty() || b.accounts().is_empty() {
             "missing"
         } else {
             "different"
@@ -563,18 +568,18 @@ fn compare_pair(
     // Two estates that already agree are one shared place, not two pieces of evidence: the mention is only
     // `common` then.
     let estates_agree = matches!(c.level("estate"), Some("same" | "similar"));
-    let mention = if a.places.is_empty() || b.places.is_empty() {
+    let mention = if a.places().is_empty() || b.places().is_empty() {
         "missing"
     } else if !estates_agree
         && !other_towns
         && may_share(a.filters.lead_places, b.filters.lead_places)
-        && a.specific_places
+        && a.specific_places()
             .iter()
-            .any(|p| b.lead_places.binary_search(p).is_ok())
+            .any(|p| b.lead_places().binary_search(p).is_ok())
     {
         "same"
     } else if may_share(a.filters.places, b.filters.places)
-        && a.places.iter().any(|p| b.places.binary_search(p).is_ok())
+        && a.places().iter().any(|p| b.places().binary_search(p).is_ok())
     {
         "common"
     } else {
@@ -588,7 +593,7 @@ fn compare_pair(
     } else {
         NEAR_DUPLICATE_MIN_BIGRAMS
     };
-    let long_enough = a.bigrams.len() >= min_bigrams && b.bigrams.len() >= min_bigrams;
+    let long_enough = a.bigrams().len() >= min_bigrams && b.bigrams().len() >= min_bigrams;
     // Levels not set yet are at their first (`near_duplicate.yes` would read as an anchor): set it to `no`
     // until the texts say otherwise.
     c.set("near_duplicate", "no");
@@ -708,6 +713,9 @@ mod tests {
     fn homophone_names_are_similar_and_brothers_are_not() {
         let zhang_wei = tokens(&["zh", "we"], &["zhang", "wei"]);
         let zhang_wei2 = tokens(&["zh", "wX"], &["zhang", "wei"]);
+        let name_similarity = |a: &(Vec<String>, Vec<String>), b: &(Vec<String>, Vec<String>)| {
+            name_similarity((&a.0, &a.1), (&b.0, &b.1))
+        };
         assert!(name_similarity(&zhang_wei, &zhang_wei2) >= NAME_SIMILARITY_FLOOR);
         let he_changgen = tokens(&["he", "ch", "ge"], &["he", "chang", "gen"]);
         let he_changlin = tokens(&["he", "ch", "li"], &["he", "chang", "lin"]);
@@ -754,17 +762,18 @@ mod tests {
         let mut profiles = Vec::new();
         for _ in 0..count {
             let mut p = base.clone();
-            p.strong_keys = syms(&mut rng, |k| symbols.parties.intern(k), "phone", 6);
-            p.name_keys = syms(&mut rng, |k| symbols.parties.intern(k), "name", 6);
-            p.accounts = syms(&mut rng, |k| symbols.parties.intern(k), "account", 4);
+            let strong_keys = syms(&mut rng, |k| symbols.parties.intern(k), "phone", 6);
+            let name_keys = syms(&mut rng, |k| symbols.parties.intern(k), "name", 6);
+            let accounts = syms(&mut rng, |k| symbols.parties.intern(k), "account", 4);
             p.organisations = syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5);
-            p.names = (0..rng.random_range(0..3))
+            let names: Vec<(Vec<Sym>, Vec<Sym>)> = (0..rng.random_range(0..3))
                 .map(|_| {
                     let chars = syms(&mut rng, |k| symbols.name_tokens.intern(k), "c", 4);
                     let sounds = syms(&mut rng, |k| symbols.name_tokens.intern(k), "s", 4);
-                    (chars, sounds)
+                    (chars.into(), sounds.into())
                 })
                 .collect();
+            p.set_keys(&strong_keys, &name_keys, &accounts, &names);
             p.topics = {
                 let mut t: Vec<u16> = (0..rng.random_range(0..4))
                     .map(|_| rng.random_range(0..90u16))
@@ -773,15 +782,15 @@ mod tests {
                 t.dedup();
                 t.into()
             };
-            p.places = hashes(&mut rng, 8);
-            p.lead_places = hashes(&mut rng, 8);
+            let places = hashes(&mut rng, 8);
+            let lead_places = hashes(&mut rng, 8);
             // Specific when the clue arrived: some of the lead mentions, not the same ones for every clue.
-            p.specific_places = p
-                .lead_places
+            let specific_places: Vec<u64> = lead_places
                 .iter()
                 .copied()
                 .filter(|_| rng.random_range(0..3) > 0)
                 .collect();
+            p.set_places(&places, &lead_places, &specific_places);
             let estate = rng
                 .random_bool(0.5)
                 .then(|| estates[rng.random_range(0..estates.len())]);

@@ -33,18 +33,18 @@ impl Correlator {
     /// The blocking keys a profile is indexed under, specific ones first.
     pub(super) fn keys_of(&self, p: &ClueProfile) -> Vec<u64> {
         let mut keys = Vec::new();
-        for k in &p.strong_keys {
+        for k in p.strong_keys() {
             keys.push(block_key("strong", &[part(Some(*k))]));
         }
-        for k in &p.name_keys {
+        for k in p.name_keys() {
             keys.push(block_key("name", &[part(Some(*k))]));
         }
-        for k in &p.accounts {
+        for k in p.accounts() {
             keys.push(block_key("account", &[part(Some(*k))]));
         }
         // A text posted again: found by its MinHash signatures, whatever else it shares.
-        if p.bigrams.len() >= crate::score::NEAR_DUPLICATE_MIN_BIGRAMS {
-            for (i, h) in crate::profile::minhashes(&p.bigrams).iter().enumerate() {
+        if p.bigrams().len() >= crate::score::NEAR_DUPLICATE_MIN_BIGRAMS {
+            for (i, h) in crate::profile::minhashes(p.bigrams()).iter().enumerate() {
                 keys.push(block_key("minhash", &[i as u64, u64::from(*h)]));
             }
         }
@@ -57,7 +57,7 @@ impl Correlator {
             keys.push(block_key("place", &[crate::profile::sound_key(sound)]));
         }
         // Only specific mentions: a district many reports name would fill its key with unrelated reports.
-        for place in &p.specific_places {
+        for place in p.specific_places() {
             let key = block_key("place", &[*place]);
             if !keys.contains(&key) {
                 keys.push(key);
