@@ -66,7 +66,7 @@ impl JoinInfo {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Cluster {
     /// The stable id (from the cluster's first clue).
-    id: String,
+    id: ClusterId,
     /// The first clue's node, which decides which cluster's id survives a merge (the older).
     first: u32,
     /// Members as (event time, node), sorted.
@@ -119,7 +119,7 @@ pub struct Correlator {
     /// Clues observed since the last flush, with whether they merged clusters.
     pending: Vec<(u32, bool)>,
     /// Cluster ids (including merged-away ones) to the node of the clue that opened them.
-    opened_by: HashMap<String, u32>,
+    opened_by: HashMap<ClusterId, u32>,
     /// Lone clues to reconsider at the next [`Correlator::reconsider`] besides the batch's own.
     reconsider_later: Vec<u32>,
     /// The event times of the most recent clues observed (at most `watermark_span`), oldest first.
@@ -220,7 +220,54 @@ pub(super) fn stable_id(prefix: &str, parts: &[&str]) -> String {
 
 /// The deterministic id of the cluster a clue opens.
 pub fn cluster_id_for(clue_id: &str) -> String {
-    stable_id("k-", &[clue_id])
+    ClusterId::of_clue(clue_id).to_text()
+}
+
+/// A cluster's id as the 64 bits its text spells: the text is `k-` and sixteen letters `a`–`p`, four bits each
+/// of the first eight bytes of a SHA-256 ([`stable_id`]). A province has hundreds of thousands of clusters,
+/// each named by its own record and by the map from ids to clusters: eight bytes each instead of a string's
+/// header and its allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct ClusterId(u64);
+
+impl ClusterId {
+    /// The id of the cluster `clue_id` opens: the bits of [`stable_id`]`("k-", [clue_id])`.
+    fn of_clue(clue_id: &str) -> ClusterId {
+        let mut sha = Sha256::new();
+        sha.update(clue_id.as_bytes());
+        sha.update([0]);
+        let digest = sha.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        ClusterId(u64::from_be_bytes(first))
+    }
+
+    /// The id as text (`k-ohgafbbblbnlhgfp`).
+    fn to_text(self) -> String {
+        let mut out = String::with_capacity(18);
+        out.push_str("k-");
+        for b in self.0.to_be_bytes() {
+            out.push(char::from(b'a' + (b >> 4)));
+            out.push(char::from(b'a' + (b & 0x0f)));
+        }
+        out
+    }
+
+    /// The id a text spells, if it is one.
+    fn parse(text: &str) -> Option<ClusterId> {
+        let letters = text.strip_prefix("k-")?.as_bytes();
+        if letters.len() != 16 {
+            return None;
+        }
+        letters
+            .iter()
+            .try_fold(0u64, |bits, &c| {
+                (b'a'..=b'p')
+                    .contains(&c)
+                    .then(|| bits << 4 | u64::from(c - b'a'))
+            })
+            .map(ClusterId)
+    }
 }
 
 pub(super) fn utc(at: i64) -> DateTime<Utc> {
@@ -337,12 +384,12 @@ impl Correlator {
         let mut outputs = Vec::new();
         match ranked.first() {
             None => {
-                let id = cluster_id_for(&profile.clue_id);
-                self.opened_by.insert(id.clone(), node);
+                let id = ClusterId::of_clue(&profile.clue_id);
+                self.opened_by.insert(id, node);
                 self.clusters.insert(
                     node,
                     Cluster {
-                        id: id.clone(),
+                        id,
                         first: node,
                         members: vec![(at, node)],
                         raised: Vec::new(),
@@ -351,7 +398,7 @@ impl Correlator {
                 );
                 outputs.push(CorrelationEvent::Linked {
                     clue_id: profile.clue_id.clone(),
-                    cluster_id: id,
+                    cluster_id: id.to_text(),
                     new_cluster: true,
                     score: 0.0,
                     matched: Vec::new(),
@@ -363,7 +410,7 @@ impl Correlator {
                 let root = *root;
                 outputs.push(CorrelationEvent::Linked {
                     clue_id: profile.clue_id.clone(),
-                    cluster_id: self.clusters[&root].id.clone(),
+                    cluster_id: self.clusters[&root].id.to_text(),
                     new_cluster: false,
                     score: round2(*s),
                     matched: matched.iter().map(|m| (*m).to_owned()).collect(),
@@ -620,7 +667,11 @@ impl Correlator {
             })
             .map(|(n, root, pair, description, subject)| Explanation {
                 candidate_clue_id: self.core(n).clue_id.clone(),
-                cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                cluster_id: self
+                    .clusters
+                    .get(&root)
+                    .map(|c| c.id.to_text())
+                    .unwrap_or_default(),
                 score: pair.score,
                 anchored: pair.anchored(),
                 levels: crate::score::FEATURES
@@ -704,6 +755,31 @@ fn known_level(near: &[&ClueCore], mine: Option<Sym>, field: Field) -> Option<&'
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod cluster_id_tests {
+    use super::*;
+
+    /// The 64-bit id is the text id the correlator has always given, and the text reads back to it.
+    #[test]
+    fn a_cluster_id_is_its_text_and_back() {
+        for clue_id in ["hotline12345:GD-001", "grid:事件-9", ""] {
+            let id = ClusterId::of_clue(clue_id);
+            assert_eq!(id.to_text(), stable_id("k-", &[clue_id]));
+            assert_eq!(ClusterId::parse(&id.to_text()), Some(id));
+        }
+        for bad in [
+            "",
+            "k-",
+            "k-abc",
+            "w-ohgafbbblbnlhgfp",
+            "k-ohgafbbblbnlhgfq",
+            "k-ohgafbbblbnlhgfpa",
+        ] {
+            assert_eq!(ClusterId::parse(bad), None, "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

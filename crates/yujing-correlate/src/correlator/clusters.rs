@@ -6,7 +6,7 @@ impl Correlator {
     /// Put `node` into the cluster rooted at `root`; returns the new root.
     pub(super) fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
         let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
-            id: String::new(),
+            id: ClusterId::of_clue(&self.core(node).clue_id),
             first: node,
             members: Vec::new(),
             raised: Vec::new(),
@@ -35,7 +35,7 @@ impl Correlator {
         kept.raised.extend(absorbed.raised.iter().copied());
         kept.raised.sort_unstable();
         kept.resolved_at = kept.resolved_at.max(absorbed.resolved_at);
-        let ids = (kept.id.clone(), absorbed.id.clone());
+        let ids = (kept.id.to_text(), absorbed.id.to_text());
         self.clusters.insert(root, kept);
         (ids.0, ids.1, root)
     }
@@ -44,7 +44,7 @@ impl Correlator {
     /// (event time). Rules with `after_resolution` then count only clues after it. Returns whether the cluster
     /// is known.
     pub fn resolved(&mut self, cluster_id: &str, at: DateTime<Utc>) -> bool {
-        let Some(&node) = self.opened_by.get(cluster_id) else {
+        let Some(&node) = ClusterId::parse(cluster_id).and_then(|id| self.opened_by.get(&id)) else {
             return false;
         };
         let root = self.sets.find_mut(node);
@@ -61,13 +61,13 @@ impl Correlator {
     pub fn cluster_of(&mut self, clue_id: &str) -> Option<String> {
         let node = self.clue_index(clue_id)?;
         let root = self.sets.find_mut(node);
-        self.clusters.get(&root).map(|c| c.id.clone())
+        self.clusters.get(&root).map(|c| c.id.to_text())
     }
 
     /// The clue ids of cluster `cluster_id` (or of the cluster it was merged into), in the order observed;
     /// empty when the cluster is unknown.
     pub fn members(&mut self, cluster_id: &str) -> Vec<String> {
-        let Some(&opened) = self.opened_by.get(cluster_id) else {
+        let Some(&opened) = ClusterId::parse(cluster_id).and_then(|id| self.opened_by.get(&id)) else {
             return Vec::new();
         };
         let root = self.sets.find_mut(opened);
@@ -92,7 +92,11 @@ impl Correlator {
                 Assignment {
                     feed: p.feed,
                     source_id: p.source_id().to_owned(),
-                    cluster_id: self.clusters.get(&root).map(|c| c.id.clone()).unwrap_or_default(),
+                    cluster_id: self
+                        .clusters
+                        .get(&root)
+                        .map(|c| c.id.to_text())
+                        .unwrap_or_default(),
                 }
             })
             .collect()

@@ -210,6 +210,7 @@ impl Correlator {
         episode: usize,
         episode_first: u32,
     ) -> Warning {
+        let cluster_id = cluster.id.to_text();
         let mut feeds = BTreeSet::new();
         let mut reporters = BTreeSet::new();
         let mut risk_flags = BTreeSet::new();
@@ -240,8 +241,8 @@ impl Correlator {
         }
         let episode_clue = &self.core(episode_first).clue_id;
         Warning {
-            warning_id: stable_id("w-", &[&cluster.id, rule.level.as_str(), episode_clue]),
-            cluster_id: cluster.id.clone(),
+            warning_id: stable_id("w-", &[&cluster_id, rule.level.as_str(), episode_clue]),
+            cluster_id: cluster_id.clone(),
             level: rule.level,
             rule: rule.name.clone(),
             raised_at: utc(at),
@@ -251,7 +252,7 @@ impl Correlator {
             reporters: reporters.len() as u32,
             episode: episode as u32,
             risk_flags,
-            subject: self.subject_of(&cluster.id, counted),
+            subject: self.subject_of(&cluster_id, counted),
             evidence,
             location: (located > 0).then(|| GeoPoint {
                 lng: lng / f64::from(located),

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use petgraph::unionfind::UnionFind;
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Correlator, JoinInfo};
+use super::{Cluster, ClusterId, Correlator, JoinInfo};
 use crate::chunked::ChunkedDeque;
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
@@ -19,7 +19,7 @@ use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 9;
+pub const SNAPSHOT_FORMAT: u32 = 10;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ struct StateRef<'a> {
     clusters: &'a HashMap<u32, Cluster>,
     index: &'a HashMap<u64, VecDeque<u32>>,
     pending: &'a [(u32, bool)],
-    opened_by: &'a HashMap<String, u32>,
+    opened_by: &'a HashMap<ClusterId, u32>,
     reconsider_later: &'a [u32],
     recent: &'a VecDeque<i64>,
     warnings_raised: u64,
@@ -82,7 +82,7 @@ struct State {
     clusters: HashMap<u32, Cluster>,
     index: HashMap<u64, VecDeque<u32>>,
     pending: Vec<(u32, bool)>,
-    opened_by: HashMap<String, u32>,
+    opened_by: HashMap<ClusterId, u32>,
     reconsider_later: Vec<u32>,
     recent: VecDeque<i64>,
     warnings_raised: u64,
