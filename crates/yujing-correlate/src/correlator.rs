@@ -609,11 +609,11 @@ impl Correlator {
                 comparison.refine_level("town", "conflict");
             }
         }
-        if !p.organisations.is_empty() && comparison.level("counterparty") == Some("missing") {
+        if !p.organisations().is_empty() && comparison.level("counterparty") == Some("missing") {
             let (mut named, mut same) = (false, false);
-            for organisation in near.iter().flat_map(|m| &m.organisations) {
+            for organisation in near.iter().flat_map(|m| m.organisations()) {
                 named = true;
-                if p.organisations.contains(organisation) {
+                if p.organisations().contains(organisation) {
                     same = true;
                     break;
                 }

@@ -24,8 +24,9 @@ pub struct ClueCore {
     pub clue_id: String,
     /// The feed.
     pub feed: FeedId,
-    /// The upstream id when it is not what follows the feed in `clue_id` (see [`ClueCore::source_id`]).
-    source_id: Option<Box<str>>,
+    /// What few clues have (counter-parties, risk signs, an upstream id of its own), out of line: eight bytes
+    /// for the many that have none, where three lists' headers took 48.
+    extras: Option<Box<CoreExtras>>,
     /// Event time, seconds since the epoch.
     pub at: i64,
     /// Town code (`towns`); `None` when unresolved.
@@ -50,28 +51,68 @@ pub struct ClueCore {
     pub road: Option<Sym>,
     /// Position (longitude, latitude).
     pub location: Option<(f64, f64)>,
-    /// Organisations named (counter-parties), normalized (`organisations`).
-    pub organisations: Box<[Sym]>,
-    /// Risk signs, sorted and distinct.
-    pub risk_flags: Box<[RiskFlag]>,
     /// People involved (lower bound).
     pub people: Option<u32>,
     /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
     pub reporter: Option<Sym>,
     /// A hash of the estate name's first two characters: an estate is an abbreviation of another only when
     /// they begin alike ([`crate::score::estate_similarity`]); 0 without an estate. Derived from the estate,
-    /// so not stored in a snapshot ([`ClueCore::derive`] again when loaded).
+    /// so not stored in a snapshot ([`ClueCore::derive`] again when loaded). Two heads with equal hashes are
+    /// compared as text, so 32 bits decide nothing wrongly.
     #[serde(skip)]
-    pub estate_head: u64,
+    pub estate_head: u32,
+}
+
+/// The rare parts of a [`ClueCore`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct CoreExtras {
+    /// The upstream id when it is not what follows the feed in `clue_id` (see [`ClueCore::source_id`]).
+    source_id: Option<Box<str>>,
+    /// Organisations named (counter-parties), normalized (`organisations`).
+    organisations: Box<[Sym]>,
+    /// Risk signs, sorted and distinct.
+    risk_flags: Box<[RiskFlag]>,
 }
 
 impl ClueCore {
     /// The upstream id.
     pub fn source_id(&self) -> &str {
-        match &self.source_id {
+        match self.extras.as_ref().and_then(|e| e.source_id.as_deref()) {
             Some(id) => id,
             None => self.clue_id.split_once(':').map_or("", |(_, id)| id),
         }
+    }
+
+    /// Organisations named (counter-parties), normalized (`organisations`).
+    pub fn organisations(&self) -> &[Sym] {
+        self.extras.as_ref().map_or(&[], |e| &e.organisations)
+    }
+
+    /// Risk signs, sorted and distinct.
+    pub fn risk_flags(&self) -> &[RiskFlag] {
+        self.extras.as_ref().map_or(&[], |e| &e.risk_flags)
+    }
+
+    /// Set the rare parts; none of them leaves no allocation.
+    pub(crate) fn set_extras(
+        &mut self,
+        source_id: Option<Box<str>>,
+        organisations: Box<[Sym]>,
+        risk_flags: Box<[RiskFlag]>,
+    ) {
+        let extras = CoreExtras {
+            source_id,
+            organisations,
+            risk_flags,
+        };
+        self.extras = (extras != CoreExtras::default()).then(|| Box::new(extras));
+    }
+
+    /// Set the counter-parties, keeping the other rare parts.
+    #[cfg(test)]
+    pub(crate) fn set_organisations(&mut self, organisations: Box<[Sym]>) {
+        let extras = self.extras.take().map(|e| *e).unwrap_or_default();
+        self.set_extras(extras.source_id, organisations, extras.risk_flags);
     }
 
     /// Set what is derived from the stored fields (the estate's head), after building or loading the core.
@@ -111,13 +152,16 @@ pub struct ClueProfile {
     /// Where the mentions and the lead mentions end in `place_keys`.
     place_ends: [u32; 2],
     /// The bigrams (`bigram_count`), each name's token counts (`name_count` words: char tokens in the high
-    /// half, sound tokens in the low), and once weighed each bigram's weight (its bits) and its marks (four to
-    /// a word): see [`ClueProfile::bigrams`], [`ClueProfile::bigram_weight`], [`ClueProfile::is_place`].
+    /// half, sound tokens in the low), the topics (`topic_count`), and once weighed each bigram's weight (its
+    /// bits) and its marks (four to a word): see [`ClueProfile::bigrams`], [`ClueProfile::topics`],
+    /// [`ClueProfile::bigram_weight`], [`ClueProfile::is_place`].
     words: Box<[u32]>,
     /// How many bigrams `words` begins with.
     bigram_count: u32,
     /// How many names' token counts follow them.
     name_count: u32,
+    /// How many topics follow those.
+    topic_count: u32,
     /// Whether `words` holds the weights and marks ([`BigramFrequencies::weigh`]).
     weighed: bool,
     /// What weighing the bigrams still needs (the headline's and the places' bigrams), until
@@ -128,8 +172,6 @@ pub struct ClueProfile {
     pub to_weigh: Option<Box<WeighingInput>>,
     /// The sum of the bigrams' weights, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
-    /// Topics of the lexicon the title and description mention, by index, sorted.
-    pub topics: Box<[u16]>,
     /// What the sets above could share with another profile's (derived from them, so not stored in a
     /// snapshot: [`SetFilters::of`] again when loaded).
     #[serde(skip)]
@@ -150,26 +192,13 @@ impl std::ops::DerefMut for ClueProfile {
     }
 }
 
-/// A profile's `words`: its bigrams, its names' token counts, and once weighed the weights' bits and the marks
-/// four to a word.
-fn assemble_words(
-    bigrams: &[u32],
-    name_counts: &[u32],
-    weights: Option<&[f32]>,
-    marks: Option<&[u8]>,
-) -> Box<[u32]> {
-    let mut words = Vec::with_capacity(2 * bigrams.len() + name_counts.len() + bigrams.len().div_ceil(4));
-    words.extend_from_slice(bigrams);
-    words.extend_from_slice(name_counts);
-    if let (Some(weights), Some(marks)) = (weights, marks) {
-        words.extend(weights.iter().map(|w| w.to_bits()));
-        words.extend(marks.chunks(4).map(|four| {
-            four.iter()
-                .enumerate()
-                .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
-        }));
-    }
-    words.into()
+/// The parts of a profile's `words`, apart.
+struct WordParts {
+    bigrams: Vec<u32>,
+    name_counts: Vec<u32>,
+    topics: Vec<u32>,
+    /// The weights and marks, parallel to the bigrams, once weighed.
+    weighed: Option<(Vec<f32>, Vec<u8>)>,
 }
 
 /// A length as a profile's offset. A clue's sets are bounded by its text, far below 2³².
@@ -265,8 +294,8 @@ impl SetFilters {
                 bits | head(chars) | head(sounds)
             }),
             accounts: syms(p.accounts()),
-            organisations: syms(&p.organisations),
-            topics: p.topics.iter().fold(0, |bits, t| bits | bit(u64::from(*t))),
+            organisations: syms(p.organisations()),
+            topics: p.topics().iter().fold(0, |bits, t| bits | bit(u64::from(*t))),
             places: hashes(p.places()),
             lead_places: hashes(p.lead_places()) | hashes(p.specific_places()),
         }
@@ -364,12 +393,11 @@ impl ClueProfile {
             keys.extend_from_slice(sounds);
             counts.push(to_u32(chars.len()) << 16 | to_u32(sounds.len()));
         }
-        let (bigrams, weights, marks) = self.bigram_parts();
-        let words = assemble_words(bigrams, &counts, weights.as_deref(), marks.as_deref());
         self.keys = keys.into();
         self.key_ends = ends;
-        self.words = words;
-        self.name_count = to_u32(counts.len());
+        let mut parts = self.word_parts();
+        parts.name_counts = counts;
+        self.set_word_parts(parts);
     }
 
     /// The places the clue mentions (`Address::places`), as hashes of their toneless pinyin so homophone
@@ -400,11 +428,30 @@ impl ClueProfile {
         &self.words[..self.bigram_count as usize]
     }
 
+    /// Topics of the lexicon the title and description mention, by index, sorted.
+    pub fn topics(&self) -> &[u32] {
+        let from = (self.bigram_count + self.name_count) as usize;
+        &self.words[from..from + self.topic_count as usize]
+    }
+
+    /// Set the topics (sorted and distinct).
+    pub(crate) fn set_topics(&mut self, topics: &[u32]) {
+        let mut parts = self.word_parts();
+        parts.topics = topics.to_vec();
+        self.set_word_parts(parts);
+    }
+
+    /// Where the weights begin in `words` (the marks follow them).
+    fn weights_at(&self) -> usize {
+        (self.bigram_count + self.name_count + self.topic_count) as usize
+    }
+
     /// The weight (IDF) of bigram `i` when the clue arrived, doubled for the headline's; 1 before weighing.
     pub fn bigram_weight(&self, i: usize) -> f32 {
-        if self.weighed {
-            let at = (self.bigram_count + self.name_count) as usize + i;
-            self.words.get(at).map_or(1.0, |&bits| f32::from_bits(bits))
+        if self.weighed && i < self.bigram_count as usize {
+            self.words
+                .get(self.weights_at() + i)
+                .map_or(1.0, |&bits| f32::from_bits(bits))
         } else {
             1.0
         }
@@ -415,30 +462,64 @@ impl ClueProfile {
         if !self.weighed || i >= self.bigram_count as usize {
             return 0;
         }
-        let at = (2 * self.bigram_count + self.name_count) as usize + i / 4;
+        let at = self.weights_at() + self.bigram_count as usize + i / 4;
         self.words.get(at).map_or(0, |word| (word >> (8 * (i % 4))) as u8)
     }
 
-    /// The bigrams, and once weighed their weights and marks, taken apart (to be assembled again).
-    fn bigram_parts(&self) -> (&[u32], Option<Vec<f32>>, Option<Vec<u8>>) {
+    /// What `words` holds, taken apart (to be changed and assembled again).
+    fn word_parts(&self) -> WordParts {
         let n = self.bigram_count as usize;
+        let from = n;
+        let name_counts = self.words[from..from + self.name_count as usize].to_vec();
         let weighed = self.weighed.then(|| {
             (
                 (0..n).map(|i| self.bigram_weight(i)).collect(),
                 (0..n).map(|i| self.bigram_marks(i)).collect(),
             )
         });
-        let (weights, marks) = weighed.unzip();
-        (self.bigrams(), weights, marks)
+        WordParts {
+            bigrams: self.bigrams().to_vec(),
+            name_counts,
+            topics: self.topics().to_vec(),
+            weighed,
+        }
+    }
+
+    /// Assemble `words` from its parts: the bigrams, the names' token counts, the topics, and once weighed the
+    /// weights' bits and the marks four to a word.
+    fn set_word_parts(&mut self, parts: WordParts) {
+        let WordParts {
+            bigrams,
+            name_counts,
+            topics,
+            weighed,
+        } = parts;
+        let n = bigrams.len();
+        let mut words = Vec::with_capacity(2 * n + name_counts.len() + topics.len() + n.div_ceil(4));
+        words.extend_from_slice(&bigrams);
+        words.extend_from_slice(&name_counts);
+        words.extend_from_slice(&topics);
+        if let Some((weights, marks)) = &weighed {
+            words.extend(weights.iter().map(|w| w.to_bits()));
+            words.extend(marks.chunks(4).map(|four| {
+                four.iter()
+                    .enumerate()
+                    .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
+            }));
+        }
+        self.words = words.into();
+        self.bigram_count = to_u32(n);
+        self.name_count = to_u32(name_counts.len());
+        self.topic_count = to_u32(topics.len());
+        self.weighed = weighed.is_some();
     }
 
     /// Set the bigrams, and their weights and marks (parallel to them) once weighed.
-    fn set_bigrams(&mut self, bigrams: &[u32], weighed: Option<(&[f32], &[u8])>) {
-        let counts = self.words[self.bigram_count as usize..][..self.name_count as usize].to_vec();
-        let (weights, marks) = weighed.unzip();
-        self.words = assemble_words(bigrams, &counts, weights, marks);
-        self.bigram_count = to_u32(bigrams.len());
-        self.weighed = weighed.is_some();
+    fn set_bigrams(&mut self, bigrams: Vec<u32>, weighed: Option<(Vec<f32>, Vec<u8>)>) {
+        let mut parts = self.word_parts();
+        parts.bigrams = bigrams;
+        parts.weighed = weighed;
+        self.set_word_parts(parts);
     }
 
     /// Whether bigram `i` is one of the places' (false before weighing).
@@ -596,7 +677,7 @@ impl ClueProfile {
         let mut core = ClueCore {
             clue_id: clue.clue_id.clone(),
             feed: clue.feed,
-            source_id: None,
+            extras: None,
             at: clue.occurred_at.timestamp(),
             town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
             town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
@@ -617,19 +698,20 @@ impl ClueProfile {
                 .as_deref()
                 .map(|r| place_names.intern(&road_name(r))),
             location: clue.location.map(|p| (p.lng, p.lat)),
-            organisations: organisations
-                .iter()
-                .map(|o| organisation_names.intern(o))
-                .collect(),
-            risk_flags: clue.risk_flags.iter().copied().collect(),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
             estate_head: estate.map_or(0, estate_head_hash),
         };
         // Kept apart only when the clue id does not end with it (a test's hand-made id).
-        if core.source_id() != clue.source_id {
-            core.source_id = Some(clue.source_id.as_str().into());
-        }
+        let source_id = (core.source_id() != clue.source_id).then(|| clue.source_id.as_str().into());
+        core.set_extras(
+            source_id,
+            organisations
+                .iter()
+                .map(|o| organisation_names.intern(o))
+                .collect(),
+            clue.risk_flags.iter().copied().collect(),
+        );
         let mut profile = ClueProfile {
             core,
             strong_kinds,
@@ -640,13 +722,13 @@ impl ClueProfile {
             words: Box::default(),
             bigram_count: 0,
             name_count: 0,
+            topic_count: 0,
             weighed: false,
             to_weigh: Some(Box::new(WeighingInput {
                 headline: bigrams(&headline_text),
                 place_bigrams,
             })),
             bigram_weight_sums: (0.0, 0.0),
-            topics: lexicon.topics_in(&text).into(),
             filters: SetFilters::default(),
         };
         let intern_all = |keys: &BTreeSet<String>, parties: &mut crate::symbols::DigestInterner| {
@@ -661,7 +743,8 @@ impl ClueProfile {
                 )
             })
             .collect();
-        profile.set_bigrams(&bigrams(&text), None);
+        profile.set_bigrams(bigrams(&text), None);
+        profile.set_topics(&lexicon.topics_in(&text));
         profile.set_keys(
             &intern_all(&strong_keys, parties),
             &intern_all(&name_keys, parties),
@@ -676,10 +759,11 @@ impl ClueProfile {
 
 /// The hash of an estate name's head ([`estate_head`]) that [`ClueCore::estate_head`] holds: never 0, which
 /// stands for no estate.
-fn estate_head_hash(estate: &str) -> u64 {
+fn estate_head_hash(estate: &str) -> u32 {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(estate_head(estate), &mut hasher);
-    std::hash::Hasher::finish(&hasher) | 1
+    // The low half: a hash's bits are alike, and equal halves only send a pair to compare the names.
+    (std::hash::Hasher::finish(&hasher) as u32) | 1
 }
 
 #[cfg(test)]
@@ -739,13 +823,13 @@ impl TopicLexicon {
     }
 
     /// The topics `text` mentions, sorted and distinct.
-    pub fn topics_in(&self, text: &str) -> Vec<u16> {
+    pub fn topics_in(&self, text: &str) -> Vec<u32> {
         let Some(search) = &self.search else {
             return Vec::new();
         };
-        let mut out: Vec<u16> = search
+        let mut out: Vec<u32> = search
             .find_overlapping_iter(text)
-            .map(|m| self.topic_of_word[m.pattern().as_usize()])
+            .map(|m| u32::from(self.topic_of_word[m.pattern().as_usize()]))
             .collect();
         out.sort_unstable();
         out.dedup();
@@ -1150,7 +1234,7 @@ impl BigramFrequencies {
                     let place = marks & BigramMarks::PLACE != 0;
                     (all + w, if place { subject } else { subject + w })
                 });
-        profile.set_bigrams(&bigrams, Some((&weights, &marks)));
+        profile.set_bigrams(bigrams, Some((weights, marks)));
     }
 }
 
@@ -1357,7 +1441,7 @@ mod tests {
             ("狗".to_owned(), vec!["狗".to_owned()]),
         ]);
         assert_eq!(lexicon.topics_in("下水道堵塞互相推诿，邻居家狗乱叫"), vec![0, 1]);
-        assert_eq!(lexicon.topics_in("电梯坏了"), Vec::<u16>::new());
+        assert_eq!(lexicon.topics_in("电梯坏了"), Vec::<u32>::new());
     }
 
     #[test]
@@ -1449,6 +1533,7 @@ mod tests {
         let text_bigrams = p.bigrams().to_vec();
         p.set_keys(&[a], &[b, c], &[d], &names);
         p.set_places(&[1, 2, 3], &[2], &[2]);
+        p.set_topics(&[3, 7]);
         let read_names = |p: &ClueProfile| -> Vec<(Vec<Sym>, Vec<Sym>)> {
             p.names().map(|(x, y)| (x.to_vec(), y.to_vec())).collect()
         };
@@ -1464,6 +1549,7 @@ mod tests {
                 (&[1, 2, 3][..], &[2][..], &[2][..])
             );
             assert_eq!(p.bigrams(), &text_bigrams[..]);
+            assert_eq!(p.topics(), &[3, 7]);
         };
         check(&p);
         assert!((0..text_bigrams.len()).all(|i| p.bigram_weight(i) == 1.0 && !p.is_place(i)));
@@ -1484,6 +1570,29 @@ mod tests {
         let back: ClueProfile = postcard::from_bytes(&bytes).expect("decodes");
         check(&back);
         assert_eq!(back.bigram_weight(1), weights[1]);
+    }
+
+    /// The rare parts of a core take no allocation when absent and read back when present.
+    #[test]
+    fn a_core_keeps_its_rare_parts_out_of_line() {
+        let mut clue = yujing_model_clue("电梯坏了物业不修");
+        clue.parties.retain(|party| party.kind != PartyKind::Organisation);
+        clue.risk_flags.clear();
+        let mut p = ClueProfile::of(&clue);
+        assert!(p.extras.is_none(), "{:?}", p.extras);
+        assert_eq!((p.organisations(), p.risk_flags()), (&[][..], &[][..]));
+        assert_eq!(p.source_id(), clue.source_id);
+        clue.risk_flags = [RiskFlag::Injury].into();
+        clue.source_id = "another".to_owned();
+        p = ClueProfile::of(&clue);
+        assert_eq!(p.risk_flags(), &[RiskFlag::Injury]);
+        assert_eq!(p.source_id(), "another");
+        let org = TEST_SYMBOLS.with(|symbols| symbols.borrow_mut().organisations.intern("安居物业"));
+        p.core.set_organisations(Box::new([org]));
+        assert_eq!(
+            (p.organisations().len(), p.risk_flags().len(), p.source_id()),
+            (1, 1, "another")
+        );
     }
 
     fn yujing_model_clue(description: &str) -> Clue {

@@ -522,24 +522,25 @@ fn compare_pair(
     );
     c.set(
         "counterparty",
-        if a.organisations.is_empty() || b.organisations.is_empty() {
+        if a.organisations().is_empty() || b.organisations().is_empty() {
             "missing"
         } else if shares(
-            (&a.organisations, a.filters.organisations),
-            (&b.organisations, b.filters.organisations),
+            (a.organisations(), a.filters.organisations),
+            (b.organisations(), b.filters.organisations),
         ) {
             "same"
         } else {
             "conflict"
         },
     );
-    let topic = if a.topics.is_empty() || b.topics.is_empty() {
+    let (topics_a, topics_b) = (a.topics(), b.topics());
+    let topic = if topics_a.is_empty() || topics_b.is_empty() {
         "missing"
     } else if !may_share(a.filters.topics, b.filters.topics) {
         "none"
     } else {
-        let shared = a.topics.iter().filter(|t| b.topics.contains(t)).count();
-        let union = a.topics.len() + b.topics.len() - shared;
+        let shared = topics_a.iter().filter(|t| topics_b.contains(t)).count();
+        let union = topics_a.len() + topics_b.len() - shared;
         let jaccard = shared as f64 / union as f64;
         if shared == 0 {
             "none"
@@ -765,7 +766,8 @@ mod tests {
             let strong_keys = syms(&mut rng, |k| symbols.parties.intern(k), "phone", 6);
             let name_keys = syms(&mut rng, |k| symbols.parties.intern(k), "name", 6);
             let accounts = syms(&mut rng, |k| symbols.parties.intern(k), "account", 4);
-            p.organisations = syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5);
+            p.core
+                .set_organisations(syms(&mut rng, |k| symbols.organisations.intern(k), "org", 5));
             let names: Vec<(Vec<Sym>, Vec<Sym>)> = (0..rng.random_range(0..3))
                 .map(|_| {
                     let chars = syms(&mut rng, |k| symbols.name_tokens.intern(k), "c", 4);
@@ -774,14 +776,12 @@ mod tests {
                 })
                 .collect();
             p.set_keys(&strong_keys, &name_keys, &accounts, &names);
-            p.topics = {
-                let mut t: Vec<u16> = (0..rng.random_range(0..4))
-                    .map(|_| rng.random_range(0..90u16))
-                    .collect();
-                t.sort_unstable();
-                t.dedup();
-                t.into()
-            };
+            let mut topics: Vec<u32> = (0..rng.random_range(0..4))
+                .map(|_| u32::from(rng.random_range(0..90u16)))
+                .collect();
+            topics.sort_unstable();
+            topics.dedup();
+            p.set_topics(&topics);
             let places = hashes(&mut rng, 8);
             let lead_places = hashes(&mut rng, 8);
             // Specific when the clue arrived: some of the lead mentions, not the same ones for every clue.

@@ -533,7 +533,7 @@ mod tests {
         let mut gaps = Vec::new();
         for t in DisputeType::ALL {
             for issue in issues_of(t) {
-                let sets: Vec<Vec<u16>> = issue.phrasings.iter().map(|p| lexicon.topics_in(p)).collect();
+                let sets: Vec<Vec<u32>> = issue.phrasings.iter().map(|p| lexicon.topics_in(p)).collect();
                 let shared = sets[0].iter().any(|topic| sets.iter().all(|s| s.contains(topic)));
                 if !shared {
                     gaps.push(format!("{t}: {:?} -> {sets:?}", issue.phrasings));

@@ -85,7 +85,7 @@ impl Correlator {
                 keys.push(block_key("road", &[part(p.town), part(Some(road)), *t as u64]));
             }
         }
-        for org in &p.organisations {
+        for org in p.organisations() {
             keys.push(block_key("org", &[part(Some(*org))]));
         }
         if let Some(community) = p.community {

@@ -195,7 +195,7 @@ impl Correlator {
 
     pub(super) fn satisfies(&self, rule: &Rule, node: u32) -> bool {
         let p = self.core(node);
-        rule.any_risk_flags.iter().any(|f| p.risk_flags.contains(f))
+        rule.any_risk_flags.iter().any(|f| p.risk_flags().contains(f))
             || rule
                 .people_at_least
                 .is_some_and(|n| p.people.is_some_and(|m| m >= n))
@@ -227,7 +227,7 @@ impl Correlator {
             feeds.insert(p.feed);
             // A report with no reporter key counts as a reporter of its own.
             reporters.insert(p.reporter.ok_or(node));
-            risk_flags.extend(p.risk_flags.iter().copied());
+            risk_flags.extend(p.risk_flags().iter().copied());
             evidence.push(WarningEvidence {
                 clue_id: p.clue_id.clone(),
                 feed: p.feed,
@@ -235,7 +235,7 @@ impl Correlator {
                 occurred_at: utc(p.at),
                 matched: join.matched(),
                 score: join.score,
-                risk_flags: p.risk_flags.iter().copied().collect(),
+                risk_flags: p.risk_flags().iter().copied().collect(),
                 people_involved: p.people.map(|min| yujing_model::PeopleCount { min, max: None }),
             });
         }
