@@ -14,6 +14,7 @@ use crate::score::{score, Comparison, PairScore};
 use crate::symbols::{Sym, Symbols};
 
 mod blocking;
+use blocking::KeyNodes;
 mod clusters;
 mod judging;
 mod snapshot;
@@ -115,7 +116,7 @@ pub struct Correlator {
     by_clue: crate::symbols::SlotMap,
     sets: UnionFind<u32>,
     clusters: HashMap<u32, Cluster>,
-    index: HashMap<u64, VecDeque<u32>>,
+    index: HashMap<u64, KeyNodes>,
     /// Clues observed since the last flush, with whether they merged clusters.
     pending: Vec<(u32, bool)>,
     /// Cluster ids (including merged-away ones) to the node of the clue that opened them.

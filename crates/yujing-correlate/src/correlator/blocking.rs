@@ -24,6 +24,77 @@ pub(super) fn text_key(kind: &str, text: &str) -> u64 {
     h.finish()
 }
 
+/// The nodes a blocking key lists, oldest first.
+///
+/// Most keys list one clue (a caller's phone, an estate reported once), so one node is held inline, without
+/// an allocation of its own; more are a `VecDeque` (which allocates nothing while empty).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) enum KeyNodes {
+    /// One node.
+    One(u32),
+    /// Any number of nodes.
+    Many(VecDeque<u32>),
+}
+
+impl KeyNodes {
+    /// How many nodes it lists.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            KeyNodes::One(_) => 1,
+            KeyNodes::Many(nodes) => nodes.len(),
+        }
+    }
+
+    /// Whether it lists none.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The oldest node.
+    pub(super) fn front(&self) -> Option<u32> {
+        match self {
+            KeyNodes::One(node) => Some(*node),
+            KeyNodes::Many(nodes) => nodes.front().copied(),
+        }
+    }
+
+    /// The nodes, oldest first.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = u32> + '_ {
+        let (one, many) = match self {
+            KeyNodes::One(node) => (Some(*node), None),
+            KeyNodes::Many(nodes) => (None, Some(nodes.iter().copied())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// List `node` after the others.
+    pub(super) fn push_back(&mut self, node: u32) {
+        match self {
+            KeyNodes::One(first) => *self = KeyNodes::Many(VecDeque::from([*first, node])),
+            KeyNodes::Many(nodes) if nodes.is_empty() => *self = KeyNodes::One(node),
+            KeyNodes::Many(nodes) => nodes.push_back(node),
+        }
+    }
+
+    /// Forget the oldest node.
+    pub(super) fn pop_front(&mut self) -> Option<u32> {
+        match self {
+            KeyNodes::One(node) => {
+                let node = *node;
+                *self = KeyNodes::Many(VecDeque::new());
+                Some(node)
+            }
+            KeyNodes::Many(nodes) => nodes.pop_front(),
+        }
+    }
+}
+
+impl Default for KeyNodes {
+    fn default() -> KeyNodes {
+        KeyNodes::Many(VecDeque::new())
+    }
+}
+
 /// A symbol, or a town left unresolved, as a blocking key's part.
 pub(super) fn part(sym: Option<Sym>) -> u64 {
     sym.map_or(u64::MAX, |s| u64::from(s.index()))
@@ -130,7 +201,7 @@ impl Correlator {
             let Some(nodes) = self.index.get(key) else {
                 continue;
             };
-            for &node in nodes.iter().rev() {
+            for node in nodes.iter().rev() {
                 if node < past || out.contains(&node) || (self.times[node as usize] - p.at).abs() > horizon {
                     continue;
                 }
@@ -216,7 +287,7 @@ impl Correlator {
                 };
                 // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
                 // forgets its oldest clues exactly as later arrivals would have pushed them out.
-                while list.front().is_some_and(|&n| n < past) {
+                while list.front().is_some_and(|n| n < past) {
                     list.pop_front();
                 }
                 if list.is_empty() {
@@ -232,6 +303,32 @@ mod tests {
     use super::*;
     use crate::config::CorrelateConfig;
     use yujing_model::DisputeType;
+
+    /// A key's list behaves as the `VecDeque` it replaces, and holding one node inline costs no room in the map.
+    #[test]
+    fn a_key_list_is_a_deque_with_one_node_inline() {
+        assert_eq!(
+            std::mem::size_of::<KeyNodes>(),
+            std::mem::size_of::<VecDeque<u32>>()
+        );
+        let (mut list, mut plain) = (KeyNodes::default(), VecDeque::new());
+        // Pushes and pops in a fixed uneven pattern, through empty, one and many.
+        for (step, pushes) in [1, 0, 2, 1, 0, 3, 1, 1, 0, 5].into_iter().enumerate() {
+            for k in 0..pushes {
+                let node = (step * 10 + k) as u32;
+                list.push_back(node);
+                plain.push_back(node);
+            }
+            assert!(list.iter().eq(plain.iter().copied()));
+            assert!(list.iter().rev().eq(plain.iter().rev().copied()));
+            assert_eq!(
+                (list.len(), list.front(), list.is_empty()),
+                (plain.len(), plain.front().copied(), plain.is_empty())
+            );
+            assert_eq!(list.pop_front(), plain.pop_front());
+        }
+        assert!(KeyNodes::default().iter().next().is_none());
+    }
 
     /// A report at `road` in the sample clue's town, with no estate, no position and no party: only the road,
     /// the type and the words can tie it to another.
@@ -434,7 +531,7 @@ mod tests {
             stats.compacted > stats.clues * 3 / 5 && stats.compacted < stats.clues,
             "{stats:?}"
         );
-        let entries = |c: &Correlator| c.index.values().map(VecDeque::len).sum::<usize>();
+        let entries = |c: &Correlator| c.index.values().map(KeyNodes::len).sum::<usize>();
         assert!(entries(&compacting) < entries(&keeping));
         // A report of the old road dispute by its first caller, dated in its first days and arriving now, is
         // more than `late_days` late: it meets only what is kept whole. The correlator that kept everything

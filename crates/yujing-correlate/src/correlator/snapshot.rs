@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use petgraph::unionfind::UnionFind;
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, ClusterId, Correlator, JoinInfo};
+use super::{Cluster, ClusterId, Correlator, JoinInfo, KeyNodes};
 use crate::chunked::ChunkedDeque;
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
@@ -19,7 +19,7 @@ use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 11;
+pub const SNAPSHOT_FORMAT: u32 = 12;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ struct StateRef<'a> {
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
     clusters: &'a HashMap<u32, Cluster>,
-    index: &'a HashMap<u64, VecDeque<u32>>,
+    index: &'a HashMap<u64, KeyNodes>,
     pending: &'a [(u32, bool)],
     opened_by: &'a HashMap<ClusterId, u32>,
     reconsider_later: &'a [u32],
@@ -80,7 +80,7 @@ struct State {
     joins: Vec<JoinInfo>,
     roots: Vec<u32>,
     clusters: HashMap<u32, Cluster>,
-    index: HashMap<u64, VecDeque<u32>>,
+    index: HashMap<u64, KeyNodes>,
     pending: Vec<(u32, bool)>,
     opened_by: HashMap<ClusterId, u32>,
     reconsider_later: Vec<u32>,
@@ -150,7 +150,7 @@ impl Correlator {
                 .clusters
                 .keys()
                 .all(|&r| in_range(r) && state.roots[r as usize] == r)
-            || !state.index.values().flatten().all(|&n| in_range(n))
+            || !state.index.values().flat_map(KeyNodes::iter).all(in_range)
             || !state.pending.iter().all(|&(n, _)| in_range(n))
             || !state.reconsider_later.iter().all(|&n| in_range(n))
             || !state.opened_by.values().all(|&n| in_range(n))
