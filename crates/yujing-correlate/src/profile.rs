@@ -192,6 +192,42 @@ impl std::ops::DerefMut for ClueProfile {
     }
 }
 
+/// A profile's bigrams with, once weighed, their weights' bits and their marks four to a word (empty before).
+#[derive(Clone, Copy)]
+struct BigramView<'a> {
+    bigrams: &'a [u32],
+    weights: &'a [u32],
+    marks: &'a [u32],
+}
+
+impl BigramView<'_> {
+    /// The weight of bigram `i` (1 before weighing).
+    #[inline]
+    fn weight(&self, i: usize) -> f32 {
+        self.weights.get(i).map_or(1.0, |&bits| f32::from_bits(bits))
+    }
+
+    /// The [`BigramMarks`] of bigram `i` (none before weighing).
+    #[inline]
+    fn marks(&self, i: usize) -> u8 {
+        self.marks
+            .get(i / 4)
+            .map_or(0, |word| (word >> (8 * (i % 4))) as u8)
+    }
+
+    /// Whether bigram `i` is one of the places'.
+    #[inline]
+    fn is_place(&self, i: usize) -> bool {
+        self.marks(i) & BigramMarks::PLACE != 0
+    }
+
+    /// Whether bigram `i` is part of what the headline says happens.
+    #[inline]
+    fn is_headline_subject(&self, i: usize) -> bool {
+        self.marks(i) & BigramMarks::HEADLINE_SUBJECT != 0
+    }
+}
+
 /// The parts of a profile's `words`, apart.
 struct WordParts {
     bigrams: Vec<u32>,
@@ -199,6 +235,44 @@ struct WordParts {
     topics: Vec<u32>,
     /// The weights and marks, parallel to the bigrams, once weighed.
     weighed: Option<(Vec<f32>, Vec<u8>)>,
+}
+
+/// Append the weights' bits and the marks, four to a word, to a profile's `words`.
+fn push_weighing(words: &mut Vec<u32>, weights: &[f32], marks: &[u8]) {
+    words.extend(weights.iter().map(|w| w.to_bits()));
+    words.extend(marks.chunks(4).map(|four| {
+        four.iter()
+            .enumerate()
+            .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
+    }));
+}
+
+/// A profile's `keys` and the ends of its parts, and its names' token counts (see [`ClueProfile::set_keys`]).
+fn pack_keys(
+    strong_keys: &[Sym],
+    name_keys: &[Sym],
+    accounts: &[Sym],
+    names: &[(Vec<Sym>, Vec<Sym>)],
+) -> (Box<[Sym]>, [u32; 3], Vec<u32>) {
+    let mut keys = Vec::with_capacity(
+        strong_keys.len()
+            + name_keys.len()
+            + accounts.len()
+            + names.iter().map(|(c, s)| c.len() + s.len()).sum::<usize>(),
+    );
+    let mut ends = [0; 3];
+    for (end, part) in ends.iter_mut().zip([strong_keys, name_keys, accounts]) {
+        keys.extend_from_slice(part);
+        *end = to_u32(keys.len());
+    }
+    let mut counts = Vec::with_capacity(names.len());
+    for (chars, sounds) in names {
+        let (chars, sounds) = (&chars[..to_u16(chars.len())], &sounds[..to_u16(sounds.len())]);
+        keys.extend_from_slice(chars);
+        keys.extend_from_slice(sounds);
+        counts.push(to_u32(chars.len()) << 16 | to_u32(sounds.len()));
+    }
+    (keys.into(), ends, counts)
 }
 
 /// A length as a profile's offset. A clue's sets are bounded by its text, far below 2³².
@@ -368,6 +442,7 @@ impl ClueProfile {
     }
 
     /// Set the parties' keys and names (each name's token lists shorter than 65,536).
+    #[cfg(test)]
     pub(crate) fn set_keys(
         &mut self,
         strong_keys: &[Sym],
@@ -375,25 +450,8 @@ impl ClueProfile {
         accounts: &[Sym],
         names: &[(Vec<Sym>, Vec<Sym>)],
     ) {
-        let mut keys = Vec::with_capacity(
-            strong_keys.len()
-                + name_keys.len()
-                + accounts.len()
-                + names.iter().map(|(c, s)| c.len() + s.len()).sum::<usize>(),
-        );
-        let mut ends = [0; 3];
-        for (end, part) in ends.iter_mut().zip([strong_keys, name_keys, accounts]) {
-            keys.extend_from_slice(part);
-            *end = to_u32(keys.len());
-        }
-        let mut counts = Vec::with_capacity(names.len());
-        for (chars, sounds) in names {
-            let (chars, sounds) = (&chars[..to_u16(chars.len())], &sounds[..to_u16(sounds.len())]);
-            keys.extend_from_slice(chars);
-            keys.extend_from_slice(sounds);
-            counts.push(to_u32(chars.len()) << 16 | to_u32(sounds.len()));
-        }
-        self.keys = keys.into();
+        let (keys, ends, counts) = pack_keys(strong_keys, name_keys, accounts, names);
+        self.keys = keys;
         self.key_ends = ends;
         let mut parts = self.word_parts();
         parts.name_counts = counts;
@@ -435,6 +493,7 @@ impl ClueProfile {
     }
 
     /// Set the topics (sorted and distinct).
+    #[cfg(test)]
     pub(crate) fn set_topics(&mut self, topics: &[u32]) {
         let mut parts = self.word_parts();
         parts.topics = topics.to_vec();
@@ -446,27 +505,30 @@ impl ClueProfile {
         (self.bigram_count + self.name_count + self.topic_count) as usize
     }
 
-    /// The weight (IDF) of bigram `i` when the clue arrived, doubled for the headline's; 1 before weighing.
-    pub fn bigram_weight(&self, i: usize) -> f32 {
-        if self.weighed && i < self.bigram_count as usize {
-            self.words
-                .get(self.weights_at() + i)
-                .map_or(1.0, |&bits| f32::from_bits(bits))
+    /// The bigrams with their weights and marks, as slices of `words` read once: a comparison walks them.
+    fn bigram_view(&self) -> BigramView<'_> {
+        let n = self.bigram_count as usize;
+        let (weights, marks): (&[u32], &[u32]) = if self.weighed {
+            let rest = &self.words[self.weights_at()..];
+            let (weights, marks) = rest.split_at(n.min(rest.len()));
+            (weights, marks)
         } else {
-            1.0
+            (&[], &[])
+        };
+        BigramView {
+            bigrams: self.bigrams(),
+            weights,
+            marks,
         }
     }
 
-    /// The [`BigramMarks`] of bigram `i` (none before weighing).
-    fn bigram_marks(&self, i: usize) -> u8 {
-        if !self.weighed || i >= self.bigram_count as usize {
-            return 0;
-        }
-        let at = self.weights_at() + self.bigram_count as usize + i / 4;
-        self.words.get(at).map_or(0, |word| (word >> (8 * (i % 4))) as u8)
+    /// The weight (IDF) of bigram `i` when the clue arrived, doubled for the headline's; 1 before weighing.
+    pub fn bigram_weight(&self, i: usize) -> f32 {
+        self.bigram_view().weight(i)
     }
 
     /// What `words` holds, taken apart (to be changed and assembled again).
+    #[cfg(test)]
     fn word_parts(&self) -> WordParts {
         let n = self.bigram_count as usize;
         let from = n;
@@ -474,7 +536,7 @@ impl ClueProfile {
         let weighed = self.weighed.then(|| {
             (
                 (0..n).map(|i| self.bigram_weight(i)).collect(),
-                (0..n).map(|i| self.bigram_marks(i)).collect(),
+                (0..n).map(|i| self.bigram_view().marks(i)).collect(),
             )
         });
         WordParts {
@@ -500,12 +562,7 @@ impl ClueProfile {
         words.extend_from_slice(&name_counts);
         words.extend_from_slice(&topics);
         if let Some((weights, marks)) = &weighed {
-            words.extend(weights.iter().map(|w| w.to_bits()));
-            words.extend(marks.chunks(4).map(|four| {
-                four.iter()
-                    .enumerate()
-                    .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
-            }));
+            push_weighing(&mut words, weights, marks);
         }
         self.words = words.into();
         self.bigram_count = to_u32(n);
@@ -514,22 +571,20 @@ impl ClueProfile {
         self.weighed = weighed.is_some();
     }
 
-    /// Set the bigrams, and their weights and marks (parallel to them) once weighed.
-    fn set_bigrams(&mut self, bigrams: Vec<u32>, weighed: Option<(Vec<f32>, Vec<u8>)>) {
-        let mut parts = self.word_parts();
-        parts.bigrams = bigrams;
-        parts.weighed = weighed;
-        self.set_word_parts(parts);
+    /// Set the bigrams' weights and marks (parallel to them), in place of any before: `words` is assembled
+    /// once, its bigrams, names' token counts and topics kept as they are.
+    fn set_weighing(&mut self, weights: &[f32], marks: &[u8]) {
+        let kept = self.weights_at();
+        let mut words = Vec::with_capacity(kept + weights.len() + marks.len().div_ceil(4));
+        words.extend_from_slice(&self.words[..kept]);
+        push_weighing(&mut words, weights, marks);
+        self.words = words.into();
+        self.weighed = true;
     }
 
     /// Whether bigram `i` is one of the places' (false before weighing).
     pub fn is_place(&self, i: usize) -> bool {
-        self.bigram_marks(i) & BigramMarks::PLACE != 0
-    }
-
-    /// Whether bigram `i` is part of what the headline says happens (false before weighing).
-    fn is_headline_subject(&self, i: usize) -> bool {
-        self.bigram_marks(i) & BigramMarks::HEADLINE_SUBJECT != 0
+        self.bigram_view().is_place(i)
     }
 
     /// The profile of `clue` with no topic lexicon, its values interned in one table per test thread (so the
@@ -743,14 +798,21 @@ impl ClueProfile {
                 )
             })
             .collect();
-        profile.set_bigrams(bigrams(&text), None);
-        profile.set_topics(&lexicon.topics_in(&text));
-        profile.set_keys(
+        // Each packed set is assembled once.
+        let (keys, key_ends, name_counts) = pack_keys(
             &intern_all(&strong_keys, parties),
             &intern_all(&name_keys, parties),
             &intern_all(&accounts, parties),
             &names,
         );
+        profile.keys = keys;
+        profile.key_ends = key_ends;
+        profile.set_word_parts(WordParts {
+            bigrams: bigrams(&text),
+            name_counts,
+            topics: lexicon.topics_in(&text),
+            weighed: None,
+        });
         profile.set_places(&places, &lead_places, &[]);
         profile.filters = SetFilters::of(&profile);
         profile
@@ -1199,7 +1261,7 @@ impl BigramFrequencies {
             place_bigrams: place,
         } = profile.to_weigh.take().map(|input| *input).unwrap_or_default();
         let at = profile.at;
-        let bigrams = profile.bigrams().to_vec();
+        let bigrams = profile.bigrams();
         let weights: Vec<f32> = bigrams
             .iter()
             .map(|&b| {
@@ -1234,7 +1296,7 @@ impl BigramFrequencies {
                     let place = marks & BigramMarks::PLACE != 0;
                     (all + w, if place { subject } else { subject + w })
                 });
-        profile.set_bigrams(bigrams, Some((weights, marks)));
+        profile.set_weighing(&weights, &marks);
     }
 }
 
@@ -1267,16 +1329,17 @@ pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
 /// [`BigramMarks::HEADLINE_SUBJECT`], with their weights, as [`weighted_dice_of`] would give for those bigrams
 /// alone (summed in the same order, so to the same bit).
 fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
-    let (x, y) = (a.bigrams(), b.bigrams());
-    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weight(i));
+    let (a, b) = (a.bigram_view(), b.bigram_view());
+    let (x, y) = (a.bigrams, b.bigrams);
+    let weight = |p: &BigramView<'_>, i: usize| f64::from(p.weight(i));
     // The next marked bigram at or after `i`.
-    let next = |p: &ClueProfile, mut i: usize| {
-        while i < p.bigrams().len() && !p.is_headline_subject(i) {
+    let next = |p: &BigramView<'_>, mut i: usize| {
+        while i < p.bigrams.len() && !p.is_headline_subject(i) {
             i += 1;
         }
         i
     };
-    let (mut i, mut j) = (next(a, 0), next(b, 0));
+    let (mut i, mut j) = (next(&a, 0), next(&b, 0));
     if i == x.len() || j == y.len() {
         return 0.0;
     }
@@ -1284,30 +1347,30 @@ fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
     while i < x.len() && j < y.len() {
         match x[i].cmp(&y[j]) {
             std::cmp::Ordering::Less => {
-                total += weight(a, i);
-                i = next(a, i + 1);
+                total += weight(&a, i);
+                i = next(&a, i + 1);
             }
             std::cmp::Ordering::Greater => {
-                total += weight(b, j);
-                j = next(b, j + 1);
+                total += weight(&b, j);
+                j = next(&b, j + 1);
             }
             std::cmp::Ordering::Equal => {
-                let w = weight(a, i) + weight(b, j);
+                let w = weight(&a, i) + weight(&b, j);
                 common += w;
                 total += w;
-                i = next(a, i + 1);
-                j = next(b, j + 1);
+                i = next(&a, i + 1);
+                j = next(&b, j + 1);
             }
         }
     }
-    let rest = |p: &ClueProfile, from: usize| {
-        (from..p.bigrams().len())
+    let rest = |p: &BigramView<'_>, from: usize| {
+        (from..p.bigrams.len())
             .filter(|&k| p.is_headline_subject(k))
             .map(|k| weight(p, k))
             .sum::<f64>()
     };
-    total += rest(a, i);
-    total += rest(b, j);
+    total += rest(&a, i);
+    total += rest(&b, j);
     if total > 0.0 {
         common / total
     } else {
@@ -1326,8 +1389,9 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
         return (0.0, 0.0);
     }
     let ((total_a, subject_a), (total_b, subject_b)) = (a.weight_sums(), b.weight_sums());
-    let weight = |p: &ClueProfile, i: usize| f64::from(p.bigram_weight(i));
-    let is_place = |p: &ClueProfile, i: usize| p.is_place(i);
+    let (a, b) = (a.bigram_view(), b.bigram_view());
+    let weight = |p: &BigramView<'_>, i: usize| f64::from(p.weight(i));
+    let is_place = |p: &BigramView<'_>, i: usize| p.is_place(i);
     let (mut i, mut j) = (0, 0);
     let (mut common, mut subject_common, mut subject_total) = (0.0_f64, 0.0_f64, subject_a + subject_b);
     while i < x.len() && j < y.len() {
@@ -1335,10 +1399,10 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                let (wa, wb) = (weight(a, i), weight(b, j));
+                let (wa, wb) = (weight(&a, i), weight(&b, j));
                 common += wa + wb;
                 // A bigram shared as a place name on one side only leaves the other side's subject as well.
-                match (is_place(a, i), is_place(b, j)) {
+                match (is_place(&a, i), is_place(&b, j)) {
                     (false, false) => subject_common += wa + wb,
                     (true, false) => subject_total -= wb,
                     (false, true) => subject_total -= wa,
