@@ -15,6 +15,8 @@
 //!   `petgraph` union-find; a clue matching two clusters merges them (a [`CorrelationEvent::Merged`]).
 //!   Occurrences are counted per cluster in event time over each rule's sliding window; a rule's crossing raises
 //!   a [`Warning`] with its evidence and a deterministic id. A level only rises, once per episode.
+//! - `chunked`: the queue of fixed-size chunks the correlator holds its profiles and past cores in, so that
+//!   growing it never doubles the memory held.
 //! - [`Correlator::snapshot`] / [`Correlator::from_snapshot`] (`correlator/snapshot`): the state as bytes,
 //!   so a restart loads it instead of observing every clue again; refused under other settings or layout.
 //! - [`CorrelateConfig`] (`config`): `[correlate]` of `yujing.toml`, checked into [`Settings`] with every problem

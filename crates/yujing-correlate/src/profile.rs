@@ -169,7 +169,7 @@ pub struct ClueProfile {
     /// a profile is kept for two months, so it is not kept beyond weighing (nor stored in a snapshot, whose
     /// profiles are weighed).
     #[serde(skip)]
-    pub to_weigh: Option<Box<WeighingInput>>,
+    to_weigh: Option<Box<WeighingInput>>,
     /// The sum of the bigrams' weights, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
     /// What the sets above could share with another profile's (derived from them, so not stored in a
@@ -298,13 +298,13 @@ impl BigramMarks {
 
 /// What [`BigramFrequencies::weigh`] needs of a new profile besides its bigrams, and nothing later does.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct WeighingInput {
+struct WeighingInput {
     /// Hashed character bigrams of the headline (the title, or an address field that is free text rather
     /// than an address): they weigh double, since a headline carries most of what a report is about.
-    pub headline: Vec<u32>,
+    headline: Vec<u32>,
     /// The bigrams of the places the clue names (mentions, estate, road, group), sorted: left out when what
     /// two reports say about a place is compared (see [`subject_similarity`]).
-    pub place_bigrams: Vec<u32>,
+    place_bigrams: Vec<u32>,
 }
 
 /// A 64-bit Bloom filter of each small set a comparison asks about, inside the profile.
@@ -1253,7 +1253,7 @@ impl BigramFrequencies {
     /// Weigh a profile's bigrams by their IDF among the clues counted so far. The weights are kept with the
     /// profile, so comparing two clues costs a merge of two sorted lists, with no lookups.
     ///
-    /// Weighing takes the profile's [`WeighingInput`]: a profile is weighed once, when it is built. One
+    /// Weighing takes what the profile kept for it (its headline's and places' bigrams): a profile is weighed once, when it is built. One
     /// weighed again (or loaded from a snapshot) has no headline or place bigrams left to mark.
     pub fn weigh(&self, profile: &mut ClueProfile) {
         let WeighingInput {
