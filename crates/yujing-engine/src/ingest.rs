@@ -279,139 +279,6 @@ fn state_key(clue_id: &str) -> Vec<u8> {
     format!("rec/{clue_id}").into_bytes()
 }
 
-/// What the preparing thread of [`Ingestor::ingest_paths`] hands to the writer, in order.
-enum Prepared {
-    /// An input (a file, or a part of one) decoded and normalized.
-    Part(PreparedInput),
-    /// The file whose parts went before is read whole.
-    FileDone { name: String, feed: FeedId },
-    /// Reading a file failed: the writer writes what came before, then stops with this.
-    Failed(IngestError),
-}
-
-/// Decodes and normalizes the file at `path`, handing each input to `emit` in order: the file whole, or a part
-/// at a time when it is a large JSON Lines or CSV file (each part decoded from where the last ended, so lines,
-/// locations and record indices are those of the whole file). Stops early, without error, when `emit` says
-/// no one wants more.
-fn prepare_file(
-    normalizer: &Normalizer,
-    part_bytes: usize,
-    path: &Path,
-    feed: FeedId,
-    name: &str,
-    emit: &mut dyn FnMut(PreparedInput) -> bool,
-) -> Result<(), IngestError> {
-    use std::io::Read;
-    let failed = |source| IngestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let size = file.metadata().map_err(failed)?.len();
-    let in_parts = adapters::is_line_oriented(feed) || adapters::is_csv(feed);
-    if !in_parts || size <= part_bytes as u64 {
-        let mut bytes = Vec::with_capacity(size as usize);
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(failed)?;
-        emit(PreparedInput::new(normalizer, feed, name, &bytes));
-        return Ok(());
-    }
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    if adapters::is_csv(feed) {
-        return prepare_csv_parts(normalizer, part_bytes, &mut reader, path, feed, name, emit);
-    }
-    let mut start = LinePosition::START;
-    let mut part = Vec::with_capacity(part_bytes + (1 << 16));
-    loop {
-        part.clear();
-        // Whole lines, up to about `part_bytes`: a line is never split between two parts. A line over the
-        // line limit is not held: it ends the part, and is read past on its own.
-        let mut long = None;
-        while part.len() < part_bytes {
-            let at_file_start = start.lines == 0 && part.is_empty();
-            match read_line_bounded(&mut reader, &mut part, at_file_start).map_err(failed)? {
-                BoundedLine::End => break,
-                BoundedLine::Read => {}
-                BoundedLine::Long(line) => {
-                    long = Some(line);
-                    break;
-                }
-            }
-        }
-        if part.is_empty() && long.is_none() {
-            return Ok(());
-        }
-        if !part.is_empty() {
-            if !emit(PreparedInput::from_position(normalizer, feed, name, &part, start)) {
-                return Ok(());
-            }
-            start.advance(&part);
-        }
-        match long {
-            None => {}
-            Some(LongLine::Blank) => start.lines += 1,
-            Some(LongLine::Oversized { head, len }) => {
-                let decoded = adapters::oversized_line(name, &head, len, start);
-                if !emit(PreparedInput::from_decoded(normalizer, feed, name, decoded)) {
-                    return Ok(());
-                }
-                start.lines += 1;
-                start.records += 1;
-            }
-        }
-    }
-}
-
-/// Decodes and normalizes a CSV file a part at a time (see [`prepare_file`]): about `part_bytes` of whole lines
-/// are added to what the last part left (a row its bytes did not settle, such as a quoted field that goes on),
-/// and the rows they settle are handed on, numbered as in the whole file ([`adapters::decode_csv_from`]). A row that is still not settled
-/// after [`CSV_ROW_LIMIT`] bytes (a quote that never closes, in a file of gigabytes) is settled at a line
-/// break there, so memory stays bounded whatever the file holds.
-fn prepare_csv_parts(
-    normalizer: &Normalizer,
-    part_bytes: usize,
-    reader: &mut impl std::io::BufRead,
-    path: &Path,
-    feed: FeedId,
-    name: &str,
-    emit: &mut dyn FnMut(PreparedInput) -> bool,
-) -> Result<(), IngestError> {
-    let failed = |source| IngestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut at = adapters::CsvPosition::START;
-    let mut carry: Vec<u8> = Vec::with_capacity(part_bytes + (1 << 16));
-    loop {
-        let before = carry.len();
-        let mut at_end = false;
-        while carry.len() - before < part_bytes {
-            // Whole lines, but never more than a part of one: a line of gigabytes is read a part at a time.
-            let room = (part_bytes - (carry.len() - before)) as u64;
-            let read =
-                std::io::BufRead::read_until(&mut std::io::Read::take(&mut *reader, room), b'\n', &mut carry)
-                    .map_err(failed)?;
-            if read == 0 {
-                at_end = true;
-                break;
-            }
-        }
-        let settle_all = at_end || carry.len() > CSV_ROW_LIMIT;
-        let part = adapters::decode_csv_from(feed, name, &carry, normalizer.rules(), &at, settle_all);
-        if !part.decoded.units.is_empty()
-            && !emit(PreparedInput::from_decoded(normalizer, feed, name, part.decoded))
-        {
-            return Ok(());
-        }
-        carry.drain(..part.consumed.min(carry.len()));
-        at = part.next;
-        if at_end {
-            return Ok(());
-        }
-    }
-}
-
 fn raw_state_key(feed: FeedId, bytes: &[u8]) -> Vec<u8> {
     format!("raw/{feed}/{}", pii::letters_hex(&Sha256::digest(bytes))).into_bytes()
 }
@@ -669,10 +536,6 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     }
 
     /// Ingests every input under `paths` (files, or directories whose files are named after their feed).
-    ///
-    /// The inputs are decoded and normalized on a second thread while this one writes the ones before (so the
-    /// normalizer is shared with it); what is written, and in what order, is what one thread would write. A
-    /// file that cannot be read stops the ingest after the inputs before it are written.
     pub fn ingest_paths(
         &self,
         paths: &[PathBuf],
@@ -692,66 +555,151 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             skipped,
             ..IngestReport::default()
         };
-        let (normalizer, part_bytes) = (self.normalizer, self.part_bytes);
-        // Decoding and normalizing (pure) on a thread of their own, a part ahead of the writing here, so a bulk
-        // load keeps both cores busy; the parts are written in the order read, so the log is the one a single
-        // thread would write. At most three parts are held at once (one written, one waiting, one prepared).
-        std::thread::scope(|scope| {
-            let (parts, prepared) = std::sync::mpsc::sync_channel::<Prepared>(1);
-            scope.spawn(move || {
-                for (path, feed) in inputs {
-                    let name = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| path.display().to_string());
-                    let mut receiver_gone = false;
-                    let mut emit = |input: PreparedInput| {
-                        receiver_gone = receiver_gone || parts.send(Prepared::Part(input)).is_err();
-                        !receiver_gone
-                    };
-                    let outcome = prepare_file(normalizer, part_bytes, &path, feed, &name, &mut emit);
-                    let next = match outcome {
-                        Ok(()) if receiver_gone => return,
-                        Ok(()) => Prepared::FileDone { name, feed },
-                        // What was read before the failure is written first, as a single thread would have.
-                        Err(e) => Prepared::Failed(e),
-                    };
-                    let failed = matches!(next, Prepared::Failed(_));
-                    // The writer gone (it failed) ends the reading too.
-                    if parts.send(next).is_err() || failed {
-                        return;
-                    }
-                }
-            });
-            let mut sizes = sizes.into_iter();
-            let mut done = 0;
-            let mut file_report = FileReport::default();
-            for item in prepared {
-                match item {
-                    Prepared::Part(input) => file_report.add(&self.ingest_prepared(input)?),
-                    Prepared::Failed(e) => return Err(e),
-                    Prepared::FileDone { name, feed } => {
-                        file_report.file = name;
-                        file_report.feed = Some(feed);
-                        tracing::info!(
-                            file = %file_report.file,
-                            feed = %feed,
-                            records = file_report.records,
-                            new_clues = file_report.new_clues,
-                            new_versions = file_report.new_versions,
-                            duplicates = file_report.duplicates,
-                            rejected = file_report.rejected,
-                            "ingested"
-                        );
-                        report.total.add(&file_report);
-                        report.files.push(std::mem::take(&mut file_report));
-                        done += sizes.next().unwrap_or(0);
-                        progress(Progress { done, total });
+        let mut done = 0;
+        for ((path, feed), size) in inputs.into_iter().zip(sizes) {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            let file_report = self.ingest_file(&path, feed, &name)?;
+            tracing::info!(
+                file = %name,
+                feed = %feed,
+                records = file_report.records,
+                new_clues = file_report.new_clues,
+                new_versions = file_report.new_versions,
+                duplicates = file_report.duplicates,
+                rejected = file_report.rejected,
+                "ingested"
+            );
+            report.total.add(&file_report);
+            report.files.push(file_report);
+            done += size;
+            progress(Progress { done, total });
+        }
+        Ok(report)
+    }
+
+    /// Ingests the file at `path`: whole, or a part at a time when it is a large JSON Lines file (each part
+    /// decoded from where the last ended, so lines, locations and record indices are those of the whole file).
+    fn ingest_file(&self, path: &Path, feed: FeedId, name: &str) -> Result<FileReport, IngestError> {
+        use std::io::Read;
+        let failed = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(failed)?;
+        let size = file.metadata().map_err(failed)?.len();
+        let in_parts = adapters::is_line_oriented(feed) || adapters::is_csv(feed);
+        if !in_parts || size <= self.part_bytes as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::BufReader::new(file)
+                .read_to_end(&mut bytes)
+                .map_err(failed)?;
+            return self.ingest_bytes(feed, name, &bytes);
+        }
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        if adapters::is_csv(feed) {
+            return self.ingest_csv_parts(&mut reader, path, feed, name);
+        }
+        let mut report = FileReport {
+            file: name.to_owned(),
+            feed: Some(feed),
+            ..FileReport::default()
+        };
+        let mut start = LinePosition::START;
+        let mut part = Vec::with_capacity(self.part_bytes + (1 << 16));
+        loop {
+            part.clear();
+            // Whole lines, up to about `part_bytes`: a line is never split between two parts. A line over the
+            // line limit is not held: it ends the part, and is read past on its own.
+            let mut long = None;
+            while part.len() < self.part_bytes {
+                let at_file_start = start.lines == 0 && part.is_empty();
+                match read_line_bounded(&mut reader, &mut part, at_file_start).map_err(failed)? {
+                    BoundedLine::End => break,
+                    BoundedLine::Read => {}
+                    BoundedLine::Long(line) => {
+                        long = Some(line);
+                        break;
                     }
                 }
             }
-            Ok(report)
-        })
+            if part.is_empty() && long.is_none() {
+                return Ok(report);
+            }
+            if !part.is_empty() {
+                let input = PreparedInput::from_position(self.normalizer, feed, name, &part, start);
+                report.add(&self.ingest_prepared(input)?);
+                start.advance(&part);
+            }
+            match long {
+                None => {}
+                Some(LongLine::Blank) => start.lines += 1,
+                Some(LongLine::Oversized { head, len }) => {
+                    let decoded = adapters::oversized_line(name, &head, len, start);
+                    let input = PreparedInput::from_decoded(self.normalizer, feed, name, decoded);
+                    report.add(&self.ingest_prepared(input)?);
+                    start.lines += 1;
+                    start.records += 1;
+                }
+            }
+        }
+    }
+
+    /// Ingests a CSV file a part at a time: about `part_bytes` of whole lines are added to what the last part
+    /// left (a row its bytes did not settle, such as a quoted field that goes on), and the rows they settle are
+    /// ingested, numbered as in the whole file ([`adapters::decode_csv_from`]). A row that is still not settled
+    /// after [`CSV_ROW_LIMIT`] bytes (a quote that never closes, in a file of gigabytes) is settled at a line
+    /// break there, so memory stays bounded whatever the file holds.
+    fn ingest_csv_parts(
+        &self,
+        reader: &mut impl std::io::BufRead,
+        path: &Path,
+        feed: FeedId,
+        name: &str,
+    ) -> Result<FileReport, IngestError> {
+        let failed = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut report = FileReport {
+            file: name.to_owned(),
+            feed: Some(feed),
+            ..FileReport::default()
+        };
+        let mut at = adapters::CsvPosition::START;
+        let mut carry: Vec<u8> = Vec::with_capacity(self.part_bytes + (1 << 16));
+        loop {
+            let before = carry.len();
+            let mut at_end = false;
+            while carry.len() - before < self.part_bytes {
+                // Whole lines, but never more than a part of one: a line of gigabytes is read a part at a time.
+                let room = (self.part_bytes - (carry.len() - before)) as u64;
+                let read = std::io::BufRead::read_until(
+                    &mut std::io::Read::take(&mut *reader, room),
+                    b'\n',
+                    &mut carry,
+                )
+                .map_err(failed)?;
+                if read == 0 {
+                    at_end = true;
+                    break;
+                }
+            }
+            let settle_all = at_end || carry.len() > CSV_ROW_LIMIT;
+            let part =
+                adapters::decode_csv_from(feed, name, &carry, self.normalizer.rules(), &at, settle_all);
+            if !part.decoded.units.is_empty() {
+                let input = PreparedInput::from_decoded(self.normalizer, feed, name, part.decoded);
+                report.add(&self.ingest_prepared(input)?);
+            }
+            carry.drain(..part.consumed.min(carry.len()));
+            at = part.next;
+            if at_end {
+                return Ok(report);
+            }
+        }
     }
 
     /// Ingests one input of `feed`, named `file`.
