@@ -409,6 +409,32 @@ impl ClueProfile {
         }
     }
 
+    /// Whether the packed sets' offsets and counts fit what they index: always for a profile built here; a
+    /// snapshot's are checked with this before a profile is used, so that no damage the checksum missed can
+    /// make an accessor slice out of range.
+    pub(crate) fn layout_is_sound(&self) -> bool {
+        let [strong, names, accounts] = self.key_ends.map(|e| e as usize);
+        let keys_fit = strong <= names && names <= accounts && accounts <= self.keys.len();
+        let [places, lead] = self.place_ends.map(|e| e as usize);
+        let places_fit = places <= lead && lead <= self.place_keys.len();
+        let (n, m, t) = (
+            self.bigram_count as usize,
+            self.name_count as usize,
+            self.topic_count as usize,
+        );
+        let weighing = if self.weighed { n + n.div_ceil(4) } else { 0 };
+        let words_fit = n + m + t + weighing == self.words.len();
+        let name_tokens: usize = if words_fit {
+            self.words[n..n + m]
+                .iter()
+                .map(|c| (c >> 16) as usize + (c & 0xffff) as usize)
+                .sum()
+        } else {
+            0
+        };
+        keys_fit && places_fit && words_fit && accounts + name_tokens == self.keys.len()
+    }
+
     /// Phone and ID keys of all parties (`parties`), in the keys' text order.
     pub fn strong_keys(&self) -> &[Sym] {
         &self.keys[..self.key_ends[0] as usize]
@@ -1633,6 +1659,16 @@ mod tests {
         let bytes = postcard::to_stdvec(&p).expect("encodes");
         let back: ClueProfile = postcard::from_bytes(&bytes).expect("decodes");
         check(&back);
+        assert!(p.layout_is_sound() && back.layout_is_sound());
+        let mut damaged = back.clone();
+        damaged.key_ends[2] += 1;
+        assert!(!damaged.layout_is_sound());
+        let mut damaged = back.clone();
+        damaged.name_count += 1;
+        assert!(!damaged.layout_is_sound());
+        let mut damaged = back.clone();
+        damaged.place_ends = [3, 2];
+        assert!(!damaged.layout_is_sound());
         assert_eq!(back.bigram_weight(1), weights[1]);
     }
 

@@ -161,6 +161,9 @@ impl Correlator {
         {
             return Err(damaged("a node out of range, or a cluster not at its root"));
         }
+        if !state.live.iter().all(ClueProfile::layout_is_sound) {
+            return Err(damaged("a profile whose packed sets do not fit their offsets"));
+        }
         if state.joins.iter().any(|join| join.matched >> FEATURES.len() != 0) {
             return Err(damaged("a matched feature unknown to this build"));
         }
