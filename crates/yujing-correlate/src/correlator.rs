@@ -205,14 +205,27 @@ const WATERMARK_SPAN: usize = 1024;
 
 /// `prefix` and 16 letters `a`–`p` of the SHA-256 of `parts`: an id that is stable and never looks like a phone.
 pub(super) fn stable_id(prefix: &str, parts: &[&str]) -> String {
+    spell(prefix, stable_bits(parts))
+}
+
+/// The first eight bytes of the SHA-256 of `parts`, each followed by a zero byte: what a stable id spells.
+fn stable_bits(parts: &[&str]) -> u64 {
     let mut sha = Sha256::new();
     for p in parts {
         sha.update(p.as_bytes());
         sha.update([0]);
     }
     let digest = sha.finalize();
-    let mut out = String::from(prefix);
-    for b in &digest[..8] {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// `prefix` and sixteen letters `a`–`p`, four bits of `bits` each, high first.
+fn spell(prefix: &str, bits: u64) -> String {
+    let mut out = String::with_capacity(prefix.len() + 16);
+    out.push_str(prefix);
+    for b in bits.to_be_bytes() {
         out.push(char::from(b'a' + (b >> 4)));
         out.push(char::from(b'a' + (b & 0x0f)));
     }
@@ -234,24 +247,12 @@ struct ClusterId(u64);
 impl ClusterId {
     /// The id of the cluster `clue_id` opens: the bits of [`stable_id`]`("k-", [clue_id])`.
     fn of_clue(clue_id: &str) -> ClusterId {
-        let mut sha = Sha256::new();
-        sha.update(clue_id.as_bytes());
-        sha.update([0]);
-        let digest = sha.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        ClusterId(u64::from_be_bytes(first))
+        ClusterId(stable_bits(&[clue_id]))
     }
 
     /// The id as text (`k-ohgafbbblbnlhgfp`).
     fn to_text(self) -> String {
-        let mut out = String::with_capacity(18);
-        out.push_str("k-");
-        for b in self.0.to_be_bytes() {
-            out.push(char::from(b'a' + (b >> 4)));
-            out.push(char::from(b'a' + (b & 0x0f)));
-        }
-        out
+        spell("k-", self.0)
     }
 
     /// The id a text spells, if it is one.

@@ -226,6 +226,15 @@ impl BigramView<'_> {
     fn is_headline_subject(&self, i: usize) -> bool {
         self.marks(i) & BigramMarks::HEADLINE_SUBJECT != 0
     }
+
+    /// The bigrams `keep` keeps (by index), with their weights, in order.
+    fn weighted<'s>(&'s self, keep: impl Fn(usize) -> bool + 's) -> impl Iterator<Item = (u32, f32)> + 's {
+        self.bigrams
+            .iter()
+            .enumerate()
+            .filter(move |&(i, _)| keep(i))
+            .map(|(i, &b)| (b, self.weight(i)))
+    }
 }
 
 /// The parts of a profile's `words`, apart.
@@ -499,6 +508,12 @@ impl ClueProfile {
     /// The lead mentions that were specific when the clue arrived (see [`PlaceFrequencies`]), sorted.
     pub fn specific_places(&self) -> &[u64] {
         &self.place_keys[self.place_ends[1] as usize..]
+    }
+
+    /// Set the specific lead mentions (sorted and distinct), keeping the mentions and the lead mentions.
+    fn set_specific_places(&mut self, specific_places: &[u64]) {
+        let kept = &self.place_keys[..self.place_ends[1] as usize];
+        self.place_keys = [kept, specific_places].concat().into();
     }
 
     /// Set the mentions, the lead mentions and the specific lead mentions (each sorted and distinct).
@@ -1004,8 +1019,7 @@ impl PlaceFrequencies {
             .copied()
             .filter(|p| self.is_specific(profile.at, *p))
             .collect();
-        let (places, lead) = (profile.places().to_vec(), profile.lead_places().to_vec());
-        profile.set_places(&places, &lead, &specific);
+        profile.set_specific_places(&specific);
     }
 }
 
@@ -1329,12 +1343,8 @@ impl BigramFrequencies {
 /// Dice similarity of two clues' bigram sets, each bigram weighted (see [`BigramFrequencies::weigh`]): twice
 /// the weight of what they share over the weight of both.
 pub fn weighted_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
-    weighted_dice_of(
-        a.bigrams(),
-        |i| a.bigram_weight(i),
-        b.bigrams(),
-        |i| b.bigram_weight(i),
-    )
+    let (a, b) = (a.bigram_view(), b.bigram_view());
+    weighted_dice_of(a.weighted(|_| true), b.weighted(|_| true))
 }
 
 /// How alike two clues are in what they say happens, leaving out the places they name: the more alike of
@@ -1351,57 +1361,14 @@ pub fn subject_with_text(a: &ClueProfile, b: &ClueProfile, text: f64) -> f64 {
     headline_subject_dice(a, b).max(text)
 }
 
-/// Weighted Dice of what two clues' headlines say happens: the bigrams marked
-/// [`BigramMarks::HEADLINE_SUBJECT`], with their weights, as [`weighted_dice_of`] would give for those bigrams
-/// alone (summed in the same order, so to the same bit).
+/// Weighted Dice of what two clues' headlines say happens: [`weighted_dice_of`] the bigrams marked
+/// [`BigramMarks::HEADLINE_SUBJECT`], with their weights.
 fn headline_subject_dice(a: &ClueProfile, b: &ClueProfile) -> f64 {
     let (a, b) = (a.bigram_view(), b.bigram_view());
-    let (x, y) = (a.bigrams, b.bigrams);
-    let weight = |p: &BigramView<'_>, i: usize| f64::from(p.weight(i));
-    // The next marked bigram at or after `i`.
-    let next = |p: &BigramView<'_>, mut i: usize| {
-        while i < p.bigrams.len() && !p.is_headline_subject(i) {
-            i += 1;
-        }
-        i
-    };
-    let (mut i, mut j) = (next(&a, 0), next(&b, 0));
-    if i == x.len() || j == y.len() {
-        return 0.0;
-    }
-    let (mut common, mut total) = (0.0, 0.0);
-    while i < x.len() && j < y.len() {
-        match x[i].cmp(&y[j]) {
-            std::cmp::Ordering::Less => {
-                total += weight(&a, i);
-                i = next(&a, i + 1);
-            }
-            std::cmp::Ordering::Greater => {
-                total += weight(&b, j);
-                j = next(&b, j + 1);
-            }
-            std::cmp::Ordering::Equal => {
-                let w = weight(&a, i) + weight(&b, j);
-                common += w;
-                total += w;
-                i = next(&a, i + 1);
-                j = next(&b, j + 1);
-            }
-        }
-    }
-    let rest = |p: &BigramView<'_>, from: usize| {
-        (from..p.bigrams.len())
-            .filter(|&k| p.is_headline_subject(k))
-            .map(|k| weight(p, k))
-            .sum::<f64>()
-    };
-    total += rest(&a, i);
-    total += rest(&b, j);
-    if total > 0.0 {
-        common / total
-    } else {
-        0.0
-    }
+    weighted_dice_of(
+        a.weighted(|i| a.is_headline_subject(i)),
+        b.weighted(|i| b.is_headline_subject(i)),
+    )
 }
 
 /// The weighted Dice of two clues' descriptions ([`weighted_dice`]) and the same without each clue's place
@@ -1446,34 +1413,35 @@ pub fn description_and_subject(a: &ClueProfile, b: &ClueProfile) -> (f64, f64) {
     )
 }
 
-/// Weighted Dice of two sorted, distinct sets, each with the weight of its `i`th element.
-fn weighted_dice_of(x: &[u32], wx: impl Fn(usize) -> f32, y: &[u32], wy: impl Fn(usize) -> f32) -> f64 {
-    if x.is_empty() || y.is_empty() {
+/// Weighted Dice of two sorted, distinct sets of (element, weight): twice the weight of what they share over
+/// the weight of both, summed in one order (the merge, then each side's rest), so equal inputs give equal bits.
+fn weighted_dice_of(x: impl Iterator<Item = (u32, f32)>, y: impl Iterator<Item = (u32, f32)>) -> f64 {
+    let (mut x, mut y) = (x.peekable(), y.peekable());
+    if x.peek().is_none() || y.peek().is_none() {
         return 0.0;
     }
-    let (mut i, mut j) = (0, 0);
     let (mut common, mut total) = (0.0, 0.0);
-    while i < x.len() && j < y.len() {
-        match x[i].cmp(&y[j]) {
+    while let (Some(&(a, wa)), Some(&(b, wb))) = (x.peek(), y.peek()) {
+        match a.cmp(&b) {
             std::cmp::Ordering::Less => {
-                total += f64::from(wx(i));
-                i += 1;
+                total += f64::from(wa);
+                x.next();
             }
             std::cmp::Ordering::Greater => {
-                total += f64::from(wy(j));
-                j += 1;
+                total += f64::from(wb);
+                y.next();
             }
             std::cmp::Ordering::Equal => {
-                let w = f64::from(wx(i)) + f64::from(wy(j));
+                let w = f64::from(wa) + f64::from(wb);
                 common += w;
                 total += w;
-                i += 1;
-                j += 1;
+                x.next();
+                y.next();
             }
         }
     }
-    total += (i..x.len()).map(|k| f64::from(wx(k))).sum::<f64>();
-    total += (j..y.len()).map(|k| f64::from(wy(k))).sum::<f64>();
+    total += x.map(|(_, w)| f64::from(w)).sum::<f64>();
+    total += y.map(|(_, w)| f64::from(w)).sum::<f64>();
     if total > 0.0 {
         common / total
     } else {
