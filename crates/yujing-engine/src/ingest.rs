@@ -6,18 +6,19 @@
 //! (feed, source id): the content fingerprints already logged. So a file ingested twice adds no clue, a re-delivery
 //! with a new status becomes version n+1 of the same clue, and a crash mid-file leaves nothing half-written.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use yujing_feeds::adapters::LinePosition;
-use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, Reject};
-use yujing_log::{Batch, Log, LogError, Record};
+use yujing_feeds::{adapters, pii, DecodedInput, Normalizer, Outcome, RawUnit, Reject};
+use yujing_log::{Batch, Log, LogError, Record, ShardId};
 use yujing_model::{Clue, DeadLetter, FeedId, RawPointer, RejectKind, SourceLocation};
 
 use crate::clock::Clock;
+use crate::route::Router;
 use crate::shard::Shard;
 use crate::topics::{raw_topic, CLUES, DEADLETTER};
 use crate::vault::{PartyRef, UnitSealer, Vault};
@@ -53,6 +54,9 @@ pub enum IngestError {
     /// A raw unit could not be sealed.
     #[error("cannot seal a raw unit")]
     Seal(#[from] crate::vault::VaultError),
+    /// A routed part could not be sealed or read.
+    #[error("cannot route an input to its shards")]
+    Route(#[from] crate::route::RouteError),
     /// A state entry could not be decoded.
     #[error("corrupt ingest state for {key}: {reason}")]
     CorruptState {
@@ -92,6 +96,10 @@ pub struct FileReport {
     /// Records left to the other shards of a sharded store (their town, or their bytes, belong there).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_shards: u64,
+    /// Records decoded here once and handed to the partition of the shard that keeps them (the router of a
+    /// sharded store, [`crate::route`]): that shard ingests them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub routed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -103,6 +111,7 @@ impl FileReport {
         self.raw_units += other.raw_units;
         self.records += other.records;
         self.other_shards += other.other_shards;
+        self.routed += other.routed;
         self.new_clues += other.new_clues;
         self.new_versions += other.new_versions;
         self.category_inferred += other.category_inferred;
@@ -150,6 +159,8 @@ pub struct Ingestor<'a, L: Log + ?Sized> {
     part_bytes: usize,
     /// Seals each raw unit before it is written.
     vault: Vault,
+    /// When set, inputs are routed to their shards rather than written ([`Ingestor::routing`]).
+    router: Option<Router>,
 }
 
 /// A JSON Lines file larger than this is read, decoded and written a part at a time (at line breaks), so memory
@@ -160,9 +171,8 @@ pub const PART_BYTES: usize = 16 << 20;
 struct Claims {
     /// By unit of the chunk: whether to log it.
     units: Vec<bool>,
-    /// The records to keep, by index in the input, with the outcome of normalizing them when that was needed
-    /// to learn their town.
-    kept: HashMap<usize, Option<Result<Clue, Reject>>>,
+    /// The records to keep, by index in the input.
+    records: HashSet<usize>,
 }
 
 /// The export files found under the paths given to an ingest.
@@ -294,18 +304,47 @@ fn dead_letter_key(feed: FeedId, unit_bytes: &[u8], record_index: u64, kind: Rej
 
 /// An input decoded and its records normalized: the pure part of ingesting it. It needs no log, so it may run on
 /// another thread while the pipeline writes, correlates and commits the input before it
-/// ([`Ingestor::ingest_prepared`]); ingesting it then only writes.
+/// ([`Ingestor::ingest_prepared`]); ingesting it then only writes. A decoded record is kept only as its clue (or
+/// why it was refused): the fields in clear are dropped once normalized, so a prepared input may be routed to
+/// another shard ([`crate::route`]) holding personal data only in its raw units.
 #[derive(Debug)]
 pub struct PreparedInput {
-    feed: FeedId,
-    file: String,
-    decoded: DecodedInput,
-    /// Per record of `decoded`: its clue (its raw pointer still to be set) or why it was rejected; `None` for a
-    /// record that is not a dispute or was rejected while decoding, and once taken.
-    normalized: Vec<Option<Result<Clue, Reject>>>,
-    /// Per unit of `decoded`: the parties it names (its clues' and the numbers in its bytes), sorted, which its
-    /// sealed form is for (see [`crate::vault`]).
-    unit_parties: Vec<Vec<PartyRef>>,
+    pub(crate) feed: FeedId,
+    pub(crate) file: String,
+    /// The raw units, in input order.
+    pub(crate) units: Vec<RawUnit>,
+    /// The records, in input order.
+    pub(crate) records: Vec<PreparedRecord>,
+    /// Per unit: the parties it names (its clues' and the numbers in its bytes), sorted, which its sealed form
+    /// is for (see [`crate::vault`]).
+    pub(crate) unit_parties: Vec<Vec<PartyRef>>,
+}
+
+/// One record of a [`PreparedInput`].
+#[derive(Debug)]
+pub(crate) struct PreparedRecord {
+    /// The index of its raw unit in [`PreparedInput::units`].
+    pub(crate) unit: usize,
+    /// Where it sat.
+    pub(crate) location: SourceLocation,
+    /// The source id, when it could be read.
+    pub(crate) source_id: Option<String>,
+    /// What became of it.
+    pub(crate) outcome: Prepared,
+}
+
+/// What became of a record of a [`PreparedInput`].
+// Nearly every record is normalized: boxing the clue would cost an allocation for each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    /// Well-formed, but not a dispute: no clue.
+    NotADispute,
+    /// Rejected while decoding.
+    Rejected(Reject),
+    /// Decoded and normalized: its clue (its raw pointer still to be set) or why normalization refused it;
+    /// `None` once written.
+    Normalized(Option<Result<Clue, Reject>>),
 }
 
 impl PreparedInput {
@@ -333,28 +372,37 @@ impl PreparedInput {
         file: &str,
         decoded: DecodedInput,
     ) -> PreparedInput {
-        let normalized: Vec<_> = decoded
-            .records
-            .iter()
-            .map(|record| match &record.outcome {
-                Outcome::Record(source) => {
-                    // The raw offset is known only when the unit is logged: set then.
-                    let placeholder = RawPointer {
-                        topic: String::new(),
-                        offset: 0,
-                        location: record.location.clone(),
-                    };
-                    Some(normalizer.normalize(source, 0, placeholder))
+        let DecodedInput { units, records } = decoded;
+        let records: Vec<PreparedRecord> = records
+            .into_iter()
+            .map(|record| {
+                let outcome = match &record.outcome {
+                    Outcome::Record(source) => {
+                        // The raw offset is known only when the unit is logged: set then.
+                        let placeholder = RawPointer {
+                            topic: String::new(),
+                            offset: 0,
+                            location: record.location.clone(),
+                        };
+                        Prepared::Normalized(Some(normalizer.normalize(source, 0, placeholder)))
+                    }
+                    Outcome::NotADispute { .. } => Prepared::NotADispute,
+                    Outcome::Rejected(reject) => Prepared::Rejected(reject.clone()),
+                };
+                PreparedRecord {
+                    unit: record.unit,
+                    location: record.location,
+                    source_id: record.source_id,
+                    outcome,
                 }
-                _ => None,
             })
             .collect();
-        let unit_parties = unit_parties(normalizer, &decoded, &normalized);
+        let unit_parties = unit_parties(normalizer, &units, &records);
         PreparedInput {
             feed,
             file: file.to_owned(),
-            decoded,
-            normalized,
+            units,
+            records,
             unit_parties,
         }
     }
@@ -367,6 +415,23 @@ impl PreparedInput {
     /// The input's name.
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// The shard of `count` that keeps `record`: a clue's town's, else the one its raw unit's bytes hash to
+    /// ([`Shard`]). The router ([`crate::route`]) and each shard ([`Ingestor::for_shard`]) both ask this, so they
+    /// agree.
+    pub(crate) fn owner(&self, record: &PreparedRecord, count: u32) -> ShardId {
+        match &record.outcome {
+            Prepared::Normalized(Some(Ok(clue))) => Shard::of(clue.town.town_code.as_str().as_bytes(), count),
+            _ => self.unit_owner(record.unit, count),
+        }
+    }
+
+    /// The shard of `count` that keeps unit `unit` when none of its records decides (one that yielded none).
+    pub(crate) fn unit_owner(&self, unit: usize, count: u32) -> ShardId {
+        self.units
+            .get(unit)
+            .map_or(ShardId(0), |u| Shard::of(&u.bytes, count))
     }
 }
 
@@ -472,15 +537,14 @@ fn read_line_bounded(
     Ok(BoundedLine::Long(LongLine::Oversized { head, len }))
 }
 
-/// The parties each unit of `decoded` names: those of its records' clues, and every phone and ID number written
-/// in its bytes (a rejected record, a number in free text), sorted and without repeats.
+/// The parties each of `units` names: those of its records' clues, and every phone and ID number written in its
+/// bytes (a rejected record, a number in free text), sorted and without repeats.
 fn unit_parties(
     normalizer: &Normalizer,
-    decoded: &DecodedInput,
-    normalized: &[Option<Result<Clue, Reject>>],
+    units: &[RawUnit],
+    records: &[PreparedRecord],
 ) -> Vec<Vec<PartyRef>> {
-    let mut parties: Vec<Vec<PartyRef>> = decoded
-        .units
+    let mut parties: Vec<Vec<PartyRef>> = units
         .iter()
         .map(|unit| {
             let text = String::from_utf8_lossy(&unit.bytes);
@@ -492,8 +556,10 @@ fn unit_parties(
                 .collect()
         })
         .collect();
-    for (record, outcome) in decoded.records.iter().zip(normalized) {
-        if let (Some(Ok(clue)), Some(keys)) = (outcome, parties.get_mut(record.unit)) {
+    for record in records {
+        if let (Prepared::Normalized(Some(Ok(clue))), Some(keys)) =
+            (&record.outcome, parties.get_mut(record.unit))
+        {
             keys.extend(
                 clue.parties
                     .iter()
@@ -518,6 +584,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             shard: Shard::WHOLE,
             part_bytes: PART_BYTES,
             vault: Vault::new(normalizer.hasher()),
+            router: None,
         }
     }
 
@@ -532,6 +599,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     /// shards, which read the same inputs.
     pub fn for_shard(mut self, shard: Shard) -> Ingestor<'a, L> {
         self.shard = shard;
+        self
+    }
+
+    /// Routes every input to the shards of a store of `count` shards instead of writing it: each record decoded
+    /// and normalized here once, sealed for transport and appended to its shard's partition of the repartition
+    /// topic, which that shard consumes ([`crate::route`]).
+    pub fn routing(mut self, count: u32) -> Ingestor<'a, L> {
+        self.router = Some(Router::new(self.normalizer.hasher(), count));
         self
     }
 
@@ -714,9 +789,13 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             feed: Some(input.feed),
             ..FileReport::default()
         };
+        if let Some(router) = &self.router {
+            router.route(input, self.clock.now().timestamp_millis(), self.log, &mut report)?;
+            return Ok(report);
+        }
         let mut start = 0;
-        while start < input.decoded.units.len() {
-            let end = (start + UNITS_PER_BATCH).min(input.decoded.units.len());
+        while start < input.units.len() {
+            let end = (start + UNITS_PER_BATCH).min(input.units.len());
             self.write_chunk(&mut input, start..end, &mut report)?;
             start = end;
         }
@@ -724,24 +803,18 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     }
 
     /// Which units and records of `units` this shard keeps: `None` for the whole store, which keeps everything.
-    /// A shard keeps the clues of its towns (normalized here to learn the town, and handed on so as not to
-    /// normalize twice) and the records without a town whose unit hashes to it; it logs a unit when it keeps one
-    /// of its records.
-    fn claims(
-        &self,
-        decoded: &DecodedInput,
-        normalized: &mut [Option<Result<Clue, Reject>>],
-        units: std::ops::Range<usize>,
-    ) -> Option<Claims> {
+    /// A shard keeps the clues of its towns and the records without a town whose unit hashes to it
+    /// ([`PreparedInput::owner`]); it logs a unit when it keeps one of its records.
+    fn claims(&self, input: &PreparedInput, units: std::ops::Range<usize>) -> Option<Claims> {
         if self.shard.is_whole() {
             return None;
         }
         let mut claims = Claims {
             units: vec![false; units.len()],
-            kept: HashMap::new(),
+            records: HashSet::new(),
         };
         let mut has_records = vec![false; units.len()];
-        for (index, record) in decoded
+        for (index, record) in input
             .records
             .iter()
             .enumerate()
@@ -749,27 +822,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         {
             let unit = record.unit - units.start;
             has_records[unit] = true;
-            let kept = match (&record.outcome, normalized.get_mut(index).and_then(Option::take)) {
-                (Outcome::Record(_), Some(outcome)) => {
-                    let claimed = match &outcome {
-                        Ok(clue) => self.shard.claims_town(clue.town.town_code.as_str()),
-                        Err(_) => self.shard.claims_unit(&decoded.units[record.unit].bytes),
-                    };
-                    claimed.then_some(Some(outcome))
-                }
-                _ => self
-                    .shard
-                    .claims_unit(&decoded.units[record.unit].bytes)
-                    .then_some(None),
-            };
-            if let Some(normalized) = kept {
-                claims.kept.insert(index, normalized);
+            if input.owner(record, self.shard.count) == self.shard.index {
+                claims.records.insert(index);
                 claims.units[unit] = true;
             }
         }
         // A unit that yielded no record (a header, a blank export) is kept by the shard its bytes hash to.
         for (unit, has) in has_records.iter().enumerate() {
-            if !has && self.shard.claims_unit(&decoded.units[units.start + unit].bytes) {
+            if !has && input.unit_owner(units.start + unit, self.shard.count) == self.shard.index {
                 claims.units[unit] = true;
             }
         }
@@ -793,25 +853,25 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         }
     }
 
-    /// Writes the raw units `units` of `decoded` and the clues and dead letters of their records, in one batch.
+    /// Writes the raw units `units` of `input` and the clues and dead letters of their records, in one batch.
     fn write_chunk(
         &self,
         input: &mut PreparedInput,
         units: std::ops::Range<usize>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
+        let claims = self.claims(input, units.clone());
         let PreparedInput {
             feed,
-            decoded,
-            normalized,
+            units: raw_units,
+            records,
             unit_parties,
             ..
         } = input;
-        let (feed, decoded) = (*feed, &*decoded);
-        let claims = self.claims(decoded, normalized, units.clone());
+        let feed = *feed;
         let mut chunk = Chunk {
             feed,
-            decoded,
+            units: raw_units,
             unit_parties,
             now: self.clock.now(),
             topic: raw_topic(feed),
@@ -822,23 +882,17 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let owned = claims.as_ref().map(|c| c.units.as_slice());
         let mut sealer = self.vault.sealer(self.log)?;
         let raw_offsets = self.log_raw_units(&mut chunk, &mut sealer, units.clone(), owned, report)?;
-        let mut kept = claims.map(|c| c.kept);
-        for (index, record) in decoded
-            .records
-            .iter()
+        for (index, record) in records
+            .iter_mut()
             .enumerate()
             .filter(|(_, r)| units.contains(&r.unit))
         {
             report.records += 1;
-            // On a shard: another shard's record is skipped; a kept one may have been normalized already.
-            let normalized = match kept.as_mut().map(|kept| kept.remove(&index)) {
-                None => normalized.get_mut(index).and_then(Option::take),
-                Some(Some(normalized)) => normalized,
-                Some(None) => {
-                    report.other_shards += 1;
-                    continue;
-                }
-            };
+            if claims.as_ref().is_some_and(|c| !c.records.contains(&index)) {
+                // On a shard: another shard's record.
+                report.other_shards += 1;
+                continue;
+            }
             // A span per record: feed, position and source id (redacted, in case a bad record put a phone there).
             let _span = tracing::debug_span!(
                 "record",
@@ -852,27 +906,22 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                 offset: raw_offsets[record.unit - units.start],
                 location: record.location.clone(),
             };
-            let reject = match &record.outcome {
-                Outcome::NotADispute { .. } => {
+            let reject = match &mut record.outcome {
+                Prepared::NotADispute => {
                     report.not_disputes += 1;
                     continue;
                 }
-                Outcome::Rejected(reject) => reject.clone(),
-                Outcome::Record(source) => match normalized
-                    .map(|outcome| {
-                        // Normalized before the raw offsets were known (to find its town): point it now.
-                        outcome.map(|mut clue| {
-                            clue.raw = raw.clone();
-                            clue
-                        })
-                    })
-                    .unwrap_or_else(|| self.normalizer.normalize(source, 0, raw.clone()))
-                {
-                    Err(reject) => reject,
-                    Ok(clue) => {
+                Prepared::Rejected(reject) => reject.clone(),
+                Prepared::Normalized(outcome) => match outcome.take() {
+                    Some(Ok(mut clue)) => {
+                        // Normalized before the raw offsets were known: point it now.
+                        clue.raw = raw;
                         self.write_clue(&mut chunk, clue, report)?;
                         continue;
                     }
+                    Some(Err(reject)) => reject,
+                    // Each record is written once: a second time would be a bug, said rather than skipped.
+                    None => Reject::new(RejectKind::Internal, "the record was already written"),
                 },
             };
             report.rejected += 1;
@@ -906,7 +955,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut raw_offsets = Vec::with_capacity(units.len());
         let mut pending_raw: HashMap<Vec<u8>, u64> = HashMap::new();
         let first = units.start;
-        for (index, unit) in chunk.decoded.units[units].iter().enumerate() {
+        for (index, unit) in chunk.units[units].iter().enumerate() {
             if owned.is_some_and(|owned| !owned[index]) {
                 // No record of it is this shard's: the shard that keeps them logs it.
                 raw_offsets.push(0);
@@ -993,14 +1042,14 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     fn dead_letter(
         &self,
         chunk: &mut Chunk<'_>,
-        record: &yujing_feeds::Decoded,
+        record: &PreparedRecord,
         reject: &Reject,
         raw: RawPointer,
     ) -> Result<(), IngestError> {
         let feed = chunk.feed;
         let key = dead_letter_key(
             feed,
-            &chunk.decoded.units[record.unit].bytes,
+            &chunk.units[record.unit].bytes,
             record.location.record_index,
             reject.kind,
         );
@@ -1041,8 +1090,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
 /// What one chunk's write is building: the batch, and what it has pending for the records after.
 struct Chunk<'a> {
     feed: FeedId,
-    decoded: &'a DecodedInput,
-    /// The parties each unit of `decoded` names (see [`PreparedInput`]).
+    units: &'a [RawUnit],
+    /// The parties each of `units` names (see [`PreparedInput`]).
     unit_parties: &'a [Vec<PartyRef>],
     /// When the chunk is written (every record's append time).
     now: DateTime<Utc>,

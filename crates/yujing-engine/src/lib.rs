@@ -36,6 +36,7 @@ pub mod read;
 pub mod refused;
 pub mod replay;
 pub mod retention;
+pub mod route;
 pub mod shard;
 pub mod snapshot;
 pub mod sources;

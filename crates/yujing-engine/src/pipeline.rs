@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use yujing_correlate::Correlator;
-use yujing_log::{Log, LogError, Offset, SourceMessage, UnitOfWork};
+use yujing_log::{Batch, Log, LogError, Offset, SourceMessage, UnitOfWork};
 use yujing_model::{Actor, Clue, FeedId, OrderChange, OrderStatus, Warning, WorkOrderEvent};
 use yujing_workorder::Command;
 
@@ -19,6 +19,7 @@ use crate::ingest::{FileReport, IngestError, IngestReport, Ingestor, PreparedInp
 use crate::metrics::{card_name, Metrics, EXPORTED_TOPICS};
 use crate::orders::{OrderError, OrderStage, WarningSummary};
 use crate::read::ReadError;
+use crate::route;
 use crate::shard::Shard;
 use crate::snapshot::{self, NoSnapshot, Positions, SnapshotWriteError, ToWrite};
 use crate::sources::{self, SourceConfig};
@@ -42,9 +43,28 @@ pub enum PipelineError {
     /// Committing a step's writes failed: none of them since its last commit are on the log.
     #[error("committing the step to the log")]
     Commit(#[source] LogError),
-    /// Deleting expired raw units failed; what was deleted stays deleted, the rest is tried again next time.
+    /// Deleting expired raw units (or routed messages already ingested) failed; what was deleted stays deleted,
+    /// the rest is tried again next time.
     #[error("deleting raw units older than [store] raw_retention_days")]
     Expire(#[source] LogError),
+    /// A message routed to this shard could not be read: the shard stops there and tries again, rather than
+    /// skip what it carries.
+    #[error("reading the message routed to this shard at offset {offset} of the repartition topic")]
+    Routed {
+        /// Its offset in the shard's partition.
+        offset: Offset,
+        /// Why.
+        source: route::RouteError,
+    },
+}
+
+/// Whether a step ingests what it reads or, on a shard of a sharded store, routes it to the shards that keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routing {
+    /// Decode and route (inputs read from outside: upstream topics, the drop directory, bulk files).
+    Route,
+    /// Ingest what belongs to this shard (HTTP pushes, which every shard receives; routed parts).
+    Keep,
 }
 
 impl PipelineError {
@@ -646,17 +666,31 @@ impl Pipeline {
     fn ingest_one(&self, feed: FeedId, file: &str, bytes: &[u8]) -> Result<FileReport, PipelineError> {
         let started = Instant::now();
         let prepared = self.preparer().prepare(feed, file, bytes);
-        self.write_prepared(prepared, started)
+        self.write_prepared(prepared, started, Routing::Keep)
+    }
+
+    /// An ingestor over the step's unit of work for this shard, routing what it reads when `routing` says so and
+    /// the store is sharded.
+    fn ingestor(&self, routing: Routing) -> Ingestor<'_, UnitOfWork> {
+        let ingestor =
+            Ingestor::new(&self.unit, &self.built.normalizer, self.clock.as_ref()).for_shard(self.shard);
+        match routing {
+            Routing::Route if !self.shard.is_whole() => ingestor.routing(self.shard.count),
+            _ => ingestor,
+        }
     }
 
     /// Writes one prepared input (`started`: when its preparation began, for the ingest stage's time); does not
     /// advance.
-    fn write_prepared(&self, input: PreparedInput, started: Instant) -> Result<FileReport, PipelineError> {
+    fn write_prepared(
+        &self,
+        input: PreparedInput,
+        started: Instant,
+        routing: Routing,
+    ) -> Result<FileReport, PipelineError> {
         let report = {
             let _span = tracing::info_span!("ingest", feed = %input.feed(), file = input.file()).entered();
-            Ingestor::new(&self.unit, &self.built.normalizer, self.clock.as_ref())
-                .for_shard(self.shard)
-                .ingest_prepared(input)?
+            self.ingestor(routing).ingest_prepared(input)?
         };
         self.observe_stage("ingest", started);
         self.count_ingest(&report);
@@ -728,10 +762,14 @@ impl Pipeline {
             m.log_end.with_label_values(&[topic]).set(end(topic)? as i64);
         }
         let now_ms = self.clock.now().timestamp_millis();
-        let consumers = [
+        let mut consumers = vec![
             ("correlate", CLUES, self.correlation.consumed()),
             ("orders", crate::topics::WARNINGS, self.orders.warnings_read()),
         ];
+        if !self.shard.is_whole() {
+            // What the router handed this shard and it has not ingested yet.
+            consumers.push(("route", route::REPARTITION, self.routed_position()?));
+        }
         for (consumer, topic, read) in consumers {
             // The oldest record not processed: the first one past the consumer's position (none when it is
             // caught up, even if a Kafka commit marker sits there and the end is one further).
@@ -825,24 +863,21 @@ impl Pipeline {
         self.step(|pipeline| {
             let mut reports = Vec::with_capacity(inputs.len());
             for input in inputs {
-                reports.push(pipeline.write_prepared(input, Instant::now())?);
+                reports.push(pipeline.write_prepared(input, Instant::now(), Routing::Keep)?);
             }
             Ok((reports, pipeline.advance_stages()?))
         })
     }
 
     /// Ingests the export files under `paths` (already-logged files change nothing), then advances: one step,
-    /// committed in transactions of `[store] transaction_max_bytes`.
+    /// committed in transactions of `[store] transaction_max_bytes`. On a shard of a sharded store the files are
+    /// routed: decoded here once, each record handed to its shard ([`crate::route`]).
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
         self.step(|pipeline| {
             let started = Instant::now();
-            let report = Ingestor::new(
-                &pipeline.unit,
-                &pipeline.built.normalizer,
-                pipeline.clock.as_ref(),
-            )
-            .for_shard(pipeline.shard)
-            .ingest_paths(paths, None, &mut |_| {})?;
+            let report = pipeline
+                .ingestor(Routing::Route)
+                .ingest_paths(paths, None, &mut |_| {})?;
             if !report.files.is_empty() {
                 pipeline.observe_stage("ingest", started);
             }
@@ -861,7 +896,7 @@ impl Pipeline {
         source: &SourceConfig,
         messages: &[SourceMessage],
     ) -> Result<(FileReport, StepReport), PipelineError> {
-        let mut positions = sources::positions(self.log.as_ref(), &source.name)?;
+        let mut positions = self.source_positions(source)?;
         let inputs = sources::inputs_of(source, messages, &mut positions);
         let preparer = self.preparer();
         let prepared = inputs
@@ -873,7 +908,8 @@ impl Pipeline {
 
     /// [`Pipeline::ingest_messages`] for messages already turned into inputs ([`sources::inputs_of`]) and
     /// prepared by this pipeline's [`Preparer`] off its thread; `positions` is where the source stands after
-    /// them.
+    /// them. On a shard of a sharded store they are routed to their shards ([`crate::route`]), in the same
+    /// transaction as the source's new position.
     pub fn ingest_source_batch(
         &mut self,
         source: &SourceConfig,
@@ -886,12 +922,115 @@ impl Pipeline {
                 ..FileReport::default()
             };
             for input in inputs {
-                let report = pipeline.write_prepared(input, Instant::now())?;
+                let report = pipeline.write_prepared(input, Instant::now(), Routing::Route)?;
                 total.add(&report);
             }
-            sources::record_positions(&pipeline.unit, &source.name, positions)?;
+            sources::record_positions(&pipeline.unit, &pipeline.source_position_name(source), positions)?;
             Ok((total, pipeline.advance_stages()?))
         })
+    }
+
+    /// Where `source` stands: the next offset to read per partition of its topic.
+    pub fn source_positions(&self, source: &SourceConfig) -> Result<HashMap<i32, i64>, PipelineError> {
+        Ok(sources::positions(
+            self.log.as_ref(),
+            &self.source_position_name(source),
+        )?)
+    }
+
+    /// The name `source`'s position is kept under. A shard of a sharded store routes what it reads, and keeps
+    /// that position apart from the one it had when every shard read every input: those positions differed
+    /// between shards, so the router starts once from the beginning (the ingest adds nothing for what a shard
+    /// already has) rather than skip what another shard had not read yet.
+    fn source_position_name(&self, source: &SourceConfig) -> String {
+        if self.shard.is_whole() {
+            source.name.clone()
+        } else {
+            format!("routed/{}", source.name)
+        }
+    }
+
+    /// Ingests up to `max` messages routed to this shard ([`crate::route`]) from where it stands in its partition
+    /// of the repartition topic, records the position after them, then advances: one step, so what they brought,
+    /// what it caused and the position are committed together. `None` when nothing waits (or the store is not
+    /// sharded).
+    pub fn ingest_routed(&mut self, max: usize) -> Result<Option<(FileReport, StepReport)>, PipelineError> {
+        if self.shard.is_whole() {
+            return Ok(None);
+        }
+        let from = self.routed_position()?;
+        let entries = self
+            .log
+            .read(route::REPARTITION, from, max)
+            .map_err(ReadError::from)?;
+        let Some(last) = entries.last().map(|e| e.offset) else {
+            return Ok(None);
+        };
+        let router = route::Router::new(self.built.normalizer.hasher(), self.shard.count);
+        let mut inputs = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let input = router
+                .open(self.shard.index, &entry.record.value)
+                .map_err(|source| PipelineError::Routed {
+                    offset: entry.offset,
+                    source,
+                })?;
+            inputs.push(input);
+        }
+        let done = self.step(|pipeline| {
+            let mut total = FileReport::default();
+            for input in inputs {
+                let report = pipeline.write_prepared(input, Instant::now(), Routing::Keep)?;
+                if total.feed.is_none() {
+                    total.feed = report.feed;
+                }
+                total.add(&report);
+            }
+            let mut position = Batch::new();
+            position.put_state(route::POSITION_KEY, (last + 1).to_be_bytes().to_vec());
+            pipeline.unit.write(position).map_err(PipelineError::Commit)?;
+            Ok((total, pipeline.advance_stages()?))
+        })?;
+        Ok(Some(done))
+    }
+
+    /// The next offset this shard reads in its partition of the repartition topic: after the last routed
+    /// message it ingested, and never below what is still kept.
+    fn routed_position(&self) -> Result<Offset, PipelineError> {
+        let recorded = self
+            .log
+            .state(route::POSITION_KEY)
+            .map_err(ReadError::from)?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let kept_from = self
+            .log
+            .start_offset(route::REPARTITION)
+            .map_err(ReadError::from)?;
+        Ok(recorded.max(kept_from))
+    }
+
+    /// The routed messages waiting for this shard in its partition of the repartition topic (0 unsharded).
+    pub fn routed_lag(&self) -> Result<u64, PipelineError> {
+        if self.shard.is_whole() {
+            return Ok(0);
+        }
+        let end = self.log.end_offset(route::REPARTITION).map_err(ReadError::from)?;
+        Ok(end.saturating_sub(self.routed_position()?))
+    }
+
+    /// Deletes the routed messages this shard has ingested from its partition of the repartition topic: their
+    /// sealed copies of raw units live on the broker only until the shard logged them (as Kafka Streams purges
+    /// a repartition topic). Runs on the log itself, beside the steps.
+    pub fn purge_routed(&self) -> Result<(), PipelineError> {
+        if self.shard.is_whole() {
+            return Ok(());
+        }
+        let position = self.routed_position()?;
+        self.log
+            .delete_before(route::REPARTITION, position)
+            .map_err(PipelineError::Expire)?;
+        Ok(())
     }
 
     /// Carries out an operator's command on a work order: one step.
@@ -928,6 +1067,9 @@ impl Pipeline {
         })?;
         if let Err(error) = self.expire_raw() {
             tracing::warn!(error = %error_chain(&error), "raw units past their retention were not all deleted");
+        }
+        if let Err(error) = self.purge_routed() {
+            tracing::warn!(error = %error_chain(&error), "routed messages already ingested were not deleted");
         }
         Ok(events)
     }

@@ -315,6 +315,19 @@ impl PartyRef {
         })
     }
 
+    /// Its kind's code and its hash, as a routed message carries it ([`crate::route`]).
+    pub(crate) fn to_parts(self) -> (u8, [u8; HASH_LEN]) {
+        (kind_code(self.kind), self.hash)
+    }
+
+    /// The party of [`PartyRef::to_parts`]; `None` for an unknown kind code.
+    pub(crate) fn from_parts(kind: u8, hash: [u8; HASH_LEN]) -> Option<PartyRef> {
+        Some(PartyRef {
+            kind: kind_of(kind)?,
+            hash,
+        })
+    }
+
     /// The party key it stands for.
     pub fn key(&self) -> PartyKey {
         PartyKey {

@@ -94,10 +94,17 @@ pub struct Entry {
     pub record: Record,
 }
 
+/// The topic a sharded store's router writes to every shard's partition: each record decoded once, handed to
+/// the shard that owns it (Kafka Streams' repartition topic). Its writer is not the partition's own writer, so a
+/// shard always asks the broker where it ends, and deletes what it has consumed ([`Log::delete_before`]).
+pub const REPARTITION: &str = "repartition";
+
 /// Appends and state writes applied together, or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     appends: Vec<(String, Record)>,
+    /// Appends to another shard's partition of [`REPARTITION`].
+    routed: Vec<(ShardId, Record)>,
     state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
@@ -113,6 +120,13 @@ impl Batch {
         self.appends.len() - 1
     }
 
+    /// Appends `record` to shard `shard`'s partition of [`REPARTITION`], in the same transaction as the rest of
+    /// the batch. Only a writer of a sharded store on Kafka can ([`LogError::NotSharded`] otherwise); its offset
+    /// is not returned (the shard that consumes it reads it back).
+    pub fn route(&mut self, shard: ShardId, record: Record) {
+        self.routed.push((shard, record));
+    }
+
     /// Sets state `key` to `value`.
     pub fn put_state(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.state.push((key.into(), Some(value.into())));
@@ -125,7 +139,7 @@ impl Batch {
 
     /// Whether the batch does nothing.
     pub fn is_empty(&self) -> bool {
-        self.appends.is_empty() && self.state.is_empty()
+        self.appends.is_empty() && self.routed.is_empty() && self.state.is_empty()
     }
 
     /// The number of appends.
@@ -196,6 +210,9 @@ pub enum LogError {
     /// The log was opened for reading only.
     #[error("the log was opened for reading only")]
     ReadOnly,
+    /// A batch routed records to other shards on a log that is not a shard of a store on Kafka.
+    #[error("this log is not a shard of a sharded store on Kafka: it cannot route records to other shards")]
+    NotSharded,
     /// Another instance holds the writer's lease now: this one must stop writing.
     #[error("another yujing instance took over writing this log (the writer's lease was lost)")]
     LeaseLost,
@@ -673,6 +690,9 @@ impl Log for EmbeddedLog {
     fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
         for (topic, _) in &batch.appends {
             validate_topic(topic)?;
+        }
+        if !batch.routed.is_empty() {
+            return Err(LogError::NotSharded);
         }
         if self.broken.load(Ordering::SeqCst) {
             self.reopen()?;

@@ -38,6 +38,8 @@ struct Held {
     /// Topics in the order first written (so the commit's batch is in a stable order).
     order: Vec<String>,
     topics: HashMap<String, TopicWrites>,
+    /// Records routed to shards' partitions of the repartition topic, in order (never read back by the unit).
+    routed: Vec<(ShardId, Record)>,
     /// The last value written to each state key (`None`: deleted).
     state: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Bytes of keys and values held.
@@ -46,7 +48,7 @@ struct Held {
 
 impl Held {
     fn is_empty(&self) -> bool {
-        self.topics.is_empty() && self.state.is_empty()
+        self.topics.is_empty() && self.routed.is_empty() && self.state.is_empty()
     }
 }
 
@@ -135,10 +137,14 @@ impl UnitOfWork {
                 batch.append(topic.clone(), record);
             }
         }
+        let routed = held.routed.len();
+        for (shard, record) in held.routed {
+            batch.route(shard, record);
+        }
         let mut keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = held.state.into_iter().collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         let committed = Committed {
-            records: batch.appends.len(),
+            records: batch.appends.len() + routed,
             state_keys: keys.len(),
             bytes: held.bytes,
         };
@@ -190,6 +196,10 @@ impl Log for UnitOfWork {
             let writes = held.topics.get_mut(&topic).expect("inserted above");
             offsets.push(writes.base + writes.records.len() as Offset);
             writes.records.push(record);
+        }
+        for (shard, record) in batch.routed {
+            held.bytes += record.key.len() + record.value.len();
+            held.routed.push((shard, record));
         }
         for (key, value) in batch.state {
             held.bytes += key.len() + value.as_ref().map_or(0, Vec::len);

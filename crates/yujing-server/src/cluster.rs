@@ -194,7 +194,8 @@ pub async fn run_sharded(
             .await;
             match opened {
                 Ok(Ok(pipeline)) => {
-                    let worker = crate::start_worker(pipeline, &server, built.demo, options.clone());
+                    let worker =
+                        crate::start_worker(pipeline, &server, built.demo, shard_options(&options, shard));
                     shards.insert(shard, worker);
                     tracing::info!(%shard, "shard running");
                     report(ClusterEvent::ShardRunning(shard));
@@ -212,6 +213,20 @@ pub async fn run_sharded(
     front.stop().await;
     drop(lease);
     Ok(())
+}
+
+/// The background tasks of `shard`: shard 0 reads the upstream topics and the drop directory and routes what it
+/// reads to every shard ([`yujing_engine::route`]), so each record is decoded once; every shard ingests what is
+/// routed to it, and supervises its own orders.
+fn shard_options(options: &Options, shard: ShardId) -> Options {
+    if shard == ShardId(0) {
+        return options.clone();
+    }
+    Options {
+        supervise: options.supervise,
+        watch_dir: None,
+        sources: Vec::new(),
+    }
 }
 
 /// Opens `shard`'s log, records that it runs at `advertised`, and catches its pipeline up.

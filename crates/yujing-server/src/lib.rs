@@ -161,6 +161,8 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
         metrics.add_webhook(&hook.name);
     }
     let (shutdown, stopping) = watch::channel(false);
+    // A shard of a sharded store ingests what the router hands it, as often as an upstream topic is gathered.
+    let routed_every = (!pipeline.shard().is_whole()).then(|| pipeline.commit_interval());
     let map = Arc::new(console::map::CountyMap::new(pipeline.outline().clone()));
     let preparer = pipeline.preparer();
     let state = AppState {
@@ -203,6 +205,9 @@ pub fn start_worker(pipeline: Pipeline, config: &ServerConfig, demo: bool, optio
     }
     for (source, client) in options.sources {
         tasks.push(spawn_source(state.clone(), source, client, shutdown.subscribe()));
+    }
+    if let Some(every) = routed_every {
+        tasks.push(spawn_routed(state.clone(), every, shutdown.subscribe()));
     }
     for hook in &config.webhooks {
         let Some(secret) = hook.resolved_secret() else {
@@ -268,7 +273,12 @@ fn spawn_source(
             }
         };
         while !*shutdown.borrow() {
-            let positions = match yujing_engine::sources::positions(state.log.as_ref(), &source.name) {
+            let positions = match state
+                .pipeline
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .source_positions(&source)
+            {
                 Ok(positions) => positions,
                 Err(error) => {
                     tracing::error!(source = %source.name, %error, "reading the source's position");
@@ -316,7 +326,11 @@ fn spawn_source(
                 }
                 // Where the source stands is on the log (only this loop moves it, each step commits it), and the
                 // records are decoded and normalized here, before the pipeline's lock is taken: beside its step.
-                let mut positions = match yujing_engine::sources::positions(state.log.as_ref(), &source.name)
+                let mut positions = match state
+                    .pipeline
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .source_positions(&source)
                 {
                     Ok(positions) => positions,
                     Err(error) => {
@@ -348,6 +362,44 @@ fn spawn_source(
                         break;
                     }
                 }
+            }
+        }
+    })
+}
+
+/// Ingests what the router hands this shard ([`yujing_engine::route`]) until shutdown: at once while messages
+/// wait, then every `every`. A message that cannot be read stops the shard there (it is tried again, and
+/// `/health` says so) rather than skip the records it carries.
+fn spawn_routed(state: AppState, every: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    /// The most routed messages one step takes (each is a part of an input, up to a few hundred records).
+    const MAX_STEP_MESSAGES: usize = 64;
+    tokio::spawn(async move {
+        loop {
+            let result = api::with_pipeline(&state, |p| {
+                p.ingest_routed(MAX_STEP_MESSAGES).map_err(ApiError::from)
+            })
+            .await;
+            let pause = match result {
+                Ok(Some((report, step))) => {
+                    tracing::debug!(
+                        records = report.records,
+                        new_clues = report.new_clues,
+                        rejected = report.rejected,
+                        warnings = step.warnings.len(),
+                        "routed records ingested"
+                    );
+                    Duration::ZERO
+                }
+                Ok(None) => every,
+                Err(error) => {
+                    tracing::error!(code = error.code, message = %error.message,
+                        detail = error.detail.as_deref().unwrap_or(""), "ingesting routed records; trying again");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
             }
         }
     })

@@ -527,6 +527,31 @@ fn sharded_config(dir: &Path, name: &str, partitions: u32) -> (PathBuf, HashMap<
     (config, topics)
 }
 
+/// The topic prefix of the store `config` configures.
+fn prefix_of(config: &Path) -> String {
+    std::fs::read_to_string(config)
+        .expect("config")
+        .lines()
+        .find_map(|l| l.strip_prefix("topic_prefix = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("prefix")
+        .to_owned()
+}
+
+/// The low and high watermarks of `partition` of `topic`.
+fn watermarks(topic: &str, partition: i32) -> (i64, i64) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_watermarks(topic, partition, std::time::Duration::from_secs(30))
+        .expect("watermarks")
+}
+
 /// Publishes one export file as one message.
 fn publish_file(topics: &HashMap<String, String>, name: &str, path: &Path) {
     use rdkafka::config::ClientConfig;
@@ -917,6 +942,14 @@ fn two_instances_share_the_shards_and_one_killed_mid_stream_leaves_the_warnings_
     // Each shard's consumers' lag, as a single instance reports its own.
     for shard in ["0", "1"] {
         assert!(health["lag"][shard]["correlate"]["records"].is_i64(), "{health}");
+        // What the router handed the shard and it has not ingested yet: all of it, by now.
+        assert_eq!(health["lag"][shard]["route"]["records"], 0, "{health}");
+    }
+    // The stream was decoded once, by shard 0's router, and each shard's part went to its partition of the
+    // repartition topic: both partitions carried messages.
+    for partition in [0, 1] {
+        let (_, high) = watermarks(&format!("{}repartition", prefix_of(&config)), partition);
+        assert!(high > 0, "partition {partition} of the repartition topic is empty");
     }
     assert_eq!(health["degraded"], serde_json::json!([]), "{health}");
     let (status, ready) = http(&second_addr, "GET", "/ready", None, b"");

@@ -582,7 +582,9 @@ impl KafkaLog {
             return Ok(tail.end);
         }
         let end = self.fetch_partition_end(topic, partition)?;
-        if self.written_partition() == Some(partition) {
+        // The repartition topic is written by the router, whichever shard's writer that is: its end is the
+        // broker's, always.
+        if self.written_partition() == Some(partition) && topic != crate::REPARTITION {
             self.tails
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -736,6 +738,20 @@ impl KafkaLog {
 impl Log for KafkaLog {
     fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
         let mut topics: Vec<&str> = batch.appends.iter().map(|(topic, _)| topic.as_str()).collect();
+        if !batch.routed.is_empty() {
+            if self.config.partitions <= 1 {
+                return Err(LogError::NotSharded);
+            }
+            if let Some((shard, _)) = batch.routed.iter().find(|(s, _)| s.0 >= self.config.partitions) {
+                return Err(LogError::Unsupported {
+                    what: format!(
+                        "routing to shard {shard} of a store of {} shards",
+                        self.config.partitions
+                    ),
+                });
+            }
+            topics.push(crate::REPARTITION);
+        }
         topics.sort_unstable();
         topics.dedup();
         for topic in topics {
@@ -763,6 +779,7 @@ impl Log for KafkaLog {
             .clear();
         let names: Vec<String> = batch.appends.iter().map(|(t, _)| self.name(t)).collect();
         let state_topic = self.name(STATE_TOPIC);
+        let repartition_topic = self.name(crate::REPARTITION);
         let send = |record: BaseRecord<'_, [u8], [u8], usize>| -> Result<(), LogError> {
             let mut record = record;
             loop {
@@ -796,13 +813,24 @@ impl Log for KafkaLog {
                 }
                 send(record)?;
             }
+            let routed_from = batch.appends.len() + batch.state.len();
+            for (i, (shard, record)) in batch.routed.iter().enumerate() {
+                send(
+                    BaseRecord::with_opaque_to(&repartition_topic, routed_from + i)
+                        .partition(shard.partition())
+                        .key(record.key.as_slice())
+                        .payload(record.value.as_slice())
+                        .timestamp(record.timestamp_ms)
+                        .headers(OwnedHeaders::new()),
+                )?;
+            }
             let sent = started.elapsed();
             // Wait for every record's delivery report. Not `flush`: rust-rdkafka's flush polls in steps of
             // 100 ms and returned a good 100 ms after the last report, which made every step that long; short
             // polls return as soon as the reports are in.
             // Send what is queued now, not after `linger.ms` (a flush with no wait only starts the sending).
             let _ = producer.flush(Duration::ZERO);
-            let expected = batch.appends.len() + batch.state.len();
+            let expected = batch.appends.len() + batch.state.len() + batch.routed.len();
             let deadline = Instant::now() + timeout;
             let delivered = || {
                 producer
@@ -828,20 +856,25 @@ impl Log for KafkaLog {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
             let mut out = Vec::with_capacity(batch.appends.len());
-            for index in 0..batch.appends.len() + batch.state.len() {
+            let topic_of = |index: usize| match names.get(index) {
+                Some(name) => name.clone(),
+                None if index < routed_from => state_topic.clone(),
+                None => repartition_topic.clone(),
+            };
+            for index in 0..expected {
                 match offsets.get(&index) {
                     Some(Ok(offset)) if index < batch.appends.len() => out.push(*offset),
                     Some(Ok(_)) => {}
                     Some(Err(reason)) => {
                         return Err(LogError::Corrupt {
-                            topic: names.get(index).cloned().unwrap_or_else(|| state_topic.clone()),
+                            topic: topic_of(index),
                             offset: 0,
                             reason: format!("the broker refused a record: {reason}"),
                         })
                     }
                     None => {
                         return Err(LogError::Corrupt {
-                            topic: names.get(index).cloned().unwrap_or_else(|| state_topic.clone()),
+                            topic: topic_of(index),
                             offset: 0,
                             reason: "no delivery report for a record".to_owned(),
                         })
@@ -877,6 +910,8 @@ impl Log for KafkaLog {
                 }
                 {
                     let mut tails = self.tails.lock().unwrap_or_else(|e| e.into_inner());
+                    // Never predicted (see `partition_end`); dropped in case a read cached it.
+                    tails.remove(crate::REPARTITION);
                     for (topic, offset) in last {
                         tails.insert(
                             topic.to_owned(),
