@@ -24,8 +24,10 @@
 //!   RSS, store size;
 //! - `state`: the correlator rebuilt from the stored clues in a fresh process: resident bytes per open clue;
 //! - `shards` (Kafka only): the `ingest` phase on a store split into `YUJING_E2E_SHARDS` shards (default 2),
-//!   each shard's pipeline on a thread of its own reading every file and keeping its towns (what that many
-//!   `yujing run` instances do, one core each): records/s, and how the warnings compare with the unsharded run;
+//!   each shard's pipeline on a thread of its own (what that many `yujing run` instances do, one core each):
+//!   shard 0 routes every file (decodes each record once and hands it to its shard's partition of the
+//!   repartition topic), every shard ingests its own partition; records/s, the router's and each shard's CPU
+//!   time, and how the warnings compare with the unsharded run;
 //! - `live`: the JSON feeds' records sent at a fixed rate in 100 ms ticks into a fresh store, each tick decoded
 //!   and normalized on a thread of its own while the pipeline runs the tick before, then ingested, correlated
 //!   and committed as one step; latency from a report's scheduled arrival to the warning it completed.
@@ -266,8 +268,8 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
 }
 
 /// What one shard did: records kept, clues, warnings (id and level), seconds from the start when it was done,
-/// CPU seconds of its thread.
-type ShardRun = (u64, u64, Vec<String>, f64, f64);
+/// CPU seconds of its thread, and for the router (shard 0) the seconds and CPU seconds it took to route.
+type ShardRun = (u64, u64, Vec<String>, f64, f64, Option<(f64, f64, u64)>);
 
 fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let built = built()?;
@@ -284,11 +286,15 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // As `yujing run` does: shard 0 reads the inputs and routes each record to its shard's partition of the
+    // repartition topic (decoding it once); every shard, shard 0 included, ingests its own partition.
+    let routed_all = std::sync::atomic::AtomicBool::new(false);
     let started = Instant::now();
     let results: Vec<Result<ShardRun, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
             .map(|index| {
                 let (config, lease, built) = (config.clone(), lease.clone(), built.clone());
+                let routed_all = &routed_all;
                 scope.spawn(move || -> Result<ShardRun, String> {
                     let log = KafkaLog::open_shard(config, yujing_log::ShardId(index), lease)
                         .map_err(|e| e.to_string())?;
@@ -299,22 +305,60 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
                         yujing_engine::Shard::new(yujing_log::ShardId(index), shards),
                     )
                     .map_err(|e| e.to_string())?;
-                    let (report, step) = pipeline
-                        .ingest_paths(&[sim.join("feeds")])
-                        .map_err(|e| e.to_string())?;
-                    let kept = report.total.records - report.total.other_shards;
+                    let mut routing = None;
+                    if index == 0 {
+                        let result = pipeline.ingest_paths(&[sim.join("feeds")]);
+                        routed_all.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let (report, _) = result.map_err(|e| e.to_string())?;
+                        if report.total.routed != report.total.records {
+                            return Err(format!(
+                                "{} of {} records routed",
+                                report.total.routed, report.total.records
+                            ));
+                        }
+                        routing = Some((
+                            started.elapsed().as_secs_f64(),
+                            thread_cpu_seconds(),
+                            report.total.routed,
+                        ));
+                    }
+                    let waited_cpu = thread_cpu_seconds();
+                    // Once everything is routed, each shard takes its partition in one step, as the unsharded
+                    // run takes the files: a bulk load correlates its clues in event-time order, while steps
+                    // taken as the router goes would see a year of one feed before the next feed's.
+                    while !routed_all.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    let mut kept = 0;
+                    let mut warnings = Vec::new();
+                    // The router's last commit returns before its markers reach every partition: a reader sees
+                    // its messages a few milliseconds on. Nothing new for half a second is the end.
+                    let mut quiet = 0;
+                    while quiet < 10 {
+                        match pipeline.ingest_routed(usize::MAX).map_err(|e| e.to_string())? {
+                            Some((report, step)) => {
+                                quiet = 0;
+                                kept += report.records;
+                                warnings.extend(
+                                    step.warnings
+                                        .iter()
+                                        .map(|w| format!("{} {}", w.warning_id, w.level.as_str())),
+                                );
+                            }
+                            None => {
+                                quiet += 1;
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
                     let stats = pipeline.correlator_mut().stats();
-                    let warnings = step
-                        .warnings
-                        .iter()
-                        .map(|w| format!("{} {}", w.warning_id, w.level.as_str()))
-                        .collect();
                     Ok((
                         kept,
                         stats.clues,
                         warnings,
                         started.elapsed().as_secs_f64(),
-                        thread_cpu_seconds(),
+                        thread_cpu_seconds() - waited_cpu,
+                        routing,
                     ))
                 })
             })
@@ -329,21 +373,35 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let mut clues = 0;
     let mut warnings = Vec::new();
     let mut per_shard = Vec::new();
+    let mut router = Value::Null;
     for result in results {
-        let (kept, shard_clues, shard_warnings, done, cpu) = result?;
+        let (kept, shard_clues, shard_warnings, done, cpu, routing) = result?;
         records += kept;
         clues += shard_clues;
+        if let Some((routed_at, routing_cpu, routed)) = routing {
+            // The router's share of shard 0's thread: reading and decoding every input once, and appending the
+            // parts.
+            router = json!({"seconds": routed_at, "cpu_seconds": routing_cpu, "records": routed});
+        }
         per_shard.push(json!({
             "records": kept,
             "warnings": shard_warnings.len(),
             "seconds": done,
-            // The shard's own thread (decoding, correlation, work orders, its commits), without the Kafka
-            // client's threads: about what it would take on a machine of its own.
+            // The shard's own thread once routing was done (ingesting what was routed to it, correlation, work
+            // orders, its commits), without the Kafka client's threads: about what it would take on a machine
+            // of its own.
             "cpu_seconds": cpu,
         }));
         warnings.extend(shard_warnings);
     }
     warnings.sort();
+    if Some(records) != router["records"].as_u64() {
+        return Err(format!(
+            "the shards ingested {records} records of the {} routed",
+            router["records"]
+        )
+        .into());
+    }
     let (peak, _) = memory();
     Ok(json!({
         "shards": shards,
@@ -352,6 +410,7 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "warnings": warnings.len(),
         "warning_ids": warnings,
         "seconds": seconds,
+        "router": router,
         "per_shard": per_shard,
         "peak_rss": peak,
     }))
@@ -702,15 +761,21 @@ fn report(results: &Value) -> String {
         if !sh.is_null() {
             let _ = writeln!(
                 s,
-                "| the same on {} shards, one thread each ({backend}) | {:.0} | | {:.1} s (shards done at {}), peak RSS {:.0} MB, {} clues, {} warnings, {} |",
+                "| the same on {} shards, one thread each, shard 0 routing ({backend}) | {:.0} | | {:.1} s (routed at {:.1} s with {:.1} CPU s; shards done at {}), peak RSS {:.0} MB, {} clues, {} warnings, {} |",
                 sh["shards"],
                 per_s(sh),
                 sh["seconds"].as_f64().unwrap_or(0.0),
+                sh["router"]["seconds"].as_f64().unwrap_or(0.0),
+                sh["router"]["cpu_seconds"].as_f64().unwrap_or(0.0),
                 sh["per_shard"]
                     .as_array()
                     .map(|a| a
                         .iter()
-                        .map(|p| format!("{:.0} s", p["seconds"].as_f64().unwrap_or(0.0)))
+                        .map(|p| format!(
+                            "{:.1} s with {:.1} CPU s",
+                            p["seconds"].as_f64().unwrap_or(0.0),
+                            p["cpu_seconds"].as_f64().unwrap_or(0.0)
+                        ))
                         .collect::<Vec<_>>()
                         .join(", "))
                     .unwrap_or_default(),

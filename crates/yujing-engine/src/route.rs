@@ -43,9 +43,14 @@ pub use yujing_log::REPARTITION;
 /// The state key of a shard's position in its partition of [`REPARTITION`] (the next offset to read).
 pub const POSITION_KEY: &[u8] = b"route/position";
 
-/// Raw-unit bytes a routed message carries before the next message starts. Kafka refuses messages over about
-/// 1 MB by default, and a clue's JSON is about the size of its unit again; a single larger unit goes alone.
+/// Raw-unit bytes a routed part gathers before the next part starts: its clues' JSON adds about as much again.
 const MESSAGE_UNIT_BYTES: usize = 256 * 1024;
+
+/// A part that encodes to more than this is halved ([`halve`]), down to a single record: under the Kafka
+/// producer's and broker's message limit of 1 MB. A single record of a larger unit goes as it is, and the broker
+/// refuses it, as it refuses such a unit on a raw topic (raising the producer's `message.max.bytes` lost whole
+/// batches of a transaction silently on this machine; docs/PERFORMANCE.md).
+const MESSAGE_BYTES: usize = 900 * 1024;
 
 const MAGIC: &[u8] = b"\0YJR\x01";
 const NONCE_LEN: usize = 24;
@@ -124,15 +129,35 @@ impl Router {
     /// `input` split into the parts each shard keeps, each sealed for its shard: the messages the router appends
     /// (in shard order, and in input order within a shard).
     pub fn seal_parts(&self, input: PreparedInput) -> Result<Vec<(ShardId, Vec<u8>)>, RouteError> {
-        split(input, self.count)
-            .into_iter()
-            .map(|(shard, part)| Ok((shard, self.seal(shard, &part)?)))
-            .collect()
+        let mut out = Vec::new();
+        for (shard, part) in split(input, self.count) {
+            self.seal_within(shard, part, &mut out)?;
+        }
+        Ok(out)
     }
 
-    /// `part` sealed for `shard`.
-    fn seal(&self, shard: ShardId, part: &PreparedInput) -> Result<Vec<u8>, RouteError> {
-        let plain = postcard::to_allocvec(&Wire::of(part)?).map_err(|e| RouteError::Encode(e.to_string()))?;
+    /// Seals `part` for `shard` into `out`, halved (and the halves halved) until each message is at most
+    /// [`MESSAGE_BYTES`] or holds a single record.
+    fn seal_within(
+        &self,
+        shard: ShardId,
+        part: PreparedInput,
+        out: &mut Vec<(ShardId, Vec<u8>)>,
+    ) -> Result<(), RouteError> {
+        let plain =
+            postcard::to_allocvec(&Wire::of(&part)?).map_err(|e| RouteError::Encode(e.to_string()))?;
+        if plain.len() > MESSAGE_BYTES {
+            if let Some((first, second)) = halve(part) {
+                self.seal_within(shard, first, out)?;
+                return self.seal_within(shard, second, out);
+            }
+        }
+        out.push((shard, self.seal(shard, &plain)?));
+        Ok(())
+    }
+
+    /// `plain`, an encoded part, sealed for `shard`.
+    fn seal(&self, shard: ShardId, plain: &[u8]) -> Result<Vec<u8>, RouteError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| RouteError::Random(e.to_string()))?;
         let aad = associated(shard);
@@ -140,7 +165,7 @@ impl Router {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: &aad,
                 },
             )
@@ -264,6 +289,50 @@ pub(crate) fn split(input: PreparedInput, count: u32) -> Vec<(ShardId, PreparedI
         }
     }
     out
+}
+
+/// `part` as two parts that together hold what it holds, in order: its units split in the middle, or, for a
+/// single unit, its records split with the unit in both (the shard logs a unit once and points the second
+/// half's records at it); `None` for a single record.
+fn halve(part: PreparedInput) -> Option<(PreparedInput, PreparedInput)> {
+    let empty = |part: &PreparedInput| PreparedInput {
+        feed: part.feed,
+        file: part.file.clone(),
+        units: Vec::new(),
+        records: Vec::new(),
+        unit_parties: Vec::new(),
+    };
+    let (mut first, mut second) = (empty(&part), empty(&part));
+    if part.units.len() > 1 {
+        let middle = part.units.len() / 2;
+        let mut units = part.units;
+        let mut parties = part.unit_parties;
+        second.units = units.split_off(middle);
+        second.unit_parties = parties.split_off(middle.min(parties.len()));
+        first.units = units;
+        first.unit_parties = parties;
+        for mut record in part.records {
+            if record.unit < middle {
+                first.records.push(record);
+            } else {
+                record.unit -= middle;
+                second.records.push(record);
+            }
+        }
+        return Some((first, second));
+    }
+    if part.records.len() > 1 {
+        let middle = part.records.len() / 2;
+        let mut records = part.records;
+        second.records = records.split_off(middle);
+        first.records = records;
+        first.units = part.units.clone();
+        second.units = part.units;
+        first.unit_parties = part.unit_parties.clone();
+        second.unit_parties = part.unit_parties;
+        return Some((first, second));
+    }
+    None
 }
 
 /// A routed part as it travels (postcard: every field in order, no names).
@@ -475,6 +544,18 @@ mod tests {
             "{units} units"
         );
         let owners: Vec<ShardId> = input.records.iter().map(|r| input.owner(r, 2)).collect();
+        // Sealed, no message is over the bound (a little more for the magic, nonce and tag).
+        let router = Router::new(built.normalizer.hasher(), 2);
+        let again = PreparedInput::new(
+            &built.normalizer,
+            FeedId::Hotline12345,
+            "hotline12345-big.jsonl",
+            bytes.as_bytes(),
+        );
+        for (shard, message) in router.seal_parts(again).expect("sealed") {
+            assert!(message.len() <= MESSAGE_BYTES + 64, "{} bytes", message.len());
+            assert!(router.open(shard, &message).is_ok());
+        }
         let parts = split(input, 2);
         assert!(parts.len() > 4, "{} parts", parts.len());
         let mut seen = Vec::new();
@@ -503,5 +584,40 @@ mod tests {
         seen.sort();
         let expected: Vec<(u64, ShardId)> = owners.iter().enumerate().map(|(i, s)| (i as u64, *s)).collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn halving_splits_units_in_the_middle_or_one_unit_by_its_records_and_stops_at_one_record() {
+        let mut config = crate::EngineConfig::defaults();
+        config.pii.secret = "route-test-secret-0123456789".to_owned();
+        let built = config.check().expect("configuration builds");
+        let input = PreparedInput::new(&built.normalizer, FeedId::Hotline12345, "h.jsonl", HOTLINE);
+        let (units, records) = (input.units.len(), input.records.len());
+        let (first, second) = halve(input).expect("halved");
+        assert_eq!(
+            (
+                first.units.len() + second.units.len(),
+                first.records.len() + second.records.len()
+            ),
+            (units, records)
+        );
+        assert!(second.records.iter().all(|r| r.unit < second.units.len()));
+        // One unit with several records (as an exchange envelope): both halves carry the unit.
+        let mut one = first;
+        one.units.truncate(1);
+        one.unit_parties.truncate(1);
+        for record in &mut one.records {
+            record.unit = 0;
+        }
+        let held = one.records.len();
+        assert!(held > 1);
+        let (a, b) = halve(one).expect("halved by records");
+        assert_eq!(
+            (a.units.len(), b.units.len(), a.records.len() + b.records.len()),
+            (1, 1, held)
+        );
+        let mut single = a;
+        single.records.truncate(1);
+        assert!(halve(single).is_none(), "a single record is not halved");
     }
 }

@@ -909,6 +909,31 @@ mod tests {
     }
 
     #[test]
+    fn a_log_that_is_no_shard_refuses_to_route_and_writes_nothing_of_the_batch() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        batch.append("clues", record("c", "a clue"));
+        batch.route(ShardId(1), record("r", "a part for shard 1"));
+        assert!(!batch.is_empty());
+        assert!(matches!(log.write(batch), Err(LogError::NotSharded)));
+        assert_eq!(
+            log.end_offset("clues").expect("end"),
+            0,
+            "nothing of a refused batch"
+        );
+        // Through a unit of work: held like the rest, refused at the commit, nothing written.
+        let log: std::sync::Arc<dyn Log> = std::sync::Arc::new(log);
+        let unit = UnitOfWork::new(log.clone(), 0);
+        let mut batch = Batch::new();
+        batch.route(ShardId(0), record("r", "a part"));
+        unit.write(batch).expect("held");
+        assert!(!unit.is_empty());
+        assert!(matches!(unit.commit(), Err(LogError::NotSharded)));
+        assert_eq!(log.end_offset(REPARTITION).expect("end"), 0);
+    }
+
+    #[test]
     fn early_records_deleted_are_gone_and_the_rest_keep_their_offsets() {
         let dir = tempfile::tempdir().expect("temp dir");
         let on_disk = |needle: &[u8]| {
