@@ -289,12 +289,13 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     // As `yujing run` does: shard 0 reads the inputs and routes each record to its shard's partition of the
     // repartition topic (decoding it once); every shard, shard 0 included, ingests its own partition.
     let routed_all = std::sync::atomic::AtomicBool::new(false);
+    let retried = std::sync::atomic::AtomicU32::new(0);
     let started = Instant::now();
     let results: Vec<Result<ShardRun, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
             .map(|index| {
                 let (config, lease, built) = (config.clone(), lease.clone(), built.clone());
-                let routed_all = &routed_all;
+                let (routed_all, retried) = (&routed_all, &retried);
                 scope.spawn(move || -> Result<ShardRun, String> {
                     let log = KafkaLog::open_shard(config, yujing_log::ShardId(index), lease)
                         .map_err(|e| e.to_string())?;
@@ -307,7 +308,18 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
                     .map_err(|e| e.to_string())?;
                     let mut routing = None;
                     if index == 0 {
-                        let result = pipeline.ingest_paths(&[sim.join("feeds")]);
+                        // A failed step is tried again, as the drop directory and an upstream topic do (the
+                        // log refuses a transaction the broker acknowledged out of order; docs/PERFORMANCE.md).
+                        let mut result = pipeline.ingest_paths(&[sim.join("feeds")]);
+                        for _ in 0..2 {
+                            let Err(error) = &result else { break };
+                            eprintln!(
+                                "e2e: routing failed, trying again: {}",
+                                yujing_engine::error_chain(error)
+                            );
+                            retried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            result = pipeline.ingest_paths(&[sim.join("feeds")]);
+                        }
                         routed_all.store(true, std::sync::atomic::Ordering::SeqCst);
                         let (report, _) = result.map_err(|e| e.to_string())?;
                         if report.total.routed != report.total.records {
@@ -395,7 +407,12 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         warnings.extend(shard_warnings);
     }
     warnings.sort();
-    if Some(records) != router["records"].as_u64() {
+    let retried = retried.load(std::sync::atomic::Ordering::SeqCst);
+    // A retried routing may route again what a committed transaction of the failed attempt had routed: the
+    // shards' ingest takes those as duplicates.
+    if (retried == 0 && Some(records) != router["records"].as_u64())
+        || records < router["records"].as_u64().unwrap_or(0)
+    {
         return Err(format!(
             "the shards ingested {records} records of the {} routed",
             router["records"]
@@ -411,6 +428,7 @@ fn phase_shards(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "warning_ids": warnings,
         "seconds": seconds,
         "router": router,
+        "routing_retried": retried,
         "per_shard": per_shard,
         "peak_rss": peak,
     }))
