@@ -596,7 +596,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
 
     /// Keeps only what belongs to `shard` of a sharded store (clues of its towns; raw units, dead letters and
     /// not-disputes that hash to it); the rest is counted in [`FileReport::other_shards`] and left to the other
-    /// shards, which read the same inputs.
+    /// shards, which are given the same input (an HTTP push) or their own part of it ([`Ingestor::routing`]).
     pub fn for_shard(mut self, shard: Shard) -> Ingestor<'a, L> {
         self.shard = shard;
         self

@@ -13,6 +13,8 @@
 //! - [`Metrics`]: the Prometheus instruments the stages update and `/metrics` exposes.
 //! - [`Shard`]: which shard of a store on Kafka a town's records belong to (`[store.kafka] partitions`), and
 //!   which instance runs each shard ([`shard::claim_shard`], [`shard::shard_owners`]).
+//! - [`route`]: the router of a sharded store: each record decoded once and handed, sealed for transport, to its
+//!   shard's partition of the repartition topic, which that shard ingests.
 //! - [`sources`]: streaming ingestion from upstream Kafka topics, positions kept in the log's state.
 //! - [`store`]: the scratch store a replay or a sweep correlates into, and copying a stored log's clues there.
 //! - [`replay`]: the whole pipeline over a history into a scratch store, with the files analysts compare.

@@ -3,7 +3,7 @@
 //!
 //! Without it every shard decoded every input and kept its part, so two shards did the decoding twice. With it,
 //! the shard that reads an input (the upstream topics and the drop directory are read by shard 0's instance)
-//! decodes it, splits it by owner ([`PreparedInput::owner`]: the clue's town, else the unit's bytes) and appends
+//! decodes it, splits it by owner (`PreparedInput::owner`: the clue's town, else the unit's bytes) and appends
 //! each shard's part to that shard's partition of [`REPARTITION`], in the same transaction as where the input
 //! stands. Each shard consumes its own partition ([`crate::Pipeline::ingest_routed`]) and ingests the parts
 //! exactly as if it had decoded them: the same raw units, clues and dead letters, the same idempotency.
@@ -23,7 +23,7 @@
 //!
 //! # Invariants
 //! - A record goes to exactly one shard, and the shard that ingests a routed part keeps exactly what it was
-//!   sent: both ask [`PreparedInput::owner`].
+//!   sent: both ask `PreparedInput::owner`.
 //! - A shard's position in its partition is written in the same transaction as what it ingested from it, so a
 //!   crash re-reads nothing twice and loses nothing; the router's position in its inputs likewise.
 

@@ -3,9 +3,11 @@
 //! With `[store.kafka] partitions = N`, every topic has N partitions and partition p of each is shard p's log.
 //! A clue belongs to the shard of its town, so one town's reports, clusters, warnings and work orders stay in one
 //! partition and one instance; a record without a town (a rejected record, one that is not a dispute) belongs to
-//! the shard its raw bytes hash to, so exactly one shard keeps it. Every shard reads every input and keeps what
-//! belongs to it: the choice is a pure function of the bytes, so the instances agree without talking. The
-//! instance running a shard records its address on the `owners` topic, so the others can forward API requests.
+//! the shard its raw bytes hash to, so exactly one shard keeps it. The choice is a pure function of the bytes, so
+//! the instances agree without talking: shard 0's router decodes each streamed input once and hands each record
+//! to its shard ([`crate::route`]), and a shard given an input itself (an HTTP push, which every shard receives)
+//! keeps what belongs to it. The instance running a shard records its address on the `owners` topic, so the
+//! others can forward API requests.
 
 use std::collections::BTreeMap;
 
