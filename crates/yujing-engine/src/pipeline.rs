@@ -61,9 +61,9 @@ pub enum PipelineError {
 /// Whether a step ingests what it reads or, on a shard of a sharded store, routes it to the shards that keep it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Routing {
-    /// Decode and route (inputs read from outside: upstream topics, the drop directory, bulk files).
+    /// Decode and route (inputs read from outside: upstream topics, the drop directory, HTTP pushes, files).
     Route,
-    /// Ingest what belongs to this shard (HTTP pushes, which every shard receives; routed parts).
+    /// Ingest what belongs to this shard (routed parts; inputs given as bytes to [`Pipeline::ingest_inputs`]).
     Keep,
 }
 
@@ -855,7 +855,8 @@ impl Pipeline {
     }
 
     /// Ingests inputs decoded and normalized beforehand by this pipeline's [`Preparer`] (on another thread,
-    /// while the pipeline was busy), then advances: one step, one commit for all of them.
+    /// while the pipeline was busy), then advances: one step, one commit for all of them. On a shard of a
+    /// sharded store they are routed to the shards that keep their records ([`crate::route`]).
     pub fn ingest_prepared(
         &mut self,
         inputs: Vec<PreparedInput>,
@@ -863,7 +864,7 @@ impl Pipeline {
         self.step(|pipeline| {
             let mut reports = Vec::with_capacity(inputs.len());
             for input in inputs {
-                reports.push(pipeline.write_prepared(input, Instant::now(), Routing::Keep)?);
+                reports.push(pipeline.write_prepared(input, Instant::now(), Routing::Route)?);
             }
             Ok((reports, pipeline.advance_stages()?))
         })

@@ -18,7 +18,7 @@ use yujing_workorder::{Command, WorkOrder};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::{console, feed, AppState};
-use Sharded::{Every, Front, One};
+use Sharded::{Any, Every, Front, One};
 
 /// How a route is answered on a sharded store, where an instance runs some of the shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,10 @@ pub enum Sharded {
     Front,
     /// About one order, warning or cluster: the shard that knows it answers.
     One,
-    /// Lists, the board, supervision, ingestion: every shard answers, and the answers merge.
+    /// Lists, the board, supervision: every shard answers, and the answers merge.
     Every,
+    /// Ingestion: any one shard answers, routing the input to the shards that keep its records (decoded once).
+    Any,
 }
 
 /// A route: its method and path (as in `schemas/openapi.json`), how a sharded store answers it, and its handler.
@@ -103,7 +105,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/api/v1/warnings/{warning_id}", One, || get(get_warning)),
     route("get", "/api/v1/clusters/{cluster_id}", One, || get(get_cluster)),
     route("post", "/api/v1/supervise", Every, || post(supervise)),
-    route("post", "/api/v1/ingest/{feed}", Every, || post(ingest)),
+    route("post", "/api/v1/ingest/{feed}", Any, || post(ingest)),
     route("get", "/api/v1/events", Front, || get(feed::events)),
     route("get", "/api/v1/webhooks", Every, || get(list_webhooks)),
     route("post", "/api/v1/webhooks/{name}/retry", Every, || {
@@ -827,7 +829,7 @@ mod tests {
         );
         assert_eq!(
             route("POST", "/api/v1/ingest/grid"),
-            Some(("/api/v1/ingest/{feed}", Sharded::Every))
+            Some(("/api/v1/ingest/{feed}", Sharded::Any))
         );
         assert_eq!(
             route("DELETE", "/api/v1/session"),

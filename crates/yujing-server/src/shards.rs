@@ -9,9 +9,10 @@
 //! others by forwarding the request to the instance that runs them ([`OwnerDirectory`]) with
 //! `x-yujing-shards: local`, which makes that instance answer for its own shards only. The answers are combined
 //! by what the route does: a request about one order, warning or cluster takes the answer of the shard that
-//! knows it (404 only when every shard says so); lists, supervision and ingestion need every shard and merge
-//! their answers. While a shard has no running instance (a takeover takes a few seconds) such requests answer
-//! 503 naming it, and the caller retries.
+//! knows it (404 only when every shard says so); lists and supervision need every shard and merge their answers;
+//! a push is answered by any one shard, which routes its records to the shards that keep them
+//! ([`yujing_engine::route`]). While a shard has no running instance (a takeover takes a few seconds) such
+//! requests answer 503 naming it, and the caller retries.
 //!
 //! **The event stream over every shard.** `GET /api/v1/events` reads each shard's partition of the outbox from
 //! the log itself (a read-only log over every partition) and interleaves them; an event's id is the cursor
@@ -535,6 +536,13 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
         .iter()
         .map(|(shard, worker)| (*shard, worker.state().clone()))
         .collect();
+    // A push goes to one shard, which routes its records to the shards that keep them (decoded once).
+    let any = needs == Sharded::Any;
+    let local: Vec<(ShardId, crate::AppState)> = if any {
+        local.into_iter().take(1).collect()
+    } else {
+        local
+    };
     let mut answers = Vec::new();
     for (shard, state) in &local {
         let mut request = axum::http::Request::builder()
@@ -563,7 +571,8 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
 
     // The others, through the instances running them.
     let mut unreachable: Vec<ShardId> = Vec::new();
-    if !local_only {
+    // A push answered here needs no other instance.
+    if !local_only && (!any || answers.is_empty()) {
         let running_here: Vec<ShardId> = local.iter().map(|(s, _)| *s).collect();
         let directory = shards.directory.clone();
         let owners = tokio::task::spawn_blocking(move || directory.owners())
@@ -589,7 +598,12 @@ async fn route(State(shards): State<Arc<Shards>>, request: Request) -> Response 
                 _ => unreachable.push(shard),
             }
         }
-        for (url, their_shards) in by_instance {
+        // For a push, the first instance that answers is enough; the others are not asked.
+        let instances: Vec<(String, Vec<ShardId>)> = by_instance.into_iter().collect();
+        for (url, their_shards) in instances {
+            if any && answers.iter().any(|a: &Answer| a.status.is_success()) {
+                break;
+            }
             let mut forwarded = shards
                 .client
                 .request(parts.method.clone(), format!("{url}{path_and_query}"))
@@ -648,7 +662,8 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 /// One response from the shards' answers (see the module's overview).
 fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[ShardId], path: &str) -> Response {
     match needs {
-        Sharded::One | Sharded::Front => {
+        Sharded::Any if answers.is_empty() && !unreachable.is_empty() => unavailable(unreachable),
+        Sharded::One | Sharded::Front | Sharded::Any => {
             let found = answers
                 .iter()
                 .position(|a| a.status.is_success())
@@ -684,7 +699,6 @@ fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[ShardId], path: 
                     Err(error) => ApiError::internal(error).into_response(),
                 };
             }
-            let ingest = path.starts_with("/api/v1/ingest/");
             let mut merged: Option<Value> = None;
             for answer in &answers {
                 let value: Value = match serde_json::from_slice(&answer.body) {
@@ -696,21 +710,7 @@ fn combine(needs: Sharded, answers: Vec<Answer>, unreachable: &[ShardId], path: 
                     Some(acc) => merge(acc, value),
                 });
             }
-            let mut merged = merged.unwrap_or_else(|| json!({}));
-            if ingest {
-                // Every shard read the whole input: it has as many records as one shard saw, and none was left
-                // to a shard outside the answer.
-                if let Some(file) = merged.get_mut("file").and_then(Value::as_object_mut) {
-                    let records = answers
-                        .iter()
-                        .filter_map(|a| serde_json::from_slice::<Value>(&a.body).ok())
-                        .filter_map(|v| v["file"]["records"].as_u64())
-                        .max()
-                        .unwrap_or(0);
-                    file.insert("records".to_owned(), json!(records));
-                    file.remove("other_shards");
-                }
-            }
+            let merged = merged.unwrap_or_else(|| json!({}));
             Json(merged).into_response()
         }
     }
@@ -773,7 +773,7 @@ mod tests {
             json!({"orders": [{"order_id": "wo-a"}, {"order_id": "wo-b"}], "file": {"new_clues": 5, "file": "x.jsonl"}})
         );
         assert_eq!(needs(&Method::GET, "/api/v1/orders"), Sharded::Every);
-        assert_eq!(needs(&Method::POST, "/api/v1/ingest/grid"), Sharded::Every);
+        assert_eq!(needs(&Method::POST, "/api/v1/ingest/grid"), Sharded::Any);
         assert_eq!(needs(&Method::GET, "/api/v1/orders/wo-a"), Sharded::One);
         assert_eq!(needs(&Method::POST, "/api/v1/orders/wo-a/commands"), Sharded::One);
         assert_eq!(needs(&Method::GET, "/api/v1/nothing"), Sharded::One);

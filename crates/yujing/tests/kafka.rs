@@ -841,7 +841,8 @@ fn api_over_two_instances(config: &Path, first: &str, second: &str, ingested: &(
     );
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("\"accepted\""), "{answer}");
-    // A file posted to one instance reaches every shard; posted again, it adds nothing anywhere.
+    // A file posted to one instance is decoded by one shard and routed to the shards that keep its records;
+    // posted again, it adds nothing anywhere (the warnings at the end are those of the uninterrupted run).
     let (name, path) = ingested;
     let feed = name.split('-').next().expect("feed");
     let (status, answer) = http(
@@ -861,6 +862,10 @@ fn api_over_two_instances(config: &Path, first: &str, second: &str, ingested: &(
         "{answer}"
     );
     assert!(file.get("other_shards").is_none(), "{answer}");
+    assert_eq!(
+        file["routed"], file["records"],
+        "every record routed, once: {answer}"
+    );
 }
 
 #[test]
