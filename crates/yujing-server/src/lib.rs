@@ -375,12 +375,29 @@ fn spawn_routed(state: AppState, every: Duration, mut shutdown: watch::Receiver<
     const MAX_STEP_MESSAGES: usize = 64;
     tokio::spawn(async move {
         loop {
-            let result = api::with_pipeline(&state, |p| {
-                p.ingest_routed(MAX_STEP_MESSAGES).map_err(ApiError::from)
+            let stepping = state.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut pipeline = stepping.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+                let result = pipeline.ingest_routed(MAX_STEP_MESSAGES);
+                announce(&stepping, &pipeline);
+                // A failure is what `/health` reports until a step succeeds again; finding nothing waiting is
+                // no step, and says nothing about another task's failure.
+                let mut failing = stepping.failing.lock().unwrap_or_else(|e| e.into_inner());
+                match &result {
+                    Err(error) if failing.is_none() => {
+                        *failing = Some(Failure {
+                            since: chrono::Utc::now(),
+                            error: yujing_feeds::pii::redact(&yujing_engine::error_chain(error)),
+                        })
+                    }
+                    Ok(Some(_)) => *failing = None,
+                    _ => {}
+                }
+                result
             })
             .await;
             let pause = match result {
-                Ok(Some((report, step))) => {
+                Ok(Ok(Some((report, step)))) => {
                     tracing::debug!(
                         records = report.records,
                         new_clues = report.new_clues,
@@ -390,12 +407,14 @@ fn spawn_routed(state: AppState, every: Duration, mut shutdown: watch::Receiver<
                     );
                     Duration::ZERO
                 }
-                Ok(None) => every,
-                Err(error) => {
-                    tracing::error!(code = error.code, message = %error.message,
-                        detail = error.detail.as_deref().unwrap_or(""), "ingesting routed records; trying again");
+                Ok(Ok(None)) => every,
+                Ok(Err(error)) => {
+                    tracing::error!(error = %yujing_engine::error_chain(&error),
+                        "ingesting routed records; trying again");
                     Duration::from_secs(1)
                 }
+                // The runtime is stopping.
+                Err(_) => return,
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
