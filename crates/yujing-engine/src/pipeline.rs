@@ -1011,15 +1011,6 @@ impl Pipeline {
         Ok(recorded.max(kept_from))
     }
 
-    /// The routed messages waiting for this shard in its partition of the repartition topic (0 unsharded).
-    pub fn routed_lag(&self) -> Result<u64, PipelineError> {
-        if self.shard.is_whole() {
-            return Ok(0);
-        }
-        let end = self.log.end_offset(route::REPARTITION).map_err(ReadError::from)?;
-        Ok(end.saturating_sub(self.routed_position()?))
-    }
-
     /// Deletes the routed messages this shard has ingested from its partition of the repartition topic: their
     /// sealed copies of raw units live on the broker only until the shard logged them (as Kafka Streams purges
     /// a repartition topic). Runs on the log itself, beside the steps.
