@@ -333,6 +333,9 @@ pub(crate) struct PreparedRecord {
     pub(crate) outcome: Prepared,
 }
 
+/// Why a record of a [`PreparedInput`] taken a second time is refused (a bug, said rather than skipped).
+pub(crate) const ALREADY_WRITTEN: &str = "the record was already written";
+
 /// What became of a record of a [`PreparedInput`].
 // Nearly every record is normalized: boxing the clue would cost an allocation for each.
 #[allow(clippy::large_enum_variant)]
@@ -602,11 +605,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         self
     }
 
-    /// Routes every input to the shards of a store of `count` shards instead of writing it: each record decoded
+    /// Routes every input to the shards `router` splits it between instead of writing it: each record decoded
     /// and normalized here once, sealed for transport and appended to its shard's partition of the repartition
     /// topic, which that shard consumes ([`crate::route`]).
-    pub fn routing(mut self, count: u32) -> Ingestor<'a, L> {
-        self.router = Some(Router::new(self.normalizer.hasher(), count));
+    pub fn routing(mut self, router: Router) -> Ingestor<'a, L> {
+        self.router = Some(router);
         self
     }
 
@@ -921,7 +924,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     }
                     Some(Err(reject)) => reject,
                     // Each record is written once: a second time would be a bug, said rather than skipped.
-                    None => Reject::new(RejectKind::Internal, "the record was already written"),
+                    None => Reject::new(RejectKind::Internal, ALREADY_WRITTEN),
                 },
             };
             report.rejected += 1;

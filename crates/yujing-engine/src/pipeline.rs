@@ -100,6 +100,8 @@ pub struct Pipeline {
     orders: OrderStage,
     metrics: Arc<Metrics>,
     shard: Shard,
+    /// On a shard of a sharded store: splits and seals what it routes, opens what is routed to it.
+    router: Option<route::Router>,
     /// When each feed last delivered (ms): the `feed_last_record` gauges, kept for snapshots.
     feed_last: std::sync::Mutex<HashMap<FeedId, i64>>,
     /// The `clues` end the newest snapshot covers (written, being written, or loaded).
@@ -236,6 +238,7 @@ impl Pipeline {
             Restart::Rebuilt { .. } => None,
         };
         let unit = UnitOfWork::new(log.clone(), built.transaction_max_bytes);
+        let router = (!shard.is_whole()).then(|| route::Router::new(built.normalizer.hasher(), shard.count));
         let mut pipeline = Pipeline {
             log,
             unit,
@@ -246,6 +249,7 @@ impl Pipeline {
             orders,
             metrics,
             shard,
+            router,
             feed_last: std::sync::Mutex::new(last),
             snapshot_at,
             snapshot_writer: None,
@@ -674,8 +678,8 @@ impl Pipeline {
     fn ingestor(&self, routing: Routing) -> Ingestor<'_, UnitOfWork> {
         let ingestor =
             Ingestor::new(&self.unit, &self.built.normalizer, self.clock.as_ref()).for_shard(self.shard);
-        match routing {
-            Routing::Route if !self.shard.is_whole() => ingestor.routing(self.shard.count),
+        match (routing, &self.router) {
+            (Routing::Route, Some(router)) => ingestor.routing(router.clone()),
             _ => ingestor,
         }
     }
@@ -956,9 +960,9 @@ impl Pipeline {
     /// what it caused and the position are committed together. `None` when nothing waits (or the store is not
     /// sharded).
     pub fn ingest_routed(&mut self, max: usize) -> Result<Option<(FileReport, StepReport)>, PipelineError> {
-        if self.shard.is_whole() {
+        let Some(router) = self.router.clone() else {
             return Ok(None);
-        }
+        };
         let from = self.routed_position()?;
         let entries = self
             .log
@@ -967,7 +971,6 @@ impl Pipeline {
         let Some(last) = entries.last().map(|e| e.offset) else {
             return Ok(None);
         };
-        let router = route::Router::new(self.built.normalizer.hasher(), self.shard.count);
         let mut inputs = Vec::with_capacity(entries.len());
         for entry in &entries {
             let input = router

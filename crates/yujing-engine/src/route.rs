@@ -35,7 +35,7 @@ use yujing_feeds::{RawUnit, Reject};
 use yujing_log::{Batch, Log, Record, ShardId};
 use yujing_model::{Clue, FeedId, RejectKind, SourceLocation};
 
-use crate::ingest::{FileReport, IngestError, Prepared, PreparedInput, PreparedRecord};
+use crate::ingest::{FileReport, IngestError, Prepared, PreparedInput, PreparedRecord, ALREADY_WRITTEN};
 use crate::vault::PartyRef;
 
 pub use yujing_log::REPARTITION;
@@ -243,10 +243,14 @@ pub(crate) fn split(input: PreparedInput, count: u32) -> Vec<(ShardId, PreparedI
     let mut parts: Vec<Parts> = (0..count.max(1)).map(|_| (Vec::new(), None)).collect();
     for (unit_index, unit) in units.into_iter().enumerate() {
         let parties = unit_parties.get(unit_index).cloned().unwrap_or_default();
-        for shard in &unit_shards[unit_index] {
+        let shards = &unit_shards[unit_index];
+        let unit_bytes = unit.bytes.len();
+        // A unit is copied only for the shards before the last that keep it (most go to one shard).
+        let mut unit = Some(unit);
+        for (nth, shard) in shards.iter().enumerate() {
             let (done, open) = &mut parts[shard.0 as usize];
             if open.as_ref().is_some_and(|(part, bytes)| {
-                !part.units.is_empty() && bytes + unit.bytes.len() > MESSAGE_UNIT_BYTES
+                !part.units.is_empty() && bytes + unit_bytes > MESSAGE_UNIT_BYTES
             }) {
                 if let Some((part, _)) = open.take() {
                     done.push(part);
@@ -265,12 +269,14 @@ pub(crate) fn split(input: PreparedInput, count: u32) -> Vec<(ShardId, PreparedI
                 )
             });
             let new_index = part.units.len();
-            part.units.push(RawUnit {
-                location: unit.location.clone(),
-                bytes: unit.bytes.clone(),
-            });
+            let copy = if nth + 1 == shards.len() {
+                unit.take()
+            } else {
+                unit.clone()
+            };
+            part.units.extend(copy);
             part.unit_parties.push(parties.clone());
-            *bytes += unit.bytes.len();
+            *bytes += unit_bytes;
             for &index in &unit_records[unit_index] {
                 if owners[index] != *shard {
                     continue;
@@ -437,7 +443,7 @@ impl Wire {
                     },
                     Prepared::Normalized(None) => WireOutcome::Refused {
                         kind: RejectKind::Internal,
-                        reason: "the record was already written".to_owned(),
+                        reason: ALREADY_WRITTEN.to_owned(),
                     },
                 };
                 Ok(WireRecord {
