@@ -92,8 +92,24 @@ impl Undecoded {
     }
 }
 
-/// The clue versions of `clues` at offsets `from` to `to`, in log order, not decoded yet.
-fn read_undecoded<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<Vec<Undecoded>, ReadError> {
+/// Whether [`read_undecoded`] keeps each clue's bytes (to decode it later) or only what orders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The JSON too.
+    Json,
+    /// Only the order: a reader that asks for the offsets alone would otherwise copy a history's every clue
+    /// (a million clues are over a gigabyte) to drop it straight after.
+    OrderOnly,
+}
+
+/// The clue versions of `clues` at offsets `from` to `to`, in log order, not decoded yet (`keep`: with their
+/// JSON, or only what orders them).
+fn read_undecoded<L: Log + ?Sized>(
+    log: &L,
+    from: Offset,
+    to: Offset,
+    keep: Keep,
+) -> Result<Vec<Undecoded>, ReadError> {
     let mut clues = Vec::new();
     for_each_entry(log, CLUES, from, |entry| {
         if entry.offset >= to {
@@ -107,7 +123,10 @@ fn read_undecoded<L: Log + ?Sized>(log: &L, from: Offset, to: Offset) -> Result<
             clue_id: order.clue_id.into_owned(),
             version: order.version,
             arrived_ms: entry.record.timestamp_ms,
-            json: entry.record.value.clone().into_boxed_slice(),
+            json: match keep {
+                Keep::Json => entry.record.value.clone().into_boxed_slice(),
+                Keep::OrderOnly => Box::default(),
+            },
         });
         Ok(())
     })?;
@@ -278,7 +297,7 @@ impl CorrelationStage {
         let held = self.segments.len();
         let start = self.consumed();
         let consumed = segments.last().map(|s| s.clues()).unwrap_or(0);
-        let mut done = read_undecoded(log, start, consumed)?;
+        let mut done = read_undecoded(log, start, consumed, Keep::Json)?;
         let read = done.len() as u64;
         let mut from = 0;
         for segment in &segments[held..] {
@@ -399,7 +418,7 @@ impl CorrelationStage {
         }
         let orders_end = log.end_offset(WORKORDERS)?;
         self.apply_resolutions(log, orders_end)?;
-        let mut fresh = read_undecoded(log, consumed, end)?;
+        let mut fresh = read_undecoded(log, consumed, end, Keep::Json)?;
         // When each fresh clue arrived on the log, for the warnings' latency.
         let mut arrivals: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
         for clue in &fresh {
@@ -571,7 +590,7 @@ pub fn clue_offsets_in_range<L: Log + ?Sized>(
     log: &L,
     range: &ClueRange,
 ) -> Result<Vec<Offset>, CorrelateError> {
-    Ok(undecoded_in_range(log, range)?
+    Ok(undecoded_in_range(log, range, Keep::OrderOnly)?
         .into_iter()
         .map(|clue| clue.offset)
         .collect())
@@ -579,17 +598,21 @@ pub fn clue_offsets_in_range<L: Log + ?Sized>(
 
 /// The clue versions of `range`, in event-time order.
 pub fn clues_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Clue>, CorrelateError> {
-    Ok(undecoded_in_range(log, range)?
+    Ok(undecoded_in_range(log, range, Keep::Json)?
         .into_iter()
         .map(|clue| clue.decode())
         .collect::<Result<_, _>>()?)
 }
 
 /// The clue versions of `range`, not decoded yet, in event-time order.
-fn undecoded_in_range<L: Log + ?Sized>(log: &L, range: &ClueRange) -> Result<Vec<Undecoded>, ReadError> {
+fn undecoded_in_range<L: Log + ?Sized>(
+    log: &L,
+    range: &ClueRange,
+    keep: Keep,
+) -> Result<Vec<Undecoded>, ReadError> {
     let end = log.end_offset(CLUES)?;
     let to = range.to_offset.map_or(end, |to| to.min(end));
-    let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to)?;
+    let mut clues = read_undecoded(log, range.from_offset.unwrap_or(0), to, keep)?;
     clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
     sort_in_event_time(&mut clues);
     Ok(clues)

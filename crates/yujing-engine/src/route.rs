@@ -236,6 +236,7 @@ pub(crate) fn split(input: PreparedInput, count: u32) -> Vec<(ShardId, PreparedI
         units,
         records,
         unit_parties,
+        ..
     } = input;
     let mut records: Vec<Option<PreparedRecord>> = records.into_iter().map(Some).collect();
     // Per shard: its finished parts, and the part being filled with the bytes of its units.
@@ -264,6 +265,7 @@ pub(crate) fn split(input: PreparedInput, count: u32) -> Vec<(ShardId, PreparedI
                         units: Vec::new(),
                         records: Vec::new(),
                         unit_parties: Vec::new(),
+                        written: Vec::new(),
                     },
                     0,
                 )
@@ -307,6 +309,7 @@ fn halve(part: PreparedInput) -> Option<(PreparedInput, PreparedInput)> {
         units: Vec::new(),
         records: Vec::new(),
         unit_parties: Vec::new(),
+        written: Vec::new(),
     };
     let (mut first, mut second) = (empty(&part), empty(&part));
     if part.units.len() > 1 {
@@ -514,6 +517,7 @@ impl Wire {
             units,
             records,
             unit_parties,
+            written: Vec::new(),
         })
     }
 }

@@ -329,3 +329,113 @@ fn a_record_routed_to_its_shard_is_ingested_there_exactly_as_if_the_shard_had_de
     let stranger = Router::new(other.normalizer.hasher(), count);
     assert!(stranger.open(yujing_log::ShardId(0), message).is_err());
 }
+
+/// Every clue (its JSON as logged) and dead letter of `log`, in log order, and the raw units per feed: what
+/// two ingests of the same files must agree on byte for byte (a raw unit's sealing is random, its count not).
+fn logged(log: &EmbeddedLog) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<u64>) {
+    let topic = |name: &str| -> Vec<Vec<u8>> {
+        let mut values = Vec::new();
+        let mut from = 0;
+        loop {
+            let entries = log.read(name, from, 512).expect("read");
+            let Some(last) = entries.last() else {
+                break;
+            };
+            from = last.offset + 1;
+            values.extend(entries.into_iter().map(|e| e.record.value));
+        }
+        values
+    };
+    let raw: Vec<u64> = FeedId::ALL
+        .iter()
+        .map(|feed| log.end_offset(&format!("raw.{}", feed.as_str())).expect("end"))
+        .collect();
+    (topic("clues"), topic("deadletter"), raw)
+}
+
+#[test]
+fn writing_on_a_second_thread_logs_exactly_what_one_thread_logs_and_stops_where_it_would() {
+    let built = config();
+    let clock = FixedClock(chrono::DateTime::UNIX_EPOCH);
+    let simulation = yujing_sim::simulate(
+        &yujing_sim::SimConfig {
+            seed: 13,
+            disputes: 150,
+            days: 45,
+            ..yujing_sim::SimConfig::default()
+        },
+        built.normalizer.gazetteer(),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).expect("feeds dir");
+    for (name, bytes) in &simulation.files {
+        std::fs::write(feeds.join(name), bytes).expect("write");
+    }
+    // Bad records among good ones, and a file read in many parts.
+    let bad: String = (0..12).map(|i| format!("{{\"bad\": {i},\n")).collect();
+    std::fs::write(feeds.join("hotline12345-bad.jsonl"), bad).expect("write");
+    let ingest = |log: &EmbeddedLog, two_threads: bool| {
+        let ingestor = Ingestor::new(log, &built.normalizer, &clock).with_part_bytes(4096);
+        let ingestor = if two_threads {
+            ingestor.on_two_threads()
+        } else {
+            ingestor
+        };
+        let mut progress = Vec::new();
+        let report = ingestor
+            .ingest_paths(std::slice::from_ref(&feeds), None, &mut |p| progress.push(p.done))
+            .expect("ingest");
+        (report, progress)
+    };
+    let one = EmbeddedLog::open(dir.path().join("one")).expect("open");
+    let two = EmbeddedLog::open(dir.path().join("two")).expect("open");
+    let (one_report, one_progress) = ingest(&one, false);
+    let (two_report, two_progress) = ingest(&two, true);
+    assert_eq!(two_report, one_report);
+    assert_eq!(two_progress, one_progress);
+    let logged_one = logged(&one);
+    assert!(
+        logged_one.0.len() > 400 && logged_one.1.len() >= 12,
+        "{} clues, {} dead letters",
+        logged_one.0.len(),
+        logged_one.1.len()
+    );
+    assert!(
+        one_report.files.iter().any(|f| f.records > 50),
+        "some file is read in parts"
+    );
+    assert_eq!(logged(&two), logged_one);
+
+    // A file that cannot be read stops the ingest, after every file before it is written, on either path.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).expect("dir");
+    let mut names: Vec<&String> = simulation.files.keys().collect();
+    names.sort();
+    for name in &names[..3] {
+        std::fs::write(broken.join(name), &simulation.files[*name]).expect("write");
+    }
+    // Sorted after the three above, a file of the hotline's feed that opens but cannot be read: the memory of
+    // a process, whose first page is never mapped (reading it fails with EIO, even as root).
+    std::os::unix::fs::symlink("/proc/self/mem", broken.join("hotline12345-zz.jsonl")).expect("link");
+    for two_threads in [false, true] {
+        let log = EmbeddedLog::open(dir.path().join(format!("broken-{two_threads}"))).expect("open");
+        let ingestor = Ingestor::new(&log, &built.normalizer, &clock);
+        let ingestor = if two_threads {
+            ingestor.on_two_threads()
+        } else {
+            ingestor
+        };
+        let error = ingestor
+            .ingest_paths(std::slice::from_ref(&broken), None, &mut |_| {})
+            .expect_err("a file that cannot be read");
+        assert!(error.to_string().contains("hotline12345-zz.jsonl"), "{error}");
+        let clean = EmbeddedLog::open(dir.path().join(format!("clean-{two_threads}"))).expect("open");
+        for name in &names[..3] {
+            Ingestor::new(&clean, &built.normalizer, &clock)
+                .ingest_paths(&[broken.join(name)], None, &mut |_| {})
+                .expect("ingest");
+        }
+        assert_eq!(logged(&log).0, logged(&clean).0, "two threads: {two_threads}");
+    }
+}

@@ -530,6 +530,11 @@ fn open_db(path: &Path, read_only: bool) -> Result<(DB, HashMap<String, Offset>)
                 let mut table = rocksdb::BlockBasedOptions::default();
                 table.set_bloom_filter(10.0, false);
                 family.set_block_based_table_factory(&table);
+                // The same for the keys still in the memtable: a bulk ingest asks for several keys per record
+                // (its fingerprint, its raw unit, each party's person key), nearly all of them new, and
+                // without a filter each miss walks the memtable's skip list.
+                family.set_memtable_prefix_bloom_ratio(0.02);
+                family.set_memtable_whole_key_filtering(true);
             }
             ColumnFamilyDescriptor::new(name, family)
         });

@@ -58,11 +58,11 @@ pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<Histo
     })?;
     match input {
         TuneInput::Simulation(dir) => {
-            Ingestor::new(&log, &built.normalizer, &SystemClock).ingest_paths(
-                &[dir.join("feeds")],
-                None,
-                &mut |_| {},
-            )?;
+            // Both cores: the scratch store's write buffers, kept by the writing thread's arena after the
+            // load, are small beside the clustering that follows.
+            Ingestor::new(&log, &built.normalizer, &SystemClock)
+                .on_two_threads()
+                .ingest_paths(&[dir.join("feeds")], None, &mut |_| {})?;
             let truth: Vec<TruthRecord> = yujing_sim::read_json_lines(&dir.join("truth/records.jsonl"))?;
             Ok(History {
                 clue_offsets: clue_offsets_in_range(&log, &ClueRange::default())?,
