@@ -968,7 +968,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             let mut outcome = Ok(());
             for (path, feed, name, size) in files {
                 files_done.begin(*feed, name, *size);
-                let mut write_failed = None;
+                let (mut write_failed, mut writer_gone) = (None, false);
                 let mut emit = |input: PreparedInput| {
                     // Take back what has been written, before allocating more.
                     for back in written.try_iter() {
@@ -978,11 +978,16 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                         }
                     }
                     files_done.sent();
-                    to_write.send(input).is_ok()
+                    writer_gone = to_write.send(input).is_err();
+                    !writer_gone
                 };
                 let prepared = prepare_file(self.normalizer, self.part_bytes, path, *feed, name, &mut emit);
                 if let Some(error) = write_failed {
                     outcome = Err(error);
+                    break;
+                }
+                if writer_gone {
+                    // It failed: its error is among what comes back, below.
                     break;
                 }
                 if let Err(error) = prepared.and_then(|()| files_done.prepared()) {
