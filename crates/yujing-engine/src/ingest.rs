@@ -296,7 +296,6 @@ type Written = (PreparedInput, Result<FileReport, IngestError>);
 
 /// A file of [`Ingestor::ingest_paths`] whose inputs are not all written yet.
 struct PendingFile {
-    name: String,
     feed: FeedId,
     size: u64,
     report: FileReport,
@@ -321,7 +320,6 @@ impl FilesDone<'_> {
     /// A file whose inputs come next.
     fn begin(&mut self, feed: FeedId, name: &str, size: u64) {
         self.pending.push_back(PendingFile {
-            name: name.to_owned(),
             feed,
             size,
             report: FileReport {
@@ -343,11 +341,11 @@ impl FilesDone<'_> {
     }
 
     /// The last file begun is prepared whole: it is reported once its inputs are all written.
-    fn prepared(&mut self) -> Result<(), IngestError> {
+    fn prepared(&mut self) {
         if let Some(file) = self.pending.back_mut() {
             file.prepared = true;
         }
-        self.report_finished()
+        self.report_finished();
     }
 
     /// Counts a written input to the oldest file still waiting for one (inputs come back in the order sent),
@@ -359,11 +357,12 @@ impl FilesDone<'_> {
             file.back += 1;
             file.report.add(&written);
         }
-        self.report_finished()
+        self.report_finished();
+        Ok(())
     }
 
     /// Reports, in order, the files prepared whole whose inputs are all written.
-    fn report_finished(&mut self) -> Result<(), IngestError> {
+    fn report_finished(&mut self) {
         while self
             .pending
             .front()
@@ -373,14 +372,13 @@ impl FilesDone<'_> {
                 break;
             };
             let PendingFile {
-                name,
                 feed,
                 size,
                 report: file_report,
                 ..
             } = file;
             tracing::info!(
-                file = %name,
+                file = %file_report.file,
                 feed = %feed,
                 records = file_report.records,
                 new_clues = file_report.new_clues,
@@ -397,7 +395,6 @@ impl FilesDone<'_> {
                 total: self.total,
             });
         }
-        Ok(())
     }
 }
 
@@ -935,7 +932,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     return Err(error);
                 }
                 prepared?;
-                files_done.prepared()?;
+                files_done.prepared();
             }
         }
         Ok(report)
@@ -990,11 +987,12 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     // It failed: its error is among what comes back, below.
                     break;
                 }
-                if let Err(error) = prepared.and_then(|()| files_done.prepared()) {
+                if let Err(error) = prepared {
                     // What was sent before is written first, then the ingest stops with this.
                     outcome = Err(error);
                     break;
                 }
+                files_done.prepared();
             }
             drop(to_write);
             // The writer ends once it has written what it was sent (or failed): take the rest back.
