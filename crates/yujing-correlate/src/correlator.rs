@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningLevel};
 
 use crate::chunked::ChunkedDeque;
+use crate::clue_ids::ClueIds;
 use crate::config::{Rule, Settings};
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::{score, Comparison, PairScore};
@@ -35,21 +36,32 @@ const FRAGMENT_MARGIN: f64 = 4.0;
 const REFINED_FEATURES: [usize; 7] = [2, 4, 5, 6, 7, 10, 11];
 
 /// How a clue joined its cluster: kept for every clue (its warning evidence), so a bit per matched feature
-/// rather than a list of names.
+/// rather than a list of names, and the score (rounded to hundredths when it is decided) as a whole number of
+/// hundredths: eight bytes a clue where an `f64` beside the bits took sixteen.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct JoinInfo {
-    score: f64,
+    /// The score in hundredths.
+    hundredths: i32,
     /// Bit `i` set: [`FEATURES`](crate::FEATURES)`[i]` agreed.
     matched: u32,
 }
 
 impl JoinInfo {
+    /// `score` is a whole number of hundredths ([`round2`]), which it reads back as exactly.
     fn new(score: f64, matched: &[&str]) -> JoinInfo {
         let matched = matched
             .iter()
             .filter_map(|name| crate::score::feature_index(name))
             .fold(0, |bits, i| bits | 1 << i);
-        JoinInfo { score, matched }
+        JoinInfo {
+            hundredths: (score * 100.0).round() as i32,
+            matched,
+        }
+    }
+
+    /// The score, as [`round2`] gave it.
+    fn score(&self) -> f64 {
+        f64::from(self.hundredths) / 100.0
     }
 
     /// The matched features' names, in [`FEATURES`](crate::FEATURES) order.
@@ -112,7 +124,9 @@ pub struct Correlator {
     /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
     times: Vec<i64>,
     joins: Vec<JoinInfo>,
-    /// Clue ids to nodes (the ids themselves are the profiles').
+    /// Every node's clue id.
+    ids: ClueIds,
+    /// Clue ids to nodes (the ids themselves are in `ids`).
     by_clue: crate::symbols::SlotMap,
     sets: UnionFind<u32>,
     clusters: HashMap<u32, Cluster>,
@@ -290,6 +304,7 @@ impl Correlator {
             live: ChunkedDeque::new(),
             times: Vec::new(),
             joins: Vec::new(),
+            ids: ClueIds::default(),
             by_clue: Default::default(),
             sets: UnionFind::new(0),
             clusters: HashMap::new(),
@@ -340,8 +355,8 @@ impl Correlator {
             if self.pairs.is_some() {
                 // The member's id is read before the sink is borrowed.
                 let record = PairRecord {
-                    clue_id: profile.clue_id.clone(),
-                    member_clue_id: self.core(node).clue_id.clone(),
+                    clue_id: clue.clue_id.clone(),
+                    member_clue_id: self.ids[node as usize].to_owned(),
                     comparison: pair.comparison,
                 };
                 if let Some(sink) = self.pairs.as_mut() {
@@ -382,11 +397,12 @@ impl Correlator {
 
         let node = self.sets.new_set();
         debug_assert_eq!(node as usize, self.clue_count());
+        self.ids.push(&clue.clue_id);
         let at = profile.at;
         let mut outputs = Vec::new();
         match ranked.first() {
             None => {
-                let id = ClusterId::of_clue(&profile.clue_id);
+                let id = ClusterId::of_clue(&clue.clue_id);
                 self.opened_by.insert(id, node);
                 self.clusters.insert(
                     node,
@@ -399,7 +415,7 @@ impl Correlator {
                     },
                 );
                 outputs.push(CorrelationEvent::Linked {
-                    clue_id: profile.clue_id.clone(),
+                    clue_id: clue.clue_id.clone(),
                     cluster_id: id.to_text(),
                     new_cluster: true,
                     score: 0.0,
@@ -411,7 +427,7 @@ impl Correlator {
             Some((root, s, matched)) => {
                 let root = *root;
                 outputs.push(CorrelationEvent::Linked {
-                    clue_id: profile.clue_id.clone(),
+                    clue_id: clue.clue_id.clone(),
                     cluster_id: self.clusters[&root].id.to_text(),
                     new_cluster: false,
                     score: round2(*s),
@@ -437,13 +453,13 @@ impl Correlator {
                     outputs.push(CorrelationEvent::Merged {
                         cluster_id: kept,
                         merged: absorbed_id,
-                        by_clue_id: profile.clue_id.clone(),
+                        by_clue_id: clue.clue_id.clone(),
                     });
                     root = new_root;
                 }
             }
         }
-        self.by_clue.insert_new(&profile.clue_id, node);
+        self.by_clue.insert_new(&clue.clue_id, node);
         if self.recent.len() >= self.watermark_span {
             self.recent.pop_front();
         }
@@ -514,7 +530,7 @@ impl Correlator {
                     .then_with(|| self.clusters[&b.0].first.cmp(&self.clusters[&a.0].first))
             });
             if let Some((target, _)) = chosen {
-                let clue_id = profile.clue_id.clone();
+                let clue_id = self.ids[node as usize].to_owned();
                 let (kept, absorbed, _) = self.merge(target, own_root);
                 self.merges += 1;
                 self.pending.push((node, true));
@@ -654,7 +670,7 @@ impl Correlator {
         let mut out: Vec<Explanation> = self
             .scored_candidates(&profile, &keys, false)
             .into_iter()
-            .filter(|(n, _, _)| self.core(*n).clue_id != profile.clue_id)
+            .filter(|(n, _, _)| self.ids[*n as usize] != *clue.clue_id)
             .map(|(n, root, pair)| {
                 let candidate = self.profile(n);
                 let (description, subject_text) =
@@ -668,7 +684,7 @@ impl Correlator {
                 )
             })
             .map(|(n, root, pair, description, subject)| Explanation {
-                candidate_clue_id: self.core(n).clue_id.clone(),
+                candidate_clue_id: self.ids[n as usize].to_owned(),
                 cluster_id: self
                     .clusters
                     .get(&root)
@@ -696,9 +712,8 @@ impl Correlator {
     /// A caller keeps per-clue facts in a `Vec` by it rather than in a map of its own by clue id (the
     /// correlator holds each id once already).
     pub fn clue_index(&self, clue_id: &str) -> Option<u32> {
-        self.by_clue.find(clue_id, |node| {
-            (node as usize) < self.clue_count() && self.core(node).clue_id == clue_id
-        })
+        self.by_clue
+            .find(clue_id, |node| self.ids.get(node as usize) == Some(clue_id))
     }
 
     /// How many clues were observed.

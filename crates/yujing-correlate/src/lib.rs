@@ -26,6 +26,7 @@
 //! byte.
 
 mod chunked;
+mod clue_ids;
 mod config;
 mod correlator;
 mod profile;

@@ -20,8 +20,6 @@ const LEAD_PLACES: usize = 3;
 /// comparison with a new report needs lives in the [`ClueProfile`] around it, dropped with it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClueCore {
-    /// `<feed>:<source id>`.
-    pub clue_id: String,
     /// The feed.
     pub feed: FeedId,
     /// What few clues have (counter-parties, risk signs, an upstream id of its own), out of line: eight bytes
@@ -49,8 +47,8 @@ pub struct ClueCore {
     pub building: Option<Sym>,
     /// Road (`places`).
     pub road: Option<Sym>,
-    /// Position (longitude, latitude).
-    pub location: Option<(f64, f64)>,
+    /// Position (longitude, latitude): see [`ClueCore::location`].
+    location: Position,
     /// People involved (lower bound).
     pub people: Option<u32>,
     /// The reporter's identity for counting distinct reporters: a strong key, else a name key (`parties`).
@@ -61,6 +59,46 @@ pub struct ClueCore {
     /// compared as text, so 32 bits decide nothing wrongly.
     #[serde(skip)]
     pub estate_head: u32,
+}
+
+/// A position or none in 16 bytes, where `Option<(f64, f64)>` takes 24 (an `f64` leaves the option no spare
+/// value to use): a NaN longitude stands for none, since a position is never NaN (the feeds keep only
+/// positions inside China's bounds, and a NaN given here is no position either). Stored in a snapshot as the
+/// `Option` it stands for.
+#[derive(Debug, Clone, Copy)]
+struct Position([f64; 2]);
+
+impl Position {
+    fn new(location: Option<(f64, f64)>) -> Position {
+        match location {
+            Some((lng, lat)) if !lng.is_nan() && !lat.is_nan() => Position([lng, lat]),
+            _ => Position([f64::NAN, f64::NAN]),
+        }
+    }
+
+    #[inline]
+    fn get(self) -> Option<(f64, f64)> {
+        let [lng, lat] = self.0;
+        (!lng.is_nan()).then_some((lng, lat))
+    }
+}
+
+impl PartialEq for Position {
+    fn eq(&self, other: &Position) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl serde::Serialize for Position {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Position, D::Error> {
+        Option::<(f64, f64)>::deserialize(deserializer).map(Position::new)
+    }
 }
 
 /// The rare parts of a [`ClueCore`].
@@ -75,11 +113,11 @@ struct CoreExtras {
 }
 
 impl ClueCore {
-    /// The upstream id.
-    pub fn source_id(&self) -> &str {
+    /// The upstream id, given the clue's id (`<feed>:<source id>`, held by the correlator).
+    pub fn source_id<'a>(&'a self, clue_id: &'a str) -> &'a str {
         match self.extras.as_ref().and_then(|e| e.source_id.as_deref()) {
             Some(id) => id,
-            None => self.clue_id.split_once(':').map_or("", |(_, id)| id),
+            None => clue_id.split_once(':').map_or("", |(_, id)| id),
         }
     }
 
@@ -113,6 +151,12 @@ impl ClueCore {
     pub(crate) fn set_organisations(&mut self, organisations: Box<[Sym]>) {
         let extras = self.extras.take().map(|e| *e).unwrap_or_default();
         self.set_extras(extras.source_id, organisations, extras.risk_flags);
+    }
+
+    /// Position (longitude, latitude), when known.
+    #[inline]
+    pub fn location(&self) -> Option<(f64, f64)> {
+        self.location.get()
     }
 
     /// Set what is derived from the stored fields (the estate's head), after building or loading the core.
@@ -153,7 +197,7 @@ pub struct ClueProfile {
     place_ends: [u32; 2],
     /// The bigrams (`bigram_count`), each name's token counts (`name_count` words: char tokens in the high
     /// half, sound tokens in the low), the topics (`topic_count`), and once weighed each bigram's weight (its
-    /// bits) and its marks (four to a word): see [`ClueProfile::bigrams`], [`ClueProfile::topics`],
+    /// bits) and its marks (sixteen to a word, two bits each): see [`ClueProfile::bigrams`], [`ClueProfile::topics`],
     /// [`ClueProfile::bigram_weight`], [`ClueProfile::is_place`].
     words: Box<[u32]>,
     /// How many bigrams `words` begins with.
@@ -162,14 +206,9 @@ pub struct ClueProfile {
     name_count: u32,
     /// How many topics follow those.
     topic_count: u32,
-    /// Whether `words` holds the weights and marks ([`BigramFrequencies::weigh`]).
+    /// Whether `words` holds the weights and marks ([`BigramFrequencies::weigh`]). Before, `words` may end
+    /// with what weighing still needs (see [`ClueProfile::to_weigh`]).
     weighed: bool,
-    /// What weighing the bigrams still needs (the headline's and the places' bigrams), until
-    /// [`BigramFrequencies::weigh`] takes it: only the weights and the marks derived from it are compared, and
-    /// a profile is kept for two months, so it is not kept beyond weighing (nor stored in a snapshot, whose
-    /// profiles are weighed).
-    #[serde(skip)]
-    to_weigh: Option<Box<WeighingInput>>,
     /// The sum of the bigrams' weights, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
     /// What the sets above could share with another profile's (derived from them, so not stored in a
@@ -192,7 +231,7 @@ impl std::ops::DerefMut for ClueProfile {
     }
 }
 
-/// A profile's bigrams with, once weighed, their weights' bits and their marks four to a word (empty before).
+/// A profile's bigrams with, once weighed, their weights' bits and their marks sixteen to a word (empty before).
 #[derive(Clone, Copy)]
 struct BigramView<'a> {
     bigrams: &'a [u32],
@@ -211,8 +250,8 @@ impl BigramView<'_> {
     #[inline]
     fn marks(&self, i: usize) -> u8 {
         self.marks
-            .get(i / 4)
-            .map_or(0, |word| (word >> (8 * (i % 4))) as u8)
+            .get(i / MARKS_PER_WORD)
+            .map_or(0, |word| ((word >> (2 * (i % MARKS_PER_WORD))) & 0b11) as u8)
     }
 
     /// Whether bigram `i` is one of the places'.
@@ -246,13 +285,17 @@ struct WordParts {
     weighed: Option<(Vec<f32>, Vec<u8>)>,
 }
 
-/// Append the weights' bits and the marks, four to a word, to a profile's `words`.
+/// How many bigrams' [`BigramMarks`] (two bits each) one word of `words` holds.
+const MARKS_PER_WORD: usize = 16;
+
+/// Append the weights' bits and the marks, sixteen to a word, to a profile's `words`.
 fn push_weighing(words: &mut Vec<u32>, weights: &[f32], marks: &[u8]) {
     words.extend(weights.iter().map(|w| w.to_bits()));
-    words.extend(marks.chunks(4).map(|four| {
-        four.iter()
+    words.extend(marks.chunks(MARKS_PER_WORD).map(|sixteen| {
+        sixteen
+            .iter()
             .enumerate()
-            .fold(0u32, |word, (k, &m)| word | u32::from(m) << (8 * k))
+            .fold(0u32, |word, (k, &m)| word | u32::from(m & 0b11) << (2 * k))
     }));
 }
 
@@ -326,35 +369,35 @@ struct WeighingInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SetFilters {
     /// `strong_keys`.
-    pub strong_keys: u64,
+    pub strong_keys: u32,
     /// `name_keys`.
-    pub name_keys: u64,
+    pub name_keys: u32,
     /// The first character token and the first sound token of each of `names` (two names can only be alike
     /// when one of them agrees: [`crate::score::name_similarity`]).
-    pub name_heads: u64,
+    pub name_heads: u32,
     /// `accounts`.
-    pub accounts: u64,
+    pub accounts: u32,
     /// `organisations`.
-    pub organisations: u64,
+    pub organisations: u32,
     /// `topics`.
-    pub topics: u64,
+    pub topics: u32,
     /// `places`.
-    pub places: u64,
+    pub places: u32,
     /// `lead_places`, and so `specific_places`, which are some of them.
-    pub lead_places: u64,
+    pub lead_places: u32,
 }
 
 impl Default for SetFilters {
     fn default() -> SetFilters {
         SetFilters {
-            strong_keys: u64::MAX,
-            name_keys: u64::MAX,
-            name_heads: u64::MAX,
-            accounts: u64::MAX,
-            organisations: u64::MAX,
-            topics: u64::MAX,
-            places: u64::MAX,
-            lead_places: u64::MAX,
+            strong_keys: u32::MAX,
+            name_keys: u32::MAX,
+            name_heads: u32::MAX,
+            accounts: u32::MAX,
+            organisations: u32::MAX,
+            topics: u32::MAX,
+            places: u32::MAX,
+            lead_places: u32::MAX,
         }
     }
 }
@@ -393,15 +436,15 @@ pub fn estate_head(estate: &str) -> &str {
         .map_or(estate, |(end, _)| &estate[..end])
 }
 
-/// The filter bit of a value: its top six bits after a multiplicative mix (symbols are small consecutive
+/// The filter bit of a value: its top five bits after a multiplicative mix (symbols are small consecutive
 /// integers; place hashes are mixed again, which costs nothing).
-fn bit(value: u64) -> u64 {
-    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+fn bit(value: u64) -> u32 {
+    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59)
 }
 
 /// Whether two sets can share an element, by their filters.
 #[inline]
-pub fn may_share(a: u64, b: u64) -> bool {
+pub fn may_share(a: u32, b: u32) -> bool {
     a & b != 0
 }
 
@@ -431,7 +474,11 @@ impl ClueProfile {
             self.name_count as usize,
             self.topic_count as usize,
         );
-        let weighing = if self.weighed { n + n.div_ceil(4) } else { 0 };
+        let weighing = if self.weighed {
+            n + n.div_ceil(MARKS_PER_WORD)
+        } else {
+            0
+        };
         let words_fit = n + m + t + weighing == self.words.len();
         let name_tokens: usize = if words_fit {
             self.words[n..n + m]
@@ -589,7 +636,7 @@ impl ClueProfile {
     }
 
     /// Assemble `words` from its parts: the bigrams, the names' token counts, the topics, and once weighed the
-    /// weights' bits and the marks four to a word.
+    /// weights' bits and the marks sixteen to a word.
     fn set_word_parts(&mut self, parts: WordParts) {
         let WordParts {
             bigrams,
@@ -598,7 +645,8 @@ impl ClueProfile {
             weighed,
         } = parts;
         let n = bigrams.len();
-        let mut words = Vec::with_capacity(2 * n + name_counts.len() + topics.len() + n.div_ceil(4));
+        let mut words =
+            Vec::with_capacity(2 * n + name_counts.len() + topics.len() + n.div_ceil(MARKS_PER_WORD));
         words.extend_from_slice(&bigrams);
         words.extend_from_slice(&name_counts);
         words.extend_from_slice(&topics);
@@ -612,11 +660,47 @@ impl ClueProfile {
         self.weighed = weighed.is_some();
     }
 
+    /// Keep what weighing the bigrams needs (the headline's and the places' bigrams) at the end of `words`
+    /// until [`BigramFrequencies::weigh`] reads it: `words` followed by the headline's bigrams, the places'
+    /// bigrams and the two lists' lengths. Only the weights and the marks derived from it are compared, and a
+    /// profile is kept for two months, so weighing drops it; held in `words` rather than a box of its own, it
+    /// costs an unweighed profile no pointer and a weighed one nothing.
+    fn append_to_weigh(&mut self, input: &WeighingInput) {
+        let mut words =
+            Vec::with_capacity(self.words.len() + input.headline.len() + input.place_bigrams.len() + 2);
+        words.extend_from_slice(&self.words);
+        words.extend_from_slice(&input.headline);
+        words.extend_from_slice(&input.place_bigrams);
+        words.push(to_u32(input.headline.len()));
+        words.push(to_u32(input.place_bigrams.len()));
+        self.words = words.into();
+    }
+
+    /// What [`ClueProfile::append_to_weigh`] keeps, or nothing for a profile weighed already (or built
+    /// without it).
+    fn to_weigh(&self) -> WeighingInput {
+        let kept = self.weights_at();
+        let rest = self.words.get(kept..).unwrap_or_default();
+        if self.weighed || rest.len() < 2 {
+            return WeighingInput::default();
+        }
+        let (lists, lengths) = rest.split_at(rest.len() - 2);
+        let (headline, place) = (lengths[0] as usize, lengths[1] as usize);
+        if headline.checked_add(place) != Some(lists.len()) {
+            return WeighingInput::default();
+        }
+        let (headline, place_bigrams) = lists.split_at(headline);
+        WeighingInput {
+            headline: headline.to_vec(),
+            place_bigrams: place_bigrams.to_vec(),
+        }
+    }
+
     /// Set the bigrams' weights and marks (parallel to them), in place of any before: `words` is assembled
-    /// once, its bigrams, names' token counts and topics kept as they are.
+    /// once, its bigrams, names' token counts and topics kept as they are (what weighing needed is dropped).
     fn set_weighing(&mut self, weights: &[f32], marks: &[u8]) {
         let kept = self.weights_at();
-        let mut words = Vec::with_capacity(kept + weights.len() + marks.len().div_ceil(4));
+        let mut words = Vec::with_capacity(kept + weights.len() + marks.len().div_ceil(MARKS_PER_WORD));
         words.extend_from_slice(&self.words[..kept]);
         push_weighing(&mut words, weights, marks);
         self.words = words.into();
@@ -771,7 +855,6 @@ impl ClueProfile {
         } = symbols;
         let town_code = clue.town.town_code.0.as_str();
         let mut core = ClueCore {
-            clue_id: clue.clue_id.clone(),
             feed: clue.feed,
             extras: None,
             at: clue.occurred_at.timestamp(),
@@ -793,13 +876,14 @@ impl ClueProfile {
                 .road
                 .as_deref()
                 .map(|r| place_names.intern(&road_name(r))),
-            location: clue.location.map(|p| (p.lng, p.lat)),
+            location: Position::new(clue.location.map(|p| (p.lng, p.lat))),
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
             estate_head: estate.map_or(0, estate_head_hash),
         };
         // Kept apart only when the clue id does not end with it (a test's hand-made id).
-        let source_id = (core.source_id() != clue.source_id).then(|| clue.source_id.as_str().into());
+        let source_id =
+            (core.source_id(&clue.clue_id) != clue.source_id).then(|| clue.source_id.as_str().into());
         core.set_extras(
             source_id,
             organisations
@@ -820,10 +904,6 @@ impl ClueProfile {
             name_count: 0,
             topic_count: 0,
             weighed: false,
-            to_weigh: Some(Box::new(WeighingInput {
-                headline: bigrams(&headline_text),
-                place_bigrams,
-            })),
             bigram_weight_sums: (0.0, 0.0),
             filters: SetFilters::default(),
         };
@@ -853,6 +933,10 @@ impl ClueProfile {
             name_counts,
             topics: lexicon.topics_in(&text),
             weighed: None,
+        });
+        profile.append_to_weigh(&WeighingInput {
+            headline: bigrams(&headline_text),
+            place_bigrams,
         });
         profile.set_places(&places, &lead_places, &[]);
         profile.filters = SetFilters::of(&profile);
@@ -1299,7 +1383,7 @@ impl BigramFrequencies {
         let WeighingInput {
             headline,
             place_bigrams: place,
-        } = profile.to_weigh.take().map(|input| *input).unwrap_or_default();
+        } = profile.to_weigh();
         let at = profile.at;
         let bigrams = profile.bigrams();
         let weights: Vec<f32> = bigrams
@@ -1649,16 +1733,20 @@ mod tests {
         let mut p = ClueProfile::of(&clue);
         assert!(p.extras.is_none(), "{:?}", p.extras);
         assert_eq!((p.organisations(), p.risk_flags()), (&[][..], &[][..]));
-        assert_eq!(p.source_id(), clue.source_id);
+        assert_eq!(p.source_id(&clue.clue_id), clue.source_id);
         clue.risk_flags = [RiskFlag::Injury].into();
         clue.source_id = "another".to_owned();
         p = ClueProfile::of(&clue);
         assert_eq!(p.risk_flags(), &[RiskFlag::Injury]);
-        assert_eq!(p.source_id(), "another");
+        assert_eq!(p.source_id(&clue.clue_id), "another");
         let org = TEST_SYMBOLS.with(|symbols| symbols.borrow_mut().organisations.intern("安居物业"));
         p.core.set_organisations(Box::new([org]));
         assert_eq!(
-            (p.organisations().len(), p.risk_flags().len(), p.source_id()),
+            (
+                p.organisations().len(),
+                p.risk_flags().len(),
+                p.source_id(&clue.clue_id)
+            ),
             (1, 1, "another")
         );
     }

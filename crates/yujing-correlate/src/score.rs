@@ -391,7 +391,7 @@ pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Optio
 
 /// Whether two sets of symbols share one, each given with its filter (see
 /// [`SetFilters`](crate::profile::SetFilters)): sets whose filters do not overlap are not read.
-fn shares((a, filter_a): (&[Sym], u64), (b, filter_b): (&[Sym], u64)) -> bool {
+fn shares((a, filter_a): (&[Sym], u32), (b, filter_b): (&[Sym], u32)) -> bool {
     may_share(filter_a, filter_b) && a.iter().any(|x| b.contains(x))
 }
 
@@ -514,7 +514,7 @@ fn compare_pair(
     c.set("place_kind", if kinds_differ { "conflict" } else { "compatible" });
     c.set(
         "position",
-        match (a.location, b.location) {
+        match (a.location(), b.location()) {
             (Some(x), Some(y)) if distance_m(x, y) <= near_meters => "near",
             (Some(_), Some(_)) => "far",
             _ => "missing",

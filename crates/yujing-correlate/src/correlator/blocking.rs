@@ -184,7 +184,7 @@ impl Correlator {
         let horizon = i64::from(self.settings.blocking.horizon_days) * DAY;
         let max = self.settings.blocking.max_candidates;
         let mut cells = Vec::new();
-        if let Some(loc) = p.location {
+        if let Some(loc) = p.location() {
             let (x, y) = self.geo_cell(loc);
             // The nine cells around the position, looked up first, last cell first (the order they always had).
             for dx in (-1..=1).rev() {
@@ -246,7 +246,7 @@ impl Correlator {
     pub(super) fn index_node(&mut self, node: u32, keys: &[u64]) {
         let max = self.settings.blocking.max_per_key;
         let mut all = keys.to_vec();
-        if let Some(loc) = self.core(node).location {
+        if let Some(loc) = self.core(node).location() {
             all.push(Self::geo_key(self.geo_cell(loc)));
         }
         for key in all {
@@ -276,7 +276,7 @@ impl Correlator {
                 break;
             };
             let mut keys = self.keys_of(&profile);
-            if let Some(loc) = profile.location {
+            if let Some(loc) = profile.location() {
                 keys.push(Self::geo_key(self.geo_cell(loc)));
             }
             self.past.push_back(profile.core);

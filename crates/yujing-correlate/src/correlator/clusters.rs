@@ -6,7 +6,7 @@ impl Correlator {
     /// Put `node` into the cluster rooted at `root`; returns the new root.
     pub(super) fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
         let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
-            id: ClusterId::of_clue(&self.core(node).clue_id),
+            id: ClusterId::of_clue(&self.ids[node as usize]),
             first: node,
             members: Vec::new(),
             raised: Vec::new(),
@@ -79,7 +79,7 @@ impl Correlator {
         nodes.dedup();
         nodes
             .into_iter()
-            .map(|node| self.core(node).clue_id.clone())
+            .map(|node| self.ids[node as usize].to_owned())
             .collect()
     }
 
@@ -91,7 +91,7 @@ impl Correlator {
                 let p = self.core(node);
                 Assignment {
                     feed: p.feed,
-                    source_id: p.source_id().to_owned(),
+                    source_id: p.source_id(&self.ids[node as usize]).to_owned(),
                     cluster_id: self
                         .clusters
                         .get(&root)

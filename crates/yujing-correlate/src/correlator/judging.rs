@@ -218,7 +218,7 @@ impl Correlator {
         let (mut located, mut lng, mut lat) = (0u32, 0.0, 0.0);
         for &(_, node) in counted {
             let p = self.core(node);
-            if let Some((x, y)) = p.location {
+            if let Some((x, y)) = p.location() {
                 located += 1;
                 lng += x;
                 lat += y;
@@ -229,17 +229,17 @@ impl Correlator {
             reporters.insert(p.reporter.ok_or(node));
             risk_flags.extend(p.risk_flags().iter().copied());
             evidence.push(WarningEvidence {
-                clue_id: p.clue_id.clone(),
+                clue_id: self.ids[node as usize].to_owned(),
                 feed: p.feed,
-                source_id: p.source_id().to_owned(),
+                source_id: p.source_id(&self.ids[node as usize]).to_owned(),
                 occurred_at: utc(p.at),
                 matched: join.matched(),
-                score: join.score,
+                score: join.score(),
                 risk_flags: p.risk_flags().iter().copied().collect(),
                 people_involved: p.people.map(|min| yujing_model::PeopleCount { min, max: None }),
             });
         }
-        let episode_clue = &self.core(episode_first).clue_id;
+        let episode_clue = &self.ids[episode_first as usize];
         Warning {
             warning_id: stable_id("w-", &[&cluster_id, rule.level.as_str(), episode_clue]),
             cluster_id: cluster_id.clone(),

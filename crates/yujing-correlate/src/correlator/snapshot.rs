@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cluster, ClusterId, Correlator, JoinInfo, KeyNodes};
 use crate::chunked::ChunkedDeque;
+use crate::clue_ids::ClueIds;
 use crate::config::Settings;
 use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
 use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 12;
+pub const SNAPSHOT_FORMAT: u32 = 13;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,7 @@ struct StateRef<'a> {
     place_frequencies: &'a PlaceFrequencies,
     past: &'a ChunkedDeque<ClueCore>,
     live: &'a ChunkedDeque<ClueProfile>,
+    ids: &'a ClueIds,
     joins: &'a [JoinInfo],
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
@@ -77,6 +79,7 @@ struct State {
     place_frequencies: PlaceFrequencies,
     past: ChunkedDeque<ClueCore>,
     live: ChunkedDeque<ClueProfile>,
+    ids: ClueIds,
     joins: Vec<JoinInfo>,
     roots: Vec<u32>,
     clusters: HashMap<u32, Cluster>,
@@ -108,6 +111,7 @@ impl Correlator {
             place_frequencies: &self.place_frequencies,
             past: &self.past,
             live: &self.live,
+            ids: &self.ids,
             joins: &self.joins,
             roots: self.sets.clone().into_labeling(),
             clusters: &self.clusters,
@@ -141,8 +145,8 @@ impl Correlator {
         }
         let nodes = state.past.len() + state.live.len();
         let damaged = |what: &str| SnapshotError::Damaged(format!("{what} (of {nodes} clues)"));
-        if state.joins.len() != nodes || state.roots.len() != nodes {
-            return Err(damaged("joins or cluster roots do not match the clues"));
+        if state.joins.len() != nodes || state.roots.len() != nodes || state.ids.len() != nodes {
+            return Err(damaged("ids, joins or cluster roots do not match the clues"));
         }
         let in_range = |node: u32| (node as usize) < nodes;
         if !state.roots.iter().all(|&r| in_range(r))
@@ -180,9 +184,9 @@ impl Correlator {
         let (mut past, mut live) = (state.past, state.live);
         let mut times = Vec::with_capacity(nodes);
         let cores = past.iter_mut().chain(live.iter_mut().map(|p| &mut p.core));
-        for (node, core) in cores.enumerate() {
+        for ((node, core), id) in cores.enumerate().zip(state.ids.iter()) {
             core.derive(&state.symbols);
-            by_clue.insert_new(&core.clue_id, node as u32);
+            by_clue.insert_new(id, node as u32);
             times.push(core.at);
         }
         for p in live.iter_mut() {
@@ -198,6 +202,7 @@ impl Correlator {
             live,
             times,
             joins,
+            ids: state.ids,
             by_clue,
             sets,
             clusters: state.clusters,
