@@ -59,6 +59,12 @@ pub struct ClueCore {
     /// compared as text, so 32 bits decide nothing wrongly.
     #[serde(skip)]
     pub estate_head: u32,
+    /// A hash of the estate name's first three characters, or 0 for a name of fewer: two names of three
+    /// characters or more abbreviate one another only when they begin with the same three (an abbreviation
+    /// keeps at least two, and one of exactly two is the other's head). Derived like `estate_head`; equal
+    /// hashes are compared as text. It takes four bytes the core's alignment left unused.
+    #[serde(skip)]
+    pub estate_lead: u32,
 }
 
 /// A position or none in 16 bytes, where `Option<(f64, f64)>` takes 24 (an `f64` leaves the option no spare
@@ -159,11 +165,12 @@ impl ClueCore {
         self.location.get()
     }
 
-    /// Set what is derived from the stored fields (the estate's head), after building or loading the core.
+    /// Set what is derived from the stored fields (the estate's head and lead), after building or loading
+    /// the core.
     pub fn derive(&mut self, symbols: &Symbols) {
-        self.estate_head = self
-            .estate
-            .map_or(0, |e| estate_head_hash(symbols.places.resolve(e)));
+        let estate = self.estate.map(|e| symbols.places.resolve(e));
+        self.estate_head = estate.map_or(0, estate_head_hash);
+        self.estate_lead = estate.map_or(0, estate_lead_hash);
     }
 }
 
@@ -880,6 +887,7 @@ impl ClueProfile {
             people: clue.people_involved.map(|p| p.min),
             reporter: reporter.map(|r: String| parties.intern(&r)),
             estate_head: estate.map_or(0, estate_head_hash),
+            estate_lead: estate.map_or(0, estate_lead_hash),
         };
         // Kept apart only when the clue id does not end with it (a test's hand-made id).
         let source_id =
@@ -950,6 +958,19 @@ fn estate_head_hash(estate: &str) -> u32 {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(estate_head(estate), &mut hasher);
     // The low half: a hash's bits are alike, and equal halves only send a pair to compare the names.
+    (std::hash::Hasher::finish(&hasher) as u32) | 1
+}
+
+/// The hash of an estate name's first three characters that [`ClueCore::estate_lead`] holds: never 0, which
+/// stands for a name of fewer than three (or no estate).
+fn estate_lead_hash(estate: &str) -> u32 {
+    let mut chars = estate.char_indices();
+    if chars.nth(2).is_none() {
+        return 0;
+    }
+    let lead = chars.next().map_or(estate, |(end, _)| &estate[..end]);
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(lead, &mut hasher);
     (std::hash::Hasher::finish(&hasher) as u32) | 1
 }
 
@@ -1722,6 +1743,16 @@ mod tests {
         damaged.place_ends = [3, 2];
         assert!(!damaged.layout_is_sound());
         assert_eq!(back.bigram_weight(1), weights[1]);
+    }
+
+    /// A profile is held for every clue in the window and a core for every clue ever seen: their sizes are
+    /// what `docs/PERFORMANCE.md` measures per clue, so a field that grows them should be a decision.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_profile_and_a_core_keep_their_size() {
+        assert_eq!(std::mem::size_of::<ClueCore>(), 88);
+        assert_eq!(std::mem::size_of::<ClueProfile>(), 224);
+        assert_eq!(std::mem::size_of::<Position>(), 16);
     }
 
     /// The rare parts of a core take no allocation when absent and read back when present.

@@ -381,6 +381,12 @@ pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Optio
         // They begin differently, so neither abbreviates the other: known without reading the names.
         return Some(0.0);
     }
+    let (la, lb) = (a.estate_lead, b.estate_lead);
+    if la != 0 && lb != 0 && la != lb {
+        // Both have three characters or more and differ within them: an abbreviation of either keeps at least
+        // two, and one of exactly two would be a name of two. Most estates that share a head end here.
+        return Some(0.0);
+    }
     let (ea, eb) = (symbols.places.resolve(ea), symbols.places.resolve(eb));
     let (short, long) = if ea.len() <= eb.len() { (ea, eb) } else { (eb, ea) };
     if short.chars().nth(1).is_some() && long.starts_with(short) {
@@ -812,6 +818,7 @@ mod tests {
             .map(|mut p| {
                 p.filters = crate::profile::SetFilters::default();
                 p.estate_head = 0;
+                p.estate_lead = 0;
                 p
             })
             .collect();
