@@ -10,7 +10,9 @@ use yujing_model::{Clue, CorrelationEvent, FeedId, Warning, WarningLevel};
 use crate::chunked::ChunkedDeque;
 use crate::clue_ids::ClueIds;
 use crate::config::{Rule, Settings};
-use crate::profile::{BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, TopicLexicon};
+use crate::profile::{
+    BigramFrequencies, ClueCore, ClueProfile, PlaceFrequencies, ProfileDraft, TopicLexicon,
+};
 use crate::score::{score, Comparison, PairScore};
 use crate::symbols::{Sym, Symbols};
 
@@ -325,6 +327,11 @@ impl Correlator {
         &self.settings
     }
 
+    /// The topic lexicon profiles are drafted with ([`ProfileDraft::of`]).
+    pub fn lexicon(&self) -> &TopicLexicon {
+        &self.lexicon
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
@@ -343,7 +350,17 @@ impl Correlator {
         if self.clue_index(&clue.clue_id).is_some() {
             return Vec::new();
         }
-        let mut profile = ClueProfile::new(clue, &self.lexicon, &mut self.symbols);
+        let draft = ProfileDraft::of(clue, &self.lexicon);
+        self.observe_drafted(clue, &draft)
+    }
+
+    /// [`Correlator::observe`] with the clue's profile drafted already (with [`Correlator::lexicon`]), maybe on
+    /// another thread: the same decisions.
+    pub fn observe_drafted(&mut self, clue: &Clue, draft: &ProfileDraft) -> Vec<CorrelationEvent> {
+        if self.clue_index(&clue.clue_id).is_some() {
+            return Vec::new();
+        }
+        let mut profile = ClueProfile::from_draft(clue, draft, &mut self.symbols);
         self.frequencies.weigh(&mut profile);
         self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);

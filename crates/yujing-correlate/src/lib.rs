@@ -43,7 +43,7 @@ pub use correlator::{
 };
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, subject_similarity, weighted_dice, BigramFrequencies,
-    ClueCore, ClueProfile, TopicLexicon, WindowedCounts,
+    ClueCore, ClueProfile, ProfileDraft, TopicLexicon, WindowedCounts,
 };
 pub use rule_tests::{run_rule_tests, RuleTestOutcome};
 pub use score::{

@@ -214,7 +214,7 @@ pub struct ClueProfile {
     /// How many topics follow those.
     topic_count: u32,
     /// Whether `words` holds the weights and marks ([`BigramFrequencies::weigh`]). Before, `words` may end
-    /// with what weighing still needs (see [`ClueProfile::to_weigh`]).
+    /// with what weighing still needs (see [`ClueProfile::set_unweighed_words`]).
     weighed: bool,
     /// The sum of the bigrams' weights, and the same without the place bigrams (set with them).
     pub bigram_weight_sums: (f64, f64),
@@ -283,7 +283,8 @@ impl BigramView<'_> {
     }
 }
 
-/// The parts of a profile's `words`, apart.
+/// The parts of a profile's `words`, apart (tests change one part of a built profile).
+#[cfg(test)]
 struct WordParts {
     bigrams: Vec<u32>,
     name_counts: Vec<u32>,
@@ -644,6 +645,7 @@ impl ClueProfile {
 
     /// Assemble `words` from its parts: the bigrams, the names' token counts, the topics, and once weighed the
     /// weights' bits and the marks sixteen to a word.
+    #[cfg(test)]
     fn set_word_parts(&mut self, parts: WordParts) {
         let WordParts {
             bigrams,
@@ -667,23 +669,36 @@ impl ClueProfile {
         self.weighed = weighed.is_some();
     }
 
-    /// Keep what weighing the bigrams needs (the headline's and the places' bigrams) at the end of `words`
-    /// until [`BigramFrequencies::weigh`] reads it: `words` followed by the headline's bigrams, the places'
-    /// bigrams and the two lists' lengths. Only the weights and the marks derived from it are compared, and a
-    /// profile is kept for two months, so weighing drops it; held in `words` rather than a box of its own, it
-    /// costs an unweighed profile no pointer and a weighed one nothing.
-    fn append_to_weigh(&mut self, input: &WeighingInput) {
-        let mut words =
-            Vec::with_capacity(self.words.len() + input.headline.len() + input.place_bigrams.len() + 2);
-        words.extend_from_slice(&self.words);
-        words.extend_from_slice(&input.headline);
-        words.extend_from_slice(&input.place_bigrams);
-        words.push(to_u32(input.headline.len()));
-        words.push(to_u32(input.place_bigrams.len()));
+    /// Assemble `words` of a profile not yet weighed, in one allocation: the bigrams, the names' token counts
+    /// and the topics, then what weighing them needs (the headline's and the places' bigrams) until
+    /// [`BigramFrequencies::weigh`] reads it: the two lists and their lengths. Only the weights and the marks
+    /// derived from them are compared, and a profile is kept for two months, so weighing drops them; held in
+    /// `words` rather than a box of their own, they cost an unweighed profile no pointer and a weighed one
+    /// nothing.
+    fn set_unweighed_words(
+        &mut self,
+        bigrams: &[u32],
+        name_counts: &[u32],
+        topics: &[u32],
+        headline: &[u32],
+        place_bigrams: &[u32],
+    ) {
+        let mut words = Vec::with_capacity(
+            bigrams.len() + name_counts.len() + topics.len() + headline.len() + place_bigrams.len() + 2,
+        );
+        for part in [bigrams, name_counts, topics, headline, place_bigrams] {
+            words.extend_from_slice(part);
+        }
+        words.push(to_u32(headline.len()));
+        words.push(to_u32(place_bigrams.len()));
         self.words = words.into();
+        self.bigram_count = to_u32(bigrams.len());
+        self.name_count = to_u32(name_counts.len());
+        self.topic_count = to_u32(topics.len());
+        self.weighed = false;
     }
 
-    /// What [`ClueProfile::append_to_weigh`] keeps, or nothing for a profile weighed already (or built
+    /// What [`ClueProfile::set_unweighed_words`] keeps for weighing, or nothing for a profile weighed already (or built
     /// without it).
     fn to_weigh(&self) -> WeighingInput {
         let kept = self.weights_at();
@@ -729,6 +744,148 @@ impl ClueProfile {
 
     /// The profile of `clue`, its topics found with `lexicon`, its values interned in `symbols`.
     pub fn new(clue: &Clue, lexicon: &TopicLexicon, symbols: &mut Symbols) -> ClueProfile {
+        ClueProfile::from_draft(clue, &ProfileDraft::of(clue, lexicon), symbols)
+    }
+
+    /// The profile of `clue` from its [`ProfileDraft`], its values interned in `symbols`: what
+    /// [`ClueProfile::new`] gives.
+    pub fn from_draft(clue: &Clue, draft: &ProfileDraft, symbols: &mut Symbols) -> ClueProfile {
+        let ProfileDraft {
+            strong_kinds,
+            strong_keys,
+            name_keys,
+            accounts,
+            names,
+            organisations,
+            reporter,
+            estate_sound,
+            road,
+            estate_head,
+            estate_lead,
+            places,
+            lead_places,
+            bigrams,
+            topics,
+            headline,
+            place_bigrams,
+        } = draft;
+        let estate = clue.address.estate.as_deref();
+        let Symbols {
+            towns,
+            places: place_names,
+            parties,
+            name_tokens,
+            organisations: organisation_names,
+        } = symbols;
+        let town_code = clue.town.town_code.0.as_str();
+        let mut core = ClueCore {
+            feed: clue.feed,
+            extras: None,
+            at: clue.occurred_at.timestamp(),
+            town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
+            town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
+            dispute_type: clue.dispute_type,
+            type_guessed: clue.category_guessed,
+            community: clue.town.community_code.as_deref().map(|c| place_names.intern(c)),
+            estate_sound: estate_sound.as_deref().map(|e| place_names.intern(e)),
+            estate: estate.map(|e| place_names.intern(e)),
+            village_group: clue
+                .address
+                .village_group
+                .as_deref()
+                .map(|g| place_names.intern(g)),
+            building: clue.address.building.as_deref().map(|b| place_names.intern(b)),
+            road: road.as_deref().map(|r| place_names.intern(r)),
+            location: Position::new(clue.location.map(|p| (p.lng, p.lat))),
+            people: clue.people_involved.map(|p| p.min),
+            reporter: reporter.as_deref().map(|r| parties.intern(r)),
+            estate_head: *estate_head,
+            estate_lead: *estate_lead,
+        };
+        // Kept apart only when the clue id does not end with it (a test's hand-made id).
+        let source_id =
+            (core.source_id(&clue.clue_id) != clue.source_id).then(|| clue.source_id.as_str().into());
+        core.set_extras(
+            source_id,
+            organisations
+                .iter()
+                .map(|o| organisation_names.intern(o))
+                .collect(),
+            clue.risk_flags.iter().copied().collect(),
+        );
+        let mut profile = ClueProfile {
+            core,
+            strong_kinds: *strong_kinds,
+            keys: Box::default(),
+            key_ends: [0; 3],
+            place_keys: Box::default(),
+            place_ends: [0; 2],
+            words: Box::default(),
+            bigram_count: 0,
+            name_count: 0,
+            topic_count: 0,
+            weighed: false,
+            bigram_weight_sums: (0.0, 0.0),
+            filters: SetFilters::default(),
+        };
+        let intern_all = |keys: &BTreeSet<String>, parties: &mut crate::symbols::DigestInterner| {
+            keys.iter().map(|k| parties.intern(k)).collect::<Vec<Sym>>()
+        };
+        let names: Vec<(Vec<Sym>, Vec<Sym>)> = names
+            .iter()
+            .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
+                (
+                    chars.iter().map(|t| name_tokens.intern(t)).collect(),
+                    sounds.iter().map(|t| name_tokens.intern(t)).collect(),
+                )
+            })
+            .collect();
+        // Each packed set is assembled once.
+        let (keys, key_ends, name_counts) = pack_keys(
+            &intern_all(strong_keys, parties),
+            &intern_all(name_keys, parties),
+            &intern_all(accounts, parties),
+            &names,
+        );
+        profile.keys = keys;
+        profile.key_ends = key_ends;
+        profile.set_unweighed_words(bigrams, &name_counts, topics, headline, place_bigrams);
+        profile.set_places(places, lead_places, &[]);
+        profile.filters = SetFilters::of(&profile);
+        profile
+    }
+}
+
+/// What [`ClueProfile::new`] derives from a clue before interning anything: its keys and names as text, its
+/// places' keys, its bigrams and topics. It needs no [`Symbols`], so a caller with a core to spare drafts the
+/// profiles of the clues to come on it (a tuning sweep does, on the thread that decodes them) while the
+/// correlator interns and compares; [`ClueProfile::from_draft`] finishes it exactly as `new` would.
+#[derive(Debug, Clone)]
+pub struct ProfileDraft {
+    strong_kinds: u8,
+    strong_keys: BTreeSet<String>,
+    name_keys: BTreeSet<String>,
+    accounts: BTreeSet<String>,
+    names: Vec<(Vec<String>, Vec<String>)>,
+    organisations: Vec<String>,
+    reporter: Option<String>,
+    /// The estate's sound (toneless pinyin).
+    estate_sound: Option<String>,
+    /// The road's name as compared.
+    road: Option<String>,
+    estate_head: u32,
+    estate_lead: u32,
+    places: Vec<u64>,
+    lead_places: Vec<u64>,
+    bigrams: Vec<u32>,
+    topics: Vec<u32>,
+    headline: Vec<u32>,
+    place_bigrams: Vec<u32>,
+}
+
+impl ProfileDraft {
+    /// The draft of `clue`'s profile, its topics found with `lexicon`.
+    pub fn of(clue: &Clue, lexicon: &TopicLexicon) -> ProfileDraft {
         let mut strong_keys = BTreeSet::new();
         let mut strong_kinds = 0u8;
         let mut name_keys = BTreeSet::new();
@@ -853,102 +1010,25 @@ impl ClueProfile {
         places.sort_unstable();
         places.dedup();
         let estate = clue.address.estate.as_deref();
-        let Symbols {
-            towns,
-            places: place_names,
-            parties,
-            name_tokens,
-            organisations: organisation_names,
-        } = symbols;
-        let town_code = clue.town.town_code.0.as_str();
-        let mut core = ClueCore {
-            feed: clue.feed,
-            extras: None,
-            at: clue.occurred_at.timestamp(),
-            town: (town_code != TownCode::UNKNOWN).then(|| towns.intern(town_code)),
-            town_name: clue.town.town_name.as_deref().map(|n| towns.intern(n)),
-            dispute_type: clue.dispute_type,
-            type_guessed: clue.category_guessed,
-            community: clue.town.community_code.as_deref().map(|c| place_names.intern(c)),
-            estate_sound: estate.map(|e| place_names.intern(&sound_of(e))),
-            estate: estate.map(|e| place_names.intern(e)),
-            village_group: clue
-                .address
-                .village_group
-                .as_deref()
-                .map(|g| place_names.intern(g)),
-            building: clue.address.building.as_deref().map(|b| place_names.intern(b)),
-            road: clue
-                .address
-                .road
-                .as_deref()
-                .map(|r| place_names.intern(&road_name(r))),
-            location: Position::new(clue.location.map(|p| (p.lng, p.lat))),
-            people: clue.people_involved.map(|p| p.min),
-            reporter: reporter.map(|r: String| parties.intern(&r)),
+        ProfileDraft {
+            strong_kinds,
+            strong_keys,
+            name_keys,
+            accounts,
+            names,
+            organisations,
+            reporter,
+            estate_sound: estate.map(sound_of),
+            road: clue.address.road.as_deref().map(road_name),
             estate_head: estate.map_or(0, estate_head_hash),
             estate_lead: estate.map_or(0, estate_lead_hash),
-        };
-        // Kept apart only when the clue id does not end with it (a test's hand-made id).
-        let source_id =
-            (core.source_id(&clue.clue_id) != clue.source_id).then(|| clue.source_id.as_str().into());
-        core.set_extras(
-            source_id,
-            organisations
-                .iter()
-                .map(|o| organisation_names.intern(o))
-                .collect(),
-            clue.risk_flags.iter().copied().collect(),
-        );
-        let mut profile = ClueProfile {
-            core,
-            strong_kinds,
-            keys: Box::default(),
-            key_ends: [0; 3],
-            place_keys: Box::default(),
-            place_ends: [0; 2],
-            words: Box::default(),
-            bigram_count: 0,
-            name_count: 0,
-            topic_count: 0,
-            weighed: false,
-            bigram_weight_sums: (0.0, 0.0),
-            filters: SetFilters::default(),
-        };
-        let intern_all = |keys: &BTreeSet<String>, parties: &mut crate::symbols::DigestInterner| {
-            keys.iter().map(|k| parties.intern(k)).collect::<Vec<Sym>>()
-        };
-        let names: Vec<(Vec<Sym>, Vec<Sym>)> = names
-            .iter()
-            .map(|(chars, sounds): &(Vec<String>, Vec<String>)| {
-                (
-                    chars.iter().map(|t| name_tokens.intern(t)).collect(),
-                    sounds.iter().map(|t| name_tokens.intern(t)).collect(),
-                )
-            })
-            .collect();
-        // Each packed set is assembled once.
-        let (keys, key_ends, name_counts) = pack_keys(
-            &intern_all(&strong_keys, parties),
-            &intern_all(&name_keys, parties),
-            &intern_all(&accounts, parties),
-            &names,
-        );
-        profile.keys = keys;
-        profile.key_ends = key_ends;
-        profile.set_word_parts(WordParts {
+            places,
+            lead_places,
             bigrams: bigrams(&text),
-            name_counts,
             topics: lexicon.topics_in(&text),
-            weighed: None,
-        });
-        profile.append_to_weigh(&WeighingInput {
             headline: bigrams(&headline_text),
             place_bigrams,
-        });
-        profile.set_places(&places, &lead_places, &[]);
-        profile.filters = SetFilters::of(&profile);
-        profile
+        }
     }
 }
 

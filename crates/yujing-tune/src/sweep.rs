@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use yujing_correlate::{Correlator, Settings};
+use yujing_correlate::{Correlator, ProfileDraft, Settings, TopicLexicon};
 use yujing_model::{Clue, Warning, WarningLevel};
 
 use crate::TuneError;
@@ -15,6 +15,16 @@ use crate::TuneError;
 pub trait ClueSource: Sync {
     /// Calls `each` with every clue version, in event-time order.
     fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError>;
+
+    /// Calls `each` with every clue version and the draft of its profile (with `lexicon`), in event-time order.
+    /// Each is drafted as it comes, unless the source has a thread of its own to draft on.
+    fn for_each_drafted(
+        &self,
+        lexicon: &TopicLexicon,
+        each: &mut dyn FnMut(&Clue, &ProfileDraft),
+    ) -> Result<(), TuneError> {
+        self.for_each_clue(&mut |clue| each(clue, &ProfileDraft::of(clue, lexicon)))
+    }
 
     /// How many clue versions there are.
     fn len(&self) -> usize;
@@ -113,8 +123,11 @@ fn correlate_group<T: Send>(
     keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
 ) -> Result<Vec<(usize, T, ClusterOf)>, TuneError> {
     let mut correlator = Correlator::new(clustering.clone());
-    clues.for_each_clue(&mut |clue| {
-        correlator.observe(clue);
+    // The profiles are drafted where the source can spare a core (the history's reading thread), so the
+    // correlation's own thread only interns and compares.
+    let lexicon = correlator.lexicon().clone();
+    clues.for_each_drafted(&lexicon, &mut |clue, draft| {
+        correlator.observe_drafted(clue, draft);
     })?;
     correlator.reconsider();
     let cluster_of: ClusterOf = Arc::new(
