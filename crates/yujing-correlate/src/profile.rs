@@ -698,8 +698,8 @@ impl ClueProfile {
         self.weighed = false;
     }
 
-    /// What [`ClueProfile::set_unweighed_words`] keeps for weighing, or nothing for a profile weighed already (or built
-    /// without it).
+    /// What [`ClueProfile::set_unweighed_words`] keeps for weighing, or nothing for a profile weighed already
+    /// (or built without it).
     fn to_weigh(&self) -> WeighingInput {
         let kept = self.weights_at();
         let rest = self.words.get(kept..).unwrap_or_default();
@@ -859,7 +859,9 @@ impl ClueProfile {
 /// What [`ClueProfile::new`] derives from a clue before interning anything: its keys and names as text, its
 /// places' keys, its bigrams and topics. It needs no [`Symbols`], so a caller with a core to spare drafts the
 /// profiles of the clues to come on it (a tuning sweep does, on the thread that decodes them) while the
-/// correlator interns and compares; [`ClueProfile::from_draft`] finishes it exactly as `new` would.
+/// correlator interns and compares; [`ClueProfile::from_draft`], given the same clue, finishes it exactly as
+/// `new` would. Its topics are those of the lexicon it was drafted with, which must be the correlator's
+/// ([`Correlator::lexicon`](crate::Correlator::lexicon)).
 #[derive(Debug, Clone)]
 pub struct ProfileDraft {
     strong_kinds: u8,
@@ -1675,6 +1677,33 @@ mod tests {
             vec!["永安服饰".to_owned()]
         );
         assert_eq!(organisations_in("在白蒲镇某服装厂打工"), Vec::<String>::new());
+    }
+
+    /// A profile finished from a draft made on another thread is the profile `new` makes, symbols and all,
+    /// for clues with and without names, places, topics and a headline.
+    #[test]
+    fn a_profile_drafted_on_another_thread_is_the_profile_new_makes() {
+        let lexicon = TopicLexicon::new(&[("电梯".to_owned(), vec!["电梯".to_owned()])]);
+        let mut titled = yujing_model_clue("电梯又坏了，物业一直不修");
+        titled.title = Some("锦绣华庭电梯故障".to_owned());
+        let mut bare = yujing_model_clue("");
+        bare.parties.clear();
+        bare.address = yujing_model::Address::default();
+        let clues = [yujing_model_clue("电梯坏了物业不修，业主多次反映"), titled, bare];
+        let drafts: Vec<ProfileDraft> = std::thread::scope(|scope| {
+            scope
+                .spawn(|| clues.iter().map(|c| ProfileDraft::of(c, &lexicon)).collect())
+                .join()
+                .expect("the drafting thread ends")
+        });
+        let (mut by_new, mut by_draft) = (Symbols::default(), Symbols::default());
+        for (clue, draft) in clues.iter().zip(&drafts) {
+            let expected = ClueProfile::new(clue, &lexicon, &mut by_new);
+            assert_eq!(ClueProfile::from_draft(clue, draft, &mut by_draft), expected);
+            assert_eq!(expected.filters, SetFilters::of(&expected));
+        }
+        assert_eq!(by_draft.places.len(), by_new.places.len());
+        assert!(!by_new.places.is_empty(), "the clues name places");
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl History {
     /// Each chunk goes back to that thread once used and is freed there: glibc frees a block into the arena of
     /// the thread that allocated it, under that arena's lock, so freeing the reader's clues and drafts here
     /// contended with every allocation the reader made (measured on the dense seed 7's sweep: its clustering
-    /// 19.5–20.4 s with drafts freed here, against 16.3–17.4 s drafting nothing).
+    /// 19.5–20.4 s with drafts freed here, against 16.1–18.5 s drafting nothing).
     fn read_ahead<T: Send>(
         &self,
         extra: impl Fn(&Clue) -> T + Sync,
