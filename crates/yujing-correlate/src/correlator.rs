@@ -78,6 +78,9 @@ impl JoinInfo {
 }
 
 /// One cluster: a dispute as far as yujing can tell.
+///
+/// Every cluster of the history stays in the correlator's map, so it is kept small: 64 bytes, where a `Vec` of
+/// the warnings raised and an `Option` of the resolution took 80 (the map's entries 72 bytes, not 88).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Cluster {
     /// The stable id (from the cluster's first clue).
@@ -86,10 +89,34 @@ struct Cluster {
     first: u32,
     /// Members as (event time, node), sorted.
     members: Vec<(i64, u32)>,
-    /// Warnings raised: (level, event time raised at).
-    raised: Vec<(WarningLevel, i64)>,
+    /// Warnings raised: (level, event time raised at). Few, and most clusters have none: replaced whole when
+    /// one is added.
+    raised: Box<[(WarningLevel, i64)]>,
+    /// When the cluster's work order was last resolved (event time), or [`Cluster::NEVER_RESOLVED`]: see
+    /// [`Cluster::resolved_at`].
+    resolved_at: i64,
+}
+
+impl Cluster {
+    /// `resolved_at` of a cluster never resolved: below every event time, so the later of two resolutions is
+    /// their maximum either way.
+    const NEVER_RESOLVED: i64 = i64::MIN;
+
+    /// A new cluster of one clue, `node` at `at`.
+    fn of_one(id: ClusterId, node: u32, at: i64) -> Cluster {
+        Cluster {
+            id,
+            first: node,
+            members: vec![(at, node)],
+            raised: Box::default(),
+            resolved_at: Cluster::NEVER_RESOLVED,
+        }
+    }
+
     /// When the cluster's work order was last resolved (event time), if ever.
-    resolved_at: Option<i64>,
+    fn resolved_at(&self) -> Option<i64> {
+        (self.resolved_at != Cluster::NEVER_RESOLVED).then_some(self.resolved_at)
+    }
 }
 
 /// What [`Correlator::check_rules`] judges: a cluster, the rules, the episode gap (seconds) and the warnings
@@ -421,16 +448,7 @@ impl Correlator {
             None => {
                 let id = ClusterId::of_clue(&clue.clue_id);
                 self.opened_by.insert(id, node);
-                self.clusters.insert(
-                    node,
-                    Cluster {
-                        id,
-                        first: node,
-                        members: vec![(at, node)],
-                        raised: Vec::new(),
-                        resolved_at: None,
-                    },
-                );
+                self.clusters.insert(node, Cluster::of_one(id, node, at));
                 outputs.push(CorrelationEvent::Linked {
                     clue_id: clue.clue_id.clone(),
                     cluster_id: id.to_text(),
@@ -585,7 +603,7 @@ impl Correlator {
             let Some(cluster) = self.clusters.get(&root) else {
                 continue;
             };
-            let mut raised = cluster.raised.clone();
+            let mut raised = cluster.raised.to_vec();
             warnings.extend(self.judge_cluster(
                 cluster,
                 &self.settings.rules,
@@ -595,7 +613,9 @@ impl Correlator {
                 &mut raised,
             ));
             if let Some(cluster) = self.clusters.get_mut(&root) {
-                cluster.raised = raised;
+                if *cluster.raised != *raised {
+                    cluster.raised = raised.into_boxed_slice();
+                }
             }
         }
         self.warnings_raised += warnings.len() as u64;
@@ -794,6 +814,17 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod cluster_id_tests {
     use super::*;
+
+    /// Every cluster of the history stays in the map: its size is a decision (see [`Cluster`]).
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_cluster_keeps_its_size_and_its_resolution_reads_back() {
+        assert_eq!(std::mem::size_of::<Cluster>(), 64);
+        let mut cluster = Cluster::of_one(ClusterId::of_clue("grid:1"), 0, 100);
+        assert_eq!(cluster.resolved_at(), None);
+        cluster.resolved_at = cluster.resolved_at.max(-5);
+        assert_eq!(cluster.resolved_at(), Some(-5));
+    }
 
     /// The 64-bit id is the text id the correlator has always given, and the text reads back to it.
     #[test]

@@ -6,11 +6,8 @@ impl Correlator {
     /// Put `node` into the cluster rooted at `root`; returns the new root.
     pub(super) fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
         let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
-            id: ClusterId::of_clue(&self.ids[node as usize]),
-            first: node,
             members: Vec::new(),
-            raised: Vec::new(),
-            resolved_at: None,
+            ..Cluster::of_one(ClusterId::of_clue(&self.ids[node as usize]), node, at)
         });
         self.sets.union(root, node);
         let new_root = self.sets.find_mut(node);
@@ -32,8 +29,12 @@ impl Correlator {
         let root = self.sets.find_mut(a);
         kept.members.extend(absorbed.members.iter().copied());
         kept.members.sort_unstable();
-        kept.raised.extend(absorbed.raised.iter().copied());
-        kept.raised.sort_unstable();
+        if !absorbed.raised.is_empty() {
+            let mut raised = kept.raised.to_vec();
+            raised.extend(absorbed.raised.iter().copied());
+            raised.sort_unstable();
+            kept.raised = raised.into_boxed_slice();
+        }
         kept.resolved_at = kept.resolved_at.max(absorbed.resolved_at);
         let ids = (kept.id.to_text(), absorbed.id.to_text());
         self.clusters.insert(root, kept);
@@ -50,7 +51,7 @@ impl Correlator {
         let root = self.sets.find_mut(node);
         match self.clusters.get_mut(&root) {
             Some(cluster) => {
-                cluster.resolved_at = cluster.resolved_at.max(Some(at.timestamp()));
+                cluster.resolved_at = cluster.resolved_at.max(at.timestamp());
                 true
             }
             None => false,

@@ -111,7 +111,7 @@ impl Correlator {
             let window = i64::from(rule.within_days) * DAY;
             // A rule on what came after the work order was resolved counts only those members.
             let counted_from = if rule.after_resolution {
-                match cluster.resolved_at {
+                match cluster.resolved_at() {
                     Some(resolved) => episode_members.partition_point(|m| m.0 <= resolved),
                     None => continue,
                 }

@@ -20,7 +20,7 @@ use crate::score::FEATURES;
 use crate::symbols::Symbols;
 
 /// The layout of the snapshot. Raise it whenever a snapshotted type changes shape.
-pub const SNAPSHOT_FORMAT: u32 = 13;
+pub const SNAPSHOT_FORMAT: u32 = 14;
 
 /// Why a snapshot cannot be loaded. Each is a reason to rebuild from the log, not to stop.
 #[derive(Debug, thiserror::Error)]
