@@ -102,12 +102,12 @@ impl Cluster {
     /// their maximum either way.
     const NEVER_RESOLVED: i64 = i64::MIN;
 
-    /// A new cluster of one clue, `node` at `at`.
-    fn of_one(id: ClusterId, node: u32, at: i64) -> Cluster {
+    /// A new cluster opened by `first`, with no members yet.
+    fn opened_by(id: ClusterId, first: u32) -> Cluster {
         Cluster {
             id,
-            first: node,
-            members: vec![(at, node)],
+            first,
+            members: Vec::new(),
             raised: Box::default(),
             resolved_at: Cluster::NEVER_RESOLVED,
         }
@@ -378,7 +378,7 @@ impl Correlator {
             return Vec::new();
         }
         let draft = ProfileDraft::of(clue, &self.lexicon);
-        self.observe_drafted(clue, &draft)
+        self.observe_new(clue, &draft)
     }
 
     /// [`Correlator::observe`] with the clue's profile drafted already (with [`Correlator::lexicon`]), maybe on
@@ -387,6 +387,11 @@ impl Correlator {
         if self.clue_index(&clue.clue_id).is_some() {
             return Vec::new();
         }
+        self.observe_new(clue, draft)
+    }
+
+    /// Observe a clue not observed before, its profile drafted.
+    fn observe_new(&mut self, clue: &Clue, draft: &ProfileDraft) -> Vec<CorrelationEvent> {
         let mut profile = ClueProfile::from_draft(clue, draft, &mut self.symbols);
         self.frequencies.weigh(&mut profile);
         self.place_frequencies.weigh(&mut profile);
@@ -448,7 +453,9 @@ impl Correlator {
             None => {
                 let id = ClusterId::of_clue(&clue.clue_id);
                 self.opened_by.insert(id, node);
-                self.clusters.insert(node, Cluster::of_one(id, node, at));
+                let mut cluster = Cluster::opened_by(id, node);
+                cluster.members.push((at, node));
+                self.clusters.insert(node, cluster);
                 outputs.push(CorrelationEvent::Linked {
                     clue_id: clue.clue_id.clone(),
                     cluster_id: id.to_text(),
@@ -820,7 +827,7 @@ mod cluster_id_tests {
     #[test]
     fn a_cluster_keeps_its_size_and_its_resolution_reads_back() {
         assert_eq!(std::mem::size_of::<Cluster>(), 64);
-        let mut cluster = Cluster::of_one(ClusterId::of_clue("grid:1"), 0, 100);
+        let mut cluster = Cluster::opened_by(ClusterId::of_clue("grid:1"), 0);
         assert_eq!(cluster.resolved_at(), None);
         cluster.resolved_at = cluster.resolved_at.max(-5);
         assert_eq!(cluster.resolved_at(), Some(-5));

@@ -367,7 +367,8 @@ struct WeighingInput {
     place_bigrams: Vec<u32>,
 }
 
-/// A 64-bit Bloom filter of each small set a comparison asks about, inside the profile.
+/// A 32-bit Bloom filter of each small set a comparison asks about, inside the profile (32 bits rather than 64:
+/// a set holds one to three elements, and the filters are kept for every clue in the window).
 ///
 /// Each set of a profile is a heap allocation of its own, so reading a candidate's costs a cache miss per set,
 /// and a clue is compared with a hundred candidates, most of which share nothing with it. Two sets whose

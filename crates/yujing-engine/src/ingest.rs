@@ -67,6 +67,16 @@ pub enum IngestError {
     },
 }
 
+impl IngestError {
+    /// What makes an I/O error at `path` an [`IngestError::Read`] (for `map_err`).
+    fn reading(path: &Path) -> impl Fn(std::io::Error) -> IngestError + Copy + '_ {
+        move |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// What ingesting one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileReport {
@@ -236,10 +246,7 @@ pub fn collect_inputs(paths: &[PathBuf], feed: Option<FeedId>) -> Result<Inputs,
 /// it: a link to a parent (`a -> .`) would otherwise make the walk exponential. A linked file is read where it
 /// is; one reached twice is read once.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> Result<(), IngestError> {
-    let read = |source| IngestError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let read = IngestError::reading(dir);
     if !visited.insert(std::fs::canonicalize(dir).map_err(read)?) {
         return Ok(());
     }
@@ -411,10 +418,7 @@ fn prepare_file(
     emit: &mut dyn FnMut(PreparedInput) -> bool,
 ) -> Result<(), IngestError> {
     use std::io::Read;
-    let failed = |source| IngestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let failed = IngestError::reading(path);
     let file = std::fs::File::open(path).map_err(failed)?;
     let size = file.metadata().map_err(failed)?.len();
     let in_parts = adapters::is_line_oriented(feed) || adapters::is_csv(feed);
@@ -486,10 +490,7 @@ fn prepare_csv_parts(
     name: &str,
     emit: &mut dyn FnMut(PreparedInput) -> bool,
 ) -> Result<(), IngestError> {
-    let failed = |source| IngestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let failed = IngestError::reading(path);
     let mut at = adapters::CsvPosition::START;
     let mut carry: Vec<u8> = Vec::with_capacity(part_bytes + (1 << 16));
     loop {

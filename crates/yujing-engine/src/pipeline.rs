@@ -286,14 +286,12 @@ impl Pipeline {
             // stop 36), the orders were off the restart's path (0.08 s of 0.43 s on the dense 60-day store), but
             // that thread's malloc arena kept their decoding's garbage resident: 33 bytes per clue of that store.
             // Decoded after the correlator, 17 bytes more.
-            let orders = (|| -> Result<Result<_, String>, PipelineError> {
-                let (orders, last) = match loaded.orders() {
-                    Ok(decoded) => decoded,
-                    Err(reason) => return Ok(Err(reason)),
-                };
-                let stage = OrderStage::resume(log, built.policy.clone(), orders)?;
-                Ok(Ok((stage, last)))
-            })();
+            let orders = match loaded.orders() {
+                Ok((orders, last)) => {
+                    OrderStage::resume(log, built.policy.clone(), orders).map(|stage| Ok((stage, last)))
+                }
+                Err(reason) => Ok(Err(reason)),
+            };
             let resumed = match loaded.correlator() {
                 Ok(bytes) => {
                     CorrelationStage::resume(log, &built.correlate, bytes, stage, loaded.positions.warnings)

@@ -5,10 +5,10 @@ use super::*;
 impl Correlator {
     /// Put `node` into the cluster rooted at `root`; returns the new root.
     pub(super) fn attach(&mut self, root: u32, node: u32, at: i64) -> u32 {
-        let mut cluster = self.clusters.remove(&root).unwrap_or_else(|| Cluster {
-            members: Vec::new(),
-            ..Cluster::of_one(ClusterId::of_clue(&self.ids[node as usize]), node, at)
-        });
+        let mut cluster = self
+            .clusters
+            .remove(&root)
+            .unwrap_or_else(|| Cluster::opened_by(ClusterId::of_clue(&self.ids[node as usize]), node));
         self.sets.union(root, node);
         let new_root = self.sets.find_mut(node);
         let pos = cluster.members.partition_point(|m| *m <= (at, node));
