@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use yujing_correlate::{Correlator, Settings};
+use yujing_correlate::{Correlator, ProfileDraft, Settings, TopicLexicon};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent};
 
@@ -90,6 +90,31 @@ impl Undecoded {
     fn decode(&self) -> Result<Clue, ReadError> {
         serde_json::from_slice(&self.json).map_err(undecodable(self.offset))
     }
+}
+
+/// How many clues [`CorrelationStage::observe_in_order`] hands the second thread at a time.
+const DRAFT_CHUNK: usize = 512;
+
+/// How many chunks that thread may be ahead of the observer.
+const DRAFT_AHEAD: usize = 2;
+
+/// Clues decoded with their profiles drafted, in order.
+type Drafted = Vec<(Clue, ProfileDraft)>;
+
+/// Decodes the clues of `chunk` and drafts their profiles with `lexicon`, in order, up to the first that does
+/// not decode; its error comes second.
+fn decode_and_draft(chunk: &[Undecoded], lexicon: &TopicLexicon) -> (Drafted, Option<ReadError>) {
+    let mut drafted = Vec::with_capacity(chunk.len());
+    for undecoded in chunk {
+        match undecoded.decode() {
+            Ok(clue) => {
+                let draft = ProfileDraft::of(&clue, lexicon);
+                drafted.push((clue, draft));
+            }
+            Err(error) => return (drafted, Some(error)),
+        }
+    }
+    (drafted, None)
 }
 
 /// Whether [`read_undecoded`] keeps each clue's bytes (to decode it later) or only what orders it.
@@ -307,12 +332,7 @@ impl CorrelationStage {
             // Offsets of earlier segments are all below the end, sorted or not: the partition holds.
             let to = done.partition_point(|clue| clue.offset < segment.clues());
             sort_in_event_time(&mut done[from..to]);
-            for undecoded in &mut done[from..to] {
-                self.correlator.observe(&undecoded.decode()?);
-                self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
-                // Observed: its bytes are not needed again.
-                undecoded.json = Box::default();
-            }
+            self.observe_in_order(&mut done[from..to], |_, _| Ok(()))?;
             self.correlator.reconsider();
             let warnings = self.correlator.flush();
             self.rederived.extend(warnings);
@@ -332,6 +352,100 @@ impl CorrelationStage {
     /// `warnings` after a resume from one.
     pub fn rederived_from(&self) -> Offset {
         self.rederived_from
+    }
+
+    /// Observes `clues` in order, recording each version ([`CorrelationStage::remember`]) and calling `each`
+    /// with it and the events it caused; each clue's JSON is emptied once observed (its bytes are not needed
+    /// again, and a bulk load's segment hands its memory back as it is worked through).
+    ///
+    /// Decoding a clue and drafting its profile ([`ProfileDraft`]) need nothing of the correlator's state but
+    /// its lexicon, so for a segment of more than a chunk a second thread does them, a chunk or two ahead, on
+    /// the core correlation leaves idle. The chunks travel between the two threads and back so that every block
+    /// is freed on the thread that allocated it: the JSON here, the decoded clues and drafts there. glibc frees
+    /// a block into the arena of the thread that allocated it, under that arena's lock, so freeing the other
+    /// thread's blocks contends with its every allocation (see `History::read_ahead` in `yujing-tune`).
+    fn observe_in_order(
+        &mut self,
+        clues: &mut [Undecoded],
+        mut each: impl FnMut(&Undecoded, Vec<CorrelationEvent>) -> Result<(), CorrelateError>,
+    ) -> Result<(), CorrelateError> {
+        if clues.len() <= DRAFT_CHUNK {
+            // A live tick's few clues: a thread would cost more than it saves.
+            let (drafted, failed) = decode_and_draft(clues, self.correlator.lexicon());
+            return self.observe_drafted(clues, &drafted, failed, &mut each);
+        }
+        let lexicon = self.correlator.lexicon().clone();
+        std::thread::scope(|scope| {
+            type Decoded<'c> = (&'c mut [Undecoded], Drafted, Option<ReadError>);
+            let (to_decode, inbox) = std::sync::mpsc::sync_channel::<&mut [Undecoded]>(DRAFT_AHEAD);
+            let (decoded_tx, decoded) = std::sync::mpsc::sync_channel::<Decoded<'_>>(DRAFT_AHEAD);
+            let (give_back, used) = std::sync::mpsc::channel::<Drafted>();
+            let lexicon = &lexicon;
+            let drafter = scope.spawn(move || {
+                for chunk in inbox {
+                    let (drafted, failed) = decode_and_draft(chunk, lexicon);
+                    // What the observer is done with is freed here, where it was allocated.
+                    used.try_iter().for_each(drop);
+                    if decoded_tx.send((chunk, drafted, failed)).is_err() {
+                        break;
+                    }
+                }
+                drop(decoded_tx);
+                used.iter().for_each(drop);
+            });
+            let mut chunks = clues.chunks_mut(DRAFT_CHUNK);
+            // The drafter's inbox takes `DRAFT_AHEAD` chunks unread, so these sends never wait. (A send fails
+            // only once the drafter is gone, which `decoded` then says.)
+            for chunk in chunks.by_ref().take(DRAFT_AHEAD) {
+                let _ = to_decode.send(chunk);
+            }
+            let mut to_decode = Some(to_decode);
+            let mut outcome = Ok(());
+            for (chunk, drafted, failed) in decoded.iter() {
+                // One chunk back, one more out: no more than `DRAFT_AHEAD` are ever out. With none left to
+                // send, the drafter is told so, and ends once it has sent back what it holds.
+                match chunks.next() {
+                    Some(next) => {
+                        if let Some(sender) = &to_decode {
+                            let _ = sender.send(next);
+                        }
+                    }
+                    None => to_decode = None,
+                }
+                let observed = self.observe_drafted(chunk, &drafted, failed, &mut each);
+                let _ = give_back.send(drafted);
+                if let Err(error) = observed {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+            drop((to_decode, decoded, give_back));
+            drafter
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            outcome
+        })
+    }
+
+    /// Observes the clues of `chunk` that `drafted` holds (the first ones, in order), then fails with `failed`
+    /// when decoding the next one did.
+    fn observe_drafted(
+        &mut self,
+        chunk: &mut [Undecoded],
+        drafted: &Drafted,
+        failed: Option<ReadError>,
+        each: &mut impl FnMut(&Undecoded, Vec<CorrelationEvent>) -> Result<(), CorrelateError>,
+    ) -> Result<(), CorrelateError> {
+        for (undecoded, (clue, draft)) in chunk.iter_mut().zip(drafted) {
+            let events = self.correlator.observe_drafted(clue, draft);
+            self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
+            undecoded.json = Box::default();
+            each(undecoded, events)?;
+        }
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 
     /// Record a version of an observed clue, unless a later one is known.
@@ -427,15 +541,14 @@ impl CorrelationStage {
         sort_in_event_time(&mut fresh);
         let now = clock.now().timestamp_millis();
         let mut batch = Batch::new();
-        for undecoded in fresh {
-            // Decoded in its turn, and dropped (with its bytes) once observed.
-            let clue = undecoded.decode()?;
-            for event in self.correlator.observe(&clue) {
+        self.observe_in_order(&mut fresh, |_, events| {
+            for event in events {
                 append_event(&mut batch, event, now, &mut report)?;
             }
-            self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
             report.consumed += 1;
-        }
+            Ok(())
+        })?;
+        drop(fresh);
         for event in self.correlator.reconsider() {
             append_event(&mut batch, event, now, &mut report)?;
         }
@@ -616,4 +729,126 @@ fn undecoded_in_range<L: Log + ?Sized>(
     clues.retain(|clue| range.holds(clue.offset, clue.occurred_at));
     sort_in_event_time(&mut clues);
     Ok(clues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yujing_correlate::{CorrelateConfig, RuleConfig};
+
+    fn settings() -> Settings {
+        let orange = RuleConfig::recurring("orange", yujing_model::WarningLevel::Orange, 3, 30);
+        CorrelateConfig {
+            rules: vec![orange],
+            ..CorrelateConfig::default()
+        }
+        .build()
+        .expect("one rule and the built-in weights are valid")
+    }
+
+    /// `count` reports, an hour apart, of 40 disputes at 40 buildings of one estate: each dispute's reports
+    /// link, and some warn.
+    fn clues(count: usize) -> Vec<Clue> {
+        let sample: Clue = serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+            .expect("the sample clue parses");
+        (0..count)
+            .map(|i| {
+                let mut clue = sample.clone();
+                let dispute = i % 40;
+                clue.clue_id = format!("grid:R{i}");
+                clue.source_id = format!("R{i}");
+                clue.occurred_at += chrono::Duration::hours(i as i64);
+                clue.reported_at = clue.occurred_at;
+                clue.address.building = Some(dispute.to_string());
+                clue.parties.clear();
+                clue.description = format!("{dispute}幢业主反映电梯故障长期未修，第{}次反映", i / 40);
+                clue
+            })
+            .collect()
+    }
+
+    fn undecoded(clues: &[Clue]) -> Vec<Undecoded> {
+        clues
+            .iter()
+            .enumerate()
+            .map(|(offset, clue)| Undecoded {
+                offset: offset as Offset,
+                occurred_at: clue.occurred_at,
+                clue_id: clue.clue_id.clone(),
+                version: clue.version,
+                arrived_ms: 0,
+                json: serde_json::to_vec(clue)
+                    .expect("a clue encodes")
+                    .into_boxed_slice(),
+            })
+            .collect()
+    }
+
+    fn stage() -> CorrelationStage {
+        CorrelationStage {
+            correlator: Correlator::new(settings()),
+            segments: Vec::new(),
+            orders_applied: 0,
+            order_clusters: HashMap::new(),
+            rederived: Vec::new(),
+            rederived_from: 0,
+            latest: Vec::new(),
+        }
+    }
+
+    /// Observed with the decoding and drafting on a second thread (several chunks and a part), the clues give
+    /// the events, warnings and recorded versions of observing them one by one on this thread; each clue's
+    /// JSON is emptied once observed.
+    #[test]
+    fn observing_beside_a_drafting_thread_decides_as_observing_alone() {
+        let clues = clues(DRAFT_CHUNK * 3 + 77);
+        let mut alone = Correlator::new(settings());
+        let expected: Vec<Vec<CorrelationEvent>> = clues.iter().map(|c| alone.observe(c)).collect();
+        let mut stage = stage();
+        let mut held = undecoded(&clues);
+        let mut events = Vec::new();
+        stage
+            .observe_in_order(&mut held, |undecoded, caused| {
+                events.push((undecoded.clue_id.clone(), caused));
+                Ok(())
+            })
+            .expect("every clue decodes");
+        assert_eq!(events.len(), clues.len());
+        for ((id, caused), (clue, wanted)) in events.iter().zip(clues.iter().zip(&expected)) {
+            assert_eq!((id, caused), (&clue.clue_id, wanted));
+        }
+        assert!(expected.iter().flatten().any(|e| matches!(
+            e,
+            CorrelationEvent::Linked {
+                new_cluster: false,
+                ..
+            }
+        )));
+        let warnings = stage.correlator.flush();
+        assert!(!warnings.is_empty());
+        assert_eq!(warnings, alone.flush());
+        assert_eq!(stage.latest_offset("grid:R1000"), Some(1000));
+        assert!(held.iter().all(|u| u.json.is_empty()));
+    }
+
+    /// A clue that does not decode, in the third chunk: the clues before it are observed, in order, and its
+    /// error names its offset; none after it is.
+    #[test]
+    fn a_clue_that_does_not_decode_stops_the_observing_after_the_clues_before_it() {
+        let clues = clues(DRAFT_CHUNK * 3);
+        let bad = DRAFT_CHUNK * 2 + 5;
+        let mut held = undecoded(&clues);
+        held[bad].json = b"{\"clue_id\": 7}".to_vec().into_boxed_slice();
+        let mut stage = stage();
+        let mut observed = Vec::new();
+        let error = stage
+            .observe_in_order(&mut held, |undecoded, _| {
+                observed.push(undecoded.offset);
+                Ok(())
+            })
+            .expect_err("the bad clue fails");
+        assert_eq!(observed, (0..bad as Offset).collect::<Vec<_>>());
+        assert_eq!(stage.correlator.stats().clues, bad as u64);
+        assert!(error.to_string().contains(&format!("offset {bad}")), "{error}");
+    }
 }
