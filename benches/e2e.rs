@@ -216,6 +216,14 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
     let stats = pipeline.correlator_mut().stats();
     let orders = pipeline.orders().orders().count();
     let (peak, _) = memory();
+    // Where the seconds went: the pipeline's own stage timings (`yujing_stage_duration_seconds`).
+    let stage_seconds: serde_json::Map<String, Value> = ["ingest", "correlate", "orders"]
+        .into_iter()
+        .map(|stage| {
+            let timed = pipeline.metrics().stage_duration.with_label_values(&[stage]);
+            (stage.to_owned(), json!(timed.get_sample_sum()))
+        })
+        .collect();
     // What stopping costs: the snapshot the next start loads (the `restart` phase).
     let snapshot_started = Instant::now();
     let snapshot = pipeline.write_snapshot()?;
@@ -255,6 +263,7 @@ fn phase_ingest(sim: &Path, scratch: &Path) -> Result<Value, Failure> {
         "warnings": step.warnings.len(),
         "orders": orders,
         "seconds": seconds,
+        "stage_seconds": stage_seconds,
         "peak_rss": peak,
         "snapshot_seconds": snapshot_seconds,
         "snapshot_bytes": snapshot_bytes,
@@ -761,10 +770,13 @@ fn report(results: &Value) -> String {
         if !i.is_null() {
             let _ = writeln!(
             s,
-            "| yujing ingest → correlate → orders ({backend}) | {:.0} | {:.1} | {:.1} s, peak RSS {:.0} MB, {} clues, {} clusters, {} warnings, {} orders, store {} |",
+            "| yujing ingest → correlate → orders ({backend}) | {:.0} | {:.1} | {:.1} s (ingest {:.1} s, correlation {:.1} s, orders {:.1} s), peak RSS {:.0} MB, {} clues, {} clusters, {} warnings, {} orders, store {} |",
             per_s(i),
             mb_per_s(i),
             i["seconds"].as_f64().unwrap_or(0.0),
+            i["stage_seconds"]["ingest"].as_f64().unwrap_or(f64::NAN),
+            i["stage_seconds"]["correlate"].as_f64().unwrap_or(f64::NAN),
+            i["stage_seconds"]["orders"].as_f64().unwrap_or(f64::NAN),
             i["peak_rss"].as_f64().unwrap_or(0.0) / 1e6,
             i["clues"],
             i["clusters"],
