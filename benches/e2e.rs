@@ -49,6 +49,10 @@ use yujing_feeds::{adapters, Outcome};
 use yujing_log::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
 use yujing_model::FeedId;
 
+/// The allocator the `yujing` binary uses, so that this measures what it does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 type Failure = Box<dyn std::error::Error>;
 
 fn env_or(name: &str, default: &str) -> String {

@@ -19,6 +19,10 @@ use yujing_server::ServerConfig;
 
 mod cmd;
 
+/// jemalloc rather than glibc's malloc: see docs/PERFORMANCE.md ("The allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use cmd::clues::clues;
 use cmd::deadletter::deadletter;
 use cmd::erase::erase;
