@@ -18,6 +18,10 @@ use yujing_model::{
     RequestKind, SourceLocation, TownCode, TownEvidence, TownRef, WarningLevel,
 };
 
+/// The allocator the `yujing` binary uses, so that this measures what it does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const ISSUES: &[&str] = &[
     "电梯坏了一直没修",
     "物业乱收停车费",
