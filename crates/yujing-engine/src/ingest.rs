@@ -864,10 +864,11 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
     }
 
     /// Makes [`Ingestor::ingest_paths`] write on a second thread while this one decodes and normalizes the
-    /// next input: the same log, written about a third faster on two cores. It costs memory that the process
-    /// keeps afterwards: the writer's allocations (the log's write buffers among them) stay in that thread's
-    /// malloc arena, about 200 MB for a dense county's two months, which the correlation after the ingest cannot
-    /// reuse. A tuning sweep, whose peak comes later and is larger, takes it; a store's ingest does not.
+    /// next input: the same log, written about a third faster on two cores (the million-record year's ingest
+    /// stage 63 → 43 s). Under glibc's malloc it cost memory the process kept afterwards (the writer's
+    /// allocations stayed in that thread's arena, about 200 MB for a dense county's two months); under
+    /// jemalloc, the binary's allocator, the million-record load's peak rose by 2 % (docs/PERFORMANCE.md,
+    /// stop 37). A store's bulk ingest ([`crate::Pipeline::ingest_paths`]) and a tuning sweep take it.
     pub fn on_two_threads(mut self) -> Ingestor<'a, L> {
         self.two_threads = true;
         self

@@ -872,9 +872,12 @@ impl Pipeline {
     pub fn ingest_paths(&mut self, paths: &[PathBuf]) -> Result<(IngestReport, StepReport), PipelineError> {
         self.step(|pipeline| {
             let started = Instant::now();
-            let report = pipeline
-                .ingestor(Routing::Route)
-                .ingest_paths(paths, None, &mut |_| {})?;
+            // Decoding and normalizing on this thread, writing on a second (`on_two_threads`): the same log.
+            let report =
+                pipeline
+                    .ingestor(Routing::Route)
+                    .on_two_threads()
+                    .ingest_paths(paths, None, &mut |_| {})?;
             if !report.files.is_empty() {
                 pipeline.observe_stage("ingest", started);
             }
