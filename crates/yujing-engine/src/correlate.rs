@@ -250,17 +250,21 @@ impl CorrelationStage {
         log: &L,
         settings: &Settings,
     ) -> Result<(CorrelationStage, u64), CorrelateError> {
-        let stage = CorrelationStage {
-            correlator: Correlator::new(settings.clone()),
+        let segments = read_segments(log)?;
+        CorrelationStage::empty(settings.clone()).replay(log, segments)
+    }
+
+    /// A stage that has consumed nothing.
+    fn empty(settings: Settings) -> CorrelationStage {
+        CorrelationStage {
+            correlator: Correlator::new(settings),
             segments: Vec::new(),
             orders_applied: 0,
             order_clusters: HashMap::new(),
             rederived: Vec::new(),
             rederived_from: 0,
             latest: Vec::new(),
-        };
-        let segments = read_segments(log)?;
-        stage.replay(log, segments)
+        }
     }
 
     /// The stage a snapshot holds (the correlator's bytes and [`StageSnapshot`]), brought up to date by
@@ -784,18 +788,6 @@ mod tests {
             .collect()
     }
 
-    fn stage() -> CorrelationStage {
-        CorrelationStage {
-            correlator: Correlator::new(settings()),
-            segments: Vec::new(),
-            orders_applied: 0,
-            order_clusters: HashMap::new(),
-            rederived: Vec::new(),
-            rederived_from: 0,
-            latest: Vec::new(),
-        }
-    }
-
     /// Observed with the decoding and drafting on a second thread (several chunks and a part), the clues give
     /// the events, warnings and recorded versions of observing them one by one on this thread; each clue's
     /// JSON is emptied once observed.
@@ -804,7 +796,7 @@ mod tests {
         let clues = clues(DRAFT_CHUNK * 3 + 77);
         let mut alone = Correlator::new(settings());
         let expected: Vec<Vec<CorrelationEvent>> = clues.iter().map(|c| alone.observe(c)).collect();
-        let mut stage = stage();
+        let mut stage = CorrelationStage::empty(settings());
         let mut held = undecoded(&clues);
         let mut events = Vec::new();
         stage
@@ -839,7 +831,7 @@ mod tests {
         let bad = DRAFT_CHUNK * 2 + 5;
         let mut held = undecoded(&clues);
         held[bad].json = b"{\"clue_id\": 7}".to_vec().into_boxed_slice();
-        let mut stage = stage();
+        let mut stage = CorrelationStage::empty(settings());
         let mut observed = Vec::new();
         let error = stage
             .observe_in_order(&mut held, |undecoded, _| {
