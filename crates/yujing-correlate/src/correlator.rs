@@ -17,7 +17,7 @@ use crate::score::{score, Comparison, PairScore};
 use crate::symbols::{Sym, Symbols};
 
 mod blocking;
-use blocking::KeyNodes;
+use blocking::{KeyNodes, LinkBar};
 mod clusters;
 mod judging;
 mod snapshot;
@@ -33,9 +33,6 @@ const FRAGMENT: usize = 2;
 
 /// What a clue of a two-clue fragment must score above the link threshold to take its fragment along.
 const FRAGMENT_MARGIN: f64 = 4.0;
-
-/// The features [`Correlator::refine`] may change (indices into [`FEATURES`](crate::FEATURES)).
-const REFINED_FEATURES: [usize; 7] = [2, 4, 5, 6, 7, 10, 11];
 
 /// How a clue joined its cluster: kept for every clue (its warning evidence), so a bit per matched feature
 /// rather than a list of names, and the score (rounded to hundredths when it is decided) as a whole number of
@@ -400,7 +397,12 @@ impl Correlator {
         // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
         // comparison.
         let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
-        for (node, root, pair) in self.scored_candidates(&profile, &keys, true) {
+        let link = self.settings.scoring.link_threshold;
+        let bar = LinkBar {
+            at_least: link,
+            refined: true,
+        };
+        for (node, root, pair) in self.scored_candidates(&profile, &keys, Some(bar)) {
             if self.pairs.is_some() {
                 // The member's id is read before the sink is borrowed.
                 let record = PairRecord {
@@ -422,14 +424,13 @@ impl Correlator {
         }
         // What other members near in time know (the building, the estate, the village group, the town) fills
         // in what the best member did not say. A cluster whose best pair stays under the link threshold even if
-        // every level the members could refine went its best way is left out before they are looked up (most
-        // candidate clusters of a busy estate: the bound is exact, the margin only absorbs rounding).
-        let link = self.settings.scoring.link_threshold;
+        // every level the members could refine went its best way is left out before they are looked up (the
+        // bound is exact, the margin only absorbs rounding).
         let merge = self.settings.scoring.merge_threshold;
         let weights = &self.settings.weights;
         let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = Vec::new();
         for (root, (score, mut comparison)) in best {
-            if score + weights.most_gained(&comparison, &REFINED_FEATURES) < link - 1e-6 {
+            if score + self.most_refined(&profile, &comparison) < link - 1e-6 {
                 continue;
             }
             self.refine(&profile, root, &mut comparison);
@@ -550,17 +551,21 @@ impl Correlator {
             let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
             let profile = self.profile(node);
             let keys = self.keys_of(profile);
+            // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
+            let bar = if fragment_size == 1 {
+                link
+            } else {
+                link + FRAGMENT_MARGIN
+            };
+            let linkable = LinkBar {
+                at_least: bar,
+                refined: false,
+            };
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for (_, root, pair) in self.scored_candidates(profile, &keys, true) {
+            for (_, root, pair) in self.scored_candidates(profile, &keys, Some(linkable)) {
                 if root == own_root {
                     continue;
                 }
-                // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
-                let bar = if fragment_size == 1 {
-                    link
-                } else {
-                    link + FRAGMENT_MARGIN
-                };
                 if pair.score < bar || (self.settings.scoring.require_anchor && !pair.anchored()) {
                     continue;
                 }
@@ -701,6 +706,36 @@ impl Correlator {
         }
     }
 
+    /// The most [`Correlator::refine`] can add to the score of `comparison`, a pair of `p` and a member: each
+    /// level it may fill (a field `p` names that the pair left missing, a town left unknown) at its best weight.
+    /// An exact bound, the conditions being those `refine` checks: it changes no other level.
+    fn most_refined(&self, p: &ClueProfile, comparison: &Comparison) -> f64 {
+        let weights = &self.settings.weights;
+        let gain = |feature: &str| {
+            crate::score::feature_index(feature).map_or(0.0, |i| {
+                (weights.best(i) - weights.weight(i, comparison.levels[i])).max(0.0)
+            })
+        };
+        let fillable = [
+            ("building", p.building.is_some()),
+            ("village_group", p.village_group.is_some()),
+            ("road", p.road.is_some()),
+            ("community", p.community.is_some()),
+            ("counterparty", !p.organisations().is_empty()),
+            ("estate", p.estate.is_some()),
+        ];
+        let mut most = 0.0;
+        for (feature, named) in fillable {
+            if named && comparison.level(feature) == Some("missing") {
+                most += gain(feature);
+            }
+        }
+        if p.town.is_some() && comparison.level("town") == Some("unknown") {
+            most += gain("town");
+        }
+        most
+    }
+
     /// How `clue` compares with the candidates blocking finds for it now, best first: for each candidate
     /// clue, its cluster, the score, whether it has an anchor, and every feature's level. Changes nothing;
     /// `yujing explain` prints it so an analyst can see why a report did or did not join a cluster.
@@ -712,7 +747,7 @@ impl Correlator {
         self.place_frequencies.weigh(&mut profile);
         let keys = self.keys_of(&profile);
         let mut out: Vec<Explanation> = self
-            .scored_candidates(&profile, &keys, false)
+            .scored_candidates(&profile, &keys, None)
             .into_iter()
             .filter(|(n, _, _)| self.ids[*n as usize] != *clue.clue_id)
             .map(|(n, root, pair)| {
@@ -851,27 +886,5 @@ mod cluster_id_tests {
         ] {
             assert_eq!(ClusterId::parse(bad), None, "{bad}");
         }
-    }
-}
-
-#[cfg(test)]
-mod refined_tests {
-    use super::*;
-
-    #[test]
-    fn the_refined_features_are_those_refine_may_change() {
-        let names = REFINED_FEATURES.map(|i| crate::score::FEATURES[i].name);
-        assert_eq!(
-            names,
-            [
-                "town",
-                "estate",
-                "village_group",
-                "building",
-                "community",
-                "counterparty",
-                "road"
-            ]
-        );
     }
 }

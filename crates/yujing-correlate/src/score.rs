@@ -253,6 +253,14 @@ impl FeatureWeights {
             .unwrap_or(0.0)
     }
 
+    /// The best weight a level of `feature` (an index into [`FEATURES`]) has.
+    pub fn best(&self, feature: usize) -> f64 {
+        let levels = FEATURES.get(feature).map_or(0, |f| f.levels.len());
+        self.rows
+            .get(feature)
+            .map_or(0.0, |row| row[..levels].iter().copied().fold(f64::MIN, f64::max))
+    }
+
     /// The score of a comparison: the sum of its levels' weights.
     pub fn score(&self, comparison: &Comparison) -> f64 {
         comparison
@@ -260,20 +268,6 @@ impl FeatureWeights {
             .iter()
             .zip(&self.rows)
             .map(|(&l, row)| row[usize::from(l) % MAX_LEVELS])
-            .sum()
-    }
-
-    /// The most the score of `comparison` can rise when the levels of `features` (indices into [`FEATURES`])
-    /// change to any other: a bound that lets a caller skip work that cannot lift a pair over a threshold.
-    pub fn most_gained(&self, comparison: &Comparison, features: &[usize]) -> f64 {
-        features
-            .iter()
-            .map(|&f| {
-                let levels = FEATURES[f].levels.len();
-                let row = &self.rows[f][..levels];
-                let best = row.iter().copied().fold(f64::MIN, f64::max);
-                (best - row[usize::from(comparison.levels[f]) % levels]).max(0.0)
-            })
             .sum()
     }
 
@@ -419,8 +413,7 @@ pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Sym
 }
 
 /// [`compare`], or `None` as soon as it is certain that no anchor can agree (see [`PairScore::anchored`]) when
-/// `anchored_only`: the texts, the costliest part, are then not compared. Every anchor but the near-duplicate
-/// is decided before the texts; the near-duplicate needs both texts long enough, which is known before too.
+/// `anchored_only`: the texts, the costliest part, are then not compared (see [`BeforeTexts::may_anchor`]).
 fn compare_pair(
     a: &ClueProfile,
     b: &ClueProfile,
@@ -428,6 +421,110 @@ fn compare_pair(
     symbols: &Symbols,
     anchored_only: bool,
 ) -> Option<Comparison> {
+    let before = compare_before_texts(a, b, near_meters, symbols);
+    if anchored_only && !before.may_anchor() {
+        return None;
+    }
+    Some(before.with_texts(a, b))
+}
+
+/// A pair compared as far as it can be without reading its texts, the costliest part of a comparison: every
+/// level but the description's, the near-duplicate's (`no` until the texts say otherwise) and, when the two
+/// share a place and no topic of the lexicon tells, the place's subject (see [`BeforeTexts::with_texts`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BeforeTexts {
+    /// The levels decided so far.
+    comparison: Comparison,
+    /// Both texts are long enough for the near-duplicate to be told.
+    long_enough: bool,
+    /// The place's subject waits for the texts: they share a place and the lexicon names neither's topic.
+    subject_open: bool,
+}
+
+impl BeforeTexts {
+    /// The levels decided before the texts (see [`BeforeTexts`]).
+    pub(crate) fn comparison(&self) -> &Comparison {
+        &self.comparison
+    }
+
+    /// Whether an anchor can still agree once the texts are compared: every anchor but the near-duplicate is
+    /// decided already, and the near-duplicate needs both texts long enough, which is known too.
+    pub(crate) fn may_anchor(&self) -> bool {
+        self.long_enough || self.comparison.anchored()
+    }
+
+    /// The most the pair can score once its texts are compared: each level decided at its weight, each level
+    /// the texts will decide at the best weight it can take. An exact bound: a caller that needs a score of at
+    /// least some bar can leave a pair whose bound is below it uncompared.
+    pub(crate) fn most_score(&self, weights: &FeatureWeights) -> f64 {
+        let (description, near_duplicate, place_topic) = (13, 18, 15);
+        let mut score = weights.score(&self.comparison);
+        score += weights.best(description) - weights.weight(description, self.comparison.levels[description]);
+        if self.long_enough {
+            score += weights.best(near_duplicate)
+                - weights.weight(near_duplicate, self.comparison.levels[near_duplicate]);
+        }
+        if self.subject_open {
+            score +=
+                weights.best(place_topic) - weights.weight(place_topic, self.comparison.levels[place_topic]);
+        }
+        score
+    }
+
+    /// The whole comparison: the texts compared (weighted Dice of the descriptions, and of what the two say
+    /// happens at a shared place when no topic tells).
+    pub(crate) fn with_texts(self, a: &ClueProfile, b: &ClueProfile) -> Comparison {
+        let mut c = self.comparison;
+        let (d, subject_text) = description_and_subject(a, b);
+        if self.subject_open {
+            // What the two say happens at the place, when no topic of the lexicon says: their texts and
+            // headlines compared without the places' names (a title says in ten characters what the text says
+            // in two hundred). The whole texts must share something too: a title's boilerplate (`咨询…问题`)
+            // alone is not a subject.
+            let subject = subject_with_text(a, b, subject_text);
+            c.set(
+                "place_topic",
+                if subject >= SAME_SUBJECT && d >= OTHER_SUBJECT {
+                    "same_words"
+                } else if subject < OTHER_SUBJECT {
+                    // Nothing said in common besides the place: two things happening there.
+                    "other_subject"
+                } else {
+                    "place_only"
+                },
+            );
+        }
+        c.set(
+            "near_duplicate",
+            if self.long_enough && d >= NEAR_DUPLICATE {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+        c.set(
+            "description",
+            if d >= 0.5 {
+                "high"
+            } else if d >= 0.25 {
+                "medium"
+            } else if d >= 0.1 {
+                "low"
+            } else {
+                "none"
+            },
+        );
+        c
+    }
+}
+
+/// [`BeforeTexts`] of two clues (both profiled with `symbols`).
+pub(crate) fn compare_before_texts(
+    a: &ClueProfile,
+    b: &ClueProfile,
+    near_meters: f64,
+    symbols: &Symbols,
+) -> BeforeTexts {
     let mut c = Comparison {
         levels: [0; FEATURE_COUNT],
     };
@@ -604,55 +701,19 @@ fn compare_pair(
     // Levels not set yet are at their first (`near_duplicate.yes` would read as an anchor): set it to `no`
     // until the texts say otherwise.
     c.set("near_duplicate", "no");
-    if anchored_only && !long_enough && !c.anchored() {
-        return None;
-    }
     // A road is shared by every estate on it: it is the place only when the estates do not differ.
     let same_place = matches!(c.level("estate"), Some("same" | "similar"))
         || c.level("village_group") == Some("same")
         || (c.level("road") == Some("same") && c.level("estate") != Some("conflict"))
         || mention == "same";
-    let (d, subject_text) = description_and_subject(a, b);
-    // What the two say happens at the place, when no topic of the lexicon says: their texts and headlines
-    // compared without the places' names (a title says in ten characters what the text says in two hundred).
-    let subject = if topic == "missing" && same_place {
-        subject_with_text(a, b, subject_text)
-    } else {
-        d
-    };
+    // Known without the texts unless the two share a place and the lexicon names neither's topic: then what
+    // their words say happens there decides (`same_words`, `place_only`, `other_subject`).
     c.set(
         "place_topic",
         match (same_place, topic) {
             (false, _) => "no_shared_place",
             (true, "all" | "most") => "same_subject",
-            // No topic on one side (the lexicon does not know the subject): the distinctive words the two
-            // share, weighed by what the stream has taught, tell whether they are about one thing.
-            // The whole texts must share something too: a title's boilerplate (`咨询…问题`) alone is not a subject.
-            (true, "missing") if subject >= SAME_SUBJECT && d >= OTHER_SUBJECT => "same_words",
-            // Nothing said in common besides the place: two things happening there.
-            (true, "missing") if subject < OTHER_SUBJECT => "other_subject",
-            (true, "missing") => "place_only",
-            (true, _) => "other_subject",
-        },
-    );
-    c.set(
-        "near_duplicate",
-        if long_enough && d >= NEAR_DUPLICATE {
-            "yes"
-        } else {
-            "no"
-        },
-    );
-    c.set(
-        "description",
-        if d >= 0.5 {
-            "high"
-        } else if d >= 0.25 {
-            "medium"
-        } else if d >= 0.1 {
-            "low"
-        } else {
-            "none"
+            _ => "other_subject",
         },
     );
     let days = (a.at - b.at).unsigned_abs() as f64 / 86_400.0;
@@ -668,7 +729,11 @@ fn compare_pair(
             "longer"
         },
     );
-    Some(c)
+    BeforeTexts {
+        comparison: c,
+        long_enough,
+        subject_open: same_place && topic == "missing",
+    }
 }
 
 /// [`score`] for a pair that can be anchored; `None` when no anchor agrees (such a pair never links while
@@ -862,6 +927,114 @@ mod tests {
                 "{level} never occurred: {levels_seen:?}"
             );
         }
+    }
+
+    /// Profiles of reports at a few places with texts drawn from a few sentences: pairs that share a place
+    /// and say the same, something else or nearly nothing, texts long and short.
+    fn profiles_with_varied_texts(count: usize) -> (Vec<ClueProfile>, Symbols) {
+        let clue: yujing_model::Clue =
+            serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+                .expect("the sample clue parses");
+        let sentences = [
+            "楼上住户装修噪音扰民，晚上十点以后还在施工",
+            "小区电梯故障长期未修，老人上下楼很不方便",
+            "物业公司擅自上涨停车费，业主不同意",
+            "楼下烧烤店油烟扰民，多次反映没有改善",
+            "希望有关部门尽快协调解决",
+            "公共通道堆放杂物，存在消防隐患",
+        ];
+        let estates = [Some("锦绣华庭"), Some("玉兰佳苑"), Some("锦绣"), None];
+        let roads = [Some("中山路"), Some("海阳路"), None];
+        let mut symbols = Symbols::default();
+        let lexicon = crate::profile::TopicLexicon::default();
+        // Seeded: the same test profiles every run.
+        let mut rng = ChaCha8Rng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
+        let profiles = (0..count)
+            .map(|_| {
+                let mut c = clue.clone();
+                c.description = (0..rng.random_range(1..5))
+                    .map(|_| sentences[rng.random_range(0..sentences.len())])
+                    .collect::<Vec<_>>()
+                    .join("，");
+                c.title = rng
+                    .random_bool(0.3)
+                    .then(|| sentences[rng.random_range(0..4)].to_owned());
+                c.address.estate = estates[rng.random_range(0..estates.len())].map(str::to_owned);
+                c.address.road = roads[rng.random_range(0..roads.len())].map(str::to_owned);
+                if rng.random_bool(0.5) {
+                    c.parties.clear();
+                }
+                if rng.random_bool(0.5) {
+                    c.location = None;
+                }
+                ClueProfile::new(&c, &lexicon, &mut symbols)
+            })
+            .collect();
+        (profiles, symbols)
+    }
+
+    /// Comparing a pair up to its texts and then its texts gives what comparing it whole gives, and the bound
+    /// on the score before the texts is never below the score: the correlator leaves out, uncompared, the
+    /// clusters whose bound is under the link threshold.
+    #[test]
+    fn a_comparison_before_its_texts_bounds_its_score() {
+        let (profiles, symbols) = profiles_with_varied_texts(120);
+        // The built-in weights, and seeded random ones: a bound must hold whatever level weighs most.
+        let built_in: BTreeMap<String, f64> = crate::config::DEFAULT_WEIGHTS
+            .iter()
+            .map(|(level, weight)| ((*level).to_owned(), *weight))
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut tables = vec![built_in.clone()];
+        for _ in 0..3 {
+            tables.push(
+                built_in
+                    .keys()
+                    .map(|level| (level.clone(), rng.random_range(-10.0..10.0)))
+                    .collect(),
+            );
+        }
+        let tables: Vec<FeatureWeights> = tables
+            .iter()
+            .map(|t| FeatureWeights::from_table(t).expect("the weights are valid"))
+            .collect();
+        let mut levels_seen = std::collections::BTreeSet::new();
+        let mut below_link = 0;
+        for (i, a) in profiles.iter().enumerate() {
+            for (j, b) in profiles.iter().enumerate() {
+                let before = compare_before_texts(a, b, 300.0, &symbols);
+                let whole = compare(a, b, 300.0, &symbols);
+                assert_eq!(before.with_texts(a, b), whole, "profiles {i} and {j}");
+                for (t, weights) in tables.iter().enumerate() {
+                    let (bound, score) = (before.most_score(weights), weights.score(&whole));
+                    assert!(
+                        bound >= score - 1e-9,
+                        "profiles {i} and {j}, weights {t}: {bound} < {score}"
+                    );
+                }
+                below_link += usize::from(tables[0].score(&whole) < 10.7);
+                for f in ["place_topic", "description", "near_duplicate"] {
+                    levels_seen.insert(format!("{f}.{}", whole.level(f).unwrap_or("?")));
+                }
+            }
+        }
+        for level in [
+            "place_topic.same_words",
+            "place_topic.other_subject",
+            "place_topic.no_shared_place",
+            "description.high",
+            "description.medium",
+            "description.low",
+            "description.none",
+            "near_duplicate.yes",
+            "near_duplicate.no",
+        ] {
+            assert!(
+                levels_seen.contains(level),
+                "{level} never occurred: {levels_seen:?}"
+            );
+        }
+        assert!(below_link > 0, "every pair links");
     }
 
     #[test]

@@ -7,6 +7,18 @@ use std::hash::{Hash, Hasher};
 use yujing_model::DisputeType;
 
 use super::*;
+use crate::score::{compare_before_texts, BeforeTexts};
+
+/// What a candidate cluster must be able to score for its pairs to be compared in full (see
+/// [`Correlator::scored_candidates`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkBar {
+    /// The score a pair must reach.
+    pub(super) at_least: f64,
+    /// Whether the pair's comparison is refined with the cluster's other members before it is judged (see
+    /// [`Correlator::refine`]), which may raise its score.
+    pub(super) refined: bool,
+}
 
 /// The blocking key of a kind (`strong`, `road`…) and values that are symbols, numbers or hashes.
 pub(super) fn block_key(kind: &str, parts: &[u64]) -> u64 {
@@ -216,29 +228,69 @@ impl Correlator {
 
     /// Every candidate blocking finds for `p`: its node, its cluster's root and how the pair compares.
     ///
-    /// With `linkable_only`, only the candidates that could link: when an anchor is required, a pair without
-    /// one is left out before its texts are compared (the costliest part of a comparison, and most
-    /// candidates of a busy town and type share no place or person). Recording pairs for `yujing fit` keeps
-    /// them all.
+    /// With a `bar`, only the candidates that could take part in a link, when an anchor is required (recording
+    /// pairs for `yujing fit` keeps them all, and so does `yujing explain`, which passes none):
+    /// - a pair without an anchor is left out before its texts are compared (the costliest part of a
+    ///   comparison; most candidates of a busy town and type share no place or person);
+    /// - so is every candidate of a cluster none of whose pairs could reach the bar, each counted at the most
+    ///   it could score once its texts are compared ([`BeforeTexts::most_score`]) and, with `bar.refined`,
+    ///   with what [`Correlator::refine`] could add ([`Correlator::most_refined`]). Both bounds are exact, so
+    ///   the links are those of comparing every pair in full; most candidate clusters of a busy community
+    ///   share its name and nothing else, and their members' texts and neighbours are never read.
     pub(super) fn scored_candidates(
         &self,
         p: &ClueProfile,
         keys: &[u64],
-        linkable_only: bool,
+        bar: Option<LinkBar>,
     ) -> Vec<(u32, u32, PairScore)> {
         let near_meters = self.settings.scoring.near_meters;
         let weights = &self.settings.weights;
-        let anchored_only = linkable_only && self.settings.scoring.require_anchor && self.pairs.is_none();
-        self.candidates(p, keys)
+        let candidates = self.candidates(p, keys);
+        let bar = bar.filter(|_| self.settings.scoring.require_anchor && self.pairs.is_none());
+        let Some(bar) = bar else {
+            return candidates
+                .into_iter()
+                .map(|n| {
+                    let pair = score(p, self.profile(n), weights, near_meters, &self.symbols);
+                    (n, self.sets.find(n), pair)
+                })
+                .collect();
+        };
+        // The pairs that may anchor, compared up to their texts, and per cluster (by root, a few dozen at most)
+        // the most any of its pairs could score.
+        let mut untexted: Vec<(u32, u32, BeforeTexts)> = Vec::with_capacity(candidates.len());
+        let mut reach: Vec<(u32, f64)> = Vec::new();
+        for n in candidates {
+            let pair = compare_before_texts(p, self.profile(n), near_meters, &self.symbols);
+            if !pair.may_anchor() {
+                continue;
+            }
+            let root = self.sets.find(n);
+            let mut most = pair.most_score(weights);
+            if bar.refined {
+                most += self.most_refined(p, pair.comparison());
+            }
+            match reach.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, reached)) => *reached = reached.max(most),
+                None => reach.push((root, most)),
+            }
+            untexted.push((n, root, pair));
+        }
+        // The margin absorbs rounding: the bound sums the same weights in another order.
+        reach.retain(|&(_, most)| most >= bar.at_least - 1e-6);
+        untexted
             .into_iter()
-            .filter_map(|n| {
-                let candidate = self.profile(n);
-                let pair = if anchored_only {
-                    crate::score::score_if_anchored(p, candidate, weights, near_meters, &self.symbols)?
-                } else {
-                    score(p, candidate, weights, near_meters, &self.symbols)
-                };
-                Some((n, self.sets.find(n), pair))
+            .filter(|(_, root, _)| reach.iter().any(|(r, _)| r == root))
+            .filter_map(|(n, root, pair)| {
+                let comparison = pair.with_texts(p, self.profile(n));
+                // The near-duplicate, decided with the texts, may still leave the pair without an anchor.
+                comparison.anchored().then(|| {
+                    let pair = PairScore {
+                        score: weights.score(&comparison),
+                        comparison,
+                    };
+                    (n, root, pair)
+                })
             })
             .collect()
     }
@@ -508,6 +560,194 @@ mod tests {
             warnings.extend(correlator.flush());
         }
         (events, warnings)
+    }
+
+    /// Six disputes in one community, on three roads, each about its own thing, reported over five weeks, some
+    /// by a caller who calls again: every report meets the community's other disputes as candidates.
+    fn one_community() -> Vec<Clue> {
+        let issues = [
+            "楼下烧烤店油烟扰民，多次反映没有改善",
+            "楼上住户装修噪音扰民，晚上十点以后还在施工",
+            "公共通道堆放杂物，存在消防隐患",
+            "小区电梯故障长期未修，老人上下楼很不方便",
+            "物业公司擅自上涨停车费，业主不同意",
+            "邻居家的狗夜里一直叫，影响休息",
+        ];
+        let roads = ["中山路", "纬二路", "解放路"];
+        let endings = ["，希望有关部门尽快协调解决", "，已经持续一个多月了", ""];
+        let mut clues = Vec::new();
+        for day in 0..35usize {
+            for (dispute, issue) in issues.iter().enumerate() {
+                // Every third day, and the last dispute every fifth: pairs days and a week apart.
+                let every = if dispute == 5 { 5 } else { 3 };
+                if (day + dispute) % every != 0 {
+                    continue;
+                }
+                // Said whole or only its first half, with one of three endings: texts alike or half alike.
+                let said = if day % 4 == 1 {
+                    issue.split('，').next().unwrap_or(issue)
+                } else {
+                    issue
+                };
+                let mut clue = road_report(
+                    &format!("D{dispute}-{day}"),
+                    day as i64 * 24 + dispute as i64,
+                    DisputeType::Neighbour,
+                    roads[dispute % roads.len()],
+                    &format!("{said}{}", endings[day % endings.len()]),
+                );
+                clue.town.community_code = Some("320682001006".to_owned());
+                // Half the disputes call from one phone. A third name their road only every other day: a
+                // report that does not is often the best match of one that does, and the road comes from
+                // the cluster's other members (the refinement).
+                if dispute % 2 == 0 {
+                    clue.parties.push(caller(&format!("caller-{dispute}")));
+                }
+                if dispute % 3 == 2 && day % 2 == 0 {
+                    clue.address.road = None;
+                }
+                clues.push(clue);
+            }
+        }
+        clues
+    }
+
+    /// The events and warnings of observing `clues` a day at a time.
+    fn observe_days(correlator: &mut Correlator, clues: &[Clue]) -> (Vec<CorrelationEvent>, Vec<Warning>) {
+        let (mut events, mut warnings) = (Vec::new(), Vec::new());
+        for day in clues.chunk_by(|a, b| a.occurred_at.date_naive() == b.occurred_at.date_naive()) {
+            for clue in day {
+                events.extend(correlator.observe(clue));
+            }
+            events.extend(correlator.reconsider());
+            warnings.extend(correlator.flush());
+            correlator.take_pairs();
+        }
+        (events, warnings)
+    }
+
+    /// A correlator leaves out the candidate clusters whose pairs could not reach the link threshold, their
+    /// texts uncompared: it decides exactly what comparing every pair in full decides (a correlator that
+    /// records pairs for `yujing fit` compares every one), with the built-in weights and with seeded random
+    /// ones and thresholds (whose scores fall near the threshold far more often), and it does leave some out.
+    #[test]
+    fn clusters_that_cannot_link_are_left_out_and_decide_nothing_differently() {
+        use rand::{Rng, SeedableRng};
+        let clues = one_community();
+        let built_in = CorrelateConfig {
+            rules: vec![crate::config::RuleConfig::recurring(
+                "orange",
+                yujing_model::WarningLevel::Orange,
+                5,
+                30,
+            )],
+            ..CorrelateConfig::default()
+        };
+        let mut configs = vec![built_in.clone()];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+        for table in 0..12 {
+            let mut config = built_in.clone();
+            for weight in config.scoring.weights.values_mut() {
+                // Half the tables the built-in weights moved a little, half drawn anew.
+                let noise = rng.random_range(-4.0..4.0);
+                *weight = if table % 2 == 0 {
+                    *weight + noise
+                } else {
+                    2.0 * noise
+                };
+            }
+            config.scoring.link_threshold = rng.random_range(4.0..16.0);
+            config.scoring.merge_threshold = config.scoring.link_threshold + rng.random_range(0.0..6.0);
+            configs.push(config);
+        }
+        let mut linked = Vec::new();
+        for (i, config) in configs.iter().enumerate() {
+            let settings = config.build().expect("valid settings");
+            let (mut pruning, mut comparing_all) =
+                (Correlator::new(settings.clone()), Correlator::new(settings));
+            comparing_all.record_pairs();
+            let decided = observe_days(&mut pruning, &clues);
+            assert_eq!(decided, observe_days(&mut comparing_all, &clues), "weights {i}");
+            linked.push(
+                decided
+                    .0
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            CorrelationEvent::Linked {
+                                new_cluster: false,
+                                ..
+                            }
+                        )
+                    })
+                    .count(),
+            );
+        }
+        assert!(
+            linked.iter().filter(|&&n| n > 0).count() > linked.len() / 2,
+            "{linked:?}"
+        );
+        let mut pruning = correlator();
+        let (_, warnings) = observe_days(&mut pruning, &clues);
+        assert!(!warnings.is_empty(), "the recurring disputes warn");
+        // A new report of the first dispute meets the community's other disputes, anchored by the community,
+        // and compares in full only the pairs of the clusters that could take it.
+        let mut again = clues[0].clone();
+        again.clue_id = "hotline12345:again".to_owned();
+        again.occurred_at += chrono::Duration::days(35);
+        let mut symbols = pruning.symbols.clone();
+        let mut profile = ClueProfile::new(&again, &pruning.lexicon, &mut symbols);
+        pruning.frequencies.weigh(&mut profile);
+        pruning.place_frequencies.weigh(&mut profile);
+        let keys = pruning.keys_of(&profile);
+        let clusters = |scored: Vec<(u32, u32, PairScore)>| {
+            let mut roots: Vec<u32> = scored
+                .into_iter()
+                .filter(|(_, _, pair)| pair.anchored())
+                .map(|(_, root, _)| root)
+                .collect();
+            roots.sort_unstable();
+            roots.dedup();
+            roots.len()
+        };
+        let bar = LinkBar {
+            at_least: pruning.settings.scoring.link_threshold,
+            refined: true,
+        };
+        let compared = clusters(pruning.scored_candidates(&profile, &keys, Some(bar)));
+        let anchored = clusters(pruning.scored_candidates(&profile, &keys, None));
+        assert!(compared >= 1 && compared < anchored, "{compared} of {anchored}");
+    }
+
+    /// The refinement never raises a pair's score past what [`Correlator::most_refined`] says it could: the
+    /// bound that lets a cluster be left out uncompared. Checked on every candidate pair of every report of
+    /// the community, before it is observed.
+    #[test]
+    fn the_refinement_stays_within_its_bound() {
+        let mut correlator = correlator();
+        let weights = correlator.settings.weights.clone();
+        let (mut pairs, mut raised) = (0, 0);
+        for clue in one_community() {
+            let mut symbols = correlator.symbols.clone();
+            let mut profile = ClueProfile::new(&clue, &correlator.lexicon, &mut symbols);
+            correlator.frequencies.weigh(&mut profile);
+            correlator.place_frequencies.weigh(&mut profile);
+            let keys = correlator.keys_of(&profile);
+            for (_, root, pair) in correlator.scored_candidates(&profile, &keys, None) {
+                let mut refined = pair.comparison;
+                correlator.refine(&profile, root, &mut refined);
+                let gained = weights.score(&refined) - pair.score;
+                let most = correlator.most_refined(&profile, &pair.comparison);
+                assert!(gained <= most + 1e-9, "{gained} > {most}: {refined:?}");
+                pairs += 1;
+                raised += usize::from(gained > 0.0);
+            }
+            correlator.observe(&clue);
+            correlator.reconsider();
+            correlator.flush();
+        }
+        assert!(raised > 0 && raised < pairs, "{raised} of {pairs} pairs raised");
     }
 
     #[test]
