@@ -821,6 +821,14 @@ mod tests {
         set.into()
     }
 
+    /// Fails unless every one of `levels` (`feature.level`) is among those `seen`: a test of comparisons that
+    /// never met a level would prove nothing about it.
+    fn assert_occurred(seen: &std::collections::BTreeSet<String>, levels: &[&str]) {
+        for level in levels {
+            assert!(seen.contains(*level), "{level} never occurred: {seen:?}");
+        }
+    }
+
     /// Profiles whose sets are drawn from small pools, so that many pairs share some elements and many none.
     fn varied_profiles(count: usize) -> (Vec<ClueProfile>, Symbols) {
         let clue: yujing_model::Clue =
@@ -910,23 +918,21 @@ mod tests {
             }
         }
         // The pools are small enough that every level the filters could wrongly skip occurs.
-        for level in [
-            "phone_or_id.same",
-            "name.same",
-            "name.similar",
-            "account.same",
-            "counterparty.same",
-            "topic.some",
-            "mention.same",
-            "mention.common",
-            "estate.similar",
-            "estate.conflict",
-        ] {
-            assert!(
-                levels_seen.contains(level),
-                "{level} never occurred: {levels_seen:?}"
-            );
-        }
+        assert_occurred(
+            &levels_seen,
+            &[
+                "phone_or_id.same",
+                "name.same",
+                "name.similar",
+                "account.same",
+                "counterparty.same",
+                "topic.some",
+                "mention.same",
+                "mention.common",
+                "estate.similar",
+                "estate.conflict",
+            ],
+        );
     }
 
     /// Profiles of reports at a few places with texts drawn from a few sentences: pairs that share a place
@@ -1018,22 +1024,20 @@ mod tests {
                 }
             }
         }
-        for level in [
-            "place_topic.same_words",
-            "place_topic.other_subject",
-            "place_topic.no_shared_place",
-            "description.high",
-            "description.medium",
-            "description.low",
-            "description.none",
-            "near_duplicate.yes",
-            "near_duplicate.no",
-        ] {
-            assert!(
-                levels_seen.contains(level),
-                "{level} never occurred: {levels_seen:?}"
-            );
-        }
+        assert_occurred(
+            &levels_seen,
+            &[
+                "place_topic.same_words",
+                "place_topic.other_subject",
+                "place_topic.no_shared_place",
+                "description.high",
+                "description.medium",
+                "description.low",
+                "description.none",
+                "near_duplicate.yes",
+                "near_duplicate.no",
+            ],
+        );
         assert!(below_link > 0, "every pair links");
     }
 
