@@ -711,11 +711,6 @@ impl Correlator {
     /// An exact bound, the conditions being those `refine` checks: it changes no other level.
     fn most_refined(&self, p: &ClueProfile, comparison: &Comparison) -> f64 {
         let weights = &self.settings.weights;
-        let gain = |feature: &str| {
-            crate::score::feature_index(feature).map_or(0.0, |i| {
-                (weights.best(i) - weights.weight(i, comparison.levels[i])).max(0.0)
-            })
-        };
         let fillable = [
             ("building", p.building.is_some()),
             ("village_group", p.village_group.is_some()),
@@ -727,11 +722,11 @@ impl Correlator {
         let mut most = 0.0;
         for (feature, named) in fillable {
             if named && comparison.level(feature) == Some("missing") {
-                most += gain(feature);
+                most += weights.most_gained(comparison, feature);
             }
         }
         if p.town.is_some() && comparison.level("town") == Some("unknown") {
-            most += gain("town");
+            most += weights.most_gained(comparison, "town");
         }
         most
     }

@@ -253,12 +253,15 @@ impl FeatureWeights {
             .unwrap_or(0.0)
     }
 
-    /// The best weight a level of `feature` (an index into [`FEATURES`]) has.
-    pub fn best(&self, feature: usize) -> f64 {
-        let levels = FEATURES.get(feature).map_or(0, |f| f.levels.len());
-        self.rows
-            .get(feature)
-            .map_or(0.0, |row| row[..levels].iter().copied().fold(f64::MIN, f64::max))
+    /// The most the score of `comparison` can rise when the level of `feature` changes to any other: a bound
+    /// that lets a caller skip work that cannot lift a pair over a threshold.
+    pub fn most_gained(&self, comparison: &Comparison, feature: &str) -> f64 {
+        let Some(f) = feature_index(feature) else {
+            return 0.0;
+        };
+        let row = &self.rows[f][..FEATURES[f].levels.len()];
+        let best = row.iter().copied().fold(f64::MIN, f64::max);
+        (best - row[usize::from(comparison.levels[f]) % row.len()]).max(0.0)
     }
 
     /// The score of a comparison: the sum of its levels' weights.
@@ -406,26 +409,7 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 /// Compare two clues, both profiled with `symbols`; description bigrams count by their weights (see
 /// [`crate::BigramFrequencies::weigh`]), and positions within `near_meters` are near.
 pub fn compare(a: &ClueProfile, b: &ClueProfile, near_meters: f64, symbols: &Symbols) -> Comparison {
-    // Without `anchored_only` every pair is compared to the end.
-    compare_pair(a, b, near_meters, symbols, false).unwrap_or(Comparison {
-        levels: [0; FEATURE_COUNT],
-    })
-}
-
-/// [`compare`], or `None` as soon as it is certain that no anchor can agree (see [`PairScore::anchored`]) when
-/// `anchored_only`: the texts, the costliest part, are then not compared (see [`BeforeTexts::may_anchor`]).
-fn compare_pair(
-    a: &ClueProfile,
-    b: &ClueProfile,
-    near_meters: f64,
-    symbols: &Symbols,
-    anchored_only: bool,
-) -> Option<Comparison> {
-    let before = compare_before_texts(a, b, near_meters, symbols);
-    if anchored_only && !before.may_anchor() {
-        return None;
-    }
-    Some(before.with_texts(a, b))
+    compare_before_texts(a, b, near_meters, symbols).with_texts(a, b)
 }
 
 /// A pair compared as far as it can be without reading its texts, the costliest part of a comparison: every
@@ -457,18 +441,32 @@ impl BeforeTexts {
     /// the texts will decide at the best weight it can take. An exact bound: a caller that needs a score of at
     /// least some bar can leave a pair whose bound is below it uncompared.
     pub(crate) fn most_score(&self, weights: &FeatureWeights) -> f64 {
-        let (description, near_duplicate, place_topic) = (13, 18, 15);
-        let mut score = weights.score(&self.comparison);
-        score += weights.best(description) - weights.weight(description, self.comparison.levels[description]);
-        if self.long_enough {
-            score += weights.best(near_duplicate)
-                - weights.weight(near_duplicate, self.comparison.levels[near_duplicate]);
-        }
-        if self.subject_open {
-            score +=
-                weights.best(place_topic) - weights.weight(place_topic, self.comparison.levels[place_topic]);
-        }
-        score
+        let open = [
+            ("description", true),
+            ("near_duplicate", self.long_enough),
+            ("place_topic", self.subject_open),
+        ];
+        let gained: f64 = open
+            .into_iter()
+            .filter(|&(_, open)| open)
+            .map(|(feature, _)| weights.most_gained(&self.comparison, feature))
+            .sum();
+        weights.score(&self.comparison) + gained
+    }
+
+    /// The pair scored, its texts compared, when it has an anchor then: the near-duplicate, decided with the
+    /// texts, may still leave it without one.
+    pub(crate) fn score_if_anchored(
+        self,
+        a: &ClueProfile,
+        b: &ClueProfile,
+        weights: &FeatureWeights,
+    ) -> Option<PairScore> {
+        let comparison = self.with_texts(a, b);
+        comparison.anchored().then(|| PairScore {
+            score: weights.score(&comparison),
+            comparison,
+        })
     }
 
     /// The whole comparison: the texts compared (weighted Dice of the descriptions, and of what the two say
@@ -745,12 +743,12 @@ pub fn score_if_anchored(
     near_meters: f64,
     symbols: &Symbols,
 ) -> Option<PairScore> {
-    let comparison = compare_pair(a, b, near_meters, symbols, true)?;
-    // The near-duplicate, decided with the texts, may still leave the pair without an anchor.
-    comparison.anchored().then(|| PairScore {
-        score: weights.score(&comparison),
-        comparison,
-    })
+    // Every anchor but the near-duplicate is decided before the texts, which are then not compared.
+    let before = compare_before_texts(a, b, near_meters, symbols);
+    before
+        .may_anchor()
+        .then(|| before.score_if_anchored(a, b, weights))
+        .flatten()
 }
 
 /// Compare two clues (both profiled with `symbols`) and weigh the comparison.

@@ -1138,12 +1138,19 @@ mod tests {
             }
             log.close_as_a_crash_would();
         }
+        wal_files(dir)
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .expect("a write-ahead log file")
+    }
+
+    /// The write-ahead log files of the log in `dir`.
+    fn wal_files(dir: &Path) -> Vec<PathBuf> {
         std::fs::read_dir(dir)
             .expect("list")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .expect("a write-ahead log file")
+            .collect()
     }
 
     #[test]
@@ -1202,10 +1209,8 @@ mod tests {
             }
             log.write(batch).expect("write");
         }
-        let wal_bytes: u64 = std::fs::read_dir(dir.path())
-            .expect("list")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        let wal_bytes: u64 = wal_files(dir.path())
+            .iter()
             .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
             .sum();
         assert_eq!(

@@ -19,7 +19,7 @@ use yujing_server::ServerConfig;
 
 mod cmd;
 
-/// jemalloc rather than glibc's malloc: see docs/PERFORMANCE.md ("The allocator").
+/// jemalloc rather than glibc's malloc: why in docs/ARCHITECTURE.md ("Allocator: jemalloc").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

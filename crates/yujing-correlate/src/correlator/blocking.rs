@@ -282,15 +282,8 @@ impl Correlator {
             .into_iter()
             .filter(|(_, root, _)| reach.iter().any(|(r, _)| r == root))
             .filter_map(|(n, root, pair)| {
-                let comparison = pair.with_texts(p, self.profile(n));
-                // The near-duplicate, decided with the texts, may still leave the pair without an anchor.
-                comparison.anchored().then(|| {
-                    let pair = PairScore {
-                        score: weights.score(&comparison),
-                        comparison,
-                    };
-                    (n, root, pair)
-                })
+                let pair = pair.score_if_anchored(p, self.profile(n), weights)?;
+                Some((n, root, pair))
             })
             .collect()
     }
