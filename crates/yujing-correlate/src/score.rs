@@ -516,6 +516,61 @@ impl BeforeTexts {
     }
 }
 
+/// Whether two clues could share an anchor, read only from what their profiles hold inline (their cores'
+/// symbols, positions and estate hashes, their sets' filters and sizes): `false` only for a pair whose
+/// [`compare_before_texts`] cannot [`BeforeTexts::may_anchor`], so a caller may leave it out uncompared.
+///
+/// Most candidates blocking finds in a busy town share its name and type and nothing else, and comparing them
+/// up to their texts reads their sets and their estates' names to decide so; this decides it in a few
+/// compares. Each test mirrors an anchor level of [`compare_before_texts`], looser where only the sets or the
+/// names would tell (a filter that overlaps, two estates that begin alike).
+pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> bool {
+    let (fa, fb) = (&a.filters, &b.filters);
+    // `phone_or_id.same`, `name.same`, `account.same`, `counterparty.same`; `name.similar` needs two names
+    // whose first tokens agree.
+    if may_share(fa.strong_keys, fb.strong_keys)
+        || may_share(fa.name_keys, fb.name_keys)
+        || may_share(fa.name_heads, fb.name_heads)
+        || may_share(fa.accounts, fb.accounts)
+        || may_share(fa.organisations, fb.organisations)
+    {
+        return true;
+    }
+    // `near_duplicate.yes` needs both texts long enough (the shorter bar when one account wrote both, which
+    // the accounts' filters have already let through above).
+    if a.bigrams().len() >= NEAR_DUPLICATE_MIN_BIGRAMS && b.bigrams().len() >= NEAR_DUPLICATE_MIN_BIGRAMS {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (a.location(), b.location()) {
+        if distance_m(x, y) <= near_meters {
+            return true;
+        }
+    }
+    // Every place anchor is a place of one town: none agrees across two towns.
+    if matches!((a.town, b.town), (Some(x), Some(y)) if x != y) {
+        return false;
+    }
+    let same = |x: Option<Sym>, y: Option<Sym>| x.is_some() && x == y;
+    if same(a.village_group, b.village_group) || same(a.community, b.community) || same(a.road, b.road) {
+        return true;
+    }
+    // `mention.same`: a specific mention of one among the other's lead mentions.
+    if may_share(fa.lead_places, fb.lead_places) {
+        return true;
+    }
+    // `estate.same` or `.similar` ([`estate_similarity`] above 0): the same name or sound, or names that begin
+    // alike (only their text tells an abbreviation).
+    match (a.estate, b.estate) {
+        (Some(x), Some(y)) => {
+            let differ = |h: u32, k: u32| h != 0 && k != 0 && h != k;
+            x == y
+                || a.estate_sound == b.estate_sound
+                || !(differ(a.estate_head, b.estate_head) || differ(a.estate_lead, b.estate_lead))
+        }
+        _ => false,
+    }
+}
+
 /// [`BeforeTexts`] of two clues (both profiled with `symbols`).
 pub(crate) fn compare_before_texts(
     a: &ClueProfile,
@@ -1037,6 +1092,147 @@ mod tests {
             ],
         );
         assert!(below_link > 0, "every pair links");
+    }
+
+    /// Reports of a county that differ in everything an anchor reads: town (or none), community, estate
+    /// (namesakes, homophones, abbreviations, names that begin alike), village group, road, position, phone,
+    /// name, account, organisation, place mentions and the length of the text.
+    fn profiles_of_a_varied_county(count: usize) -> (Vec<ClueProfile>, Symbols) {
+        use yujing_model::{NameTokens, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole};
+        let clue: yujing_model::Clue =
+            serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+                .expect("the sample clue parses");
+        let towns = ["320682001", "320682002", yujing_model::TownCode::UNKNOWN];
+        let communities = [Some("320682001006"), Some("320682001007"), None];
+        let estates = [
+            Some("锦绣华庭"),
+            Some("锦绣华廷"),
+            Some("锦绣"),
+            Some("锦绣花苑"),
+            Some("玉兰佳苑"),
+            Some("金秀华庭"),
+            None,
+        ];
+        let groups = [Some("三组"), Some("五组"), None, None];
+        let roads = [Some("中山路"), Some("海阳路"), None];
+        let mentions = ["锦绣华庭", "人民医院", "海阳路口", "城南菜场"];
+        let names = [("赵", "zhao"), ("钱", "qian"), ("孙", "sun")];
+        let short = "电梯坏了";
+        let long = "小区电梯故障长期未修，老人上下楼很不方便，物业公司一直推脱说没有维修资金，\
+            业主多次反映没有结果，希望有关部门尽快协调解决，给大家一个说法";
+        let mut symbols = Symbols::default();
+        let lexicon = crate::profile::TopicLexicon::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        let pick = |rng: &mut ChaCha8Rng, n: usize| rng.random_range(0..n);
+        let profiles = (0..count)
+            .map(|_| {
+                let mut c = clue.clone();
+                c.town.town_code = yujing_model::TownCode(towns[pick(&mut rng, 3)].to_owned());
+                c.town.community_code = communities[pick(&mut rng, 3)].map(str::to_owned);
+                c.address.estate = estates[pick(&mut rng, estates.len())].map(str::to_owned);
+                c.address.village_group = groups[pick(&mut rng, groups.len())].map(str::to_owned);
+                c.address.road = roads[pick(&mut rng, roads.len())].map(str::to_owned);
+                c.address.building = None;
+                c.address.places = (0..pick(&mut rng, 3))
+                    .map(|_| mentions[pick(&mut rng, mentions.len())].to_owned())
+                    .collect();
+                c.location = rng.random_bool(0.5).then(|| yujing_model::GeoPoint {
+                    lng: 120.5689 + rng.random_range(0.0..0.01),
+                    lat: 32.3874 + rng.random_range(0.0..0.01),
+                });
+                c.description = if rng.random_bool(0.3) { long } else { short }.to_owned();
+                c.title = None;
+                c.parties.clear();
+                let key = |kind, value: usize| PartyKey {
+                    kind,
+                    hash: format!("{kind:?}{value}"),
+                };
+                if rng.random_bool(0.5) {
+                    let (char, sound) = names[pick(&mut rng, names.len())];
+                    let mut keys = Vec::new();
+                    if rng.random_bool(0.5) {
+                        keys.push(key(PartyKeyKind::Phone, pick(&mut rng, 6)));
+                    }
+                    if rng.random_bool(0.3) {
+                        keys.push(key(PartyKeyKind::Name, pick(&mut rng, 6)));
+                    }
+                    if rng.random_bool(0.3) {
+                        keys.push(key(PartyKeyKind::Account, pick(&mut rng, 6)));
+                    }
+                    c.parties.push(Party {
+                        role: PartyRole::Reporter,
+                        kind: PartyKind::Person,
+                        name_masked: None,
+                        phone_masked: None,
+                        id_masked: None,
+                        keys,
+                        name_tokens: Some(NameTokens {
+                            chars: vec![char.to_owned(), "某".to_owned()],
+                            sounds: vec![sound.to_owned(), "mou".to_owned()],
+                        }),
+                    });
+                }
+                if rng.random_bool(0.2) {
+                    c.parties.push(Party {
+                        role: PartyRole::Respondent,
+                        kind: PartyKind::Organisation,
+                        name_masked: Some(["城南物业公司", "海阳建筑公司"][pick(&mut rng, 2)].to_owned()),
+                        phone_masked: None,
+                        id_masked: None,
+                        keys: Vec::new(),
+                        name_tokens: None,
+                    });
+                }
+                let mut profile = ClueProfile::new(&c, &lexicon, &mut symbols);
+                // A county that has seen no mention yet: every lead mention is specific.
+                crate::profile::PlaceFrequencies::new(60).weigh(&mut profile);
+                profile
+            })
+            .collect();
+        (profiles, symbols)
+    }
+
+    /// A pair the glance leaves out has no anchor that could agree, and the glance leaves out many pairs: the
+    /// correlator skips them before comparing them up to their texts.
+    #[test]
+    fn a_pair_left_out_at_a_glance_could_not_anchor() {
+        let (profiles, symbols) = profiles_of_a_varied_county(200);
+        let mut anchors_seen = std::collections::BTreeSet::new();
+        let (mut left_out, mut pairs) = (0, 0);
+        for (i, a) in profiles.iter().enumerate() {
+            for (j, b) in profiles.iter().enumerate().filter(|(j, _)| *j != i) {
+                pairs += 1;
+                let before = compare_before_texts(a, b, 300.0, &symbols);
+                if !may_anchor_at_a_glance(a, b, 300.0) {
+                    left_out += 1;
+                    assert!(
+                        !before.may_anchor(),
+                        "profiles {i} and {j}: {:?}",
+                        before.comparison()
+                    );
+                    continue;
+                }
+                let whole = before.with_texts(a, b);
+                anchors_seen.extend(
+                    whole
+                        .agreements()
+                        .into_iter()
+                        .filter(|f| {
+                            FEATURES
+                                .iter()
+                                .any(|feature| feature.anchor && feature.name == *f)
+                        })
+                        .map(str::to_owned),
+                );
+            }
+        }
+        // Every anchor agreed on some pair the glance let through: none of its tests is one that never holds.
+        let every_anchor: Vec<&str> = FEATURES.iter().filter(|f| f.anchor).map(|f| f.name).collect();
+        assert_occurred(&anchors_seen, &every_anchor);
+        assert!(
+            left_out * 5 > pairs,
+            "only {left_out} of {pairs} pairs left out at a glance"
+        );
     }
 
     #[test]

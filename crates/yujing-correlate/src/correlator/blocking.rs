@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use yujing_model::DisputeType;
 
 use super::*;
-use crate::score::{compare_before_texts, BeforeTexts};
+use crate::score::{compare_before_texts, may_anchor_at_a_glance, BeforeTexts};
 
 /// What a candidate cluster must be able to score for its pairs to be compared in full (see
 /// [`Correlator::scored_candidates`]).
@@ -261,7 +261,11 @@ impl Correlator {
         let mut untexted: Vec<(u32, u32, BeforeTexts)> = Vec::with_capacity(candidates.len());
         let mut reach: Vec<(u32, f64)> = Vec::new();
         for n in candidates {
-            let pair = compare_before_texts(p, self.profile(n), near_meters, &self.symbols);
+            let candidate = self.profile(n);
+            if !may_anchor_at_a_glance(p, candidate, near_meters) {
+                continue;
+            }
+            let pair = compare_before_texts(p, candidate, near_meters, &self.symbols);
             if !pair.may_anchor() {
                 continue;
             }
