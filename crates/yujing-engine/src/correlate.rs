@@ -15,7 +15,7 @@ use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent}
 
 use crate::clock::Clock;
 use crate::outbox::OutboxEvent;
-use crate::read::{decoded_below, for_each_entry, ReadError};
+use crate::read::{decoded_below, for_each_entry_below, ReadError};
 use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
 
 /// The segments consumed so far, as a JSON array of [`Segment`]s.
@@ -127,19 +127,59 @@ enum Keep {
     OrderOnly,
 }
 
+/// From this many clues, [`read_undecoded`] reads the second half of its range on a second thread.
+const READ_SPLIT_FROM: Offset = 20_000;
+
 /// The clue versions of `clues` at offsets `from` to `to`, in log order, not decoded yet (`keep`: with their
 /// JSON, or only what orders them).
+///
+/// A bulk load's segment (a million clues) is read back before anything else can start, while the second core
+/// has nothing to do: a long range is read in two halves at once, each finding its clues' order in their JSON,
+/// and joined in log order. The first error in log order is the one returned, as reading in one pass would.
 fn read_undecoded<L: Log + ?Sized>(
     log: &L,
     from: Offset,
     to: Offset,
     keep: Keep,
 ) -> Result<Vec<Undecoded>, ReadError> {
+    read_undecoded_split_from(log, from, to, keep, READ_SPLIT_FROM)
+}
+
+/// [`read_undecoded`], split from `split_from` clues.
+fn read_undecoded_split_from<L: Log + ?Sized>(
+    log: &L,
+    from: Offset,
+    to: Offset,
+    keep: Keep,
+    split_from: Offset,
+) -> Result<Vec<Undecoded>, ReadError> {
+    if to.saturating_sub(from) < split_from {
+        return read_undecoded_in_one(log, from, to, keep);
+    }
+    let middle = from + (to - from) / 2;
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| read_undecoded_in_one(log, middle, to, keep));
+        let first = read_undecoded_in_one(log, from, middle, keep);
+        // The reading thread holds no lock and cannot be stopped half-way: its panic is a bug, passed on.
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    let mut clues = first?;
+    clues.extend(second?);
+    Ok(clues)
+}
+
+/// [`read_undecoded`] on this thread alone.
+fn read_undecoded_in_one<L: Log + ?Sized>(
+    log: &L,
+    from: Offset,
+    to: Offset,
+    keep: Keep,
+) -> Result<Vec<Undecoded>, ReadError> {
     let mut clues = Vec::new();
-    for_each_entry(log, CLUES, from, |entry| {
-        if entry.offset >= to {
-            return Ok(());
-        }
+    for_each_entry_below(log, CLUES, from, to, |entry| {
         let order: ClueOrder =
             serde_json::from_slice(&entry.record.value).map_err(undecodable(entry.offset))?;
         clues.push(Undecoded {
@@ -825,6 +865,53 @@ mod tests {
 
     /// A clue that does not decode, in the third chunk: the clues before it are observed, in order, and its
     /// error names its offset; none after it is.
+    #[test]
+    fn read_back_split_and_in_one_pass_agree_on_clues_and_errors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = yujing_log::EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        for (i, clue) in clues(301).iter().enumerate() {
+            // Two clues that do not decode, one in each half of the range read below.
+            let value = if i == 120 || i == 250 {
+                b"{\"clue_id\": 7}".to_vec()
+            } else {
+                serde_json::to_vec(clue).expect("a clue encodes")
+            };
+            batch.append(
+                CLUES,
+                yujing_log::Record {
+                    key: Vec::new(),
+                    value,
+                    timestamp_ms: i as i64,
+                },
+            );
+        }
+        log.write(batch).expect("write");
+        // Everything an undecoded clue holds, to compare.
+        type Fields = (Offset, String, u32, i64, Box<[u8]>);
+        let fields = |clues: Vec<Undecoded>| -> Vec<Fields> {
+            clues
+                .into_iter()
+                .map(|c| (c.offset, c.clue_id, c.version, c.arrived_ms, c.json))
+                .collect()
+        };
+        for keep in [Keep::Json, Keep::OrderOnly] {
+            for (from, to) in [(0, 120), (121, 250), (251, 301), (3, 3)] {
+                let one = read_undecoded_in_one(&log, from, to, keep).expect("reads");
+                let split = read_undecoded_split_from(&log, from, to, keep, 10).expect("reads");
+                assert_eq!(one.len() as Offset, to - from);
+                assert_eq!(fields(split), fields(one), "{from}..{to}");
+            }
+            // The first bad clue in log order is named, whichever half it is in.
+            for (from, to, bad) in [(0, 301, 120), (121, 301, 250), (0, 200, 120), (100, 240, 120)] {
+                let Err(error) = read_undecoded_split_from(&log, from, to, keep, 10) else {
+                    panic!("{from}..{to}: the bad clue at {bad} fails the read");
+                };
+                assert!(error.to_string().contains(&format!("offset {bad}:")), "{error}");
+            }
+        }
+    }
+
     #[test]
     fn a_clue_that_does_not_decode_stops_the_observing_after_the_clues_before_it() {
         let clues = clues(DRAFT_CHUNK * 3);

@@ -54,6 +54,30 @@ pub fn for_each_entry<L: Log + ?Sized>(
     }
 }
 
+/// Calls `each` with every entry of `topic`, in order, from offset `from` up to (not including) `end`; what
+/// was written at `end` or after is not read.
+pub fn for_each_entry_below<L: Log + ?Sized>(
+    log: &L,
+    topic: &str,
+    from: Offset,
+    end: Offset,
+    mut each: impl FnMut(&Entry) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut next = from;
+    while next < end {
+        let wanted = usize::try_from(end - next).map_or(PAGE, |left| left.min(PAGE));
+        let page = log.read(topic, next, wanted)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        next = last.offset + 1;
+        for entry in page.iter().take_while(|entry| entry.offset < end) {
+            each(entry)?;
+        }
+    }
+    Ok(())
+}
+
 /// Calls `each` with every record of `topic` from offset `from`, decoded as `T`, with its offset.
 pub fn for_each_decoded<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     log: &L,
@@ -76,10 +100,8 @@ pub fn decoded_below<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     end: Offset,
 ) -> Result<Vec<(Offset, T)>, ReadError> {
     let mut out = Vec::new();
-    for_each_entry(log, topic, from, |entry| {
-        if entry.offset < end {
-            out.push((entry.offset, decode(topic, entry)?));
-        }
+    for_each_entry_below(log, topic, from, end, |entry| {
+        out.push((entry.offset, decode(topic, entry)?));
         Ok(())
     })?;
     Ok(out)
@@ -211,6 +233,72 @@ mod tests {
                 assert_eq!((topic.as_str(), offset), ("warnings", 42))
             }
             other => panic!("expected the missing offset named, got {other:?}"),
+        }
+    }
+
+    /// A log that counts the entries it hands out.
+    struct Counting<'a> {
+        log: &'a EmbeddedLog,
+        handed_out: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Log for Counting<'_> {
+        fn write(&self, batch: Batch) -> Result<Vec<Offset>, LogError> {
+            self.log.write(batch)
+        }
+
+        fn read(&self, topic: &str, from: Offset, max: usize) -> Result<Vec<Entry>, LogError> {
+            let page = self.log.read(topic, from, max)?;
+            self.handed_out
+                .fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
+            Ok(page)
+        }
+
+        fn end_offset(&self, topic: &str) -> Result<Offset, LogError> {
+            self.log.end_offset(topic)
+        }
+
+        fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+            self.log.state(key)
+        }
+    }
+
+    /// Reading below an end gives the entries from the start up to it, in order, over several pages, and
+    /// reads nothing past it: a bulk load's first half does not read the second.
+    #[test]
+    fn reading_below_an_end_reads_nothing_past_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        for n in 0..(PAGE as u32 * 3) {
+            batch.append(
+                "warnings",
+                Record {
+                    key: Vec::new(),
+                    value: serde_json::to_vec(&n).expect("encode"),
+                    timestamp_ms: 0,
+                },
+            );
+        }
+        log.write(batch).expect("write");
+        for (from, end) in [(0, 0), (5, 6), (10, PAGE as Offset + 17), (PAGE as Offset, 5_000)] {
+            let counting = Counting {
+                log: &log,
+                handed_out: Default::default(),
+            };
+            let mut offsets = Vec::new();
+            for_each_entry_below(&counting, "warnings", from, end, |entry| {
+                offsets.push(entry.offset);
+                Ok(())
+            })
+            .expect("read");
+            let expected: Vec<Offset> = (from..end.min(PAGE as Offset * 3)).collect();
+            assert_eq!(offsets, expected, "{from}..{end}");
+            assert_eq!(
+                counting.handed_out.into_inner(),
+                expected.len(),
+                "{from}..{end}: read past the end"
+            );
         }
     }
 }
