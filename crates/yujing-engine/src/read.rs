@@ -208,12 +208,11 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn records_at_offsets_come_back_in_the_order_asked_and_a_missing_one_is_named() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = EmbeddedLog::open(dir.path()).expect("open");
+    /// A log in `dir` whose `warnings` topic holds the numbers below `count`, each at its own offset.
+    fn numbered_warnings(dir: &std::path::Path, count: u32) -> EmbeddedLog {
+        let log = EmbeddedLog::open(dir).expect("open");
         let mut batch = Batch::new();
-        for n in 0..10u32 {
+        for n in 0..count {
             batch.append(
                 "warnings",
                 Record {
@@ -224,6 +223,13 @@ mod tests {
             );
         }
         log.write(batch).expect("write");
+        log
+    }
+
+    #[test]
+    fn records_at_offsets_come_back_in_the_order_asked_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = numbered_warnings(dir.path(), 10);
         let read: Vec<u32> = read_at(&log, "warnings", &[7, 2, 3, 3, 9, 0]).expect("read");
         assert_eq!(read, [7, 2, 3, 3, 9, 0]);
         let none: Vec<u32> = read_at(&log, "warnings", &[]).expect("read");
@@ -268,19 +274,7 @@ mod tests {
     #[test]
     fn reading_below_an_end_reads_nothing_past_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log = EmbeddedLog::open(dir.path()).expect("open");
-        let mut batch = Batch::new();
-        for n in 0..(PAGE as u32 * 3) {
-            batch.append(
-                "warnings",
-                Record {
-                    key: Vec::new(),
-                    value: serde_json::to_vec(&n).expect("encode"),
-                    timestamp_ms: 0,
-                },
-            );
-        }
-        log.write(batch).expect("write");
+        let log = numbered_warnings(dir.path(), PAGE as u32 * 3);
         for (from, end) in [(0, 0), (5, 6), (10, PAGE as Offset + 17), (PAGE as Offset, 5_000)] {
             let counting = Counting {
                 log: &log,
