@@ -342,10 +342,7 @@ const NAME_SIMILARITY_FLOOR: f64 = 0.9;
 /// different length or with a different surname scores low: for names this short, one differing character in
 /// three is often a different person (a brother, a neighbour of the same surname).
 pub fn name_similarity<T: PartialEq>(a: (&[T], &[T]), b: (&[T], &[T])) -> f64 {
-    if a.0.is_empty() || b.0.is_empty() {
-        return 0.0;
-    }
-    if a.0.first() != b.0.first() && a.1.first() != b.1.first() {
+    if !first_tokens_may_agree(a, b) {
         return 0.0;
     }
     let by_chars = strsim::generic_jaro_winkler(&Tokens(a.0), &Tokens(b.0));
@@ -353,12 +350,18 @@ pub fn name_similarity<T: PartialEq>(a: (&[T], &[T]), b: (&[T], &[T])) -> f64 {
     by_chars.max(by_sound)
 }
 
+/// Whether two names (characters, sounds) both have tokens and begin with the same character or the same
+/// sound: two that do not are not alike at all ([`name_similarity`] 0).
+fn first_tokens_may_agree<T: PartialEq>(a: (&[T], &[T]), b: (&[T], &[T])) -> bool {
+    !a.0.is_empty() && !b.0.is_empty() && (a.0.first() == b.0.first() || a.1.first() == b.1.first())
+}
+
 /// Whether two names are alike: [`name_similarity`] at least [`NAME_SIMILARITY_FLOOR`]. Asked of every pair
 /// of names two candidates give whose first tokens may agree (a common surname), and most such pairs are
 /// told apart by a bound that counts tokens (see [`most_jaro_winkler`]) without running the Jaro-Winkler
 /// matching, which allocates its flags for each call.
 fn names_alike<T: PartialEq>(a: (&[T], &[T]), b: (&[T], &[T])) -> bool {
-    if a.0.is_empty() || b.0.is_empty() || (a.0.first() != b.0.first() && a.1.first() != b.1.first()) {
+    if !first_tokens_may_agree(a, b) {
         // `name_similarity` is 0.
         return false;
     }

@@ -39,19 +39,10 @@ pub fn for_each_entry<L: Log + ?Sized>(
     log: &L,
     topic: &str,
     from: Offset,
-    mut each: impl FnMut(&Entry) -> Result<(), ReadError>,
+    each: impl FnMut(&Entry) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let mut next = from;
-    loop {
-        let page = log.read(topic, next, PAGE)?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        next = last.offset + 1;
-        for entry in &page {
-            each(entry)?;
-        }
-    }
+    // No entry is written at the last offset there is.
+    for_each_entry_below(log, topic, from, Offset::MAX, each)
 }
 
 /// Calls `each` with every entry of `topic`, in order, from offset `from` up to (not including) `end`; what
