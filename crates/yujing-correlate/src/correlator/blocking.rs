@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use yujing_model::DisputeType;
 
 use super::*;
-use crate::score::{compare_before_texts, may_anchor_at_a_glance, BeforeTexts};
+use crate::score::{compare_before_texts, may_anchor_at_a_glance, most_at_a_glance, BeforeTexts};
 
 /// What a candidate cluster must be able to score for its pairs to be compared in full (see
 /// [`Correlator::scored_candidates`]).
@@ -256,20 +256,39 @@ impl Correlator {
                 })
                 .collect();
         };
-        // The pairs that may anchor, compared up to their texts, and per cluster (by root, a few dozen at most)
-        // the most any of its pairs could score.
-        let mut untexted: Vec<(u32, u32, BeforeTexts)> = Vec::with_capacity(candidates.len());
-        let mut reach: Vec<(u32, f64)> = Vec::new();
+        // First at a glance: the candidates that may anchor, and per cluster (by root, a few dozen at most) the
+        // most any of them could score by what their profiles hold inline (`most_at_a_glance`, which counts
+        // what a refinement could add). A cluster that cannot reach the bar so is left out whole, its
+        // members' sets never read; the bound is above the one below, so the same clusters remain.
+        let mut glanced: Vec<(u32, u32)> = Vec::with_capacity(candidates.len());
+        let mut reach_at_a_glance: Vec<(u32, f64)> = Vec::new();
         for n in candidates {
             let candidate = self.profile(n);
             if !may_anchor_at_a_glance(p, candidate, near_meters) {
                 continue;
             }
+            let root = self.sets.find(n);
+            let most = most_at_a_glance(p, candidate, weights, near_meters);
+            match reach_at_a_glance.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, reached)) => *reached = reached.max(most),
+                None => reach_at_a_glance.push((root, most)),
+            }
+            glanced.push((n, root));
+        }
+        reach_at_a_glance.retain(|&(_, most)| most >= bar.at_least - 1e-6);
+        // The pairs that may anchor, compared up to their texts, and per cluster the most any of its pairs
+        // could score.
+        let mut untexted: Vec<(u32, u32, BeforeTexts)> = Vec::with_capacity(glanced.len());
+        let mut reach: Vec<(u32, f64)> = Vec::new();
+        for (n, root) in glanced {
+            if !reach_at_a_glance.iter().any(|(r, _)| *r == root) {
+                continue;
+            }
+            let candidate = self.profile(n);
             let pair = compare_before_texts(p, candidate, near_meters, &self.symbols);
             if !pair.may_anchor() {
                 continue;
             }
-            let root = self.sets.find(n);
             let mut most = pair.most_score(weights);
             if bar.refined {
                 most += self.most_refined(p, pair.comparison());
