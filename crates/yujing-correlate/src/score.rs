@@ -214,7 +214,24 @@ pub struct FeatureWeights {
     /// One fixed-size row per feature (levels past a feature's own weigh 0): scoring a pair, done for every
     /// candidate, indexes it with no bounds to check.
     rows: [[f64; MAX_LEVELS]; FEATURE_COUNT],
+    /// Per feature, the best weight among each set of its levels (indexed by a [`LevelSet`]'s bits; `f64::MIN`
+    /// for none): [`most_at_a_glance`] asks for one per feature of every candidate.
+    best_of: [[f64; LEVEL_SETS]; FEATURE_COUNT],
 }
+
+/// How many levels a feature has at most (`topic` and `place_topic` have five), checked when compiling.
+const MOST_LEVELS: usize = 5;
+
+/// How many sets of levels a feature can have: [`FeatureWeights::best_of`]'s width.
+const LEVEL_SETS: usize = 1 << MOST_LEVELS;
+
+const _: () = {
+    let mut f = 0;
+    while f < FEATURES.len() {
+        assert!(FEATURES[f].levels.len() <= MOST_LEVELS);
+        f += 1;
+    }
+};
 
 impl FeatureWeights {
     /// Weights from a `feature.level → weight` table; a level not in the table weighs 0. Unknown names are
@@ -238,7 +255,16 @@ impl FeatureWeights {
             }
         }
         if errors.is_empty() {
-            Ok(FeatureWeights { rows })
+            let mut best_of = [[f64::MIN; LEVEL_SETS]; FEATURE_COUNT];
+            for (row, best) in rows.iter().zip(&mut best_of) {
+                for (bits, best) in best.iter_mut().enumerate() {
+                    *best = (0..MOST_LEVELS)
+                        .filter(|&i| bits & (1 << i) != 0)
+                        .map(|i| row[i])
+                        .fold(f64::MIN, f64::max);
+                }
+            }
+            Ok(FeatureWeights { rows, best_of })
         } else {
             Err(errors)
         }
@@ -681,11 +707,7 @@ const fn level_at(f: usize, level: &str) -> usize {
 impl FeatureWeights {
     /// The best weight among `levels`.
     fn best(&self, levels: LevelSet) -> f64 {
-        let row = &self.rows[levels.feature];
-        (0..MAX_LEVELS)
-            .filter(|&i| levels.bits & (1 << i) != 0)
-            .map(|i| row[i])
-            .fold(f64::MIN, f64::max)
+        self.best_of[levels.feature][usize::from(levels.bits) % LEVEL_SETS]
     }
 }
 
