@@ -567,6 +567,10 @@ pub(crate) struct PreparedRecord {
     pub(crate) source_id: Option<String>,
     /// What became of it.
     pub(crate) outcome: Prepared,
+    /// Its clue's [`fingerprint`], computed where the record was prepared: a bulk ingest prepares on one thread
+    /// and writes on another, and the writer (the slower of the two) would otherwise serialize and hash every
+    /// clue a second time. `None` when not known (a record routed from another shard): computed when written.
+    pub(crate) fingerprint: Option<String>,
 }
 
 /// Why a record of a [`PreparedInput`] taken a second time is refused (a bug, said rather than skipped).
@@ -640,11 +644,17 @@ impl PreparedInput {
                     Outcome::NotADispute { .. } => Prepared::NotADispute,
                     Outcome::Rejected(reject) => Prepared::Rejected(reject.clone()),
                 };
+                // An encoding error is left for the writer to report, as it would without this.
+                let fingerprint = match &outcome {
+                    Prepared::Normalized(Some(Ok(clue))) => fingerprint(clue).ok(),
+                    _ => None,
+                };
                 PreparedRecord {
                     unit: record.unit,
                     location: record.location,
                     source_id: record.source_id,
                     outcome,
+                    fingerprint,
                 }
             })
             .collect();
@@ -1165,7 +1175,8 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     Some(Ok(mut clue)) => {
                         // Normalized before the raw offsets were known: point it now.
                         clue.raw = raw;
-                        self.write_clue(&mut chunk, &mut clue, report)?;
+                        let print = record.fingerprint.take();
+                        self.write_clue(&mut chunk, &mut clue, print, report)?;
                         written.push(clue);
                         continue;
                     }
@@ -1250,15 +1261,20 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         Ok(raw_offsets)
     }
 
-    /// Appends `clue` as its record's next version, unless the record delivered this content before.
+    /// Appends `clue` as its record's next version, unless the record delivered this content before (`print`:
+    /// its fingerprint, when computed already).
     fn write_clue(
         &self,
         chunk: &mut Chunk<'_>,
         clue: &mut Clue,
+        print: Option<String>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
         let mut state = self.record_state(&chunk.pending, &clue.clue_id)?;
-        let print = fingerprint(clue)?;
+        let print = match print {
+            Some(print) => print,
+            None => fingerprint(clue)?,
+        };
         if state.fingerprints.contains(&print) {
             report.duplicates += 1;
             return Ok(());
