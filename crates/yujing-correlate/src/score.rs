@@ -435,15 +435,7 @@ pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Optio
     if ea == eb || a.estate_sound == b.estate_sound {
         return Some(1.0);
     }
-    let (ha, hb) = (a.estate_head, b.estate_head);
-    if ha != 0 && hb != 0 && ha != hb {
-        // They begin differently, so neither abbreviates the other: known without reading the names.
-        return Some(0.0);
-    }
-    let (la, lb) = (a.estate_lead, b.estate_lead);
-    if la != 0 && lb != 0 && la != lb {
-        // Both have three characters or more and differ within them: an abbreviation of either keeps at least
-        // two, and one of exactly two would be a name of two. Most estates that share a head end here.
+    if estates_begin_differently(a, b) {
         return Some(0.0);
     }
     let (ea, eb) = (symbols.places.resolve(ea), symbols.places.resolve(eb));
@@ -452,6 +444,15 @@ pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Optio
         return Some(0.8);
     }
     Some(0.0)
+}
+
+/// Whether two estates' names begin differently, so that neither abbreviates the other, known from their
+/// hashes without reading the names: their heads (first two characters) differ, or both have three characters
+/// or more and their leads (first three) differ (an abbreviation keeps at least two, and one of exactly two
+/// would be a name of two; most estates that share a head end there). A hash of 0 is not known.
+fn estates_begin_differently(a: &ClueCore, b: &ClueCore) -> bool {
+    let differ = |h: u32, k: u32| h != 0 && k != 0 && h != k;
+    differ(a.estate_head, b.estate_head) || differ(a.estate_lead, b.estate_lead)
 }
 
 /// Whether two sets of symbols share one, each given with its filter (see
@@ -623,12 +624,7 @@ pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_mete
     // `estate.same` or `.similar` ([`estate_similarity`] above 0): the same name or sound, or names that begin
     // alike (only their text tells an abbreviation).
     match (a.estate, b.estate) {
-        (Some(x), Some(y)) => {
-            let differ = |h: u32, k: u32| h != 0 && k != 0 && h != k;
-            x == y
-                || a.estate_sound == b.estate_sound
-                || !(differ(a.estate_head, b.estate_head) || differ(a.estate_lead, b.estate_lead))
-        }
+        (Some(x), Some(y)) => x == y || a.estate_sound == b.estate_sound || !estates_begin_differently(a, b),
         _ => false,
     }
 }
@@ -711,6 +707,59 @@ impl FeatureWeights {
     }
 }
 
+/// Each of `levels` of `feature` as a set of its own.
+const fn each_level<const N: usize>(feature: &str, levels: [&str; N]) -> [LevelSet; N] {
+    let mut sets = [LevelSet { feature: 0, bits: 0 }; N];
+    let mut i = 0;
+    while i < N {
+        sets[i] = LevelSet::of(feature, &[levels[i]]);
+        i += 1;
+    }
+    sets
+}
+
+/// The `type` levels [`type_level`] chooses among.
+const TYPE_LEVELS: [&str; 4] = ["same", "guessed", "other", "conflict"];
+
+/// How two clues' types compare: an index into [`TYPE_LEVELS`].
+fn type_level(a: &ClueCore, b: &ClueCore) -> usize {
+    if a.dispute_type == b.dispute_type {
+        0
+    } else if a.type_guessed || b.type_guessed {
+        // A type inferred from a word no table maps is a guess: a different guess is no conflict.
+        1
+    } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
+        2
+    } else {
+        3
+    }
+}
+
+/// The `gap` levels [`gap_level`] chooses among.
+const GAP_LEVELS: [&str; 4] = ["day", "week", "month", "longer"];
+
+/// How far apart two clues are in time: an index into [`GAP_LEVELS`].
+fn gap_level(a: &ClueCore, b: &ClueCore) -> usize {
+    let days = (a.at - b.at).unsigned_abs() as f64 / 86_400.0;
+    if days <= 1.0 {
+        0
+    } else if days <= 7.0 {
+        1
+    } else if days <= 30.0 {
+        2
+    } else {
+        3
+    }
+}
+
+/// Whether one clue names only an estate and the other only a village group: two kinds of place (`place_kind`
+/// conflicts).
+fn place_kinds_differ(a: &ClueCore, b: &ClueCore) -> bool {
+    let only_estate = |p: &ClueCore| p.estate.is_some() && p.village_group.is_none();
+    let only_group = |p: &ClueCore| p.estate.is_none() && p.village_group.is_some();
+    (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b))
+}
+
 /// For [`most_at_a_glance`]: the levels a place feature could take when the two places are the same, when
 /// they conflict, when the first clue names none, and when only the first names one (a refinement may fill
 /// it with any level).
@@ -770,19 +819,8 @@ pub(crate) fn most_at_a_glance(
         (Some(_), None) => const { LevelSet::any("town") },
         (None, _) => TOWN_UNKNOWN,
     });
-    const TYPE_SAME: LevelSet = LevelSet::of("type", &["same"]);
-    const TYPE_GUESSED: LevelSet = LevelSet::of("type", &["guessed"]);
-    const TYPE_OTHER: LevelSet = LevelSet::of("type", &["other"]);
-    const TYPE_CONFLICT: LevelSet = LevelSet::of("type", &["conflict"]);
-    count(if a.dispute_type == b.dispute_type {
-        TYPE_SAME
-    } else if a.type_guessed || b.type_guessed {
-        TYPE_GUESSED
-    } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
-        TYPE_OTHER
-    } else {
-        TYPE_CONFLICT
-    });
+    const TYPES: [LevelSet; 4] = each_level("type", TYPE_LEVELS);
+    count(TYPES[type_level(a, b)]);
     // Two estates that neither name nor begin alike (see `estate_similarity`), or in two towns, conflict; a
     // missing one may be refined to any level.
     const ESTATE_CONFLICT: LevelSet = LevelSet::of("estate", &["conflict"]);
@@ -790,9 +828,8 @@ pub(crate) fn most_at_a_glance(
     const ESTATE_MISSING: LevelSet = LevelSet::of("estate", &["missing"]);
     let estates_may_agree = match (a.estate, b.estate) {
         (Some(_), Some(_)) => {
-            let differ = |h: u32, k: u32| h != 0 && k != 0 && h != k;
-            let may_agree = a.estate_sound == b.estate_sound
-                || !(differ(a.estate_head, b.estate_head) || differ(a.estate_lead, b.estate_lead));
+            // The same name has the same sound.
+            let may_agree = a.estate_sound == b.estate_sound || !estates_begin_differently(a, b);
             count(if other_towns || !may_agree {
                 ESTATE_CONFLICT
             } else {
@@ -824,12 +861,9 @@ pub(crate) fn most_at_a_glance(
     count(place(a.building, b.building, BUILDING));
     count(place(a.community, b.community, COMMUNITY));
     count(place(a.road, b.road, ROAD));
-    let only_estate = |p: &ClueProfile| p.estate.is_some() && p.village_group.is_none();
-    let only_group = |p: &ClueProfile| p.estate.is_none() && p.village_group.is_some();
-    let kinds_differ = (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b));
     const KIND_CONFLICT: LevelSet = LevelSet::of("place_kind", &["conflict"]);
     const KIND_COMPATIBLE: LevelSet = LevelSet::of("place_kind", &["compatible"]);
-    count(if kinds_differ {
+    count(if place_kinds_differ(a, b) {
         KIND_CONFLICT
     } else {
         KIND_COMPATIBLE
@@ -867,24 +901,8 @@ pub(crate) fn most_at_a_glance(
         TOPIC_NAMED
     });
     count(const { LevelSet::any("description") });
-    let days = (a.at - b.at).unsigned_abs() as f64 / 86_400.0;
-    const GAPS: [LevelSet; 4] = [
-        LevelSet::of("gap", &["day"]),
-        LevelSet::of("gap", &["week"]),
-        LevelSet::of("gap", &["month"]),
-        LevelSet::of("gap", &["longer"]),
-    ];
-    count(
-        GAPS[if days <= 1.0 {
-            0
-        } else if days <= 7.0 {
-            1
-        } else if days <= 30.0 {
-            2
-        } else {
-            3
-        }],
-    );
+    const GAPS: [LevelSet; 4] = each_level("gap", GAP_LEVELS);
+    count(GAPS[gap_level(a, b)]);
     // What happens at a place both name is compared only when they may share one (see `same_place` in
     // `compare_before_texts`; a refinement does not change it).
     let same = |x: Option<Sym>, y: Option<Sym>| x.is_some() && x == y && !other_towns;
@@ -991,19 +1009,7 @@ pub(crate) fn compare_before_texts(
             _ => "unknown",
         },
     );
-    c.set(
-        "type",
-        if a.dispute_type == b.dispute_type {
-            "same"
-        } else if a.type_guessed || b.type_guessed {
-            // A type inferred from a word no table maps is a guess: a different guess is no conflict.
-            "guessed"
-        } else if a.dispute_type == DisputeType::Other || b.dispute_type == DisputeType::Other {
-            "other"
-        } else {
-            "conflict"
-        },
-    );
+    c.set("type", TYPE_LEVELS[type_level(a, b)]);
     // A place is named within its town: an estate, a group, a road or a building of the same name in another
     // town is another place (namesake estates are common across a county's towns).
     let other_towns = c.level("town") == Some("conflict");
@@ -1029,10 +1035,14 @@ pub(crate) fn compare_before_texts(
     c.set("building", same_or_conflict(&a.building, &b.building));
     c.set("community", same_or_conflict(&a.community, &b.community));
     c.set("road", same_or_conflict(&a.road, &b.road));
-    let only_estate = |p: &ClueProfile| p.estate.is_some() && p.village_group.is_none();
-    let only_group = |p: &ClueProfile| p.estate.is_none() && p.village_group.is_some();
-    let kinds_differ = (only_estate(a) && only_group(b)) || (only_group(a) && only_estate(b));
-    c.set("place_kind", if kinds_differ { "conflict" } else { "compatible" });
+    c.set(
+        "place_kind",
+        if place_kinds_differ(a, b) {
+            "conflict"
+        } else {
+            "compatible"
+        },
+    );
     c.set(
         "position",
         match (a.location(), b.location()) {
@@ -1134,19 +1144,7 @@ pub(crate) fn compare_before_texts(
             _ => "other_subject",
         },
     );
-    let days = (a.at - b.at).unsigned_abs() as f64 / 86_400.0;
-    c.set(
-        "gap",
-        if days <= 1.0 {
-            "day"
-        } else if days <= 7.0 {
-            "week"
-        } else if days <= 30.0 {
-            "month"
-        } else {
-            "longer"
-        },
-    );
+    c.set("gap", GAP_LEVELS[gap_level(a, b)]);
     BeforeTexts {
         comparison: c,
         long_enough,
@@ -1640,8 +1638,8 @@ mod tests {
 
     /// The bound at a glance is never below what comparing the pair up to its texts bounds, with whatever a
     /// refinement could fill (a place, counter-party or estate the new clue names and the pair left missing,
-    /// a town left unknown) at its best,
-    /// under the built-in weights and seeded random ones; and it leaves out pairs the glance lets through.
+    /// a town left unknown) at its best, under the built-in weights and seeded random ones; and it leaves out
+    /// pairs the glance lets through.
     #[test]
     fn the_most_at_a_glance_bounds_the_comparison_and_what_refining_adds() {
         let built_in: BTreeMap<String, f64> = crate::config::DEFAULT_WEIGHTS
