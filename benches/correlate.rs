@@ -6,13 +6,16 @@
 //! Then what a rules-only tuning sweep pays per configuration once the history is clustered: judging the rules on
 //! every cluster (`judge`).
 //!
+//! `correlate_drafted_clue` is the same with the profiles drafted beforehand, as a pipeline drafts them on another
+//! thread: the correlating thread's own cost.
+//!
 //! `cargo bench -p yujing-correlate --bench correlate`
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use yujing_correlate::{CorrelateConfig, Correlator, RuleConfig};
+use yujing_correlate::{CorrelateConfig, Correlator, ProfileDraft, RuleConfig};
 use yujing_model::{
     Address, Clue, DisputeType, FeedId, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole, RawPointer,
     RequestKind, SourceLocation, TownCode, TownEvidence, TownRef, WarningLevel,
@@ -195,6 +198,34 @@ fn per_clue(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same with each clue's profile drafted before the clock starts: what the correlating thread pays per
+/// clue in a pipeline, which drafts profiles on another thread ([`Correlator::observe_drafted`]).
+fn per_drafted_clue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("correlate_drafted_clue");
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    for open in [10_000u64, 1_000_000] {
+        let mut state: Option<(Correlator, Stream)> = None;
+        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
+            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
+            b.iter_custom(|iters| {
+                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let drafts: Vec<ProfileDraft> = clues
+                    .iter()
+                    .map(|clue| ProfileDraft::of(clue, correlator.lexicon()))
+                    .collect();
+                let start = Instant::now();
+                for (clue, draft) in clues.iter().zip(&drafts) {
+                    correlator.observe_drafted(clue, draft);
+                    criterion::black_box(correlator.reconsider());
+                    criterion::black_box(correlator.flush());
+                }
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
 /// What `yujing tune` pays per configuration of a rules-only grid: the rules judged on clusters already built.
 /// 20,000 disputes with 6 reports each (120,000 clues), every one a warning-worthy cluster.
 fn judge_rules(c: &mut Criterion) {
@@ -228,5 +259,5 @@ fn judge_rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_clue, judge_rules);
+criterion_group!(benches, per_clue, per_drafted_clue, judge_rules);
 criterion_main!(benches);

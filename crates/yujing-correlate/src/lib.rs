@@ -15,6 +15,8 @@
 //!   `petgraph` union-find; a clue matching two clusters merges them (a [`CorrelationEvent::Merged`]).
 //!   Occurrences are counted per cluster in event time over each rule's sliding window; a rule's crossing raises
 //!   a [`Warning`] with its evidence and a deterministic id. A level only rises, once per episode.
+//! - `prefetch`: a hint to the processor to load a candidate's time and profile before they are read, so that
+//!   the cache misses of a clue's candidates overlap.
 //! - `chunked`: the queue of fixed-size chunks the correlator holds its profiles and past cores in, so that
 //!   growing it never doubles the memory held.
 //! - [`Correlator::snapshot`] / [`Correlator::from_snapshot`] (`correlator/snapshot`): the state as bytes,
@@ -29,6 +31,7 @@ mod chunked;
 mod clue_ids;
 mod config;
 mod correlator;
+mod prefetch;
 mod profile;
 mod rule_tests;
 mod score;

@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use yujing_model::DisputeType;
 
 use super::*;
+use crate::prefetch::prefetch;
 use crate::score::{compare_before_texts, may_anchor_at_a_glance, most_at_a_glance, BeforeTexts};
 
 /// What a candidate cluster must be able to score for its pairs to be compared in full (see
@@ -85,6 +86,18 @@ impl KeyNodes {
             KeyNodes::One(first) => *self = KeyNodes::Many(VecDeque::from([*first, node])),
             KeyNodes::Many(nodes) if nodes.is_empty() => *self = KeyNodes::One(node),
             KeyNodes::Many(nodes) => nodes.push_back(node),
+        }
+    }
+
+    /// Start loading the nodes (a hint: see [`prefetch`]).
+    pub(super) fn prefetch(&self) {
+        match self {
+            KeyNodes::One(_) => {}
+            KeyNodes::Many(nodes) => {
+                if let Some(first) = nodes.front() {
+                    prefetch(first);
+                }
+            }
         }
     }
 
@@ -209,10 +222,21 @@ impl Correlator {
         // read, and the times are read from their dense array (see `times`), not from the profiles.
         let mut out: Vec<u32> = Vec::with_capacity(max.min(256));
         let past = self.compacted_below();
-        'keys: for key in cells.iter().chain(keys) {
-            let Some(nodes) = self.index.get(key) else {
-                continue;
-            };
+        // The keys' lists first, then every listed node's time asked for before any is read: a clue's candidates
+        // are scattered over the window, a cache miss each, and asked for together the misses overlap instead
+        // of following one another (with the profiles below, the bulk load's correlation −17 to −19 %: docs/PERFORMANCE.md, stop 41).
+        let lists: Vec<&KeyNodes> = cells
+            .iter()
+            .chain(keys)
+            .filter_map(|key| self.index.get(key))
+            .collect();
+        lists.iter().for_each(|nodes| nodes.prefetch());
+        for nodes in &lists {
+            for node in nodes.iter().filter(|&node| node >= past) {
+                prefetch(&self.times[node as usize]);
+            }
+        }
+        'keys: for nodes in lists {
             for node in nodes.iter().rev() {
                 if node < past || out.contains(&node) || (self.times[node as usize] - p.at).abs() > horizon {
                     continue;
@@ -262,12 +286,19 @@ impl Correlator {
         // members' sets never read; the bound is above the one below, so the same clusters remain.
         let mut glanced: Vec<(u32, u32)> = Vec::with_capacity(candidates.len());
         let mut reach_at_a_glance: Vec<(u32, f64)> = Vec::new();
-        for n in candidates {
+        // Every candidate's profile asked for before the first is read (see `candidates`).
+        for &n in &candidates {
+            self.profile(n).prefetch_inline();
+        }
+        let may_anchor: Vec<u32> = candidates
+            .into_iter()
+            .filter(|&n| may_anchor_at_a_glance(p, self.profile(n), near_meters))
+            .collect();
+        // The clusters' roots in a loop of their own: a root is a load or two from the union-find's parents,
+        // a cache miss that no other root waits for, so a short loop lets the processor overlap them.
+        let roots: Vec<u32> = may_anchor.iter().map(|&n| self.sets.find(n)).collect();
+        for (n, root) in may_anchor.into_iter().zip(roots) {
             let candidate = self.profile(n);
-            if !may_anchor_at_a_glance(p, candidate, near_meters) {
-                continue;
-            }
-            let root = self.sets.find(n);
             let most = most_at_a_glance(p, candidate, weights, near_meters);
             match reach_at_a_glance.iter_mut().find(|(r, _)| *r == root) {
                 Some((_, reached)) => *reached = reached.max(most),

@@ -6,9 +6,10 @@
 //! snapshot taken under other settings (their [`Settings::fingerprint`]) is refused too, because the clusters
 //! it holds are what the old weights and rules decided.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use petgraph::unionfind::UnionFind;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Cluster, ClusterId, Correlator, JoinInfo, KeyNodes};
@@ -58,10 +59,10 @@ struct StateRef<'a> {
     joins: &'a [JoinInfo],
     /// Each node's cluster root: the union-find's partition, with the same roots.
     roots: Vec<u32>,
-    clusters: &'a HashMap<u32, Cluster>,
-    index: &'a HashMap<u64, KeyNodes>,
+    clusters: &'a FxHashMap<u32, Cluster>,
+    index: &'a FxHashMap<u64, KeyNodes>,
     pending: &'a [(u32, bool)],
-    opened_by: &'a HashMap<ClusterId, u32>,
+    opened_by: &'a FxHashMap<ClusterId, u32>,
     reconsider_later: &'a [u32],
     recent: &'a VecDeque<i64>,
     warnings_raised: u64,
@@ -82,10 +83,10 @@ struct State {
     ids: ClueIds,
     joins: Vec<JoinInfo>,
     roots: Vec<u32>,
-    clusters: HashMap<u32, Cluster>,
-    index: HashMap<u64, KeyNodes>,
+    clusters: FxHashMap<u32, Cluster>,
+    index: FxHashMap<u64, KeyNodes>,
     pending: Vec<(u32, bool)>,
-    opened_by: HashMap<ClusterId, u32>,
+    opened_by: FxHashMap<ClusterId, u32>,
     reconsider_later: Vec<u32>,
     recent: VecDeque<i64>,
     warnings_raised: u64,
