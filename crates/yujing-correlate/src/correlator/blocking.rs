@@ -21,6 +21,32 @@ pub(super) struct LinkBar {
     pub(super) refined: bool,
 }
 
+/// Per candidate cluster (by root; a few dozen a clue at most, so a list), the most any of its pairs could
+/// score.
+#[derive(Debug, Default)]
+struct ClusterReach(Vec<(u32, f64)>);
+
+impl ClusterReach {
+    /// Count a pair of the cluster rooted at `root` that could score `most`.
+    fn raise(&mut self, root: u32, most: f64) {
+        match self.0.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, reached)) => *reached = reached.max(most),
+            None => self.0.push((root, most)),
+        }
+    }
+
+    /// Keep only the clusters that could reach `at_least`. The margin absorbs rounding: a bound sums the same
+    /// weights as the exact score in another order.
+    fn keep_reaching(&mut self, at_least: f64) {
+        self.0.retain(|&(_, most)| most >= at_least - 1e-6);
+    }
+
+    /// Whether the cluster rooted at `root` is kept.
+    fn holds(&self, root: u32) -> bool {
+        self.0.iter().any(|&(r, _)| r == root)
+    }
+}
+
 /// The blocking key of a kind (`strong`, `road`…) and values that are symbols, numbers or hashes.
 pub(super) fn block_key(kind: &str, parts: &[u64]) -> u64 {
     let mut h = DefaultHasher::new();
@@ -224,7 +250,8 @@ impl Correlator {
         let past = self.compacted_below();
         // The keys' lists first, then every listed node's time asked for before any is read: a clue's candidates
         // are scattered over the window, a cache miss each, and asked for together the misses overlap instead
-        // of following one another (with the profiles below, the bulk load's correlation −17 to −19 %: docs/PERFORMANCE.md, stop 41).
+        // of following one another (with the profiles below, the bulk load's correlation −17 to −28 %:
+        // docs/PERFORMANCE.md, stop 41).
         let lists: Vec<&KeyNodes> = cells
             .iter()
             .chain(keys)
@@ -285,7 +312,7 @@ impl Correlator {
         // what a refinement could add). A cluster that cannot reach the bar so is left out whole, its
         // members' sets never read; the bound is above the one below, so the same clusters remain.
         let mut glanced: Vec<(u32, u32)> = Vec::with_capacity(candidates.len());
-        let mut reach_at_a_glance: Vec<(u32, f64)> = Vec::new();
+        let mut reach_at_a_glance = ClusterReach::default();
         // Every candidate's profile asked for before the first is read (see `candidates`).
         for &n in &candidates {
             self.profile(n).prefetch_inline();
@@ -300,19 +327,16 @@ impl Correlator {
         for (n, root) in may_anchor.into_iter().zip(roots) {
             let candidate = self.profile(n);
             let most = most_at_a_glance(p, candidate, weights, near_meters);
-            match reach_at_a_glance.iter_mut().find(|(r, _)| *r == root) {
-                Some((_, reached)) => *reached = reached.max(most),
-                None => reach_at_a_glance.push((root, most)),
-            }
+            reach_at_a_glance.raise(root, most);
             glanced.push((n, root));
         }
-        reach_at_a_glance.retain(|&(_, most)| most >= bar.at_least - 1e-6);
+        reach_at_a_glance.keep_reaching(bar.at_least);
         // The pairs that may anchor, compared up to their texts, and per cluster the most any of its pairs
         // could score.
         let mut untexted: Vec<(u32, u32, BeforeTexts)> = Vec::with_capacity(glanced.len());
-        let mut reach: Vec<(u32, f64)> = Vec::new();
+        let mut reach = ClusterReach::default();
         for (n, root) in glanced {
-            if !reach_at_a_glance.iter().any(|(r, _)| *r == root) {
+            if !reach_at_a_glance.holds(root) {
                 continue;
             }
             let candidate = self.profile(n);
@@ -324,17 +348,13 @@ impl Correlator {
             if bar.refined {
                 most += self.most_refined(p, pair.comparison());
             }
-            match reach.iter_mut().find(|(r, _)| *r == root) {
-                Some((_, reached)) => *reached = reached.max(most),
-                None => reach.push((root, most)),
-            }
+            reach.raise(root, most);
             untexted.push((n, root, pair));
         }
-        // The margin absorbs rounding: the bound sums the same weights in another order.
-        reach.retain(|&(_, most)| most >= bar.at_least - 1e-6);
+        reach.keep_reaching(bar.at_least);
         untexted
             .into_iter()
-            .filter(|(_, root, _)| reach.iter().any(|(r, _)| r == root))
+            .filter(|(_, root, _)| reach.holds(*root))
             .filter_map(|(n, root, pair)| {
                 let pair = pair.score_if_anchored(p, self.profile(n), weights)?;
                 Some((n, root, pair))
