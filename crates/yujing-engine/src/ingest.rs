@@ -276,22 +276,27 @@ fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8
     serde_json::to_vec(value).map_err(|source| IngestError::Encode { what, source })
 }
 
-fn fingerprint(clue: &Clue) -> Result<String, IngestError> {
-    // The content of a version: everything but where and when it was delivered and its version number.
-    let mut content = clue.clone();
-    content.version = 0;
-    content.reported_at = DateTime::<Utc>::UNIX_EPOCH;
-    content.raw = RawPointer {
-        topic: String::new(),
-        offset: 0,
-        location: SourceLocation {
-            file: String::new(),
-            line: None,
-            record_index: 0,
+fn fingerprint(clue: &mut Clue) -> Result<String, IngestError> {
+    // The content of a version: everything but where and when it was delivered and its version number. Those
+    // are set aside while the clue is encoded and put back after, rather than the clue cloned (its texts and
+    // parties are most of a record's bytes).
+    let version = std::mem::take(&mut clue.version);
+    let reported_at = std::mem::replace(&mut clue.reported_at, DateTime::<Utc>::UNIX_EPOCH);
+    let raw = std::mem::replace(
+        &mut clue.raw,
+        RawPointer {
+            topic: String::new(),
+            offset: 0,
+            location: SourceLocation {
+                file: String::new(),
+                line: None,
+                record_index: 0,
+            },
         },
-    };
-    let json = encode("a clue's content", &content)?;
-    Ok(pii::letters_hex(&Sha256::digest(json)))
+    );
+    let json = encode("a clue's content", &*clue);
+    (clue.version, clue.reported_at, clue.raw) = (version, reported_at, raw);
+    Ok(pii::letters_hex(&Sha256::digest(json?)))
 }
 
 fn state_key(clue_id: &str) -> Vec<u8> {
@@ -631,7 +636,7 @@ impl PreparedInput {
         let records: Vec<PreparedRecord> = records
             .into_iter()
             .map(|record| {
-                let outcome = match &record.outcome {
+                let mut outcome = match &record.outcome {
                     Outcome::Record(source) => {
                         // The raw offset is known only when the unit is logged: set then.
                         let placeholder = RawPointer {
@@ -645,7 +650,7 @@ impl PreparedInput {
                     Outcome::Rejected(reject) => Prepared::Rejected(reject.clone()),
                 };
                 // An encoding error is left for the writer to report, as it would without this.
-                let fingerprint = match &outcome {
+                let fingerprint = match &mut outcome {
                     Prepared::Normalized(Some(Ok(clue))) => fingerprint(clue).ok(),
                     _ => None,
                 };
@@ -1368,4 +1373,58 @@ struct Chunk<'a> {
     pending: HashMap<String, RecordState>,
     /// The dead-letter keys written in this batch.
     pending_dead: Vec<Vec<u8>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clues of a feed's golden file, as its decoder and normalizer give them.
+    fn golden_clues() -> Vec<Clue> {
+        let golden: serde_json::Value = serde_json::from_str(include_str!(
+            "../../yujing-feeds/tests/fixtures/hotline12345.good.jsonl.golden.json"
+        ))
+        .expect("the golden file is JSON");
+        golden["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter_map(|record| record.get("clue"))
+            .map(|clue| serde_json::from_value(clue.clone()).expect("a clue"))
+            .collect()
+    }
+
+    /// A version's fingerprint is what the stored state of every existing log compares against: setting the
+    /// delivery fields aside in place gives exactly the digest of the content copied with them emptied (the
+    /// definition it replaced), the clue comes back as it was, and the definition has not moved.
+    #[test]
+    fn a_fingerprint_is_the_digest_of_the_content_and_leaves_the_clue_as_it_was() {
+        let clues = golden_clues();
+        assert!(clues.len() >= 3);
+        let mut prints = Vec::new();
+        for mut clue in clues {
+            let mut content = clue.clone();
+            content.version = 0;
+            content.reported_at = DateTime::<Utc>::UNIX_EPOCH;
+            content.raw = RawPointer {
+                topic: String::new(),
+                offset: 0,
+                location: SourceLocation {
+                    file: String::new(),
+                    line: None,
+                    record_index: 0,
+                },
+            };
+            let copied = pii::letters_hex(&Sha256::digest(serde_json::to_vec(&content).expect("encodes")));
+            let before = serde_json::to_vec(&clue).expect("encodes");
+            let print = fingerprint(&mut clue).expect("encodes");
+            assert_eq!(print, copied);
+            assert_eq!(serde_json::to_vec(&clue).expect("encodes"), before);
+            prints.push(print);
+        }
+        assert_eq!(
+            prints[0],
+            "pkadelneodngdhfeloeoogopoidjcljoimmjhmncloneimpnmpkhdplogoafondg"
+        );
+    }
 }
