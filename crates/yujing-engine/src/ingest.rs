@@ -282,21 +282,23 @@ fn fingerprint(clue: &mut Clue) -> Result<String, IngestError> {
     // parties are most of a record's bytes).
     let version = std::mem::take(&mut clue.version);
     let reported_at = std::mem::replace(&mut clue.reported_at, DateTime::<Utc>::UNIX_EPOCH);
-    let raw = std::mem::replace(
-        &mut clue.raw,
-        RawPointer {
-            topic: String::new(),
-            offset: 0,
-            location: SourceLocation {
-                file: String::new(),
-                line: None,
-                record_index: 0,
-            },
-        },
-    );
+    let raw = std::mem::replace(&mut clue.raw, undelivered());
     let json = encode("a clue's content", &*clue);
     (clue.version, clue.reported_at, clue.raw) = (version, reported_at, raw);
     Ok(pii::letters_hex(&Sha256::digest(json?)))
+}
+
+/// The pointer of a clue's content: no topic, offset or file.
+fn undelivered() -> RawPointer {
+    RawPointer {
+        topic: String::new(),
+        offset: 0,
+        location: SourceLocation {
+            file: String::new(),
+            line: None,
+            record_index: 0,
+        },
+    }
 }
 
 fn state_key(clue_id: &str) -> Vec<u8> {
@@ -1406,15 +1408,7 @@ mod tests {
             let mut content = clue.clone();
             content.version = 0;
             content.reported_at = DateTime::<Utc>::UNIX_EPOCH;
-            content.raw = RawPointer {
-                topic: String::new(),
-                offset: 0,
-                location: SourceLocation {
-                    file: String::new(),
-                    line: None,
-                    record_index: 0,
-                },
-            };
+            content.raw = undelivered();
             let copied = pii::letters_hex(&Sha256::digest(serde_json::to_vec(&content).expect("encodes")));
             let before = serde_json::to_vec(&clue).expect("encodes");
             let print = fingerprint(&mut clue).expect("encodes");
