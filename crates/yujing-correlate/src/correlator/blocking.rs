@@ -49,7 +49,8 @@ impl ClusterReach {
 
 /// The nodes a clue's candidate search has taken: a small open-addressed set, since the same node is listed
 /// under several keys and a clue meets a few hundred listed nodes. (Searching the list taken so far instead
-/// was a tenth of the search's time at a million open clusters.)
+/// grew with the square of the candidates: a fifth of `scored_candidates`' own time at a million open
+/// clusters, docs/PERFORMANCE.md stop 42.)
 struct NodeSet {
     slots: Vec<u32>,
 }
