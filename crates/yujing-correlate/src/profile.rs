@@ -457,6 +457,15 @@ pub fn may_share(a: u32, b: u32) -> bool {
     a & b != 0
 }
 
+/// Calls `$then!` with the fields [`ClueProfile::prefetch_inline`] asks for: no more than 64 bytes apart from
+/// the first byte to the last eight, so that each line the profile spans holds one of them wherever it begins.
+/// One list for the method and the test that checks it against the compiled layout.
+macro_rules! prefetched_fields {
+    ($then:ident $(, $profile:expr)?) => {
+        $then!($($profile;)? core, core.building, place_keys, place_ends, key_ends, weighed)
+    };
+}
+
 impl ClueProfile {
     /// The total weight of the bigrams, and the same without the place bigrams: the stored sums once the
     /// profile is weighed ([`BigramFrequencies::weigh`]), else one per bigram.
@@ -583,15 +592,10 @@ impl ClueProfile {
     /// that a clue's candidates are fetched together rather than one miss after another. Changes nothing.
     #[inline]
     pub(crate) fn prefetch_inline(&self) {
-        use crate::prefetch::prefetch;
-        // Fields no more than 64 bytes apart from the first byte to the last eight, so that each line the
-        // profile spans holds one of them wherever it begins (a test checks it against the layout).
-        prefetch(&self.core);
-        prefetch(&self.core.building);
-        prefetch(&self.place_keys);
-        prefetch(&self.place_ends);
-        prefetch(&self.key_ends);
-        prefetch(&self.weighed);
+        macro_rules! ask_for {
+            ($profile:expr; $($($field:ident).+),*) => { $(crate::prefetch::prefetch(&$profile.$($field).+);)* };
+        }
+        prefetched_fields!(ask_for, self);
     }
 
     /// Hashed character bigrams of the title and description, sorted and distinct.
@@ -1694,14 +1698,10 @@ mod tests {
     #[test]
     fn prefetching_a_profile_asks_for_every_line_it_spans() {
         use std::mem::{align_of, offset_of, size_of};
-        let asked = [
-            offset_of!(ClueProfile, core),
-            offset_of!(ClueProfile, core.building),
-            offset_of!(ClueProfile, place_keys),
-            offset_of!(ClueProfile, place_ends),
-            offset_of!(ClueProfile, key_ends),
-            offset_of!(ClueProfile, weighed),
-        ];
+        macro_rules! offsets {
+            ($($($field:ident).+),*) => { [$(offset_of!(ClueProfile, $($field).+)),*] };
+        }
+        let asked = prefetched_fields!(offsets);
         let size = size_of::<ClueProfile>();
         for start in (0..64).step_by(align_of::<ClueProfile>()) {
             for line in start / 64..=(start + size - 1) / 64 {

@@ -154,7 +154,8 @@ impl KeyNodes {
         }
     }
 
-    /// Start loading the nodes (a hint: see [`prefetch`]).
+    /// Start loading the first cache line of the nodes (a hint: see [`prefetch`]); a list holds at most
+    /// `max_per_key` of them, a few lines that the processor's own prefetcher follows.
     pub(super) fn prefetch(&self) {
         match self {
             KeyNodes::One(_) => {}
@@ -283,8 +284,9 @@ impl Correlator {
                 }
             }
         }
-        // Keys list a few dozen nodes each and share many: a node already taken is skipped before its time is
-        // read, and the times are read from their dense array (see `times`), not from the profiles.
+        // Keys list a few dozen nodes each and share many: a node is taken once (`taken`), and only once its time
+        // is within the horizon, so the set never holds more than the candidates taken. The times are read from
+        // their dense array (see `times`), not from the profiles.
         let mut out: Vec<u32> = Vec::with_capacity(max.min(256));
         let mut taken = NodeSet::for_at_most(max);
         let past = self.compacted_below();
