@@ -424,6 +424,73 @@ fn log_key(topic: &str, offset: Offset) -> Vec<u8> {
     key
 }
 
+/// `batch` as one RocksDB write batch: each append under its topic's next offset (`next`, from `ends` on; the
+/// offsets given pushed onto `offsets`), the topics' new ends, the state's puts and deletes.
+fn write_batch<'b>(
+    db: &DB,
+    batch: &'b Batch,
+    ends: &HashMap<String, Offset>,
+    next: &mut HashMap<&'b str, Offset>,
+    offsets: &mut Vec<Offset>,
+) -> WriteBatch {
+    // Sized once: grown by doubling, a bulk load's batch of a few hundred megabytes was copied and its fresh
+    // pages faulted in again at every doubling (docs/PERFORMANCE.md, stop 43).
+    let mut write = WriteBatch::with_capacity_bytes(encoded_size(batch));
+    for (topic, record) in &batch.appends {
+        let offset = next
+            .entry(topic.as_str())
+            .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
+        write.put_cf(cf(db, CF_LOG), log_key(topic, *offset), encode(record));
+        offsets.push(*offset);
+        *offset += 1;
+    }
+    for (topic, end) in next.iter() {
+        let mut key = END_PREFIX.to_vec();
+        key.extend_from_slice(topic.as_bytes());
+        write.put_cf(cf(db, CF_META), key, end.to_be_bytes());
+    }
+    for (key, value) in &batch.state {
+        match value {
+            Some(value) => write.put_cf(cf(db, CF_STATE), key, value),
+            None => write.delete_cf(cf(db, CF_STATE), key),
+        }
+    }
+    write
+}
+
+/// The most bytes a RocksDB write batch takes for `batch` as [`EmbeddedLog::write`] puts it: a put's header is a
+/// tag, a column family's id and two lengths (a byte and three varints of at most five bytes each); the batch's
+/// own header is 12 bytes. Meta puts are one per topic.
+fn encoded_size(batch: &Batch) -> usize {
+    const BATCH_HEADER: usize = 12;
+    const PUT_HEADER: usize = 16;
+    let appends: usize = batch
+        .appends
+        .iter()
+        .map(|(topic, record)| {
+            let key = topic.len() + 9;
+            PUT_HEADER + key + 12 + record.key.len() + record.value.len()
+        })
+        .sum();
+    // One end per topic the batch appends to (a handful: the batch lists them in runs).
+    let mut topics: Vec<&str> = Vec::new();
+    for (topic, _) in &batch.appends {
+        if !topics.contains(&topic.as_str()) {
+            topics.push(topic);
+        }
+    }
+    let ends: usize = topics
+        .iter()
+        .map(|topic| PUT_HEADER + END_PREFIX.len() + topic.len() + 8)
+        .sum();
+    let state: usize = batch
+        .state
+        .iter()
+        .map(|(key, value)| PUT_HEADER + key.len() + value.as_ref().map_or(0, Vec::len))
+        .sum();
+    BATCH_HEADER + appends + ends + state
+}
+
 fn encode(record: &Record) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + record.key.len() + record.value.len());
     out.extend_from_slice(&record.timestamp_ms.to_be_bytes());
@@ -738,26 +805,7 @@ impl Log for EmbeddedLog {
         let mut next: HashMap<&str, Offset> = HashMap::new();
         let mut offsets = Vec::with_capacity(batch.appends.len());
         self.with_db(|db| {
-            let mut write = WriteBatch::default();
-            for (topic, record) in &batch.appends {
-                let offset = next
-                    .entry(topic.as_str())
-                    .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
-                write.put_cf(cf(db, CF_LOG), log_key(topic, *offset), encode(record));
-                offsets.push(*offset);
-                *offset += 1;
-            }
-            for (topic, end) in &next {
-                let mut key = END_PREFIX.to_vec();
-                key.extend_from_slice(topic.as_bytes());
-                write.put_cf(cf(db, CF_META), key, end.to_be_bytes());
-            }
-            for (key, value) in &batch.state {
-                match value {
-                    Some(value) => write.put_cf(cf(db, CF_STATE), key, value),
-                    None => write.delete_cf(cf(db, CF_STATE), key),
-                }
-            }
+            let write = write_batch(db, &batch, &ends, &mut next, &mut offsets);
             let mut options = WriteOptions::default();
             options.set_sync(true);
             db.write_opt(write, &options).map_err(|source| LogError::Storage {
@@ -968,6 +1016,43 @@ mod tests {
         assert!(!unit.is_empty());
         assert!(matches!(unit.commit(), Err(LogError::NotSharded)));
         assert_eq!(log.end_offset(REPARTITION).expect("end"), 0);
+    }
+
+    /// The room a write batch is given is at least what it takes (so it is never grown), and not much more.
+    #[test]
+    fn a_write_batch_is_sized_for_what_it_holds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        // Empty and long keys and values, several topics in runs and interleaved, state puts and deletes; a
+        // value over 127 bytes and one over 16,383 take longer length prefixes.
+        for i in 0..300usize {
+            let topic = ["clues", "links", "raw.hotline", "clues"][i % 4];
+            let value = "值".repeat(i * i % 7000);
+            batch.append(topic, record(&"k".repeat(i % 3), &value));
+        }
+        for i in 0..50usize {
+            batch.put_state(format!("ingest/clue/{i}").into_bytes(), vec![b'x'; i * 11]);
+            batch.delete_state(format!("vault/{i}").into_bytes());
+        }
+        let ends = HashMap::from([("links".to_owned(), 40)]);
+        log.with_db(|db| {
+            let (mut next, mut offsets) = (HashMap::new(), Vec::new());
+            let written = write_batch(db, &batch, &ends, &mut next, &mut offsets).size_in_bytes();
+            let reserved = encoded_size(&batch);
+            let puts = batch.appends.len() + batch.state.len() + next.len();
+            assert!(reserved >= written, "{reserved} reserved for {written}");
+            assert!(
+                reserved <= written + 16 * puts,
+                "{reserved} reserved for {written}"
+            );
+            // `links` goes on from its end; the others start at 0.
+            let links: Vec<Offset> = offsets.iter().skip(1).step_by(4).copied().collect();
+            assert_eq!(links, (40..115).collect::<Vec<Offset>>());
+            assert_eq!(next.get("clues"), Some(&150));
+            Ok(())
+        })
+        .expect("db");
     }
 
     #[test]
