@@ -276,7 +276,8 @@ fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8
     serde_json::to_vec(value).map_err(|source| IngestError::Encode { what, source })
 }
 
-fn fingerprint(clue: &mut Clue) -> Result<String, IngestError> {
+/// A clue version's content fingerprint (what the ingest state compares), and the content's JSON it digests.
+fn fingerprint(clue: &mut Clue) -> Result<(String, Vec<u8>), IngestError> {
     // The content of a version: everything but where and when it was delivered and its version number. Those
     // are set aside while the clue is encoded and put back after, rather than the clue cloned (its texts and
     // parties are most of a record's bytes).
@@ -285,7 +286,55 @@ fn fingerprint(clue: &mut Clue) -> Result<String, IngestError> {
     let raw = std::mem::replace(&mut clue.raw, undelivered());
     let json = encode("a clue's content", &*clue);
     (clue.version, clue.reported_at, clue.raw) = (version, reported_at, raw);
-    Ok(pii::letters_hex(&Sha256::digest(json?)))
+    let json = json?;
+    Ok((pii::letters_hex(&Sha256::digest(&json)), json))
+}
+
+/// The clue's JSON for the log, made from its content's JSON (see [`fingerprint`]) by putting its version, its
+/// report time and its raw pointer in the places the content holds empty; `None` if the content does not hold
+/// them where a clue's JSON does (then the clue is encoded whole).
+///
+/// Why: every clue was encoded twice, once for its fingerprint and once for the log, and a bulk load's two
+/// threads are both busy; the second encoding was a tenth of the writing thread (docs/PERFORMANCE.md, stop 43).
+/// The places are found exactly: the fields before each are strings, and a quote inside a JSON string is
+/// escaped, so the first `,"version":0,"occurred_at":` is the field's and nothing a report says; the raw
+/// pointer is the last field, so its empty pointer is the content's end.
+fn delivered_json(content: &[u8], clue: &Clue) -> Option<Vec<u8>> {
+    const VERSION: &[u8] = br#","version":0,"occurred_at":"#;
+    const REPORTED: &[u8] = br#","reported_at":"1970-01-01T00:00:00Z","#;
+    let raw_end = {
+        let mut end = br#","raw":"#.to_vec();
+        serde_json::to_writer(&mut end, &undelivered()).ok()?;
+        end.push(b'}');
+        end
+    };
+    let find = |from: usize, what: &[u8]| {
+        content
+            .get(from..)?
+            .windows(what.len())
+            .position(|w| w == what)
+            .map(|at| from + at)
+    };
+    let version_at = find(0, VERSION)?;
+    let reported_at = find(version_at + VERSION.len(), REPORTED)?;
+    let raw_at = content.len().checked_sub(raw_end.len())?;
+    if reported_at + REPORTED.len() > raw_at || !content.ends_with(&raw_end) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(content.len() + 96 + clue.raw.location.file.len());
+    out.extend_from_slice(&content[..version_at]);
+    out.extend_from_slice(br#","version":"#);
+    out.extend_from_slice(clue.version.to_string().as_bytes());
+    out.extend_from_slice(br#","occurred_at":"#);
+    out.extend_from_slice(&content[version_at + VERSION.len()..reported_at]);
+    out.extend_from_slice(br#","reported_at":"#);
+    serde_json::to_writer(&mut out, &clue.reported_at).ok()?;
+    out.push(b',');
+    out.extend_from_slice(&content[reported_at + REPORTED.len()..raw_at]);
+    out.extend_from_slice(br#","raw":"#);
+    serde_json::to_writer(&mut out, &clue.raw).ok()?;
+    out.push(b'}');
+    Some(out)
 }
 
 /// The pointer of a clue's content: no topic, offset or file.
@@ -574,10 +623,6 @@ pub(crate) struct PreparedRecord {
     pub(crate) source_id: Option<String>,
     /// What became of it.
     pub(crate) outcome: Prepared,
-    /// Its clue's [`fingerprint`], computed where the record was prepared: a bulk ingest prepares on one thread
-    /// and writes on another, and the writer (the slower of the two) would otherwise serialize and hash every
-    /// clue a second time. `None` when not known (a record routed from another shard): computed when written.
-    pub(crate) fingerprint: Option<String>,
 }
 
 /// Why a record of a [`PreparedInput`] taken a second time is refused (a bug, said rather than skipped).
@@ -638,7 +683,7 @@ impl PreparedInput {
         let records: Vec<PreparedRecord> = records
             .into_iter()
             .map(|record| {
-                let mut outcome = match &record.outcome {
+                let outcome = match &record.outcome {
                     Outcome::Record(source) => {
                         // The raw offset is known only when the unit is logged: set then.
                         let placeholder = RawPointer {
@@ -651,17 +696,11 @@ impl PreparedInput {
                     Outcome::NotADispute { .. } => Prepared::NotADispute,
                     Outcome::Rejected(reject) => Prepared::Rejected(reject.clone()),
                 };
-                // An encoding error is left for the writer to report, as it would without this.
-                let fingerprint = match &mut outcome {
-                    Prepared::Normalized(Some(Ok(clue))) => fingerprint(clue).ok(),
-                    _ => None,
-                };
                 PreparedRecord {
                     unit: record.unit,
                     location: record.location,
                     source_id: record.source_id,
                     outcome,
-                    fingerprint,
                 }
             })
             .collect();
@@ -1182,8 +1221,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     Some(Ok(mut clue)) => {
                         // Normalized before the raw offsets were known: point it now.
                         clue.raw = raw;
-                        let print = record.fingerprint.take();
-                        self.write_clue(&mut chunk, &mut clue, print, report)?;
+                        self.write_clue(&mut chunk, &mut clue, report)?;
                         written.push(clue);
                         continue;
                     }
@@ -1268,20 +1306,18 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         Ok(raw_offsets)
     }
 
-    /// Appends `clue` as its record's next version, unless the record delivered this content before (`print`:
-    /// its fingerprint, when computed already).
+    /// Appends `clue` as its record's next version, unless the record delivered this content before.
     fn write_clue(
         &self,
         chunk: &mut Chunk<'_>,
         clue: &mut Clue,
-        print: Option<String>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
         let mut state = self.record_state(&chunk.pending, &clue.clue_id)?;
-        let print = match print {
-            Some(print) => print,
-            None => fingerprint(clue)?,
-        };
+        // The fingerprint is taken here rather than where the record was normalized: a bulk load normalizes on
+        // one thread and writes on this one, the normalizing thread is the busier, and the content's JSON it
+        // digests is most of the clue's JSON for the log.
+        let (print, content) = fingerprint(clue)?;
         if state.fingerprints.contains(&print) {
             report.duplicates += 1;
             return Ok(());
@@ -1300,7 +1336,10 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
             CLUES,
             Record {
                 key: clue.clue_id.clone().into_bytes(),
-                value: encode("a clue", &*clue)?,
+                value: match delivered_json(&content, clue) {
+                    Some(json) => json,
+                    None => encode("a clue", &*clue)?,
+                },
                 timestamp_ms: chunk.now.timestamp_millis(),
             },
         );
@@ -1381,12 +1420,16 @@ struct Chunk<'a> {
 mod tests {
     use super::*;
 
-    /// The clues of a feed's golden file, as its decoder and normalizer give them.
+    /// The clues of the hotline's golden file, as its decoder and normalizer give them.
     fn golden_clues() -> Vec<Clue> {
-        let golden: serde_json::Value = serde_json::from_str(include_str!(
+        clues_of_golden(include_str!(
             "../../yujing-feeds/tests/fixtures/hotline12345.good.jsonl.golden.json"
         ))
-        .expect("the golden file is JSON");
+    }
+
+    /// The clues of a feed's golden file (its text).
+    fn clues_of_golden(text: &str) -> Vec<Clue> {
+        let golden: serde_json::Value = serde_json::from_str(text).expect("the golden file is JSON");
         golden["records"]
             .as_array()
             .expect("records")
@@ -1394,6 +1437,52 @@ mod tests {
             .filter_map(|record| record.get("clue"))
             .map(|clue| serde_json::from_value(clue.clone()).expect("a clue"))
             .collect()
+    }
+
+    /// The clue's JSON for the log made from its content's is byte for byte the clue encoded whole: for each
+    /// feed's golden clues, delivered at any version, with and without a line, and for texts that spell the
+    /// very fields the places are found by.
+    #[test]
+    fn a_clue_made_from_its_content_is_the_clue_encoded_whole() {
+        let golden = [
+            include_str!("../../yujing-feeds/tests/fixtures/hotline12345.good.jsonl.golden.json"),
+            include_str!("../../yujing-feeds/tests/fixtures/grid.good.jsonl.golden.json"),
+            include_str!("../../yujing-feeds/tests/fixtures/police.good.csv.golden.json"),
+            include_str!("../../yujing-feeds/tests/fixtures/screening.good.csv.golden.json"),
+            include_str!("../../yujing-feeds/tests/fixtures/justice.good.xml.golden.json"),
+            include_str!("../../yujing-feeds/tests/fixtures/exchange.good.jsonl.golden.json"),
+        ];
+        let mut clues: Vec<Clue> = golden.iter().flat_map(|text| clues_of_golden(text)).collect();
+        assert!(clues.len() >= 12, "{} golden clues", clues.len());
+        let mut tricky = clues[0].clone();
+        tricky.source_id = r#"a","version":0,"occurred_at":"x\"#.to_owned();
+        tricky.description = r#","reported_at":"1970-01-01T00:00:00Z","raw":{"topic":"","offset":0,"location":{"file":"","record_index":0}}}"#.to_owned();
+        tricky.title = Some(r#"\",\"version\":0,"#.to_owned());
+        clues.push(tricky);
+        for (i, mut clue) in clues.into_iter().enumerate() {
+            for (version, line) in [(1, None), (2, Some(7)), (4_000_000_000, Some(u64::MAX))] {
+                clue.version = version;
+                clue.raw = RawPointer {
+                    topic: format!("raw.{}", clue.feed),
+                    offset: 1_000_000 + i as u64,
+                    location: SourceLocation {
+                        file: "导出/2026-03 \"台账\".xlsx".to_owned(),
+                        line,
+                        record_index: 42,
+                    },
+                };
+                let whole = serde_json::to_vec(&clue).expect("encodes");
+                let (_, content) = fingerprint(&mut clue).expect("encodes");
+                assert_eq!(
+                    delivered_json(&content, &clue).map(String::from_utf8),
+                    Some(String::from_utf8(whole)),
+                    "clue {i} at version {version}"
+                );
+            }
+        }
+        // Content that does not hold the places is refused, not spliced wrong.
+        assert_eq!(delivered_json(b"{}", &golden_clues()[0]), None);
+        assert_eq!(delivered_json(br#"{"version":0}"#, &golden_clues()[0]), None);
     }
 
     /// A version's fingerprint is what the stored state of every existing log compares against: setting the
@@ -1411,7 +1500,7 @@ mod tests {
             content.raw = undelivered();
             let copied = pii::letters_hex(&Sha256::digest(serde_json::to_vec(&content).expect("encodes")));
             let before = serde_json::to_vec(&clue).expect("encodes");
-            let print = fingerprint(&mut clue).expect("encodes");
+            let (print, _) = fingerprint(&mut clue).expect("encodes");
             assert_eq!(print, copied);
             assert_eq!(serde_json::to_vec(&clue).expect("encodes"), before);
             prints.push(print);
