@@ -16,7 +16,7 @@ use yujing_model::{
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{decoded_below, for_each_decoded, read_at, ReadError};
+use crate::read::{decoded_below, for_each_decoded, for_each_entry, read_at, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -112,6 +112,27 @@ impl WarningSummary {
             offset,
         }
     }
+}
+
+/// What the work-order stage reads of a [`CorrelationEvent`]: whether it is a merge, and its two clusters. A
+/// plain struct, so that a link's other fields are skipped unread: decoding the event whole (it is tagged
+/// internally) buffers each one first, and a bulk load's `links` are a million events, a few thousand of them
+/// merges (docs/PERFORMANCE.md, stop 43).
+#[derive(Deserialize)]
+struct LinkHead<'a> {
+    event: LinkKind,
+    #[serde(borrow, default)]
+    cluster_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    merged: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The kinds of [`CorrelationEvent`], by their tag.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LinkKind {
+    Linked,
+    Merged,
 }
 
 /// The work orders, their histories, and the warnings they came from.
@@ -320,14 +341,22 @@ impl OrderStage {
     fn read_links<L: Log + ?Sized>(&mut self, log: &L) -> Result<Vec<String>, OrderError> {
         let mut next = self.links_read;
         let mut merges = Vec::new();
-        for_each_decoded(log, LINKS, self.links_read, |offset, event: CorrelationEvent| {
-            next = offset + 1;
-            if let CorrelationEvent::Merged {
-                cluster_id, merged, ..
-            } = event
-            {
-                merges.push((merged, cluster_id));
+        for_each_entry(log, LINKS, self.links_read, |entry| {
+            next = entry.offset + 1;
+            let undecodable = |reason: String| ReadError::Decode {
+                topic: LINKS.to_owned(),
+                offset: entry.offset,
+                reason,
+            };
+            let head: LinkHead<'_> =
+                serde_json::from_slice(&entry.record.value).map_err(|e| undecodable(e.to_string()))?;
+            if let LinkKind::Merged = head.event {
+                let (Some(kept), Some(merged)) = (head.cluster_id, head.merged) else {
+                    return Err(undecodable("a merge without its two clusters".to_owned()));
+                };
+                merges.push((merged.into_owned(), kept.into_owned()));
             }
+            Ok(())
         })?;
         let mut kept_clusters = Vec::new();
         for (merged, kept) in merges {
@@ -718,4 +747,70 @@ pub fn read_warnings<'a, L: Log + ?Sized>(
         }
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the stage reads of an event is what the event says: a link is no merge, a merge names its two
+    /// clusters (escaped characters and all), and a merge that does not name them is an error, not skipped.
+    #[test]
+    fn a_link_event_read_in_part_says_what_the_whole_event_says() {
+        let events = [
+            CorrelationEvent::Linked {
+                clue_id: "hotline12345:A-1".to_owned(),
+                cluster_id: "c-a".to_owned(),
+                new_cluster: true,
+                score: 0.0,
+                matched: vec!["estate".to_owned(), "name".to_owned()],
+                occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+            CorrelationEvent::Merged {
+                cluster_id: "c-\"kept\"\\".to_owned(),
+                merged: "c-合并".to_owned(),
+                by_clue_id: "grid:7".to_owned(),
+            },
+        ];
+        for event in &events {
+            let json = serde_json::to_vec(event).expect("encodes");
+            let head: LinkHead<'_> = serde_json::from_slice(&json).expect("decodes");
+            let read = match head.event {
+                LinkKind::Linked => None,
+                LinkKind::Merged => Some((head.cluster_id, head.merged)),
+            };
+            let said = match event {
+                CorrelationEvent::Linked { .. } => None,
+                CorrelationEvent::Merged {
+                    cluster_id, merged, ..
+                } => Some((Some(cluster_id.as_str().into()), Some(merged.as_str().into()))),
+            };
+            assert_eq!(read, said);
+        }
+        assert!(serde_json::from_slice::<LinkHead<'_>>(br#"{"event":"split","cluster_id":"c-a"}"#).is_err());
+        // A merge on the log without the cluster it joins stops the stage with the event's place.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = yujing_log::EmbeddedLog::open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        for value in [
+            &br#"{"event":"linked","cluster_id":"c-a"}"#[..],
+            br#"{"event":"merged","merged":"c-b"}"#,
+        ] {
+            let record = Record {
+                key: b"c-a".to_vec(),
+                value: value.to_vec(),
+                timestamp_ms: 0,
+            };
+            batch.append(LINKS, record);
+        }
+        log.write(batch).expect("written");
+        let mut config = crate::EngineConfig::defaults();
+        config.pii.demo = true;
+        let policy = config.check().expect("checked").policy;
+        let error = OrderStage::open(&log, policy).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("topic 'links' offset 1: a merge without its two clusters")
+        );
+    }
 }

@@ -418,10 +418,15 @@ pub(crate) fn validate_topic(topic: &str) -> Result<(), LogError> {
 /// `topic 0x00 offset(big-endian)`: keys sort by topic, then offset.
 fn log_key(topic: &str, offset: Offset) -> Vec<u8> {
     let mut key = Vec::with_capacity(topic.len() + 9);
-    key.extend_from_slice(topic.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&offset.to_be_bytes());
+    log_key_into(topic, offset, &mut key);
     key
+}
+
+/// [`log_key`], appended to `out`.
+fn log_key_into(topic: &str, offset: Offset, out: &mut Vec<u8>) {
+    out.extend_from_slice(topic.as_bytes());
+    out.push(0);
+    out.extend_from_slice(&offset.to_be_bytes());
 }
 
 /// `batch` as one RocksDB write batch: each append under its topic's next offset (`next`, from `ends` on; the
@@ -436,11 +441,18 @@ fn write_batch<'b>(
     // Sized once: grown by doubling, a bulk load's batch of a few hundred megabytes was copied and its fresh
     // pages faulted in again at every doubling (docs/PERFORMANCE.md, stop 43).
     let mut write = WriteBatch::with_capacity_bytes(encoded_size(batch));
+    // Each key and value is made in the same two buffers (the batch copies them): a bulk load's batch holds a
+    // million records.
+    let (log, mut key, mut value) = (cf(db, CF_LOG), Vec::new(), Vec::new());
     for (topic, record) in &batch.appends {
         let offset = next
             .entry(topic.as_str())
             .or_insert_with(|| ends.get(topic).copied().unwrap_or(0));
-        write.put_cf(cf(db, CF_LOG), log_key(topic, *offset), encode(record));
+        key.clear();
+        log_key_into(topic, *offset, &mut key);
+        value.clear();
+        encode_into(record, &mut value);
+        write.put_cf(log, &key, &value);
         offsets.push(*offset);
         *offset += 1;
     }
@@ -491,13 +503,13 @@ fn encoded_size(batch: &Batch) -> usize {
     BATCH_HEADER + appends + ends + state
 }
 
-fn encode(record: &Record) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + record.key.len() + record.value.len());
+/// A record as the log's column family holds it (after its topic and offset in the key): its timestamp, its
+/// key's length, its key and its value; appended to `out`.
+fn encode_into(record: &Record, out: &mut Vec<u8>) {
     out.extend_from_slice(&record.timestamp_ms.to_be_bytes());
     out.extend_from_slice(&(record.key.len() as u32).to_be_bytes());
     out.extend_from_slice(&record.key);
     out.extend_from_slice(&record.value);
-    out
 }
 
 fn decode(topic: &str, offset: Offset, bytes: &[u8]) -> Result<Record, LogError> {
