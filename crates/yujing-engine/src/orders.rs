@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{
-    Actor, CorrelationEvent, DisputeSubject, FeedId, GeoPoint, RiskFlag, Warning, WarningLevel,
-    WorkOrderEvent,
+    Actor, DisputeSubject, FeedId, GeoPoint, RiskFlag, Warning, WarningLevel, WorkOrderEvent,
 };
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
@@ -114,10 +113,10 @@ impl WarningSummary {
     }
 }
 
-/// What the work-order stage reads of a [`CorrelationEvent`]: whether it is a merge, and its two clusters. A
-/// plain struct, so that a link's other fields are skipped unread: decoding the event whole (it is tagged
-/// internally) buffers each one first, and a bulk load's `links` are a million events, a few thousand of them
-/// merges (docs/PERFORMANCE.md, stop 43).
+/// What the work-order stage reads of a [`yujing_model::CorrelationEvent`]: whether it is a merge, and its two
+/// clusters. A plain struct, so that a link's other fields are skipped unread: decoding the event whole (it is
+/// tagged internally) buffers each one first, and a bulk load's `links` are a million events, a few thousand of
+/// them merges (docs/PERFORMANCE.md, stop 43).
 #[derive(Deserialize)]
 struct LinkHead<'a> {
     event: LinkKind,
@@ -127,7 +126,7 @@ struct LinkHead<'a> {
     merged: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// The kinds of [`CorrelationEvent`], by their tag.
+/// The kinds of [`yujing_model::CorrelationEvent`], by their tag.
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum LinkKind {
@@ -752,6 +751,7 @@ pub fn read_warnings<'a, L: Log + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yujing_model::CorrelationEvent;
 
     /// What the stage reads of an event is what the event says: a link is no merge, a merge names its two
     /// clusters (escaped characters and all), and a merge that does not name them is an error, not skipped.
