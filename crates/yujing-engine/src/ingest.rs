@@ -295,7 +295,7 @@ fn fingerprint(clue: &mut Clue) -> Result<(String, Vec<u8>), IngestError> {
 /// them where a clue's JSON does (then the clue is encoded whole).
 ///
 /// Why: every clue was encoded twice, once for its fingerprint and once for the log, and a bulk load's two
-/// threads are both busy (docs/PERFORMANCE.md, stop 43).
+/// threads are both busy; the second encoding was a tenth of the writing thread (docs/PERFORMANCE.md, stop 43).
 /// The places are found exactly: the fields before each are strings, and a quote inside a JSON string is
 /// escaped, so the first `,"version":0,"occurred_at":` is the field's and nothing a report says; the raw
 /// pointer is the last field, so its empty pointer is the content's end.
@@ -623,11 +623,6 @@ pub(crate) struct PreparedRecord {
     pub(crate) source_id: Option<String>,
     /// What became of it.
     pub(crate) outcome: Prepared,
-    /// Its clue's [`fingerprint`] and the content's JSON it digests, taken where the record was prepared: a
-    /// bulk ingest prepares on one thread and writes on another, and the writer, which makes the clue's JSON
-    /// for the log from the content's, is the busier of the two without them. `None` when not known (a record
-    /// routed from another shard): taken when written.
-    pub(crate) fingerprint: Option<(String, Vec<u8>)>,
 }
 
 /// Why a record of a [`PreparedInput`] taken a second time is refused (a bug, said rather than skipped).
@@ -688,7 +683,7 @@ impl PreparedInput {
         let records: Vec<PreparedRecord> = records
             .into_iter()
             .map(|record| {
-                let mut outcome = match &record.outcome {
+                let outcome = match &record.outcome {
                     Outcome::Record(source) => {
                         // The raw offset is known only when the unit is logged: set then.
                         let placeholder = RawPointer {
@@ -701,17 +696,11 @@ impl PreparedInput {
                     Outcome::NotADispute { .. } => Prepared::NotADispute,
                     Outcome::Rejected(reject) => Prepared::Rejected(reject.clone()),
                 };
-                // An encoding error is left for the writer to report, as it would without this.
-                let fingerprint = match &mut outcome {
-                    Prepared::Normalized(Some(Ok(clue))) => fingerprint(clue).ok(),
-                    _ => None,
-                };
                 PreparedRecord {
                     unit: record.unit,
                     location: record.location,
                     source_id: record.source_id,
                     outcome,
-                    fingerprint,
                 }
             })
             .collect();
@@ -1232,8 +1221,7 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
                     Some(Ok(mut clue)) => {
                         // Normalized before the raw offsets were known: point it now.
                         clue.raw = raw;
-                        let print = record.fingerprint.take();
-                        self.write_clue(&mut chunk, &mut clue, print, report)?;
+                        self.write_clue(&mut chunk, &mut clue, report)?;
                         written.push(clue);
                         continue;
                     }
@@ -1318,20 +1306,18 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         Ok(raw_offsets)
     }
 
-    /// Appends `clue` as its record's next version, unless the record delivered this content before (`print`:
-    /// its fingerprint and content's JSON, when taken already).
+    /// Appends `clue` as its record's next version, unless the record delivered this content before.
     fn write_clue(
         &self,
         chunk: &mut Chunk<'_>,
         clue: &mut Clue,
-        print: Option<(String, Vec<u8>)>,
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
         let mut state = self.record_state(&chunk.pending, &clue.clue_id)?;
-        let (print, content) = match print {
-            Some(print) => print,
-            None => fingerprint(clue)?,
-        };
+        // The fingerprint is taken here rather than where the record was normalized: a bulk load normalizes on
+        // one thread and writes on this one, the normalizing thread is the busier, and the content's JSON it
+        // digests is most of the clue's JSON for the log.
+        let (print, content) = fingerprint(clue)?;
         if state.fingerprints.contains(&print) {
             report.duplicates += 1;
             return Ok(());

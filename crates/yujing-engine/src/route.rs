@@ -509,7 +509,6 @@ impl Wire {
                 location: record.location.into_location(),
                 source_id: record.source_id,
                 outcome,
-                fingerprint: None,
             });
         }
         Ok(PreparedInput {
