@@ -295,19 +295,24 @@ fn fingerprint(clue: &mut Clue) -> Result<(String, Vec<u8>), IngestError> {
 /// them where a clue's JSON does (then the clue is encoded whole).
 ///
 /// Why: every clue was encoded twice, once for its fingerprint and once for the log, and a bulk load's two
-/// threads are both busy; the second encoding was a tenth of the writing thread (docs/PERFORMANCE.md, stop 43).
+/// threads are both busy (docs/PERFORMANCE.md, stop 43).
+///
 /// The places are found exactly: the fields before each are strings, and a quote inside a JSON string is
 /// escaped, so the first `,"version":0,"occurred_at":` is the field's and nothing a report says; the raw
 /// pointer is the last field, so its empty pointer is the content's end.
 fn delivered_json(content: &[u8], clue: &Clue) -> Option<Vec<u8>> {
     const VERSION: &[u8] = br#","version":0,"occurred_at":"#;
     const REPORTED: &[u8] = br#","reported_at":"1970-01-01T00:00:00Z","#;
-    let raw_end = {
-        let mut end = br#","raw":"#.to_vec();
-        serde_json::to_writer(&mut end, &undelivered()).ok()?;
-        end.push(b'}');
-        end
-    };
+    // The content's end: its empty raw pointer and the clue's closing brace, the same for every clue.
+    static RAW_END: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    let raw_end = RAW_END
+        .get_or_init(|| {
+            let mut end = br#","raw":"#.to_vec();
+            serde_json::to_writer(&mut end, &undelivered()).ok()?;
+            end.push(b'}');
+            Some(end)
+        })
+        .as_deref()?;
     let find = |from: usize, what: &[u8]| {
         content
             .get(from..)?
@@ -318,7 +323,7 @@ fn delivered_json(content: &[u8], clue: &Clue) -> Option<Vec<u8>> {
     let version_at = find(0, VERSION)?;
     let reported_at = find(version_at + VERSION.len(), REPORTED)?;
     let raw_at = content.len().checked_sub(raw_end.len())?;
-    if reported_at + REPORTED.len() > raw_at || !content.ends_with(&raw_end) {
+    if reported_at + REPORTED.len() > raw_at || !content.ends_with(raw_end) {
         return None;
     }
     let mut out = Vec::with_capacity(content.len() + 96 + clue.raw.location.file.len());
@@ -1314,9 +1319,9 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         report: &mut FileReport,
     ) -> Result<(), IngestError> {
         let mut state = self.record_state(&chunk.pending, &clue.clue_id)?;
-        // The fingerprint is taken here rather than where the record was normalized: a bulk load normalizes on
-        // one thread and writes on this one, the normalizing thread is the busier, and the content's JSON it
-        // digests is most of the clue's JSON for the log.
+        // The fingerprint is taken here, where the content's JSON it digests becomes the clue's JSON for the
+        // log. Taken where the record is normalized, on a bulk load's other thread, and the JSON handed over with
+        // the clue, it measured the same and held more memory in flight (docs/PERFORMANCE.md, stop 43).
         let (print, content) = fingerprint(clue)?;
         if state.fingerprints.contains(&print) {
             report.duplicates += 1;

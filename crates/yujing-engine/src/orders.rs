@@ -115,8 +115,8 @@ impl WarningSummary {
 
 /// What the work-order stage reads of a [`yujing_model::CorrelationEvent`]: whether it is a merge, and its two
 /// clusters. A plain struct, so that a link's other fields are skipped unread: decoding the event whole (it is
-/// tagged internally) buffers each one first, and a bulk load's `links` are a million events, a few thousand of
-/// them merges (docs/PERFORMANCE.md, stop 43).
+/// tagged internally) buffers each one first, and a bulk load's `links` are a million events, nearly all of them
+/// links, which the stage does not use (docs/PERFORMANCE.md, stop 43).
 #[derive(Deserialize)]
 struct LinkHead<'a> {
     event: LinkKind,

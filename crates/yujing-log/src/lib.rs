@@ -438,8 +438,8 @@ fn write_batch<'b>(
     next: &mut HashMap<&'b str, Offset>,
     offsets: &mut Vec<Offset>,
 ) -> WriteBatch {
-    // Sized once: grown by doubling, a bulk load's batch of a few hundred megabytes was copied and its fresh
-    // pages faulted in again at every doubling (docs/PERFORMANCE.md, stop 43).
+    // Sized once: grown by doubling, a bulk load's batch (a million link events and their warnings) was copied
+    // and its fresh pages faulted in again at every doubling (docs/PERFORMANCE.md, stop 43).
     let mut write = WriteBatch::with_capacity_bytes(encoded_size(batch));
     // Each key and value is made in the same two buffers (the batch copies them): a bulk load's batch holds a
     // million records.
@@ -470,9 +470,9 @@ fn write_batch<'b>(
     write
 }
 
-/// The most bytes a RocksDB write batch takes for `batch` as [`EmbeddedLog::write`] puts it: a put's header is a
-/// tag, a column family's id and two lengths (a byte and three varints of at most five bytes each); the batch's
-/// own header is 12 bytes. Meta puts are one per topic.
+/// The most bytes a RocksDB write batch takes for `batch` as [`write_batch`] puts it: a put's header is a tag
+/// byte and three varints of at most five bytes each (the column family, the key's length, the value's); the
+/// batch's own header is 12 bytes; one end is put per topic appended to.
 fn encoded_size(batch: &Batch) -> usize {
     const BATCH_HEADER: usize = 12;
     const PUT_HEADER: usize = 16;
