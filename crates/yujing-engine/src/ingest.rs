@@ -282,12 +282,39 @@ fn fingerprint(clue: &mut Clue) -> Result<(String, Vec<u8>), IngestError> {
     // are set aside while the clue is encoded and put back after, rather than the clue cloned (its texts and
     // parties are most of a record's bytes).
     let version = std::mem::take(&mut clue.version);
-    let reported_at = std::mem::replace(&mut clue.reported_at, DateTime::<Utc>::UNIX_EPOCH);
+    let reported_at = std::mem::replace(&mut clue.reported_at, UNREPORTED);
     let raw = std::mem::replace(&mut clue.raw, undelivered());
     let json = encode("a clue's content", &*clue);
     (clue.version, clue.reported_at, clue.raw) = (version, reported_at, raw);
     let json = json?;
     Ok((pii::letters_hex(&Sha256::digest(&json)), json))
+}
+
+/// The report time a clue's content holds in place of its own (see [`fingerprint`]).
+const UNREPORTED: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+/// Appends `before`, `value` as JSON and `after` to `out`.
+fn spell<T: Serialize + ?Sized>(out: &mut Vec<u8>, before: &[u8], value: &T, after: &[u8]) -> Option<()> {
+    out.extend_from_slice(before);
+    serde_json::to_writer(&mut *out, value).ok()?;
+    out.extend_from_slice(after);
+    Some(())
+}
+
+/// How a clue's content JSON spells its emptied delivery fields, made from the values [`fingerprint`] puts in
+/// their places: the version and the field after it, the report time and the comma after it, the raw pointer
+/// and the clue's closing brace (the content's end).
+fn content_marks() -> Option<&'static [Vec<u8>; 3]> {
+    static MARKS: std::sync::OnceLock<Option<[Vec<u8>; 3]>> = std::sync::OnceLock::new();
+    MARKS
+        .get_or_init(|| {
+            let (mut version, mut reported, mut raw_end) = (Vec::new(), Vec::new(), Vec::new());
+            spell(&mut version, br#","version":"#, &0u32, br#","occurred_at":"#)?;
+            spell(&mut reported, br#","reported_at":"#, &UNREPORTED, b",")?;
+            spell(&mut raw_end, br#","raw":"#, &undelivered(), b"}")?;
+            Some([version, reported, raw_end])
+        })
+        .as_ref()
 }
 
 /// The clue's JSON for the log, made from its content's JSON (see [`fingerprint`]) by putting its version, its
@@ -301,18 +328,7 @@ fn fingerprint(clue: &mut Clue) -> Result<(String, Vec<u8>), IngestError> {
 /// escaped, so the first `,"version":0,"occurred_at":` is the field's and nothing a report says; the raw
 /// pointer is the last field, so its empty pointer is the content's end.
 fn delivered_json(content: &[u8], clue: &Clue) -> Option<Vec<u8>> {
-    const VERSION: &[u8] = br#","version":0,"occurred_at":"#;
-    const REPORTED: &[u8] = br#","reported_at":"1970-01-01T00:00:00Z","#;
-    // The content's end: its empty raw pointer and the clue's closing brace, the same for every clue.
-    static RAW_END: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
-    let raw_end = RAW_END
-        .get_or_init(|| {
-            let mut end = br#","raw":"#.to_vec();
-            serde_json::to_writer(&mut end, &undelivered()).ok()?;
-            end.push(b'}');
-            Some(end)
-        })
-        .as_deref()?;
+    let [version, reported, raw_end] = content_marks()?;
     let find = |from: usize, what: &[u8]| {
         content
             .get(from..)?
@@ -320,25 +336,19 @@ fn delivered_json(content: &[u8], clue: &Clue) -> Option<Vec<u8>> {
             .position(|w| w == what)
             .map(|at| from + at)
     };
-    let version_at = find(0, VERSION)?;
-    let reported_at = find(version_at + VERSION.len(), REPORTED)?;
+    let version_at = find(0, version)?;
+    let reported_at = find(version_at + version.len(), reported)?;
     let raw_at = content.len().checked_sub(raw_end.len())?;
-    if reported_at + REPORTED.len() > raw_at || !content.ends_with(raw_end) {
+    if reported_at + reported.len() > raw_at || !content.ends_with(raw_end) {
         return None;
     }
     let mut out = Vec::with_capacity(content.len() + 96 + clue.raw.location.file.len());
     out.extend_from_slice(&content[..version_at]);
-    out.extend_from_slice(br#","version":"#);
-    out.extend_from_slice(clue.version.to_string().as_bytes());
-    out.extend_from_slice(br#","occurred_at":"#);
-    out.extend_from_slice(&content[version_at + VERSION.len()..reported_at]);
-    out.extend_from_slice(br#","reported_at":"#);
-    serde_json::to_writer(&mut out, &clue.reported_at).ok()?;
-    out.push(b',');
-    out.extend_from_slice(&content[reported_at + REPORTED.len()..raw_at]);
-    out.extend_from_slice(br#","raw":"#);
-    serde_json::to_writer(&mut out, &clue.raw).ok()?;
-    out.push(b'}');
+    spell(&mut out, br#","version":"#, &clue.version, br#","occurred_at":"#)?;
+    out.extend_from_slice(&content[version_at + version.len()..reported_at]);
+    spell(&mut out, br#","reported_at":"#, &clue.reported_at, b",")?;
+    out.extend_from_slice(&content[reported_at + reported.len()..raw_at]);
+    spell(&mut out, br#","raw":"#, &clue.raw, b"}")?;
     Some(out)
 }
 

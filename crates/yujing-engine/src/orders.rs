@@ -15,7 +15,7 @@ use yujing_model::{
 use yujing_workorder::{Command, CommandError, Policy, WorkOrder};
 
 use crate::outbox::{EventScope, OutboxEvent};
-use crate::read::{decoded_below, for_each_decoded, for_each_entry, read_at, ReadError};
+use crate::read::{decode, decoded_below, for_each_decoded, for_each_entry, read_at, ReadError};
 use crate::topics::{LINKS, WARNINGS, WORKORDERS};
 
 /// How far into `warnings` the stage has read.
@@ -342,16 +342,14 @@ impl OrderStage {
         let mut merges = Vec::new();
         for_each_entry(log, LINKS, self.links_read, |entry| {
             next = entry.offset + 1;
-            let undecodable = |reason: String| ReadError::Decode {
-                topic: LINKS.to_owned(),
-                offset: entry.offset,
-                reason,
-            };
-            let head: LinkHead<'_> =
-                serde_json::from_slice(&entry.record.value).map_err(|e| undecodable(e.to_string()))?;
+            let head: LinkHead<'_> = decode(LINKS, entry)?;
             if let LinkKind::Merged = head.event {
                 let (Some(kept), Some(merged)) = (head.cluster_id, head.merged) else {
-                    return Err(undecodable("a merge without its two clusters".to_owned()));
+                    return Err(ReadError::Decode {
+                        topic: LINKS.to_owned(),
+                        offset: entry.offset,
+                        reason: "a merge without its two clusters".to_owned(),
+                    });
                 };
                 merges.push((merged.into_owned(), kept.into_owned()));
             }

@@ -136,7 +136,8 @@ pub fn read_at<L: Log + ?Sized, T: serde::de::DeserializeOwned>(
     Ok(decoded.into_iter().flatten().collect())
 }
 
-fn decode<T: serde::de::DeserializeOwned>(topic: &str, entry: &Entry) -> Result<T, ReadError> {
+/// `entry`'s record decoded as `T` (which may borrow from it), or an error naming the topic and offset.
+pub(crate) fn decode<'e, T: serde::Deserialize<'e>>(topic: &str, entry: &'e Entry) -> Result<T, ReadError> {
     serde_json::from_slice(&entry.record.value).map_err(|e| ReadError::Decode {
         topic: topic.to_owned(),
         offset: entry.offset,
