@@ -18,7 +18,8 @@ use crate::score::{score, Comparison, PairScore};
 use crate::symbols::{Sym, Symbols};
 
 mod blocking;
-use blocking::{KeyNodes, LinkBar};
+use blocking::{Blocking, KeyNodes, LinkBar};
+pub use blocking::{BlockingAhead, Prepared};
 mod clusters;
 mod judging;
 mod snapshot;
@@ -135,10 +136,9 @@ struct Judged<'a> {
 pub struct Correlator {
     settings: Settings,
     lexicon: TopicLexicon,
-    /// The interned towns, places, party keys, name tokens and counter-parties of every profile.
-    symbols: Symbols,
-    frequencies: BigramFrequencies,
-    place_frequencies: PlaceFrequencies,
+    /// What a clue's candidates are found with: the symbol tables, the term and place frequencies, the
+    /// blocking index and every node's time (see [`Blocking`]).
+    blocking: Blocking,
     /// The cores of the clues past the window (nodes `0..past.len()`): all that is kept of a clue no report to
     /// come can have as a candidate (see [`Correlator::compact_past_window`]).
     ///
@@ -147,9 +147,6 @@ pub struct Correlator {
     past: ChunkedDeque<ClueCore>,
     /// The whole profiles of the clues that can still be candidates (the nodes after `past`), oldest first.
     live: ChunkedDeque<ClueProfile>,
-    /// Each node's event time, beside its profile: blocking tests the horizon of every node a key lists, and a
-    /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
-    times: Vec<i64>,
     joins: Vec<JoinInfo>,
     /// Every node's clue id.
     ids: ClueIds,
@@ -159,7 +156,6 @@ pub struct Correlator {
     /// Keyed by node and by blocking key (hashes already): FxHash, which costs a multiply where SipHash costs
     /// a dozen rounds; no order of these maps reaches an output.
     clusters: FxHashMap<u32, Cluster>,
-    index: FxHashMap<u64, KeyNodes>,
     /// Clues observed since the last flush, with whether they merged clusters.
     pending: Vec<(u32, bool)>,
     /// Cluster ids (including merged-away ones) to the node of the clue that opened them.
@@ -324,20 +320,15 @@ impl Correlator {
     pub fn new(settings: Settings) -> Correlator {
         Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
-            symbols: Symbols::default(),
-            // Term and place weights are learned over the window of clues that can still be candidates.
-            frequencies: BigramFrequencies::new(settings.blocking.horizon_days / 2),
-            place_frequencies: PlaceFrequencies::new(settings.blocking.horizon_days / 2),
+            blocking: Blocking::new(&settings.blocking),
             settings,
             past: ChunkedDeque::new(),
             live: ChunkedDeque::new(),
-            times: Vec::new(),
             joins: Vec::new(),
             ids: ClueIds::default(),
             by_clue: Default::default(),
             sets: UnionFind::new(0),
             clusters: FxHashMap::default(),
-            index: FxHashMap::default(),
             pending: Vec::new(),
             opened_by: FxHashMap::default(),
             reconsider_later: Vec::new(),
@@ -390,13 +381,57 @@ impl Correlator {
         self.observe_new(clue, draft)
     }
 
-    /// Observe a clue not observed before, its profile drafted.
-    fn observe_new(&mut self, clue: &Clue, draft: &ProfileDraft) -> Vec<CorrelationEvent> {
-        let mut profile = ClueProfile::from_draft(clue, draft, &mut self.symbols);
-        self.frequencies.weigh(&mut profile);
-        self.place_frequencies.weigh(&mut profile);
-        let keys = self.keys_of(&profile);
+    /// Whether a clue of this id was observed.
+    pub fn knows(&self, clue_id: &str) -> bool {
+        self.clue_index(clue_id).is_some()
+    }
 
+    /// Hands blocking to another thread for a segment of clues: there, [`BlockingAhead::prepare`] prepares
+    /// each clue the correlator does not know, each id once, in the order they are to be decided, while
+    /// [`Correlator::observe_prepared`] decides them here, a chunk or so behind; then
+    /// [`Correlator::take_back_blocking`]. The decisions are those of [`Correlator::observe`] (see
+    /// [`Blocking`]'s invariant). Meanwhile the correlator keeps a copy of the places table (the decisions
+    /// compare estates by name), and must not be asked to observe, reconsider, flush, explain or snapshot: a
+    /// failed segment leaves it to be rebuilt.
+    pub fn hand_off_blocking(&mut self) -> BlockingAhead {
+        let places = self.blocking.symbols.places.clone();
+        let mut kept = Blocking::new(&self.settings.blocking);
+        kept.symbols.places = places;
+        let blocking = std::mem::replace(&mut self.blocking, kept);
+        BlockingAhead::new(blocking, self.compacted_below(), self.clue_count() as u32)
+    }
+
+    /// Decides a clue that [`BlockingAhead::prepare`] prepared, the next in its order (see
+    /// [`Correlator::hand_off_blocking`]).
+    pub fn observe_prepared(&mut self, clue: &Clue, prepared: Prepared) -> Vec<CorrelationEvent> {
+        for place in &prepared.new_places {
+            self.blocking.symbols.places.intern(place);
+        }
+        self.decide(clue, prepared)
+    }
+
+    /// Takes blocking back from the thread it was handed to, once every clue it prepared is decided.
+    pub fn take_back_blocking(&mut self, ahead: BlockingAhead) {
+        let blocking = ahead.into_blocking();
+        debug_assert_eq!(blocking.times.len(), self.clue_count());
+        self.blocking = blocking;
+    }
+
+    /// Observe a clue not observed before, its profile drafted: blocking prepares it, then it is decided.
+    fn observe_new(&mut self, clue: &Clue, draft: &ProfileDraft) -> Vec<CorrelationEvent> {
+        let prepared = self
+            .blocking
+            .prepare(clue, draft, self.compacted_below(), self.clue_count() as u32);
+        self.decide(clue, prepared)
+    }
+
+    /// Decide a clue blocking has prepared (its profile weighed, its candidates found, itself indexed): which
+    /// cluster it joins or opens, and the merges it causes. Reads of blocking's state only the places table
+    /// (estates compared by name), so that another thread may hold the rest meanwhile ([`BlockingAhead`]).
+    fn decide(&mut self, clue: &Clue, prepared: Prepared) -> Vec<CorrelationEvent> {
+        let Prepared {
+            profile, candidates, ..
+        } = prepared;
         // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
         // comparison.
         let mut best: BTreeMap<u32, (f64, Comparison)> = BTreeMap::new();
@@ -405,7 +440,7 @@ impl Correlator {
             at_least: link,
             refined: true,
         };
-        for (node, root, pair) in self.scored_candidates(&profile, &keys, Some(bar)) {
+        for (node, root, pair) in self.scored_candidates(&profile, candidates, Some(bar)) {
             if self.pairs.is_some() {
                 // The member's id is read before the sink is borrowed.
                 let record = PairRecord {
@@ -510,11 +545,7 @@ impl Correlator {
             self.recent.pop_front();
         }
         self.recent.push_back(profile.at);
-        self.frequencies.add(profile.at, profile.bigrams());
-        self.place_frequencies.add(profile.at, profile.places());
-        self.times.push(profile.at);
         self.live.push_back(profile);
-        self.index_node(node, &keys);
         let merged = outputs
             .iter()
             .any(|o| matches!(o, CorrelationEvent::Merged { .. }));
@@ -553,7 +584,7 @@ impl Correlator {
             }
             let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
             let profile = self.profile(node);
-            let keys = self.keys_of(profile);
+            let candidates = self.candidates_now(profile);
             // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
             let bar = if fragment_size == 1 {
                 link
@@ -565,7 +596,7 @@ impl Correlator {
                 refined: false,
             };
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for (_, root, pair) in self.scored_candidates(profile, &keys, Some(linkable)) {
+            for (_, root, pair) in self.scored_candidates(profile, candidates, Some(linkable)) {
                 if root == own_root {
                     continue;
                 }
@@ -610,7 +641,7 @@ impl Correlator {
                 continue;
             };
             let entry = touched.entry((cluster.first, root)).or_default();
-            entry.0.push(self.times[node as usize]);
+            entry.0.push(self.blocking.times[node as usize]);
             entry.1 |= merged;
         }
         let mut warnings = Vec::new();
@@ -695,7 +726,7 @@ impl Correlator {
         if p.estate.is_some() && comparison.level("estate") == Some("missing") {
             let similarity = near
                 .iter()
-                .filter_map(|m| crate::score::estate_similarity(p, m, &self.symbols))
+                .filter_map(|m| crate::score::estate_similarity(p, m, &self.blocking.symbols))
                 .fold(None, |acc: Option<f64>, s| Some(acc.map_or(s, |a| a.max(s))));
             let level = match similarity {
                 Some(s) if s >= 0.99 => Some("same"),
@@ -739,13 +770,13 @@ impl Correlator {
     /// `yujing explain` prints it so an analyst can see why a report did or did not join a cluster.
     pub fn explain(&self, clue: &Clue) -> Vec<Explanation> {
         // Interned in a copy: explaining changes nothing, not even the tables (a CLI command, run once).
-        let mut symbols = self.symbols.clone();
+        let mut symbols = self.blocking.symbols.clone();
         let mut profile = ClueProfile::new(clue, &self.lexicon, &mut symbols);
-        self.frequencies.weigh(&mut profile);
-        self.place_frequencies.weigh(&mut profile);
-        let keys = self.keys_of(&profile);
+        self.blocking.frequencies.weigh(&mut profile);
+        self.blocking.place_frequencies.weigh(&mut profile);
+        let candidates = self.candidates_now(&profile);
         let mut out: Vec<Explanation> = self
-            .scored_candidates(&profile, &keys, None)
+            .scored_candidates(&profile, candidates, None)
             .into_iter()
             .filter(|(n, _, _)| self.ids[*n as usize] != *clue.clue_id)
             .map(|(n, root, pair)| {

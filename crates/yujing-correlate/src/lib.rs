@@ -42,7 +42,8 @@ pub use config::{
     RuleConfig, RuleTestConfig, ScoringConfig, Settings, TestClueConfig,
 };
 pub use correlator::{
-    cluster_id_for, Assignment, Correlator, Explanation, PairRecord, SnapshotError, Stats, SNAPSHOT_FORMAT,
+    cluster_id_for, Assignment, BlockingAhead, Correlator, Explanation, PairRecord, Prepared, SnapshotError,
+    Stats, SNAPSHOT_FORMAT,
 };
 pub use profile::{
     bigrams, dice, normalize_org, road_name, sound_of, subject_similarity, weighted_dice, BigramFrequencies,

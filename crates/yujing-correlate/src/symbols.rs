@@ -81,6 +81,11 @@ impl Interner {
         self.names.len()
     }
 
+    /// The strings of the symbols from the `from`-th on, in order (none when `from` is past the last).
+    pub fn names_from(&self, from: usize) -> &[Box<str>] {
+        self.names.get(from..).unwrap_or_default()
+    }
+
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()

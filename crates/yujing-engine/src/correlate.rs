@@ -6,10 +6,10 @@
 //! order (writing nothing), then carries on with the new ones. So a crash at any moment resumes with nothing
 //! lost and nothing applied twice, and the same log always gives the same clusters and warnings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use yujing_correlate::{Correlator, ProfileDraft, Settings, TopicLexicon};
+use yujing_correlate::{Correlator, Prepared, ProfileDraft, Settings, TopicLexicon};
 use yujing_log::{Batch, Log, LogError, Offset, Record};
 use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent};
 
@@ -97,6 +97,11 @@ const DRAFT_CHUNK: usize = 512;
 
 /// How many chunks that thread may be ahead of the observer.
 const DRAFT_AHEAD: usize = 2;
+
+/// From this many clues a segment's blocking is handed to the drafting thread
+/// ([`Correlator::hand_off_blocking`]): the correlator then copies its places table once, which a live tick's
+/// few hundred clues would not repay.
+const HAND_OFF_FROM: usize = DRAFT_CHUNK * 8;
 
 /// Clues decoded with their profiles drafted, in order.
 type Drafted = Vec<(Clue, ProfileDraft)>;
@@ -407,10 +412,14 @@ impl CorrelationStage {
     ///
     /// Decoding a clue and drafting its profile ([`ProfileDraft`]) need nothing of the correlator's state but
     /// its lexicon, so for a segment of more than a chunk a second thread does them, a chunk or two ahead, on
-    /// the core correlation leaves idle. The chunks travel between the two threads and back so that every block
-    /// is freed on the thread that allocated it: the JSON here, the decoded clues and drafts there. glibc frees
-    /// a block into the arena of the thread that allocated it, under that arena's lock, so freeing the other
-    /// thread's blocks contends with its every allocation (see `History::read_ahead` in `yujing-tune`).
+    /// the core correlation leaves idle. From [`HAND_OFF_FROM`] clues that thread also prepares each new clue
+    /// for its decision ([`Correlator::hand_off_blocking`]: its profile interned and weighed, its candidates
+    /// found, itself indexed), which depends only on the clues before it, never on a link decision; this
+    /// thread decides. The chunks travel between the two threads and back so that every block is freed on the
+    /// thread that allocated it: the JSON here, the decoded clues and drafts there. glibc frees a block into
+    /// the arena of the thread that allocated it, under that arena's lock, so freeing the other thread's blocks
+    /// contends with its every allocation (see `History::read_ahead` in `yujing-tune`). (The prepared profiles
+    /// stay here, in the correlator.)
     fn observe_in_order(
         &mut self,
         clues: &mut [Undecoded],
@@ -419,28 +428,57 @@ impl CorrelationStage {
         if clues.len() <= DRAFT_CHUNK {
             // A live tick's few clues: a thread would cost more than it saves.
             let (drafted, failed) = decode_and_draft(clues, self.correlator.lexicon());
-            return self.observe_drafted(clues, &drafted, failed, &mut each);
+            return self.observe_drafted(clues, &drafted, None, failed, &mut each);
         }
         let lexicon = self.correlator.lexicon().clone();
-        std::thread::scope(|scope| {
-            type Decoded<'c> = (&'c mut [Undecoded], Drafted, Option<ReadError>);
-            let (to_decode, inbox) = std::sync::mpsc::sync_channel::<&mut [Undecoded]>(DRAFT_AHEAD);
+        // Which clues are new to the correlator (each id's first version in the segment, unless observed
+        // before): the ones blocking prepares. The others the correlator would pass over.
+        let (mut ahead, fresh) = if clues.len() >= HAND_OFF_FROM {
+            let mut seen: HashSet<&str> = HashSet::with_capacity(clues.len());
+            let fresh: Vec<bool> = clues
+                .iter()
+                .map(|clue| !self.correlator.knows(&clue.clue_id) && seen.insert(&clue.clue_id))
+                .collect();
+            (Some(self.correlator.hand_off_blocking()), fresh)
+        } else {
+            (None, Vec::new())
+        };
+        let outcome = std::thread::scope(|scope| {
+            type Decoded<'c> = (
+                &'c mut [Undecoded],
+                Drafted,
+                Option<Vec<Option<Prepared>>>,
+                Option<ReadError>,
+            );
+            let (to_decode, inbox) =
+                std::sync::mpsc::sync_channel::<(&mut [Undecoded], &[bool])>(DRAFT_AHEAD);
             let (decoded_tx, decoded) = std::sync::mpsc::sync_channel::<Decoded<'_>>(DRAFT_AHEAD);
             let (give_back, used) = std::sync::mpsc::channel::<Drafted>();
             let lexicon = &lexicon;
+            let ahead = &mut ahead;
             let drafter = scope.spawn(move || {
-                for chunk in inbox {
+                for (chunk, fresh) in inbox {
                     let (drafted, failed) = decode_and_draft(chunk, lexicon);
+                    let prepared = ahead.as_mut().map(|ahead| {
+                        drafted
+                            .iter()
+                            .zip(fresh)
+                            .map(|((clue, draft), &fresh)| fresh.then(|| ahead.prepare(clue, draft)))
+                            .collect()
+                    });
                     // What the observer is done with is freed here, where it was allocated.
                     used.try_iter().for_each(drop);
-                    if decoded_tx.send((chunk, drafted, failed)).is_err() {
+                    if decoded_tx.send((chunk, drafted, prepared, failed)).is_err() {
                         break;
                     }
                 }
                 drop(decoded_tx);
                 used.iter().for_each(drop);
             });
-            let mut chunks = clues.chunks_mut(DRAFT_CHUNK);
+            let mut fresh_chunks = fresh.chunks(DRAFT_CHUNK);
+            let mut chunks = clues
+                .chunks_mut(DRAFT_CHUNK)
+                .map(|chunk| (chunk, fresh_chunks.next().unwrap_or_default()));
             // The drafter's inbox takes `DRAFT_AHEAD` chunks unread, so these sends never wait. (A send fails
             // only once the drafter is gone, which `decoded` then says.)
             for chunk in chunks.by_ref().take(DRAFT_AHEAD) {
@@ -448,7 +486,7 @@ impl CorrelationStage {
             }
             let mut to_decode = Some(to_decode);
             let mut outcome = Ok(());
-            for (chunk, drafted, failed) in decoded.iter() {
+            for (chunk, drafted, prepared, failed) in decoded.iter() {
                 // One chunk back, one more out: no more than `DRAFT_AHEAD` are ever out. With none left to
                 // send, the drafter is told so, and ends once it has sent back what it holds.
                 match chunks.next() {
@@ -459,7 +497,7 @@ impl CorrelationStage {
                     }
                     None => to_decode = None,
                 }
-                let observed = self.observe_drafted(chunk, &drafted, failed, &mut each);
+                let observed = self.observe_drafted(chunk, &drafted, prepared, failed, &mut each);
                 let _ = give_back.send(drafted);
                 if let Err(error) = observed {
                     outcome = Err(error);
@@ -471,20 +509,33 @@ impl CorrelationStage {
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             outcome
-        })
+        });
+        // After a failure blocking has prepared clues that were not decided: it stays with the drafter, and
+        // the stage is rebuilt from the log before it is used again (see `Pipeline::step`).
+        if let (Ok(()), Some(ahead)) = (&outcome, ahead) {
+            self.correlator.take_back_blocking(ahead);
+        }
+        outcome
     }
 
     /// Observes the clues of `chunk` that `drafted` holds (the first ones, in order), then fails with `failed`
-    /// when decoding the next one did.
+    /// when decoding the next one did. With `prepared` (blocking handed off), each new clue is decided as
+    /// prepared, and the others are passed over, as the correlator would.
     fn observe_drafted(
         &mut self,
         chunk: &mut [Undecoded],
         drafted: &Drafted,
+        prepared: Option<Vec<Option<Prepared>>>,
         failed: Option<ReadError>,
         each: &mut impl FnMut(&Undecoded, Vec<CorrelationEvent>) -> Result<(), CorrelateError>,
     ) -> Result<(), CorrelateError> {
+        let mut prepared = prepared.map(Vec::into_iter);
         for (undecoded, (clue, draft)) in chunk.iter_mut().zip(drafted) {
-            let events = self.correlator.observe_drafted(clue, draft);
+            let events = match prepared.as_mut().map(Iterator::next) {
+                None => self.correlator.observe_drafted(clue, draft),
+                Some(Some(Some(prepared))) => self.correlator.observe_prepared(clue, prepared),
+                Some(_) => Vec::new(),
+            };
             self.remember(&undecoded.clue_id, undecoded.version, undecoded.offset);
             undecoded.json = Box::default();
             each(undecoded, events)?;
@@ -831,23 +882,85 @@ mod tests {
             .collect()
     }
 
+    /// [`clues`] at estates that change every few days, some named alike (the estates a segment brings are new
+    /// to the places table when they come), some abbreviated; every 7th clue gives a caller's phone, one for two disputes (so
+    /// that clusters merge); every 50th clue comes again later as its next version.
+    fn clues_at_estates(count: usize) -> Vec<Clue> {
+        const ESTATES: [&str; 6] = [
+            "锦绣华庭",
+            "锦绣花园",
+            "玉兰佳苑",
+            "玉兰苑",
+            "城南新村",
+            "城南新村二期",
+        ];
+        let sample: Clue = serde_json::from_str(include_str!("../../yujing-model/tests/sample_clue.json"))
+            .expect("the sample clue parses");
+        let mut clues = clues(count);
+        for (i, clue) in clues.iter_mut().enumerate() {
+            let name = ESTATES[(i / 97) % ESTATES.len()];
+            // Every fifth report abbreviates the estate (its first three characters) and says little else,
+            // so it links only when the names are read: the full name is new to the places table.
+            let estate = match i % 5 {
+                2 => {
+                    clue.description = format!("{}幢电梯坏了", i % 40);
+                    name.chars().take(3).collect()
+                }
+                _ => format!("{name}{}", i / 600),
+            };
+            clue.address.text = format!("如城街道{estate}{}幢", i % 40);
+            clue.address.estate = Some(estate);
+            if i % 7 == 0 {
+                let mut caller = sample.parties[0].clone();
+                caller.keys.truncate(1);
+                caller.keys[0].hash = format!("{:064x}", i % 40 / 2);
+                clue.parties.push(caller);
+            }
+        }
+        let again: Vec<Clue> = clues
+            .iter()
+            .step_by(50)
+            .map(|clue| {
+                let mut clue = clue.clone();
+                clue.version += 1;
+                clue.occurred_at += chrono::Duration::minutes(30);
+                clue
+            })
+            .collect();
+        for (n, clue) in again.into_iter().enumerate() {
+            let at = (n * 50 + 7).min(clues.len());
+            clues.insert(at + n, clue);
+        }
+        clues
+    }
+
+    /// Observes `held` on `stage` in order: each clue's id and the events it caused.
+    fn observed(
+        stage: &mut CorrelationStage,
+        held: &mut [Undecoded],
+    ) -> Vec<(String, Vec<CorrelationEvent>)> {
+        let mut events = Vec::new();
+        stage
+            .observe_in_order(held, |undecoded, caused| {
+                events.push((undecoded.clue_id.clone(), caused));
+                Ok(())
+            })
+            .expect("every clue decodes");
+        events
+    }
+
     /// Observed with the decoding and drafting on a second thread (several chunks and a part), the clues give
     /// the events, warnings and recorded versions of observing them one by one on this thread; each clue's
     /// JSON is emptied once observed.
     #[test]
     fn observing_beside_a_drafting_thread_decides_as_observing_alone() {
         let clues = clues(DRAFT_CHUNK * 3 + 77);
+        assert!(clues.len() < HAND_OFF_FROM, "blocking stays with the correlator");
         let mut alone = Correlator::new(settings());
         let expected: Vec<Vec<CorrelationEvent>> = clues.iter().map(|c| alone.observe(c)).collect();
         let mut stage = CorrelationStage::empty(settings());
         let mut held = undecoded(&clues);
-        let mut events = Vec::new();
-        stage
-            .observe_in_order(&mut held, |undecoded, caused| {
-                events.push((undecoded.clue_id.clone(), caused));
-                Ok(())
-            })
-            .expect("every clue decodes");
+        let events = observed(&mut stage, &mut held);
         assert_eq!(events.len(), clues.len());
         for ((id, caused), (clue, wanted)) in events.iter().zip(clues.iter().zip(&expected)) {
             assert_eq!((id, caused), (&clue.clue_id, wanted));
@@ -864,6 +977,50 @@ mod tests {
         assert_eq!(warnings, alone.flush());
         assert_eq!(stage.latest_offset("grid:R1000"), Some(1000));
         assert!(held.iter().all(|u| u.json.is_empty()));
+    }
+
+    /// With blocking handed to the drafting thread, two segments (the second on a correlator that has
+    /// forgotten the clues past its window, and holding clues of the first again) give the events, warnings
+    /// and counts of observing every clue one by one on this thread, and blocking taken back decides the
+    /// clues after them alike.
+    #[test]
+    fn blocking_a_chunk_ahead_decides_as_observing_alone() {
+        let clues = clues_at_estates(HAND_OFF_FROM + DRAFT_CHUNK * 2 + 77);
+        let split = HAND_OFF_FROM / 2;
+        let (first, second) = clues.split_at(split);
+        let mut alone = Correlator::new(settings());
+        let mut stage = CorrelationStage::empty(settings());
+        for segment in [first, &[first[..40].to_vec(), second.to_vec()].concat()] {
+            let expected: Vec<Vec<CorrelationEvent>> = segment.iter().map(|c| alone.observe(c)).collect();
+            let events = observed(&mut stage, &mut undecoded(segment));
+            assert_eq!(events.len(), segment.len());
+            for ((id, caused), (clue, wanted)) in events.iter().zip(segment.iter().zip(&expected)) {
+                assert_eq!((id, caused), (&clue.clue_id, wanted));
+            }
+            assert_eq!(stage.correlator.reconsider(), alone.reconsider());
+            assert_eq!(stage.correlator.flush(), alone.flush());
+        }
+        assert!(
+            stage.correlator.stats().compacted > 0,
+            "the second segment starts past a window"
+        );
+        assert!(alone.stats().merges > 0 && alone.stats().warnings > 0);
+        assert_eq!(stage.correlator.stats(), alone.stats());
+        // Blocking, taken back, decides the clues after as the one that never left: the same index, times,
+        // frequencies and symbols. (A snapshot's bytes would not tell: its frequency maps are in a random order.)
+        let after: Vec<Clue> = clues_at_estates(600)
+            .into_iter()
+            .map(|mut clue| {
+                clue.clue_id = format!("{}-after", clue.clue_id);
+                clue.occurred_at += chrono::Duration::hours(clues.len() as i64);
+                clue
+            })
+            .collect();
+        for clue in &after {
+            assert_eq!(stage.correlator.observe(clue), alone.observe(clue));
+        }
+        assert_eq!(stage.correlator.flush(), alone.flush());
+        assert_eq!(stage.correlator.stats(), alone.stats());
     }
 
     /// A clue that does not decode, in the third chunk: the clues before it are observed, in order, and its

@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use yujing_model::DisputeType;
 
 use super::*;
+use crate::config::BlockingConfig;
 use crate::prefetch::prefetch;
 use crate::score::{compare_before_texts, may_anchor_at_a_glance, most_at_a_glance, BeforeTexts};
 
@@ -191,7 +192,105 @@ pub(super) fn part(sym: Option<Sym>) -> u64 {
     sym.map_or(u64::MAX, |s| u64::from(s.index()))
 }
 
-impl Correlator {
+/// Everything a clue's candidates are found with: the symbol tables its profile is interned into, the term and
+/// place frequencies it is weighed by, the blocking index and every node's event time.
+///
+/// # Invariant
+/// Only the sequence of clues observed changes it (and forgetting clues past the window, between segments),
+/// never a link decision. So a clue can be prepared ([`Blocking::prepare`]) before the clues ahead of it are
+/// decided, on another thread ([`BlockingAhead`]), and the decisions are those of preparing and deciding each
+/// clue in turn.
+#[derive(Debug, Clone)]
+pub(super) struct Blocking {
+    pub(super) config: BlockingConfig,
+    /// The interned towns, places, party keys, name tokens and counter-parties of every profile.
+    pub(super) symbols: Symbols,
+    pub(super) frequencies: BigramFrequencies,
+    pub(super) place_frequencies: PlaceFrequencies,
+    pub(super) index: FxHashMap<u64, KeyNodes>,
+    /// Each node's event time, beside its profile: blocking tests the horizon of every node a key lists, and a
+    /// dense array of times is read from a few cache lines where the profiles would cost a miss each.
+    pub(super) times: Vec<i64>,
+}
+
+/// A clue as blocking prepared it for its decision ([`Correlator::observe_prepared`]).
+#[derive(Debug)]
+pub struct Prepared {
+    /// Its profile, interned and weighed.
+    pub(super) profile: ClueProfile,
+    /// Its candidates, most specific keys first.
+    pub(super) candidates: Vec<u32>,
+    /// The places its profile added to the places table, in order (their symbols follow the table's last):
+    /// the deciding thread compares estates by name, so its copy of the table must know them.
+    pub(super) new_places: Vec<Box<str>>,
+}
+
+/// Blocking handed to another thread for a segment of clues ([`Correlator::hand_off_blocking`]): it prepares
+/// each new clue of the segment, in order, while the correlator decides the ones before; given back with
+/// [`Correlator::take_back_blocking`] once the segment is decided.
+#[derive(Debug)]
+pub struct BlockingAhead {
+    blocking: Blocking,
+    /// The first node still whole: no clue is forgotten within a segment.
+    past: u32,
+    /// The node the next clue prepared will be.
+    next: u32,
+}
+
+impl BlockingAhead {
+    pub(super) fn new(blocking: Blocking, past: u32, next: u32) -> BlockingAhead {
+        BlockingAhead { blocking, past, next }
+    }
+
+    pub(super) fn into_blocking(self) -> Blocking {
+        self.blocking
+    }
+
+    /// Prepares the next new clue of the segment (one the correlator has not observed, each at most once,
+    /// in the order they will be decided), its profile drafted with the correlator's lexicon.
+    pub fn prepare(&mut self, clue: &Clue, draft: &ProfileDraft) -> Prepared {
+        let known = self.blocking.symbols.places.len();
+        let mut prepared = self.blocking.prepare(clue, draft, self.past, self.next);
+        prepared.new_places = self.blocking.symbols.places.names_from(known).to_vec();
+        self.next += 1;
+        prepared
+    }
+}
+
+impl Blocking {
+    pub(super) fn new(config: &BlockingConfig) -> Blocking {
+        Blocking {
+            config: config.clone(),
+            symbols: Symbols::default(),
+            // Term and place weights are learned over the window of clues that can still be candidates.
+            frequencies: BigramFrequencies::new(config.horizon_days / 2),
+            place_frequencies: PlaceFrequencies::new(config.horizon_days / 2),
+            index: FxHashMap::default(),
+            times: Vec::new(),
+        }
+    }
+
+    /// Prepares the clue that will be node `node` (nodes below `past` are past the window): its profile
+    /// interned and weighed, its candidates found; then it is counted in the frequencies and indexed, as
+    /// every clue is whatever it is decided to be.
+    pub(super) fn prepare(&mut self, clue: &Clue, draft: &ProfileDraft, past: u32, node: u32) -> Prepared {
+        debug_assert_eq!(node as usize, self.times.len());
+        let mut profile = ClueProfile::from_draft(clue, draft, &mut self.symbols);
+        self.frequencies.weigh(&mut profile);
+        self.place_frequencies.weigh(&mut profile);
+        let keys = self.keys_of(&profile);
+        let candidates = self.candidates(&profile, &keys, past);
+        self.frequencies.add(profile.at, profile.bigrams());
+        self.place_frequencies.add(profile.at, profile.places());
+        self.times.push(profile.at);
+        self.index_node(node, &keys, profile.location());
+        Prepared {
+            profile,
+            candidates,
+            new_places: Vec::new(),
+        }
+    }
+
     /// The blocking keys a profile is indexed under, specific ones first.
     pub(super) fn keys_of(&self, p: &ClueProfile) -> Vec<u64> {
         let mut keys = Vec::new();
@@ -260,7 +359,7 @@ impl Correlator {
     }
 
     pub(super) fn geo_cell(&self, (lng, lat): (f64, f64)) -> (i64, i64) {
-        let side = self.settings.blocking.geo_cell_meters;
+        let side = self.config.geo_cell_meters;
         let x = (lng * 111_320.0 * lat.to_radians().cos() / side).floor() as i64;
         let y = (lat * 110_540.0 / side).floor() as i64;
         (x, y)
@@ -270,10 +369,11 @@ impl Correlator {
         block_key("geo", &[cell.0 as u64, cell.1 as u64])
     }
 
-    /// Candidate nodes for `p`, most specific keys first, within the horizon, at most `max_candidates`.
-    pub(super) fn candidates(&self, p: &ClueProfile, keys: &[u64]) -> Vec<u32> {
-        let horizon = i64::from(self.settings.blocking.horizon_days) * DAY;
-        let max = self.settings.blocking.max_candidates;
+    /// Candidate nodes for `p` (found under `keys`; the nodes below `past` are past the window), most specific
+    /// keys first, within the horizon, at most `max_candidates`.
+    pub(super) fn candidates(&self, p: &ClueProfile, keys: &[u64], past: u32) -> Vec<u32> {
+        let horizon = i64::from(self.config.horizon_days) * DAY;
+        let max = self.config.max_candidates;
         let mut cells = Vec::new();
         if let Some(loc) = p.location() {
             let (x, y) = self.geo_cell(loc);
@@ -289,7 +389,6 @@ impl Correlator {
         // their dense array (see `times`), not from the profiles.
         let mut out: Vec<u32> = Vec::with_capacity(max.min(256));
         let mut taken = NodeSet::for_at_most(max);
-        let past = self.compacted_below();
         // The keys' lists first, then every listed node's time asked for before any is read: a clue's candidates
         // are scattered over the window, a cache miss each, and asked for together the misses overlap instead
         // of following one another (with the profiles below, the bulk load's correlation −17 to −28 %:
@@ -319,7 +418,32 @@ impl Correlator {
         out
     }
 
-    /// Every candidate blocking finds for `p`: its node, its cluster's root and how the pair compares.
+    /// Index `node` under `keys` and the grid cell of its `location`.
+    pub(super) fn index_node(&mut self, node: u32, keys: &[u64], location: Option<(f64, f64)>) {
+        let max = self.config.max_per_key;
+        let mut all = keys.to_vec();
+        if let Some(loc) = location {
+            all.push(Self::geo_key(self.geo_cell(loc)));
+        }
+        for key in all {
+            let list = self.index.entry(key).or_default();
+            list.push_back(node);
+            if list.len() > max {
+                list.pop_front();
+            }
+        }
+    }
+}
+
+impl Correlator {
+    /// The candidates blocking finds for `p` now.
+    pub(super) fn candidates_now(&self, p: &ClueProfile) -> Vec<u32> {
+        let keys = self.blocking.keys_of(p);
+        self.blocking.candidates(p, &keys, self.compacted_below())
+    }
+
+    /// Every candidate of `candidates` (found by blocking for `p`): its node, its cluster's root and how the
+    /// pair compares.
     ///
     /// With a `bar`, only the candidates that could take part in a link, when an anchor is required (recording
     /// pairs for `yujing fit` keeps them all, and so does `yujing explain`, which passes none):
@@ -333,18 +457,17 @@ impl Correlator {
     pub(super) fn scored_candidates(
         &self,
         p: &ClueProfile,
-        keys: &[u64],
+        candidates: Vec<u32>,
         bar: Option<LinkBar>,
     ) -> Vec<(u32, u32, PairScore)> {
         let near_meters = self.settings.scoring.near_meters;
         let weights = &self.settings.weights;
-        let candidates = self.candidates(p, keys);
         let bar = bar.filter(|_| self.settings.scoring.require_anchor && self.pairs.is_none());
         let Some(bar) = bar else {
             return candidates
                 .into_iter()
                 .map(|n| {
-                    let pair = score(p, self.profile(n), weights, near_meters, &self.symbols);
+                    let pair = score(p, self.profile(n), weights, near_meters, &self.blocking.symbols);
                     (n, self.sets.find(n), pair)
                 })
                 .collect();
@@ -382,7 +505,7 @@ impl Correlator {
                 continue;
             }
             let candidate = self.profile(n);
-            let pair = compare_before_texts(p, candidate, near_meters, &self.symbols);
+            let pair = compare_before_texts(p, candidate, near_meters, &self.blocking.symbols);
             if !pair.may_anchor() {
                 continue;
             }
@@ -404,21 +527,6 @@ impl Correlator {
             .collect()
     }
 
-    pub(super) fn index_node(&mut self, node: u32, keys: &[u64]) {
-        let max = self.settings.blocking.max_per_key;
-        let mut all = keys.to_vec();
-        if let Some(loc) = self.core(node).location() {
-            all.push(Self::geo_key(self.geo_cell(loc)));
-        }
-        for key in all {
-            let list = self.index.entry(key).or_default();
-            list.push_back(node);
-            if list.len() > max {
-                list.pop_front();
-            }
-        }
-    }
-
     /// Compact the clues no report to come can have as a candidate: those further back than the horizon plus
     /// `late_days` from the watermark (the oldest of the most recent event times observed). They go in the
     /// order observed, up to the first that is still in the window: each keeps only its core (see
@@ -436,14 +544,14 @@ impl Correlator {
             let Some(profile) = self.live.pop_front() else {
                 break;
             };
-            let mut keys = self.keys_of(&profile);
+            let mut keys = self.blocking.keys_of(&profile);
             if let Some(loc) = profile.location() {
-                keys.push(Self::geo_key(self.geo_cell(loc)));
+                keys.push(Blocking::geo_key(self.blocking.geo_cell(loc)));
             }
             self.past.push_back(profile.core);
             let past = self.compacted_below();
             for key in keys {
-                let Some(list) = self.index.get_mut(&key) else {
+                let Some(list) = self.blocking.index.get_mut(&key) else {
                     continue;
                 };
                 // Only from the front (the oldest): the rest of the key's list keeps its place, so the key
@@ -452,7 +560,7 @@ impl Correlator {
                     list.pop_front();
                 }
                 if list.is_empty() {
-                    self.index.remove(&key);
+                    self.blocking.index.remove(&key);
                 }
             }
         }
@@ -832,11 +940,10 @@ mod tests {
         let mut again = clues[0].clone();
         again.clue_id = "hotline12345:again".to_owned();
         again.occurred_at += chrono::Duration::days(35);
-        let mut symbols = pruning.symbols.clone();
+        let mut symbols = pruning.blocking.symbols.clone();
         let mut profile = ClueProfile::new(&again, &pruning.lexicon, &mut symbols);
-        pruning.frequencies.weigh(&mut profile);
-        pruning.place_frequencies.weigh(&mut profile);
-        let keys = pruning.keys_of(&profile);
+        pruning.blocking.frequencies.weigh(&mut profile);
+        pruning.blocking.place_frequencies.weigh(&mut profile);
         let clusters = |scored: Vec<(u32, u32, PairScore)>| {
             let mut roots: Vec<u32> = scored
                 .into_iter()
@@ -851,9 +958,48 @@ mod tests {
             at_least: pruning.settings.scoring.link_threshold,
             refined: true,
         };
-        let compared = clusters(pruning.scored_candidates(&profile, &keys, Some(bar)));
-        let anchored = clusters(pruning.scored_candidates(&profile, &keys, None));
+        let candidates = pruning.candidates_now(&profile);
+        let compared = clusters(pruning.scored_candidates(&profile, candidates.clone(), Some(bar)));
+        let anchored = clusters(pruning.scored_candidates(&profile, candidates, None));
         assert!(compared >= 1 && compared < anchored, "{compared} of {anchored}");
+    }
+
+    /// Blocking handed off prepares a whole segment before any of it is decided (as far ahead as it can
+    /// be): the decisions are those of observing each clue in turn, the deciding correlator reads the
+    /// estates new to the segment by name, and blocking taken back decides the clues after alike.
+    #[test]
+    fn clues_prepared_ahead_are_decided_as_clues_observed_in_turn() {
+        let mut clues = one_community();
+        for (i, clue) in clues.iter_mut().enumerate() {
+            // Each dispute at an estate of its own, named whole or abbreviated.
+            let estate = ["锦绣华庭", "玉兰佳苑", "城南新村"][i % 6 / 2];
+            clue.address.estate = Some(match i % 3 {
+                0 => estate.chars().take(3).collect(),
+                _ => estate.to_owned(),
+            });
+        }
+        let (segment, after) = clues.split_at(clues.len() - 20);
+        let (mut handed, mut alone) = (correlator(), correlator());
+        let mut ahead = handed.hand_off_blocking();
+        let prepared: Vec<Prepared> = segment
+            .iter()
+            .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, &handed.lexicon)))
+            .collect();
+        for (clue, prepared) in segment.iter().zip(prepared) {
+            let estate = prepared.profile.estate.expect("every report names its estate");
+            assert_eq!(handed.observe_prepared(clue, prepared), alone.observe(clue));
+            let names = |c: &Correlator| c.blocking.symbols.places.resolve(estate).to_owned();
+            assert_eq!(names(&handed), names(&alone));
+        }
+        handed.take_back_blocking(ahead);
+        assert_eq!(handed.reconsider(), alone.reconsider());
+        assert_eq!(handed.flush(), alone.flush());
+        for clue in after {
+            assert_eq!(handed.observe(clue), alone.observe(clue));
+        }
+        assert_eq!(handed.flush(), alone.flush());
+        assert_eq!(handed.stats(), alone.stats());
+        assert!(alone.stats().warnings > 0);
     }
 
     /// The refinement never raises a pair's score past what [`Correlator::most_refined`] says it could: the
@@ -865,12 +1011,12 @@ mod tests {
         let weights = correlator.settings.weights.clone();
         let (mut pairs, mut raised) = (0, 0);
         for clue in one_community() {
-            let mut symbols = correlator.symbols.clone();
+            let mut symbols = correlator.blocking.symbols.clone();
             let mut profile = ClueProfile::new(&clue, &correlator.lexicon, &mut symbols);
-            correlator.frequencies.weigh(&mut profile);
-            correlator.place_frequencies.weigh(&mut profile);
-            let keys = correlator.keys_of(&profile);
-            for (_, root, pair) in correlator.scored_candidates(&profile, &keys, None) {
+            correlator.blocking.frequencies.weigh(&mut profile);
+            correlator.blocking.place_frequencies.weigh(&mut profile);
+            let candidates = correlator.candidates_now(&profile);
+            for (_, root, pair) in correlator.scored_candidates(&profile, candidates, None) {
                 let mut refined = pair.comparison;
                 correlator.refine(&profile, root, &mut refined);
                 let gained = weights.score(&refined) - pair.score;
@@ -907,7 +1053,7 @@ mod tests {
             stats.compacted > stats.clues * 3 / 5 && stats.compacted < stats.clues,
             "{stats:?}"
         );
-        let entries = |c: &Correlator| c.index.values().map(KeyNodes::len).sum::<usize>();
+        let entries = |c: &Correlator| c.blocking.index.values().map(KeyNodes::len).sum::<usize>();
         assert!(entries(&compacting) < entries(&keeping));
         // A report of the old road dispute by its first caller, dated in its first days and arriving now, is
         // more than `late_days` late: it meets only what is kept whole. The correlator that kept everything

@@ -276,7 +276,7 @@ impl Correlator {
             counts.into_iter().rev().max_by_key(|(_, n)| *n).map(|(v, _)| v)
         }
         let members: Vec<&ClueCore> = counted.iter().map(|&(_, n)| self.core(n)).collect();
-        let (towns, places) = (&self.symbols.towns, &self.symbols.places);
+        let (towns, places) = (&self.blocking.symbols.towns, &self.blocking.symbols.places);
         let town_code = most_common(members.iter().filter_map(|p| p.town.map(|t| towns.resolve(t))))
             .unwrap_or(TownCode::UNKNOWN)
             .to_owned();

@@ -12,7 +12,7 @@ use petgraph::unionfind::UnionFind;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, ClusterId, Correlator, JoinInfo, KeyNodes};
+use super::{Blocking, Cluster, ClusterId, Correlator, JoinInfo, KeyNodes};
 use crate::chunked::ChunkedDeque;
 use crate::clue_ids::ClueIds;
 use crate::config::Settings;
@@ -107,16 +107,16 @@ impl Correlator {
         let state = StateRef {
             format: SNAPSHOT_FORMAT,
             fingerprint: self.settings.fingerprint(),
-            symbols: &self.symbols,
-            frequencies: &self.frequencies,
-            place_frequencies: &self.place_frequencies,
+            symbols: &self.blocking.symbols,
+            frequencies: &self.blocking.frequencies,
+            place_frequencies: &self.blocking.place_frequencies,
             past: &self.past,
             live: &self.live,
             ids: &self.ids,
             joins: &self.joins,
             roots: self.sets.clone().into_labeling(),
             clusters: &self.clusters,
-            index: &self.index,
+            index: &self.blocking.index,
             pending: &self.pending,
             opened_by: &self.opened_by,
             reconsider_later: &self.reconsider_later,
@@ -195,19 +195,22 @@ impl Correlator {
         }
         Ok(Correlator {
             lexicon: TopicLexicon::new(&settings.topics),
+            blocking: Blocking {
+                config: settings.blocking.clone(),
+                symbols: state.symbols,
+                frequencies: state.frequencies,
+                place_frequencies: state.place_frequencies,
+                index: state.index,
+                times,
+            },
             settings,
-            symbols: state.symbols,
-            frequencies: state.frequencies,
-            place_frequencies: state.place_frequencies,
             past,
             live,
-            times,
             joins,
             ids: state.ids,
             by_clue,
             sets,
             clusters: state.clusters,
-            index: state.index,
             pending: state.pending,
             opened_by: state.opened_by,
             reconsider_later: state.reconsider_later,
