@@ -4,10 +4,11 @@
 //! order, and each clustering reads them back from the log a chunk at a time (a million decoded clues are
 //! gigabytes, beside a correlator that holds as much).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use yujing_correlate::{ProfileDraft, TopicLexicon};
+use yujing_correlate::{Correlator, ProfileDraft, TopicLexicon};
 use yujing_engine::{clue_offsets_in_range, read_at, Built, ClueRange, Ingestor, SystemClock};
 use yujing_log::{Log, Offset};
 use yujing_model::Clue;
@@ -34,6 +35,10 @@ pub enum TuneInput<'a> {
 /// The clues a chunk of the history reads back at once: large enough that a run of consecutive offsets is one
 /// read, small enough to be a few megabytes decoded.
 const CHUNK: usize = 4096;
+
+/// From this many clues the reading thread also prepares each clue for its decision
+/// ([`Correlator::hand_off_blocking`]; below it, the correlator's copy of its places table would not be repaid).
+const HAND_OFF_FROM: usize = 4096;
 
 /// The history: where its clues are, in event-time order, and its outcomes.
 pub struct History {
@@ -92,7 +97,7 @@ pub fn load(input: TuneInput<'_>, built: &Built, out_dir: &Path) -> Result<Histo
 
 impl crate::sweep::ClueSource for History {
     fn for_each_clue(&self, each: &mut dyn FnMut(&Clue)) -> Result<(), TuneError> {
-        self.read_ahead(|_| (), &mut |clue, ()| each(clue))
+        self.read_ahead(|_| (), &mut |clue, _| each(clue))
     }
 
     /// The chunks are read, decoded and their profiles drafted on a thread of their own, a chunk or two ahead
@@ -102,7 +107,40 @@ impl crate::sweep::ClueSource for History {
         lexicon: &TopicLexicon,
         each: &mut dyn FnMut(&Clue, &ProfileDraft),
     ) -> Result<(), TuneError> {
-        self.read_ahead(|clue| ProfileDraft::of(clue, lexicon), each)
+        self.read_ahead(|clue| ProfileDraft::of(clue, lexicon), &mut |clue, draft| {
+            each(clue, draft)
+        })
+    }
+
+    /// On a fresh correlator and a history of [`HAND_OFF_FROM`] clues or more, the reading thread also
+    /// prepares each clue for its decision ([`Correlator::hand_off_blocking`]: interned, weighed, its
+    /// candidates found, indexed), an id's first version only, and the correlator decides them here: the same
+    /// decisions as observing each in turn, on both cores.
+    fn observe_all(&self, correlator: &mut Correlator) -> Result<(), TuneError> {
+        let lexicon = correlator.lexicon().clone();
+        if self.clue_offsets.len() < HAND_OFF_FROM || correlator.stats().clues > 0 {
+            return self.read_ahead(|clue| ProfileDraft::of(clue, &lexicon), &mut |clue, draft| {
+                correlator.observe_drafted(clue, draft);
+            });
+        }
+        let mut ahead = correlator.hand_off_blocking();
+        let mut seen: HashSet<String> = HashSet::with_capacity(self.clue_offsets.len());
+        let observed = self.read_ahead(
+            |clue| {
+                seen.insert(clue.clue_id.clone())
+                    .then(|| ahead.prepare(clue, &ProfileDraft::of(clue, &lexicon)))
+            },
+            &mut |clue, prepared: &mut Option<yujing_correlate::Prepared>| {
+                if let Some(prepared) = prepared.take() {
+                    correlator.observe_prepared(clue, prepared);
+                }
+            },
+        );
+        // After a failure the correlator is dropped with the sweep; blocking is given back only whole.
+        if observed.is_ok() {
+            correlator.take_back_blocking(ahead);
+        }
+        observed
     }
 
     fn len(&self) -> usize {
@@ -120,14 +158,13 @@ impl History {
     /// 19.5–20.4 s with drafts freed here, against 16.1–18.5 s drafting nothing).
     fn read_ahead<T: Send>(
         &self,
-        extra: impl Fn(&Clue) -> T + Sync,
-        each: &mut dyn FnMut(&Clue, &T),
+        mut extra: impl FnMut(&Clue) -> T + Send,
+        each: &mut dyn FnMut(&Clue, &mut T),
     ) -> Result<(), TuneError> {
         type Chunk<T> = Vec<(Clue, T)>;
         std::thread::scope(|scope| {
             let (chunks, decoded) = std::sync::mpsc::sync_channel::<Result<Chunk<T>, TuneError>>(2);
             let (give_back, used) = std::sync::mpsc::channel::<Chunk<T>>();
-            let extra = &extra;
             let reader = scope.spawn(move || {
                 for chunk in self.clue_offsets.chunks(CHUNK) {
                     let read = read_at(self.log.as_ref(), yujing_engine::topics::CLUES, chunk)
@@ -155,8 +192,8 @@ impl History {
             let mut outcome = Ok(());
             for read in decoded {
                 match read {
-                    Ok(chunk) => {
-                        for (clue, made) in &chunk {
+                    Ok(mut chunk) => {
+                        for (clue, made) in &mut chunk {
                             each(clue, made);
                         }
                         // The reader frees it; gone already (it failed), it is freed here.
@@ -176,5 +213,61 @@ impl History {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use yujing_engine::EngineConfig;
+
+    use super::*;
+    use crate::sweep::ClueSource;
+
+    /// A history long enough that its clues are prepared on the reading thread is observed as each clue in
+    /// turn: the same clusters and, after the lone clues' second chance, the same warnings.
+    #[test]
+    fn a_history_observed_on_both_cores_is_observed_as_each_clue_in_turn() {
+        let mut config = EngineConfig::defaults();
+        config.pii.demo = true;
+        let built = config.check().expect("the defaults are valid");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let simulation = yujing_sim::simulate(
+            &yujing_sim::SimConfig {
+                seed: 11,
+                disputes: 1_800,
+                days: 120,
+                ..yujing_sim::SimConfig::default()
+            },
+            built.normalizer.gazetteer(),
+        );
+        simulation
+            .write_to(
+                dir.path(),
+                &built.correlate.rules,
+                built.correlate.episode_gap_days,
+            )
+            .expect("simulation written");
+        let history = load(
+            TuneInput::Simulation(dir.path()),
+            &built,
+            &dir.path().join("scratch"),
+        )
+        .expect("loaded");
+        assert!(history.len() >= HAND_OFF_FROM, "{} clues", history.len());
+
+        let mut both_cores = Correlator::new(built.correlate.clone());
+        history.observe_all(&mut both_cores).expect("observed");
+        let mut in_turn = Correlator::new(built.correlate.clone());
+        history
+            .for_each_clue(&mut |clue| {
+                in_turn.observe(clue);
+            })
+            .expect("observed");
+        assert_eq!(both_cores.stats(), in_turn.stats());
+        assert_eq!(both_cores.reconsider(), in_turn.reconsider());
+        assert_eq!(both_cores.assignments(), in_turn.assignments());
+        let warnings = both_cores.flush();
+        assert!(!warnings.is_empty());
+        assert_eq!(warnings, in_turn.flush());
     }
 }

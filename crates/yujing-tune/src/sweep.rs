@@ -26,6 +26,16 @@ pub trait ClueSource: Sync {
         self.for_each_clue(&mut |clue| each(clue, &ProfileDraft::of(clue, lexicon)))
     }
 
+    /// Observes every clue version on `correlator`, in event-time order (the clues it knows already are passed
+    /// over, as [`Correlator::observe`] does). A source with a thread of its own drafts the profiles there, and
+    /// may prepare the clues for their decisions there too ([`Correlator::hand_off_blocking`]).
+    fn observe_all(&self, correlator: &mut Correlator) -> Result<(), TuneError> {
+        let lexicon = correlator.lexicon().clone();
+        self.for_each_drafted(&lexicon, &mut |clue, draft| {
+            correlator.observe_drafted(clue, draft);
+        })
+    }
+
     /// How many clue versions there are.
     fn len(&self) -> usize;
 
@@ -123,12 +133,9 @@ fn correlate_group<T: Send>(
     keep: &(dyn Fn(Vec<Warning>) -> T + Sync),
 ) -> Result<Vec<(usize, T, ClusterOf)>, TuneError> {
     let mut correlator = Correlator::new(clustering.clone());
-    // The profiles are drafted where the source can spare a core (the history's reading thread), so the
-    // correlation's own thread only interns and compares.
-    let lexicon = correlator.lexicon().clone();
-    clues.for_each_drafted(&lexicon, &mut |clue, draft| {
-        correlator.observe_drafted(clue, draft);
-    })?;
+    // The profiles are drafted, and the clues prepared, where the source can spare a core (the history's
+    // reading thread), so the correlation's own thread only decides.
+    clues.observe_all(&mut correlator)?;
     correlator.reconsider();
     let cluster_of: ClusterOf = Arc::new(
         correlator
