@@ -510,8 +510,8 @@ impl CorrelationStage {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             outcome
         });
-        // After a failure blocking has prepared clues that were not decided: it stays with the drafter, and
-        // the stage is rebuilt from the log before it is used again (see `Pipeline::step`).
+        // After a failure blocking has prepared clues that were not decided: it is dropped, and the stage is
+        // rebuilt from the log before it is used again (see `Pipeline::step`).
         if let (Ok(()), Some(ahead)) = (&outcome, ahead) {
             self.correlator.take_back_blocking(ahead);
         }
