@@ -231,22 +231,7 @@ mod tests {
         config.pii.demo = true;
         let built = config.check().expect("the defaults are valid");
         let dir = tempfile::tempdir().expect("temp dir");
-        let simulation = yujing_sim::simulate(
-            &yujing_sim::SimConfig {
-                seed: 11,
-                disputes: 1_800,
-                days: 120,
-                ..yujing_sim::SimConfig::default()
-            },
-            built.normalizer.gazetteer(),
-        );
-        simulation
-            .write_to(
-                dir.path(),
-                &built.correlate.rules,
-                built.correlate.episode_gap_days,
-            )
-            .expect("simulation written");
+        crate::testing::write_simulation(&built, 11, 1_800, dir.path());
         let history = load(
             TuneInput::Simulation(dir.path()),
             &built,

@@ -27,6 +27,8 @@ pub mod report;
 pub mod sweep;
 
 mod error;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 use std::time::Instant;

@@ -231,20 +231,7 @@ mod tests {
     /// A seeded simulation's clues, decoded and normalized as `tune` does.
     fn simulated_clues(built: &Built, disputes: usize) -> Vec<Clue> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = yujing_sim::SimConfig {
-            seed: 5,
-            disputes,
-            days: 120,
-            ..yujing_sim::SimConfig::default()
-        };
-        let simulation = yujing_sim::simulate(&config, built.normalizer.gazetteer());
-        simulation
-            .write_to(
-                dir.path(),
-                &built.correlate.rules,
-                built.correlate.episode_gap_days,
-            )
-            .expect("simulation written");
+        crate::testing::write_simulation(built, 5, disputes, dir.path());
         let log = EmbeddedLog::open(dir.path().join("store")).expect("store");
         Ingestor::new(&log, &built.normalizer, &SystemClock)
             .ingest_paths(&[dir.path().join("feeds")], None, &mut |_| {})
