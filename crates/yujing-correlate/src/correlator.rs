@@ -398,7 +398,15 @@ impl Correlator {
         let mut kept = Blocking::new(&self.settings.blocking);
         kept.symbols.places = places;
         let blocking = std::mem::replace(&mut self.blocking, kept);
-        BlockingAhead::new(blocking, self.compacted_below(), self.clue_count() as u32)
+        let scoring = &self.settings.scoring;
+        let glanced =
+            (scoring.require_anchor && self.pairs.is_none()).then_some((&self.live, scoring.near_meters));
+        BlockingAhead::new(
+            blocking,
+            self.compacted_below(),
+            self.clue_count() as u32,
+            glanced,
+        )
     }
 
     /// Decides a clue that [`BlockingAhead::prepare`] prepared, the next in its order (see
@@ -430,7 +438,10 @@ impl Correlator {
     /// (estates compared by name), so that another thread may hold the rest meanwhile ([`BlockingAhead`]).
     fn decide(&mut self, clue: &Clue, prepared: Prepared) -> Vec<CorrelationEvent> {
         let Prepared {
-            profile, candidates, ..
+            profile,
+            candidates,
+            glanced,
+            ..
         } = prepared;
         // Per candidate cluster (keyed by its root, ordered for determinism): the best pair's score and
         // comparison.
@@ -440,7 +451,7 @@ impl Correlator {
             at_least: link,
             refined: true,
         };
-        for (node, root, pair) in self.scored_candidates(&profile, candidates, Some(bar)) {
+        for (node, root, pair) in self.scored_candidates(&profile, candidates, glanced, Some(bar)) {
             if self.pairs.is_some() {
                 // The member's id is read before the sink is borrowed.
                 let record = PairRecord {
@@ -596,7 +607,7 @@ impl Correlator {
                 refined: false,
             };
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for (_, root, pair) in self.scored_candidates(profile, candidates, Some(linkable)) {
+            for (_, root, pair) in self.scored_candidates(profile, candidates, false, Some(linkable)) {
                 if root == own_root {
                     continue;
                 }
@@ -776,7 +787,7 @@ impl Correlator {
         self.blocking.place_frequencies.weigh(&mut profile);
         let candidates = self.candidates_now(&profile);
         let mut out: Vec<Explanation> = self
-            .scored_candidates(&profile, candidates, None)
+            .scored_candidates(&profile, candidates, false, None)
             .into_iter()
             .filter(|(n, _, _)| self.ids[*n as usize] != *clue.clue_id)
             .map(|(n, root, pair)| {

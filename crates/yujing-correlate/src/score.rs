@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use yujing_model::DisputeType;
 
-use crate::profile::{description_and_subject, may_share, subject_with_text, ClueCore, ClueProfile};
+use crate::profile::{
+    description_and_subject, may_share, subject_with_text, ClueCore, ClueProfile, SetFilters,
+};
 use crate::symbols::{Sym, Symbols};
 
 /// A comparison feature and its levels; `true` marks a level that is an agreement (listed as evidence).
@@ -451,8 +453,14 @@ pub fn estate_similarity(a: &ClueCore, b: &ClueCore, symbols: &Symbols) -> Optio
 /// or more and their leads (first three) differ (an abbreviation keeps at least two, and one of exactly two
 /// would be a name of two; most estates that share a head end there). A hash of 0 is not known.
 fn estates_begin_differently(a: &ClueCore, b: &ClueCore) -> bool {
+    begin_differently((a.estate_head, a.estate_lead), (b.estate_head, b.estate_lead))
+}
+
+/// [`estates_begin_differently`], of two estates' (head, lead) hashes.
+#[inline]
+fn begin_differently((head_a, lead_a): (u32, u32), (head_b, lead_b): (u32, u32)) -> bool {
     let differ = |h: u32, k: u32| h != 0 && k != 0 && h != k;
-    differ(a.estate_head, b.estate_head) || differ(a.estate_lead, b.estate_lead)
+    differ(head_a, head_b) || differ(lead_a, lead_b)
 }
 
 /// Whether two sets of symbols share one, each given with its filter (see
@@ -587,8 +595,8 @@ impl BeforeTexts {
 /// up to their texts reads their sets and their estates' names to decide so; this decides it in a few
 /// compares. Each test mirrors an anchor level of [`compare_before_texts`], looser where only the sets or the
 /// names would tell (a filter that overlaps, two estates that begin alike).
-pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_meters: f64) -> bool {
-    let (fa, fb) = (&a.filters, &b.filters);
+pub(crate) fn may_anchor_at_a_glance<A: Glanced, B: Glanced>(a: &A, b: &B, near_meters: f64) -> bool {
+    let (fa, fb) = (a.filters(), b.filters());
     // `phone_or_id.same`, `name.same`, `account.same`, `counterparty.same`; `name.similar` needs two names
     // whose first tokens agree.
     if may_share(fa.strong_keys, fb.strong_keys)
@@ -601,7 +609,7 @@ pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_mete
     }
     // `near_duplicate.yes` needs both texts long enough (the shorter bar when one account wrote both, which
     // the accounts' filters have already let through above).
-    if a.bigrams().len() >= NEAR_DUPLICATE_MIN_BIGRAMS && b.bigrams().len() >= NEAR_DUPLICATE_MIN_BIGRAMS {
+    if a.bigram_count() >= NEAR_DUPLICATE_MIN_BIGRAMS && b.bigram_count() >= NEAR_DUPLICATE_MIN_BIGRAMS {
         return true;
     }
     if let (Some(x), Some(y)) = (a.location(), b.location()) {
@@ -609,12 +617,14 @@ pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_mete
             return true;
         }
     }
+    let (pa, pb) = (a.places(), b.places());
     // Every place anchor is a place of one town: none agrees across two towns.
-    if matches!((a.town, b.town), (Some(x), Some(y)) if x != y) {
+    if matches!((pa.town, pb.town), (Some(x), Some(y)) if x != y) {
         return false;
     }
     let same = |x: Option<Sym>, y: Option<Sym>| x.is_some() && x == y;
-    if same(a.village_group, b.village_group) || same(a.community, b.community) || same(a.road, b.road) {
+    if same(pa.village_group, pb.village_group) || same(pa.community, pb.community) || same(pa.road, pb.road)
+    {
         return true;
     }
     // `mention.same`: a specific mention of one among the other's lead mentions.
@@ -623,9 +633,119 @@ pub(crate) fn may_anchor_at_a_glance(a: &ClueProfile, b: &ClueProfile, near_mete
     }
     // `estate.same` or `.similar` ([`estate_similarity`] above 0): the same name or sound, or names that begin
     // alike (only their text tells an abbreviation).
-    match (a.estate, b.estate) {
-        (Some(x), Some(y)) => x == y || a.estate_sound == b.estate_sound || !estates_begin_differently(a, b),
+    match (pa.estate, pb.estate) {
+        (Some(x), Some(y)) => {
+            x == y
+                || pa.estate_sound == pb.estate_sound
+                || !begin_differently((pa.estate_head, pa.estate_lead), (pb.estate_head, pb.estate_lead))
+        }
         _ => false,
+    }
+}
+
+/// The places [`may_anchor_at_a_glance`] reads of a clue: its core's, copied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct GlancedPlaces {
+    town: Option<Sym>,
+    village_group: Option<Sym>,
+    community: Option<Sym>,
+    road: Option<Sym>,
+    estate: Option<Sym>,
+    estate_sound: Option<Sym>,
+    estate_head: u32,
+    estate_lead: u32,
+}
+
+impl GlancedPlaces {
+    fn of(core: &ClueCore) -> GlancedPlaces {
+        GlancedPlaces {
+            town: core.town,
+            village_group: core.village_group,
+            community: core.community,
+            road: core.road,
+            estate: core.estate,
+            estate_sound: core.estate_sound,
+            estate_head: core.estate_head,
+            estate_lead: core.estate_lead,
+        }
+    }
+}
+
+/// What [`may_anchor_at_a_glance`] reads of a clue: a whole profile, or a [`Glance`] copied from one.
+pub(crate) trait Glanced {
+    /// Its sets' filters.
+    fn filters(&self) -> &SetFilters;
+    /// How many bigrams its description has.
+    fn bigram_count(&self) -> usize;
+    /// Its position.
+    fn location(&self) -> Option<(f64, f64)>;
+    /// Its places.
+    fn places(&self) -> GlancedPlaces;
+}
+
+impl Glanced for ClueProfile {
+    #[inline]
+    fn filters(&self) -> &SetFilters {
+        &self.filters
+    }
+
+    #[inline]
+    fn bigram_count(&self) -> usize {
+        self.bigrams().len()
+    }
+
+    #[inline]
+    fn location(&self) -> Option<(f64, f64)> {
+        self.core.location()
+    }
+
+    #[inline]
+    fn places(&self) -> GlancedPlaces {
+        GlancedPlaces::of(&self.core)
+    }
+}
+
+/// What [`may_anchor_at_a_glance`] reads of a profile, copied into 96 bytes: a thread that does not hold the
+/// profiles can tell with it which candidates may anchor (the preparing thread, see `BlockingAhead`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Glance {
+    filters: SetFilters,
+    location: Option<(f64, f64)>,
+    places: GlancedPlaces,
+    bigram_count: u32,
+}
+
+impl Glance {
+    /// The glance of `p`.
+    pub(crate) fn of(p: &ClueProfile) -> Glance {
+        Glance {
+            filters: p.filters,
+            location: p.core.location(),
+            places: GlancedPlaces::of(&p.core),
+            bigram_count: p.bigrams().len() as u32,
+        }
+    }
+}
+
+impl Glanced for Glance {
+    #[inline]
+    fn filters(&self) -> &SetFilters {
+        &self.filters
+    }
+
+    #[inline]
+    fn bigram_count(&self) -> usize {
+        self.bigram_count as usize
+    }
+
+    #[inline]
+    fn location(&self) -> Option<(f64, f64)> {
+        self.location
+    }
+
+    #[inline]
+    fn places(&self) -> GlancedPlaces {
+        self.places
     }
 }
 
@@ -1594,7 +1714,8 @@ mod tests {
     }
 
     /// A pair the glance leaves out has no anchor that could agree, and the glance leaves out many pairs: the
-    /// correlator skips them before comparing them up to their texts.
+    /// correlator skips them before comparing them up to their texts. A glance copied from each profile
+    /// ([`Glance`]) tells the same.
     #[test]
     fn a_pair_left_out_at_a_glance_could_not_anchor() {
         let (profiles, symbols) = profiles_of_a_varied_county(200);
@@ -1604,6 +1725,13 @@ mod tests {
             for (j, b) in profiles.iter().enumerate().filter(|(j, _)| *j != i) {
                 pairs += 1;
                 let before = compare_before_texts(a, b, 300.0, &symbols);
+                // A glance copied from each profile, as the preparing thread holds it, tells the same.
+                let (glance_a, glance_b) = (Glance::of(a), Glance::of(b));
+                assert_eq!(
+                    may_anchor_at_a_glance(&glance_a, &glance_b, 300.0),
+                    may_anchor_at_a_glance(a, b, 300.0),
+                    "profiles {i} and {j}"
+                );
                 if !may_anchor_at_a_glance(a, b, 300.0) {
                     left_out += 1;
                     assert!(

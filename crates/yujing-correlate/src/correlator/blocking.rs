@@ -9,7 +9,7 @@ use yujing_model::DisputeType;
 use super::*;
 use crate::config::BlockingConfig;
 use crate::prefetch::prefetch;
-use crate::score::{compare_before_texts, may_anchor_at_a_glance, most_at_a_glance, BeforeTexts};
+use crate::score::{compare_before_texts, may_anchor_at_a_glance, most_at_a_glance, BeforeTexts, Glance};
 
 /// What a candidate cluster must be able to score for its pairs to be compared in full (see
 /// [`Correlator::scored_candidates`]).
@@ -223,6 +223,19 @@ pub struct Prepared {
     /// The places its profile added to the places table, in order (their symbols follow the table's last):
     /// the deciding thread compares estates by name, so its copy of the table must know them.
     pub(super) new_places: Vec<Box<str>>,
+    /// Whether `candidates` holds only those that may anchor at a glance (see [`Glances`]).
+    pub(super) glanced: bool,
+}
+
+/// A [`Glance`] of every node from `first` on, for [`BlockingAhead`] to leave out the candidates that could
+/// share no anchor with the clue (`may_anchor_at_a_glance`) on its own thread: the glance is most of what
+/// deciding spends on a candidate that cannot link, a cache miss on its profile each, and the preparing thread
+/// does not hold the profiles.
+#[derive(Debug)]
+struct Glances {
+    first: u32,
+    of: Vec<Glance>,
+    near_meters: f64,
 }
 
 /// Blocking handed to another thread for a segment of clues ([`Correlator::hand_off_blocking`]): it prepares
@@ -235,11 +248,31 @@ pub struct BlockingAhead {
     past: u32,
     /// The node the next clue prepared will be.
     next: u32,
+    /// When deciding leaves out the candidates that cannot anchor (an anchor is required, and pairs are not
+    /// recorded), the glances they are told by.
+    glances: Option<Glances>,
 }
 
 impl BlockingAhead {
-    pub(super) fn new(blocking: Blocking, past: u32, next: u32) -> BlockingAhead {
-        BlockingAhead { blocking, past, next }
+    /// `blocking` handed off by a correlator whose whole profiles are `live` (nodes `past` on), the next clue
+    /// to be node `next`.
+    pub(super) fn new(
+        blocking: Blocking,
+        past: u32,
+        next: u32,
+        live: Option<(&ChunkedDeque<ClueProfile>, f64)>,
+    ) -> BlockingAhead {
+        let glances = live.map(|(live, near_meters)| Glances {
+            first: past,
+            of: live.iter().map(Glance::of).collect(),
+            near_meters,
+        });
+        BlockingAhead {
+            blocking,
+            past,
+            next,
+            glances,
+        }
     }
 
     pub(super) fn into_blocking(self) -> Blocking {
@@ -252,6 +285,19 @@ impl BlockingAhead {
         let known = self.blocking.symbols.places.len();
         let mut prepared = self.blocking.prepare(clue, draft, self.past, self.next);
         prepared.new_places = self.blocking.symbols.places.names_from(known).to_vec();
+        if let Some(glances) = &mut self.glances {
+            let mine = Glance::of(&prepared.profile);
+            let glance = |node: u32| &glances.of[(node - glances.first) as usize];
+            // Every candidate's glance asked for before the first is read (see `Blocking::candidates`).
+            for &node in &prepared.candidates {
+                prefetch(glance(node));
+            }
+            prepared
+                .candidates
+                .retain(|&node| may_anchor_at_a_glance(&mine, glance(node), glances.near_meters));
+            prepared.glanced = true;
+            glances.of.push(mine);
+        }
         self.next += 1;
         prepared
     }
@@ -288,6 +334,7 @@ impl Blocking {
             profile,
             candidates,
             new_places: Vec::new(),
+            glanced: false,
         }
     }
 
@@ -442,8 +489,8 @@ impl Correlator {
         self.blocking.candidates(p, &keys, self.compacted_below())
     }
 
-    /// Every candidate of `candidates` (found by blocking for `p`): its node, its cluster's root and how the
-    /// pair compares.
+    /// Every candidate of `candidates` (found by blocking for `p`; `glanced_ahead`: only those that may anchor
+    /// at a glance, already told): its node, its cluster's root and how the pair compares.
     ///
     /// With a `bar`, only the candidates that could take part in a link, when an anchor is required (recording
     /// pairs for `yujing fit` keeps them all, and so does `yujing explain`, which passes none):
@@ -458,11 +505,16 @@ impl Correlator {
         &self,
         p: &ClueProfile,
         candidates: Vec<u32>,
+        glanced_ahead: bool,
         bar: Option<LinkBar>,
     ) -> Vec<(u32, u32, PairScore)> {
         let near_meters = self.settings.scoring.near_meters;
         let weights = &self.settings.weights;
         let bar = bar.filter(|_| self.settings.scoring.require_anchor && self.pairs.is_none());
+        debug_assert!(
+            !glanced_ahead || bar.is_some(),
+            "candidates glanced at only for a bar"
+        );
         let Some(bar) = bar else {
             return candidates
                 .into_iter()
@@ -482,10 +534,14 @@ impl Correlator {
         for &n in &candidates {
             self.profile(n).prefetch_inline();
         }
-        let may_anchor: Vec<u32> = candidates
-            .into_iter()
-            .filter(|&n| may_anchor_at_a_glance(p, self.profile(n), near_meters))
-            .collect();
+        let may_anchor: Vec<u32> = if glanced_ahead {
+            candidates
+        } else {
+            candidates
+                .into_iter()
+                .filter(|&n| may_anchor_at_a_glance(p, self.profile(n), near_meters))
+                .collect()
+        };
         // The clusters' roots in a loop of their own: a root is a load or two from the union-find's parents,
         // a cache miss that no other root waits for, so a short loop lets the processor overlap them.
         let roots: Vec<u32> = may_anchor.iter().map(|&n| self.sets.find(n)).collect();
@@ -959,8 +1015,8 @@ mod tests {
             refined: true,
         };
         let candidates = pruning.candidates_now(&profile);
-        let compared = clusters(pruning.scored_candidates(&profile, candidates.clone(), Some(bar)));
-        let anchored = clusters(pruning.scored_candidates(&profile, candidates, None));
+        let compared = clusters(pruning.scored_candidates(&profile, candidates.clone(), false, Some(bar)));
+        let anchored = clusters(pruning.scored_candidates(&profile, candidates, false, None));
         assert!(compared >= 1 && compared < anchored, "{compared} of {anchored}");
     }
 
@@ -1016,7 +1072,7 @@ mod tests {
             correlator.blocking.frequencies.weigh(&mut profile);
             correlator.blocking.place_frequencies.weigh(&mut profile);
             let candidates = correlator.candidates_now(&profile);
-            for (_, root, pair) in correlator.scored_candidates(&profile, candidates, None) {
+            for (_, root, pair) in correlator.scored_candidates(&profile, candidates, false, None) {
                 let mut refined = pair.comparison;
                 correlator.refine(&profile, root, &mut refined);
                 let gained = weights.score(&refined) - pair.score;
