@@ -7,7 +7,8 @@
 //! every cluster (`judge`).
 //!
 //! `correlate_drafted_clue` is the same with the profiles drafted beforehand, as a pipeline drafts them on another
-//! thread: the correlating thread's own cost.
+//! thread: the correlating thread's own cost. `correlate_prepared_clue` splits a clue into the two halves the
+//! two-thread pipeline runs on its two threads (`prepare` and `decide`).
 //!
 //! `cargo bench -p yujing-correlate --bench correlate`
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use yujing_correlate::{CorrelateConfig, Correlator, ProfileDraft, RuleConfig};
+use yujing_correlate::{CorrelateConfig, Correlator, Prepared, ProfileDraft, RuleConfig};
 use yujing_model::{
     Address, Clue, DisputeType, FeedId, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole, RawPointer,
     RequestKind, SourceLocation, TownCode, TownEvidence, TownRef, WarningLevel,
@@ -226,6 +227,50 @@ fn per_drafted_clue(c: &mut Criterion) {
     group.finish();
 }
 
+/// The two halves of a clue in the two-thread pipeline (`yujing`'s bulk segments and the sweep hand the
+/// correlator's blocking to the drafting thread: `Correlator::hand_off_blocking`): `prepare`, what that thread
+/// pays per clue (the profile drafted, interned and weighed, its candidates found and glanced at, itself
+/// indexed), and `decide`, what the correlating thread pays (`observe_prepared`, then the clues' second chance
+/// and the rules judged once after them, as a segment's are). Each is timed with the other done outside the
+/// clock; the pipeline's cost per clue is the larger of the two.
+fn per_prepared_clue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("correlate_prepared_clue");
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    for open in [10_000u64, 1_000_000] {
+        let mut state: Option<(Correlator, Stream)> = None;
+        for half in ["prepare", "decide"] {
+            group.bench_with_input(BenchmarkId::new(half, open), &open, |b, &open| {
+                let (correlator, stream) = state.get_or_insert_with(|| populate(open));
+                b.iter_custom(|iters| {
+                    let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                    let lexicon = correlator.lexicon().clone();
+                    let mut ahead = correlator.hand_off_blocking();
+                    let start = Instant::now();
+                    let prepared: Vec<Prepared> = clues
+                        .iter()
+                        .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, &lexicon)))
+                        .collect();
+                    let preparing = start.elapsed();
+                    let start = Instant::now();
+                    for (clue, prepared) in clues.iter().zip(prepared) {
+                        criterion::black_box(correlator.observe_prepared(clue, prepared));
+                    }
+                    correlator.take_back_blocking(ahead);
+                    criterion::black_box(correlator.reconsider());
+                    criterion::black_box(correlator.flush());
+                    let deciding = start.elapsed();
+                    if half == "prepare" {
+                        preparing
+                    } else {
+                        deciding
+                    }
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 /// What `yujing tune` pays per configuration of a rules-only grid: the rules judged on clusters already built.
 /// 20,000 disputes with 6 reports each (120,000 clues), every one a warning-worthy cluster.
 fn judge_rules(c: &mut Criterion) {
@@ -259,5 +304,11 @@ fn judge_rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_clue, per_drafted_clue, judge_rules);
+criterion_group!(
+    benches,
+    per_clue,
+    per_drafted_clue,
+    per_prepared_clue,
+    judge_rules
+);
 criterion_main!(benches);
