@@ -8,7 +8,8 @@
 //!
 //! `correlate_drafted_clue` is the same with the profiles drafted beforehand, as a pipeline drafts them on another
 //! thread: the correlating thread's own cost. `correlate_prepared_clue` splits a clue into the two halves the
-//! two-thread pipeline runs on its two threads (`prepare` and `decide`).
+//! two-thread pipeline runs on its two threads (`prepare` and `decide`); `correlate_pipelined_clue` runs that
+//! pipeline, both threads at work.
 //!
 //! `cargo bench -p yujing-correlate --bench correlate`
 
@@ -271,6 +272,51 @@ fn per_prepared_clue(c: &mut Criterion) {
     group.finish();
 }
 
+/// A clue through the two-thread pipeline itself, both threads at work: the clues prepared on a second thread
+/// in chunks of 512, at most two chunks ahead (a bounded channel, as `yujing`'s bulk segments and the sweep
+/// do), and decided on this one; the clues' second chance and the rules judged once after them.
+fn per_pipelined_clue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("correlate_pipelined_clue");
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    for open in [10_000u64, 1_000_000] {
+        let mut state: Option<(Correlator, Stream)> = None;
+        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
+            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
+            b.iter_custom(|iters| {
+                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let lexicon = correlator.lexicon().clone();
+                let mut ahead = correlator.hand_off_blocking();
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    let (to_decide, prepared) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(2);
+                    let (ahead, lexicon, clues) = (&mut ahead, &lexicon, &clues);
+                    scope.spawn(move || {
+                        for chunk in clues.chunks(512) {
+                            let chunk = chunk
+                                .iter()
+                                .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, lexicon)))
+                                .collect();
+                            if to_decide.send(chunk).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    for (chunk, prepared) in clues.chunks(512).zip(prepared) {
+                        for (clue, prepared) in chunk.iter().zip(prepared) {
+                            criterion::black_box(correlator.observe_prepared(clue, prepared));
+                        }
+                    }
+                });
+                correlator.take_back_blocking(ahead);
+                criterion::black_box(correlator.reconsider());
+                criterion::black_box(correlator.flush());
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
 /// What `yujing tune` pays per configuration of a rules-only grid: the rules judged on clusters already built.
 /// 20,000 disputes with 6 reports each (120,000 clues), every one a warning-worthy cluster.
 fn judge_rules(c: &mut Criterion) {
@@ -309,6 +355,7 @@ criterion_group!(
     per_clue,
     per_drafted_clue,
     per_prepared_clue,
+    per_pipelined_clue,
     judge_rules
 );
 criterion_main!(benches);
