@@ -16,8 +16,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use yujing_correlate::{CorrelateConfig, Correlator, Prepared, ProfileDraft, RuleConfig};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use yujing_correlate::{BlockingAhead, CorrelateConfig, Correlator, Prepared, ProfileDraft, RuleConfig};
 use yujing_model::{
     Address, Clue, DisputeType, FeedId, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole, RawPointer,
     RequestKind, SourceLocation, TownCode, TownEvidence, TownRef, WarningLevel,
@@ -176,9 +177,29 @@ fn populate(open: u64) -> (Correlator, Stream) {
     (correlator, stream)
 }
 
-fn per_clue(c: &mut Criterion) {
-    let mut group = c.benchmark_group("correlate_one_clue");
+/// `count` new reports of the `open` disputes already reported, spread over them: what every per-clue bench
+/// observes, generated before its clock starts.
+fn new_reports(stream: &mut Stream, open: u64, count: u64) -> Vec<Clue> {
+    (0..count).map(|i| stream.clue((i * 7919) % open)).collect()
+}
+
+/// A group of per-clue benches: 20 samples over 10 s each, the population being slow to build.
+fn per_clue_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
     group.sample_size(20).measurement_time(Duration::from_secs(10));
+    group
+}
+
+/// Ends a segment observed with blocking handed off: blocking taken back, then the clues' second chance and
+/// the rules judged, as a segment's are.
+fn end_segment(correlator: &mut Correlator, ahead: BlockingAhead) {
+    correlator.take_back_blocking(ahead);
+    criterion::black_box(correlator.reconsider());
+    criterion::black_box(correlator.flush());
+}
+
+fn per_clue(c: &mut Criterion) {
+    let mut group = per_clue_group(c, "correlate_one_clue");
     for open in [10_000u64, 100_000, 1_000_000] {
         // Populated on first use, so a filtered run (`-- correlate_one_clue/10000`) skips the other size.
         let mut state: Option<(Correlator, Stream)> = None;
@@ -186,7 +207,7 @@ fn per_clue(c: &mut Criterion) {
             let (correlator, stream) = state.get_or_insert_with(|| populate(open));
             b.iter_custom(|iters| {
                 // New reports of existing disputes, generated before the clock starts.
-                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let clues = new_reports(stream, open, iters);
                 let start = Instant::now();
                 for clue in &clues {
                     correlator.observe(clue);
@@ -203,14 +224,13 @@ fn per_clue(c: &mut Criterion) {
 /// The same with each clue's profile drafted before the clock starts: what the correlating thread pays per
 /// clue in a pipeline, which drafts profiles on another thread ([`Correlator::observe_drafted`]).
 fn per_drafted_clue(c: &mut Criterion) {
-    let mut group = c.benchmark_group("correlate_drafted_clue");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    let mut group = per_clue_group(c, "correlate_drafted_clue");
     for open in [10_000u64, 1_000_000] {
         let mut state: Option<(Correlator, Stream)> = None;
         group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
             let (correlator, stream) = state.get_or_insert_with(|| populate(open));
             b.iter_custom(|iters| {
-                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let clues = new_reports(stream, open, iters);
                 let drafts: Vec<ProfileDraft> = clues
                     .iter()
                     .map(|clue| ProfileDraft::of(clue, correlator.lexicon()))
@@ -235,15 +255,14 @@ fn per_drafted_clue(c: &mut Criterion) {
 /// and the rules judged once after them, as a segment's are). Each is timed with the other done outside the
 /// clock; the pipeline's cost per clue is the larger of the two.
 fn per_prepared_clue(c: &mut Criterion) {
-    let mut group = c.benchmark_group("correlate_prepared_clue");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    let mut group = per_clue_group(c, "correlate_prepared_clue");
     for open in [10_000u64, 1_000_000] {
         let mut state: Option<(Correlator, Stream)> = None;
         for half in ["prepare", "decide"] {
             group.bench_with_input(BenchmarkId::new(half, open), &open, |b, &open| {
                 let (correlator, stream) = state.get_or_insert_with(|| populate(open));
                 b.iter_custom(|iters| {
-                    let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                    let clues = new_reports(stream, open, iters);
                     let lexicon = correlator.lexicon().clone();
                     let mut ahead = correlator.hand_off_blocking();
                     let start = Instant::now();
@@ -256,9 +275,7 @@ fn per_prepared_clue(c: &mut Criterion) {
                     for (clue, prepared) in clues.iter().zip(prepared) {
                         criterion::black_box(correlator.observe_prepared(clue, prepared));
                     }
-                    correlator.take_back_blocking(ahead);
-                    criterion::black_box(correlator.reconsider());
-                    criterion::black_box(correlator.flush());
+                    end_segment(correlator, ahead);
                     let deciding = start.elapsed();
                     if half == "prepare" {
                         preparing
@@ -276,14 +293,13 @@ fn per_prepared_clue(c: &mut Criterion) {
 /// in chunks of 512, at most two chunks ahead (a bounded channel, as `yujing`'s bulk segments and the sweep
 /// do), and decided on this one; the clues' second chance and the rules judged once after them.
 fn per_pipelined_clue(c: &mut Criterion) {
-    let mut group = c.benchmark_group("correlate_pipelined_clue");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    let mut group = per_clue_group(c, "correlate_pipelined_clue");
     for open in [10_000u64, 1_000_000] {
         let mut state: Option<(Correlator, Stream)> = None;
         group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
             let (correlator, stream) = state.get_or_insert_with(|| populate(open));
             b.iter_custom(|iters| {
-                let clues: Vec<Clue> = (0..iters).map(|i| stream.clue((i * 7919) % open)).collect();
+                let clues = new_reports(stream, open, iters);
                 let lexicon = correlator.lexicon().clone();
                 let mut ahead = correlator.hand_off_blocking();
                 let start = Instant::now();
@@ -307,9 +323,7 @@ fn per_pipelined_clue(c: &mut Criterion) {
                         }
                     }
                 });
-                correlator.take_back_blocking(ahead);
-                criterion::black_box(correlator.reconsider());
-                criterion::black_box(correlator.flush());
+                end_segment(correlator, ahead);
                 start.elapsed()
             });
         });

@@ -365,7 +365,7 @@ impl Correlator {
     /// decided. Rules are judged by [`Correlator::flush`]. A clue id seen before (a re-delivery or a new version)
     /// changes nothing: the record was counted once already.
     pub fn observe(&mut self, clue: &Clue) -> Vec<CorrelationEvent> {
-        if self.clue_index(&clue.clue_id).is_some() {
+        if self.knows(&clue.clue_id) {
             return Vec::new();
         }
         let draft = ProfileDraft::of(clue, &self.lexicon);
@@ -375,7 +375,7 @@ impl Correlator {
     /// [`Correlator::observe`] with the clue's profile drafted already (with [`Correlator::lexicon`]), maybe on
     /// another thread: the same decisions.
     pub fn observe_drafted(&mut self, clue: &Clue, draft: &ProfileDraft) -> Vec<CorrelationEvent> {
-        if self.clue_index(&clue.clue_id).is_some() {
+        if self.knows(&clue.clue_id) {
             return Vec::new();
         }
         self.observe_new(clue, draft)

@@ -119,7 +119,7 @@ impl crate::sweep::ClueSource for History {
     fn observe_all(&self, correlator: &mut Correlator) -> Result<(), TuneError> {
         let lexicon = correlator.lexicon().clone();
         if self.clue_offsets.len() < HAND_OFF_FROM || correlator.stats().clues > 0 {
-            return self.read_ahead(|clue| ProfileDraft::of(clue, &lexicon), &mut |clue, draft| {
+            return self.for_each_drafted(&lexicon, &mut |clue, draft| {
                 correlator.observe_drafted(clue, draft);
             });
         }
