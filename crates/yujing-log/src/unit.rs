@@ -18,8 +18,9 @@
 //! - **A failed commit or [`UnitOfWork::discard`] drops everything not committed.** The caller's projections,
 //!   which already saw those writes, must then be restored from the log.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use foldhash::HashMap as FastMap;
 
 use crate::{Batch, Entry, Log, LogError, Offset, Record, ShardId};
 
@@ -37,11 +38,13 @@ struct TopicWrites {
 struct Held {
     /// Topics in the order first written (so the commit's batch is in a stable order).
     order: Vec<String>,
-    topics: HashMap<String, TopicWrites>,
+    topics: FastMap<String, TopicWrites>,
     /// Records routed to shards' partitions of the repartition topic, in order (never read back by the unit).
     routed: Vec<(ShardId, Record)>,
-    /// The last value written to each state key (`None`: deleted).
-    state: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The last value written to each state key (`None`: deleted). A bulk load holds hundreds of thousands
+    /// (a raw unit's, a clue's and a person's keys per record): hashed with foldhash, seeded per process, not
+    /// SipHash, whose rounds were a tenth of the ingest's writing thread (docs/PERFORMANCE.md, stop 45).
+    state: FastMap<Vec<u8>, Option<Vec<u8>>>,
     /// Bytes of keys and values held.
     bytes: usize,
 }
@@ -275,6 +278,25 @@ impl Log for UnitOfWork {
         }
     }
 
+    fn states(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, LogError> {
+        let held = self.lock();
+        let mut values: Vec<Option<Option<Vec<u8>>>> =
+            keys.iter().map(|key| held.state.get(key).cloned()).collect();
+        drop(held);
+        // What the unit does not hold is read from the log, in one call.
+        let missing: Vec<Vec<u8>> = keys
+            .iter()
+            .zip(&values)
+            .filter(|(_, held)| held.is_none())
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut read = self.log.states(&missing)?.into_iter();
+        for value in values.iter_mut().filter(|value| value.is_none()) {
+            *value = Some(read.next().flatten());
+        }
+        Ok(values.into_iter().map(Option::flatten).collect())
+    }
+
     fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
         self.log.snapshot_dir()
     }
@@ -395,6 +417,45 @@ mod tests {
         assert_eq!(unit.state(b"k").unwrap(), None);
         unit.commit().unwrap();
         assert_eq!(log.state(b"k").unwrap(), None);
+    }
+
+    #[test]
+    fn state_keys_asked_together_read_as_each_asked_alone() {
+        let (_dir, log) = store();
+        let mut batch = Batch::new();
+        batch.put_state("on-log", "1");
+        batch.put_state("deleted-in-unit", "2");
+        batch.put_state("overwritten-in-unit", "3");
+        log.write(batch).unwrap();
+        let unit = UnitOfWork::new(log.clone(), 0);
+        let mut batch = Batch::new();
+        batch.put_state("only-in-unit", "4");
+        batch.delete_state("deleted-in-unit");
+        batch.put_state("overwritten-in-unit", "5");
+        unit.write(batch).unwrap();
+        let keys: Vec<Vec<u8>> = [
+            "absent",
+            "on-log",
+            "only-in-unit",
+            "deleted-in-unit",
+            "overwritten-in-unit",
+            "absent",
+            "on-log",
+        ]
+        .iter()
+        .map(|key| key.as_bytes().to_vec())
+        .collect();
+        let each = |log: &dyn Log| -> Vec<Option<Vec<u8>>> {
+            keys.iter().map(|key| log.state(key).unwrap()).collect()
+        };
+        let value = |v: &str| Some(v.as_bytes().to_vec());
+        assert_eq!(
+            unit.states(&keys).unwrap(),
+            vec![None, value("1"), value("4"), None, value("5"), None, value("1")]
+        );
+        assert_eq!(unit.states(&keys).unwrap(), each(&unit));
+        assert_eq!(log.states(&keys).unwrap(), each(log.as_ref()));
+        assert_eq!(log.states(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
     }
 
     #[test]
