@@ -1452,8 +1452,8 @@ struct Chunk<'a> {
     topic: String,
     batch: Batch,
     /// The ingest state of records written in this batch, by clue id. This map, the raw units' keys of a chunk
-    /// and the unit of work's state keys are hashed with foldhash (seeded per process): SipHash was a tenth of
-    /// the ingest's writing thread (docs/PERFORMANCE.md, stop 45).
+    /// and the unit of work's state keys are hashed with foldhash (seeded per process): with SipHash, hashing
+    /// was an eighth of the ingest's writing thread (docs/PERFORMANCE.md, stop 45).
     pending: FastMap<String, RecordState>,
     /// The dead-letter keys written in this batch.
     pending_dead: Vec<Vec<u8>>,

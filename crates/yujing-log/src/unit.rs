@@ -43,7 +43,8 @@ struct Held {
     routed: Vec<(ShardId, Record)>,
     /// The last value written to each state key (`None`: deleted). A bulk load holds hundreds of thousands
     /// (a raw unit's, a clue's and a person's keys per record): hashed with foldhash, seeded per process, not
-    /// SipHash, whose rounds were a tenth of the ingest's writing thread (docs/PERFORMANCE.md, stop 45).
+    /// SipHash (with the tables' growth, hashing was an eighth of the ingest's writing thread:
+    /// docs/PERFORMANCE.md, stop 45).
     state: FastMap<Vec<u8>, Option<Vec<u8>>>,
     /// Bytes of keys and values held.
     bytes: usize,
