@@ -266,7 +266,8 @@ pub trait Log: Send + Sync {
 
     /// The values of state `keys`, in their order: [`Log::state`] of each, asked together. The embedded log
     /// reads them in one batched look-up (RocksDB's `MultiGet`): an ingest asks several keys per record, nearly
-    /// all of them absent, and one at a time they were a fifth of its writing thread.
+    /// all of them absent, and one at a time they were over a quarter of its writing thread (docs/PERFORMANCE.md,
+    /// stop 45).
     fn states(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, LogError> {
         keys.iter().map(|key| self.state(key)).collect()
     }
