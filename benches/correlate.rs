@@ -16,8 +16,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use yujing_correlate::{BlockingAhead, CorrelateConfig, Correlator, Prepared, ProfileDraft, RuleConfig};
 use yujing_model::{
     Address, Clue, DisputeType, FeedId, Party, PartyKey, PartyKeyKind, PartyKind, PartyRole, RawPointer,
@@ -183,11 +182,37 @@ fn new_reports(stream: &mut Stream, open: u64, count: u64) -> Vec<Clue> {
     (0..count).map(|i| stream.clue((i * 7919) % open)).collect()
 }
 
-/// A group of per-clue benches: 20 samples over 10 s each, the population being slow to build.
-fn per_clue_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+/// Runs the per-clue bench `name` at each number of `open` clusters (20 samples over 10 s each, the
+/// population being slow to build): `measure` is given the correlator with that many clusters open, criterion's
+/// count of new reports of its disputes (generated before its clock starts) and, when `halves` name several
+/// measures of one population, which one; it returns the time it measured.
+fn per_clue_bench(
+    c: &mut Criterion,
+    name: &str,
+    sizes: &[u64],
+    halves: &[&str],
+    mut measure: impl FnMut(&mut Correlator, Vec<Clue>, &str) -> Duration,
+) {
     let mut group = c.benchmark_group(name);
     group.sample_size(20).measurement_time(Duration::from_secs(10));
-    group
+    for &open in sizes {
+        // Populated on first use, so a filtered run (`-- correlate_one_clue/10000`) skips the other sizes.
+        let mut state: Option<(Correlator, Stream)> = None;
+        let ids: Vec<(BenchmarkId, &str)> = match halves {
+            [] => vec![(BenchmarkId::from_parameter(open), "")],
+            halves => halves
+                .iter()
+                .map(|&half| (BenchmarkId::new(half, open), half))
+                .collect(),
+        };
+        for (id, half) in ids {
+            group.bench_with_input(id, &open, |b, &open| {
+                let (correlator, stream) = state.get_or_insert_with(|| populate(open));
+                b.iter_custom(|iters| measure(correlator, new_reports(stream, open, iters), half));
+            });
+        }
+    }
+    group.finish();
 }
 
 /// Ends a segment observed with blocking handed off: blocking taken back, then the clues' second chance and
@@ -199,53 +224,45 @@ fn end_segment(correlator: &mut Correlator, ahead: BlockingAhead) {
 }
 
 fn per_clue(c: &mut Criterion) {
-    let mut group = per_clue_group(c, "correlate_one_clue");
-    for open in [10_000u64, 100_000, 1_000_000] {
-        // Populated on first use, so a filtered run (`-- correlate_one_clue/10000`) skips the other size.
-        let mut state: Option<(Correlator, Stream)> = None;
-        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
-            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
-            b.iter_custom(|iters| {
-                // New reports of existing disputes, generated before the clock starts.
-                let clues = new_reports(stream, open, iters);
-                let start = Instant::now();
-                for clue in &clues {
-                    correlator.observe(clue);
-                    criterion::black_box(correlator.reconsider());
-                    criterion::black_box(correlator.flush());
-                }
-                start.elapsed()
-            });
-        });
-    }
-    group.finish();
+    per_clue_bench(
+        c,
+        "correlate_one_clue",
+        &[10_000, 100_000, 1_000_000],
+        &[],
+        |correlator, clues, _| {
+            let start = Instant::now();
+            for clue in &clues {
+                correlator.observe(clue);
+                criterion::black_box(correlator.reconsider());
+                criterion::black_box(correlator.flush());
+            }
+            start.elapsed()
+        },
+    );
 }
 
 /// The same with each clue's profile drafted before the clock starts: what the correlating thread pays per
 /// clue in a pipeline, which drafts profiles on another thread ([`Correlator::observe_drafted`]).
 fn per_drafted_clue(c: &mut Criterion) {
-    let mut group = per_clue_group(c, "correlate_drafted_clue");
-    for open in [10_000u64, 1_000_000] {
-        let mut state: Option<(Correlator, Stream)> = None;
-        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
-            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
-            b.iter_custom(|iters| {
-                let clues = new_reports(stream, open, iters);
-                let drafts: Vec<ProfileDraft> = clues
-                    .iter()
-                    .map(|clue| ProfileDraft::of(clue, correlator.lexicon()))
-                    .collect();
-                let start = Instant::now();
-                for (clue, draft) in clues.iter().zip(&drafts) {
-                    correlator.observe_drafted(clue, draft);
-                    criterion::black_box(correlator.reconsider());
-                    criterion::black_box(correlator.flush());
-                }
-                start.elapsed()
-            });
-        });
-    }
-    group.finish();
+    per_clue_bench(
+        c,
+        "correlate_drafted_clue",
+        &[10_000, 1_000_000],
+        &[],
+        |correlator, clues, _| {
+            let drafts: Vec<ProfileDraft> = clues
+                .iter()
+                .map(|clue| ProfileDraft::of(clue, correlator.lexicon()))
+                .collect();
+            let start = Instant::now();
+            for (clue, draft) in clues.iter().zip(&drafts) {
+                correlator.observe_drafted(clue, draft);
+                criterion::black_box(correlator.reconsider());
+                criterion::black_box(correlator.flush());
+            }
+            start.elapsed()
+        },
+    );
 }
 
 /// The two halves of a clue in the two-thread pipeline (`yujing`'s bulk segments and the sweep hand the
@@ -255,80 +272,72 @@ fn per_drafted_clue(c: &mut Criterion) {
 /// and the rules judged once after them, as a segment's are). Each is timed with the other done outside the
 /// clock; the pipeline's cost per clue is the larger of the two.
 fn per_prepared_clue(c: &mut Criterion) {
-    let mut group = per_clue_group(c, "correlate_prepared_clue");
-    for open in [10_000u64, 1_000_000] {
-        let mut state: Option<(Correlator, Stream)> = None;
-        for half in ["prepare", "decide"] {
-            group.bench_with_input(BenchmarkId::new(half, open), &open, |b, &open| {
-                let (correlator, stream) = state.get_or_insert_with(|| populate(open));
-                b.iter_custom(|iters| {
-                    let clues = new_reports(stream, open, iters);
-                    let lexicon = correlator.lexicon().clone();
-                    let mut ahead = correlator.hand_off_blocking();
-                    let start = Instant::now();
-                    let prepared: Vec<Prepared> = clues
-                        .iter()
-                        .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, &lexicon)))
-                        .collect();
-                    let preparing = start.elapsed();
-                    let start = Instant::now();
-                    for (clue, prepared) in clues.iter().zip(prepared) {
-                        criterion::black_box(correlator.observe_prepared(clue, prepared));
-                    }
-                    end_segment(correlator, ahead);
-                    let deciding = start.elapsed();
-                    if half == "prepare" {
-                        preparing
-                    } else {
-                        deciding
-                    }
-                });
-            });
-        }
-    }
-    group.finish();
+    per_clue_bench(
+        c,
+        "correlate_prepared_clue",
+        &[10_000, 1_000_000],
+        &["prepare", "decide"],
+        |correlator, clues, half| {
+            let lexicon = correlator.lexicon().clone();
+            let mut ahead = correlator.hand_off_blocking();
+            let start = Instant::now();
+            let prepared: Vec<Prepared> = clues
+                .iter()
+                .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, &lexicon)))
+                .collect();
+            let preparing = start.elapsed();
+            let start = Instant::now();
+            for (clue, prepared) in clues.iter().zip(prepared) {
+                criterion::black_box(correlator.observe_prepared(clue, prepared));
+            }
+            end_segment(correlator, ahead);
+            let deciding = start.elapsed();
+            if half == "prepare" {
+                preparing
+            } else {
+                deciding
+            }
+        },
+    );
 }
 
 /// A clue through the two-thread pipeline itself, both threads at work: the clues prepared on a second thread
 /// in chunks of 512, at most two chunks ahead (a bounded channel, as `yujing`'s bulk segments and the sweep
 /// do), and decided on this one; the clues' second chance and the rules judged once after them.
 fn per_pipelined_clue(c: &mut Criterion) {
-    let mut group = per_clue_group(c, "correlate_pipelined_clue");
-    for open in [10_000u64, 1_000_000] {
-        let mut state: Option<(Correlator, Stream)> = None;
-        group.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, &open| {
-            let (correlator, stream) = state.get_or_insert_with(|| populate(open));
-            b.iter_custom(|iters| {
-                let clues = new_reports(stream, open, iters);
-                let lexicon = correlator.lexicon().clone();
-                let mut ahead = correlator.hand_off_blocking();
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    let (to_decide, prepared) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(2);
-                    let (ahead, lexicon, clues) = (&mut ahead, &lexicon, &clues);
-                    scope.spawn(move || {
-                        for chunk in clues.chunks(512) {
-                            let chunk = chunk
-                                .iter()
-                                .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, lexicon)))
-                                .collect();
-                            if to_decide.send(chunk).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                    for (chunk, prepared) in clues.chunks(512).zip(prepared) {
-                        for (clue, prepared) in chunk.iter().zip(prepared) {
-                            criterion::black_box(correlator.observe_prepared(clue, prepared));
+    per_clue_bench(
+        c,
+        "correlate_pipelined_clue",
+        &[10_000, 1_000_000],
+        &[],
+        |correlator, clues, _| {
+            let lexicon = correlator.lexicon().clone();
+            let mut ahead = correlator.hand_off_blocking();
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                let (to_decide, prepared) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(2);
+                let (ahead, lexicon, clues) = (&mut ahead, &lexicon, &clues);
+                scope.spawn(move || {
+                    for chunk in clues.chunks(512) {
+                        let chunk = chunk
+                            .iter()
+                            .map(|clue| ahead.prepare(clue, &ProfileDraft::of(clue, lexicon)))
+                            .collect();
+                        if to_decide.send(chunk).is_err() {
+                            break;
                         }
                     }
                 });
-                end_segment(correlator, ahead);
-                start.elapsed()
+                for (chunk, prepared) in clues.chunks(512).zip(prepared) {
+                    for (clue, prepared) in chunk.iter().zip(prepared) {
+                        criterion::black_box(correlator.observe_prepared(clue, prepared));
+                    }
+                }
             });
-        });
-    }
-    group.finish();
+            end_segment(correlator, ahead);
+            start.elapsed()
+        },
+    );
 }
 
 /// What `yujing tune` pays per configuration of a rules-only grid: the rules judged on clusters already built.

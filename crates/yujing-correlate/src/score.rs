@@ -718,11 +718,12 @@ pub(crate) struct Glance {
 impl Glance {
     /// The glance of `p`.
     pub(crate) fn of(p: &ClueProfile) -> Glance {
+        // What the profile's glance reads, read the same way (its own `places` are the interned symbols).
         Glance {
-            filters: p.filters,
-            location: p.core.location(),
-            places: GlancedPlaces::of(&p.core),
-            bigram_count: p.bigrams().len() as u32,
+            filters: *Glanced::filters(p),
+            location: Glanced::location(p),
+            places: Glanced::places(p),
+            bigram_count: Glanced::bigram_count(p) as u32,
         }
     }
 }

@@ -1278,29 +1278,27 @@ impl<'a, L: Log + ?Sized> Ingestor<'a, L> {
         let mut pending_raw: FastMap<Vec<u8>, u64> = FastMap::new();
         let first = units.start;
         // The units' keys and the offsets logged under them, looked up together; then the keys of the people
-        // the units not logged before name, together too (see `Log::states`). `None`: a unit no record of which
-        // is this shard's (the shard that keeps them logs it).
-        let keys: Vec<Option<Vec<u8>>> = chunk.units[units.clone()]
-            .iter()
-            .enumerate()
-            .map(|(index, unit)| {
-                let kept = owned.is_none_or(|owned| owned[index]);
-                kept.then(|| raw_state_key(chunk.feed, &unit.bytes))
-            })
+        // the units not logged before name, together too (see `Log::states`). A unit not `kept` has no record
+        // that is this shard's: the shard that keeps them logs it.
+        let kept: Vec<bool> = (0..units.len())
+            .map(|index| owned.is_none_or(|owned| owned[index]))
             .collect();
-        let asked: Vec<Vec<u8>> = keys.iter().flatten().cloned().collect();
-        let mut answers = self.log.states(&asked)?.into_iter();
-        let looked_up: Vec<Option<(Vec<u8>, Option<u64>)>> = keys
-            .into_iter()
-            .map(|key| {
-                let key = key?;
-                let logged = answers
-                    .next()
-                    .flatten()
-                    .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-                    .map(u64::from_be_bytes);
-                Some((key, logged))
-            })
+        let asked: Vec<Vec<u8>> = chunk.units[units.clone()]
+            .iter()
+            .zip(&kept)
+            .filter(|(_, kept)| **kept)
+            .map(|(unit, _)| raw_state_key(chunk.feed, &unit.bytes))
+            .collect();
+        let answers = self.log.states(&asked)?;
+        let mut answered = asked.into_iter().zip(answers).map(|(key, bytes)| {
+            let logged = bytes
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+                .map(u64::from_be_bytes);
+            (key, logged)
+        });
+        let looked_up: Vec<Option<(Vec<u8>, Option<u64>)>> = kept
+            .iter()
+            .map(|&kept| if kept { answered.next() } else { None })
             .collect();
         sealer.look_up(
             looked_up

@@ -284,6 +284,10 @@ impl Log for UnitOfWork {
         let mut values: Vec<Option<Option<Vec<u8>>>> =
             keys.iter().map(|key| held.state.get(key).cloned()).collect();
         drop(held);
+        if values.iter().all(Option::is_none) {
+            // Nothing held (a bulk ingest's keys are nearly all new): the keys go to the log as they are.
+            return self.log.states(keys);
+        }
         // What the unit does not hold is read from the log, in one call.
         let missing: Vec<Vec<u8>> = keys
             .iter()
