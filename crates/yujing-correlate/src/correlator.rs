@@ -36,6 +36,10 @@ const FRAGMENT: usize = 2;
 /// What a clue of a two-clue fragment must score above the link threshold to take its fragment along.
 const FRAGMENT_MARGIN: f64 = 4.0;
 
+/// From this many clues to reconsider, their candidates are found and compared on two threads (see
+/// [`Correlator::second_chances`]): below it the second thread costs more than it saves.
+const SECOND_CHANCES_SPLIT_FROM: usize = 4_096;
+
 /// How a clue joined its cluster: kept for every clue (its warning evidence), so a bit per matched feature
 /// rather than a list of names, and the score (rounded to hundredths when it is decided) as a whole number of
 /// hundredths: eight bytes a clue where an `f64` beside the bits took sixteen.
@@ -580,42 +584,40 @@ impl Correlator {
             .collect();
         nodes.sort_unstable();
         nodes.dedup();
-        let link = self.settings.scoring.link_threshold;
-        let mut events = Vec::new();
         // A clue past the window has only its core left: it is no longer compared with anything.
         let past = self.compacted_below();
-        for node in nodes.into_iter().filter(|&node| node >= past) {
-            let own_root = self.sets.find_mut(node);
-            if self
-                .clusters
-                .get(&own_root)
-                .is_none_or(|c| c.members.len() > FRAGMENT)
-            {
+        nodes.retain(|&node| node >= past);
+        let link = self.settings.scoring.link_threshold;
+        let second_chances = self.second_chances(&nodes);
+        let mut events = Vec::new();
+        for (node, linkable) in nodes.into_iter().zip(second_chances) {
+            // A clue that was in more than a fragment before any decision here still is (clusters only grow).
+            let Some(linkable) = linkable else {
                 continue;
-            }
-            let fragment_size = self.clusters.get(&own_root).map_or(0, |c| c.members.len());
-            let profile = self.profile(node);
-            let candidates = self.candidates_now(profile);
+            };
+            let own_root = self.sets.find_mut(node);
+            let fragment_size = match self.clusters.get(&own_root) {
+                Some(cluster) if cluster.members.len() <= FRAGMENT => cluster.members.len(),
+                _ => continue,
+            };
             // A lone clue links at the link threshold; a pair of clues, already a small cluster, needs more.
             let bar = if fragment_size == 1 {
                 link
             } else {
                 link + FRAGMENT_MARGIN
             };
-            let linkable = LinkBar {
-                at_least: bar,
-                refined: false,
-            };
             let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-            for (_, root, pair) in self.scored_candidates(profile, candidates, false, Some(linkable)) {
+            for (candidate, score) in linkable {
+                if score < bar {
+                    continue;
+                }
+                // The candidate's cluster as the decisions before this one have left it.
+                let root = self.sets.find_mut(candidate);
                 if root == own_root {
                     continue;
                 }
-                if pair.score < bar || (self.settings.scoring.require_anchor && !pair.anchored()) {
-                    continue;
-                }
                 let entry = best.entry(root).or_insert(f64::MIN);
-                *entry = entry.max(pair.score);
+                *entry = entry.max(score);
             }
             let chosen = best.into_iter().max_by(|a, b| {
                 a.1.total_cmp(&b.1)
@@ -634,6 +636,58 @@ impl Correlator {
             }
         }
         events
+    }
+
+    /// For each of `nodes` in a fragment now, what [`Correlator::reconsider`] could link it to: every candidate
+    /// it could link to at the lowest bar a fragment's clue meets (the link threshold), anchored where an anchor
+    /// is required, with the pair's score; `None` for a clue in a larger cluster.
+    ///
+    /// Reads the correlator only, and nothing a link decision changes but the clusters' roots, by which it
+    /// merely groups candidates to leave out those of clusters that cannot link: a pair that could link leaves
+    /// its cluster in, whatever the grouping (see [`Correlator::scored_candidates`]). So the pairs are those
+    /// each clue would find when its turn comes, and a segment's clues are told on two threads (a bulk load's
+    /// million leave one core idle for seconds otherwise), the decisions then taken in order.
+    fn second_chances(&self, nodes: &[u32]) -> Vec<Option<Vec<(u32, f64)>>> {
+        let linkable = LinkBar {
+            at_least: self.settings.scoring.link_threshold,
+            refined: false,
+        };
+        let require_anchor = self.settings.scoring.require_anchor;
+        let of = |node: u32| {
+            let own_root = self.sets.find(node);
+            if self
+                .clusters
+                .get(&own_root)
+                .is_none_or(|c| c.members.len() > FRAGMENT)
+            {
+                return None;
+            }
+            let profile = self.profile(node);
+            let candidates = self.candidates_now(profile);
+            let pairs = self
+                .scored_candidates(profile, candidates, false, Some(linkable))
+                .into_iter()
+                .filter(|(_, _, pair)| {
+                    pair.score >= linkable.at_least && (!require_anchor || pair.anchored())
+                })
+                .map(|(candidate, _, pair)| (candidate, pair.score))
+                .collect();
+            Some(pairs)
+        };
+        if nodes.len() < SECOND_CHANCES_SPLIT_FROM {
+            return nodes.iter().map(|&node| of(node)).collect();
+        }
+        let (first, second) = nodes.split_at(nodes.len() / 2);
+        std::thread::scope(|scope| {
+            let later = scope.spawn(|| second.iter().map(|&node| of(node)).collect::<Vec<_>>());
+            let mut told: Vec<_> = first.iter().map(|&node| of(node)).collect();
+            told.extend(
+                later
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            told
+        })
     }
 
     /// Evaluate the rules on every cluster that received clues since the last flush, and return the warnings

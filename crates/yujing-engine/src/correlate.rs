@@ -16,7 +16,7 @@ use yujing_model::{Clue, CorrelationEvent, OrderChange, Warning, WorkOrderEvent}
 use crate::clock::Clock;
 use crate::outbox::OutboxEvent;
 use crate::read::{decoded_below, for_each_entry_below, ReadError};
-use crate::topics::{CLUES, LINKS, WARNINGS, WORKORDERS};
+use crate::topics::{CLUES, LINKS, OUTBOX, WARNINGS, WORKORDERS};
 
 /// The segments consumed so far, as a JSON array of [`Segment`]s.
 const SEGMENTS_KEY: &[u8] = b"correlate/segments";
@@ -630,7 +630,9 @@ impl CorrelationStage {
         }
         let orders_end = log.end_offset(WORKORDERS)?;
         self.apply_resolutions(log, orders_end)?;
+        let started = std::time::Instant::now();
         let mut fresh = read_undecoded(log, consumed, end, Keep::Json)?;
+        let read = started.elapsed();
         // When each fresh clue arrived on the log, for the warnings' latency.
         let mut arrivals: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
         for clue in &fresh {
@@ -647,19 +649,17 @@ impl CorrelationStage {
             Ok(())
         })?;
         drop(fresh);
+        let observed = started.elapsed();
         for event in self.correlator.reconsider() {
             append_event(&mut batch, event, now, &mut report)?;
         }
-        for warning in self.correlator.flush() {
-            batch.append(
-                WARNINGS,
-                Record {
-                    key: warning.warning_id.clone().into_bytes(),
-                    value: serde_json::to_vec(&warning)?,
-                    timestamp_ms: now,
-                },
-            );
-            OutboxEvent::warning(&warning)?.append_to(&mut batch, now)?;
+        let reconsidered = started.elapsed();
+        let warnings = self.correlator.flush();
+        let flushed = started.elapsed();
+        let encoded = encode_warnings(&warnings, now)?;
+        for (warning, (record, entry)) in warnings.into_iter().zip(encoded) {
+            batch.append(WARNINGS, record);
+            batch.append(OUTBOX, entry);
             let arrived = warning
                 .evidence
                 .iter()
@@ -675,9 +675,60 @@ impl CorrelationStage {
             orders: orders_end,
         });
         batch.put_state(SEGMENTS_KEY, serde_json::to_vec(&self.segments)?);
+        let encoded = started.elapsed();
         log.write(batch)?;
+        // Where a segment's time goes, cumulatively: a bulk load's million clues spend it in stages of
+        // seconds, some on one core (docs/PERFORMANCE.md).
+        tracing::debug!(
+            clues = report.consumed,
+            warnings = report.warnings.len(),
+            read_s = read.as_secs_f64(),
+            observed_s = observed.as_secs_f64(),
+            reconsidered_s = reconsidered.as_secs_f64(),
+            flushed_s = flushed.as_secs_f64(),
+            encoded_s = encoded.as_secs_f64(),
+            written_s = started.elapsed().as_secs_f64(),
+            "correlated a segment"
+        );
         Ok(report)
     }
+}
+
+/// From this many warnings, a segment's are encoded on two threads ([`encode_warnings`]).
+const ENCODE_SPLIT_FROM: usize = 2_048;
+
+/// Each warning's record of the `warnings` topic and its outbox entry's, appended at `now`, in order.
+///
+/// A bulk load raises tens of thousands of warnings in one segment, each encoded twice (the outbox entry holds
+/// the warning again), after the segment's clues are decided and while the second core has nothing to do: so
+/// many are encoded in two halves at once. The first error in order is the one returned.
+fn encode_warnings(warnings: &[Warning], now: i64) -> Result<Vec<(Record, Record)>, CorrelateError> {
+    let encode = |part: &[Warning]| -> Result<Vec<(Record, Record)>, serde_json::Error> {
+        part.iter()
+            .map(|warning| {
+                let record = Record {
+                    key: warning.warning_id.clone().into_bytes(),
+                    value: serde_json::to_vec(warning)?,
+                    timestamp_ms: now,
+                };
+                Ok((record, OutboxEvent::warning(warning)?.record(now)?))
+            })
+            .collect()
+    };
+    if warnings.len() < ENCODE_SPLIT_FROM {
+        return Ok(encode(warnings)?);
+    }
+    let (first, second) = warnings.split_at(warnings.len() / 2);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| encode(second));
+        let mut encoded = encode(first)?;
+        encoded.extend(
+            later
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+        );
+        Ok(encoded)
+    })
 }
 
 /// Bring the correlation projection up to date with the `clues` topic (see [`CorrelationStage`]). Returns the
@@ -863,6 +914,40 @@ mod tests {
                 clue
             })
             .collect()
+    }
+
+    /// Warnings encoded on two threads are those encoded one at a time, in order: each warning's record, then
+    /// its outbox entry's, over more warnings than are split (copies of a raised warning, each its own).
+    #[test]
+    fn warnings_encoded_in_two_halves_are_those_encoded_one_at_a_time() {
+        let mut correlator = Correlator::new(settings());
+        for clue in clues(120) {
+            correlator.observe(&clue);
+        }
+        let raised = correlator.flush();
+        assert!(!raised.is_empty(), "the disputes warn");
+        let warnings: Vec<Warning> = (0..ENCODE_SPLIT_FROM + 3)
+            .map(|i| {
+                let mut warning = raised[i % raised.len()].clone();
+                warning.warning_id = format!("w-{i:06}");
+                warning.occurrences += i as u32;
+                warning
+            })
+            .collect();
+        let encoded = encode_warnings(&warnings, 17).expect("warnings encode");
+        assert_eq!(encoded.len(), warnings.len());
+        for (warning, (record, entry)) in warnings.iter().zip(&encoded) {
+            let alone = Record {
+                key: warning.warning_id.clone().into_bytes(),
+                value: serde_json::to_vec(warning).expect("a warning encodes"),
+                timestamp_ms: 17,
+            };
+            assert_eq!(record, &alone);
+            let entry_alone = OutboxEvent::warning(warning)
+                .and_then(|event| event.record(17))
+                .expect("an outbox entry encodes");
+            assert_eq!(entry, &entry_alone);
+        }
     }
 
     fn undecoded(clues: &[Clue]) -> Vec<Undecoded> {

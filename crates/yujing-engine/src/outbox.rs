@@ -88,15 +88,17 @@ impl OutboxEvent {
 
     /// Adds the entry to `batch`.
     pub fn append_to(&self, batch: &mut Batch, now_ms: i64) -> Result<(), serde_json::Error> {
-        batch.append(
-            OUTBOX,
-            Record {
-                key: self.id.clone().into_bytes(),
-                value: serde_json::to_vec(self)?,
-                timestamp_ms: now_ms,
-            },
-        );
+        batch.append(OUTBOX, self.record(now_ms)?);
         Ok(())
+    }
+
+    /// The entry as a record of the `outbox` topic, appended at `now_ms`.
+    pub fn record(&self, now_ms: i64) -> Result<Record, serde_json::Error> {
+        Ok(Record {
+            key: self.id.clone().into_bytes(),
+            value: serde_json::to_vec(self)?,
+            timestamp_ms: now_ms,
+        })
     }
 }
 

@@ -1058,6 +1058,131 @@ mod tests {
         assert!(alone.stats().warnings > 0);
     }
 
+    /// [`Correlator::reconsider`] as it was before its clues' candidates were told ahead on two threads: each
+    /// clue's candidates found and compared at its turn, after the decisions before it, with its own bar.
+    fn reconsider_one_at_a_time(correlator: &mut Correlator) -> Vec<CorrelationEvent> {
+        let mut nodes: Vec<u32> = correlator
+            .pending
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(correlator.reconsider_later.drain(..))
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let link = correlator.settings.scoring.link_threshold;
+        let mut events = Vec::new();
+        let past = correlator.compacted_below();
+        for node in nodes.into_iter().filter(|&node| node >= past) {
+            let own_root = correlator.sets.find_mut(node);
+            let size = correlator
+                .clusters
+                .get(&own_root)
+                .map_or(usize::MAX, |c| c.members.len());
+            if size > FRAGMENT {
+                continue;
+            }
+            let profile = correlator.profile(node);
+            let candidates = correlator.candidates_now(profile);
+            let bar = if size == 1 { link } else { link + FRAGMENT_MARGIN };
+            let linkable = LinkBar {
+                at_least: bar,
+                refined: false,
+            };
+            let mut best: BTreeMap<u32, f64> = BTreeMap::new();
+            for (_, root, pair) in correlator.scored_candidates(profile, candidates, false, Some(linkable)) {
+                let unanchored = correlator.settings.scoring.require_anchor && !pair.anchored();
+                if root == own_root || pair.score < bar || unanchored {
+                    continue;
+                }
+                let entry = best.entry(root).or_insert(f64::MIN);
+                *entry = entry.max(pair.score);
+            }
+            let chosen = best.into_iter().max_by(|a, b| {
+                a.1.total_cmp(&b.1).then_with(|| {
+                    correlator.clusters[&b.0]
+                        .first
+                        .cmp(&correlator.clusters[&a.0].first)
+                })
+            });
+            if let Some((target, _)) = chosen {
+                let clue_id = correlator.ids[node as usize].to_owned();
+                let (kept, absorbed, _) = correlator.merge(target, own_root);
+                correlator.merges += 1;
+                correlator.pending.push((node, true));
+                events.push(CorrelationEvent::Merged {
+                    cluster_id: kept,
+                    merged: absorbed,
+                    by_clue_id: clue_id,
+                });
+            }
+        }
+        events
+    }
+
+    /// A segment of many clues has their second chances told on two threads, then decided in turn: the merges,
+    /// warnings and clusters are those of deciding each clue with its candidates compared at its turn
+    /// ([`reconsider_one_at_a_time`]), over more clues than are split and with merges that change the roots
+    /// of clusters other clues' candidates belong to.
+    #[test]
+    fn second_chances_told_on_two_threads_decide_as_one_at_a_time() {
+        // Reports on a few roads, of a few things, some by a few callers, over two months, drawn at random
+        // (seeded); blocking keeps few candidates per key, so a report often misses one it matches that its
+        // match then finds: many clues are left alone, and their second chances interact (a merge moves the
+        // roots of other clues' candidates, and grows fragments past reconsidering).
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+        let texts = [
+            "楼下烧烤店油烟扰民，多次反映没有改善",
+            "邻居家的狗夜里一直叫，影响休息",
+            "公共通道堆放杂物，存在消防隐患",
+            "小区电梯故障长期未修，老人上下楼很不方便",
+        ];
+        let mut clues: Vec<Clue> = (0..4_400)
+            .map(|i| {
+                let road = format!("{}号路", rng.random_range(0..40));
+                let text = texts[rng.random_range(0..texts.len())];
+                let mut clue = road_report(
+                    &format!("R{i}"),
+                    rng.random_range(0..60 * 24),
+                    DisputeType::Neighbour,
+                    &road,
+                    text,
+                );
+                if rng.random_bool(0.4) {
+                    clue.parties
+                        .push(caller(&format!("caller-{}", rng.random_range(0..300))));
+                }
+                clue
+            })
+            .collect();
+        clues.sort_by_key(|clue| clue.occurred_at);
+        assert!(clues.len() >= SECOND_CHANCES_SPLIT_FROM, "{} clues", clues.len());
+        let few_candidates = || {
+            let mut config = CorrelateConfig {
+                rules: vec![crate::config::RuleConfig::recurring(
+                    "orange",
+                    yujing_model::WarningLevel::Orange,
+                    5,
+                    30,
+                )],
+                ..CorrelateConfig::default()
+            };
+            config.blocking.max_per_key = 3;
+            config.blocking.max_candidates = 6;
+            Correlator::new(config.build().expect("valid blocking"))
+        };
+        let (mut told, mut one_at_a_time) = (few_candidates(), few_candidates());
+        for clue in &clues {
+            assert_eq!(told.observe(clue), one_at_a_time.observe(clue));
+        }
+        let merges = reconsider_one_at_a_time(&mut one_at_a_time);
+        assert_eq!(told.reconsider(), merges);
+        // 556 when written.
+        assert!(merges.len() >= 200, "{} merges", merges.len());
+        assert_eq!(told.flush(), one_at_a_time.flush());
+        assert_eq!(told.stats(), one_at_a_time.stats());
+    }
+
     /// The refinement never raises a pair's score past what [`Correlator::most_refined`] says it could: the
     /// bound that lets a cluster be left out uncompared. Checked on every candidate pair of every report of
     /// the community, before it is observed.
